@@ -1,0 +1,311 @@
+"""Load hardware specs from YAML: strict, versioned, with aliases and ``extends:``.
+
+The registry is ``hwspecs/`` at the repository root (source checkouts, editable installs) or
+``simhw/data/hwspecs`` inside the wheel. ``load_hw("a100")`` finds a spec by name or alias;
+``load_hw("path/to/my.yaml")`` loads a file. Every quantity is a string with a unit, or a mapping
+``{value: "80 GB", source: "datasheet, table 1"}`` when one value has its own source.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from ..errors import SpecError
+from ..units import Dim, parse_quantity
+from ..yamlio import check_keys, closest, read_yaml
+from .model import (DeviceKind, DeviceSpec, DType, Efficiency, LinkKind, LinkSpec, MemoryLevel,
+                    NodeSpec)
+
+SUPPORTED_VERSIONS = (1,)
+_TOP_DEVICE = ("name", "version", "kind", "aliases", "description", "source", "extends", "compute",
+               "memory", "links", "power", "energy", "economics", "silicon", "efficiency", "extra")
+_TOP_NODE = ("name", "version", "kind", "aliases", "description", "source", "extends", "device",
+             "device_count", "links", "host", "drives", "economics")
+
+
+def hw_dirs() -> list[Path]:
+    """Folders searched for shipped specs, first match wins."""
+    pkg = Path(__file__).resolve().parent.parent
+    return [d for d in (pkg / "data" / "hwspecs", pkg.parent / "hwspecs") if d.is_dir()]
+
+
+@functools.lru_cache(maxsize=1)
+def _index() -> Mapping[str, Path]:
+    """name or alias -> file, over all shipped specs (cheap scan of name/aliases lines)."""
+    import yaml
+
+    table: dict[str, Path] = {}
+    for folder in reversed(hw_dirs()):
+        for path in sorted(folder.glob("*.yaml")):
+            try:
+                raw = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            except yaml.YAMLError:
+                raw = None
+            names = [path.stem]
+            if isinstance(raw, Mapping):
+                names += [raw.get("name", "")] + list(raw.get("aliases") or [])
+            for n in names:
+                if n:
+                    table[str(n).lower()] = path
+    return MappingProxyType(table)
+
+
+def available_hw() -> list[tuple[str, str, str]]:
+    """(name, kind, description) of every shipped spec, sorted by kind then name."""
+    rows = []
+    for path in sorted(set(_index().values())):
+        spec = load_hw(str(path))
+        kind = "node" if isinstance(spec, NodeSpec) else spec.kind.value
+        rows.append((spec.name, kind, spec.description, ", ".join(spec.aliases)))
+    return sorted(rows, key=lambda r: (r[1], r[0]))
+
+
+def resolve_hw_path(name: str) -> Path:
+    """A shipped name/alias or a path to a YAML file -> the file. Unknown names suggest the closest."""
+    text = str(name)
+    if text.endswith((".yaml", ".yml")) or "/" in text:
+        path = Path(text)
+        if not path.exists():
+            raise SpecError(f"{text}: hardware spec file not found.")
+        return path
+    table = _index()
+    if text.lower() in table:
+        return table[text.lower()]
+    raise SpecError(f"unknown hardware '{text}'{closest(text.lower(), table)}; "
+                    f"run 'simhw hw list' for the shipped names, or pass a path to a spec YAML.")
+
+
+def load_hw(name: str) -> DeviceSpec | NodeSpec:
+    """Load a device or node spec by shipped name, alias or file path."""
+    return _load_path(resolve_hw_path(name).resolve())
+
+
+@functools.lru_cache(maxsize=256)
+def _load_path(path: Path) -> DeviceSpec | NodeSpec:
+    raw = _raw_with_extends(path, ())
+    where = f"{path.name}: "
+    kind = raw.get("kind")
+    if kind == "node":
+        return _node(raw, where, path)
+    return _device(raw, where, path)
+
+
+def _raw_with_extends(path: Path, seen: tuple[Path, ...]) -> dict:
+    raw = read_yaml(path, SpecError)
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"{path}: expected a mapping at the top level (name, version, kind, ...).")
+    parent = raw.get("extends")
+    if parent is None:
+        return dict(raw)
+    if path in seen:
+        raise SpecError(f"{path}: 'extends' forms a cycle.")
+    parent_path = resolve_hw_path(str(parent)).resolve() if not (path.parent / str(parent)).exists() \
+        else (path.parent / str(parent)).resolve()
+    base = _raw_with_extends(parent_path, seen + (path,))
+    base.pop("aliases", None)
+    merged = _deep_merge(base, {k: v for k, v in raw.items() if k != "extends"})
+    return merged
+
+
+def _deep_merge(base: dict, over: Mapping) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(dict(out[key]), value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+class _Q:
+    """Parses quantities under one YAML path and records per-value sources."""
+
+    def __init__(self, where: str):
+        self.where = where
+        self.sources: dict[str, str] = {}
+
+    def __call__(self, data: Mapping, key: str, dim: Dim, path: str, default=None, **kw) -> float:
+        if key not in data:
+            if default is None:
+                raise SpecError(f"{self.where}{path}.{key}: missing required value.")
+            return default
+        value = data[key]
+        if isinstance(value, Mapping):
+            check_keys(value, ("value", "source"), f"{self.where}{path}.{key}", SpecError, required=("value",))
+            if "source" in value:
+                self.sources[f"{path}.{key}"] = str(value["source"])
+            value = value["value"]
+        return parse_quantity(value, dim, f"{self.where}{path}.{key}", **kw)
+
+
+def _common(raw: Mapping, where: str, allowed: tuple[str, ...]) -> tuple[str, int, tuple[str, ...], str, str]:
+    check_keys(raw, allowed, where.rstrip(": ") , SpecError, required=("name", "version", "kind", "source"))
+    version = raw["version"]
+    if version not in SUPPORTED_VERSIONS:
+        raise SpecError(f"{where}version: {version!r} is not supported; supported: {SUPPORTED_VERSIONS}.")
+    aliases = raw.get("aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise SpecError(f"{where}aliases: expected a list of names.")
+    if not str(raw["source"]).strip():
+        raise SpecError(f"{where}source: every spec must cite its datasheet or paper.")
+    return str(raw["name"]), int(version), tuple(aliases), str(raw.get("description", raw["name"])), str(raw["source"])
+
+
+def _device(raw: Mapping, where: str, path: Path) -> DeviceSpec:
+    name, version, aliases, description, source = _common(raw, where, _TOP_DEVICE)
+    try:
+        kind = DeviceKind(raw["kind"])
+    except ValueError:
+        allowed = ", ".join(k.value for k in DeviceKind) + ", node"
+        raise SpecError(f"{where}kind: {raw['kind']!r} is not a device kind; allowed: {allowed}.") from None
+    q = _Q(where)
+    compute = check_keys(raw.get("compute", {}), ("units", "clock", "peak", "sparsity_factor"), f"{where}compute", SpecError)
+    peak = {}
+    for key, value in check_keys(compute.get("peak", {}), [d.value for d in DType], f"{where}compute.peak", SpecError).items():
+        peak[DType(key)] = q(compute["peak"], key, Dim.FLOP_PER_S, "compute.peak")
+    memory = tuple(_memory_level(q, lname, level, f"memory.{lname}")
+                   for lname, level in check_keys(raw.get("memory", {}), _any(raw.get("memory", {})), f"{where}memory", SpecError).items())
+    links = tuple(_link(q, lname, link, f"links.{lname}", where) for lname, link in
+                  check_keys(raw.get("links", {}), _any(raw.get("links", {})), f"{where}links", SpecError).items())
+    power = check_keys(raw.get("power", {}), ("tdp", "idle"), f"{where}power", SpecError)
+    energy = check_keys(raw.get("energy", {}), ("flop",), f"{where}energy", SpecError)
+    flop_e = check_keys(energy.get("flop", {}), [d.value for d in DType], f"{where}energy.flop", SpecError)
+    econ = check_keys(raw.get("economics", {}), ("price", "cloud", "lifespan"), f"{where}economics", SpecError)
+    sil = check_keys(raw.get("silicon", {}), ("die_area", "process", "embodied", "mass"), f"{where}silicon", SpecError)
+    extra_raw = check_keys(raw.get("extra", {}), _any(raw.get("extra", {})), f"{where}extra", SpecError)
+    return DeviceSpec(
+        name=name, kind=kind, description=description, source=source, version=version, aliases=aliases,
+        peak_flop_per_s=MappingProxyType(peak),
+        sparsity_factor=float(compute.get("sparsity_factor", 1.0)),
+        compute_units=_positive_int(compute.get("units", 0), f"{where}compute.units"),
+        clock_hz=q(compute, "clock", Dim.HERTZ, "compute", default=0.0),
+        memory=memory, links=links,
+        tdp_w=q(power, "tdp", Dim.WATTS, "power", default=0.0),
+        idle_w=q(power, "idle", Dim.WATTS, "power", default=0.0),
+        energy_j_per_flop=MappingProxyType({DType(k): q(flop_e, k, Dim.J_PER_FLOP, "energy.flop") for k in flop_e}),
+        price_usd=q(econ, "price", Dim.USD, "economics", default=0.0),
+        cloud_usd_per_s=q(econ, "cloud", Dim.USD_PER_HOUR, "economics", default=0.0),
+        lifespan_s=q(econ, "lifespan", Dim.SECONDS, "economics", default=0.0),
+        die_area_m2=q(sil, "die_area", Dim.AREA, "silicon", default=0.0),
+        process_nm=q(sil, "process", Dim.LENGTH, "silicon", default=0.0) * 1e9,
+        embodied_kgco2e=q(sil, "embodied", Dim.KG, "silicon", default=0.0),
+        mass_kg=q(sil, "mass", Dim.KG, "silicon", default=0.0),
+        efficiency=_efficiency(q, raw.get("efficiency", {}), where),
+        extra=MappingProxyType({k: _extra_value(q, extra_raw, k) for k in extra_raw}),
+        sources=MappingProxyType(dict(q.sources)), path=str(path),
+    )
+
+
+def _any(data: Any) -> tuple[str, ...]:
+    return tuple(data) if isinstance(data, Mapping) else ()
+
+
+def _positive_int(value: Any, where: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SpecError(f"{where}: expected a whole number ≥ {minimum}, got {value!r}.")
+    return value
+
+
+def _memory_level(q: _Q, name: str, data: Any, path: str) -> MemoryLevel:
+    check_keys(data, ("capacity", "bandwidth", "energy", "latency"), f"{q.where}{path}", SpecError, required=("capacity", "bandwidth"))
+    return MemoryLevel(name=name, capacity_bytes=q(data, "capacity", Dim.BYTES, path),
+                       bandwidth_bytes_per_s=q(data, "bandwidth", Dim.BYTES_PER_S, path),
+                       energy_j_per_byte=q(data, "energy", Dim.J_PER_BYTE, path, default=0.0),
+                       latency_s=q(data, "latency", Dim.SECONDS, path, default=0.0))
+
+
+def _link(q: _Q, name: str, data: Any, path: str, where: str) -> LinkSpec:
+    check_keys(data, ("kind", "bandwidth", "latency", "energy"), f"{where}{path}", SpecError, required=("kind", "bandwidth"))
+    try:
+        kind = LinkKind(data["kind"])
+    except ValueError:
+        raise SpecError(f"{where}{path}.kind: {data['kind']!r} is not a link kind; allowed: "
+                        f"{', '.join(k.value for k in LinkKind)}.") from None
+    return LinkSpec(name=name, kind=kind, bandwidth_bytes_per_s=q(data, "bandwidth", Dim.BYTES_PER_S, path),
+                    latency_s=q(data, "latency", Dim.SECONDS, path, default=0.0),
+                    energy_j_per_byte=q(data, "energy", Dim.J_PER_BYTE, path, default=0.0))
+
+
+_EFF_FIELDS = {f: f for f in Efficiency.__dataclass_fields__ if f != "extra"}
+_EFF_YAML = {(f[:-2] if f.endswith("_s") else f[:-6] if f.endswith("_bytes") else f): f for f in _EFF_FIELDS}
+
+
+def _efficiency(q: _Q, data: Any, where: str) -> Efficiency:
+    data = check_keys(data, tuple(_EFF_YAML) + ("extra",), f"{where}efficiency", SpecError)
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "extra":
+            extra = check_keys(value, _any(value), f"{where}efficiency.extra", SpecError)
+            values["extra"] = MappingProxyType({k: _extra_value(q, extra, k, "efficiency.extra") for k in extra})
+            continue
+        field_name = _EFF_YAML[key]
+        if field_name.endswith("_s"):
+            values[field_name] = q(data, key, Dim.SECONDS, "efficiency", allow_zero=True)
+        elif field_name.endswith("_bytes"):
+            values[field_name] = q(data, key, Dim.BYTES, "efficiency")
+        elif isinstance(Efficiency.__dataclass_fields__[field_name].default, int):
+            values[field_name] = _positive_int(value, f"{where}efficiency.{key}", 1)
+        else:
+            v = q(data, key, Dim.DIMENSIONLESS, "efficiency")
+            if "fraction" in key and not 0 < v <= 1:
+                raise SpecError(f"{where}efficiency.{key}: {value!r} must be a fraction in (0, 1].")
+            values[field_name] = v
+    return Efficiency(**values)
+
+
+def _extra_value(q: _Q, data: Mapping, key: str, path: str = "extra") -> float:
+    """Free-form device parameters: numbers, or quantities converted to SI base units."""
+    value = data[key]
+    if isinstance(value, Mapping):
+        q.sources[f"{path}.{key}"] = str(value.get("source", ""))
+        value = value.get("value")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        from ..units import _registry
+
+        try:
+            quantity = _registry().Quantity(value)
+            base = quantity.to_base_units()
+            magnitude = float(base.magnitude)
+            # bytes stay bytes (pint's base unit for information is the bit)
+            if "bit" in str(base.units):
+                magnitude /= 8.0 if "bit" in str(base.units).split("/")[0] else 1 / 8.0
+            return magnitude
+        except Exception:
+            pass
+    raise SpecError(f"{q.where}{path}.{key}: {value!r} is neither a number nor a quantity with a unit.")
+
+
+def _node(raw: Mapping, where: str, path: Path) -> NodeSpec:
+    name, version, aliases, description, source = _common(raw, where, _TOP_NODE)
+    q = _Q(where)
+    if "device" not in raw or "device_count" not in raw:
+        raise SpecError(f"{where}a node needs 'device' (a shipped device name) and 'device_count'.")
+    device = load_hw(str(raw["device"]))
+    if not isinstance(device, DeviceSpec):
+        raise SpecError(f"{where}device: '{raw['device']}' is a node, expected a device.")
+    links = check_keys(raw.get("links", {}), ("intra", "host", "network"), f"{where}links", SpecError)
+    host = check_keys(raw.get("host", {}), ("memory", "memory_bandwidth", "cpu", "cpu_count", "power"), f"{where}host", SpecError)
+    drives = check_keys(raw.get("drives", {}), ("device", "count"), f"{where}drives", SpecError)
+    econ = check_keys(raw.get("economics", {}), ("price",), f"{where}economics", SpecError)
+    cpu = load_hw(str(host["cpu"])) if "cpu" in host else None
+    drive = load_hw(str(drives["device"])) if "device" in drives else None
+    cpu_count = _positive_int(host.get("cpu_count", 1), f"{where}host.cpu_count")
+    return NodeSpec(
+        name=name, description=description, source=source, version=version, aliases=aliases,
+        device=device, device_count=_positive_int(raw["device_count"], f"{where}device_count", 1),
+        intra_link=_link(q, "intra", links["intra"], "links.intra", where) if "intra" in links else None,
+        host_link=_link(q, "host", links["host"], "links.host", where) if "host" in links else None,
+        network=_link(q, "network", links["network"], "links.network", where) if "network" in links else None,
+        host_memory_bytes=q(host, "memory", Dim.BYTES, "host", default=0.0),
+        host_memory_bandwidth_bytes_per_s=q(host, "memory_bandwidth", Dim.BYTES_PER_S, "host", default=0.0),
+        host_cpu=cpu, drives=(drive,) if drive else (),
+        drive_count=_positive_int(drives.get("count", 0), f"{where}drives.count"),
+        host_power_w=q(host, "power", Dim.WATTS, "host", default=0.0) + (cpu.tdp_w * cpu_count if cpu else 0.0),
+        price_usd=q(econ, "price", Dim.USD, "economics", default=0.0),
+        sources=MappingProxyType(dict(q.sources)), path=str(path),
+    )

@@ -1,0 +1,215 @@
+"""Frozen values describing hardware, all in SI units (bytes, seconds, FLOP, joules, watts, USD).
+
+A :class:`DeviceSpec` is one chip or drive (GPU, CPU, NVMe SSD, flash, memristor crossbar,
+spatial array); a :class:`NodeSpec` is a system of devices joined by links with host memory.
+Specs are data: every value comes from ``hwspecs/*.yaml`` where it carries its unit and source.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Mapping
+
+
+class DType(Enum):
+    """Numeric formats, with their size in bytes."""
+
+    FP64 = "fp64"
+    FP32 = "fp32"
+    TF32 = "tf32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+    FP8 = "fp8"
+    INT8 = "int8"
+    FP4 = "fp4"
+    INT4 = "int4"
+
+    @property
+    def bytes(self) -> float:
+        return _DTYPE_BYTES[self]
+
+    @classmethod
+    def parse(cls, text: str) -> "DType":
+        key = str(text).strip().lower()
+        key = _DTYPE_ALIASES.get(key, key)
+        return cls(key)
+
+
+_DTYPE_BYTES = {DType.FP64: 8, DType.FP32: 4, DType.TF32: 4, DType.BF16: 2, DType.FP16: 2,
+                DType.FP8: 1, DType.INT8: 1, DType.FP4: 0.5, DType.INT4: 0.5}
+_DTYPE_ALIASES = {"float32": "fp32", "float": "fp32", "float16": "fp16", "half": "fp16",
+                  "bfloat16": "bf16", "float64": "fp64", "double": "fp64", "float8": "fp8",
+                  "e4m3": "fp8", "e5m2": "fp8"}
+
+
+class DeviceKind(Enum):
+    GPU = "gpu"
+    CPU = "cpu"
+    NVME = "nvme"
+    FLASH = "flash"
+    CROSSBAR = "crossbar"
+    SPATIAL = "spatial"
+
+
+class LinkKind(Enum):
+    NVLINK = "nvlink"
+    PCIE = "pcie"
+    NETWORK = "network"
+    C2C = "c2c"
+    INFINITY_FABRIC = "infinity_fabric"
+
+
+@dataclass(frozen=True)
+class MemoryLevel:
+    """One level of a device's memory hierarchy (HBM, L2, DRAM, flash)."""
+
+    name: str
+    capacity_bytes: float
+    bandwidth_bytes_per_s: float
+    energy_j_per_byte: float = 0.0
+    latency_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """A link a device or node has. Bandwidth is per direction."""
+
+    name: str
+    kind: LinkKind
+    bandwidth_bytes_per_s: float
+    latency_s: float = 0.0
+    energy_j_per_byte: float = 0.0
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Every constant of the efficiency model, read from the spec's ``efficiency:`` block.
+
+    Defaults describe a well-tuned GPU library; each spec overrides what its chip's public facts
+    say (tile shapes of the GEMM library, achievable fraction of HBM bandwidth, launch latency).
+    Fractions are dimensionless; times in seconds.
+    """
+
+    compute_fraction: float = 0.85          # best achievable fraction of dense tensor peak on big GEMMs
+    memory_fraction: float = 0.85           # best achievable fraction of HBM bandwidth (streaming)
+    launch_s: float = 4e-6                  # fixed kernel cost (launch + prologue/epilogue)
+    gemm_tile_m: int = 128                  # output tile of the GEMM library (CUTLASS/cuBLAS)
+    gemm_tile_n: int = 128
+    gemm_tile_k: int = 32
+    gemm_tiles_per_sm: int = 1              # concurrent CTAs of the main tile per SM
+    gemm_min_tile_m: int = 64               # smallest tile the library falls back to for small m
+    l2_reuse: float = 1.0                   # 1 = operands re-read from HBM once per wave (no L2 reuse)
+    attention_compute_fraction: float = 0.7 # FlashAttention prefill, of dense tensor peak
+    attention_memory_fraction: float = 0.8  # split-KV decode, of HBM bandwidth
+    elementwise_memory_fraction: float = 0.8
+    bandwidth_ramp_bytes: float = 2e6       # bytes at which a memory-bound kernel reaches half its bandwidth
+    collective_latency_s: float = 10e-6     # per-step latency of NCCL ring/tree algorithms
+    collective_bus_fraction: float = 0.8    # achievable fraction of link bandwidth
+    collective_ramp_bytes: float = 4e6      # message size at half the bus bandwidth
+    engine_step_overhead_s: float = 0.0     # serving engine: scheduler + sampling per iteration
+    engine_per_token_s: float = 0.0         # serving engine: per-sequence bookkeeping per iteration
+    host_launch_gap_s: float = 0.0          # CPU-side gap between kernels not hidden (eager mode)
+    extra: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """One device. Missing sections are ``None`` (an SSD has no ``peak_flop_per_s``)."""
+
+    name: str
+    kind: DeviceKind
+    description: str
+    source: str
+    version: int
+    aliases: tuple[str, ...] = ()
+    peak_flop_per_s: Mapping[DType, float] = field(default_factory=lambda: MappingProxyType({}))
+    sparsity_factor: float = 1.0
+    compute_units: int = 0                  # SMs / CUs / cores / PEs
+    clock_hz: float = 0.0
+    memory: tuple[MemoryLevel, ...] = ()    # [0] is the main memory (HBM/DRAM); then caches
+    links: tuple[LinkSpec, ...] = ()
+    tdp_w: float = 0.0
+    idle_w: float = 0.0
+    energy_j_per_flop: Mapping[DType, float] = field(default_factory=lambda: MappingProxyType({}))
+    price_usd: float = 0.0
+    cloud_usd_per_s: float = 0.0
+    lifespan_s: float = 0.0
+    die_area_m2: float = 0.0
+    process_nm: float = 0.0
+    embodied_kgco2e: float = 0.0
+    mass_kg: float = 0.0
+    efficiency: Efficiency = Efficiency()
+    extra: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    path: str = ""
+
+    # Convenience views -------------------------------------------------------------------
+    @property
+    def main_memory(self) -> MemoryLevel:
+        if not self.memory:
+            raise ValueError(f"{self.name} has no memory levels")
+        return self.memory[0]
+
+    def memory_level(self, name: str) -> MemoryLevel | None:
+        for level in self.memory:
+            if level.name == name:
+                return level
+        return None
+
+    def link(self, kind: LinkKind) -> LinkSpec | None:
+        for link in self.links:
+            if link.kind is kind:
+                return link
+        return None
+
+    def peak(self, dtype: DType) -> float:
+        """Dense peak FLOP/s for ``dtype``; falls back to the nearest wider format the chip has."""
+        for candidate in _FALLBACK[dtype]:
+            if candidate in self.peak_flop_per_s:
+                return self.peak_flop_per_s[candidate]
+        raise KeyError(dtype)
+
+    def flop_energy(self, dtype: DType) -> float:
+        for candidate in _FALLBACK[dtype]:
+            if candidate in self.energy_j_per_flop:
+                return self.energy_j_per_flop[candidate]
+        return 0.0
+
+
+_FALLBACK = {
+    DType.FP64: (DType.FP64, DType.FP32),
+    DType.FP32: (DType.FP32, DType.TF32),
+    DType.TF32: (DType.TF32, DType.FP32),
+    DType.BF16: (DType.BF16, DType.FP16, DType.TF32, DType.FP32),
+    DType.FP16: (DType.FP16, DType.BF16, DType.TF32, DType.FP32),
+    DType.FP8: (DType.FP8, DType.INT8, DType.FP16, DType.BF16, DType.FP32),
+    DType.INT8: (DType.INT8, DType.FP8, DType.FP16, DType.BF16, DType.FP32),
+    DType.FP4: (DType.FP4, DType.INT4, DType.FP8, DType.INT8, DType.FP16, DType.BF16, DType.FP32),
+    DType.INT4: (DType.INT4, DType.FP4, DType.INT8, DType.FP8, DType.FP16, DType.BF16, DType.FP32),
+}
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A system: ``device_count`` copies of ``device`` plus host CPU, host memory, drives, links."""
+
+    name: str
+    description: str
+    source: str
+    version: int
+    device: DeviceSpec
+    device_count: int
+    aliases: tuple[str, ...] = ()
+    intra_link: LinkSpec | None = None      # device-to-device (NVLink/NVSwitch), per direction per device
+    host_link: LinkSpec | None = None       # device-to-host (PCIe), per direction per device
+    network: LinkSpec | None = None         # node-to-node, per direction per device (NIC per GPU)
+    host_memory_bytes: float = 0.0
+    host_memory_bandwidth_bytes_per_s: float = 0.0
+    host_cpu: DeviceSpec | None = None
+    drives: tuple[DeviceSpec, ...] = ()
+    drive_count: int = 0
+    host_power_w: float = 0.0               # node power beyond the devices (CPUs, fans, NICs)
+    price_usd: float = 0.0
+    sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    path: str = ""
