@@ -1,0 +1,41 @@
+"""Helpers shared by CLI sub-commands: output files written atomically, common options."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from ..errors import SimhwError
+
+
+def write_output(text: str, out: str | None) -> None:
+    """Print ``text`` or write it to ``out`` atomically (nothing half-written on failure)."""
+    if not out or out == "-":
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    write_bytes_atomic(Path(out), text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise SimhwError(f"{path}: the folder {path.parent} does not exist.")
+    fd, tmp = tempfile.mkstemp(prefix=".simhw-", dir=str(path.parent or "."))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise SimhwError(f"{path}: cannot write ({exc.strerror}).") from None
+
+
+def add_set_option(parser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a workload field, e.g. --set seq_len=8192 --set parallelism.tp=4")
+
+
+def add_format_option(parser, choices=("table", "json", "csv")) -> None:
+    parser.add_argument("--format", choices=choices, default=choices[0], help="output format")
+    parser.add_argument("-o", "--output", default=None, metavar="FILE", help="write to FILE instead of stdout")
