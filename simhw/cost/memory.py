@@ -1,0 +1,200 @@
+"""Memory per device: parameters, gradients, optimizer state, activations, KV cache, logits.
+
+Formulas:
+- Activations per layer: Korthikanti et al. 2022 (arXiv 2205.05198) §4.1 and Table 2, generalised
+  to grouped-query attention, gated FFNs and models without dropout by keeping each term of the
+  paper's breakdown (QKV input 2sbh, Q 2sbh, K and V 2sb·kv_dim each, output-projection input
+  2sbh, dropout masks sbh, FFN input 2sbh, activation input 2sb·ffn, second linear input
+  2sb·ffn, norms 4sbh, scores 5as²b). For GPT configs it is exactly sbh(34 + 5as/h).
+- Pipeline: the first 1F1B stage holds p micro-batches of L/p layers (Table 2 note, Eq. 5);
+  interleaving multiplies by 1 + (p-1)/(pm) (§4.2.3); extra terms of §4.3.
+- Parameters / gradients / optimizer: mixed-precision Adam keeps 2 + 2 + 12 bytes per parameter
+  and ZeRO stages 1-3 shard optimizer, gradients, parameters over data parallelism (Rajbhandari
+  et al. 2020, §5).
+- KV cache: 2 · layers · kv_heads · head_dim elements per token at the effective bit width
+  including quantisation scales and fp16 outliers (KVQuant, Hooper et al. 2024, §3).
+- Logits and loss: standard cross-entropy materialises the bf16 logits, their fp32 upcast, the
+  fp32 log-softmax and its fp32 gradient (14 B per token per vocabulary entry); CCE (Wijmans et al.
+  2024) keeps only per-token log-sum-exp and loss (8 B per token).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ..workload.spec import Loss, Mode, Optimizer, PipeSchedule, Recompute, Workload
+
+_OPT_STATE_BYTES = {Optimizer.ADAM: 12, Optimizer.ADAMW: 12, Optimizer.SGD: 8, Optimizer.NONE: 0}
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    """Peak bytes on one device, by part; ``peak_bytes`` is their sum."""
+
+    parameters_bytes: float
+    gradients_bytes: float
+    optimizer_bytes: float
+    activations_bytes: float
+    kv_cache_bytes: float
+    logits_bytes: float
+    capacity_bytes: float
+
+    @property
+    def peak_bytes(self) -> float:
+        return (self.parameters_bytes + self.gradients_bytes + self.optimizer_bytes + self.activations_bytes
+                + self.kv_cache_bytes + self.logits_bytes)
+
+    @property
+    def fits(self) -> bool:
+        return self.capacity_bytes <= 0 or self.peak_bytes <= self.capacity_bytes
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["peak_bytes"] = self.peak_bytes
+        out["fits"] = self.fits
+        return out
+
+
+def params_per_device(wl: Workload, sharded_by_zero: bool = True) -> float:
+    """Parameters held by the most loaded device (first pipeline stage: layers + embedding)."""
+    m, par = wl.model, wl.parallelism
+    layers = m.layers / par.pp * m.layer_params() / par.tp
+    embed = m.embedding_params() / par.tp
+    head = m.head_params() / par.tp if par.pp == 1 or not m.tied_embeddings else 0.0
+    total = layers + embed + (head if par.pp == 1 else 0.0)
+    if par.pp > 1:  # the last stage holds the head instead of the embedding; take the larger
+        total = layers + max(embed, m.head_params() / par.tp + (m.vocab * m.hidden / par.tp if m.tied_embeddings else 0))
+    if sharded_by_zero and wl.memory.zero_stage >= 3:
+        total /= par.dp
+    return total
+
+
+def activation_bytes_per_layer(wl: Workload, *, recompute: Recompute | None = None) -> float:
+    """Korthikanti §4.1 / Table 2, for one layer and one micro-batch, on one TP rank (bytes)."""
+    m, par = wl.model, wl.parallelism
+    recompute = wl.memory.recompute if recompute is None else recompute
+    s, b, h, t = wl.seq_len / par.cp, wl.micro_batch, m.hidden, par.tp
+    e = wl.memory.activation_bits / 8            # bytes per stored activation element (2 in the paper)
+    mask = 1.0 if m.dropout else 0.0             # dropout masks: 1 byte per element
+    sbh = s * b * h
+    if recompute is Recompute.FULL:
+        return e * sbh / (t if par.sp else 1)     # layer input only (Table 2 last row: 2sbh)
+    replicated = (2 * e * sbh                    # two norm inputs
+                  + e * sbh                      # QKV input
+                  + e * sbh                      # FFN input
+                  + 2 * mask * sbh)              # attention-output and FFN-output dropout masks
+    gated = 2 if m.activation.gated else 1
+    parallel = (e * s * b * m.q_dim              # Q
+                + 2 * e * s * b * m.kv_dim       # K and V
+                + e * s * b * m.q_dim            # output-projection input
+                + gated * e * s * b * m.ffn      # activation-function input(s)
+                + e * s * b * m.ffn)             # second-linear input
+    scores = 0.0
+    if not wl.memory.flash_attention and recompute is Recompute.NONE:
+        # softmax output (e), its dropout mask (1 B if dropout), dropout output (e): 5as²b at 16 bits
+        scores = m.heads * s * s * b * (e + (mask + e if m.dropout else 0.0))
+    if par.sp:
+        return (replicated + parallel + scores) / t
+    return replicated + parallel / t + scores / t
+
+
+def in_flight_microbatches(wl: Workload) -> float:
+    """Micro-batches whose activations the first pipeline stage holds at its peak."""
+    par = wl.parallelism
+    p, mb = par.pp, wl.microbatches
+    if p == 1:
+        return 1.0
+    sched = par.schedule
+    if sched is PipeSchedule.GPIPE:
+        return float(mb)
+    if sched is PipeSchedule.INTERLEAVED and par.interleave > 1:
+        return min(mb, p) * (1 + (p - 1) / (p * par.interleave))   # Korthikanti §4.2.3
+    if sched is PipeSchedule.V_HALF:
+        return float((p + 2) // 2)                                  # Qi et al. 2024 (seed §7b)
+    if sched is PipeSchedule.V_MIN:
+        return float((p + 4) // 3)
+    return float(min(mb, p))                                        # 1F1B, ZB-H1
+
+
+def activations_bytes(wl: Workload) -> float:
+    """Peak activation bytes on the first pipeline stage, with Korthikanti §4.3's extra terms."""
+    if wl.mode is not Mode.TRAIN:
+        return _inference_activation_bytes(wl)
+    m, par = wl.model, wl.parallelism
+    s, b, h, t = wl.seq_len / par.cp, wl.micro_batch, m.hidden, par.tp
+    per_layer = activation_bytes_per_layer(wl)
+    layers_per_stage = m.layers / par.pp
+    total = per_layer * layers_per_stage * in_flight_microbatches(wl)
+    if m.dropout:
+        total += s * b * h * in_flight_microbatches(wl) / t     # embedding dropout mask, sbhp/t
+    if par.pp == 1:
+        e = wl.memory.activation_bits / 8
+        total += 2 * e * s * b * h / t                         # final norm input + output-layer input
+    return total
+
+
+def _inference_activation_bytes(wl: Workload) -> float:
+    """Inference keeps no activations for backward: the largest live set is one layer's FFN buffers."""
+    m, par = wl.model, wl.parallelism
+    tokens = wl.micro_batch * wl.decode.samples if wl.mode is Mode.DECODE else wl.micro_batch * wl.seq_len
+    e = wl.dtype.bytes
+    gated = 2 if m.activation.gated else 1
+    return tokens * e * (2 * m.hidden + (gated + 1) * m.ffn / par.tp)
+
+
+def kv_bits_effective(wl: Workload) -> float:
+    """Bits per cached element including group scales/zero points and fp16 outliers (KVQuant §3)."""
+    bits = wl.memory.kv_bits
+    if bits < 16:
+        bits += 32.0 / wl.memory.kv_group_size                     # fp16 scale + fp16 zero per group
+    frac = wl.memory.kv_outlier_fraction
+    return bits * (1 - frac) + frac * (16 + 32)                    # outliers: fp16 value + int32 index
+
+
+def kv_cache_bytes_per_token(wl: Workload) -> float:
+    """KV bytes per token for the whole model (all layers, all TP ranks)."""
+    return wl.model.kv_elements_per_token() * kv_bits_effective(wl) / 8
+
+
+def kv_cache_bytes(wl: Workload) -> float:
+    """KV cache on one device at the end of generation (prefill: the prompt's cache)."""
+    if wl.mode is Mode.TRAIN:
+        return 0.0
+    par = wl.parallelism
+    if wl.mode is Mode.DECODE:
+        d = wl.decode
+        tokens = wl.micro_batch * (d.context_len + d.samples * d.new_tokens)
+    else:
+        tokens = wl.micro_batch * wl.seq_len
+    shards = min(par.tp, wl.model.kv_heads) * par.pp * par.cp
+    return tokens * kv_cache_bytes_per_token(wl) / shards
+
+
+def logits_bytes(wl: Workload) -> float:
+    """Logit and loss buffers on the last stage (Wijmans et al. 2024, CCE: standard vs cut loss)."""
+    m, par = wl.model, wl.parallelism
+    if wl.mode is Mode.TRAIN:
+        tokens = wl.micro_batch * wl.seq_len / par.cp
+        if wl.memory.loss is Loss.CCE:
+            return tokens * 8.0
+        return tokens * m.vocab / par.tp * (2 + 4 + 4 + 4)
+    tokens = wl.micro_batch * wl.decode.samples if wl.mode is Mode.DECODE else wl.micro_batch
+    return tokens * m.vocab / par.tp * (wl.dtype.bytes + 4)
+
+
+def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
+    """Peak memory of the most loaded device. ``hw`` (device or node spec) gives the capacity."""
+    par, zero = wl.parallelism, wl.memory.zero_stage
+    p_dev = params_per_device(wl, sharded_by_zero=False)
+    e = wl.dtype.bytes
+    params = p_dev * e / (par.dp if zero >= 3 else 1)
+    train = wl.mode is Mode.TRAIN
+    grads = p_dev * e / (par.dp if zero >= 2 else 1) if train else 0.0
+    opt = p_dev * _OPT_STATE_BYTES[wl.optimizer] / (par.dp if zero >= 1 else 1) if train else 0.0
+    capacity = 0.0
+    if hw is not None:
+        device = getattr(hw, "device", hw)
+        capacity = device.main_memory.capacity_bytes if device.memory else 0.0
+    return MemoryBreakdown(parameters_bytes=params, gradients_bytes=grads, optimizer_bytes=opt,
+                           activations_bytes=activations_bytes(wl), kv_cache_bytes=kv_cache_bytes(wl),
+                           logits_bytes=logits_bytes(wl) if par.pp == 1 or not train else 0.0,
+                           capacity_bytes=capacity)

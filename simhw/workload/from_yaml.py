@@ -1,0 +1,252 @@
+"""Read workload YAML (and ``--set`` overrides) into a frozen :class:`Workload`, strictly.
+
+Every field is documented in docs/workloads.md. Errors name the file and the YAML path, say what
+was wrong and what is allowed.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from enum import Enum
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import WorkloadError
+from ..spec.model import DType
+from ..yamlio import check_keys, closest, read_yaml
+from .models import BUILTIN, Activation, ModelConfig, Norm, Position, builtin_model
+from .spec import (DecodeOptions, Loss, MemoryOptions, Mode, Optimizer, Parallelism, PipeSchedule,
+                   Recompute, Workload)
+
+SUPPORTED_VERSIONS = (1,)
+_TOP = ("name", "version", "model", "mode", "seq_len", "global_batch", "micro_batch", "dtype",
+        "optimizer", "devices", "parallelism", "memory", "decode", "description", "source")
+_MODEL_KEYS = tuple(f.name for f in fields(ModelConfig)) + ("hf_config", "base")
+_PAR_KEYS = tuple(f.name for f in fields(Parallelism))
+_MEM_KEYS = tuple(f.name for f in fields(MemoryOptions))
+_DEC_KEYS = tuple(f.name for f in fields(DecodeOptions))
+
+
+def load_workload(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Workload:
+    """Load a workload YAML, apply ``key=value`` overrides, validate, return the frozen value."""
+    path = Path(path)
+    raw = read_yaml(path, WorkloadError)
+    if not isinstance(raw, Mapping):
+        raise WorkloadError(f"{path}: expected a mapping at the top level (model, mode, seq_len, ...).")
+    raw = apply_overrides(dict(raw), overrides, str(path))
+    return workload_from_dict(raw, str(path), base_dir=path.parent)
+
+
+def apply_overrides(raw: dict, overrides, where: str) -> dict:
+    """``--set a.b=value``: the value is parsed as YAML (numbers, booleans, strings)."""
+    import yaml
+
+    for item in overrides or ():
+        if "=" not in item:
+            raise WorkloadError(f"--set {item!r}: expected KEY=VALUE, e.g. --set seq_len=8192.")
+        key, text = item.split("=", 1)
+        parts = [p for p in key.strip().split(".") if p]
+        if not parts or parts[0] not in _TOP:
+            raise WorkloadError(f"--set {item!r}: unknown field '{key}'{closest(parts[0] if parts else '', _TOP)}; "
+                                f"allowed top-level fields: {', '.join(_TOP)}.")
+        value = yaml.safe_load(text) if text.strip() else ""
+        node = raw
+        for p in parts[:-1]:
+            child = node.get(p)
+            if isinstance(child, str) and p == "model":
+                child = {"base": child}
+            node[p] = dict(child) if isinstance(child, Mapping) else {}
+            node = node[p]
+        node[parts[-1]] = value
+    return raw
+
+
+def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path | None = None) -> Workload:
+    w = f"{where}: "
+    check_keys(raw, _TOP, where, WorkloadError, required=("model", "mode"))
+    version = raw.get("version", 1)
+    if version not in SUPPORTED_VERSIONS:
+        raise WorkloadError(f"{w}version: {version!r} is not supported; supported: {SUPPORTED_VERSIONS}.")
+    model = _model(raw["model"], w, base_dir or Path("."))
+    mode = _enum(Mode, raw["mode"], f"{w}mode")
+    seq_len = _pos_int(raw, "seq_len", w, default=2048)
+    micro = _pos_int(raw, "micro_batch", w, default=1)
+    gbatch = _pos_int(raw, "global_batch", w, default=micro)
+    par = _parallelism(raw.get("parallelism", {}), w)
+    devices = _pos_int(raw, "devices", w, default=par.tp * par.pp * par.cp * par.dp)
+    if "dp" not in (raw.get("parallelism") or {}):
+        denom = par.tp * par.pp * par.cp
+        if devices % denom:
+            raise WorkloadError(f"{w}devices: {devices} is not a multiple of tp x pp x cp = {denom}.")
+        from dataclasses import replace
+        par = replace(par, dp=devices // denom)
+    if par.tp * par.pp * par.cp * par.dp != devices:
+        raise WorkloadError(f"{w}parallelism: tp x pp x cp x dp = {par.tp * par.pp * par.cp * par.dp} "
+                            f"but devices = {devices}; make them equal.")
+    if model.heads % par.tp or model.kv_heads % par.tp and par.tp % model.kv_heads:
+        raise WorkloadError(f"{w}parallelism.tp: tp = {par.tp} does not divide the {model.heads} attention heads "
+                            f"({model.kv_heads} KV heads) of {model.name}; choose a divisor.")
+    if model.layers % par.pp:
+        raise WorkloadError(f"{w}parallelism.pp: pp = {par.pp} does not divide the {model.layers} layers "
+                            f"of {model.name}; choose a divisor.")
+    if par.interleave > 1 and model.layers % (par.pp * par.interleave):
+        raise WorkloadError(f"{w}parallelism.interleave: pp x interleave = {par.pp * par.interleave} does not "
+                            f"divide the {model.layers} layers.")
+    if mode is Mode.TRAIN and gbatch % (micro * par.dp):
+        raise WorkloadError(f"{w}global_batch: {gbatch} is not a multiple of micro_batch x dp = {micro * par.dp}.")
+    if par.cp > 1 and seq_len % par.cp:
+        raise WorkloadError(f"{w}seq_len: {seq_len} is not a multiple of cp = {par.cp}.")
+    dtype = _dtype(raw.get("dtype", "bf16"), f"{w}dtype")
+    default_opt = "adam" if mode is Mode.TRAIN else "none"
+    optimizer = _enum(Optimizer, raw.get("optimizer", default_opt), f"{w}optimizer")
+    memory = _memory(raw.get("memory", {}), w)
+    decode = _decode(raw.get("decode", {}), w, mode, seq_len)
+    name = str(raw.get("name") or Path(where).stem)
+    return Workload(name=name, model=model, mode=mode, seq_len=seq_len, global_batch=gbatch,
+                    micro_batch=micro, dtype=dtype, optimizer=optimizer, devices=devices,
+                    parallelism=par, memory=memory, decode=decode, source=where)
+
+
+def _enum(cls: type[Enum], value: Any, where: str):
+    try:
+        return cls(str(value).lower() if not isinstance(value, bool) else value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in cls)
+        raise WorkloadError(f"{where}: {value!r} is not allowed; choose one of: {allowed}.") from None
+
+
+def _dtype(value: Any, where: str) -> DType:
+    try:
+        return DType.parse(value)
+    except ValueError:
+        raise WorkloadError(f"{where}: {value!r} is not a data type; choose one of: "
+                            f"{', '.join(d.value for d in DType)}.") from None
+
+
+def _pos_int(data: Mapping, key: str, w: str, default: int | None = None, minimum: int = 1) -> int:
+    value = data.get(key, default)
+    if value is None:
+        raise WorkloadError(f"{w}{key}: missing required value.")
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise WorkloadError(f"{w}{key}: expected a whole number ≥ {minimum}, got {value!r}.")
+    return value
+
+
+def _bool(data: Mapping, key: str, w: str, default: bool) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise WorkloadError(f"{w}{key}: expected true or false, got {value!r}.")
+    return value
+
+
+def _parallelism(data: Any, w: str) -> Parallelism:
+    data = check_keys(data or {}, _PAR_KEYS, f"{w}parallelism", WorkloadError)
+    p = f"{w}parallelism."
+    return Parallelism(tp=_pos_int(data, "tp", p, 1), pp=_pos_int(data, "pp", p, 1),
+                       dp=_pos_int(data, "dp", p, 1), cp=_pos_int(data, "cp", p, 1),
+                       sp=_bool(data, "sp", p, False), interleave=_pos_int(data, "interleave", p, 1),
+                       schedule=_enum(PipeSchedule, data.get("schedule", "1f1b"), f"{p}schedule"))
+
+
+def _memory(data: Any, w: str) -> MemoryOptions:
+    data = check_keys(data or {}, _MEM_KEYS, f"{w}memory", WorkloadError)
+    p = f"{w}memory."
+    zero = data.get("zero_stage", 0)
+    if zero not in (0, 1, 2, 3):
+        raise WorkloadError(f"{p}zero_stage: {zero!r} is not allowed; choose 0, 1, 2 or 3.")
+    out = {}
+    for key, lo, hi in (("kv_bits", 1, 32), ("activation_bits", 1, 32), ("kv_outlier_fraction", 0, 1)):
+        if key in data:
+            v = data[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+                raise WorkloadError(f"{p}{key}: expected a number from {lo} to {hi}, got {v!r}.")
+            out[key] = float(v)
+    return MemoryOptions(recompute=_enum(Recompute, data.get("recompute", "none"), f"{p}recompute"),
+                         flash_attention=_bool(data, "flash_attention", p, True), zero_stage=zero,
+                         kv_group_size=_pos_int(data, "kv_group_size", p, 128),
+                         loss=_enum(Loss, data.get("loss", "standard"), f"{p}loss"), **out)
+
+
+def _decode(data: Any, w: str, mode: Mode, seq_len: int) -> DecodeOptions:
+    data = check_keys(data or {}, _DEC_KEYS, f"{w}decode", WorkloadError)
+    p = f"{w}decode."
+    return DecodeOptions(context_len=_pos_int(data, "context_len", p, seq_len if mode is Mode.DECODE else 0, 0),
+                         new_tokens=_pos_int(data, "new_tokens", p, 1),
+                         samples=_pos_int(data, "samples", p, 1))
+
+
+def _model(value: Any, w: str, base_dir: Path) -> ModelConfig:
+    if isinstance(value, str):
+        model = builtin_model(value)
+        if model is None:
+            raise WorkloadError(f"{w}model: unknown model '{value}'{closest(value.lower(), BUILTIN)}; "
+                                f"built-in models: {', '.join(sorted(BUILTIN))}; or give hf_config: or an inline architecture.")
+        return model
+    data = check_keys(value, _MODEL_KEYS, f"{w}model", WorkloadError)
+    fields_in: dict[str, Any] = {}
+    if "base" in data:
+        base = _model(data["base"], w, base_dir)
+        fields_in = {f.name: getattr(base, f.name) for f in fields(ModelConfig)}
+    if "hf_config" in data:
+        fields_in.update(hf_config_fields(Path(base_dir, str(data["hf_config"])), f"{w}model.hf_config"))
+    for key, v in data.items():
+        if key in ("base", "hf_config"):
+            continue
+        fields_in[key] = v
+    for key in ("layers", "hidden", "heads", "ffn", "vocab"):
+        if key not in fields_in:
+            raise WorkloadError(f"{w}model.{key}: missing; an inline model needs layers, hidden, heads, ffn, vocab.")
+    conv = {"activation": Activation, "norm": Norm, "position": Position}
+    for key, v in list(fields_in.items()):
+        if key in conv and not isinstance(v, Enum):
+            fields_in[key] = _enum(conv[key], v, f"{w}model.{key}")
+        elif key in ("layers", "hidden", "heads", "ffn", "vocab"):
+            fields_in[key] = _pos_int(fields_in, key, f"{w}model.")
+        elif key in ("kv_heads", "head_dim", "max_positions"):
+            fields_in[key] = _pos_int(fields_in, key, f"{w}model.", minimum=0)
+    fields_in.setdefault("name", "custom")
+    model = ModelConfig(**fields_in)
+    if model.heads % model.kv_heads:
+        raise WorkloadError(f"{w}model.kv_heads: {model.kv_heads} does not divide heads = {model.heads}.")
+    return model
+
+
+_HF_MAP = {"num_hidden_layers": "layers", "n_layer": "layers", "hidden_size": "hidden", "n_embd": "hidden",
+           "d_model": "hidden", "num_attention_heads": "heads", "n_head": "heads",
+           "num_key_value_heads": "kv_heads", "intermediate_size": "ffn", "ffn_dim": "ffn",
+           "n_inner": "ffn", "vocab_size": "vocab", "head_dim": "head_dim",
+           "max_position_embeddings": "max_positions", "tie_word_embeddings": "tied_embeddings"}
+
+
+def hf_config_fields(path: Path, where: str) -> dict[str, Any]:
+    """Map a Hugging Face ``config.json`` onto :class:`ModelConfig` fields."""
+    if not path.exists():
+        raise WorkloadError(f"{where}: {path} not found.")
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise WorkloadError(f"{where}: {path} is not valid JSON ({exc.__class__.__name__}).") from None
+    if not isinstance(cfg, Mapping):
+        raise WorkloadError(f"{where}: {path} is not a config object.")
+    out: dict[str, Any] = {"name": str(cfg.get("_name_or_path") or cfg.get("model_type") or path.stem)}
+    for key, target in _HF_MAP.items():
+        if key in cfg and cfg[key] is not None and target not in out:
+            out[target] = cfg[key]
+    act = str(cfg.get("hidden_act") or cfg.get("activation_function") or cfg.get("hidden_activation") or "gelu").lower()
+    arch = " ".join(cfg.get("architectures") or []).lower() + " " + str(cfg.get("model_type", "")).lower()
+    gated = any(k in arch for k in ("llama", "mistral", "qwen", "gemma", "mixtral", "phi3"))
+    if "silu" in act or "swish" in act:
+        out["activation"] = Activation.SWIGLU if gated else Activation.GELU
+    elif "gelu" in act:
+        out["activation"] = Activation.GEGLU if gated else Activation.GELU
+    elif "relu" in act:
+        out["activation"] = Activation.RELU
+    out["norm"] = Norm.RMSNORM if "rms_norm_eps" in cfg else Norm.LAYERNORM
+    out["position"] = Position.ROPE if ("rope_theta" in cfg or "rotary" in json.dumps(cfg)) else \
+        (Position.ALIBI if "alibi" in arch or "bloom" in arch else Position.LEARNED)
+    if "ffn" not in out and "hidden" in out:
+        out["ffn"] = 4 * int(out["hidden"])
+    out["bias"] = bool(cfg.get("attention_bias", cfg.get("bias", not gated)))
+    out["causal"] = "bert" not in arch
+    out["tied_embeddings"] = bool(out.get("tied_embeddings", False))
+    return out

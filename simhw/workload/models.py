@@ -1,0 +1,162 @@
+"""Transformer architectures: the frozen :class:`ModelConfig` and the built-in model registry.
+
+Values are the public configurations: Korthikanti et al. 2022 (arXiv 2205.05198) Table 3 for the
+GPT models; the Hugging Face ``config.json`` of each released model for the others; MEMO (arXiv
+2407.12117) Table 2 for its models.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import Enum
+
+
+class Activation(Enum):
+    GELU = "gelu"
+    RELU = "relu"
+    SWIGLU = "swiglu"       # silu(x W_gate) * (x W_up): three FFN matrices
+    GEGLU = "geglu"         # gelu(x W_gate) * (x W_up): three FFN matrices
+
+    @property
+    def gated(self) -> bool:
+        return self in (Activation.SWIGLU, Activation.GEGLU)
+
+
+class Norm(Enum):
+    LAYERNORM = "layernorm"
+    RMSNORM = "rmsnorm"
+
+
+class Position(Enum):
+    ROPE = "rope"
+    LEARNED = "learned"
+    ALIBI = "alibi"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A decoder (or encoder) transformer. Sizes are element counts."""
+
+    name: str
+    layers: int
+    hidden: int
+    heads: int
+    ffn: int
+    vocab: int
+    kv_heads: int = 0                 # 0 -> same as heads (multi-head attention)
+    head_dim: int = 0                 # 0 -> hidden // heads
+    activation: Activation = Activation.GELU
+    norm: Norm = Norm.LAYERNORM
+    position: Position = Position.LEARNED
+    tied_embeddings: bool = False
+    bias: bool = False                # linear layers carry biases
+    dropout: bool = False             # training keeps dropout masks (Korthikanti counts them)
+    causal: bool = True               # False for encoders (BERT)
+    max_positions: int = 0
+    source: str = ""
+
+    def __post_init__(self):
+        if self.kv_heads == 0:
+            object.__setattr__(self, "kv_heads", self.heads)
+        if self.head_dim == 0:
+            object.__setattr__(self, "head_dim", self.hidden // self.heads)
+
+    @property
+    def q_dim(self) -> int:
+        return self.heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        return self.kv_heads * self.head_dim
+
+    def layer_params(self) -> int:
+        """Parameters of one transformer layer (attention, FFN, two norms)."""
+        h, f = self.hidden, self.ffn
+        attn = h * self.q_dim + 2 * h * self.kv_dim + self.q_dim * h
+        mlp = (3 if self.activation.gated else 2) * h * f
+        norms = 2 * h * (2 if self.norm is Norm.LAYERNORM else 1)
+        bias = (self.q_dim + 2 * self.kv_dim + h + (2 if self.activation.gated else 1) * f + h) if self.bias else 0
+        return attn + mlp + norms + bias
+
+    def embedding_params(self) -> int:
+        pos = self.max_positions * self.hidden if self.position is Position.LEARNED else 0
+        return self.vocab * self.hidden + pos
+
+    def head_params(self) -> int:
+        """Output projection (0 when tied to the embedding) plus the final norm."""
+        final_norm = self.hidden * (2 if self.norm is Norm.LAYERNORM else 1)
+        return (0 if self.tied_embeddings else self.vocab * self.hidden) + final_norm
+
+    def params(self) -> int:
+        return self.embedding_params() + self.layers * self.layer_params() + self.head_params()
+
+    def kv_elements_per_token(self) -> int:
+        """K and V elements cached per token over all layers: 2 * layers * kv_heads * head_dim."""
+        return 2 * self.layers * self.kv_dim
+
+
+def _gpt(name, heads, hidden, layers, source, vocab=51200, ffn=None) -> ModelConfig:
+    return ModelConfig(name=name, layers=layers, hidden=hidden, heads=heads, ffn=ffn or 4 * hidden,
+                       vocab=vocab, activation=Activation.GELU, norm=Norm.LAYERNORM,
+                       position=Position.LEARNED, bias=True, dropout=True, max_positions=2048,
+                       source=source)
+
+
+def _llama(name, layers, hidden, heads, kv, ffn, vocab, source, head_dim=0, tied=False,
+           act=Activation.SWIGLU) -> ModelConfig:
+    return ModelConfig(name=name, layers=layers, hidden=hidden, heads=heads, kv_heads=kv, ffn=ffn,
+                       vocab=vocab, head_dim=head_dim, activation=act, norm=Norm.RMSNORM,
+                       position=Position.ROPE, tied_embeddings=tied, source=source)
+
+
+_K = "Korthikanti et al. 2022 (arXiv 2205.05198) Table 3"
+_HF = "Hugging Face config.json of "
+_MEMO = "MEMO (arXiv 2407.12117) Table 2"
+
+BUILTIN: dict[str, ModelConfig] = {m.name: m for m in (
+    _gpt("gpt-22b", 64, 6144, 48, _K),
+    _gpt("gpt3-175b", 96, 12288, 96, _K),
+    _gpt("mt-nlg-530b", 128, 20480, 105, _K),
+    _gpt("gpt-1t", 160, 25600, 128, _K),
+    _gpt("memo-7b", 32, 4096, 32, _MEMO, vocab=50257),
+    _gpt("memo-13b", 40, 5120, 40, _MEMO, vocab=50257),
+    _gpt("memo-30b", 56, 7168, 48, _MEMO, vocab=50257),
+    _gpt("memo-65b", 64, 8192, 80, _MEMO, vocab=50257),
+    _llama("llama2-7b", 32, 4096, 32, 32, 11008, 32000, _HF + "meta-llama/Llama-2-7b-hf"),
+    _llama("llama2-13b", 40, 5120, 40, 40, 13824, 32000, _HF + "meta-llama/Llama-2-13b-hf"),
+    _llama("llama2-70b", 80, 8192, 64, 8, 28672, 32000, _HF + "meta-llama/Llama-2-70b-hf"),
+    _llama("llama3-8b", 32, 4096, 32, 8, 14336, 128256, _HF + "meta-llama/Meta-Llama-3-8B"),
+    _llama("llama3-70b", 80, 8192, 64, 8, 28672, 128256, _HF + "meta-llama/Meta-Llama-3-70B"),
+    _llama("mistral-7b", 32, 4096, 32, 8, 14336, 32000, _HF + "mistralai/Mistral-7B-v0.1"),
+    _llama("gemma2-2b", 26, 2304, 8, 4, 9216, 256000, _HF + "google/gemma-2-2b", head_dim=256,
+           tied=True, act=Activation.GEGLU),
+    _llama("qwen3-0.6b", 28, 1024, 16, 8, 3072, 151936, _HF + "Qwen/Qwen3-0.6B", head_dim=128, tied=True),
+    _llama("qwen3-1.7b", 28, 2048, 16, 8, 6144, 151936, _HF + "Qwen/Qwen3-1.7B", head_dim=128, tied=True),
+    _llama("qwen3-4b", 36, 2560, 32, 8, 9728, 151936, _HF + "Qwen/Qwen3-4B", head_dim=128, tied=True),
+    _llama("qwen3-8b", 36, 4096, 32, 8, 12288, 151936, _HF + "Qwen/Qwen3-8B", head_dim=128),
+    _llama("qwen3-14b", 40, 5120, 40, 8, 17408, 151936, _HF + "Qwen/Qwen3-14B", head_dim=128),
+    _llama("qwen3-32b", 64, 5120, 64, 8, 25600, 151936, _HF + "Qwen/Qwen3-32B", head_dim=128),
+    ModelConfig(name="opt-6.7b", layers=32, hidden=4096, heads=32, ffn=16384, vocab=50272,
+                activation=Activation.RELU, norm=Norm.LAYERNORM, position=Position.LEARNED,
+                tied_embeddings=True, bias=True, dropout=True, max_positions=2050,
+                source=_HF + "facebook/opt-6.7b"),
+    ModelConfig(name="bert-base", layers=12, hidden=768, heads=12, ffn=3072, vocab=30522,
+                activation=Activation.GELU, norm=Norm.LAYERNORM, position=Position.LEARNED,
+                tied_embeddings=True, bias=True, dropout=True, causal=False, max_positions=512,
+                source=_HF + "bert-base-uncased"),
+    ModelConfig(name="bloom-176b", layers=70, hidden=14336, heads=112, ffn=4 * 14336, vocab=250880,
+                activation=Activation.GELU, norm=Norm.LAYERNORM, position=Position.ALIBI,
+                tied_embeddings=True, bias=True, source=_HF + "bigscience/bloom"),
+)}
+
+ALIASES = {"gpt3": "gpt3-175b", "22b": "gpt-22b", "175b": "gpt3-175b", "530b": "mt-nlg-530b",
+           "1t": "gpt-1t", "llama-7b": "llama2-7b", "bloom": "bloom-176b"}
+
+
+def builtin_model(name: str) -> ModelConfig | None:
+    key = str(name).strip().lower()
+    return BUILTIN.get(ALIASES.get(key, key))
+
+
+def with_overrides(model: ModelConfig, **changes) -> ModelConfig:
+    return replace(model, **changes)

@@ -1,0 +1,93 @@
+"""The frozen :class:`Workload`: what run to cost (model, mode, batch, parallelism, memory options)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ..spec.model import DType
+from .models import ModelConfig
+
+
+class Mode(Enum):
+    TRAIN = "train"
+    PREFILL = "prefill"
+    DECODE = "decode"
+
+
+class Recompute(Enum):
+    NONE = "none"
+    SELECTIVE = "selective"     # Korthikanti §5: recompute QK^T, softmax, dropout, attention over V
+    FULL = "full"               # keep only each layer's input
+
+
+class Loss(Enum):
+    STANDARD = "standard"       # materialises logits, fp32 upcast, log-softmax and its gradient
+    CCE = "cce"                 # Cut Cross-Entropy (Wijmans et al. 2024): no N x V buffers
+
+
+class Optimizer(Enum):
+    ADAM = "adam"               # mixed precision: fp32 master + m + v = 12 B/param (ZeRO paper, K = 12)
+    ADAMW = "adamw"
+    SGD = "sgd"                 # fp32 master + momentum = 8 B/param
+    NONE = "none"
+
+
+class PipeSchedule(Enum):
+    GPIPE = "gpipe"
+    ONE_F_ONE_B = "1f1b"
+    INTERLEAVED = "interleaved"
+    ZB_H1 = "zb-h1"
+    V_HALF = "v-half"
+    V_MIN = "v-min"
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    cp: int = 1
+    sp: bool = False
+    interleave: int = 1
+    schedule: PipeSchedule = PipeSchedule.ONE_F_ONE_B
+
+
+@dataclass(frozen=True)
+class MemoryOptions:
+    recompute: Recompute = Recompute.NONE
+    flash_attention: bool = True
+    zero_stage: int = 0
+    kv_bits: float = 16.0
+    kv_group_size: int = 128           # elements sharing one scale + zero point when kv_bits < 16
+    kv_outlier_fraction: float = 0.0   # dense-and-sparse outliers kept in fp16 (KVQuant: 1%)
+    activation_bits: float = 16.0
+    loss: Loss = Loss.STANDARD
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    context_len: int = 0               # prompt tokens already in the KV cache
+    new_tokens: int = 1
+    samples: int = 1                   # sequences per prompt (best-of-N) sharing the prompt's KV
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    model: ModelConfig
+    mode: Mode
+    seq_len: int
+    global_batch: int
+    micro_batch: int
+    dtype: DType
+    optimizer: Optimizer
+    devices: int
+    parallelism: Parallelism = Parallelism()
+    memory: MemoryOptions = MemoryOptions()
+    decode: DecodeOptions = DecodeOptions()
+    source: str = ""
+
+    @property
+    def microbatches(self) -> int:
+        """Micro-batches per pipeline per step: global batch / (micro batch x data-parallel size)."""
+        return max(1, self.global_batch // (self.micro_batch * self.parallelism.dp))

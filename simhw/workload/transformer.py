@@ -1,0 +1,195 @@
+"""Turn a :class:`Workload` into an op graph for one micro-batch on one tensor-parallel rank.
+
+FLOP counts follow Korthikanti et al. 2022 (arXiv 2205.05198) App. A: a GEMM of m x k by k x n
+is 2mkn FLOPs; attention scores and attention over V are 2·b·s²·h each (model FLOPs count the full
+s x s matrix; causal FlashAttention executes half of it); backward is twice forward for GEMMs.
+FlashAttention's backward executes 2.5x its forward (it recomputes QK^T: Dao 2023, §3.1).
+"""
+from __future__ import annotations
+
+from ..spec.model import DType
+from .graph import Collective, Graph, LinkScope, Op, OpKind, Phase, shape
+from .models import Position
+from .spec import Mode, Optimizer, Recompute, Workload
+
+_OPT_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optimizer step
+    Optimizer.ADAM: 4 * 4 + 2 + 3 * 4 + 2,     # read fp32 p, m, v, grad; write p, m, v, bf16 copy
+    Optimizer.ADAMW: 4 * 4 + 2 + 3 * 4 + 2,
+    Optimizer.SGD: 3 * 4 + 2 * 4 + 2,
+    Optimizer.NONE: 0,
+}
+
+
+def build_graph(wl: Workload) -> Graph:
+    """The ops of one micro-batch (train, prefill) or one decode step, on one TP rank."""
+    m, par = wl.model, wl.parallelism
+    t = par.tp
+    e = wl.dtype.bytes
+    if wl.mode is Mode.DECODE:
+        batch = wl.micro_batch * wl.decode.samples
+        s_q, s_kv = 1, wl.decode.context_len + max(1, wl.decode.new_tokens) // 2
+    else:
+        batch, s_q = wl.micro_batch, wl.seq_len // par.cp
+        s_kv = wl.seq_len
+    n = batch * s_q                      # tokens per micro-batch on this rank
+    train = wl.mode is Mode.TRAIN
+    recompute = wl.memory.recompute if train else Recompute.NONE
+    ops: list[Op] = []
+    ops.append(Op("embedding", OpKind.EMBEDDING, Phase.FWD, -1, 0.0, wl.dtype,
+                  weight_bytes=n * m.hidden * e, input_bytes=n * 8, output_bytes=n * m.hidden * e,
+                  shape=shape(elements=n * m.hidden)))
+    layer_fwd = [_layer_ops(wl, i, n, batch, s_q, s_kv, Phase.FWD) for i in range(m.layers)]
+    for ops_i in layer_fwd:
+        ops.extend(ops_i)
+    head_tokens = n if wl.mode is not Mode.PREFILL else batch
+    ops.extend(_head_ops(wl, head_tokens, Phase.FWD))
+    if train:
+        ops.extend(_backward(op) for op in reversed(_head_ops(wl, head_tokens, Phase.FWD)))
+        for i in reversed(range(m.layers)):
+            if recompute is Recompute.FULL:
+                ops.extend(_as_recompute(op) for op in layer_fwd[i])
+            elif recompute is Recompute.SELECTIVE and not wl.memory.flash_attention:
+                ops.extend(_as_recompute(op) for op in layer_fwd[i] if op.name.startswith("attn."))
+            ops.extend(_backward(op) for op in reversed(layer_fwd[i]))
+        ops.append(_backward(ops[0]))
+        ops.extend(_optimizer_ops(wl))
+    return Graph(name=wl.name, ops=tuple(ops), layers=m.layers, tokens=n)
+
+
+def _gemm(name, layer, phase, dtype, m_, k, n, *, batch=1, weight=True) -> Op:
+    e = dtype.bytes
+    return Op(name, OpKind.GEMM, phase, layer, 2.0 * batch * m_ * k * n, dtype,
+              weight_bytes=k * n * e * batch if weight else 0.0,
+              input_bytes=m_ * k * e * batch + (0.0 if weight else k * n * e * batch),
+              output_bytes=m_ * n * e * batch, shape=shape(m=m_, n=n, k=k, batch=batch))
+
+
+def _elementwise(name, kind, layer, phase, dtype, elements, reads=1, writes=1, flops_per=1.0) -> Op:
+    e = dtype.bytes
+    return Op(name, kind, phase, layer, flops_per * elements, dtype, input_bytes=reads * elements * e,
+              output_bytes=writes * elements * e, shape=shape(elements=elements))
+
+
+def _tp_comm(wl: Workload, name: str, layer: int, phase: Phase, elements: float) -> list[Op]:
+    """Megatron TP: an all-reduce after the attention and the MLP block (reduce-scatter with SP)."""
+    t = wl.parallelism.tp
+    if t == 1:
+        return []
+    nbytes = elements * wl.dtype.bytes
+    kind = Collective.REDUCE_SCATTER if wl.parallelism.sp else Collective.ALL_REDUCE
+    ops = [Op(name, OpKind.COLLECTIVE, phase, layer, 0.0, wl.dtype, input_bytes=nbytes, output_bytes=nbytes,
+              shape=shape(collective=_COLL_CODE[kind], bytes=nbytes, ranks=t, scope=0))]
+    if wl.parallelism.sp:
+        ops.append(Op(name + ".ag", OpKind.COLLECTIVE, phase, layer, 0.0, wl.dtype, input_bytes=nbytes,
+                      output_bytes=nbytes, shape=shape(collective=_COLL_CODE[Collective.ALL_GATHER],
+                                                       bytes=nbytes, ranks=t, scope=0)))
+    return ops
+
+
+_COLL_CODE = {c: i for i, c in enumerate(Collective)}
+COLLECTIVE_BY_CODE = {i: c for c, i in _COLL_CODE.items()}
+SCOPE_BY_CODE = {0: LinkScope.INTRA, 1: LinkScope.INTER}
+
+
+def _layer_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, phase: Phase) -> list[Op]:
+    m, t, dt = wl.model, wl.parallelism.tp, wl.dtype
+    h, act_bytes = m.hidden, wl.memory.activation_bits / 8
+    heads, kv_heads = m.heads // t, max(1, m.kv_heads // t)
+    q_dim, kv_dim = heads * m.head_dim, kv_heads * m.head_dim
+    ffn = m.ffn // t
+    ops = [
+        _elementwise(f"attn_norm.{i}", OpKind.NORM, i, phase, dt, n * h, flops_per=5),
+        _gemm(f"qkv.{i}", i, phase, dt, n, h, q_dim + 2 * kv_dim),
+    ]
+    if m.position is Position.ROPE:
+        ops.append(_elementwise(f"rope.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * (q_dim + kv_dim), flops_per=3))
+    causal = m.causal and wl.mode is not Mode.DECODE
+    full = 4.0 * batch * heads * s_q * s_kv * m.head_dim          # QK^T + AV, full matrix
+    executed = full * (0.5 if causal and s_q == s_kv else 1.0) if wl.memory.flash_attention else full
+    e = dt.bytes
+    kv_e = wl.memory.kv_bits / 8 if wl.mode is Mode.DECODE else e
+    att_shape = shape(batch=batch, heads=heads, kv_heads=kv_heads, seq_q=s_q, seq_kv=s_kv,
+                      head_dim=m.head_dim, causal=float(causal), flash=float(wl.memory.flash_attention))
+    io = dict(input_bytes=batch * s_q * q_dim * e + 2 * batch * s_kv * kv_dim * kv_e,
+              output_bytes=batch * s_q * q_dim * e)
+    if not wl.memory.flash_attention:  # unfused: scores, softmax and dropout round-trip HBM (Korthikanti §4.1)
+        # softmax output + dropout mask (1 B) + dropout output written, then read by A x V
+        scores = batch * heads * s_q * s_kv
+        io["output_bytes"] += scores * (2 * act_bytes + 1)
+        io["input_bytes"] += scores * act_bytes
+    ops.append(Op(f"attn.{i}", OpKind.ATTENTION, phase, i, executed, dt, model_flops=full, shape=att_shape, **io))
+    ops.append(_gemm(f"attn_out.{i}", i, phase, dt, n, q_dim, h))
+    ops.extend(_tp_comm(wl, f"tp_attn.{i}", i, phase, n * h))
+    ops.append(_elementwise(f"residual1.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * h, reads=2))
+    ops.append(_elementwise(f"mlp_norm.{i}", OpKind.NORM, i, phase, dt, n * h, flops_per=5))
+    up_n = (2 if m.activation.gated else 1) * ffn
+    ops.append(_gemm(f"mlp_up.{i}", i, phase, dt, n, h, up_n))
+    ops.append(_elementwise(f"mlp_act.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * ffn,
+                            reads=2 if m.activation.gated else 1, flops_per=8))
+    ops.append(_gemm(f"mlp_down.{i}", i, phase, dt, n, ffn, h))
+    ops.extend(_tp_comm(wl, f"tp_mlp.{i}", i, phase, n * h))
+    ops.append(_elementwise(f"residual2.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * h, reads=2))
+    return ops
+
+
+def _head_ops(wl: Workload, tokens: int, phase: Phase) -> list[Op]:
+    m, t, dt = wl.model, wl.parallelism.tp, wl.dtype
+    vocab = m.vocab // t if m.vocab % t == 0 else -(-m.vocab // t)
+    ops = [_elementwise("final_norm", OpKind.NORM, -1, phase, dt, tokens * m.hidden, flops_per=5),
+           _gemm("lm_head", -1, phase, dt, tokens, m.hidden, vocab)]
+    if wl.mode is Mode.TRAIN:
+        ops.append(_elementwise("loss", OpKind.LOSS, -1, phase, DType.FP32, tokens * vocab, reads=1, writes=1, flops_per=5))
+    return ops
+
+
+def _backward(op: Op) -> Op:
+    """Backward of a forward op: GEMMs run dgrad + wgrad (2x FLOPs); flash attention 2.5x; others 2x bytes."""
+    name = op.name + ".bwd"
+    if op.kind is OpKind.GEMM:
+        return Op(name, op.kind, Phase.BWD, op.layer, 2 * op.flops, op.dtype,
+                  weight_bytes=op.weight_bytes * 2, input_bytes=op.input_bytes + op.output_bytes,
+                  output_bytes=op.input_bytes + op.weight_bytes, shape=op.shape, count=op.count)
+    if op.kind is OpKind.ATTENTION:
+        flash = bool(op.shape.get("flash", 1.0))
+        return Op(name, op.kind, Phase.BWD, op.layer, op.flops * (2.5 if flash else 2.0), op.dtype,
+                  model_flops=2 * op.mflops, input_bytes=op.input_bytes + 2 * op.output_bytes,
+                  output_bytes=op.input_bytes, shape=op.shape, count=op.count)
+    if op.kind is OpKind.COLLECTIVE:
+        return Op(name, op.kind, Phase.BWD, op.layer, 0.0, op.dtype, input_bytes=op.input_bytes,
+                  output_bytes=op.output_bytes, shape=op.shape, count=op.count)
+    return Op(name, op.kind, Phase.BWD, op.layer, 2 * op.flops, op.dtype, weight_bytes=op.weight_bytes,
+              input_bytes=op.input_bytes + op.output_bytes, output_bytes=op.input_bytes,
+              shape=op.shape, count=op.count)
+
+
+def _as_recompute(op: Op) -> Op:
+    return Op(op.name + ".recompute", op.kind, Phase.RECOMPUTE, op.layer, op.flops, op.dtype,
+              weight_bytes=op.weight_bytes, input_bytes=op.input_bytes, output_bytes=op.output_bytes,
+              model_flops=0.0, shape=op.shape, count=op.count)
+
+
+def _optimizer_ops(wl: Workload) -> list[Op]:
+    """Data-parallel gradient reduction and the optimizer update, for this rank's parameter shard."""
+    from ..cost.memory import params_per_device
+
+    par = wl.parallelism
+    p_local = params_per_device(wl, sharded_by_zero=False)
+    ops: list[Op] = []
+    if par.dp > 1:
+        grad_bytes = p_local * wl.dtype.bytes
+        kind = Collective.REDUCE_SCATTER if wl.memory.zero_stage >= 1 else Collective.ALL_REDUCE
+        ops.append(Op("dp_grad_reduce", OpKind.COLLECTIVE, Phase.OPTIMIZER, -1, 0.0, wl.dtype,
+                      input_bytes=grad_bytes, output_bytes=grad_bytes,
+                      shape=shape(collective=_COLL_CODE[kind], bytes=grad_bytes, ranks=par.dp, scope=1)))
+        if wl.memory.zero_stage >= 1:
+            ops.append(Op("dp_param_gather", OpKind.COLLECTIVE, Phase.OPTIMIZER, -1, 0.0, wl.dtype,
+                          input_bytes=grad_bytes, output_bytes=grad_bytes,
+                          shape=shape(collective=_COLL_CODE[Collective.ALL_GATHER], bytes=grad_bytes,
+                                      ranks=par.dp, scope=1)))
+    shard = p_local / (par.dp if wl.memory.zero_stage >= 1 else 1)
+    per = _OPT_BYTES_PER_PARAM[wl.optimizer]
+    if per:
+        ops.append(Op("optimizer_step", OpKind.OPTIMIZER, Phase.OPTIMIZER, -1, 10.0 * shard, DType.FP32,
+                      input_bytes=shard * per * 0.6, output_bytes=shard * per * 0.4,
+                      shape=shape(elements=shard)))
+    return ops
