@@ -5,7 +5,9 @@ Clusters", §2.2): with m micro-batches and p stages of time T per micro-batch (
 1F1B and GPipe take (m + p - 1)·T; interleaving with v chunks (m + (p - 1)/v)·T; ZB-H1, V-Half
 and V-Min shrink the bubble to 1/3, 1/2 and 2/3 of 1F1B's (Qi et al. 2024, seed-targets §7a).
 The data-parallel gradient reduction overlaps the last micro-batch's backward; what is left is
-exposed. MFU and HFU: Korthikanti et al. 2022 App. A (model FLOPs / (time x devices x peak)).
+exposed. MFU and HFU: Korthikanti et al. 2022 App. A (model FLOPs / (time x devices x peak)); model FLOPs
+count the full s x s attention matrix (the paper's and PaLM's convention) even where a causal
+FlashAttention kernel executes half of it; hardware FLOPs are model FLOPs plus recomputation.
 Energy: dynamic per-FLOP and per-byte energy of every op plus idle power x time for every device
 (and the node's host power when a node is given).
 """
@@ -180,7 +182,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
                 bwd_last_stage[st] += t
             dyn_mb_j += cost.energy_j * op.count
             fwd_flops += (op.mflops if op.phase is not Phase.RECOMPUTE else 0.0) * op.count
-            hw_flops += op.flops * op.count
+            hw_flops += op.mflops * op.count
             mem_bytes += op.bytes * op.count
         if ops:
             op_rows.append(OpResult(op.name, op.kind.value, op.phase.value, op.layer, op.flops, op.bytes,
@@ -198,7 +200,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         stage_t += (2 if wl.mode is Mode.TRAIN else 1) * p2p_s
         stage_bound[crit][Bound.COMMUNICATION] += (2 if wl.mode is Mode.TRAIN else 1) * p2p_s
     tokens_global = wl.global_batch * wl.seq_len
-    engine_s = 0.0
+    engine_s = exposed_dp = 0.0
     if wl.mode is Mode.DECODE:
         mb = 1
         seqs = wl.micro_batch * wl.decode.samples
@@ -211,7 +213,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     else:
         mb = wl.microbatches
         pipe = pipeline_time_s(stage_t, mb, wl)
-        exposed_dp = max(0.0, dp_comm_s - bwd_last_stage[crit])
+        exposed_dp = max(0.0, dp_comm_s - bwd_last_stage[crit])  # overlaps the last backward
         if wl.mode is Mode.PREFILL:
             engine_s = eff.engine_step_overhead_s + eff.engine_per_token_s * wl.micro_batch
         step = pipe + exposed_dp + step_ops_s + engine_s
@@ -236,7 +238,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         "communication": (sb[Bound.COMMUNICATION]) * scale,
         "latency": (sb[Bound.LATENCY]) * scale,
         "pipeline_bubble": bubble if wl.mode is not Mode.DECODE else 0.0,
-        "data_parallel": step - pipe - step_ops_s - engine_s if wl.mode is not Mode.DECODE else 0.0,
+        "data_parallel": exposed_dp,
         "optimizer": step_ops_s,
         "engine_overhead": engine_s,
     }

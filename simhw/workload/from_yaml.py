@@ -73,6 +73,12 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
     micro = _pos_int(raw, "micro_batch", w, default=1)
     gbatch = _pos_int(raw, "global_batch", w, default=micro)
     par = _parallelism(raw.get("parallelism", {}), w)
+    if model.heads % par.tp or model.kv_heads % par.tp and par.tp % model.kv_heads:
+        raise WorkloadError(f"{w}parallelism.tp: tp = {par.tp} does not divide the {model.heads} attention heads "
+                            f"({model.kv_heads} KV heads) of {model.name}; choose a divisor.")
+    if model.layers % par.pp:
+        raise WorkloadError(f"{w}parallelism.pp: pp = {par.pp} does not divide the {model.layers} layers "
+                            f"of {model.name}; choose a divisor.")
     devices = _pos_int(raw, "devices", w, default=par.tp * par.pp * par.cp * par.dp)
     if "dp" not in (raw.get("parallelism") or {}):
         denom = par.tp * par.pp * par.cp
@@ -83,12 +89,6 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
     if par.tp * par.pp * par.cp * par.dp != devices:
         raise WorkloadError(f"{w}parallelism: tp x pp x cp x dp = {par.tp * par.pp * par.cp * par.dp} "
                             f"but devices = {devices}; make them equal.")
-    if model.heads % par.tp or model.kv_heads % par.tp and par.tp % model.kv_heads:
-        raise WorkloadError(f"{w}parallelism.tp: tp = {par.tp} does not divide the {model.heads} attention heads "
-                            f"({model.kv_heads} KV heads) of {model.name}; choose a divisor.")
-    if model.layers % par.pp:
-        raise WorkloadError(f"{w}parallelism.pp: pp = {par.pp} does not divide the {model.layers} layers "
-                            f"of {model.name}; choose a divisor.")
     if par.interleave > 1 and model.layers % (par.pp * par.interleave):
         raise WorkloadError(f"{w}parallelism.interleave: pp x interleave = {par.pp * par.interleave} does not "
                             f"divide the {model.layers} layers.")

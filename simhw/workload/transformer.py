@@ -4,6 +4,8 @@ FLOP counts follow Korthikanti et al. 2022 (arXiv 2205.05198) App. A: a GEMM of 
 is 2mkn FLOPs; attention scores and attention over V are 2·b·s²·h each (model FLOPs count the full
 s x s matrix; causal FlashAttention executes half of it); backward is twice forward for GEMMs.
 FlashAttention's backward executes 2.5x its forward (it recomputes QK^T: Dao 2023, §3.1).
+Model FLOPs (MFU) count matrix multiplications only, as Eq. 7 does; norms, activations and the
+loss execute FLOPs that the convention leaves out.
 """
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ def _gemm(name, layer, phase, dtype, m_, k, n, *, batch=1, weight=True) -> Op:
 def _elementwise(name, kind, layer, phase, dtype, elements, reads=1, writes=1, flops_per=1.0) -> Op:
     e = dtype.bytes
     return Op(name, kind, phase, layer, flops_per * elements, dtype, input_bytes=reads * elements * e,
-              output_bytes=writes * elements * e, shape=shape(elements=elements))
+              output_bytes=writes * elements * e, model_flops=0.0, shape=shape(elements=elements))
 
 
 def _tp_comm(wl: Workload, name: str, layer: int, phase: Phase, elements: float) -> list[Op]:
@@ -159,13 +161,13 @@ def _backward(op: Op) -> Op:
                   output_bytes=op.output_bytes, shape=op.shape, count=op.count)
     return Op(name, op.kind, Phase.BWD, op.layer, 2 * op.flops, op.dtype, weight_bytes=op.weight_bytes,
               input_bytes=op.input_bytes + op.output_bytes, output_bytes=op.input_bytes,
-              shape=op.shape, count=op.count)
+              model_flops=2 * op.mflops, shape=op.shape, count=op.count)
 
 
 def _as_recompute(op: Op) -> Op:
     return Op(op.name + ".recompute", op.kind, Phase.RECOMPUTE, op.layer, op.flops, op.dtype,
               weight_bytes=op.weight_bytes, input_bytes=op.input_bytes, output_bytes=op.output_bytes,
-              model_flops=0.0, shape=op.shape, count=op.count)
+              model_flops=op.model_flops, shape=op.shape, count=op.count)
 
 
 def _optimizer_ops(wl: Workload) -> list[Op]:

@@ -1,0 +1,75 @@
+"""Render estimate results as a terminal table, JSON or CSV."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from .fmt import gib, pct, seconds, si, table
+
+SCHEMA = "simhw.estimate/1"
+
+
+def estimate_json(results, ops: bool = False) -> str:
+    return json.dumps({"schema": SCHEMA, "results": [r.to_dict(ops=ops) for r in results]}, indent=2)
+
+
+def estimate_csv(results) -> str:
+    buf = io.StringIO()
+    rows = []
+    for r in results:
+        d = r.to_dict()
+        for k, v in d.pop("memory").items():
+            d[f"memory.{k}"] = v
+        for k, v in d.pop("time_breakdown_s").items():
+            d[f"time.{k}_s"] = v
+        rows.append(d)
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def estimate_table(results, ops: bool = False) -> str:
+    """One column per hardware; rows for time, throughput, FLOPs, memory, energy, dollars."""
+    header = ["metric"] + [r.hardware for r in results]
+    first = results[0]
+    step_label = {"train": "step time (1 optimizer step)", "prefill": "prefill time (whole batch)",
+                  "decode": "decode iteration time"}[first.mode]
+    rows = [
+        [step_label] + [seconds(r.step_time_s) for r in results],
+    ]
+    if first.mode == "decode":
+        rows.append(["generation time (all new tokens)"] + [seconds(r.total_time_s) for r in results])
+    rows += [
+        ["throughput"] + [si(r.tokens_per_s, "tok/s") for r in results],
+        ["model FLOPs / step"] + [si(r.model_flops, "FLOP") for r in results],
+        ["MFU / HFU"] + [f"{pct(r.mfu)} / {pct(r.hfu)}" for r in results],
+    ]
+    for key in ("compute", "memory", "communication", "latency", "pipeline_bubble", "data_parallel",
+                "optimizer", "engine_overhead"):
+        if any(r.time_breakdown_s.get(key, 0) > 0 for r in results):
+            rows.append([f"  time: {key.replace('_', ' ')}"] + [seconds(r.time_breakdown_s[key]) for r in results])
+    mem_rows = (("parameters", "parameters_bytes"), ("gradients", "gradients_bytes"),
+                ("optimizer state", "optimizer_bytes"), ("activations", "activations_bytes"),
+                ("KV cache", "kv_cache_bytes"), ("logits + loss", "logits_bytes"))
+    for label, key in mem_rows:
+        if any(getattr(r.memory, key) > 0 for r in results):
+            rows.append([f"  memory: {label}"] + [gib(getattr(r.memory, key)) for r in results])
+    rows.append(["memory per device (peak)"] + [gib(r.memory.peak_bytes) for r in results])
+    rows.append(["fits in device memory"] + [
+        f"{'yes' if r.memory.fits else 'NO'} ({gib(r.memory.capacity_bytes)})" for r in results])
+    rows += [
+        ["energy / step"] + [si(r.energy_j, "J") for r in results],
+        ["average power (all devices)"] + [si(r.avg_power_w, "W") for r in results],
+        ["cloud cost / step"] + [f"${r.cost_usd:.4g}" for r in results],
+        ["Kinetics eFLOPs / step"] + [si(r.eflops, "FLOP") for r in results],
+    ]
+    out = [f"{first.workload} ({first.mode}, {first.devices} devices)", table(rows, header)]
+    if ops:
+        for r in results:
+            op_rows = [[o.name, o.kind, o.phase, si(o.flops, "FLOP"), si(o.bytes, "B"),
+                        f"{o.intensity:.3g}", o.bound, seconds(o.time_s)] for o in r.ops]
+            out.append(f"\nops on {r.hardware}:")
+            out.append(table(op_rows, ["op", "kind", "phase", "flops", "bytes", "FLOP/B", "bound", "time"]))
+    return "\n".join(out)

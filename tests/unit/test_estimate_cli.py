@@ -1,0 +1,61 @@
+"""The main job: `simhw estimate` on every shipped example, in every format."""
+import json
+from pathlib import Path
+
+import pytest
+
+from simhw.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "workloads").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_estimates(path, capsys):
+    assert main(["estimate", str(path), "--hw", "a100", "--hw", "h100", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["schema"] == "simhw.estimate/1"
+    for r in data["results"]:
+        assert r["step_time_s"] > 0 and r["tokens_per_s"] > 0 and r["energy_j"] > 0
+        m = r["memory"]
+        parts = sum(m[k] for k in ("parameters_bytes", "gradients_bytes", "optimizer_bytes",
+                                   "activations_bytes", "kv_cache_bytes", "logits_bytes"))
+        assert parts == pytest.approx(m["peak_bytes"])
+        assert sum(r["time_breakdown_s"].values()) == pytest.approx(r["step_time_s"], rel=1e-6)
+    a100, h100 = data["results"]
+    assert h100["step_time_s"] < a100["step_time_s"]
+
+
+def test_table_fits_100_columns(capsys):
+    assert main(["estimate", str(ROOT / "workloads/llama2-7b-train.yaml"), "--hw", "a100", "--hw", "h100",
+                 "--hw", "h200"]) == 0
+    out = capsys.readouterr().out
+    assert "MFU" in out and max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_ops_listing_and_csv(capsys, tmp_path):
+    wl = str(ROOT / "workloads/llama2-70b-decode.yaml")
+    assert main(["estimate", wl, "--hw", "a100", "--ops", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    ops = data["results"][0]["ops"]
+    assert {"name", "kind", "phase", "layer", "flops", "bytes", "intensity", "bound", "time_s", "energy_j"} <= set(ops[0])
+    assert any(o["kind"] == "attention" and o["bound"] == "memory" for o in ops)   # decode attention is memory-bound
+    out = tmp_path / "r.csv"
+    assert main(["estimate", wl, "--hw", "a100", "--format", "csv", "-o", str(out)]) == 0
+    assert out.read_text().startswith("hardware,")
+
+
+def test_compare(capsys):
+    assert main(["compare", str(ROOT / "workloads/llama2-7b-train.yaml"), "--hw", "a100", "--hw", "h100"]) == 0
+    assert "speed-up" in capsys.readouterr().out
+
+
+def test_python_api_frame():
+    import simhw
+    wl = simhw.load_workload(ROOT / "workloads/gemma2-2b-train.yaml")
+    res = simhw.estimate(wl, simhw.load_hw("a100"))
+    frame = res.to_frame()
+    assert frame.loc[0, "step_time_s"] == res.step_time_s
+    assert frame.loc[0, "memory.peak_bytes"] == res.memory.peak_bytes
+    with pytest.raises(Exception):
+        res.step_time_s = 1.0     # frozen

@@ -1,0 +1,108 @@
+"""Bad workload input: one clear line, exit code 2, no traceback, nothing written."""
+import pytest
+
+from simhw.cli import main
+
+GOOD = """\
+name: t
+version: 1
+model: llama2-7b
+mode: train
+seq_len: 2048
+global_batch: 8
+micro_batch: 1
+devices: 8
+"""
+
+
+def run(tmp_path, capsys, text, *extra, hw="a100"):
+    path = tmp_path / "w.yaml"
+    path.write_text(text)
+    out = tmp_path / "out.json"
+    code = main(["estimate", str(path), "--hw", hw, "-o", str(out), *extra])
+    err = capsys.readouterr().err
+    return code, err, out
+
+
+def test_good_workload_runs(tmp_path, capsys):
+    code, err, out = run(tmp_path, capsys, GOOD)
+    assert code == 0 and out.exists()
+
+
+@pytest.mark.parametrize("text,needle", [
+    (GOOD + "sequence: 5\n", "unknown key 'sequence'"),
+    (GOOD.replace("mode: train", "mode: serve"), "mode: 'serve' is not allowed"),
+    (GOOD.replace("model: llama2-7b", "model: llama2-7bb"), "did you mean 'llama2-7b'"),
+    (GOOD.replace("seq_len: 2048", "seq_len: 0"), "seq_len: expected a whole number ≥ 1"),
+    (GOOD.replace("seq_len: 2048", "seq_len: -5"), "seq_len"),
+    (GOOD.replace("micro_batch: 1", "micro_batch: two"), "micro_batch"),
+    (GOOD + "parallelism: {tp: 3}\n", "does not divide the 32 attention heads"),
+    (GOOD + "parallelism: {pp: 3}\n", "does not divide the 32 layers"),
+    (GOOD + "parallelism: {tp: 4, dp: 4}\n", "devices = 8"),
+    (GOOD + "memory: {zero_stage: 5}\n", "zero_stage"),
+    (GOOD + "memory: {recompute: some}\n", "recompute: 'some' is not allowed"),
+    (GOOD + "dtype: fp13\n", "not a data type"),
+    (GOOD + "version: 9\n", ""),
+    ("model: [unclosed\n", "not valid YAML"),
+    ("- a\n- b\n", "expected a mapping"),
+    (GOOD.replace("model: llama2-7b", "model: {layers: 2, hidden: 64}"), "model.heads: missing"),
+])
+def test_bad_workload(tmp_path, capsys, text, needle):
+    code, err, out = run(tmp_path, capsys, text)
+    assert code == 2
+    assert err.startswith("simhw: error:") and err.count("\n") == 1
+    assert "Traceback" not in err
+    assert needle in err
+    assert not out.exists()
+
+
+def test_missing_file(tmp_path, capsys):
+    code = main(["estimate", str(tmp_path / "nope.yaml"), "--hw", "a100"])
+    err = capsys.readouterr().err
+    assert code == 2 and "file not found" in err
+
+
+def test_unknown_hardware_suggests_closest(tmp_path, capsys):
+    code, err, out = run(tmp_path, capsys, GOOD, hw="h10")
+    assert code == 2 and "unknown hardware 'h10'" in err and "did you mean" in err
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("seq_len", "expected KEY=VALUE"),
+    ("bogus=1", "unknown field 'bogus'"),
+    ("parallelism.tp=5", "does not divide"),
+    ("seq_len=0", "seq_len"),
+])
+def test_bad_override(tmp_path, capsys, override, needle):
+    code, err, out = run(tmp_path, capsys, GOOD, "--set", override)
+    assert code == 2 and needle in err and not out.exists()
+
+
+def test_overrides_apply(tmp_path, capsys):
+    import json
+    code, err, out = run(tmp_path, capsys, GOOD, "--set", "seq_len=4096", "--set", "model=llama2-13b",
+                         "--format", "json")
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert data["schema"] == "simhw.estimate/1"
+    base_code, _, base_out = run(tmp_path, capsys, GOOD, "--format", "json")
+    base = json.loads(base_out.read_text())
+    assert data["results"][0]["model_flops"] > 2 * base["results"][0]["model_flops"]
+
+
+def test_hf_config(tmp_path, capsys):
+    import json
+    cfg = {"architectures": ["LlamaForCausalLM"], "hidden_size": 4096, "intermediate_size": 11008,
+           "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 32,
+           "vocab_size": 32000, "hidden_act": "silu", "rms_norm_eps": 1e-5, "rope_theta": 10000.0}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    text = GOOD.replace("model: llama2-7b", "model: {hf_config: config.json}")
+    code, err, out = run(tmp_path, capsys, text, "--format", "json")
+    assert code == 0, err
+    from simhw.workload.from_yaml import load_workload
+    from simhw.workload.models import builtin_model
+    wl = load_workload(tmp_path / "w.yaml")
+    assert wl.model.params() == builtin_model("llama2-7b").params()
+    (tmp_path / "config.json").write_text("{broken")
+    code, err, out = run(tmp_path, capsys, text)
+    assert code == 2 and "not valid JSON" in err
