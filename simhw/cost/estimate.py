@@ -150,7 +150,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     """Cost ``workload`` on ``hw`` (a device spec or a node spec). See the module docstring."""
     wl = workload
     par = wl.parallelism
-    graph = graph or build_graph(wl)
+    graph = graph or build_graph(wl, compact=not ops)
     coster = _Coster(hw, wl)
     device = coster.device
     p = par.pp

@@ -265,16 +265,10 @@ def _extra_value(q: _Q, data: Mapping, key: str, path: str = "extra") -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):
-        from ..units import _registry
+        from ..units import parse_base
 
         try:
-            quantity = _registry().Quantity(value)
-            base = quantity.to_base_units()
-            magnitude = float(base.magnitude)
-            # bytes stay bytes (pint's base unit for information is the bit)
-            if "bit" in str(base.units):
-                magnitude /= 8.0 if "bit" in str(base.units).split("/")[0] else 1 / 8.0
-            return magnitude
+            return parse_base(value.strip())
         except Exception:
             pass
     raise SpecError(f"{q.where}{path}.{key}: {value!r} is neither a number nor a quantity with a unit.")

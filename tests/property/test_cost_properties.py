@@ -80,3 +80,16 @@ def test_zero_stages_shard_more():
     parts = [memory_breakdown(wl(memory={"zero_stage": z})) for z in range(4)]
     peaks = [p.peak_bytes for p in parts]
     assert peaks == sorted(peaks, reverse=True) and peaks[3] < peaks[0]
+
+
+@pytest.mark.parametrize("mode", ["train", "prefill", "decode"])
+@pytest.mark.parametrize("recompute", ["none", "selective", "full"])
+def test_compact_graph_gives_the_same_totals(mode, recompute):
+    from simhw.cost.estimate import estimate
+    from simhw.workload.transformer import build_graph
+    w = wl(model="llama2-13b", mode=mode, devices=16, global_batch=16, micro_batch=2,
+           parallelism={"tp": 2, "pp": 4}, memory={"recompute": recompute, "flash_attention": recompute != "selective"})
+    full = estimate(w, A100, graph=build_graph(w))
+    compact = estimate(w, A100, graph=build_graph(w, compact=True))
+    for key in ("step_time_s", "model_flops", "hardware_flops", "energy_j", "eflops"):
+        assert getattr(compact, key) == pytest.approx(getattr(full, key), rel=1e-9)
