@@ -1,0 +1,1 @@
+"""Device models beyond the GPU roofline: storage (NVMe, flash), crossbars, spatial arrays."""

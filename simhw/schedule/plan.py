@@ -1,0 +1,148 @@
+"""Frozen activation plans: per layer and saved-tensor class, keep / offload / recompute.
+
+A plan is data (YAML). ``simhw simulate --plan`` replays it; ``simhw schedule`` writes one.
+MEMO's token-wise policy (Zhao et al. 2024, arXiv 2407.12117, §4.1) is a fraction: offload
+``alpha`` of a tensor's tokens and recompute the rest. Built-in plans:
+
+- ``none``: keep everything on the device;
+- ``full-recompute``: keep each layer's input, recompute the rest (Chen et al. 2016);
+- ``selective``: recompute attention scores (Korthikanti et al. 2022 §5);
+- ``cpu-offload``: offload every saved tensor to host memory;
+- ``ssdtrain``: offload every saved tensor to NVMe through host memory (SSDTrain, arXiv 2408.10013);
+- ``memo``: MEMO token-wise: input and attention output offloaded whole, the other classes
+  offloaded for a fraction alpha of the tokens and recomputed for the rest; the last two
+  layers keep everything.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import PlanError
+from ..yamlio import check_keys, read_yaml
+
+TENSOR_CLASSES = ("input", "attn_norm", "qkv", "attn_out", "mlp_norm", "mlp_act", "mlp_mid", "masks", "scores")
+
+
+class Action(Enum):
+    KEEP = "keep"
+    CPU = "cpu"           # offload to host memory over PCIe
+    NVME = "nvme"         # offload to NVMe through host memory
+    RECOMPUTE = "recompute"
+
+
+@dataclass(frozen=True)
+class TensorPolicy:
+    """What to do with one saved-tensor class of one layer.
+
+    ``offload_fraction`` in [0, 1] is MEMO's alpha: that share of the tokens goes to ``action``'s
+    target, the rest is recomputed (1 for a whole-tensor offload; ignored for keep/recompute).
+    """
+
+    action: Action = Action.KEEP
+    offload_fraction: float = 1.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    default: TensorPolicy = TensorPolicy()
+    classes: Mapping[str, TensorPolicy] = field(default_factory=dict)          # class -> policy, all layers
+    layers: Mapping[int, Mapping[str, TensorPolicy]] = field(default_factory=dict)  # per-layer overrides
+    prefetch_distance: int = 1               # layers ahead the H2D prefetch may run in backward
+    keep_last_layers: int = 0                # layers at the end of the forward that are never offloaded
+    source: str = ""
+
+    def policy(self, layer: int, tensor: str, layers_total: int) -> TensorPolicy:
+        if layer >= layers_total - self.keep_last_layers:
+            return TensorPolicy(Action.KEEP)
+        per_layer = self.layers.get(layer, {})
+        if tensor in per_layer:
+            return per_layer[tensor]
+        return self.classes.get(tensor, self.default)
+
+
+def builtin_plan(name: str, alpha: float = 1.0) -> Plan:
+    off = lambda a: TensorPolicy(a)   # noqa: E731
+    rec = TensorPolicy(Action.RECOMPUTE)
+    plans = {
+        "none": Plan("none"),
+        "full-recompute": Plan("full-recompute", default=rec, classes={"input": TensorPolicy()}),
+        "selective": Plan("selective", classes={"scores": rec}),
+        "cpu-offload": Plan("cpu-offload", default=off(Action.CPU)),
+        "ssdtrain": Plan("ssdtrain", default=off(Action.NVME), keep_last_layers=1),
+        "memo": Plan("memo", default=TensorPolicy(Action.CPU, alpha),
+                     classes={"input": off(Action.CPU), "attn_out": off(Action.CPU), "scores": rec},
+                     keep_last_layers=2),
+    }
+    if name not in plans:
+        raise PlanError(f"unknown plan '{name}'; built-in plans: {', '.join(plans)}; or pass a plan YAML.")
+    return plans[name]
+
+
+BUILTIN_PLANS = ("none", "full-recompute", "selective", "cpu-offload", "ssdtrain", "memo")
+
+
+def load_plan(name_or_path: str) -> Plan:
+    """A built-in plan name or a plan YAML file."""
+    if name_or_path in BUILTIN_PLANS:
+        return builtin_plan(name_or_path)
+    path = Path(name_or_path)
+    if not path.suffix and not path.exists():
+        return builtin_plan(name_or_path)           # an unknown built-in name: its error lists them
+    raw = read_yaml(path, PlanError)
+    where = str(path)
+    raw = check_keys(raw, ("name", "version", "default", "classes", "layers", "prefetch_distance",
+                           "keep_last_layers", "source", "predicted"), where, PlanError)
+    classes = {}
+    for tensor, value in check_keys(raw.get("classes") or {}, TENSOR_CLASSES, f"{where}: classes", PlanError).items():
+        classes[tensor] = _policy(value, f"{where}: classes.{tensor}")
+    layers: dict[int, dict[str, TensorPolicy]] = {}
+    for layer, per in (raw.get("layers") or {}).items():
+        if not isinstance(layer, int) or layer < 0:
+            raise PlanError(f"{where}: layers.{layer}: layer keys are layer numbers (0, 1, ...).")
+        items = check_keys(per, TENSOR_CLASSES, f"{where}: layers.{layer}", PlanError)
+        layers[layer] = {t: _policy(v, f"{where}: layers.{layer}.{t}") for t, v in items.items()}
+    return Plan(name=str(raw.get("name", path.stem)), default=_policy(raw.get("default", "keep"), f"{where}: default"),
+                classes=classes, layers=layers, prefetch_distance=int(raw.get("prefetch_distance", 1)),
+                keep_last_layers=int(raw.get("keep_last_layers", 0)), source=str(raw.get("source", "")))
+
+
+def _policy(value, where: str) -> TensorPolicy:
+    if isinstance(value, str):
+        value = {"action": value}
+    value = check_keys(value, ("action", "offload_fraction"), where, PlanError, required=("action",))
+    try:
+        action = Action(value["action"])
+    except ValueError:
+        raise PlanError(f"{where}.action: {value['action']!r} is not allowed; choose one of: "
+                        f"{', '.join(a.value for a in Action)}.") from None
+    frac = value.get("offload_fraction", 1.0)
+    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac <= 1:
+        raise PlanError(f"{where}.offload_fraction: expected a number from 0 to 1, got {frac!r}.")
+    return TensorPolicy(action, float(frac))
+
+
+def validate_plan(plan: Plan, layers: int) -> None:
+    """A plan may not name layers the workload does not have."""
+    bad = [layer for layer in plan.layers if layer >= layers]
+    if bad:
+        raise PlanError(f"plan '{plan.name}' names layer {bad[0]}, but the workload has layers 0..{layers - 1}.")
+
+
+def plan_to_yaml(plan: Plan, predicted: Mapping[str, float] | None = None) -> str:
+    import yaml
+
+    def pol(p: TensorPolicy):
+        return p.action.value if p.offload_fraction == 1.0 else {"action": p.action.value,
+                                                                 "offload_fraction": round(p.offload_fraction, 6)}
+    data = {"name": plan.name, "version": 1, "default": pol(plan.default),
+            "classes": {k: pol(v) for k, v in plan.classes.items()},
+            "layers": {int(k): {t: pol(p) for t, p in v.items()} for k, v in plan.layers.items()},
+            "prefetch_distance": plan.prefetch_distance, "keep_last_layers": plan.keep_last_layers,
+            "source": plan.source}
+    if predicted:
+        data["predicted"] = {k: float(v) for k, v in predicted.items()}
+    return yaml.safe_dump(data, sort_keys=False)

@@ -1,0 +1,63 @@
+"""Pipeline-parallel training step: per-stage F/B/W durations from the cost model, timed by the
+schedules of sim/pipeline.py; peak activation memory per stage from the memory model.
+
+The plan's per-tensor offload and recompute decisions are not replayed inside pipelines yet: the
+workload's own ``memory.recompute`` sets the per-layer activation bytes, and the schedule sets how
+many micro-batches each stage holds (seed-targets §7).
+"""
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from ..cost.comm import collective_time_s, pick_link
+from ..cost.memory import activation_bytes_per_layer, memory_breakdown
+from ..spec.model import NodeSpec
+from ..workload.graph import Collective, LinkScope
+from ..workload.spec import PipeSchedule, Workload
+from .pipeline import PipelineKind, simulate_pipeline
+
+_KIND = {PipeSchedule.GPIPE: PipelineKind.GPIPE, PipeSchedule.ONE_F_ONE_B: PipelineKind.ONE_F_ONE_B,
+         PipeSchedule.INTERLEAVED: PipelineKind.INTERLEAVED, PipeSchedule.ZB_H1: PipelineKind.ZB_H1,
+         PipeSchedule.V_HALF: PipelineKind.V_HALF, PipeSchedule.V_MIN: PipelineKind.V_MIN}
+SPLIT = {PipeSchedule.ZB_H1, PipeSchedule.V_HALF, PipeSchedule.V_MIN}
+
+
+def simulate_pipeline_step(wl: Workload, hw, plan):
+    from .run import SimResult, Task, layer_costs
+
+    par, m = wl.parallelism, wl.model
+    costs = layer_costs(wl, hw)
+    lps = m.layers // par.pp
+    fwd = costs.fwd_s * lps + max(costs.embed_s, costs.head_s / 3)
+    bwd_total = costs.bwd_s * lps + max(costs.embed_s, 2 * costs.head_s / 3)
+    split = par.schedule in SPLIT
+    wgrad = costs.wgrad_s * lps if split else 0.0
+    device = hw.device if isinstance(hw, NodeSpec) else hw
+    p2p_bytes = wl.micro_batch * wl.seq_len // par.cp * m.hidden * wl.dtype.bytes
+    span = par.tp * par.cp * par.dp
+    scope = LinkScope.INTER if isinstance(hw, NodeSpec) and span >= hw.device_count else LinkScope.INTRA
+    p2p = collective_time_s(Collective.SEND_RECV, p2p_bytes, 2, pick_link(hw, scope, span + 1), device)
+    chunks = par.interleave if par.schedule is PipeSchedule.INTERLEAVED else 2
+    kind = _KIND[par.schedule]
+    mb = wl.microbatches
+    if kind is PipelineKind.INTERLEAVED and mb % par.pp:
+        mb = max(par.pp, mb - mb % par.pp)
+    res = simulate_pipeline(kind, par.pp, mb, fwd, bwd_total - wgrad, wgrad, p2p, chunks=chunks)
+    mem = memory_breakdown(wl, hw)
+    static = mem.parameters_bytes + mem.gradients_bytes + mem.optimizer_bytes
+    per_mb = activation_bytes_per_layer(wl) * lps
+    peak_dev = static + float(max(res.peak_activation_microbatches)) * per_mb
+    step = res.step_time_s + costs.step_s
+    compute = (fwd + bwd_total) * mb
+    tasks = ()
+    return SimResult(
+        hardware=hw.name, workload=wl.name, plan=plan.name, step_time_s=step, compute_s=compute,
+        exposed_transfer_s=0.0, bubble_rate=res.bubble_rate,
+        peak_memory_bytes=MappingProxyType({"device": peak_dev, "host": 0.0, "nvme": 0.0}),
+        capacity_bytes=MappingProxyType({"device": device.main_memory.capacity_bytes}),
+        utilisation=MappingProxyType({f"stage{d}": float(u) for d, u in
+                                      enumerate(res.schedule.utilization()[:par.pp])}),
+        memory_timeline=MappingProxyType({"device": (res.schedule.memory_time_s[0],
+                                                     static + res.schedule.memory_bytes[0] * per_mb / res.chunks)}),
+        tasks=tasks or tuple(Task(f"{tp[1].kind}{tp[1].chunk}.mb{tp[1].microbatch}", f"stage{tp[0]}", float(s), float(e))
+                             for tp, s, e in zip(res.task_pass, res.schedule.start_s, res.schedule.end_s) if tp))

@@ -1,0 +1,263 @@
+"""Workload + plan -> task graph on streams -> timeline: one training step or inference pass.
+
+Resources (streams): the device's compute stream, the H2D and D2H copy engines over PCIe, the
+NVMe write and read queues (and, for pipelines, the links between stages). Memory pools: device
+memory, host memory (the device's share of the node's) and NVMe (the device's share of the
+drives). A training step runs ``m`` micro-batches (gradient accumulation) of forward then backward
+over the layers, then the data-parallel reduction and optimizer step. Per layer and saved-tensor
+class the plan keeps, offloads (CPU or NVMe, a token fraction alpha) or recomputes:
+
+- forward ``F_i`` allocates the bytes kept or awaiting offload; ``D2H_i`` moves the offloaded bytes
+  (allocates host, frees device); ``NW_i`` writes them on to NVMe (allocates NVMe, frees host);
+- backward: ``NR_i`` reads them back from NVMe, ``H2D_i`` prefetches them (allocates device,
+  frees host) once backward is within ``prefetch_distance`` layers of layer i; ``RC_i``
+  recomputes the rest on the compute stream; ``B_i`` frees the layer's activations.
+A prefetch waits while device memory is full (the engine's memory rule). Op durations come from
+the cost model (cost/estimate.py); copies from PCIe and drive models (devices/storage.py).
+Pipelines (pp > 1) use sim/pipeline.py with F/B/W per stage from the same cost model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+import numpy as np
+
+from ..cost.estimate import _Coster
+from ..cost.memory import memory_breakdown, saved_tensor_bytes
+from ..errors import InfeasibleError
+from ..spec.model import DeviceSpec, LinkKind, NodeSpec
+from ..schedule.plan import Action, Plan, builtin_plan, validate_plan
+from ..workload.graph import OpKind, Phase
+from ..workload.spec import Mode, Recompute, Workload
+from ..workload.transformer import build_graph
+from .engine import Schedule, TaskGraphBuilder, simulate
+
+# Pageable host memory is staged through a pinned bounce buffer: copies run at about half the
+# pinned rate (NVIDIA CUDA C++ Best Practices Guide, "Pinned Memory"; UNVERIFIED factor).
+PAGEABLE_FRACTION = 0.5
+# Which forward ops produce each saved-tensor class (their time is the recompute cost).
+PRODUCERS = {"attn_norm": ("attn_norm",), "qkv": ("qkv", "rope"), "attn_out": ("attn",),
+             "mlp_norm": ("attn_out", "tp_attn", "residual1", "mlp_norm"), "mlp_act": ("mlp_up",),
+             "mlp_mid": ("mlp_act",), "scores": ("attn",), "masks": (), "input": ()}
+RESOURCES = ("compute", "h2d", "d2h", "nvme_write", "nvme_read")
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    resource: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class SimResult:
+    hardware: str
+    workload: str
+    plan: str
+    step_time_s: float
+    compute_s: float
+    exposed_transfer_s: float
+    bubble_rate: float
+    peak_memory_bytes: Mapping[str, float]
+    capacity_bytes: Mapping[str, float]
+    utilisation: Mapping[str, float]
+    memory_timeline: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(repr=False)
+    tasks: tuple[Task, ...] = field(repr=False, default=())
+
+    def to_dict(self) -> dict:
+        return {"hardware": self.hardware, "workload": self.workload, "plan": self.plan,
+                "step_time_s": self.step_time_s, "compute_s": self.compute_s,
+                "exposed_transfer_s": self.exposed_transfer_s, "bubble_rate": self.bubble_rate,
+                "peak_memory_bytes": dict(self.peak_memory_bytes), "capacity_bytes": dict(self.capacity_bytes),
+                "utilisation": dict(self.utilisation)}
+
+
+@dataclass(frozen=True)
+class LayerCosts:
+    """Seconds per layer (one micro-batch) and per-class producer times, from the cost model."""
+
+    fwd_s: float
+    bwd_s: float
+    wgrad_s: float
+    class_s: Mapping[str, float]
+    head_s: float
+    embed_s: float
+    step_s: float        # exposed DP reduction + optimizer, once per step
+
+
+def layer_costs(wl: Workload, hw) -> LayerCosts:
+    graph = build_graph(wl, compact=True)
+    coster = _Coster(hw, wl)
+    fwd = bwd = wgrad = head = embed = step = 0.0
+    by_name: dict[str, float] = {}
+    for op in graph.ops:
+        t = coster(op).time_s
+        if op.layer == 0 and op.phase is Phase.FWD:
+            fwd += t
+            base = op.name.split(".")[0]
+            by_name[base] = by_name.get(base, 0.0) + t
+        elif op.layer == 0 and op.phase is Phase.BWD:
+            bwd += t
+            if op.kind is OpKind.GEMM:
+                wgrad += t / 2                 # dgrad and wgrad are the two halves of a GEMM's backward
+        elif op.layer < 0 and op.phase is Phase.OPTIMIZER:
+            step += t
+        elif op.layer < 0 and op.kind is OpKind.EMBEDDING:
+            embed += t
+        elif op.layer < 0:
+            head += t
+    classes = {c: sum(by_name.get(p, 0.0) for p in ops) for c, ops in PRODUCERS.items()}
+    return LayerCosts(fwd, bwd, wgrad, MappingProxyType(classes), head, embed, step)
+
+
+def _host_link_bytes_per_s(hw) -> float:
+    link = hw.host_link if isinstance(hw, NodeSpec) else hw.link(LinkKind.PCIE)
+    device = hw.device if isinstance(hw, NodeSpec) else hw
+    bw = link.bandwidth_bytes_per_s if link is not None else 16e9
+    return bw * device.efficiency.host_copy_fraction
+
+
+def _pools(hw, wl: Workload, device_memory_bytes, host_memory_bytes):
+    device = hw.device if isinstance(hw, NodeSpec) else hw
+    dev = device_memory_bytes or device.main_memory.capacity_bytes
+    if isinstance(hw, NodeSpec):
+        host = host_memory_bytes or (hw.host_memory_bytes / hw.device_count if hw.host_memory_bytes else float("inf"))
+        nvme = sum(d.main_memory.capacity_bytes for d in hw.drives) * hw.drive_count / max(len(hw.drives), 1) / hw.device_count \
+            if hw.drives else 0.0
+    else:
+        host, nvme = host_memory_bytes or float("inf"), 0.0
+    return dev, host, nvme
+
+
+def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = None, *, pinned: bool = True,
+                  device_memory_bytes: float | None = None, host_memory_bytes: float | None = None,
+                  keep_tasks: bool = True) -> SimResult:
+    """Simulate one training step (or one inference pass) of ``wl`` on ``hw`` under ``plan``."""
+    plan = plan or builtin_plan("none")
+    m = wl.model
+    validate_plan(plan, m.layers)
+    if wl.parallelism.pp > 1:
+        from .pipeline_run import simulate_pipeline_step
+        return simulate_pipeline_step(wl, hw, plan)
+    costs = layer_costs(wl, hw)
+    dev_cap, host_cap, nvme_cap = _pools(hw, wl, device_memory_bytes, host_memory_bytes)
+    mem = memory_breakdown(wl, hw)
+    static = mem.parameters_bytes + mem.gradients_bytes + mem.optimizer_bytes + mem.kv_cache_bytes
+    if static > dev_cap:
+        raise InfeasibleError(f"parameters, gradients and optimizer state need {static / 2**30:.1f} GiB but the device "
+                              f"has {dev_cap / 2**30:.1f} GiB; add devices, ZeRO or tensor parallelism.")
+    b = TaskGraphBuilder(n_resources=len(RESOURCES), pool_capacity_bytes=[dev_cap, host_cap, nvme_cap or 1.0],
+                         pool_initial_bytes=[static, 0.0, 0.0])
+    DEV, HOST, NVME = 0, 1, 2
+    C, H2D, D2H, NW, NR = range(5)
+    pcie = _host_link_bytes_per_s(hw) * (1.0 if pinned else PAGEABLE_FRACTION)
+    drive = hw.drives[0] if isinstance(hw, NodeSpec) and hw.drives else None
+    drives_per_device = (hw.drive_count / hw.device_count) if drive is not None else 0
+    names: list[tuple[str, int]] = []
+    train = wl.mode is Mode.TRAIN
+    # saved bytes per class as the workload would keep them without recompute (the plan decides)
+    per_class = saved_tensor_bytes(wl, recompute=Recompute.NONE if train else Recompute.FULL)
+    if wl.memory.flash_attention:
+        per_class["scores"] = 0.0
+
+    def add(name, dur, res, deps=(), alloc=None, free=None, prio=0):
+        names.append((name, res))
+        return b.add(dur, res, [d for d in deps if d is not None], prio, alloc, free)
+
+    prev = None
+    mbs = wl.microbatches if train else 1
+    L = m.layers
+    logits = mem.logits_bytes
+    for mb in range(mbs):
+        fwd_ids, d2h_ids, nw_ids, layer_bytes = [], [], [], []
+        emb = add(f"embed.mb{mb}", costs.embed_s, C, [prev])
+        last = emb
+        for i in range(L):
+            kept = off_cpu = off_nvme = recomp_s = recomp_bytes = 0.0
+            for cls, nbytes in per_class.items():
+                if nbytes <= 0:
+                    continue
+                pol = plan.policy(i, cls, L) if train else None
+                if pol is None or pol.action is Action.KEEP or cls == "input" and pol.action is Action.RECOMPUTE:
+                    kept += nbytes if train else 0.0
+                elif pol.action is Action.RECOMPUTE:
+                    recomp_s += costs.class_s.get(cls, 0.0)
+                    recomp_bytes += nbytes
+                else:
+                    a = pol.offload_fraction if cls not in ("input", "attn_out") else 1.0
+                    target = a * nbytes
+                    off_cpu += target if pol.action is Action.CPU else 0.0
+                    off_nvme += target if pol.action is Action.NVME else 0.0
+                    recomp_s += (1 - a) * costs.class_s.get(cls, 0.0)
+                    recomp_bytes += (1 - a) * nbytes
+            f = add(f"F{i}.mb{mb}", costs.fwd_s, C, [last], alloc=(DEV, kept + off_cpu + off_nvme))
+            last = f
+            off = off_cpu + off_nvme
+            d2h = add(f"D2H{i}.mb{mb}", off / pcie, D2H, [f], alloc=(HOST, off), free=(DEV, off)) if off > 0 else None
+            nw = None
+            if off_nvme > 0:
+                if drive is None:
+                    raise InfeasibleError(f"plan '{plan.name}' offloads to NVMe but {hw.name} has no drives; "
+                                          f"use a node spec with drives (e.g. dgx-a100).")
+                from ..devices.storage import IoDir, transfer_time_s
+                nw = add(f"NVMeW{i}.mb{mb}", transfer_time_s(drive, off_nvme, direction=IoDir.WRITE, drives=drives_per_device),
+                         NW, [d2h], alloc=(NVME, off_nvme), free=(HOST, off_nvme))
+            fwd_ids.append(f); d2h_ids.append(d2h); nw_ids.append(nw)
+            layer_bytes.append((kept, off_cpu, off_nvme, recomp_s, recomp_bytes))
+        if not train:
+            prev = add(f"head.mb{mb}", costs.head_s, C, [last], alloc=(DEV, logits), free=(DEV, logits))
+            continue
+        head = add(f"head.mb{mb}", costs.head_s, C, [last], alloc=(DEV, logits), free=(DEV, logits))
+        bwd_ids: dict[int, int] = {}
+        last = head
+        for i in reversed(range(L)):
+            kept, off_cpu, off_nvme, recomp_s, recomp_bytes = layer_bytes[i]
+            gate = bwd_ids.get(i + plan.prefetch_distance + 1) if i + plan.prefetch_distance + 1 < L else head
+            h2d = None
+            if off_nvme > 0:
+                from ..devices.storage import IoDir, transfer_time_s
+                nr = add(f"NVMeR{i}.mb{mb}", transfer_time_s(drive, off_nvme, drives=drives_per_device), NR,
+                         [nw_ids[i], gate], alloc=(HOST, off_nvme), free=(NVME, off_nvme))
+                h2d_deps = [nr, d2h_ids[i]]
+            else:
+                h2d_deps = [d2h_ids[i], gate]
+            off = off_cpu + off_nvme
+            if off > 0:
+                h2d = add(f"H2D{i}.mb{mb}", off / pcie, H2D, h2d_deps, alloc=(DEV, off), free=(HOST, off))
+            rc = add(f"RC{i}.mb{mb}", recomp_s, C, [last], alloc=(DEV, recomp_bytes)) if recomp_s > 0 or recomp_bytes > 0 else None
+            bw = add(f"B{i}.mb{mb}", costs.bwd_s, C, [rc or last, h2d], free=(DEV, kept + off + recomp_bytes))
+            bwd_ids[i] = bw
+            last = bw
+        prev = add(f"embed_bwd.mb{mb}", costs.embed_s, C, [last])
+    if train:
+        add("optimizer", costs.step_s, C, [prev])
+    graph = b.build()
+    sched: Schedule = simulate(graph)
+    compute = float(sched.busy_s[C])
+    tasks = tuple(Task(n, RESOURCES[r], float(s), float(e)) for (n, r), s, e in
+                  zip(names, sched.start_s, sched.end_s)) if keep_tasks else ()
+    pools = ("device", "host", "nvme")
+    return SimResult(
+        hardware=hw.name, workload=wl.name, plan=plan.name, step_time_s=sched.makespan_s, compute_s=compute,
+        exposed_transfer_s=max(0.0, sched.makespan_s - compute), bubble_rate=0.0,
+        peak_memory_bytes=MappingProxyType({p: float(v) for p, v in zip(pools, sched.peak_bytes)}),
+        capacity_bytes=MappingProxyType({"device": dev_cap, "host": host_cap, "nvme": nvme_cap}),
+        utilisation=MappingProxyType({r: float(u) for r, u in zip(RESOURCES, sched.utilization())}),
+        memory_timeline=MappingProxyType({p: (t, v) for p, t, v in zip(pools, sched.memory_time_s, sched.memory_bytes)}),
+        tasks=tasks)
+
+
+def layer_offload_times(wl: Workload, hw) -> tuple[float, float]:
+    """(forward seconds of one layer, seconds to copy all its saved activations to the host).
+
+    Offloading a layer hides behind its own forward when the second is not larger (MEMO §1,
+    Fig. 1b). Activations as Korthikanti's breakdown without recompute; host link as in the spec.
+    """
+    costs = layer_costs(wl, hw)
+    per_class = saved_tensor_bytes(wl, recompute=Recompute.NONE)
+    if wl.memory.flash_attention:
+        per_class["scores"] = 0.0
+    return costs.fwd_s, sum(per_class.values()) / _host_link_bytes_per_s(hw)

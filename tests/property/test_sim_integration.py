@@ -1,0 +1,116 @@
+"""Invariants of the workload simulation (sim/run.py) under every built-in plan."""
+import json
+
+import pytest
+
+import simhw
+from simhw.errors import PlanError
+from simhw.schedule.plan import builtin_plan, load_plan
+from simhw.sim.run import simulate_step
+
+from tests.helpers import wl
+
+NODE = simhw.load_hw("dgx-a100")
+PLANS = ["none", "full-recompute", "selective", "cpu-offload", "ssdtrain", "memo"]
+
+
+@pytest.fixture(scope="module")
+def workload():
+    return wl(model="llama2-7b", seq_len=2048, micro_batch=2, global_batch=32, devices=8,
+              memory={"flash_attention": True, "zero_stage": 2})
+
+
+@pytest.fixture(scope="module")
+def results(workload):
+    return {p: simulate_step(workload, NODE, builtin_plan(p, 0.5)) for p in PLANS}
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_every_task_once_and_streams_never_overlap(results, plan):
+    r = results[plan]
+    names = [t.name for t in r.tasks]
+    assert len(names) == len(set(names))
+    by_res = {}
+    for t in r.tasks:
+        assert t.end_s >= t.start_s >= 0
+        by_res.setdefault(t.resource, []).append((t.start_s, t.end_s))
+    for spans in by_res.values():
+        spans.sort()
+        for (s0, e0), (s1, e1) in zip(spans, spans[1:]):
+            assert s1 >= e0 - 1e-12
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_step_not_shorter_than_compute_critical_path(results, plan):
+    r = results[plan]
+    assert r.step_time_s >= r.compute_s * (1 - 1e-12)
+    assert r.exposed_transfer_s == pytest.approx(r.step_time_s - r.compute_s)
+
+
+@pytest.mark.parametrize("plan", PLANS[1:])
+def test_offload_or_recompute_never_raises_peak_device_memory(results, plan):
+    assert results[plan].peak_memory_bytes["device"] <= results["none"].peak_memory_bytes["device"] + 1
+
+
+def test_memory_never_negative_and_returns_to_static(results):
+    for r in results.values():
+        for times, values in r.memory_timeline.values():
+            assert (values >= -1e-6).all()
+        t, v = r.memory_timeline["device"]
+        assert v[-1] == pytest.approx(v[0], rel=1e-9, abs=1.0)   # frees balance allocations
+
+
+def test_recompute_costs_time_offload_costs_transfers(results):
+    assert results["full-recompute"].compute_s > results["none"].compute_s
+    assert results["cpu-offload"].peak_memory_bytes["host"] > 0
+    assert results["ssdtrain"].peak_memory_bytes["nvme"] > 0
+
+
+def test_timeline_is_chrome_trace(results, tmp_path):
+    from simhw.report.chrome_trace import sim_to_chrome_trace
+    data = json.loads(sim_to_chrome_trace(results["memo"]))
+    kinds = {e["ph"] for e in data["traceEvents"]}
+    assert {"X", "C", "M"} <= kinds
+    tracks = {e["args"]["name"] for e in data["traceEvents"] if e.get("name") == "thread_name"}
+    assert {"compute", "d2h", "h2d"} <= tracks
+
+
+def test_bad_plans(tmp_path, workload):
+    bad = tmp_path / "p.yaml"
+    bad.write_text("name: x\nlayers: {99: {qkv: cpu}}\n")
+    with pytest.raises(PlanError, match="layer 99"):
+        simulate_step(workload, NODE, load_plan(str(bad)))
+    bad.write_text("name: x\nclasses: {qkvv: cpu}\n")
+    with pytest.raises(PlanError, match="unknown key 'qkvv'"):
+        load_plan(str(bad))
+    bad.write_text("name: x\ndefault: {action: cpu, offload_fraction: 2}\n")
+    with pytest.raises(PlanError, match="offload_fraction"):
+        load_plan(str(bad))
+    with pytest.raises(PlanError, match="unknown plan"):
+        load_plan("memo2")
+
+
+def test_nvme_plan_needs_drives(workload):
+    from simhw.errors import InfeasibleError
+    with pytest.raises(InfeasibleError, match="no drives"):
+        simulate_step(workload, simhw.load_hw("a100"), builtin_plan("ssdtrain"))
+
+
+def test_simulate_cli(tmp_path, capsys):
+    from simhw.cli import main
+    out = tmp_path / "t.json"
+    code = main(["simulate", "workloads/llama2-7b-train.yaml", "--hw", "dgx-a100", "--plan", "cpu-offload",
+                 "--set", "global_batch=16", "--timeline", str(out), "--format", "json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["schema"] == "simhw.simulate/1" and data["step_time_s"] > 0
+    assert json.loads(out.read_text())["traceEvents"]
+
+
+@pytest.mark.parametrize("schedule", ["1f1b", "gpipe", "interleaved", "zb-h1", "v-half", "v-min"])
+def test_pipeline_workload_simulates(schedule):
+    w = wl(model="llama2-13b", seq_len=2048, micro_batch=1, global_batch=16, devices=32,
+           parallelism={"tp": 8, "pp": 4, "schedule": schedule, "interleave": 2 if schedule == "interleaved" else 1})
+    r = simulate_step(w, NODE)
+    assert r.step_time_s >= r.compute_s / 1 * (1 - r.bubble_rate) * 0.99
+    assert 0 <= r.bubble_rate < 1
