@@ -107,9 +107,22 @@ class Efficiency:
     collective_latency_s: float = 10e-6     # per-step latency of NCCL ring/tree algorithms
     collective_bus_fraction: float = 0.8    # achievable fraction of link bandwidth
     collective_ramp_bytes: float = 4e6      # message size at half the bus bandwidth
+    host_copy_fraction: float = 0.8         # achievable fraction of the host link for pinned cudaMemcpyAsync
     engine_step_overhead_s: float = 0.0     # serving engine: scheduler + sampling per iteration
     engine_per_token_s: float = 0.0         # serving engine: per-sequence bookkeeping per iteration
     host_launch_gap_s: float = 0.0          # CPU-side gap between kernels not hidden (eager mode)
+    # --- GEMM tiling (cost/roofline.py: gemm_time_s). The library's tiles are every power-of-two
+    # tile_m x tile_n with edges from the minimum to gemm_max_tile_edge and at most
+    # gemm_max_tile_elems outputs; split-K up to gemm_max_split_k. 0 = derive from the main tile.
+    gemm_min_tile_n: int = 64               # narrowest tile the library has in n
+    gemm_max_tile_edge: int = 0             # 0: 2 x max(gemm_tile_m, gemm_tile_n)
+    gemm_max_tile_elems: int = 0            # 0: 2 x gemm_tile_m x gemm_tile_n
+    gemm_max_split_k: int = 16              # largest split-K factor (partial sums in FP32 workspace)
+    gemm_pipeline_stages: int = 4           # k-tiles a CTA keeps in flight (cp.async / TMA stages)
+    gemm_cta_overhead_s: float = 1e-6       # per wave of CTAs: prologue, epilogue and drain (beyond one memory latency)
+    sm_l2_bytes_per_cycle: float = 64.0     # most L2 bytes one SM can take per clock (when few SMs are busy)
+    l2_fraction: float = 0.9                # achievable fraction of L2 bandwidth (spec memory 'l2') feeding SMs
+    write_fraction: float = 0.7             # achievable fraction of HBM bandwidth for write streams
     extra: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
 
 
