@@ -19,6 +19,9 @@ _LAZY = {
     "build_graph": ("simhw.workload.transformer", "build_graph"),
     "estimate": ("simhw.cost.estimate", "estimate"),
     "memory_breakdown": ("simhw.cost.memory", "memory_breakdown"),
+    "simulate": ("simhw.sim.run", "simulate_step"),
+    "optimize": ("simhw.schedule.activation", "schedule_activations"),
+    "footprint": ("simhw.footprint", "footprint"),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

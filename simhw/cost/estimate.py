@@ -6,8 +6,8 @@ Clusters", §2.2): with m micro-batches and p stages of time T per micro-batch (
 and V-Min shrink the bubble to 1/3, 1/2 and 2/3 of 1F1B's (Qi et al. 2024, seed-targets §7a).
 The data-parallel gradient reduction overlaps the last micro-batch's backward; what is left is
 exposed. MFU and HFU: Korthikanti et al. 2022 App. A (model FLOPs / (time x devices x peak)); model FLOPs
-count the full s x s attention matrix (the paper's and PaLM's convention) even where a causal
-FlashAttention kernel executes half of it; hardware FLOPs are model FLOPs plus recomputation.
+count matrix multiplications (the full s x s attention matrix for unfused attention, as the paper,
+the causal half under FlashAttention); hardware FLOPs are model FLOPs plus recomputation.
 Energy: dynamic per-FLOP and per-byte energy of every op plus idle power x time for every device
 (and the node's host power when a node is given).
 """

@@ -38,11 +38,13 @@ class TensorPolicy:
     """What to do with one saved-tensor class of one layer.
 
     ``offload_fraction`` in [0, 1] is MEMO's alpha: that share of the tokens goes to ``action``'s
-    target, the rest is recomputed (1 for a whole-tensor offload; ignored for keep/recompute).
+    target; ``keep_fraction`` stays on the device; the rest is recomputed (both ignored for
+    keep/recompute actions).
     """
 
     action: Action = Action.KEEP
     offload_fraction: float = 1.0
+    keep_fraction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -113,16 +115,21 @@ def load_plan(name_or_path: str) -> Plan:
 def _policy(value, where: str) -> TensorPolicy:
     if isinstance(value, str):
         value = {"action": value}
-    value = check_keys(value, ("action", "offload_fraction"), where, PlanError, required=("action",))
+    value = check_keys(value, ("action", "offload_fraction", "keep_fraction"), where, PlanError, required=("action",))
     try:
         action = Action(value["action"])
     except ValueError:
         raise PlanError(f"{where}.action: {value['action']!r} is not allowed; choose one of: "
                         f"{', '.join(a.value for a in Action)}.") from None
-    frac = value.get("offload_fraction", 1.0)
-    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac <= 1:
-        raise PlanError(f"{where}.offload_fraction: expected a number from 0 to 1, got {frac!r}.")
-    return TensorPolicy(action, float(frac))
+    fracs = []
+    for key, default in (("offload_fraction", 1.0), ("keep_fraction", 0.0)):
+        frac = value.get(key, default)
+        if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac <= 1:
+            raise PlanError(f"{where}.{key}: expected a number from 0 to 1, got {frac!r}.")
+        fracs.append(float(frac))
+    if fracs[0] + fracs[1] > 1 + 1e-9:
+        raise PlanError(f"{where}: offload_fraction + keep_fraction = {sum(fracs):g} exceeds 1.")
+    return TensorPolicy(action, *fracs)
 
 
 def validate_plan(plan: Plan, layers: int) -> None:
@@ -136,8 +143,10 @@ def plan_to_yaml(plan: Plan, predicted: Mapping[str, float] | None = None) -> st
     import yaml
 
     def pol(p: TensorPolicy):
-        return p.action.value if p.offload_fraction == 1.0 else {"action": p.action.value,
-                                                                 "offload_fraction": round(p.offload_fraction, 6)}
+        if p.offload_fraction == 1.0 and p.keep_fraction == 0.0:
+            return p.action.value
+        return {"action": p.action.value, "offload_fraction": round(p.offload_fraction, 6),
+                "keep_fraction": round(p.keep_fraction, 6)}
     data = {"name": plan.name, "version": 1, "default": pol(plan.default),
             "classes": {k: pol(v) for k, v in plan.classes.items()},
             "layers": {int(k): {t: pol(p) for t, p in v.items()} for k, v in plan.layers.items()},

@@ -101,8 +101,8 @@ def layer_costs(wl: Workload, hw) -> LayerCosts:
             by_name[base] = by_name.get(base, 0.0) + t
         elif op.layer == 0 and op.phase is Phase.BWD:
             bwd += t
-            if op.kind is OpKind.GEMM:
-                wgrad += t / 2                 # dgrad and wgrad are the two halves of a GEMM's backward
+            if op.name.endswith(".wgrad"):
+                wgrad += t
         elif op.layer < 0 and op.phase is Phase.OPTIMIZER:
             step += t
         elif op.layer < 0 and op.kind is OpKind.EMBEDDING:
@@ -187,12 +187,15 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
                     recomp_s += costs.class_s.get(cls, 0.0)
                     recomp_bytes += nbytes
                 else:
-                    a = pol.offload_fraction if cls not in ("input", "attn_out") else 1.0
+                    a, k = pol.offload_fraction, pol.keep_fraction
+                    if cls == "input":                       # the checkpoint cannot be recomputed
+                        k = 1.0 - a
                     target = a * nbytes
+                    kept += k * nbytes
                     off_cpu += target if pol.action is Action.CPU else 0.0
                     off_nvme += target if pol.action is Action.NVME else 0.0
-                    recomp_s += (1 - a) * costs.class_s.get(cls, 0.0)
-                    recomp_bytes += (1 - a) * nbytes
+                    recomp_s += max(0.0, 1 - a - k) * costs.class_s.get(cls, 0.0)
+                    recomp_bytes += max(0.0, 1 - a - k) * nbytes
             f = add(f"F{i}.mb{mb}", costs.fwd_s, C, [last], alloc=(DEV, kept + off_cpu + off_nvme))
             last = f
             off = off_cpu + off_nvme

@@ -1,8 +1,11 @@
 """Turn a :class:`Workload` into an op graph for one micro-batch on one tensor-parallel rank.
 
 FLOP counts follow Korthikanti et al. 2022 (arXiv 2205.05198) App. A: a GEMM of m x k by k x n
-is 2mkn FLOPs; attention scores and attention over V are 2·b·s²·h each (model FLOPs count the full
-s x s matrix; causal FlashAttention executes half of it); backward is twice forward for GEMMs.
+is 2mkn FLOPs; attention scores and attention over V are 2·b·s²·h each over the full s x s matrix
+when the kernel computes it (unfused attention, as in the paper), and half of that for a causal
+model under FlashAttention, which skips the masked blocks (Dao 2023, §3.1); model FLOPs count what
+the causal math needs, so MFU at long sequences is not inflated by masked work. Backward is twice
+forward for GEMMs.
 FlashAttention's backward executes 2.5x its forward (it recomputes QK^T: Dao 2023, §3.1).
 Model FLOPs (MFU) count matrix multiplications only, as Eq. 7 does; norms, activations and the
 loss execute FLOPs that the convention leaves out.
@@ -56,14 +59,14 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
     head_tokens = n if wl.mode is not Mode.PREFILL else batch
     ops.extend(_head_ops(wl, head_tokens, Phase.FWD))
     if train:
-        ops.extend(_backward(op) for op in reversed(_head_ops(wl, head_tokens, Phase.FWD)))
+        ops.extend(b for op in reversed(_head_ops(wl, head_tokens, Phase.FWD)) for b in _backward(op))
         for i in reversed(range(len(ids))):
             if recompute is Recompute.FULL:
                 ops.extend(_as_recompute(op) for op in layer_fwd[i])
             elif recompute is Recompute.SELECTIVE and not wl.memory.flash_attention:
                 ops.extend(_as_recompute(op) for op in layer_fwd[i] if op.name.startswith("attn."))
-            ops.extend(_backward(op) for op in reversed(layer_fwd[i]))
-        ops.append(_backward(ops[0]))
+            ops.extend(b for op in reversed(layer_fwd[i]) for b in _backward(op))
+        ops.extend(_backward(ops[0]))
         ops.extend(_optimizer_ops(wl))
     return Graph(name=wl.name, ops=tuple(ops), layers=m.layers, tokens=n)
 
@@ -129,7 +132,7 @@ def _layer_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, ph
         scores = batch * heads * s_q * s_kv
         io["output_bytes"] += scores * (2 * act_bytes + 1)
         io["input_bytes"] += scores * act_bytes
-    ops.append(Op(f"attn.{i}", OpKind.ATTENTION, phase, i, executed, dt, model_flops=full, shape=att_shape, **io))
+    ops.append(Op(f"attn.{i}", OpKind.ATTENTION, phase, i, executed, dt, shape=att_shape, **io))
     ops.append(_gemm(f"attn_out.{i}", i, phase, dt, n, q_dim, h))
     ops.extend(_tp_comm(wl, f"tp_attn.{i}", i, phase, n * h))
     ops.append(_elementwise(f"residual1.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * h, reads=2))
@@ -154,24 +157,33 @@ def _head_ops(wl: Workload, tokens: int, phase: Phase) -> list[Op]:
     return ops
 
 
-def _backward(op: Op) -> Op:
-    """Backward of a forward op: GEMMs run dgrad + wgrad (2x FLOPs); flash attention 2.5x; others 2x bytes."""
+def _backward(op: Op) -> list[Op]:
+    """Backward of a forward op: a GEMM becomes its dgrad and wgrad GEMMs (2x FLOPs together);
+    flash attention executes 2.5x its forward; other ops move twice the bytes."""
     name = op.name + ".bwd"
     if op.kind is OpKind.GEMM:
-        return Op(name, op.kind, Phase.BWD, op.layer, 2 * op.flops, op.dtype,
-                  weight_bytes=op.weight_bytes * 2, input_bytes=op.input_bytes + op.output_bytes,
-                  output_bytes=op.input_bytes + op.weight_bytes, shape=op.shape, count=op.count)
+        s = op.shape
+        m_, n, k, b = s["m"], s["n"], s["k"], s.get("batch", 1)
+        e = op.dtype.bytes
+        # dgrad: dX[m,k] = dY[m,n] · W^T[n,k]; wgrad: dW[k,n] = X^T[k,m] · dY[m,n]
+        dgrad = Op(op.name + ".dgrad", op.kind, Phase.BWD, op.layer, op.flops, op.dtype,
+                   weight_bytes=op.weight_bytes, input_bytes=b * m_ * n * e, output_bytes=b * m_ * k * e,
+                   shape=shape(m=m_, n=k, k=n, batch=b), count=op.count)
+        wgrad = Op(op.name + ".wgrad", op.kind, Phase.BWD, op.layer, op.flops, op.dtype,
+                   input_bytes=b * (m_ * n + m_ * k) * e, output_bytes=op.weight_bytes or b * k * n * e,
+                   shape=shape(m=k, n=n, k=m_, batch=b), count=op.count)
+        return [dgrad, wgrad]
     if op.kind is OpKind.ATTENTION:
         flash = bool(op.shape.get("flash", 1.0))
-        return Op(name, op.kind, Phase.BWD, op.layer, op.flops * (2.5 if flash else 2.0), op.dtype,
+        return [Op(name, op.kind, Phase.BWD, op.layer, op.flops * (2.5 if flash else 2.0), op.dtype,
                   model_flops=2 * op.mflops, input_bytes=op.input_bytes + 2 * op.output_bytes,
-                  output_bytes=op.input_bytes, shape=op.shape, count=op.count)
+                  output_bytes=op.input_bytes, shape=op.shape, count=op.count)]
     if op.kind is OpKind.COLLECTIVE:
-        return Op(name, op.kind, Phase.BWD, op.layer, 0.0, op.dtype, input_bytes=op.input_bytes,
-                  output_bytes=op.output_bytes, shape=op.shape, count=op.count)
-    return Op(name, op.kind, Phase.BWD, op.layer, 2 * op.flops, op.dtype, weight_bytes=op.weight_bytes,
-              input_bytes=op.input_bytes + op.output_bytes, output_bytes=op.input_bytes,
-              model_flops=2 * op.mflops, shape=op.shape, count=op.count)
+        return [Op(name, op.kind, Phase.BWD, op.layer, 0.0, op.dtype, input_bytes=op.input_bytes,
+                   output_bytes=op.output_bytes, shape=op.shape, count=op.count)]
+    return [Op(name, op.kind, Phase.BWD, op.layer, 2 * op.flops, op.dtype, weight_bytes=op.weight_bytes,
+               input_bytes=op.input_bytes + op.output_bytes, output_bytes=op.input_bytes,
+               model_flops=2 * op.mflops, shape=op.shape, count=op.count)]
 
 
 def _as_recompute(op: Op) -> Op:

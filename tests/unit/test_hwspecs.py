@@ -182,7 +182,7 @@ def test_nodes():
     assert isinstance(dgx, NodeSpec)
     assert dgx.device.name == load_hw("a100").name and dgx.device_count == 8
     assert dgx.intra_link.bandwidth_bytes_per_s == pytest.approx(300e9)
-    assert dgx.host_link.bandwidth_bytes_per_s == pytest.approx(31.5e9)
+    assert dgx.host_link.bandwidth_bytes_per_s == pytest.approx(31.5e9 / 2)   # Gen4 x16 shared by 2 GPUs per switch
     assert dgx.network.bandwidth_bytes_per_s == pytest.approx(25e9)
     assert dgx.host_memory_bytes == pytest.approx(2e12)
     assert dgx.host_cpu.name == "epyc-7742" and dgx.drive_count == 8

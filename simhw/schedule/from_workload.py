@@ -1,0 +1,91 @@
+"""Feed the inference-placement and pipeline-partition models from a workload and a machine.
+
+- Decode: FlexGen-like placement (inference.py): weight, KV-cache and activation bytes per device
+  from the memory model, the compute time of one decode step from the cost model without its
+  memory traffic (the LP charges HBM, PCIe and NVMe traffic itself), capacities from the spec.
+- Training with pp > 1: contiguous stages (pipeline_partition.py) over the embedding, the
+  transformer layers and the vocabulary layer (Vocabulary Parallelism, Yeung et al. 2024, §7d:
+  the output layer costs more than a transformer layer when the vocabulary is large), per-sample
+  times from the cost model and activation bytes from the memory model.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..cost.estimate import _Coster
+from ..cost.memory import activation_bytes_per_layer, memory_breakdown
+from ..spec.model import NodeSpec
+from ..workload.graph import Phase
+from ..workload.spec import Mode, Workload
+from ..workload.transformer import build_graph
+
+
+def decode_placement(wl: Workload, hw, device_memory_bytes: float | None = None,
+                     host_memory_bytes: float | None = None, time_limit_s: float = 30.0):
+    from ..sim.run import _host_link_bytes_per_s, _pools
+    from . import inference as inf
+
+    device = hw.device if isinstance(hw, NodeSpec) else hw
+    mem = memory_breakdown(wl, hw)
+    coster = _Coster(hw, wl)
+    compute_s = 0.0
+    for op in build_graph(wl, compact=True).ops:
+        c = coster(op)
+        compute_s += (c.compute_s + device.efficiency.launch_s) * op.count
+    dev_cap, host_cap, nvme_cap = _pools(hw, wl, device_memory_bytes, host_memory_bytes)
+    drive = hw.drives[0] if isinstance(hw, NodeSpec) and hw.drives else None
+    nvme_bw = 1.0
+    if drive is not None:
+        from ..devices.storage import throughput_bytes_per_s
+        nvme_bw = throughput_bytes_per_s(drive, 4 * 2**20) * hw.drive_count / hw.device_count
+    seqs = wl.micro_batch * wl.decode.samples
+    data = inf.InferenceData(
+        weights_bytes=mem.parameters_bytes, kv_cache_bytes=mem.kv_cache_bytes,
+        activation_bytes=mem.activations_bytes + mem.logits_bytes, compute_time_s=compute_s,
+        tokens_per_step=seqs, num_layers=wl.model.layers, gpu_capacity_bytes=dev_cap,
+        cpu_capacity_bytes=host_cap if host_cap != float("inf") else 1e18,
+        hbm_bandwidth_bytes_per_s=device.main_memory.bandwidth_bytes_per_s * device.efficiency.memory_fraction,
+        pcie_bandwidth_bytes_per_s=_host_link_bytes_per_s(hw), nvme_capacity_bytes=nvme_cap,
+        nvme_bandwidth_bytes_per_s=nvme_bw,
+        kv_write_bytes_per_step=mem.kv_cache_bytes / max(1, wl.decode.context_len + wl.decode.new_tokens))
+    return inf.solve(data, time_limit_s=time_limit_s)
+
+
+def pipeline_partition(wl: Workload, hw, device_memory_bytes: float | None = None, time_limit_s: float = 30.0):
+    from . import pipeline_partition as pp
+
+    par, m = wl.parallelism, wl.model
+    device = hw.device if isinstance(hw, NodeSpec) else hw
+    one = replace(wl, micro_batch=1, parallelism=replace(par, pp=1))
+    coster = _Coster(hw, one)
+    graph = build_graph(one, compact=True)
+    layer_s = embed_s = head_s = 0.0
+    for op in graph.ops:
+        if op.phase in (Phase.OPTIMIZER,):
+            continue
+        t = coster(op).time_s * op.count
+        if op.layer >= 0:
+            layer_s += t            # compact graph: one op stands for all layers (count = layers)
+        elif op.name.startswith("embedding"):
+            embed_s += t
+        else:
+            head_s += t
+    layer_s /= m.layers
+    e = wl.dtype.bytes
+    opt = {"adam": 12, "adamw": 12, "sgd": 8, "none": 0}[wl.optimizer.value]
+    per_param = 2 * e + opt
+    layer_static = m.layer_params() / par.tp * per_param
+    act = activation_bytes_per_layer(one)
+    layers = [pp.PipelineLayer("embedding", embed_s, m.embedding_params() / par.tp * per_param, act / 34)]
+    layers += [pp.PipelineLayer(f"layer{i}", layer_s, layer_static, act) for i in range(m.layers)]
+    layers.append(pp.PipelineLayer("vocabulary", head_s, m.head_params() / par.tp * per_param
+                                   + (m.vocab * m.hidden / par.tp * per_param if m.tied_embeddings else 0), act / 17))
+    cap = device_memory_bytes or device.main_memory.capacity_bytes
+    counts = tuple(sorted({c for c in (par.pp, 2 * par.pp, 4 * par.pp, wl.microbatches) if c <= wl.global_batch // par.dp}))
+    data = pp.PipelineData(layers=tuple(layers), num_stages=par.pp, global_batch_samples=wl.global_batch // par.dp,
+                           device_capacity_bytes=cap, micro_batch_counts=counts or (par.pp,))
+    return pp.solve(data, time_limit_s=time_limit_s)
+
+
+def is_decode(wl: Workload) -> bool:
+    return wl.mode is Mode.DECODE
