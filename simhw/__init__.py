@@ -21,7 +21,6 @@ _LAZY = {
     "memory_breakdown": ("simhw.cost.memory", "memory_breakdown"),
     "simulate": ("simhw.sim.run", "simulate_step"),
     "optimize": ("simhw.schedule.activation", "schedule_activations"),
-    "footprint": ("simhw.footprint", "footprint"),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
