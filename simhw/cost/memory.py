@@ -68,33 +68,46 @@ def params_per_device(wl: Workload, sharded_by_zero: bool = True) -> float:
     return total
 
 
-def activation_bytes_per_layer(wl: Workload, *, recompute: Recompute | None = None) -> float:
-    """Korthikanti §4.1 / Table 2, for one layer and one micro-batch, on one TP rank (bytes)."""
+def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> dict[str, float]:
+    """Bytes one layer keeps for backward, by tensor class, for one micro-batch on one TP rank.
+
+    Korthikanti §4.1's breakdown as named classes (the offload/recompute planner acts on them):
+    ``input`` (layer input = first norm input), ``attn_norm`` (QKV input), ``qkv`` (Q, K, V),
+    ``attn_out`` (attention output = projection input), ``mlp_norm`` (second norm input + FFN
+    input), ``mlp_act`` (activation-function inputs), ``mlp_mid`` (second-linear input), ``masks``
+    (dropout masks, 1 B/element), ``scores`` (softmax, its dropout mask and output; 0 with
+    FlashAttention or selective recompute). Full recompute keeps ``input`` only.
+    """
     m, par = wl.model, wl.parallelism
     recompute = wl.memory.recompute if recompute is None else recompute
     s, b, h, t = wl.seq_len / par.cp, wl.micro_batch, m.hidden, par.tp
     e = wl.memory.activation_bits / 8            # bytes per stored activation element (2 in the paper)
-    mask = 1.0 if m.dropout else 0.0             # dropout masks: 1 byte per element
     sbh = s * b * h
+    rep = t if par.sp else 1                     # replicated tensors are sharded only with SP
     if recompute is Recompute.FULL:
-        return e * sbh / (t if par.sp else 1)     # layer input only (Table 2 last row: 2sbh)
-    replicated = (2 * e * sbh                    # two norm inputs
-                  + e * sbh                      # QKV input
-                  + e * sbh                      # FFN input
-                  + 2 * mask * sbh)              # attention-output and FFN-output dropout masks
+        return {"input": e * sbh / rep}          # Table 2 last row: 2sbh (no SP split in the paper)
+    mask = 1.0 if m.dropout else 0.0
     gated = 2 if m.activation.gated else 1
-    parallel = (e * s * b * m.q_dim              # Q
-                + 2 * e * s * b * m.kv_dim       # K and V
-                + e * s * b * m.q_dim            # output-projection input
-                + gated * e * s * b * m.ffn      # activation-function input(s)
-                + e * s * b * m.ffn)             # second-linear input
-    scores = 0.0
+    out = {
+        "input": e * sbh / rep,
+        "attn_norm": e * sbh / rep,
+        "qkv": e * s * b * (m.q_dim + 2 * m.kv_dim) / t,
+        "attn_out": e * s * b * m.q_dim / t,
+        "mlp_norm": 2 * e * sbh / rep,
+        "mlp_act": gated * e * s * b * m.ffn / t,
+        "mlp_mid": e * s * b * m.ffn / t,
+        "masks": 2 * mask * sbh / rep,
+        "scores": 0.0,
+    }
     if not wl.memory.flash_attention and recompute is Recompute.NONE:
-        # softmax output (e), its dropout mask (1 B if dropout), dropout output (e): 5as²b at 16 bits
-        scores = m.heads * s * s * b * (e + (mask + e if m.dropout else 0.0))
-    if par.sp:
-        return (replicated + parallel + scores) / t
-    return replicated + parallel / t + scores / t
+        # softmax output (e), its dropout mask (1 B), dropout output (e): 5as²b at 16 bits
+        out["scores"] = m.heads * s * s * b * (e + (mask + e if m.dropout else 0.0)) / t
+    return out
+
+
+def activation_bytes_per_layer(wl: Workload, *, recompute: Recompute | None = None) -> float:
+    """Korthikanti §4.1 / Table 2, for one layer and one micro-batch, on one TP rank (bytes)."""
+    return sum(saved_tensor_bytes(wl, recompute=recompute).values())
 
 
 def in_flight_microbatches(wl: Workload) -> float:
