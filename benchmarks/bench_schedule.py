@@ -8,12 +8,17 @@ and the bi-level version for a 32-layer model. Targets: (1) ≤ 1 s at 80 layers
 """
 from __future__ import annotations
 
+import os
 import platform
+import sys
 import time
 
-from simhw.schedule import placement, tokenwise
-from simhw.schedule.placement import LayerBlock, PlacementData, TensorLifetime
-from simhw.schedule.tokenwise import LayerActivations, Placement, SavedTensorClass, TokenwiseData
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from simhw.schedule import placement, tokenwise  # noqa: E402
+from simhw.schedule.placement import LayerBlock, PlacementData, TensorLifetime  # noqa: E402
+from simhw.schedule.tokenwise import (LayerActivations, Placement, SavedTensorClass,  # noqa: E402
+                                      TokenwiseData)
 
 GB = 1e9
 
