@@ -63,9 +63,11 @@ def run_simpy(g: TaskGraph) -> float:
 
 
 def timed(fn, *args):
-    t0 = time.perf_counter()
+    """``(result, wall seconds, CPU seconds of this process)``; CPU time shows the cost when
+    other jobs share the machine."""
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn(*args)
-    return out, time.perf_counter() - t0
+    return out, time.perf_counter() - t0, time.process_time() - c0
 
 
 def main() -> None:
@@ -79,20 +81,20 @@ def main() -> None:
     args = ap.parse_args()
 
     big = chain_graph(args.tasks, args.chains, args.resources)
-    _, first_s = timed(simulate, big, "numba")          # includes import + compile/cache load
-    best = min(timed(simulate, big, "numba")[1] for _ in range(args.repeat))
-    rows = [("numba core (simulate)", args.tasks, best),
-            ("numba first call (incl. JIT/cache load)", args.tasks, first_s)]
+    _, first_s, first_cpu = timed(simulate, big, "numba")  # import + compile or cache load
+    runs = [timed(simulate, big, "numba")[1:] for _ in range(args.repeat)]
+    rows = [("numba core (simulate)", args.tasks, *min(runs)),
+            ("numba first call (incl. JIT/cache load)", args.tasks, first_s, first_cpu)]
 
     small = chain_graph(args.python_tasks, args.chains, args.resources)
-    ref, py_s = timed(simulate, small, "python")
-    rows.append(("python reference", args.python_tasks, py_s))
+    _, py_s, py_cpu = timed(simulate, small, "python")
+    rows.append(("python reference", args.python_tasks, py_s, py_cpu))
 
     simpy_s = simpy_makespan = None
     try:
         sp_graph = chain_graph(args.simpy_tasks, args.chains, args.resources)
-        simpy_makespan, simpy_s = timed(run_simpy, sp_graph)
-        rows.append(("simpy 4 (same model)", args.simpy_tasks, simpy_s))
+        simpy_makespan, simpy_s, simpy_cpu = timed(run_simpy, sp_graph)
+        rows.append(("simpy 4 (same model)", args.simpy_tasks, simpy_s, simpy_cpu))
         ours = simulate(sp_graph, "numba").makespan_s
     except ImportError:
         print("simpy not installed: pip install simpy")
@@ -100,11 +102,14 @@ def main() -> None:
     print(f"# simhw.sim engine benchmark  ({platform.processor() or platform.machine()}, "
           f"python {platform.python_version()}, {os.cpu_count()} cpus)")
     print(f"# model: {args.chains} chains on {args.resources} resources, 1 random cross dep")
-    print(f"{'backend':42s} {'tasks':>10s} {'seconds':>9s} {'tasks/s':>12s}")
+    print(f"# 1-min load average at the end: {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg")
+          else "")
+    print(f"{'backend':42s} {'tasks':>10s} {'wall s':>8s} {'tasks/s':>12s} {'cpu s':>8s} "
+          f"{'tasks/cpu-s':>12s}")
     rate = {}
-    for name, n, s in rows:
-        rate[name] = n / s
-        print(f"{name:42s} {n:10d} {s:9.3f} {n / s:12,.0f}")
+    for name, n, wall, cpu in rows:
+        rate[name] = n / wall
+        print(f"{name:42s} {n:10d} {wall:8.3f} {n / wall:12,.0f} {cpu:8.3f} {n / cpu:12,.0f}")
     fast = rate["numba core (simulate)"]
     print(f"numba / python reference: {fast / rate['python reference']:.0f}x")
     if simpy_s is not None:
