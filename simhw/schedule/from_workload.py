@@ -84,7 +84,8 @@ def pipeline_partition(wl: Workload, hw, device_memory_bytes: float | None = Non
     counts = tuple(sorted({c for c in (par.pp, 2 * par.pp, 4 * par.pp, wl.microbatches) if c <= wl.global_batch // par.dp}))
     data = pp.PipelineData(layers=tuple(layers), num_stages=par.pp, global_batch_samples=wl.global_batch // par.dp,
                            device_capacity_bytes=cap, micro_batch_counts=counts or (par.pp,))
-    return pp.solve(data, time_limit_s=time_limit_s)
+    per_candidate = max(5.0, time_limit_s / (len(data.micro_batch_counts) * len(data.schedules)))
+    return pp.solve(data, time_limit_s=per_candidate, mip_gap=1e-3)
 
 
 def is_decode(wl: Workload) -> bool:

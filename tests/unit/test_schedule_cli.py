@@ -1,0 +1,35 @@
+"""`simhw schedule`: writes a plan `simhw simulate --plan` replays; bad input exits 2."""
+import pytest
+import yaml
+
+from simhw.cli import main
+
+
+def test_schedule_writes_a_replayable_plan(tmp_path, capsys):
+    plan = tmp_path / "plan.yaml"
+    code = main(["schedule", "workloads/llama2-7b-1m.yaml", "--hw", "a800-memo", "--set", "seq_len=262144",
+                 "-o", str(plan)])
+    out = capsys.readouterr().out
+    assert code == 0 and "binding" in out and "simulated" in out
+    data = yaml.safe_load(plan.read_text())
+    assert data["predicted"]["step_time_s"] > 0
+    assert main(["simulate", "workloads/llama2-7b-1m.yaml", "--hw", "a800-memo", "--set", "seq_len=262144",
+                 "--plan", str(plan)]) == 0
+
+
+def test_schedule_decode_placement(capsys):
+    assert main(["schedule", "workloads/llama2-70b-decode.yaml", "--hw", "a100", "--device-memory", "40GiB"]) == 0
+    out = capsys.readouterr().out
+    assert "weights" in out and "tok/s" in out
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--device-memory", "40"], "has no unit"),
+    (["--device-memory", "40 W"], "cannot read"),
+    (["--device-memory", "1GiB"], "device memory"),
+])
+def test_schedule_bad_input(args, needle, capsys, tmp_path):
+    out = tmp_path / "p.yaml"
+    code = main(["schedule", "workloads/llama2-7b-1m.yaml", "--hw", "a800-memo", "-o", str(out), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and "Traceback" not in err and not out.exists()
