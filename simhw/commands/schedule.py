@@ -13,6 +13,8 @@ def register(sub) -> None:
     p = sub.add_parser("schedule", help="optimise offload / recompute / pipeline / placement (Pyomo + HiGHS)")
     p.add_argument("workload")
     p.add_argument("--hw", required=True, metavar="NAME")
+    p.add_argument("--model", choices=("auto", "activation", "checkpoint", "placement", "pipeline", "inference"),
+                   default="auto", help="which optimisation model (auto: by the workload's mode and pp)")
     p.add_argument("--objective", choices=("time", "energy", "cost"), default="time")
     p.add_argument("--device-memory", metavar="SIZE", help='cap device memory, e.g. "40GiB"')
     p.add_argument("--host-memory", metavar="SIZE", help='cap host memory per device, e.g. "1TiB"')
@@ -43,7 +45,12 @@ def run(args) -> int:
     hw = load_hw(args.hw)
     dev = _bytes(args.device_memory, "--device-memory")
     host = _bytes(args.host_memory, "--host-memory")
-    if wl.mode is Mode.DECODE:
+    model = args.model
+    if model == "auto":
+        model = "inference" if wl.mode is Mode.DECODE else "pipeline" if wl.parallelism.pp > 1 else "activation"
+    if model in ("checkpoint", "placement"):
+        return _chain_or_placement(model, wl, hw, dev, args)
+    if model == "inference":
         from ..schedule.from_workload import decode_placement
         import yaml
         r = decode_placement(wl, hw, dev, host, args.time_limit)
@@ -56,7 +63,7 @@ def run(args) -> int:
                                        for k in ("weights", "kv_cache", "activations")},
                                     "predicted": {"step_time_s": float(r.step_time_s), "tokens_per_s": float(r.tokens_per_s)}},
                                    sort_keys=False)
-    elif wl.parallelism.pp > 1:
+    elif model == "pipeline":
         from ..schedule.from_workload import pipeline_partition
         import yaml
         r = pipeline_partition(wl, hw, dev, args.time_limit)
@@ -87,5 +94,32 @@ def run(args) -> int:
         from pathlib import Path
         from .common import write_bytes_atomic
         write_bytes_atomic(Path(args.output), plan_text.encode("utf-8"))
+    write_output(text, None)
+    return 0
+
+
+def _chain_or_placement(model: str, wl, hw, dev, args) -> int:
+    import yaml
+
+    from ..report.fmt import gib, seconds
+    from ..schedule import from_workload as fw
+    if model == "checkpoint":
+        r = fw.checkpoint_chain(wl, hw, dev, args.time_limit)
+        text = (f"checkpoint {len(r.checkpoints)} of {wl.model.layers} layer inputs ({r.status.value}); "
+                f"peak activations {gib(r.peak_memory_bytes)}, recompute {seconds(r.recompute_time_s)} per micro-batch\n"
+                f"segments: {', '.join(f'{a}-{b - 1}' for a, b in r.segments) or 'none'}")
+        out = {"name": "checkpoints", "version": 1, "kind": "checkpoint-chain", "checkpoints": list(map(int, r.checkpoints))}
+    else:
+        mip, caching = fw.memory_placement(wl, args.time_limit)
+        text = (f"one layer's tensors (MEMO level 1): placed peak {gib(mip.peak_bytes)}, max live "
+                f"{gib(mip.max_live_bytes)}, fragmentation {gib(mip.fragmentation_bytes)} ({mip.status.value})\n"
+                f"caching allocator on the same sequence: reserved {gib(caching.reserved_peak_bytes)}, "
+                f"fragmentation {gib(caching.fragmentation_bytes)}")
+        out = {"name": "placement", "version": 1, "kind": "memory-placement",
+               "offsets_bytes": [float(o) for o in mip.offsets_bytes]}
+    if args.output:
+        from pathlib import Path
+        from .common import write_bytes_atomic
+        write_bytes_atomic(Path(args.output), yaml.safe_dump(out, sort_keys=False).encode("utf-8"))
     write_output(text, None)
     return 0

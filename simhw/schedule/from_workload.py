@@ -90,3 +90,64 @@ def pipeline_partition(wl: Workload, hw, device_memory_bytes: float | None = Non
 
 def is_decode(wl: Workload) -> bool:
     return wl.mode is Mode.DECODE
+
+
+def layer_tensor_lifetimes(wl: Workload, layers: int = 1):
+    """Tensor lifetimes of ``layers`` transformer layers for one micro-batch, forward then backward.
+
+    Step k of the forward produces saved class k (cost/memory.py order) plus a transient output
+    freed one step later; the backward frees the classes in reverse and makes a gradient buffer of
+    the layer's input size at each of its steps. Returns (TensorLifetime tuple, events for the
+    caching-allocator model in the same order).
+    """
+    from ..cost.memory import saved_tensor_bytes
+    from .placement import TensorLifetime
+
+    per_class = [(c, b) for c, b in saved_tensor_bytes(wl).items() if b > 0]
+    grad = per_class[0][1]
+    tensors, events, t = [], [], 0
+    for layer in range(layers):
+        for c, b in per_class:
+            tensors.append([f"L{layer}.{c}", b, t, None])
+            tensors.append([f"L{layer}.{c}.tmp", b, t, t + 1])
+            t += 1
+    for layer in reversed(range(layers)):
+        for c, b in reversed(per_class):
+            tensors.append([f"L{layer}.{c}.grad", grad, t, t + 1])
+            for item in tensors:
+                if item[0] == f"L{layer}.{c}":
+                    item[3] = t + 1
+            t += 1
+    lifetimes = tuple(TensorLifetime(n, float(b), s, e) for n, b, s, e in tensors)
+    for step in range(t + 1):
+        for n, b, s, e in tensors:
+            if e == step:
+                events.append(("free", n))
+        for n, b, s, e in tensors:
+            if s == step:
+                events.append(("alloc", n, int(b)))
+    return lifetimes, events
+
+
+def memory_placement(wl: Workload, time_limit_s: float = 10.0):
+    """MEMO §2d level 1 on one layer's tensors vs the caching allocator on the same sequence."""
+    from ..sim.allocator import simulate_allocator
+    from . import placement as pl
+
+    tensors, events = layer_tensor_lifetimes(wl)
+    mip = pl.solve(pl.PlacementData(tensors), time_limit_s=time_limit_s)
+    caching = simulate_allocator(events)
+    return mip, caching
+
+
+def checkpoint_chain(wl: Workload, hw, budget_bytes: float | None = None, time_limit_s: float = 30.0):
+    """Chen et al. 2016 (seed-targets §8): which layer inputs to keep for a chain of the model's layers."""
+    from ..cost.memory import activation_bytes_per_layer
+    from ..sim.run import layer_costs
+    from . import checkpoint as ck
+
+    costs = layer_costs(wl, hw)
+    per_layer = activation_bytes_per_layer(wl, recompute=None)
+    data = ck.ChainData(output_bytes=(per_layer,) * wl.model.layers, forward_time_s=(costs.fwd_s,) * wl.model.layers,
+                        memory_budget_bytes=budget_bytes)
+    return ck.solve(data, time_limit_s=time_limit_s)

@@ -33,3 +33,13 @@ def test_schedule_bad_input(args, needle, capsys, tmp_path):
     code = main(["schedule", "workloads/llama2-7b-1m.yaml", "--hw", "a800-memo", "-o", str(out), *args])
     err = capsys.readouterr().err
     assert code == 2 and needle in err and "Traceback" not in err and not out.exists()
+
+
+def test_schedule_placement_and_checkpoint(capsys, tmp_path):
+    assert main(["schedule", "workloads/llama2-7b-train.yaml", "--hw", "a100", "--model", "placement"]) == 0
+    out = capsys.readouterr().out
+    assert "caching allocator" in out and "fragmentation" in out
+    plan = tmp_path / "ck.yaml"
+    assert main(["schedule", "workloads/llama2-7b-train.yaml", "--hw", "a100", "--model", "checkpoint",
+                 "--device-memory", "16GiB", "--time-limit", "10", "-o", str(plan)]) == 0
+    assert yaml.safe_load(plan.read_text())["checkpoints"]
