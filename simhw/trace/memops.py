@@ -1,0 +1,190 @@
+"""Cost rules of memory-bound ops and collectives (see ops.py for the conventions).
+
+Elementwise ops read every tensor input once and write their broadcast output; reductions write
+the reduced shape; copies read the source and write the destination; foreach/fused optimizer ops
+read every TensorList and write the updated ones; collectives carry the full buffer in bytes with
+the comm.py convention (Thakur et al. 2005; NCCL bus bandwidth).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from ..workload.graph import Collective, OpKind
+from .ops import _SCALAR_TYPE, Args, Est, elsize, numel
+
+
+# ---------------------------------------------------------------------------- memory-bound ops
+
+def _broadcast(shapes) -> tuple:
+    width = max((len(s) for s in shapes), default=0)
+    out = [1] * width
+    for s in shapes:
+        for i, v in enumerate((1,) * (width - len(s)) + tuple(s)):
+            out[i] = max(out[i], v)
+    return tuple(out)
+
+
+def pointwise(kind: OpKind = OpKind.ELEMENTWISE, flops_per: float = 1.0, out_elsize: float | None = None,
+              outputs: int = 1) -> Callable:
+    """Reads every tensor input once, writes the broadcast output (in-place ops write input 0)."""
+    def rule(a: Args) -> Est | None:
+        idx = a.tensors()
+        if not idx:
+            return None
+        shapes = [a.shape(i) for i in idx]
+        elements = numel(_broadcast(shapes))
+        e_out = out_elsize if out_elsize is not None else a.esize(idx[0])
+        return Est(kind, flops_per * elements, a.dtype(), input_bytes=sum(a.nbytes(i) for i in idx),
+                   output_bytes=outputs * elements * e_out, shape={"elements": elements})
+    return rule
+
+
+def reduction(flops_per: float = 1.0) -> Callable:
+    """sum/mean/amax...: reads the input, writes the reduced output (dims from Concrete Inputs)."""
+    def rule(a: Args) -> Est | None:
+        x = a.shape(0)
+        if x is None:
+            return None
+        elements = numel(x)
+        dims = next((v for v in (a.ints(i) for i in range(1, 3)) if v), None)
+        if dims:
+            kept = [n for i, n in enumerate(x) if i not in {d % max(len(x), 1) for d in dims}]
+            out = numel(kept)
+        else:
+            out = 1
+        return Est(OpKind.ELEMENTWISE, flops_per * elements, a.dtype(), input_bytes=a.nbytes(0),
+                   output_bytes=out * a.esize(0), shape={"elements": elements})
+    return rule
+
+
+def scan(a: Args) -> Est | None:
+    x = a.shape(0)
+    if x is None:
+        return None
+    return Est(OpKind.ELEMENTWISE, numel(x), a.dtype(), input_bytes=a.nbytes(0), output_bytes=a.nbytes(0),
+               shape={"elements": numel(x)})
+
+
+def write_only(kind: OpKind = OpKind.ELEMENTWISE) -> Callable:
+    """fill_/zero_/uniform_...: writes input 0 (or a size from Concrete Inputs for factories)."""
+    def rule(a: Args) -> Est | None:
+        x = a.shape(0)
+        if x is not None:
+            elements, nbytes = numel(x), a.nbytes(0)
+        else:
+            size = a.ints(0)
+            if size is None:
+                return None
+            code = (a.ints(1) or [6])[0]
+            elements = numel(size)
+            nbytes = elements * _SCALAR_TYPE.get(code, 4)
+        return Est(kind, elements, a.dtype(), output_bytes=nbytes, shape={"elements": elements})
+    return rule
+
+
+def copy(a: Args) -> Est | None:
+    """copy_(dst, src) or clone(src): read the source, write the destination."""
+    idx = a.tensors()
+    if not idx:
+        return None
+    if len(idx) >= 2:
+        dst, src = idx[0], idx[1]
+        elements = numel(a.shape(dst))
+        return Est(OpKind.COPY, 0.0, a.dtype(), input_bytes=a.nbytes(src), output_bytes=a.nbytes(dst),
+                   shape={"elements": elements})
+    elements = numel(a.shape(idx[0]))
+    return Est(OpKind.COPY, 0.0, a.dtype(), input_bytes=a.nbytes(idx[0]), output_bytes=a.nbytes(idx[0]),
+               shape={"elements": elements})
+
+
+def to_copy(a: Args) -> Est | None:
+    """_to_copy(self, dtype, ...): read self, write it in the target dtype (ScalarType code)."""
+    x = a.shape(0)
+    if x is None:
+        return None
+    code = a.ints(1)
+    e_out = _SCALAR_TYPE.get(code[0], a.esize(0)) if code else a.esize(0)
+    return Est(OpKind.COPY, 0.0, a.dtype(), input_bytes=a.nbytes(0), output_bytes=numel(x) * e_out,
+               shape={"elements": numel(x)})
+
+
+def concat(a: Args) -> Est | None:
+    lists = a.lists()
+    if not lists:
+        return pointwise(OpKind.COPY, 0.0)(a)
+    nbytes = a.list_bytes(lists[0])
+    elements = sum(numel(s) for s in a.dims[lists[0]])
+    return Est(OpKind.COPY, 0.0, a.dtype(), input_bytes=nbytes, output_bytes=nbytes, shape={"elements": elements})
+
+
+def gather_rows(kind: OpKind, idx_at: int = 1, table_at: int = 0) -> Callable:
+    """embedding / index_select: each index reads one row of the table and writes it."""
+    def rule(a: Args) -> Est | None:
+        table, ids = a.shape(table_at), a.shape(idx_at)
+        if not table or ids is None:
+            return None
+        row = numel(table[1:]) if len(table) > 1 else 1
+        n = numel(ids)
+        e = a.esize(table_at)
+        return Est(kind, 0.0, a.dtype(), weight_bytes=n * row * e, input_bytes=a.nbytes(idx_at),
+                   output_bytes=n * row * e, shape={"elements": n * row, "tokens": n})
+    return rule
+
+
+def embedding_backward(a: Args) -> Est | None:
+    """embedding_dense_backward(grad, indices, num_weights, ...): zero the table, scatter-add rows."""
+    grad = a.shape(0)
+    if not grad:
+        return None
+    vocab = (a.ints(2) or [0])[0]
+    e = a.esize(0)
+    return Est(OpKind.EMBEDDING, numel(grad), a.dtype(), input_bytes=a.nbytes(0) + a.nbytes(1),
+               output_bytes=(vocab * grad[-1] + numel(grad)) * e, shape={"elements": numel(grad)})
+
+
+def foreach(flops_per: float = 1.0, writes: int = 1) -> Callable:
+    """_foreach_* and fused optimizers: read every TensorList, write ``writes`` of them."""
+    def rule(a: Args) -> Est | None:
+        lists = a.lists()
+        if not lists:
+            return None
+        elements = sum(numel(s) for s in a.dims[lists[0]])
+        reads = sum(a.list_bytes(i) for i in lists)
+        out = sum(a.list_bytes(i) for i in lists[:writes]) if writes else a.list_bytes(lists[0])
+        return Est(OpKind.OPTIMIZER, flops_per * elements, a.dtype(), input_bytes=reads, output_bytes=out,
+                   shape={"elements": elements})
+    return rule
+
+
+# ---------------------------------------------------------------------------- collectives
+
+def collective(kind: Collective, gather: bool = False) -> Callable:
+    """NCCL collective: ``bytes`` is the full buffer (comm.py convention). For all-gather the
+    recorded tensor is one rank's part, so the buffer is ``part x ranks``."""
+    code = list(Collective).index(kind)
+
+    def rule(a: Args) -> Est | None:
+        ex = a.extra or {}
+        ranks = int(ex.get("Group size") or 0)
+        nbytes = 0.0
+        if "In msg nelems" in ex:
+            e = elsize(ex.get("dtype", "float"))
+            nin, nout = float(ex.get("In msg nelems") or 0), float(ex.get("Out msg nelems") or 0)
+            nbytes = max(nin, nout) * e
+        else:
+            idx = a.tensors()
+            sizes = [a.nbytes(i) for i in idx] or [a.list_bytes(i) for i in a.lists()]
+            if not sizes:
+                return None
+            if gather and len(sizes) >= 2 and min(sizes) > 0:
+                ranks = ranks or round(max(sizes) / min(sizes))
+                nbytes = max(sizes)
+            elif gather:
+                ranks = ranks or a.world
+                nbytes = sizes[0] * ranks
+            else:
+                nbytes = max(sizes)
+        ranks = ranks or a.world
+        return Est(OpKind.COLLECTIVE, 0.0, a.dtype(), input_bytes=nbytes, output_bytes=nbytes,
+                   shape={"collective": code, "bytes": nbytes, "ranks": ranks, "scope": 0})
+    return rule

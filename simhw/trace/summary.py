@@ -1,0 +1,96 @@
+"""``simhw trace summarize``: what a profiler trace contains, by op kind.
+
+Per kind: op count, FLOPs and bytes computed from the recorded shapes (ops.py), measured CPU time
+(inclusive duration of the costed ops on their CPU thread) and measured GPU time (their kernels,
+memcpy and memset), split by phase; the device; peak memory from ``[memory]`` events; how many
+backward nodes found their forward op; and every op that could not be mapped, with its share of
+the measured time. All times in seconds, per whole trace (not per step).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from .cost import _analysis, _peak_memory, _trace
+
+SCHEMA = "simhw.trace-summary/1"
+
+
+def summarize(source) -> dict:
+    """A JSON-ready summary of a trace (path or Trace); see the module docstring."""
+    trace = _trace(source)
+    a = _analysis(trace)
+    kinds: dict = defaultdict(lambda: {"ops": 0, "flops": 0.0, "bytes": 0.0, "cpu_s": 0.0, "gpu_s": 0.0})
+    phases: dict = defaultdict(lambda: {"ops": 0, "flops": 0.0, "cpu_s": 0.0, "gpu_s": 0.0})
+    for t in a.ops:
+        e = t.est
+        k = kinds[e.kind.value]
+        k["ops"] += 1
+        k["flops"] += e.flops
+        k["bytes"] += e.weight_bytes + e.input_bytes + e.output_bytes
+        k["cpu_s"] += t.cpu_s
+        k["gpu_s"] += t.gpu_s
+        p = phases[t.phase.value]
+        p["ops"] += 1
+        p["flops"] += e.flops
+        p["cpu_s"] += t.cpu_s
+        p["gpu_s"] += t.gpu_s
+    props = trace.device_properties
+    dev = next((p for p in props if isinstance(p, dict)), {})
+    return {
+        "schema": SCHEMA,
+        "trace": Path(trace.path).name,
+        "device": trace.device_name(),
+        "device_memory_bytes": dev.get("totalGlobalMem", 0),
+        "device_sms": dev.get("numSms", 0),
+        "world_size": trace.world_size,
+        "format": "cuda" if trace.is_cuda else "cpu",
+        "events": trace.events,
+        "events_by_category": dict(trace.counts.most_common()),
+        "record_shapes": trace.has_shapes,
+        "steps": a.steps,
+        "measured_cpu_s": a.total_cpu_s,
+        "measured_gpu_s": a.total_gpu_s,
+        "kinds": [dict(kind=k, **v) for k, v in sorted(kinds.items(), key=lambda kv: -(kv[1]["gpu_s"] or kv[1]["cpu_s"]))],
+        "phases": {k: v for k, v in phases.items()},
+        "peak_memory_bytes": _peak_memory(trace),
+        "memory_events": len(trace.memory),
+        "backward_nodes": a.bwd_nodes,
+        "backward_nodes_with_forward": a.bwd_matched,
+        "unmapped": [dict(name=n, count=c, share=s, reason=r) for n, c, s, r in a.unmapped_rows()],
+        "warnings": list(a.warnings),
+    }
+
+
+def render_table(s: dict, limit: int = 15) -> str:
+    """The summary as terminal text."""
+    from ..report.fmt import gib, seconds, si, table
+
+    gpu = s["measured_gpu_s"] > 0
+    head = [f"{s['trace']}: {s['format'].upper()} trace on {s['device']}, {s['events']:,} events, "
+            f"{s['steps']} step(s), shapes {'recorded' if s['record_shapes'] else 'NOT recorded'}",
+            f"measured: CPU ops {seconds(s['measured_cpu_s'])}" + (f", GPU {seconds(s['measured_gpu_s'])}" if gpu else "")]
+    if s["peak_memory_bytes"]:
+        head.append(f"peak allocated memory: {gib(s['peak_memory_bytes'])} ({s['memory_events']:,} [memory] events)")
+    if s["backward_nodes"]:
+        head.append(f"backward nodes with their forward op: {s['backward_nodes_with_forward']} of {s['backward_nodes']}")
+    rows = []
+    for k in s["kinds"]:
+        row = [k["kind"], str(k["ops"]), si(k["flops"], "FLOP"), si(k["bytes"], "B"), seconds(k["cpu_s"])]
+        rows.append(row + [seconds(k["gpu_s"])] if gpu else row)
+    header = ["kind", "ops", "FLOPs", "bytes", "CPU time"] + (["GPU time"] if gpu else [])
+    out = head + ["", table(rows, header) if rows else "(no costed ops)"]
+    if s["phases"]:
+        prow = [[ph, str(v["ops"]), si(v["flops"], "FLOP"), seconds(v["gpu_s"] if gpu else v["cpu_s"])]
+                for ph, v in s["phases"].items()]
+        out += ["", table(prow, ["phase", "ops", "FLOPs", "GPU time" if gpu else "CPU time"])]
+    if s["unmapped"]:
+        total = sum(u["share"] for u in s["unmapped"])
+        out += ["", f"not mapped ({len(s['unmapped'])} op names, {total:.1%} of measured "
+                    f"{'GPU' if gpu else 'CPU'} time):"]
+        urows = [[u["name"][:60], str(u["count"]), f"{u['share']:.1%}", u["reason"]] for u in s["unmapped"][:limit]]
+        out.append(table(urows, ["op", "count", "share", "why"], width=140))
+        if len(s["unmapped"]) > limit:
+            out.append(f"... and {len(s['unmapped']) - limit} more (--format json lists all)")
+    out += [f"warning: {w}" for w in s["warnings"]]
+    return "\n".join(out)
