@@ -32,21 +32,16 @@ is ``1 - (T_F + T_B + T_W)·m / longest_stage_time`` as in the schedule playgrou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from typing import Sequence
 
 import numpy as np
 
+from ..workload.spec import PipeSchedule
 from .engine import Schedule, TaskGraph, TaskGraphBuilder, simulate
 
 
-class PipelineKind(Enum):
-    GPIPE = "gpipe"
-    ONE_F_ONE_B = "1f1b"
-    INTERLEAVED = "interleaved"
-    ZB_H1 = "zb-h1"
-    V_HALF = "v-half"
-    V_MIN = "v-min"
+# The schedules are the workload's closed choice (workload/spec.py); one enum serves both.
+PipelineKind = PipeSchedule
 
 
 SPLIT_BACKWARD = {PipelineKind.ZB_H1, PipelineKind.V_HALF, PipelineKind.V_MIN}

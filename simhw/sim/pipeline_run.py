@@ -16,9 +16,6 @@ from ..workload.graph import Collective, LinkScope
 from ..workload.spec import PipeSchedule, Workload
 from .pipeline import PipelineKind, simulate_pipeline
 
-_KIND = {PipeSchedule.GPIPE: PipelineKind.GPIPE, PipeSchedule.ONE_F_ONE_B: PipelineKind.ONE_F_ONE_B,
-         PipeSchedule.INTERLEAVED: PipelineKind.INTERLEAVED, PipeSchedule.ZB_H1: PipelineKind.ZB_H1,
-         PipeSchedule.V_HALF: PipelineKind.V_HALF, PipeSchedule.V_MIN: PipelineKind.V_MIN}
 SPLIT = {PipeSchedule.ZB_H1, PipeSchedule.V_HALF, PipeSchedule.V_MIN}
 
 
@@ -38,7 +35,7 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
     scope = LinkScope.INTER if isinstance(hw, NodeSpec) and span >= hw.device_count else LinkScope.INTRA
     p2p = collective_time_s(Collective.SEND_RECV, p2p_bytes, 2, pick_link(hw, scope, span + 1), device)
     chunks = par.interleave if par.schedule is PipeSchedule.INTERLEAVED else 2
-    kind = _KIND[par.schedule]
+    kind = PipelineKind(par.schedule)
     mb = wl.microbatches
     if kind is PipelineKind.INTERLEAVED and mb % par.pp:
         mb = max(par.pp, mb - mb % par.pp)
