@@ -24,6 +24,10 @@ def run(args) -> int:
               "json": lambda: estimate_json(results, ops=args.ops),
               "csv": lambda: estimate_csv(results)}[args.format]
     write_output(render(), args.output)
+    import sys
+    for r in results:      # traces: what could not be costed, and what the trace lacked
+        for line in getattr(r, "notes", list)():
+            sys.stderr.write(f"simhw: {line}\n")
     return 0
 
 
@@ -35,9 +39,13 @@ def estimate_many(workload_path: str, hw_names, overrides=(), ops: bool = False)
 
     hws = [load_hw(name) for name in hw_names]
     if _is_trace(workload_path):
-        from ..workload.from_torch_trace import estimate_trace
+        from ..errors import WorkloadError
+        from ..workload.from_torch_trace import estimate_trace, load_trace
 
-        return [estimate_trace(workload_path, hw, ops=ops) for hw in hws]
+        if overrides:
+            raise WorkloadError("--set does not apply to a profiler trace; it has no workload fields.")
+        trace = load_trace(workload_path)
+        return [estimate_trace(trace, hw, ops=ops) for hw in hws]
     wl = load_workload(workload_path, overrides)
     return [estimate(wl, hw, ops=ops) for hw in hws]
 
