@@ -42,6 +42,10 @@ def run(args) -> int:
             ["exposed transfer", seconds(res.exposed_transfer_s)], ["pipeline bubble", pct(res.bubble_rate)]]
     rows += [[f"peak memory: {k}", gib(v)] for k, v in res.peak_memory_bytes.items() if v > 0]
     rows += [[f"utilisation: {k}", pct(v)] for k, v in res.utilisation.items()]
+    if res.allocator is not None:
+        rows += [["caching allocator: reserved peak", gib(res.allocator.reserved_peak_bytes)],
+                 ["caching allocator: allocated peak", gib(res.allocator.allocated_peak_bytes)],
+                 ["fragmentation (reserved - allocated)", gib(res.allocator.fragmentation_bytes)]]
     text = f"{res.workload} on {res.hardware}, plan {res.plan}\n" + table(rows, ["metric", "value"])
     write_output(text, args.output)
     return 0

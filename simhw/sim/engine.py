@@ -308,10 +308,12 @@ def simulate(graph: TaskGraph, backend: str | None = None) -> Schedule:
                 f"task {cycle[0]} waits for itself through the dependency cycle {shown} -> "
                 f"{cycle[0]} (each task waits for the next); remove one of these dependencies.")
         p = int(graph.alloc_pool[info])
-        raise SimulationDeadlock(
+        exc = SimulationDeadlock(
             f"task {info} waits to allocate {graph.alloc_bytes[info]:.6g} bytes in memory pool {p} "
             f"({used[p]:.6g} of {graph.pool_capacity_bytes[p]:.6g} bytes in use), but no running "
             "or future task frees memory there first; raise the capacity or free memory earlier.")
+        exc.task, exc.pool, exc.used_bytes = int(info), p, float(used[p])   # callers name the item
+        raise exc
     return _assemble(graph, np.asarray(start), np.asarray(end), np.asarray(ready),
                      np.asarray(mem_t), np.asarray(mem_p), np.asarray(mem_b), which)
 

@@ -32,7 +32,7 @@ from ..schedule.plan import Action, Plan, builtin_plan, validate_plan
 from ..workload.graph import OpKind, Phase
 from ..workload.spec import Mode, Recompute, Workload
 from ..workload.transformer import build_graph
-from .engine import Schedule, TaskGraphBuilder, simulate
+from .engine import Schedule, SimulationDeadlock, TaskGraphBuilder, simulate
 
 # Pageable host memory is staged through a pinned bounce buffer: copies run at about half the
 # pinned rate (NVIDIA CUDA C++ Best Practices Guide, "Pinned Memory"; UNVERIFIED factor).
@@ -66,13 +66,18 @@ class SimResult:
     utilisation: Mapping[str, float]
     memory_timeline: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(repr=False)
     tasks: tuple[Task, ...] = field(repr=False, default=())
+    allocator: object = None      # sim/allocator.py AllocatorReport for the device's activations
 
     def to_dict(self) -> dict:
         return {"hardware": self.hardware, "workload": self.workload, "plan": self.plan,
                 "step_time_s": self.step_time_s, "compute_s": self.compute_s,
                 "exposed_transfer_s": self.exposed_transfer_s, "bubble_rate": self.bubble_rate,
                 "peak_memory_bytes": dict(self.peak_memory_bytes), "capacity_bytes": dict(self.capacity_bytes),
-                "utilisation": dict(self.utilisation)}
+                "utilisation": dict(self.utilisation),
+                "allocator": None if self.allocator is None else {
+                    "reserved_peak_bytes": self.allocator.reserved_peak_bytes,
+                    "allocated_peak_bytes": self.allocator.allocated_peak_bytes,
+                    "fragmentation_bytes": self.allocator.fragmentation_bytes}}
 
 
 @dataclass(frozen=True)
@@ -163,9 +168,14 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
     if wl.memory.flash_attention:
         per_class["scores"] = 0.0
 
-    def add(name, dur, res, deps=(), alloc=None, free=None, prio=0):
+    blocks: dict[int, tuple[list, list]] = {}     # task -> (device blocks allocated, device blocks freed)
+
+    def add(name, dur, res, deps=(), alloc=None, free=None, prio=0, blocks_in=(), blocks_out=()):
         names.append((name, res))
-        return b.add(dur, res, [d for d in deps if d is not None], prio, alloc, free)
+        task = b.add(dur, res, [d for d in deps if d is not None], prio, alloc, free)
+        if blocks_in or blocks_out:
+            blocks[task] = ([(k, v) for k, v in blocks_in if v > 0], list(blocks_out))
+        return task
 
     prev = None
     mbs = wl.microbatches if train else 1
@@ -196,10 +206,12 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
                     off_nvme += target if pol.action is Action.NVME else 0.0
                     recomp_s += max(0.0, 1 - a - k) * costs.class_s.get(cls, 0.0)
                     recomp_bytes += max(0.0, 1 - a - k) * nbytes
-            f = add(f"F{i}.mb{mb}", costs.fwd_s, C, [last], alloc=(DEV, kept + off_cpu + off_nvme))
+            f = add(f"F{i}.mb{mb}", costs.fwd_s, C, [last], alloc=(DEV, kept + off_cpu + off_nvme),
+                    blocks_in=[(f"keep{i}.{mb}", kept), (f"off{i}.{mb}", off_cpu + off_nvme)])
             last = f
             off = off_cpu + off_nvme
-            d2h = add(f"D2H{i}.mb{mb}", off / pcie, D2H, [f], alloc=(HOST, off), free=(DEV, off)) if off > 0 else None
+            d2h = add(f"D2H{i}.mb{mb}", off / pcie, D2H, [f], alloc=(HOST, off), free=(DEV, off),
+                      blocks_out=[f"off{i}.{mb}"]) if off > 0 else None
             nw = None
             if off_nvme > 0:
                 if drive is None:
@@ -229,17 +241,29 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
                 h2d_deps = [d2h_ids[i], gate]
             off = off_cpu + off_nvme
             if off > 0:
-                h2d = add(f"H2D{i}.mb{mb}", off / pcie, H2D, h2d_deps, alloc=(DEV, off), free=(HOST, off))
-            rc = add(f"RC{i}.mb{mb}", recomp_s, C, [last], alloc=(DEV, recomp_bytes)) if recomp_s > 0 or recomp_bytes > 0 else None
-            bw = add(f"B{i}.mb{mb}", costs.bwd_s, C, [rc or last, h2d], free=(DEV, kept + off + recomp_bytes))
+                h2d = add(f"H2D{i}.mb{mb}", off / pcie, H2D, h2d_deps, alloc=(DEV, off), free=(HOST, off),
+                          blocks_in=[(f"back{i}.{mb}", off)])
+            rc = add(f"RC{i}.mb{mb}", recomp_s, C, [last], alloc=(DEV, recomp_bytes),
+                     blocks_in=[(f"rc{i}.{mb}", recomp_bytes)]) if recomp_s > 0 or recomp_bytes > 0 else None
+            bw = add(f"B{i}.mb{mb}", costs.bwd_s, C, [rc or last, h2d], free=(DEV, kept + off + recomp_bytes),
+                     blocks_out=[f"keep{i}.{mb}", f"back{i}.{mb}", f"rc{i}.{mb}"])
             bwd_ids[i] = bw
             last = bw
         prev = add(f"embed_bwd.mb{mb}", costs.embed_s, C, [last])
     if train:
         add("optimizer", costs.step_s, C, [prev])
     graph = b.build()
-    sched: Schedule = simulate(graph)
+    try:
+        sched: Schedule = simulate(graph)
+    except SimulationDeadlock as exc:
+        pool = ("device", "host", "NVMe")[exc.pool]
+        cap = (dev_cap, host_cap, nvme_cap)[exc.pool]
+        raise SimulationDeadlock(
+            f"plan '{plan.name}' does not fit: {names[exc.task][0]} needs "
+            f"{graph.alloc_bytes[exc.task] / 2**30:.2f} GiB of {pool} memory while {exc.used_bytes / 2**30:.2f} "
+            f"of {cap / 2**30:.2f} GiB are held; offload or recompute more, or raise the {pool} memory.") from None
     compute = float(sched.busy_s[C])
+    alloc_report = _caching_allocator(blocks, sched)
     tasks = tuple(Task(n, RESOURCES[r], float(s), float(e)) for (n, r), s, e in
                   zip(names, sched.start_s, sched.end_s)) if keep_tasks else ()
     pools = ("device", "host", "nvme")
@@ -249,6 +273,7 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
         peak_memory_bytes=MappingProxyType({p: float(v) for p, v in zip(pools, sched.peak_bytes)}),
         capacity_bytes=MappingProxyType({"device": dev_cap, "host": host_cap, "nvme": nvme_cap}),
         utilisation=MappingProxyType({r: float(u) for r, u in zip(RESOURCES, sched.utilization())}),
+        allocator=alloc_report,
         memory_timeline=MappingProxyType({p: (t, v) for p, t, v in zip(pools, sched.memory_time_s, sched.memory_bytes)}),
         tasks=tasks)
 
@@ -264,3 +289,27 @@ def layer_offload_times(wl: Workload, hw) -> tuple[float, float]:
     if wl.memory.flash_attention:
         per_class["scores"] = 0.0
     return costs.fwd_s, sum(per_class.values()) / _host_link_bytes_per_s(hw)
+
+
+def _caching_allocator(blocks, sched: Schedule):
+    """Replay the device's activation blocks through the caching-allocator model (sim/allocator.py):
+    allocations at task starts, frees at task ends, frees first at equal times."""
+    from .allocator import simulate_allocator
+
+    events = []
+    for task, (ins, outs) in blocks.items():
+        for key, nbytes in ins:
+            events.append((float(sched.start_s[task]), 1, task, ("alloc", key, int(nbytes))))
+        for key in outs:
+            events.append((float(sched.end_s[task]), 0, task, ("free", key)))
+    events.sort(key=lambda e: e[:3])
+    live: set = set()
+    ordered = []
+    for _, _, _, ev in events:
+        if ev[0] == "alloc":
+            live.add(ev[1])
+            ordered.append(ev)
+        elif ev[1] in live:
+            live.discard(ev[1])
+            ordered.append(ev)
+    return simulate_allocator(ordered) if ordered else None

@@ -114,3 +114,17 @@ def test_pipeline_workload_simulates(schedule):
     r = simulate_step(w, NODE)
     assert r.step_time_s >= r.compute_s / 1 * (1 - r.bubble_rate) * 0.99
     assert 0 <= r.bubble_rate < 1
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_caching_allocator_reports_fragmentation(results, plan):
+    a = results[plan].allocator
+    assert a is not None
+    assert a.reserved_peak_bytes >= a.allocated_peak_bytes > 0
+    assert a.fragmentation_bytes == a.reserved_peak_bytes - a.allocated_peak_bytes
+
+
+def test_plan_that_cannot_fit_names_the_task(workload):
+    from simhw.sim.engine import SimulationDeadlock
+    with pytest.raises(SimulationDeadlock, match=r"plan 'none' does not fit: F\d+\.mb0 needs"):
+        simulate_step(workload, NODE, builtin_plan("none"), device_memory_bytes=4.2e10)
