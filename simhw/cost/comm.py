@@ -1,14 +1,23 @@
 """Collectives over links: ring and tree all-reduce, all-gather, reduce-scatter, all-to-all, p2p.
 
-Alpha-beta model (Thakur, Rabenseifner, Gropp, "Optimization of Collective Communication
-Operations in MPICH", IJHPCA 2005; NCCL's bus-bandwidth convention, nccl-tests PERFORMANCE.md):
-- ring all-reduce: 2(n-1) steps of bytes/n: ``2(n-1)·alpha + 2(n-1)/n · bytes / bw``
-- all-gather, reduce-scatter: ``(n-1)·alpha + (n-1)/n · bytes / bw`` (bytes = the full buffer)
-- tree all-reduce (double binary tree): ``2·log2(n)·alpha + 2 · bytes / bw`` (pipelined)
-- all-to-all: ``(n-1)·alpha + (n-1)/n · bytes / bw``; send/recv: ``alpha + bytes / bw``
-The achievable bandwidth is ``link bandwidth x collective_bus_fraction``, derated for small
-messages by ``bytes / (bytes + collective_ramp_bytes)``; alpha is ``collective_latency_s`` plus
-the link's own latency. NCCL picks the faster of ring and tree; so does simhw.
+NCCL's own cost model (src/graph/tuning.cc; nccl-tests PERFORMANCE.md for the bus-bandwidth
+convention), with its three protocols, is an alpha-beta model per (algorithm, protocol):
+``time = base + steps x hop x protocol latency factor + bus bytes / (link bandwidth x
+collective_bus_fraction x protocol fraction)``; NCCL runs the fastest pair, so does simhw.
+- LL (low latency): flag-per-8-byte stores, half the bandwidth (collective_ll_fraction), the
+  shortest step latency (collective_hop_latency);
+- LL128: 120 of 128 bytes (collective_ll128_fraction), collective_ll128_latency_factor x hop;
+- Simple: full bandwidth, collective_simple_latency_factor x hop.
+LL128 and Simple reach their bandwidth only once every channel's pipeline is full: their
+bandwidth is derated by ``bytes / (bytes + collective_ramp_bytes)``.
+Steps and bus bytes (Thakur, Rabenseifner, Gropp, IJHPCA 2005; bytes = the full buffer):
+- ring all-reduce: 2(n-1) steps, 2(n-1)/n x bytes; tree all-reduce: 2 x bytes over a binary
+  tree across nodes (2 log2(nodes) steps) and a chain inside each node (2 (ranks per node - 1));
+- all-gather, reduce-scatter: n-1 steps, (n-1)/n x bytes;
+- all-to-all: one send per peer, n-1 steps, (n-1)/n x bytes;
+- send/recv: 1 step, bytes.
+``base`` is collective_latency_s (kernel launch and setup); a network link adds its own latency
+to every step.
 """
 from __future__ import annotations
 
@@ -18,21 +27,42 @@ from ..spec.model import DeviceSpec, LinkKind, LinkSpec, NodeSpec
 from ..workload.graph import Collective, LinkScope
 
 
-def collective_time_s(kind: Collective, nbytes: float, ranks: int, link: LinkSpec, device: DeviceSpec) -> float:
-    """Seconds for one collective of ``nbytes`` (the full buffer) over ``ranks`` ranks on ``link``."""
+def _plan(kind: Collective, n: int, nodes: int) -> list[tuple[float, float]]:
+    """(steps, bus-bytes factor) of each algorithm NCCL may use for ``kind`` over ``n`` ranks on
+    ``nodes`` nodes. NCCL's tree is a binary tree across nodes and a chain inside each node."""
+    if kind is Collective.ALL_REDUCE:
+        per_node = max(1, n // max(nodes, 1))
+        tree_steps = 2.0 * (math.ceil(math.log2(nodes)) if nodes > 1 else 0) + 2.0 * (per_node - 1)
+        return [(2.0 * (n - 1), 2.0 * (n - 1) / n), (max(tree_steps, 1.0), 2.0)]
+    if kind in (Collective.ALL_GATHER, Collective.REDUCE_SCATTER, Collective.ALL_TO_ALL):
+        return [(float(n - 1), (n - 1) / n)]
+    return [(1.0, 1.0)]
+
+
+def collective_time_s(kind: Collective, nbytes: float, ranks: int, link: LinkSpec, device: DeviceSpec,
+                      ranks_per_node: int | None = None) -> float:
+    """Seconds for one collective of ``nbytes`` (the full buffer) over ``ranks`` ranks on ``link``.
+
+    ``ranks_per_node`` (default: all ranks in one node, or one per node on a network link) sets
+    the depth of NCCL's tree."""
     if ranks <= 1 or nbytes <= 0:
         return 0.0
     eff = device.efficiency
-    bw = link.bandwidth_bytes_per_s * eff.collective_bus_fraction * nbytes / (nbytes + eff.collective_ramp_bytes)
-    alpha = eff.collective_latency_s + link.latency_s
-    n = ranks
-    if kind is Collective.ALL_REDUCE:
-        ring = 2 * (n - 1) * alpha + 2 * (n - 1) / n * nbytes / bw
-        tree = 2 * math.log2(n) * alpha + 2 * nbytes / bw
-        return min(ring, tree)
-    if kind in (Collective.ALL_GATHER, Collective.REDUCE_SCATTER, Collective.ALL_TO_ALL):
-        return (n - 1) * alpha + (n - 1) / n * nbytes / bw
-    return alpha + nbytes / bw
+    bw = link.bandwidth_bytes_per_s * eff.collective_bus_fraction
+    hop = eff.collective_hop_latency_s + (link.latency_s if link.kind is LinkKind.NETWORK else 0.0)
+    ramp = nbytes / (nbytes + eff.collective_ramp_bytes)     # channels' pipeline not yet full
+    protocols = ((1.0, eff.collective_ll_fraction),          # LL uses few, small chunks: no ramp
+                 (eff.collective_ll128_latency_factor, eff.collective_ll128_fraction * ramp),
+                 (eff.collective_simple_latency_factor, ramp))
+    best = math.inf
+    if ranks_per_node is None:
+        ranks_per_node = 1 if link.kind is LinkKind.NETWORK else ranks
+    nodes = max(1, math.ceil(ranks / max(ranks_per_node, 1)))
+    for steps, factor in _plan(kind, ranks, nodes):
+        for lat_factor, fraction in protocols:
+            t = eff.collective_latency_s + steps * hop * lat_factor + factor * nbytes / (bw * fraction)
+            best = min(best, t)
+    return best
 
 
 def pick_link(hw: DeviceSpec | NodeSpec, scope: LinkScope, group: int) -> LinkSpec:

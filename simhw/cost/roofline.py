@@ -1,26 +1,30 @@
 """Time of one op on one device: a roofline with an efficiency model read from the spec.
 
-``time = max(compute time, memory time) + launch`` where
-- compute time of a GEMM counts whole waves of output tiles over the SMs (tile and wave
-  quantisation: a wave is ``compute_units x gemm_tiles_per_sm`` tiles of ``gemm_tile_m x
-  gemm_tile_n``; each SM runs at ``peak / compute_units x compute_fraction``);
-- memory time divides the bytes moved by the achievable bandwidth ``hbm x memory_fraction``,
-  derated for small transfers by ``bytes / (bytes + bandwidth_ramp_bytes)`` (a kernel that moves
-  little data cannot fill the memory pipeline);
-- attention uses FlashAttention's fused kernel (Dao 2023): compute on the tensor cores at
-  ``attention_compute_fraction``, KV reads at ``attention_memory_fraction``;
-- collectives use the alpha-beta model of comm.py.
-Every constant lives in the spec's ``efficiency:`` block (spec/model.py: Efficiency).
+``time = body + launch`` where the body is
+- GEMM (gemm_time_s): the fastest of the library's tile shapes and split-K factors; CTAs run in
+  waves over the SMs (tile and wave quantisation); a CTA's main loop is limited by its SM's share
+  of the tensor peak x compute_fraction, of L2 bandwidth and of HBM read bandwidth, and by memory
+  latency per pipeline of k-tiles (small-m GEMMs are memory-bound); each wave then writes its
+  output tiles (write_fraction) and pays gemm_cta_overhead; split-K adds a reduction pass;
+- attention (attention_time_s): FlashAttention-2 prefill and split-KV decode kernels, CTA by CTA;
+- elementwise, norms, softmax and others: ``max(FLOPs / peak, bytes / achievable bandwidth)`` with
+  the bandwidth derated for small transfers by ``bytes / (bytes + bandwidth_ramp_bytes)``;
+- collectives: NCCL's algorithms and protocols in comm.py.
+Every constant lives in the spec's ``efficiency:`` block (spec/model.py: Efficiency). More peak
+or more bandwidth never makes an op slower (each path is a minimum over configurations of
+functions that do not grow with either), and no op beats ``max(FLOPs / peak, bytes / HBM)``.
 Sources: Williams, Waterman, Patterson, "Roofline", CACM 2009; NVIDIA "Matrix Multiplication
-Background User's Guide" (tile and wave quantisation).
+Background User's Guide" (tile and wave quantisation); CUTLASS sm80 kernels (tiles, stages,
+split-K); Dao, "FlashAttention-2", 2023.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from enum import Enum
 
-from ..spec.model import DeviceSpec, DType
+from ..spec.model import DeviceSpec, DType, Efficiency
 from ..workload.graph import Op, OpKind
 
 
@@ -53,24 +57,235 @@ def memory_time_s(nbytes: float, hw: DeviceSpec, fraction: float) -> float:
     return nbytes / bw
 
 
-def gemm_compute_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: DeviceSpec) -> float:
-    """Whole waves of output tiles; small m falls back to a smaller tile (>= gemm_min_tile_m)."""
+def _pow2_range(lo: int, hi: int) -> list[int]:
+    out, v = [], 1
+    while v <= hi:
+        if v >= lo:
+            out.append(v)
+        v *= 2
+    return out
+
+
+def gemm_tiles(eff: Efficiency) -> tuple[tuple[int, int], ...]:
+    """Output tiles (tile_m, tile_n) the GEMM library has (see Efficiency: gemm_*)."""
+    return _tiles(eff.gemm_tile_m, eff.gemm_tile_n, eff.gemm_min_tile_m, eff.gemm_min_tile_n,
+                  eff.gemm_max_tile_edge, eff.gemm_max_tile_elems)
+
+
+@functools.lru_cache(maxsize=64)
+def _tiles(tile_m: int, tile_n: int, min_m: int, min_n: int, edge: int, area: int) -> tuple[tuple[int, int], ...]:
+    edge = edge or 2 * max(tile_m, tile_n)
+    area = area or 2 * tile_m * tile_n
+    tiles = [(tm, tn) for tm in _pow2_range(min_m, edge) for tn in _pow2_range(min_n, edge) if tm * tn <= area]
+    return tuple(tiles) or ((tile_m, tile_n),)
+
+
+_SPLITS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
+
+
+def _splits(k: float, tile_k: int, max_split: int) -> tuple[int, ...]:
+    """Split-K factors the library may use: each split keeps at least two k-tiles."""
+    limit = max(1, min(max_split, int(k // (2 * tile_k))))
+    return tuple(s for s in _SPLITS if s <= limit)
+
+
+def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: DeviceSpec) -> tuple[float, float, float]:
+    """(time, compute-limited part, memory-limited part) of one GEMM, launch excluded.
+
+    The library runs the fastest of its tile shapes and split-K factors (cuBLAS heuristics pick
+    near-best kernels). For a config with tiles tm x tn, split s, CTAs run in waves over the SMs;
+    one CTA's main loop is limited by the tensor cores (its SM's share of peak x compute_fraction),
+    by its SM's share of L2 bandwidth (operand tiles of (tm + tn) x k) and, across the wave, by
+    HBM (each operand read once: l2_reuse re-reads it); then it writes its output tile (HBM write
+    bandwidth, FP32 partials when split) and pays gemm_cta_overhead (pipeline fill and drain).
+    Split-K partials are reduced by one more memory pass.
+    """
+    if m <= 0 or n <= 0 or k <= 0 or batch <= 0:
+        return 0.0, 0.0, 0.0
     eff = hw.efficiency
-    peak = hw.peak(dtype) * eff.compute_fraction
-    if m <= 0 or n <= 0 or k <= 0:
-        return 0.0
-    tile_m = eff.gemm_tile_m
-    if m < tile_m:
-        tile_m = max(eff.gemm_min_tile_m, 2 ** math.ceil(math.log2(max(m, 1))))
-        tile_m = min(tile_m, eff.gemm_tile_m)
-    tile_n = eff.gemm_tile_n
-    tiles = math.ceil(m / tile_m) * math.ceil(n / tile_n) * batch
+    e = dtype.bytes
     units = max(hw.compute_units, 1)
     slots = units * eff.gemm_tiles_per_sm
-    waves = math.ceil(tiles / slots)
-    # a partial last wave still takes a whole wave's time; tiles beyond the SM count run in parallel
-    flops_per_wave = 2.0 * tile_m * tile_n * k * slots
-    return waves * flops_per_wave / peak
+    peak = hw.peak(dtype) * eff.compute_fraction
+    p_slot = peak / slots
+    bw = hw.main_memory.bandwidth_bytes_per_s
+    bw_read = bw * eff.memory_fraction
+    bw_write = bw * eff.write_fraction
+    l2 = hw.memory_level("l2")
+    l2_bw = (l2.bandwidth_bytes_per_s if l2 is not None else 2.5 * bw) * eff.l2_fraction
+    sm_port = eff.sm_l2_bytes_per_cycle * hw.clock_hz if hw.clock_hz > 0 else l2_bw / slots
+    latency = hw.main_memory.latency_s
+    read_bytes = (m * k + k * n) * e * batch * eff.l2_reuse
+    best = None
+    for tm, tn in gemm_tiles(eff):
+        tiles = math.ceil(m / tm) * math.ceil(n / tn) * batch
+        um, un = min(tm, m), min(tn, n)                      # rows/cols of the tile that hold data
+        for split in _splits(k, eff.gemm_tile_k, eff.gemm_max_split_k):
+            ctas = tiles * split
+            kc = math.ceil(k / split / eff.gemm_tile_k) * eff.gemm_tile_k
+            t_mma = 2.0 * tm * tn * kc / p_slot
+            # a CTA keeps `stages` k-tiles in flight: one memory latency per `stages` k-tiles
+            t_lat = math.ceil(kc / (eff.gemm_tile_k * eff.gemm_pipeline_stages)) * latency
+            rd_cta = read_bytes / ctas
+            wr_cta = um * un * (4 if split > 1 else e)
+            full, rest = divmod(ctas, slots)
+            total = comp = mem = 0.0
+            for active, count in ((slots, full), (rest, 1 if rest else 0)):
+                if not count:
+                    continue
+                t_l2 = (um + un) * kc * e / min(sm_port, l2_bw / active)
+                t_rd = active * rd_cta / bw_read
+                main = max(t_mma, t_l2, t_rd, t_lat)
+                t_wr = active * wr_cta / bw_write
+                total += count * (main + t_wr + eff.gemm_cta_overhead_s)
+                comp += count * max(t_mma, t_l2)
+                mem += count * (t_rd + t_wr)
+            if split > 1:   # reduce the FP32 partials: read split x m x n x 4, write m x n
+                red = (split * m * n * 4 * batch) / bw_read + m * n * e * batch / bw_write
+                total += red + latency + eff.gemm_cta_overhead_s
+                mem += red
+            if best is None or total < best[0]:
+                best = (total, comp, mem)
+    return best
+
+
+def _split_heuristic(base_ctas: int, slots: int, kv_blocks: int, max_splits: int) -> int:
+    """FlashAttention-2's num_splits_heuristic (flash_api.cpp): split the keys over CTAs only when
+    the (batch x heads x q-blocks) CTAs fill less than 80% of the slots; take the smallest split
+    whose wave efficiency is within 85% of the best."""
+    if base_ctas >= 0.8 * slots:
+        return 1
+    max_splits = min(max_splits, slots, kv_blocks)
+    if max_splits <= 1:
+        return 1
+
+    def eligible(s: int) -> bool:
+        return s == 1 or math.ceil(kv_blocks / s) != math.ceil(kv_blocks / (s - 1))
+
+    effs = {}
+    for s in range(1, max_splits + 1):
+        if eligible(s):
+            waves = base_ctas * s / slots
+            effs[s] = waves / math.ceil(waves)
+    best = max(effs.values())
+    for s in sorted(effs):
+        if effs[s] >= 0.85 * best:
+            return s
+    return 1
+
+
+def _schedule(lengths: list[tuple[float, int]], slots: int) -> float:
+    """Makespan of CTAs (duration, count) over ``slots`` concurrent slots: whole waves when all CTAs
+    are equal, else longest-first list scheduling ~ max(longest, total / slots)."""
+    count = sum(c for _, c in lengths)
+    if count == 0:
+        return 0.0
+    longest = max(t for t, _ in lengths)
+    if all(t == longest for t, _ in lengths):
+        return math.ceil(count / slots) * longest
+    total = sum(t * c for t, c in lengths)
+    return max(longest, total / slots)
+
+
+def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
+    """(time, compute-limited part, memory-limited part) of a FlashAttention-2 kernel, launch excluded.
+
+    Dao, "FlashAttention-2" (2023) §3: CTAs of attention_tile_q query rows of one head walk the
+    keys in blocks of attention_tile_kv (causal: only up to the diagonal). One CTA takes
+    attention_cta_overhead + loading Q and storing O + the longest of its tensor-core work
+    (4·rows·block·head_dim FLOPs per block at its SM's share of peak x attention_compute_fraction),
+    its K/V bytes through its SM's port to L2, and (decode) attention_block_latency per block.
+    Decode (one query row per sequence) packs a GQA group into one CTA per (sequence, KV head) and
+    splits the keys over CTAs when the SMs would idle (flash-decoding, FlashAttention-2's split
+    heuristic capped at attention_max_splits), then combines the partial results in one more
+    kernel. CTAs run attention_ctas_per_sm per SM in waves (longest first). HBM carries Q and O
+    once and K/V once per wave of CTAs that share them through L2, at attention_memory_fraction;
+    the CTA schedule and the HBM time join as a p-norm (p = attention_overlap; large p = max).
+    A KV-cache write (shape key kv_write) adds one copy kernel. Backward (more FLOPs per op than
+    the forward) scales the block work and the bytes.
+    """
+    s = op.shape
+    eff = hw.efficiency
+    b, h, sq, skv, d = (float(s[k]) for k in ("batch", "heads", "seq_q", "seq_kv", "head_dim"))
+    kvh = float(s.get("kv_heads", h)) or h
+    causal = bool(s.get("causal", 0.0)) and sq > 1
+    if b <= 0 or h <= 0 or sq <= 0 or skv <= 0 or d <= 0:
+        return 0.0, 0.0, 0.0
+    e = op.dtype.bytes
+    units = max(hw.compute_units, 1)
+    per_sm = max(eff.attention_ctas_per_sm, 1)
+    slots = units * per_sm
+    p_cta = hw.peak(op.dtype) * eff.attention_compute_fraction / slots
+    bw = hw.main_memory.bandwidth_bytes_per_s
+    l2 = hw.memory_level("l2")
+    l2_bw = (l2.bandwidth_bytes_per_s if l2 is not None else 2.5 * bw) * eff.l2_fraction
+    sm_port = eff.sm_l2_bytes_per_cycle * hw.clock_hz if hw.clock_hz > 0 else l2_bw / units
+    fwd_flops = 4.0 * b * h * sq * skv * d * (_causal_share(sq, skv) if causal else 1.0)
+    work = max(1.0, op.flops / fwd_flops) if fwd_flops > 0 and op.flops > 0 else 1.0
+    decode = sq == 1
+    if decode:   # GQA group packed as the query rows of one CTA per (sequence, kv head)
+        rows = min(float(eff.attention_tile_q), 16.0 * math.ceil(h / kvh / 16.0))
+        bkv = eff.attention_split_tile_kv
+        kv_blocks = math.ceil(skv / bkv)
+        base = int(b * kvh)
+        splits = _split_heuristic(base, slots, kv_blocks, eff.attention_max_splits)
+        blocks_per_cta = math.ceil(kv_blocks / splits)
+        lengths_blocks = [(blocks_per_cta, base * splits)]
+    else:
+        rows = float(eff.attention_tile_q)
+        bkv = eff.attention_tile_kv
+        q_blocks = math.ceil(sq / rows)
+        kv_blocks = math.ceil(skv / bkv)
+        splits = _split_heuristic(int(b * h * q_blocks), slots, kv_blocks, eff.attention_max_splits)
+        lengths_blocks = []
+        offset = skv - sq
+        for i in range(q_blocks):
+            if causal:
+                last = offset + min((i + 1) * rows, sq)
+                n = math.ceil(min(skv, last) / bkv)
+            else:
+                n = kv_blocks
+            lengths_blocks.append((math.ceil(n / splits), int(b * h) * splits))
+    active = max(1, min(slots, sum(c for _, c in lengths_blocks)))
+    share = max(1.0, min(float(per_sm), active / units))   # CTAs sharing one SM
+    port = min(sm_port / share, l2_bw / active)             # one CTA's L2 -> SM bandwidth
+    t_mma = work * 4.0 * rows * bkv * d * share / (p_cta * per_sm)
+    kv_tok = 2.0 * d * e                                  # K and V bytes per key token
+    lat = eff.attention_block_latency_s if decode else 0.0
+    q_rows = min(rows, sq * (h / kvh if decode else 1.0))
+    t_qo = 2.0 * q_rows * d * e / port                    # load Q, store O
+    merged: dict[float, int] = {}
+    for n, c in lengths_blocks:
+        tokens = min(n * bkv, skv)
+        t = eff.attention_cta_overhead_s + t_qo + max(n * t_mma, n * lat, work * tokens * kv_tok / port)
+        merged[t] = merged.get(t, 0) + c
+    # HBM: Q and O once; K/V once per wave of CTAs that share them through L2 (the q-blocks of one
+    # head, and the heads of one GQA group, run side by side)
+    kv_unique = b * skv * kvh * kv_tok
+    if decode:
+        hbm = 2.0 * b * h * d * e + kv_unique
+    else:
+        rereads = max(1.0, math.ceil(sq / rows) / slots) * (_causal_share(sq, skv) if causal else 1.0)
+        hbm = 2.0 * b * sq * h * d * e + kv_unique * max(rereads, 1.0)
+    hbm *= work
+    sched = _schedule(list(merged.items()), slots)
+    t_hbm = hbm / (bw * eff.attention_memory_fraction)
+    pn = eff.attention_overlap
+    body = max(sched, t_hbm) if pn > 50 else (sched ** pn + t_hbm ** pn) ** (1.0 / pn)
+    compute = sum(n * t_mma * c for n, c in lengths_blocks) / slots
+    if s.get("kv_write", 0.0):   # serving engines first copy the new K/V into the paged cache
+        body += eff.launch_s + 4.0 * b * sq * kvh * d * e / (bw * eff.elementwise_memory_fraction)
+    if splits > 1:   # combine kernel: read FP32 partial outputs and log-sum-exps, write O
+        part = b * h * sq * splits * (d + 1) * 4.0 + b * h * sq * d * e
+        body += eff.launch_s + part / (bw * eff.attention_memory_fraction)
+    body += eff.attention_overhead_s
+    return body, compute, t_hbm
+
+
+def _causal_share(sq: float, skv: float) -> float:
+    """Share of the sq x skv score matrix a causal kernel computes (the queries are the last sq)."""
+    sq = min(sq, skv)
+    return (sq * (skv - sq) + sq * (sq + 1) / 2) / (sq * skv)
 
 
 def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
@@ -81,10 +296,12 @@ def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
         return OpCost(t, Bound.COMMUNICATION, 0.0, 0.0, op.bytes * _link_energy(hw))
     if op.kind is OpKind.GEMM and op.shape:
         s = op.shape
-        compute = gemm_compute_s(s["m"], s["n"], s["k"], s.get("batch", 1), op.dtype, hw)
-        compute = max(compute, op.flops / (hw.peak(op.dtype) * eff.compute_fraction))
-        memory = memory_time_s(op.bytes * eff.l2_reuse, hw, eff.memory_fraction)
-    elif op.kind is OpKind.ATTENTION:
+        body, compute, memory = gemm_time_s(s["m"], s["n"], s["k"], s.get("batch", 1), op.dtype, hw)
+        return _finish(op, hw, body, compute, memory)
+    if op.kind is OpKind.ATTENTION and op.shape and op.shape.get("flash", 1.0) and "seq_q" in op.shape:
+        body, compute, memory = attention_time_s(op, hw)
+        return _finish(op, hw, body, compute, memory)
+    if op.kind is OpKind.ATTENTION:   # unfused attention: scores round-trip HBM
         compute = op.flops / (hw.peak(op.dtype) * eff.attention_compute_fraction)
         memory = memory_time_s(op.bytes, hw, eff.attention_memory_fraction)
     elif op.kind in (OpKind.ELEMENTWISE, OpKind.NORM, OpKind.SOFTMAX, OpKind.EMBEDDING, OpKind.LOSS,
@@ -94,7 +311,11 @@ def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
     else:
         compute = op.flops / (hw.peak(op.dtype) * eff.compute_fraction) if op.flops else 0.0
         memory = memory_time_s(op.bytes, hw, eff.memory_fraction)
-    body = max(compute, memory)
+    return _finish(op, hw, max(compute, memory), compute, memory)
+
+
+def _finish(op: Op, hw: DeviceSpec, body: float, compute: float, memory: float) -> OpCost:
+    eff = hw.efficiency
     time = body + eff.launch_s
     bound = Bound.COMPUTE if compute >= memory else Bound.MEMORY
     if eff.launch_s > body:

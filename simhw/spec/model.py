@@ -104,9 +104,14 @@ class Efficiency:
     attention_memory_fraction: float = 0.8  # split-KV decode, of HBM bandwidth
     elementwise_memory_fraction: float = 0.8
     bandwidth_ramp_bytes: float = 2e6       # bytes at which a memory-bound kernel reaches half its bandwidth
-    collective_latency_s: float = 10e-6     # per-step latency of NCCL ring/tree algorithms
+    collective_latency_s: float = 10e-6     # base cost of one collective (launch + setup; cost/comm.py adds per-step hops)
     collective_bus_fraction: float = 0.8    # achievable fraction of link bandwidth
-    collective_ramp_bytes: float = 4e6      # message size at half the bus bandwidth
+    collective_ramp_bytes: float = 4e6      # Simple protocol: message size at half the bus bandwidth (channel pipeline fill)
+    collective_hop_latency_s: float = 1e-6  # per ring/tree step with the LL protocol (NCCL tuning.cc hwLat NVLink ~0.6 us)
+    collective_ll_fraction: float = 0.5     # LL: 8-byte stores carry 4 bytes of data and a 4-byte flag
+    collective_ll128_fraction: float = 0.9375  # LL128: 120 data bytes per 128-byte line
+    collective_ll128_latency_factor: float = 2.0   # step latency of LL128 / LL (NCCL tuning.cc)
+    collective_simple_latency_factor: float = 6.0  # step latency of Simple / LL (NCCL tuning.cc)
     host_copy_fraction: float = 0.8         # achievable fraction of the host link for pinned cudaMemcpyAsync
     engine_step_overhead_s: float = 0.0     # serving engine: scheduler + sampling per iteration
     engine_per_token_s: float = 0.0         # serving engine: per-sequence bookkeeping per iteration
@@ -117,12 +122,25 @@ class Efficiency:
     gemm_min_tile_n: int = 64               # narrowest tile the library has in n
     gemm_max_tile_edge: int = 0             # 0: 2 x max(gemm_tile_m, gemm_tile_n)
     gemm_max_tile_elems: int = 0            # 0: 2 x gemm_tile_m x gemm_tile_n
-    gemm_max_split_k: int = 16              # largest split-K factor (partial sums in FP32 workspace)
+    gemm_max_split_k: int = 64              # largest split-K factor (partial sums in FP32 workspace)
     gemm_pipeline_stages: int = 4           # k-tiles a CTA keeps in flight (cp.async / TMA stages)
     gemm_cta_overhead_s: float = 1e-6       # per wave of CTAs: prologue, epilogue and drain (beyond one memory latency)
     sm_l2_bytes_per_cycle: float = 64.0     # most L2 bytes one SM can take per clock (when few SMs are busy)
-    l2_fraction: float = 0.9                # achievable fraction of L2 bandwidth (spec memory 'l2') feeding SMs
-    write_fraction: float = 0.7             # achievable fraction of HBM bandwidth for write streams
+    # --- FlashAttention (cost/roofline.py: attention_time_s). FlashAttention-2 forward tiles:
+    # each CTA owns attention_tile_q query rows of one head and walks the keys in blocks of
+    # attention_tile_kv; decode (one query per sequence) packs a GQA group into one CTA and splits
+    # the keys over CTAs (flash-decoding) in blocks of attention_split_tile_kv.
+    attention_tile_q: int = 128
+    attention_tile_kv: int = 64
+    attention_split_tile_kv: int = 128
+    attention_ctas_per_sm: int = 2          # co-resident CTAs per SM (shared memory allows two)
+    attention_max_splits: int = 128         # FlashAttention-2's cap (vLLM lowers it to 16 inside CUDA graphs)
+    attention_cta_overhead_s: float = 2e-6  # per CTA: dependent loads of Q, page table, first K/V block; O write
+    attention_block_latency_s: float = 5e-6 # decode: dependent K then V loads per key block (nothing to hide them behind)
+    attention_overlap: float = 3.0          # p of the p-norm joining the CTA schedule and the HBM time (inf: perfect overlap)
+    attention_overhead_s: float = 0.0       # per attention op beyond one launch (e.g. KV-cache write kernel of a serving engine)
+    l2_fraction: float = 0.8                # achievable fraction of L2 bandwidth (spec memory 'l2') feeding SMs
+    write_fraction: float = 0.85            # achievable fraction of HBM bandwidth for write streams
     extra: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
 
 

@@ -1,0 +1,198 @@
+"""Fit the efficiency constants of a spec to measurements (``simhw calibrate``).
+
+The measurement CSV (simhw/validation/schema.py) is split deterministically by a hash of each
+row's line, kind and label into a training part (``train_share``) and a held-back part. On the
+training rows, ``scipy.optimize.least_squares`` minimises the log error ``log(predicted /
+measured)`` (soft-L1 loss, robust to outliers) over the efficiency constants the file's op kinds
+exercise (:data:`PARAMS`); the other constants stay as the base spec has them. The result reports
+the error before and after on the held-back rows and renders a YAML that ``extends:`` the base
+spec and overrides only ``efficiency:``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import zlib
+from dataclasses import dataclass
+from typing import Sequence
+
+from .errors import DataError
+from .spec.model import DeviceSpec, Efficiency, NodeSpec
+from .validation.schema import Measurement
+from .validation.stats import GroupStats, RowResult, group_stats
+
+# Efficiency constants fitted for each kind of measurement (only those whose kind is present).
+PARAMS = {
+    "gemm": ("compute_fraction", "memory_fraction", "write_fraction", "l2_fraction", "gemm_cta_overhead_s", "launch_s"),
+    "attention": ("attention_compute_fraction", "attention_memory_fraction", "attention_cta_overhead_s",
+                  "attention_block_latency_s", "attention_overhead_s"),
+    "collective": ("collective_latency_s", "collective_hop_latency_s", "collective_bus_fraction",
+                   "collective_ll_fraction"),
+    "elementwise": ("elementwise_memory_fraction", "bandwidth_ramp_bytes"),
+    "norm": ("elementwise_memory_fraction", "bandwidth_ramp_bytes"),
+    "softmax": ("elementwise_memory_fraction", "bandwidth_ramp_bytes"),
+    "wall": ("host_launch_gap_s",),
+}
+_FLOORS = {"host_launch_gap_s": 1e-6, "attention_block_latency_s": 1e-7, "attention_overhead_s": 1e-7,
+           "attention_cta_overhead_s": 1e-7, "gemm_cta_overhead_s": 1e-8}
+
+
+def with_efficiency(hw: DeviceSpec | NodeSpec, **changes) -> DeviceSpec | NodeSpec:
+    """``hw`` with some efficiency constants replaced (a node's device is changed)."""
+    if isinstance(hw, NodeSpec):
+        return dataclasses.replace(hw, device=with_efficiency(hw.device, **changes))
+    return dataclasses.replace(hw, efficiency=dataclasses.replace(hw.efficiency, **changes))
+
+
+def device_of(hw: DeviceSpec | NodeSpec) -> DeviceSpec:
+    return hw.device if isinstance(hw, NodeSpec) else hw
+
+
+def in_training_split(m: Measurement, share: float) -> bool:
+    """Deterministic split: crc32 of (line, kind, label) below ``share`` of 2^32."""
+    key = f"{m.line}:{m.kind}:{m.label}".encode("utf-8")
+    return zlib.crc32(key) < share * 2 ** 32
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    base: str
+    params: dict                     # field -> (before, after)
+    before: dict                     # kind -> GroupStats on the held-back rows, and "overall"
+    after: dict
+    n_train: int
+    n_test: int
+    n_fit: int                       # training rows used by the fit (subsampled when large)
+    efficiency: Efficiency
+
+    def report(self) -> str:
+        lines = [f"calibrated on {self.n_fit} of {self.n_train} training rows; "
+                 f"checked on {self.n_test} held-back rows", "",
+                 f"{'parameter':<32}{'before':>14}{'after':>14}"]
+        for name, (b, a) in self.params.items():
+            lines.append(f"{name:<32}{_fmt(b):>14}{_fmt(a):>14}")
+        lines += ["", "held-back error (median / p90 |predicted/measured - 1|, bias):",
+                  f"{'kind':<14}{'n':>7}{'before':>24}{'after':>24}"]
+        for kind in self.before:
+            b, a = self.before[kind], self.after[kind]
+            lines.append(f"{kind:<14}{b.n:>7}{_stat(b):>24}{_stat(a):>24}")
+        return "\n".join(lines) + "\n"
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def _stat(s: GroupStats) -> str:
+    return f"{100 * s.median_ape:.1f}% / {100 * s.p90_ape:.1f}% / {100 * s.bias:+.1f}%"
+
+
+def _predict_all(rows: Sequence[Measurement], hw) -> list[float | None]:
+    from .validation.predict import predict_s
+
+    out: list[float | None] = []
+    for m in rows:
+        try:
+            out.append(predict_s(m, hw))
+        except (ValueError, KeyError):
+            out.append(None)
+    return out
+
+
+def _stats(rows: Sequence[Measurement], preds: Sequence[float | None]) -> dict:
+    results = [RowResult(m.line, m.kind, m.source, m.label, m.measured_s, p)
+               for m, p in zip(rows, preds) if p is not None and p > 0]
+    by_kind: dict[str, list[RowResult]] = {}
+    for r in results:
+        by_kind.setdefault(r.kind, []).append(r)
+    out = {k: group_stats(v) for k, v in sorted(by_kind.items())}
+    if results:
+        out["overall"] = group_stats(results)
+    return out
+
+
+def parameters_for(rows: Sequence[Measurement]) -> list[str]:
+    kinds = {m.kind for m in rows} | ({"wall"} if any(m.timing == "wall" for m in rows) else set())
+    names: list[str] = []
+    for kind in sorted(kinds):
+        for name in PARAMS.get(kind, ()):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def calibrate(rows: Sequence[Measurement], hw: DeviceSpec | NodeSpec, *, params: Sequence[str] | None = None,
+              train_share: float = 0.7, max_fit_rows: int = 1500) -> CalibrationResult:
+    """Fit ``params`` (default: those the rows' kinds exercise) on the training split of ``rows``."""
+    import numpy as np
+    from scipy.optimize import least_squares
+
+    if not rows:
+        raise DataError("no readable measurement rows to calibrate on.")
+    train = [m for m in rows if in_training_split(m, train_share)]
+    test = [m for m in rows if not in_training_split(m, train_share)]
+    if len(train) < 5 or not test:
+        raise DataError(f"too few rows to calibrate ({len(rows)}); need at least 10 with both splits non-empty.")
+    names = list(params) if params else parameters_for(rows)
+    eff0 = device_of(hw).efficiency
+    fields = Efficiency.__dataclass_fields__
+    for name in names:
+        if name not in fields or name == "extra" or isinstance(fields[name].default, int):
+            raise DataError(f"'{name}' is not a fittable efficiency constant.")
+    # subsample the training rows deterministically, keeping every kind represented
+    fit_rows = sorted(train, key=lambda m: zlib.crc32(f"{m.label}:{m.line}".encode()))
+    if len(fit_rows) > max_fit_rows:
+        per_kind: dict[str, list[Measurement]] = {}
+        for m in fit_rows:
+            per_kind.setdefault(m.kind, []).append(m)
+        quota = max(1, max_fit_rows // len(per_kind))
+        fit_rows = [m for ms in per_kind.values() for m in ms[:quota]]
+    measured = np.array([m.measured_s for m in fit_rows])
+    x0 = np.array([max(float(getattr(eff0, n)), _FLOORS.get(n, 1e-9)) for n in names])
+
+    def unpack(x) -> dict:
+        return {n: float(v * s) for n, v, s in zip(names, x, x0)}
+
+    def residuals(x):
+        preds = _predict_all(fit_rows, with_efficiency(hw, **unpack(x)))
+        return np.array([math.log(p / m) if p and p > 0 else 3.0 for p, m in zip(preds, measured)])
+
+    lower = np.array([(_FLOORS.get(n, 1e-9) / s) if not n.endswith("fraction") else 0.05 / s for n, s in zip(names, x0)])
+    upper = np.array([(1.0 / s) if n.endswith("fraction") else 50.0 for n, s in zip(names, x0)])
+    start = np.clip(np.ones(len(names)), lower, upper)
+    fit = least_squares(residuals, start, bounds=(lower, np.maximum(upper, lower * 1.0001)),
+                        loss="soft_l1", f_scale=0.1, diff_step=0.01, max_nfev=60 * (len(names) + 1))
+    best = unpack(fit.x)
+    tuned = with_efficiency(hw, **best)
+    before = _stats(test, _predict_all(test, hw))
+    after = _stats(test, _predict_all(test, tuned))
+    return CalibrationResult(base=getattr(hw, "name", "?"), params={n: (float(getattr(eff0, n)), best[n]) for n in names},
+                             before=before, after=after, n_train=len(train), n_test=len(test), n_fit=len(fit_rows),
+                             efficiency=device_of(tuned).efficiency)
+
+
+def calibrated_yaml(result: CalibrationResult, base_ref: str, name: str, measurements: str,
+                    base: DeviceSpec) -> str:
+    """A spec that ``extends:`` ``base_ref`` and overrides only the fitted ``efficiency:`` values."""
+    import yaml
+
+    eff = {}
+    for field_name, (_, value) in result.params.items():
+        if field_name.endswith("_s"):
+            eff[field_name[:-2]] = f"{value:.4g} s"
+        elif field_name.endswith("_bytes"):
+            eff[field_name[:-6]] = f"{value:.4g} B"
+        else:
+            eff[field_name] = float(f"{value:.4g}")
+    doc = {"name": name, "version": 1, "kind": base.kind.value, "extends": base_ref,
+           "description": f"{base.description}, efficiency calibrated on {measurements}",
+           "source": f"simhw calibrate {measurements} (fit on {result.n_fit} rows; held-back error in the header)",
+           "efficiency": eff}
+    header = ["# Generated by simhw calibrate: efficiency constants fitted on measurements.",
+              f"# base spec: {base_ref}; measurements: {measurements}",
+              f"# training rows {result.n_train} (fit on {result.n_fit}), held back {result.n_test}.",
+              "# held-back error before -> after (median / p90 / bias):"]
+    for kind in result.before:
+        b, a = result.before[kind], result.after[kind]
+        header.append(f"#   {kind}: {_stat(b)} -> {_stat(a)}")
+    return "\n".join(header) + "\n" + yaml.safe_dump(doc, sort_keys=False)

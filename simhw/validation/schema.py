@@ -1,0 +1,246 @@
+"""The measurement CSV: one row per measured kernel, ``kind`` + shape columns + ``measured_s``.
+
+Columns (unused cells empty; extra columns are ignored):
+
+=============  =============================================================================
+kind           gemm | attention | collective | elementwise | norm | softmax
+measured_s     measured time of one execution, seconds
+m, n, k        GEMM: C[m,n] = A[m,k]·B[k,n]; ``batch`` (optional) for batched GEMMs
+dtype          fp16, bf16, fp32, fp8, ... (default bf16)
+batch, seq_q, seq_kv, heads, kv_heads, head_dim, causal
+               attention (FlashAttention): decode has seq_q = 1; causal true/false
+op, bytes, ranks, ranks_per_node
+               collective: all_reduce | all_gather | reduce_scatter | all_to_all | send_recv;
+               bytes of the full buffer (nccl-tests convention); ranks_per_node defaults to all
+               ranks in one node
+elements, reads, writes
+               elementwise / norm / softmax: tensor elements; reads and writes in units of
+               ``elements`` (default 1 and 1)
+op, bytes, pinned
+               copy: h2d | d2h over the host link (PCIe); pinned true/false (simhw prices
+               pinned copies; pageable ones are reported against the same prediction)
+kv_cache_write attention: true when the measured op also copies the new K/V into a paged
+               cache (serving engines)
+timing         kernel (default: GPU kernel time) or wall (host clock around one eager op:
+               adds the spec's ``host_launch_gap``)
+source, label  free text: the data set, and a name shown for the worst rows
+=============  =============================================================================
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DataError
+from ..spec.model import DType
+from ..workload.graph import Collective, Op, OpKind, Phase, shape
+
+COLUMNS = ("kind", "measured_s", "m", "n", "k", "dtype", "batch", "seq_q", "seq_kv", "heads", "kv_heads",
+           "head_dim", "causal", "kv_cache_write", "op", "bytes", "ranks", "ranks_per_node", "elements", "reads", "writes",
+           "pinned", "timing", "source", "label")
+KINDS = ("gemm", "attention", "collective", "elementwise", "norm", "softmax", "copy")
+COPY_OPS = ("h2d", "d2h")
+COLLECTIVES = tuple(c.value for c in Collective)
+_OPKIND = {"elementwise": OpKind.ELEMENTWISE, "norm": OpKind.NORM, "softmax": OpKind.SOFTMAX}
+_FLOPS_PER_ELEMENT = {"elementwise": 1.0, "norm": 5.0, "softmax": 5.0}
+COLL_CODE = {c: i for i, c in enumerate(Collective)}   # same codes as workload/transformer.py
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One readable row: the op to cost, the measured time, where it came from."""
+
+    line: int
+    kind: str
+    measured_s: float
+    op: Op
+    timing: str = "kernel"
+    ranks_per_node: int = 0
+    source: str = ""
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class BadRow:
+    line: int
+    reason: str
+
+
+def _get(row: dict, key: str) -> str:
+    value = row.get(key)
+    return "" if value is None else str(value).strip()
+
+
+def _number(row: dict, key: str, default: float | None = None, positive: bool = True) -> float:
+    text = _get(row, key)
+    if text == "":
+        if default is None:
+            raise ValueError(f"'{key}' is empty")
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"'{key}' = {text!r} is not a number") from None
+    if not math.isfinite(value) or (positive and value <= 0) or value < 0:
+        raise ValueError(f"'{key}' = {text!r} must be {'positive' if positive else 'non-negative'}")
+    return value
+
+
+def _bool(row: dict, key: str, default: bool) -> bool:
+    text = _get(row, key).lower()
+    if text == "":
+        return default
+    if text in ("true", "1", "yes", "y", "t"):
+        return True
+    if text in ("false", "0", "no", "n", "f"):
+        return False
+    raise ValueError(f"'{key}' = {text!r} must be true or false")
+
+
+def _dtype(row: dict) -> DType:
+    text = _get(row, "dtype") or "bf16"
+    try:
+        return DType.parse(text)
+    except ValueError:
+        raise ValueError(f"'dtype' = {text!r} is not one of {', '.join(d.value for d in DType)}") from None
+
+
+def causal_fraction(seq_q: float, seq_kv: float) -> float:
+    """Share of the seq_q x seq_kv score matrix a causal kernel computes (queries are the last
+    seq_q positions: query i sees seq_kv - seq_q + i + 1 keys)."""
+    if seq_q <= 1:
+        return 1.0
+    sq = min(seq_q, seq_kv)
+    return (sq * (seq_kv - sq) + sq * (sq + 1) / 2) / (sq * seq_kv)
+
+
+def build_op(kind: str, row: dict) -> Op:
+    """The simhw op a measurement row describes (raises ValueError with a reason)."""
+    dt = _dtype(row)
+    e = dt.bytes
+    if kind == "gemm":
+        m, n, k = (_number(row, c) for c in ("m", "n", "k"))
+        b = _number(row, "batch", 1.0)
+        return Op("gemm", OpKind.GEMM, Phase.FWD, 0, 2.0 * b * m * n * k, dt, weight_bytes=b * k * n * e,
+                  input_bytes=b * m * k * e, output_bytes=b * m * n * e, shape=shape(m=m, n=n, k=k, batch=b))
+    if kind == "attention":
+        b, sq, skv, h, d = (_number(row, c) for c in ("batch", "seq_q", "seq_kv", "heads", "head_dim"))
+        kvh = _number(row, "kv_heads", h)
+        if sq > skv:
+            raise ValueError(f"seq_q = {sq:g} is larger than seq_kv = {skv:g}")
+        causal = _bool(row, "causal", sq > 1) and sq > 1
+        full = 4.0 * b * h * sq * skv * d
+        flops = full * (causal_fraction(sq, skv) if causal else 1.0)
+        q_bytes = b * sq * h * d * e
+        return Op("attention", OpKind.ATTENTION, Phase.FWD, 0, flops, dt, model_flops=full,
+                  input_bytes=q_bytes + 2 * b * skv * kvh * d * e, output_bytes=q_bytes,
+                  shape=shape(batch=b, heads=h, kv_heads=kvh, seq_q=sq, seq_kv=skv, head_dim=d,
+                              causal=float(causal), flash=1.0,
+                              kv_write=float(_bool(row, "kv_cache_write", False))))
+    if kind == "collective":
+        name = _get(row, "op").lower()
+        if name not in COLLECTIVES:
+            raise ValueError(f"'op' = {name!r} must be one of {', '.join(COLLECTIVES)}")
+        nbytes = _number(row, "bytes")
+        ranks = _number(row, "ranks")
+        if ranks != int(ranks) or ranks < 2:
+            raise ValueError(f"'ranks' = {ranks:g} must be a whole number >= 2")
+        coll = Collective(name)
+        okind = OpKind.SEND_RECV if coll is Collective.SEND_RECV else OpKind.COLLECTIVE
+        return Op(name, okind, Phase.FWD, 0, 0.0, dt, input_bytes=nbytes, output_bytes=nbytes,
+                  shape=shape(collective=COLL_CODE[coll], bytes=nbytes, ranks=int(ranks), scope=0))
+    if kind == "copy":
+        name = _get(row, "op").lower()
+        if name not in COPY_OPS:
+            raise ValueError(f"'op' = {name!r} must be one of {', '.join(COPY_OPS)} for a copy")
+        nbytes = _number(row, "bytes")
+        return Op(name, OpKind.COPY, Phase.FWD, 0, 0.0, dt, input_bytes=nbytes,
+                  shape=shape(bytes=nbytes, direction=float(COPY_OPS.index(name)),
+                              pinned=float(_bool(row, "pinned", True))))
+    if kind in _OPKIND:
+        elements = _number(row, "elements")
+        reads, writes = _number(row, "reads", 1.0, positive=False), _number(row, "writes", 1.0, positive=False)
+        return Op(kind, _OPKIND[kind], Phase.FWD, 0, _FLOPS_PER_ELEMENT[kind] * elements, dt,
+                  input_bytes=reads * elements * e, output_bytes=writes * elements * e,
+                  shape=shape(elements=elements))
+    raise ValueError(f"'kind' = {kind!r} must be one of {', '.join(KINDS)}")
+
+
+def parse_row(row: dict, line: int) -> Measurement:
+    kind = _get(row, "kind").lower()
+    if not kind:
+        raise ValueError("'kind' is empty")
+    measured = _number(row, "measured_s")
+    op = build_op(kind, row)
+    timing = (_get(row, "timing") or "kernel").lower()
+    if timing not in ("kernel", "wall"):
+        raise ValueError(f"'timing' = {timing!r} must be kernel or wall")
+    per_node = 0
+    if kind == "collective":
+        per_node = int(_number(row, "ranks_per_node", float(op.shape["ranks"])))
+    return Measurement(line, kind, measured, op, timing, per_node, _get(row, "source"), _get(row, "label"))
+
+
+def read_measurements(path: str | Path) -> tuple[list[Measurement], list[BadRow]]:
+    """Rows of a measurement CSV, and the rows that could not be read (with their line numbers)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found.")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, expected a measurement CSV.")
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            return parse_lines(fh, str(path))
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text CSV file (cannot decode as UTF-8).") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: not a valid CSV file ({exc}).") from None
+
+
+def parse_lines(lines, where: str = "<csv>") -> tuple[list[Measurement], list[BadRow]]:
+    reader = csv.DictReader(lines)
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if not header:
+        raise DataError(f"{where}: empty file; expected a header with 'kind' and 'measured_s'.")
+    missing = [c for c in ("kind", "measured_s") if c not in header]
+    if missing:
+        raise DataError(f"{where}: the header lacks {' and '.join(repr(c) for c in missing)}; "
+                        f"expected columns: {', '.join(COLUMNS)}.")
+    reader.fieldnames = header
+    good: list[Measurement] = []
+    bad: list[BadRow] = []
+    for row in reader:
+        line = reader.line_num
+        if all(_get(row, c) == "" for c in header):
+            continue
+        if None in row:  # more cells than header names
+            bad.append(BadRow(line, "more cells than columns in the header"))
+            continue
+        try:
+            good.append(parse_row(row, line))
+        except ValueError as exc:
+            bad.append(BadRow(line, str(exc)))
+    if not good and not bad:
+        raise DataError(f"{where}: no measurement rows after the header.")
+    return good, bad
+
+
+def frame_to_measurements(df) -> tuple[list[Measurement], list[BadRow]]:
+    """Rows of a DataFrame in the CSV schema (e.g. from a converter), lines numbered as in its CSV."""
+    good: list[Measurement] = []
+    bad: list[BadRow] = []
+    for i, row in enumerate(df.to_dict("records")):
+        row = {k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else _fmt(v)) for k, v in row.items()}
+        try:
+            good.append(parse_row(row, i + 2))
+        except ValueError as exc:
+            bad.append(BadRow(i + 2, str(exc)))
+    return good, bad
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)

@@ -1,0 +1,284 @@
+"""Converters from public GPU measurement sets into simhw's measurement CSV (see schema.py).
+
+Each function reads one source's files as published (names and column meanings from the source's
+README in ``../shared/validation/<source>/`` and ``validate/datasets.yaml``) and returns a pandas
+DataFrame with the columns of :data:`simhw.validation.schema.COLUMNS`; times become seconds.
+The data files are never copied into simhw: users fetch them from the repositories named in
+``validate/datasets.yaml`` and convert them with ``validate/convert.py``.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ..errors import DataError
+from .schema import COLUMNS
+
+SOURCES = ("aiconfigurator", "vidur", "llmcompass")
+
+
+def _frame(rows: list[dict]):
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _csv(path: Path, **kw):
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path, **kw)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read ({exc.__class__.__name__}: {str(exc).splitlines()[0]}).") from None
+
+
+def _find(root: Path, pattern: str) -> list[Path]:
+    """Files matching ``pattern`` under ``root`` (the source folder or its ``a100/`` subfolder)."""
+    return sorted(p for p in Path(root).rglob(pattern) if p.is_file())
+
+
+def _need(root: Path, files: list[Path], what: str) -> None:
+    if not files:
+        raise DataError(f"{root}: no {what} found; expected the layout described in validate/datasets.yaml.")
+
+
+# --------------------------------------------------------------------------------------------
+# ai-dynamo/aiconfigurator: kernel latencies inside CUDA graphs, mean, ms
+# --------------------------------------------------------------------------------------------
+_AIC_OPS = {"all_gather": "all_gather", "all_reduce": "all_reduce", "alltoall": "all_to_all",
+            "all_to_all": "all_to_all", "reduce_scatter": "reduce_scatter"}
+_NCCL_BYTES = {"half": 2, "float16": 2, "bfloat16": 2, "bf16": 2, "int8": 1, "float": 4, "float32": 4}
+
+
+def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = False):
+    """GEMM (bf16), context and generation attention (bf16, head_dim 128), NCCL collectives.
+
+    ``custom_allreduce`` adds vLLM's custom (non-NCCL, one-/two-shot) all-reduce in CUDA-graph
+    mode as ``op=all_reduce`` rows with ``label`` starting ``custom_ar``; off by default since
+    simhw models NCCL's ring and tree algorithms.
+    """
+    root = Path(root)
+    rows: list[dict] = []
+    src = "aiconfigurator"
+    files = _find(root, "gemm_*.csv")
+    for path in files:
+        df = _csv(path)
+        for r in df.itertuples(index=False):
+            rows.append(dict(kind="gemm", measured_s=r.latency * 1e-3, m=r.m, n=r.n, k=r.k, dtype="bf16",
+                             source=src, label=f"gemm m={r.m} n={r.n} k={r.k}"))
+    ctx = _find(root, "context_attention_*.csv")
+    for path in ctx:
+        df = _csv(path)
+        for r in df.itertuples(index=False):
+            rows.append(dict(kind="attention", measured_s=r.latency * 1e-3, batch=r.batch_size, seq_q=r.isl,
+                             seq_kv=r.isl, heads=r.num_heads, kv_heads=r.num_key_value_heads, head_dim=128,
+                             causal="true", kv_cache_write="true", dtype="bf16", source=src,
+                             label=f"prefill b={r.batch_size} s={r.isl} h={r.num_heads}/{r.num_key_value_heads}"))
+    gen = _find(root, "generation_attention_*.csv")
+    for path in gen:
+        df = _csv(path)
+        for r in df.itertuples(index=False):
+            rows.append(dict(kind="attention", measured_s=r.latency * 1e-3, batch=r.batch_size, seq_q=1,
+                             seq_kv=r.step + 1, heads=r.num_heads, kv_heads=r.num_key_value_heads, head_dim=128,
+                             causal="false", kv_cache_write="true", dtype="bf16", source=src,
+                             label=f"decode b={r.batch_size} kv={r.step + 1} h={r.num_heads}/{r.num_key_value_heads}"))
+    nccl = _find(root, "nccl_perf*.csv")
+    for path in nccl:
+        df = _csv(path)
+        for r in df.itertuples(index=False):
+            op = _AIC_OPS.get(str(r.op_name))
+            width = _NCCL_BYTES.get(str(r.nccl_dtype))
+            if op is None or width is None:
+                continue
+            nbytes = r.message_size * width
+            rows.append(dict(kind="collective", measured_s=r.latency * 1e-3, op=op, bytes=nbytes,
+                             ranks=r.num_gpus, ranks_per_node=r.num_gpus, dtype="bf16", source=src,
+                             label=f"nccl {op} {r.num_gpus}x {nbytes:.0f}B"))
+    if custom_allreduce:
+        for path in _find(root, "custom_allreduce_*.csv"):
+            df = _csv(path)
+            for r in df.itertuples(index=False):
+                if str(r.kernel_source) != "vLLM_custom_graph":
+                    continue
+                nbytes = r.message_size * 2
+                rows.append(dict(kind="collective", measured_s=r.latency * 1e-3, op="all_reduce", bytes=nbytes,
+                                 ranks=r.num_gpus, ranks_per_node=r.num_gpus, dtype="bf16", source=src,
+                                 label=f"custom_ar {r.num_gpus}x {nbytes:.0f}B"))
+    _need(root, files + ctx + gen + nccl, "aiconfigurator tables (gemm_*.csv, *_attention_*.csv, nccl_perf.csv)")
+    return _frame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# microsoft/vidur: per-op kernel times from the torch profiler, median, ms
+# --------------------------------------------------------------------------------------------
+def _vidur_ops(r) -> list[tuple[str, dict]]:
+    """(op name, row fields) of one mlp.csv row: the GEMMs of one TP worker, norms, elementwise."""
+    tp, m = int(r["num_tensor_parallel_workers"]), int(r["num_tokens"])
+    h, nh, nkv, ffn = int(r["n_embd"]), int(r["n_head"]), int(r["n_kv_head"]), int(r["n_expanded_embd"])
+    hd = h // nh
+    gated = str(r.get("use_gated_mlp", "True")).lower() in ("true", "1")
+    up = (2 if gated else 1) * ffn // tp
+    return [
+        ("attn_pre_proj", dict(kind="gemm", m=m, k=h, n=(nh + 2 * nkv) * hd // tp)),
+        ("attn_post_proj", dict(kind="gemm", m=m, k=h // tp, n=h)),
+        ("mlp_up_proj", dict(kind="gemm", m=m, k=h, n=up)),
+        ("mlp_down_proj", dict(kind="gemm", m=m, k=ffn // tp, n=h)),
+        ("input_layernorm", dict(kind="norm", elements=m * h, reads=1, writes=1)),
+        ("post_attention_layernorm", dict(kind="norm", elements=m * h, reads=1, writes=1)),
+        ("mlp_act", dict(kind="elementwise", elements=m * ffn // tp, reads=2 if gated else 1, writes=1)),
+        ("attn_rope", dict(kind="elementwise", elements=m * (nh + nkv) * hd // tp, reads=1, writes=1)),
+        ("add", dict(kind="elementwise", elements=m * h, reads=2, writes=1)),
+    ]
+
+
+def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv: bool = False):
+    """Llama-2 per-layer GEMMs, RMSNorm and elementwise ops (fp16), NCCL all_reduce (and send_recv).
+
+    ``legacy_attention`` adds the older FlashAttention prefill/decode table (Llama-2-70B at TP2).
+    ``send_recv`` is off by default: its times imply 450 GB/s per direction inside a node (NVLink
+    gives 300) and 8 TB/s between two nodes (one 25 GB/s NIC), so the timer does not cover the
+    transfer.
+    """
+    root = Path(root)
+    rows: list[dict] = []
+    src = "vidur"
+    mlp = _find(root, "mlp.csv")
+    for path in mlp:
+        model = path.parent.name
+        df = _csv(path)
+        for r in df.to_dict("records"):
+            tp = int(r["num_tensor_parallel_workers"])
+            for name, fields in _vidur_ops(r):
+                t = r.get(f"time_stats.{name}.median")
+                if t is None or (isinstance(t, float) and math.isnan(t)):
+                    continue
+                rows.append(dict(measured_s=t * 1e-3, dtype="fp16", source=src,
+                                 label=f"{model} tp{tp} {name} tokens={int(r['num_tokens'])}", **fields))
+    net = _find(root, "all_reduce.csv") + (_find(root, "send_recv.csv") if send_recv else [])
+    for path in net:
+        df = _csv(path)
+        for r in df.to_dict("records"):
+            op = str(r["collective"])
+            t = r.get(f"time_stats.{op}.median")
+            if t is None or (isinstance(t, float) and math.isnan(t)):
+                continue
+            nbytes = 2 * int(r["size"])
+            ranks, per_node = int(r["num_workers"]), int(r["devices_per_node"])
+            rows.append(dict(kind="collective", measured_s=t * 1e-3, op=op, bytes=nbytes, ranks=ranks,
+                             ranks_per_node=per_node, dtype="fp16", source=src,
+                             label=f"nccl {op} {ranks}x({per_node}/node) {nbytes}B"))
+    att = _find(root, "attention*.csv") if legacy_attention else []
+    for path in att:
+        df = _csv(path)
+        for r in df.to_dict("records"):
+            tp = int(r["num_tensor_parallel_workers"])
+            heads, kv_heads = int(r["n_q_head"]) // tp, max(1, int(r["n_kv_head"]) // tp)
+            hd = int(r["n_embd"]) // int(r["n_q_head"])
+            prefill = str(r["is_prefill"]).lower() in ("true", "1")
+            b, cached = int(r["batch_size"]), int(r["kv_cache_size"])
+            if prefill:
+                t, sq = r.get("time_stats.attn_prefill.median"), int(r["prefill_chunk_size"])
+            else:
+                t, sq = r.get("time_stats.attn_decode.median"), 1
+            if t is None or (isinstance(t, float) and math.isnan(t)) or sq <= 0:
+                continue
+            rows.append(dict(kind="attention", measured_s=t * 1e-3, batch=b, seq_q=sq, seq_kv=cached + sq,
+                             heads=heads, kv_heads=kv_heads, head_dim=hd, causal="true" if prefill else "false",
+                             dtype="fp16", source=src,
+                             label=f"{'prefill' if prefill else 'decode'} b={b} q={sq} kv={cached + sq}"))
+    _need(root, mlp + net + att, "vidur profiles (mlp.csv, all_reduce.csv, send_recv.csv, attention.csv)")
+    return _frame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# PrincetonUniversity/LLMCompass: wall clock (time.time() around op + synchronize), median
+# --------------------------------------------------------------------------------------------
+def _num(text) -> float:
+    return float(str(text).strip().rstrip("smTflopsu").strip())
+
+
+# GPT-3 175B layer, TP4, prefill batch 8 x 2048 and decode batch 8 at KV 3072 (LLMCompass fig. 5i-l)
+_GPT3 = dict(d=12288, heads=96, tp=4, batch=8, seq=2048, kv=3072)
+_LAYER_OPS = ("Q_K_V", "Q_mul_K", "A_mul_V", "Wo_proj", "W1_proj", "W2_proj", "Softmax", "LayerNorm_MHA",
+              "LayerNorm_FFN", "GeLU", "AllReduce_MHA", "AllReduce_FFN")
+
+
+def _gpt3_layer(decode: bool) -> list[dict]:
+    g = _GPT3
+    d, tp = g["d"], g["tp"]
+    hd = d // g["heads"]
+    bh = g["batch"] * g["heads"] // tp
+    n = g["batch"] * (1 if decode else g["seq"])
+    sq, skv = (1, g["kv"]) if decode else (g["seq"], g["seq"])
+    return [
+        dict(kind="gemm", m=n, k=d, n=3 * d // tp),
+        dict(kind="gemm", batch=bh, m=sq, k=hd, n=skv),
+        dict(kind="gemm", batch=bh, m=sq, k=skv, n=hd),
+        dict(kind="gemm", m=n, k=d // tp, n=d),
+        dict(kind="gemm", m=n, k=d, n=4 * d // tp),
+        dict(kind="gemm", m=n, k=4 * d // tp, n=d),
+        dict(kind="softmax", elements=bh * sq * skv, reads=1, writes=1),
+        dict(kind="norm", elements=n * d, reads=1, writes=1),
+        dict(kind="norm", elements=n * d, reads=1, writes=1),
+        dict(kind="elementwise", elements=n * 4 * d // tp, reads=1, writes=1),
+        dict(kind="collective", op="all_reduce", bytes=n * d * 2, ranks=tp, ranks_per_node=tp),
+        dict(kind="collective", op="all_reduce", bytes=n * d * 2, ranks=tp, ranks_per_node=tp),
+    ]
+
+
+def convert_llmcompass(root: str | Path):
+    """fp16 matmul, softmax, layernorm, GELU sweeps, GPT-3 layer ops, 4xA100 all-reduce.
+
+    Times are wall clock with PyTorch dispatch and launch included: rows carry ``timing=wall``.
+    """
+    root = Path(root)
+    rows: list[dict] = []
+    src = "llmcompass"
+    common = dict(dtype="fp16", source=src, timing="wall")
+    found: list[Path] = []
+    for path in _find(root, "matmul_*.csv"):
+        found.append(path)
+        for r in _csv(path, header=None).itertuples(index=False):
+            m, n, k = int(r[0]), int(r[1]), int(r[2])
+            rows.append(dict(kind="gemm", measured_s=_num(r[3]) * 1e-3, m=m, n=n, k=k,
+                             label=f"matmul {m}x{n}x{k}", **common))
+    for pattern, kind in (("softmax_*.csv", "softmax"), ("layernorm_*.csv", "norm")):
+        for path in _find(root, pattern):
+            found.append(path)
+            for r in _csv(path, header=None).itertuples(index=False):
+                elements = int(r[0]) * int(r[1])
+                rows.append(dict(kind=kind, measured_s=elements / (float(r[2]) * 1e9), elements=elements,
+                                 reads=1, writes=1, label=f"{kind} {int(r[0])}x{int(r[1])}", **common))
+    for path in _find(root, "gelu_*.csv"):
+        found.append(path)
+        for r in _csv(path, header=None).itertuples(index=False):
+            elements = int(r[0])
+            rows.append(dict(kind="elementwise", measured_s=elements / (float(r[1]) * 1e9), elements=elements,
+                             reads=1, writes=1, label=f"gelu {elements}", **common))
+    for pattern, decode in (("transformer_*.csv", False), ("transformerAR_*.csv", True)):
+        for path in _find(root, pattern):
+            found.append(path)
+            times = [float(x) for x in path.read_text().split()]
+            if len(times) != len(_LAYER_OPS):
+                raise DataError(f"{path}: expected {len(_LAYER_OPS)} latencies (one per line), found {len(times)}.")
+            for name, t, fields in zip(_LAYER_OPS, times, _gpt3_layer(decode)):
+                rows.append(dict(measured_s=t, label=f"gpt3-tp4 {'decode' if decode else 'prefill'} {name}",
+                                 **fields, **common))
+    for path in _find(root, "allreduce_*.csv"):
+        found.append(path)
+        df = _csv(path)
+        for r in df.itertuples(index=False):
+            rows.append(dict(kind="collective", measured_s=r.latency_us * 1e-6, op="all_reduce", bytes=r.size_bytes,
+                             ranks=4, ranks_per_node=4, label=f"all_reduce 4x {r.size_bytes}B", **common))
+    _need(root, found, "LLMCompass real_hardware CSVs")
+    return _frame(rows)
+
+
+def convert(source: str, root: str | Path, **options):
+    """Dispatch on ``source`` (one of :data:`SOURCES`)."""
+    table = {"aiconfigurator": convert_aiconfigurator, "vidur": convert_vidur, "llmcompass": convert_llmcompass}
+    if source not in table:
+        raise DataError(f"unknown source '{source}'; allowed: {', '.join(SOURCES)}.")
+    if not Path(root).is_dir():
+        raise DataError(f"{root}: not a folder.")
+    return table[source](root, **options)

@@ -1,0 +1,175 @@
+"""Error statistics of predictions against measurements, per kind and overall.
+
+Errors are fractions: the signed error of a row is ``predicted / measured - 1``; its absolute
+percentage error (APE) is the absolute value. Per group: n, median and 90th-percentile APE, and
+the bias (median signed error: > 0 means simhw predicts too slow).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from .schema import BadRow, Measurement
+
+SCHEMA = "simhw.validate/1"
+
+
+@dataclass(frozen=True)
+class RowResult:
+    line: int
+    kind: str
+    source: str
+    label: str
+    measured_s: float
+    predicted_s: float
+
+    @property
+    def error(self) -> float:
+        return self.predicted_s / self.measured_s - 1.0
+
+    @property
+    def ape(self) -> float:
+        return abs(self.error)
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    n: int
+    median_ape: float
+    p90_ape: float
+    bias: float
+
+    def to_dict(self) -> dict:
+        return {"n": self.n, "median_ape": self.median_ape, "p90_ape": self.p90_ape, "bias": self.bias}
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default), ``q`` in [0, 100]."""
+    xs = sorted(values)
+    if not xs:
+        return math.nan
+    pos = (len(xs) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def group_stats(rows: Sequence[RowResult]) -> GroupStats:
+    apes = [r.ape for r in rows]
+    return GroupStats(len(rows), percentile(apes, 50), percentile(apes, 90),
+                      percentile([r.error for r in rows], 50))
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    hardware: str
+    path: str
+    rows: tuple[RowResult, ...]
+    bad: tuple[BadRow, ...] = ()
+    unpriced: tuple[BadRow, ...] = ()
+    kinds: dict = field(default_factory=dict)
+    overall: GroupStats | None = None
+    sources: dict = field(default_factory=dict)
+
+    def worst(self, kind: str | None = None, count: int = 5) -> list[RowResult]:
+        rows = [r for r in self.rows if kind is None or r.kind == kind]
+        return sorted(rows, key=lambda r: r.ape, reverse=True)[:count]
+
+    def to_dict(self) -> dict:
+        out = {"schema": SCHEMA, "hardware": self.hardware, "file": self.path,
+               "kinds": {k: v.to_dict() for k, v in self.kinds.items()},
+               "overall": self.overall.to_dict() if self.overall else None}
+        if len(self.sources) > 1:
+            out["sources"] = {s: {k: v.to_dict() for k, v in ks.items()} for s, ks in self.sources.items()}
+        out["worst"] = [{"line": r.line, "kind": r.kind, "label": r.label, "measured_s": r.measured_s,
+                         "predicted_s": r.predicted_s, "error": r.error} for r in self.worst(count=10)]
+        out["unreadable"] = [{"line": b.line, "reason": b.reason} for b in self.bad]
+        out["unpriced"] = [{"line": b.line, "reason": b.reason} for b in self.unpriced]
+        return out
+
+
+def summarise(hardware: str, path: str, rows: Sequence[RowResult], bad: Sequence[BadRow] = (),
+              unpriced: Sequence[BadRow] = ()) -> ValidationResult:
+    kinds: dict[str, list[RowResult]] = {}
+    by_source: dict[str, dict[str, list[RowResult]]] = {}
+    for r in rows:
+        kinds.setdefault(r.kind, []).append(r)
+        by_source.setdefault(r.source or "-", {}).setdefault(r.kind, []).append(r)
+    return ValidationResult(
+        hardware=hardware, path=path, rows=tuple(rows), bad=tuple(bad), unpriced=tuple(unpriced),
+        kinds={k: group_stats(v) for k, v in sorted(kinds.items())},
+        overall=group_stats(rows) if rows else None,
+        sources={s: {k: group_stats(v) for k, v in sorted(ks.items())} for s, ks in sorted(by_source.items())})
+
+
+def evaluate(measurements: Sequence[Measurement], hw, path: str = "", bad: Sequence[BadRow] = ()) -> ValidationResult:
+    """Predict every measurement on ``hw`` and summarise; rows the spec cannot price are listed."""
+    from .predict import predict_s
+
+    rows: list[RowResult] = []
+    unpriced: list[BadRow] = []
+    for m in measurements:
+        try:
+            p = predict_s(m, hw)
+        except (ValueError, KeyError) as exc:
+            unpriced.append(BadRow(m.line, str(exc).strip("'")))
+            continue
+        rows.append(RowResult(m.line, m.kind, m.source, m.label, m.measured_s, p))
+    return summarise(getattr(hw, "name", "?"), path, rows, bad, unpriced)
+
+
+def _pct(x: float) -> str:
+    return "-" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
+
+
+def _spct(x: float) -> str:
+    return "-" if x is None or math.isnan(x) else f"{100 * x:+.1f}%"
+
+
+def render_table(result: ValidationResult, worst: int = 5) -> str:
+    """Human-readable summary: per kind (and per source when several), overall, worst rows."""
+    lines = [f"simhw validate: {result.path} on {result.hardware}", ""]
+    header = f"{'kind':<14}{'n':>7}{'median':>10}{'p90':>10}{'bias':>10}"
+    groups = [(k, v) for k, v in result.kinds.items()]
+    lines.append(header)
+    for k, v in groups:
+        lines.append(f"{k:<14}{v.n:>7}{_pct(v.median_ape):>10}{_pct(v.p90_ape):>10}{_spct(v.bias):>10}")
+    if result.overall:
+        o = result.overall
+        lines.append(f"{'overall':<14}{o.n:>7}{_pct(o.median_ape):>10}{_pct(o.p90_ape):>10}{_spct(o.bias):>10}")
+    if len(result.sources) > 1:
+        lines += ["", f"{'source':<16}{'kind':<14}{'n':>7}{'median':>10}{'p90':>10}{'bias':>10}"]
+        for s, ks in result.sources.items():
+            for k, v in ks.items():
+                lines.append(f"{s:<16}{k:<14}{v.n:>7}{_pct(v.median_ape):>10}{_pct(v.p90_ape):>10}{_spct(v.bias):>10}")
+    if worst and result.rows:
+        lines += ["", "worst rows (line, kind, label: measured -> predicted, error):"]
+        for kind in result.kinds:
+            for r in result.worst(kind, worst):
+                lines.append(f"  {r.line:>6} {r.kind:<11} {r.label or '-'}: {_time(r.measured_s)} -> "
+                             f"{_time(r.predicted_s)} ({_spct(r.error)})")
+    lines.append("")
+    lines.append("errors: median / p90 of |predicted/measured - 1|; bias = median signed error (+ = simhw slower)")
+    if result.bad:
+        lines += ["", f"{len(result.bad)} unreadable row(s), not counted:"]
+        lines += [f"  line {b.line}: {b.reason}" for b in result.bad[:20]]
+        if len(result.bad) > 20:
+            lines.append(f"  ... and {len(result.bad) - 20} more (use --format json for all)")
+    if result.unpriced:
+        lines += ["", f"{len(result.unpriced)} row(s) this spec cannot price, not counted:"]
+        reasons: dict[str, list[int]] = {}
+        for b in result.unpriced:
+            reasons.setdefault(b.reason, []).append(b.line)
+        for reason, ls in reasons.items():
+            shown = ", ".join(str(x) for x in ls[:8]) + (" ..." if len(ls) > 8 else "")
+            lines.append(f"  lines {shown}: {reason}")
+    return "\n".join(lines) + "\n"
+
+
+def _time(t: float) -> str:
+    if t >= 1:
+        return f"{t:.3g} s"
+    if t >= 1e-3:
+        return f"{t * 1e3:.3g} ms"
+    return f"{t * 1e6:.3g} us"

@@ -1,0 +1,72 @@
+"""Accuracy of simhw's per-op cost model against real A100 measurements (validate/REPORT.md).
+
+Sources: ai-dynamo/aiconfigurator@095f58a5 (A100-SXM4-80GB, vLLM 0.14 kernels in CUDA graphs:
+GEMM, FlashAttention prefill and decode, NCCL 2.27 collectives) and microsoft/vidur@7d475133
+(Llama-2 GEMMs on an A100 whose variant is not stated). Data in ../shared/validation (skipped
+when absent); rows are subsampled deterministically to keep the test fast.
+
+Targets of the issue (median / p90 absolute percentage error): GEMM 5% / 15%, attention 8% / 20%,
+collectives 10% / 25%. The bands asserted below are what the model reaches (REPORT.md) plus a
+small margin, so a change that makes the model worse fails; the collectives meet the target, the
+GEMM and attention bands are wider than the target (see REPORT.md, "Targets").
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import simhw
+from simhw.validation import convert, evaluate, frame_to_measurements
+
+VALIDATION = Path(__file__).parents[2].parent / "shared" / "validation"
+pytestmark = pytest.mark.skipif(not VALIDATION.is_dir(), reason="../shared/validation not present")
+
+# (source, kind): (max median APE, max p90 APE, max |bias|)
+BANDS = {
+    ("aiconfigurator", "gemm"): (0.08, 0.22, 0.05),
+    ("vidur", "gemm"): (0.08, 0.17, 0.05),
+    ("aiconfigurator", "attention"): (0.13, 0.34, 0.06),
+    ("aiconfigurator", "collective"): (0.10, 0.25, 0.05),
+}
+STRIDE = {"gemm": 4, "attention": 6, "collective": 1}
+
+
+@pytest.fixture(scope="module")
+def results():
+    hw = simhw.load_hw("dgx-a100")
+    out = {}
+    for source in sorted({s for s, _ in BANDS}):
+        df = convert(source, VALIDATION / source)
+        df = df[df.kind.isin(list(STRIDE))]
+        df = pd.concat([g.iloc[::STRIDE[kind]] for kind, g in df.groupby("kind")])
+        rows, bad = frame_to_measurements(df)
+        assert not bad
+        out[source] = evaluate(rows, hw, source)
+    return out
+
+
+@pytest.mark.parametrize("source, kind", sorted(BANDS))
+def test_error_band(results, source, kind):
+    med, p90, bias = BANDS[(source, kind)]
+    st = results[source].kinds[kind]
+    print(f"{source} {kind}: n={st.n} median={st.median_ape:.3f} p90={st.p90_ape:.3f} bias={st.bias:+.3f}")
+    assert st.n > 100
+    assert st.median_ape <= med
+    assert st.p90_ape <= p90
+    assert abs(st.bias) <= bias
+
+
+def test_much_better_than_a_flat_roofline(results):
+    """The efficiency model beats max(FLOPs/peak, bytes/bandwidth) by a wide margin on GEMMs."""
+    from simhw.validation.predict import device_of
+
+    hw = simhw.load_hw("dgx-a100")
+    dev = device_of(hw)
+    df = convert("aiconfigurator", VALIDATION / "aiconfigurator")
+    rows, _ = frame_to_measurements(df[df.kind == "gemm"].iloc[::4])
+    flat = sorted(abs(max(r.op.flops / dev.peak(r.op.dtype), r.op.bytes / dev.main_memory.bandwidth_bytes_per_s)
+                      / r.measured_s - 1) for r in rows)
+    flat_median = flat[len(flat) // 2]
+    assert flat_median > 2 * results["aiconfigurator"].kinds["gemm"].median_ape

@@ -1,0 +1,75 @@
+#!/usr/bin/env python
+"""Measure this CUDA GPU for simhw: GEMMs, SDPA prefill and decode, elementwise bandwidth,
+host<->device copies, and one small transformer training step under torch.profiler.
+
+    python validate/gpu/run_all.py --out DIR [--quick] [--dtype bf16|fp16] [--skip copies,train]
+
+Writes DIR/measurements.csv (simhw's measurement CSV, with a ``gpu`` column), DIR/env.json (GPU
+name, clocks, driver, torch/CUDA versions) and DIR/train_step_trace.json. Then:
+
+    simhw validate DIR/measurements.csv --hw <spec>
+    simhw calibrate DIR/measurements.csv --hw <spec> -o my-gpu.yaml
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+PARTS = ("gemm", "attention", "elementwise", "copies", "train")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", required=True, type=Path, help="output folder (created)")
+    p.add_argument("--dtype", default="bf16", choices=("bf16", "fp16"))
+    p.add_argument("--quick", action="store_true", help="a few shapes of each kind (about a minute)")
+    p.add_argument("--skip", default="", help=f"comma-separated parts to skip: {', '.join(PARTS)}")
+    args = p.parse_args(argv)
+    try:
+        import torch
+    except ImportError:
+        sys.stderr.write("run_all: PyTorch is not installed (pip install torch).\n")
+        return 2
+    if not torch.cuda.is_available():
+        sys.stderr.write("run_all: no CUDA GPU visible to PyTorch.\n")
+        return 2
+    import attention
+    import common
+    import copies
+    import elementwise
+    import gemm
+    import train_step
+
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    unknown = skip - set(PARTS)
+    if unknown:
+        sys.stderr.write(f"run_all: unknown part(s) {sorted(unknown)}; allowed: {', '.join(PARTS)}.\n")
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    env = common.environment()
+    gpu = env.get("gpu", "")
+    rows: list[dict] = []
+    steps = (("gemm", lambda: gemm.measure((args.dtype,), args.quick, gpu)),
+             ("attention", lambda: attention.measure(args.dtype, quick=args.quick, gpu=gpu)),
+             ("elementwise", lambda: elementwise.measure(args.dtype, args.quick, gpu)),
+             ("copies", lambda: copies.measure(args.quick, gpu)))
+    for name, fn in steps:
+        if name in skip:
+            continue
+        print(f"measuring {name} ...", flush=True)
+        rows.extend(fn())
+        common.write_rows(args.out / "measurements.csv", rows)   # keep partial results
+    if "train" not in skip:
+        print("profiling one training step ...", flush=True)
+        env["train_step"] = train_step.measure(args.out, args.dtype, quick=args.quick)
+    common.write_json(args.out / "env.json", env)
+    common.write_rows(args.out / "measurements.csv", rows)
+    print(f"wrote {args.out / 'measurements.csv'} ({len(rows)} rows), {args.out / 'env.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""One training step of a small decoder-only transformer under torch.profiler (Chrome trace kept).
+
+The trace (``train_step_trace.json``) can be re-costed on other hardware with
+``simhw estimate train_step_trace.json --hw <name>``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def build_model(layers: int = 4, hidden: int = 1024, heads: int = 16, vocab: int = 32000):
+    import torch
+    import torch.nn as nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm1 = nn.LayerNorm(hidden)
+            self.qkv = nn.Linear(hidden, 3 * hidden, bias=False)
+            self.proj = nn.Linear(hidden, hidden, bias=False)
+            self.norm2 = nn.LayerNorm(hidden)
+            self.up = nn.Linear(hidden, 4 * hidden, bias=False)
+            self.down = nn.Linear(4 * hidden, hidden, bias=False)
+
+        def forward(self, x):
+            b, s, _ = x.shape
+            q, k, v = self.qkv(self.norm1(x)).view(b, s, 3, heads, hidden // heads).unbind(2)
+            a = torch.nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
+                                                                 v.transpose(1, 2), is_causal=True)
+            x = x + self.proj(a.transpose(1, 2).reshape(b, s, hidden))
+            return x + self.down(torch.nn.functional.gelu(self.up(self.norm2(x))))
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(vocab, hidden)
+            self.blocks = nn.ModuleList(Block() for _ in range(layers))
+            self.norm = nn.LayerNorm(hidden)
+            self.head = nn.Linear(hidden, vocab, bias=False)
+
+        def forward(self, tokens):
+            x = self.emb(tokens)
+            for blk in self.blocks:
+                x = blk(x)
+            return self.head(self.norm(x))
+
+    return Model()
+
+
+def measure(out_dir: Path, dtype: str = "bf16", batch: int = 4, seq: int = 1024, quick: bool = False) -> dict:
+    import time
+
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from common import torch_dtype
+
+    torch.manual_seed(0)
+    model = build_model(layers=2 if quick else 4).cuda()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    tokens = torch.randint(0, 32000, (batch, seq), device="cuda")
+
+    def step():
+        with torch.autocast("cuda", dtype=torch_dtype(dtype)):
+            logits = model(tokens)
+            loss = torch.nn.functional.cross_entropy(logits.float().view(-1, logits.shape[-1]), tokens.view(-1))
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    for _ in range(3):
+        step()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    step()
+    torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    trace = Path(out_dir) / "train_step_trace.json"
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
+        step()
+        torch.cuda.synchronize()
+    prof.export_chrome_trace(str(trace))
+    params = sum(p.numel() for p in model.parameters())
+    return {"train_step_s": wall, "trace": trace.name, "batch": batch, "seq": seq, "dtype": dtype,
+            "parameters": params, "layers": len(model.blocks)}
