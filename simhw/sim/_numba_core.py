@@ -29,6 +29,22 @@ def _jit(fn):
 
 
 @_jit
+def _enqueue(i, resource, q_head, q_tail, q_next, is_dirty, dirty, n_dirty):
+    """Append ready task ``i`` to its resource's FIFO and mark the resource dirty; returns n_dirty."""
+    r = resource[i]
+    if q_tail[r] < 0:
+        q_head[r] = i
+    else:
+        q_next[q_tail[r]] = i
+    q_tail[r] = i
+    if not is_dirty[r]:
+        is_dirty[r] = True
+        dirty[n_dirty] = r
+        n_dirty += 1
+    return n_dirty
+
+
+@_jit
 def _less(t1, k1, p1, i1, t2, k2, p2, i2):
     if t1 != t2:
         return t1 < t2
@@ -197,16 +213,7 @@ def run_core(duration_s, resource, priority, dep_ptr, succ_ptr, succ_idx, alloc_
     for k in range(n_roots):
         i = roots[k]
         ready[i] = 0.0
-        r = resource[i]
-        if q_tail[r] < 0:
-            q_head[r] = i
-        else:
-            q_next[q_tail[r]] = i
-        q_tail[r] = i
-        if not is_dirty[r]:
-            is_dirty[r] = True
-            dirty[n_dirty] = r
-            n_dirty += 1
+        n_dirty = _enqueue(i, resource, q_head, q_tail, q_next, is_dirty, dirty, n_dirty)
     finished = 0
     now = 0.0
 
@@ -285,16 +292,7 @@ def run_core(duration_s, resource, priority, dep_ptr, succ_ptr, succ_idx, alloc_
         _sort_by_priority_then_id(fresh, n_fresh, priority)
         for k in range(n_fresh):
             i = fresh[k]
-            r = resource[i]
-            if q_tail[r] < 0:
-                q_head[r] = i
-            else:
-                q_next[q_tail[r]] = i
-            q_tail[r] = i
-            if not is_dirty[r]:
-                is_dirty[r] = True
-                dirty[n_dirty] = r
-                n_dirty += 1
+            n_dirty = _enqueue(i, resource, q_head, q_tail, q_next, is_dirty, dirty, n_dirty)
 
     info = -1
     if finished < n:
