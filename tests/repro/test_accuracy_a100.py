@@ -70,3 +70,18 @@ def test_much_better_than_a_flat_roofline(results):
                       / r.measured_s - 1) for r in rows)
     flat_median = flat[len(flat) // 2]
     assert flat_median > 2 * results["aiconfigurator"].kinds["gemm"].median_ape
+
+
+def test_splitwise_end_to_end():
+    """Splitwise (Mutinifni/splitwise-sim@8f99e7dc, DGX-A100): Llama-2-70B TP 2/4/8 and BLOOM-176B
+    TP 8 prefill and decode-iteration times against simhw.estimate with the spec's serving-engine
+    overheads; target median error 10%."""
+    from simhw.validation.e2e import splitwise_rows
+    from simhw.validation.stats import percentile
+
+    rows = splitwise_rows(VALIDATION / "splitwise-sim")
+    assert len(rows) == 152
+    ape = [abs(r.error) for r in rows]
+    print(f"splitwise: n={len(rows)} median={percentile(ape, 50):.3f} p90={percentile(ape, 90):.3f}")
+    assert percentile(ape, 50) <= 0.10
+    assert abs(percentile([r.error for r in rows], 50)) <= 0.05
