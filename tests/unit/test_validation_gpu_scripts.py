@@ -22,6 +22,8 @@ def test_scripts_compile_and_import_without_torch(root):
             importlib.import_module(path.stem)      # torch is imported inside functions only
     finally:
         sys.path.remove(str(folder))
+        for path in scripts:                          # generic names (common, gemm): do not leak them
+            sys.modules.pop(path.stem, None)
     proc = subprocess.run([sys.executable, str(folder / "run_all.py"), "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "--out" in proc.stdout
 
