@@ -69,8 +69,10 @@ def run(args) -> int:
         r = pipeline_partition(wl, hw, dev, args.time_limit)
         rows = [[f"device {d}", ", ".join(map(str, stages)), seconds(t), gib(mb)] for d, (stages, t, mb) in
                 enumerate(zip(r.device_stages, r.device_time_s, r.device_memory_bytes))]
+        gap = "" if r.mip_gap in (None, 0) else f", MIP gap {r.mip_gap:.2%}"
         text = (f"schedule {r.schedule.value}, {r.num_micro_batches} micro-batches, predicted step "
-                f"{seconds(r.step_time_s)}\n" + table(rows, ["device", "virtual stages", "time / micro-batch", "memory"]))
+                f"{seconds(r.step_time_s)} ({r.status.value}{gap})\n"
+                + table(rows, ["device", "virtual stages", "time / micro-batch", "memory"]))
         plan_text = yaml.safe_dump({"name": "pipeline", "version": 1, "kind": "pipeline-partition",
                                     "schedule": r.schedule.value, "micro_batches": int(r.num_micro_batches),
                                     "stage_layers": [list(map(int, s)) for s in r.stage_layers],
@@ -88,7 +90,8 @@ def run(args) -> int:
         text = (table(rows, ["tensor class: decision", "layers"])
                 + f"\npredicted step {seconds(r.predicted_step_s)} (LP), simulated {seconds(r.simulated_step_s)}; "
                   f"device {gib(r.device_bytes)}, host {gib(r.host_bytes)}, NVMe {gib(r.nvme_bytes)}; "
-                  f"binding: {r.binding}")
+                  f"binding: {r.binding}"
+                + ("" if not r.mip_gap else f"; stopped at the time limit, MIP gap {r.mip_gap:.2%}"))
         plan_text = plan_to_yaml(r.plan, {"step_time_s": r.predicted_step_s, "simulated_step_s": r.simulated_step_s})
     if args.output:
         from pathlib import Path
