@@ -54,7 +54,7 @@ def _index() -> Mapping[str, Path]:
 
 
 def available_hw() -> list[tuple[str, str, str]]:
-    """(name, kind, description) of every shipped spec, sorted by kind then name."""
+    """(name, kind, description, aliases) of every shipped spec, sorted by kind then name."""
     rows = []
     for path in sorted(set(_index().values())):
         spec = load_hw(str(path))
@@ -180,7 +180,7 @@ def _device(raw: Mapping, where: str, path: Path) -> DeviceSpec:
         name=name, kind=kind, description=description, source=source, version=version, aliases=aliases,
         peak_flop_per_s=MappingProxyType(peak),
         sparsity_factor=float(compute.get("sparsity_factor", 1.0)),
-        compute_units=_positive_int(compute.get("units", 0), f"{where}compute.units"),
+        compute_units=_positive_int(_sourced(q, compute.get("units", 0), "compute.units"), f"{where}compute.units"),
         clock_hz=q(compute, "clock", Dim.HERTZ, "compute", default=0.0),
         memory=memory, links=links,
         tdp_w=q(power, "tdp", Dim.WATTS, "power", default=0.0),
@@ -197,6 +197,16 @@ def _device(raw: Mapping, where: str, path: Path) -> DeviceSpec:
         extra=MappingProxyType({k: _extra_value(q, extra_raw, k) for k in extra_raw}),
         sources=MappingProxyType(dict(q.sources)), path=str(path),
     )
+
+
+def _sourced(q: "_Q", value: Any, path: str) -> Any:
+    """A plain value, or ``{value: ..., source: ...}`` whose source is recorded."""
+    if isinstance(value, Mapping):
+        check_keys(value, ("value", "source"), f"{q.where}{path}", SpecError, required=("value",))
+        if "source" in value:
+            q.sources[path] = str(value["source"])
+        return value["value"]
+    return value
 
 
 def _any(data: Any) -> tuple[str, ...]:
