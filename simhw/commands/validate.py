@@ -22,42 +22,40 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..spec.load import load_hw
-    from ..validation import render_table, validate
-    from .common import write_output
+    from ..validation import validate
+    from ..workload.from_torch_trace import is_trace_path
 
     hw = load_hw(args.hw)
-    from ..workload.from_torch_trace import is_trace_path
     if is_trace_path(args.file):       # a CUDA profiler trace: its own kernel times are the measurements
-        return _validate_trace(args, hw)
-    result = validate(args.file, hw)
+        result = _trace_result(args.file, hw)
+    else:
+        result = validate(args.file, hw)
+    _render(result, args)
+    return 0
+
+
+def _render(result, args) -> None:
+    from ..validation import render_table
+    from .common import write_output
+
     if args.format == "json":
         text = json.dumps(result.to_dict(), indent=2, allow_nan=False, default=_nan_none)
     else:
         text = render_table(result, worst=max(0, args.worst))
     write_output(text, args.output)
-    return 0
 
 
 def _nan_none(value):
     return None
 
 
-def _validate_trace(args, hw) -> int:
-    """Predicted vs measured kernel time per op kind of a CUDA trace (issue 4), with the same
-    statistics and output as a measurement CSV."""
-    from ..validation import render_table
+def _trace_result(path, hw):
+    """Predicted vs measured kernel time per op of a CUDA trace (issue 4), as a ValidationResult."""
     from ..validation.stats import RowResult, summarise
     from ..workload.from_torch_trace import validate_trace
-    from .common import write_output
 
-    df = validate_trace(args.file, hw)
+    df = validate_trace(path, hw)
     rows = [RowResult(line=i + 1, kind=str(r.kind), source="trace", label=f"{r.name} ({r.phase})",
                       measured_s=float(r.measured_s), predicted_s=float(r.predicted_s))
             for i, r in enumerate(df.itertuples()) if r.measured_s > 0]
-    result = summarise(hw.name, str(args.file), rows)
-    if args.format == "json":
-        text = json.dumps(result.to_dict(), indent=2, allow_nan=False, default=_nan_none)
-    else:
-        text = render_table(result, worst=max(0, args.worst))
-    write_output(text, args.output)
-    return 0
+    return summarise(hw.name, str(path), rows)
