@@ -194,11 +194,14 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     keys in blocks of attention_tile_kv (causal: only up to the diagonal). One CTA takes
     attention_cta_overhead + loading Q and storing O + the longest of its tensor-core work
     (4·rows·block·head_dim FLOPs per block at its SM's share of peak x attention_compute_fraction),
-    its K/V bytes through its SM's port to L2, and (decode) attention_block_latency per block.
-    Decode (one query row per sequence) packs a GQA group into one CTA per (sequence, KV head) and
-    splits the keys over CTAs when the SMs would idle (flash-decoding, FlashAttention-2's split
-    heuristic capped at attention_max_splits), then combines the partial results in one more
-    kernel. CTAs run attention_ctas_per_sm per SM in waves (longest first). HBM carries Q and O
+    its K/V bytes through its SM's port to L2 (decode: plus attention_block_latency per block, the
+    dependent K then V round trips nothing hides). Decode (one query row per sequence) packs a GQA
+    group into one CTA per (sequence, KV head) and splits the keys over CTAs when the SMs would idle
+    (flash-decoding, FlashAttention-2's split heuristic on the split kernel's 64 x
+    attention_split_tile_kv tiles, capped at attention_max_splits); a split CTA pays
+    attention_first_block_latency once, and the partial results are combined in one more kernel
+    (launch + one CTA's dependent loads + the FP32 partials). MHA decode (no GQA group to swap into
+    the query rows) runs the unsplit forward kernel, as FlashAttention-2's varlen path does. CTAs run attention_ctas_per_sm per SM in waves (longest first). HBM carries Q and O
     once and K/V once per wave of CTAs that share them through L2, at attention_memory_fraction;
     the CTA schedule and the HBM time join as a p-norm (p = attention_overlap; large p = max).
     A KV-cache write (shape key kv_write) adds one copy kernel. Backward (more FLOPs per op than
@@ -225,10 +228,14 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     decode = sq == 1
     if decode:   # GQA group packed as the query rows of one CTA per (sequence, kv head)
         rows = min(float(eff.attention_tile_q), 16.0 * math.ceil(h / kvh / 16.0))
-        bkv = eff.attention_split_tile_kv
+        # FlashAttention-2 (mha_varlen_fwd) splits the keys only when the GQA group is swapped into
+        # the query rows (seqlen_q == 1 and heads > kv_heads); MHA decode runs the plain forward
+        # kernel (attention_tile_kv key blocks, one CTA per sequence and head, no combine)
+        swapped = h > kvh
+        bkv = eff.attention_split_tile_kv if swapped else eff.attention_tile_kv
         kv_blocks = math.ceil(skv / bkv)
         base = int(b * kvh)
-        splits = _split_heuristic(base, slots, kv_blocks, eff.attention_max_splits)
+        splits = _split_heuristic(base, slots, kv_blocks, eff.attention_max_splits) if swapped else 1
         blocks_per_cta = math.ceil(kv_blocks / splits)
         lengths_blocks = [(blocks_per_cta, base * splits)]
     else:
@@ -236,7 +243,11 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         bkv = eff.attention_tile_kv
         q_blocks = math.ceil(sq / rows)
         kv_blocks = math.ceil(skv / bkv)
-        splits = _split_heuristic(int(b * h * q_blocks), slots, kv_blocks, eff.attention_max_splits)
+        # the split decision counts the split-KV kernel's own tiles (FlashAttention-2 flash_api.cpp
+        # set_params_splitkv: 64 query rows x attention_split_tile_kv keys), not the prefill tiles
+        split_q = math.ceil(sq / max(eff.attention_split_tile_q, 1))
+        split_kv = math.ceil(skv / eff.attention_split_tile_kv)
+        splits = _split_heuristic(int(b * h * split_q), slots, split_kv, eff.attention_max_splits)
         lengths_blocks = []
         offset = skv - sq
         for i in range(q_blocks):
@@ -252,12 +263,16 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     t_mma = work * 4.0 * rows * bkv * d * share / (p_cta * per_sm)
     kv_tok = 2.0 * d * e                                  # K and V bytes per key token
     lat = eff.attention_block_latency_s if decode else 0.0
+    first = eff.attention_first_block_latency_s if decode and h > kvh else 0.0
     q_rows = min(rows, sq * (h / kvh if decode else 1.0))
     t_qo = 2.0 * q_rows * d * e / port                    # load Q, store O
     merged: dict[float, int] = {}
     for n, c in lengths_blocks:
         tokens = min(n * bkv, skv)
-        t = eff.attention_cta_overhead_s + t_qo + max(n * t_mma, n * lat, work * tokens * kv_tok / port)
+        stream = work * tokens * kv_tok / port
+        if decode:   # nothing to overlap a block's dependent K, V loads with: latency + transfer per block
+            stream += n * lat
+        t = eff.attention_cta_overhead_s + t_qo + first + max(n * t_mma, stream)
         merged[t] = merged.get(t, 0) + c
     # HBM: Q and O once; K/V once per wave of CTAs that share them through L2 (the q-blocks of one
     # head, and the heads of one GQA group, run side by side)
@@ -277,7 +292,7 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         body += eff.launch_s + 4.0 * b * sq * kvh * d * e / (bw * eff.elementwise_memory_fraction)
     if splits > 1:   # combine kernel: read FP32 partial outputs and log-sum-exps, write O
         part = b * h * sq * splits * (d + 1) * 4.0 + b * h * sq * d * e
-        body += eff.launch_s + part / (bw * eff.attention_memory_fraction)
+        body += eff.launch_s + eff.attention_cta_overhead_s + part / (bw * eff.attention_memory_fraction)
     body += eff.attention_overhead_s
     return body, compute, t_hbm
 

@@ -133,10 +133,14 @@ class Efficiency:
     attention_tile_q: int = 128
     attention_tile_kv: int = 64
     attention_split_tile_kv: int = 128
+    attention_split_tile_q: int = 64        # query rows per CTA of the split-KV kernel (FA2 flash_fwd_splitkv kBlockM)
     attention_ctas_per_sm: int = 2          # co-resident CTAs per SM (shared memory allows two)
     attention_max_splits: int = 128         # FlashAttention-2's cap (vLLM lowers it to 16 inside CUDA graphs)
     attention_cta_overhead_s: float = 2e-6  # per CTA: dependent loads of Q, page table, first K/V block; O write
-    attention_block_latency_s: float = 5e-6 # decode: dependent K then V loads per key block (nothing to hide them behind)
+    attention_block_latency_s: float = 1e-6 # decode: per key block on top of its transfer (dependent K then V loads,
+                                            # two DRAM round trips; nothing to hide them behind)
+    attention_first_block_latency_s: float = 4e-6  # split-KV decode: once per CTA, the dependent chain before the K/V
+                                            # stream (block table -> first K -> QK^T/softmax -> first V; FP32 partials)
     attention_overlap: float = 3.0          # p of the p-norm joining the CTA schedule and the HBM time (inf: perfect overlap)
     attention_overhead_s: float = 0.0       # per attention op beyond one launch (e.g. KV-cache write kernel of a serving engine)
     l2_fraction: float = 0.8                # achievable fraction of L2 bandwidth (spec memory 'l2') feeding SMs
