@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from ..spec.model import DeviceSpec, NodeSpec
-from ..workload.graph import Graph, LinkScope, Op, OpKind, Phase
+from ..workload.graph import Collective, Graph, LinkScope, Op, OpKind, Phase
 from ..workload.spec import Mode, PipeSchedule, Workload
 from ..workload.transformer import COLLECTIVE_BY_CODE, SCOPE_BY_CODE, build_graph
 from .comm import collective_time_s, pick_link
@@ -193,7 +193,6 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     if p > 1:  # activations (forward) and their gradients (backward) cross each stage boundary
         p2p_bytes = wl.micro_batch * (wl.seq_len // par.cp if wl.mode is not Mode.DECODE else wl.decode.samples) \
             * wl.model.hidden * wl.dtype.bytes
-        from ..workload.graph import Collective
         span = par.tp * par.cp * par.dp
         link = pick_link(hw, LinkScope.INTER if isinstance(hw, NodeSpec) and span >= hw.device_count else LinkScope.INTRA, span + 1)
         p2p_s = collective_time_s(Collective.SEND_RECV, p2p_bytes, 2, link, device)
