@@ -80,3 +80,12 @@ def pick_link(hw: DeviceSpec | NodeSpec, scope: LinkScope, group: int) -> LinkSp
         if link is not None:
             return link
     return LinkSpec("none", LinkKind.PCIE, 16e9)
+
+
+def host_link_bytes_per_s(hw: DeviceSpec | NodeSpec) -> float:
+    """Achievable device<->host copy rate, per direction per device: the node's host link (or the
+    device's PCIe link) times the spec's pinned-copy efficiency ``host_copy_fraction``."""
+    link = hw.host_link if isinstance(hw, NodeSpec) else hw.link(LinkKind.PCIE)
+    device = hw.device if isinstance(hw, NodeSpec) else hw
+    bw = link.bandwidth_bytes_per_s if link is not None else 16e9
+    return bw * device.efficiency.host_copy_fraction

@@ -93,22 +93,23 @@ class EstimateResult:
         return pd.DataFrame([asdict(o) for o in self.ops])
 
 
-class _Coster:
+class OpCoster:
     """Costs ops on a device, memoised on the op's signature (layers repeat the same shapes)."""
 
-    def __init__(self, hw: DeviceSpec | NodeSpec, wl: Workload):
+    def __init__(self, hw: DeviceSpec | NodeSpec, wl: Workload | None = None):
         self.hw = hw
         self.device = hw.device if isinstance(hw, NodeSpec) else hw
         self.wl = wl
         self._cache: dict = {}
 
     def comm_time(self, op: Op) -> float:
+        """A collective's time; an inter-node group spans ``ranks x tp x cp`` devices of the workload."""
         s = op.shape
         kind = COLLECTIVE_BY_CODE[int(s["collective"])]
         ranks = int(s["ranks"])
         scope = SCOPE_BY_CODE[int(s.get("scope", 0))]
-        par = self.wl.parallelism
-        span = ranks if scope is LinkScope.INTRA else ranks * par.tp * par.cp
+        par = self.wl.parallelism if self.wl is not None else None
+        span = ranks if scope is LinkScope.INTRA or par is None else ranks * par.tp * par.cp
         link = pick_link(self.hw, scope if span > getattr(self.hw, "device_count", span) else LinkScope.INTRA, span)
         return collective_time_s(kind, s["bytes"], ranks, link, self.device)
 
@@ -117,9 +118,12 @@ class _Coster:
                tuple(op.shape.items()))
         cost = self._cache.get(key)
         if cost is None:
-            cost = op_cost(op, self.device, self.comm_time)
+            cost = self._cost(op)
             self._cache[key] = cost
         return cost
+
+    def _cost(self, op: Op) -> OpCost:
+        return op_cost(op, self.device, self.comm_time)
 
 
 def _stage_of(op: Op, layers_per_stage: int, pp: int) -> int:
@@ -151,7 +155,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     wl = workload
     par = wl.parallelism
     graph = graph or build_graph(wl, compact=not ops)
-    coster = _Coster(hw, wl)
+    coster = OpCoster(hw, wl)
     device = coster.device
     p = par.pp
     lps = max(1, wl.model.layers // p)

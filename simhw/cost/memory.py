@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 from ..workload.spec import Loss, Mode, Optimizer, PipeSchedule, Recompute, Workload
 
-_OPT_STATE_BYTES = {Optimizer.ADAM: 12, Optimizer.ADAMW: 12, Optimizer.SGD: 8, Optimizer.NONE: 0}
+OPT_STATE_BYTES = {Optimizer.ADAM: 12, Optimizer.ADAMW: 12, Optimizer.SGD: 8, Optimizer.NONE: 0}
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     params = p_dev * e / (par.dp if zero >= 3 else 1)
     train = wl.mode is Mode.TRAIN
     grads = p_dev * e / (par.dp if zero >= 2 else 1) if train else 0.0
-    opt = p_dev * _OPT_STATE_BYTES[wl.optimizer] / (par.dp if zero >= 1 else 1) if train else 0.0
+    opt = p_dev * OPT_STATE_BYTES[wl.optimizer] / (par.dp if zero >= 1 else 1) if train else 0.0
     capacity = 0.0
     if hw is not None:
         device = getattr(hw, "device", hw)

@@ -37,7 +37,8 @@ class ActivationSchedule:
 
 def schedule_activations(wl: Workload, hw, objective: str = "time", device_memory_bytes: float | None = None,
                          host_memory_bytes: float | None = None, time_limit_s: float = 30.0) -> ActivationSchedule:
-    from ..sim.run import _host_link_bytes_per_s, _pools, layer_costs, simulate_step
+    from ..cost.comm import host_link_bytes_per_s
+    from ..sim.run import layer_costs, memory_pools, simulate_step
     from . import tokenwise as tw
 
     if wl.mode is not Mode.TRAIN or wl.parallelism.pp > 1:
@@ -45,7 +46,7 @@ def schedule_activations(wl: Workload, hw, objective: str = "time", device_memor
                               "pp = 1 (pipeline partitioning is a separate model) or mode: train.")
     costs = layer_costs(wl, hw)
     device = hw.device if isinstance(hw, NodeSpec) else hw
-    dev_cap, host_cap, nvme_cap = _pools(hw, wl, device_memory_bytes, host_memory_bytes)
+    dev_cap, host_cap, nvme_cap = memory_pools(hw, wl, device_memory_bytes, host_memory_bytes)
     mem = memory_breakdown(wl, hw)
     static = mem.parameters_bytes + mem.gradients_bytes + mem.optimizer_bytes + mem.logits_bytes
     if static >= dev_cap:
@@ -69,7 +70,7 @@ def schedule_activations(wl: Workload, hw, objective: str = "time", device_memor
         # 0.1% headroom: the LP may sit on a capacity bound that the simulation's rounding crosses
         layers=layers, device_capacity_bytes=max(0.0, dev_cap - static) * 0.999,
         host_capacity_bytes=host_cap * 0.999 if host_cap != float("inf") else 1e18,
-        pcie_bandwidth_bytes_per_s=_host_link_bytes_per_s(hw), nvme_capacity_bytes=nvme_cap,
+        pcie_bandwidth_bytes_per_s=host_link_bytes_per_s(hw), nvme_capacity_bytes=nvme_cap,
         nvme_bandwidth_bytes_per_s=nvme_bw, device_power_w=device.tdp_w, device_idle_power_w=device.idle_w,
         usd_per_s=device.cloud_usd_per_s,
         objective={"time": tw.CostObjective.TIME, "energy": tw.CostObjective.ENERGY,

@@ -12,27 +12,28 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..cost.estimate import _Coster
-from ..cost.memory import activation_bytes_per_layer, memory_breakdown
+from ..cost.estimate import OpCoster
+from ..cost.memory import OPT_STATE_BYTES, activation_bytes_per_layer, memory_breakdown
 from ..spec.model import NodeSpec
 from ..workload.graph import Phase
-from ..workload.spec import Mode, Workload
+from ..workload.spec import Workload
 from ..workload.transformer import build_graph
 
 
 def decode_placement(wl: Workload, hw, device_memory_bytes: float | None = None,
                      host_memory_bytes: float | None = None, time_limit_s: float = 30.0):
-    from ..sim.run import _host_link_bytes_per_s, _pools
+    from ..cost.comm import host_link_bytes_per_s
+    from ..sim.run import memory_pools
     from . import inference as inf
 
     device = hw.device if isinstance(hw, NodeSpec) else hw
     mem = memory_breakdown(wl, hw)
-    coster = _Coster(hw, wl)
+    coster = OpCoster(hw, wl)
     compute_s = 0.0
     for op in build_graph(wl, compact=True).ops:
         c = coster(op)
         compute_s += (c.compute_s + device.efficiency.launch_s) * op.count
-    dev_cap, host_cap, nvme_cap = _pools(hw, wl, device_memory_bytes, host_memory_bytes)
+    dev_cap, host_cap, nvme_cap = memory_pools(hw, wl, device_memory_bytes, host_memory_bytes)
     drive = hw.drives[0] if isinstance(hw, NodeSpec) and hw.drives else None
     nvme_bw = 1.0
     if drive is not None:
@@ -45,7 +46,7 @@ def decode_placement(wl: Workload, hw, device_memory_bytes: float | None = None,
         tokens_per_step=seqs, num_layers=wl.model.layers, gpu_capacity_bytes=dev_cap,
         cpu_capacity_bytes=host_cap if host_cap != float("inf") else 1e18,
         hbm_bandwidth_bytes_per_s=device.main_memory.bandwidth_bytes_per_s * device.efficiency.memory_fraction,
-        pcie_bandwidth_bytes_per_s=_host_link_bytes_per_s(hw), nvme_capacity_bytes=nvme_cap,
+        pcie_bandwidth_bytes_per_s=host_link_bytes_per_s(hw), nvme_capacity_bytes=nvme_cap,
         nvme_bandwidth_bytes_per_s=nvme_bw,
         kv_write_bytes_per_step=mem.kv_cache_bytes / max(1, wl.decode.context_len + wl.decode.new_tokens))
     return inf.solve(data, time_limit_s=time_limit_s)
@@ -57,7 +58,7 @@ def pipeline_partition(wl: Workload, hw, device_memory_bytes: float | None = Non
     par, m = wl.parallelism, wl.model
     device = hw.device if isinstance(hw, NodeSpec) else hw
     one = replace(wl, micro_batch=1, parallelism=replace(par, pp=1))
-    coster = _Coster(hw, one)
+    coster = OpCoster(hw, one)
     graph = build_graph(one, compact=True)
     layer_s = embed_s = head_s = 0.0
     for op in graph.ops:
@@ -72,8 +73,7 @@ def pipeline_partition(wl: Workload, hw, device_memory_bytes: float | None = Non
             head_s += t
     layer_s /= m.layers
     e = wl.dtype.bytes
-    opt = {"adam": 12, "adamw": 12, "sgd": 8, "none": 0}[wl.optimizer.value]
-    per_param = 2 * e + opt
+    per_param = 2 * e + OPT_STATE_BYTES[wl.optimizer]      # parameter + gradient + optimizer state
     layer_static = m.layer_params() / par.tp * per_param
     act = activation_bytes_per_layer(one)
     layers = [pp.PipelineLayer("embedding", embed_s, m.embedding_params() / par.tp * per_param, act / 34)]
@@ -86,10 +86,6 @@ def pipeline_partition(wl: Workload, hw, device_memory_bytes: float | None = Non
                            device_capacity_bytes=cap, micro_batch_counts=counts or (par.pp,))
     per_candidate = max(5.0, time_limit_s / (len(data.micro_batch_counts) * len(data.schedules)))
     return pp.solve(data, time_limit_s=per_candidate, mip_gap=1e-3)
-
-
-def is_decode(wl: Workload) -> bool:
-    return wl.mode is Mode.DECODE
 
 
 def layer_tensor_lifetimes(wl: Workload, layers: int = 1):

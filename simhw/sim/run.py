@@ -24,19 +24,17 @@ from typing import Mapping
 
 import numpy as np
 
-from ..cost.estimate import _Coster
+from ..cost.comm import host_link_bytes_per_s
+from ..cost.estimate import OpCoster
 from ..cost.memory import memory_breakdown, saved_tensor_bytes
 from ..errors import InfeasibleError
-from ..spec.model import DeviceSpec, LinkKind, NodeSpec
+from ..spec.model import DeviceSpec, NodeSpec
 from ..schedule.plan import Action, Plan, builtin_plan, validate_plan
 from ..workload.graph import OpKind, Phase
 from ..workload.spec import Mode, Recompute, Workload
 from ..workload.transformer import build_graph
 from .engine import Schedule, SimulationDeadlock, TaskGraphBuilder, simulate
 
-# Pageable host memory is staged through a pinned bounce buffer: copies run at about half the
-# pinned rate (NVIDIA CUDA C++ Best Practices Guide, "Pinned Memory"; UNVERIFIED factor).
-PAGEABLE_FRACTION = 0.5
 # Which forward ops produce each saved-tensor class (their time is the recompute cost).
 PRODUCERS = {"attn_norm": ("attn_norm",), "qkv": ("qkv", "rope"), "attn_out": ("attn",),
              "mlp_norm": ("attn_out", "tp_attn", "residual1", "mlp_norm"), "mlp_act": ("mlp_up",),
@@ -95,7 +93,7 @@ class LayerCosts:
 
 def layer_costs(wl: Workload, hw) -> LayerCosts:
     graph = build_graph(wl, compact=True)
-    coster = _Coster(hw, wl)
+    coster = OpCoster(hw, wl)
     fwd = bwd = wgrad = head = embed = step = 0.0
     by_name: dict[str, float] = {}
     for op in graph.ops:
@@ -118,14 +116,7 @@ def layer_costs(wl: Workload, hw) -> LayerCosts:
     return LayerCosts(fwd, bwd, wgrad, MappingProxyType(classes), head, embed, step)
 
 
-def _host_link_bytes_per_s(hw) -> float:
-    link = hw.host_link if isinstance(hw, NodeSpec) else hw.link(LinkKind.PCIE)
-    device = hw.device if isinstance(hw, NodeSpec) else hw
-    bw = link.bandwidth_bytes_per_s if link is not None else 16e9
-    return bw * device.efficiency.host_copy_fraction
-
-
-def _pools(hw, wl: Workload, device_memory_bytes, host_memory_bytes):
+def memory_pools(hw, wl: Workload, device_memory_bytes, host_memory_bytes):
     device = hw.device if isinstance(hw, NodeSpec) else hw
     dev = device_memory_bytes or device.main_memory.capacity_bytes
     if isinstance(hw, NodeSpec):
@@ -148,7 +139,7 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
         from .pipeline_run import simulate_pipeline_step
         return simulate_pipeline_step(wl, hw, plan)
     costs = layer_costs(wl, hw)
-    dev_cap, host_cap, nvme_cap = _pools(hw, wl, device_memory_bytes, host_memory_bytes)
+    dev_cap, host_cap, nvme_cap = memory_pools(hw, wl, device_memory_bytes, host_memory_bytes)
     mem = memory_breakdown(wl, hw)
     static = mem.parameters_bytes + mem.gradients_bytes + mem.optimizer_bytes + mem.kv_cache_bytes
     if static > dev_cap:
@@ -158,7 +149,10 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
                          pool_initial_bytes=[static, 0.0, 0.0])
     DEV, HOST, NVME = 0, 1, 2
     C, H2D, D2H, NW, NR = range(5)
-    pcie = _host_link_bytes_per_s(hw) * (1.0 if pinned else PAGEABLE_FRACTION)
+    device = hw.device if isinstance(hw, NodeSpec) else hw
+    # pageable host memory is staged through a pinned bounce buffer (CUDA C++ Best Practices Guide,
+    # "Pinned Memory"); the spec's pageable_copy_fraction says how much slower that is
+    pcie = host_link_bytes_per_s(hw) * (1.0 if pinned else device.efficiency.pageable_copy_fraction)
     drive = hw.drives[0] if isinstance(hw, NodeSpec) and hw.drives else None
     drives_per_device = (hw.drive_count / hw.device_count) if drive is not None else 0
     names: list[tuple[str, int]] = []
@@ -288,7 +282,7 @@ def layer_offload_times(wl: Workload, hw) -> tuple[float, float]:
     per_class = saved_tensor_bytes(wl, recompute=Recompute.NONE)
     if wl.memory.flash_attention:
         per_class["scores"] = 0.0
-    return costs.fwd_s, sum(per_class.values()) / _host_link_bytes_per_s(hw)
+    return costs.fwd_s, sum(per_class.values()) / host_link_bytes_per_s(hw)
 
 
 def _caching_allocator(blocks, sched: Schedule):

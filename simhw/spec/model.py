@@ -113,6 +113,7 @@ class Efficiency:
     collective_ll128_latency_factor: float = 2.0   # step latency of LL128 / LL (NCCL tuning.cc)
     collective_simple_latency_factor: float = 6.0  # step latency of Simple / LL (NCCL tuning.cc)
     host_copy_fraction: float = 0.8         # achievable fraction of the host link for pinned cudaMemcpyAsync
+    pageable_copy_fraction: float = 0.5     # pageable vs pinned copy rate (staged through a pinned bounce buffer; UNVERIFIED)
     engine_step_overhead_s: float = 0.0     # serving engine: scheduler + sampling per iteration
     engine_per_token_s: float = 0.0         # serving engine: per-sequence bookkeeping per iteration
     host_launch_gap_s: float = 0.0          # CPU-side gap between kernels not hidden (eager mode)

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from ..cost.comm import collective_time_s, pick_link
-from ..cost.estimate import EstimateResult, OpResult
+from ..cost.comm import collective_time_s, host_link_bytes_per_s, pick_link
+from ..cost.estimate import EstimateResult, OpCoster, OpResult
 from ..cost.intensity import plain_intensity
 from ..cost.kinetics import eflops as kinetics_eflops
 from ..cost.memory import MemoryBreakdown
-from ..cost.roofline import Bound, OpCost, op_cost
+from ..cost.roofline import Bound, OpCost
 from ..errors import TraceError
 from ..spec.model import DeviceSpec, DType, LinkKind, NodeSpec
 from ..workload.graph import Collective, Graph, LinkScope, Op, OpKind, Phase, shape
@@ -142,13 +142,9 @@ class TraceEstimate(EstimateResult):
         return lines
 
 
-class _Coster:
-    """op_cost with collectives over the device's links and host copies over PCIe (memoised)."""
-
-    def __init__(self, hw: DeviceSpec | NodeSpec):
-        self.hw = hw
-        self.device = hw.device if isinstance(hw, NodeSpec) else hw
-        self.cache: dict = {}
+class _Coster(OpCoster):
+    """The cost model's memoised coster, with host copies over the host link; a trace has no
+    workload, so a collective's group is its recorded rank count."""
 
     def comm_time(self, op: Op) -> float:
         s = op.shape
@@ -157,22 +153,12 @@ class _Coster:
         link = pick_link(self.hw, scope, ranks)
         return collective_time_s(_COLLECTIVES[int(s["collective"])], s["bytes"], ranks, link, self.device)
 
-    def __call__(self, op: Op) -> OpCost:
-        key = (op.kind, op.dtype, op.flops, op.weight_bytes, op.input_bytes, op.output_bytes, tuple(op.shape.items()))
-        cost = self.cache.get(key)
-        if cost is None:
-            if op.shape.get("host_copy"):
-                cost = self._host_copy(op)
-            else:
-                cost = op_cost(op, self.device, self.comm_time)
-            self.cache[key] = cost
-        return cost
-
-    def _host_copy(self, op: Op) -> OpCost:
-        link = self.hw.host_link if isinstance(self.hw, NodeSpec) else None
-        link = link or self.device.link(LinkKind.PCIE)
-        bw = link.bandwidth_bytes_per_s if link is not None else 16e9
-        t = op.output_bytes / bw + (link.latency_s if link is not None else 0.0) + self.device.efficiency.launch_s
+    def _cost(self, op: Op) -> OpCost:
+        if not op.shape.get("host_copy"):
+            return super()._cost(op)
+        link = self.hw.host_link if isinstance(self.hw, NodeSpec) else self.device.link(LinkKind.PCIE)
+        t = op.output_bytes / host_link_bytes_per_s(self.hw) + (link.latency_s if link is not None else 0.0) \
+            + self.device.efficiency.launch_s
         return OpCost(t, Bound.COMMUNICATION, 0.0, t, op.output_bytes * (link.energy_j_per_byte if link else 0.0))
 
 

@@ -1,7 +1,7 @@
 """The frozen :class:`Workload`: what run to cost (model, mode, batch, parallelism, memory options)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 from ..spec.model import DType

@@ -34,7 +34,6 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
     per stage (all layers of a stage are identical); totals are the same, and it is ~20x faster.
     """
     m, par = wl.model, wl.parallelism
-    t = par.tp
     e = wl.dtype.bytes
     if wl.mode is Mode.DECODE:
         batch = wl.micro_batch * wl.decode.samples

@@ -42,7 +42,7 @@ def test_good_workload_runs(tmp_path, capsys):
     (GOOD + "memory: {zero_stage: 5}\n", "zero_stage"),
     (GOOD + "memory: {recompute: some}\n", "recompute: 'some' is not allowed"),
     (GOOD + "dtype: fp13\n", "not a data type"),
-    (GOOD + "version: 9\n", ""),
+    (GOOD + "version: 9\n", "version: 9 is not supported"),
     ("model: [unclosed\n", "not valid YAML"),
     ("- a\n- b\n", "expected a mapping"),
     (GOOD.replace("model: llama2-7b", "model: {layers: 2, hidden: 64}"), "model.heads: missing"),
