@@ -155,6 +155,8 @@ def _describe_efficiency(spec, add, raw: dict) -> None:
             add(field, value, "s", source=source)
         elif f.name.endswith("_bytes"):
             add(field, value, "B", source=source)
+        elif hasattr(value, "value"):   # an enum (e.g. attention_kernel)
+            add(field, value.value, "", shown=value.value, source=source)
         else:
             add(field, float(value), "", shown=_num(value), source=source)
     for key, value in eff.extra.items():

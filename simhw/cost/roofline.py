@@ -20,11 +20,12 @@ split-K); Dao, "FlashAttention-2", 2023.
 from __future__ import annotations
 
 import functools
+import heapq
 import math
 from dataclasses import dataclass
 from enum import Enum
 
-from ..spec.model import DeviceSpec, DType, Efficiency
+from ..spec.model import AttentionKernel, DeviceSpec, DType, Efficiency
 from ..workload.graph import Op, OpKind
 
 
@@ -174,6 +175,24 @@ def _split_heuristic(base_ctas: int, slots: int, kv_blocks: int, max_splits: int
     return 1
 
 
+def _dispatch(durations: list[float], repeats: int, slots: int) -> float:
+    """Makespan of ``repeats`` copies of the CTA sequence ``durations``, handed out in that order
+    to whichever of ``slots`` slots frees first (the GPU's block scheduler)."""
+    count = len(durations) * repeats
+    if count <= slots:
+        return max(durations)
+    if count > _MAX_DISPATCH:   # large grids: list-scheduling bound plus the last CTA's length
+        return sum(durations) * repeats / slots + durations[-1]
+    free = [0.0] * slots
+    for _ in range(repeats):
+        for t in durations:
+            heapq.heapreplace(free, free[0] + t)
+    return max(free)
+
+
+_MAX_DISPATCH = 200_000
+
+
 def _schedule(lengths: list[tuple[float, int]], slots: int) -> float:
     """Makespan of CTAs (duration, count) over ``slots`` concurrent slots: whole waves when all CTAs
     are equal, else longest-first list scheduling ~ max(longest, total / slots)."""
@@ -188,24 +207,30 @@ def _schedule(lengths: list[tuple[float, int]], slots: int) -> float:
 
 
 def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
-    """(time, compute-limited part, memory-limited part) of a FlashAttention-2 kernel, launch excluded.
+    """(time, compute-limited part, memory-limited part) of a FlashAttention kernel, launch excluded.
 
     Dao, "FlashAttention-2" (2023) §3: CTAs of attention_tile_q query rows of one head walk the
     keys in blocks of attention_tile_kv (causal: only up to the diagonal). One CTA takes
     attention_cta_overhead + loading Q and storing O + the longest of its tensor-core work
     (4·rows·block·head_dim FLOPs per block at its SM's share of peak x attention_compute_fraction),
     its K/V bytes through its SM's port to L2 (decode: plus attention_block_latency per block, the
-    dependent K then V round trips nothing hides). Decode (one query row per sequence) packs a GQA
-    group into one CTA per (sequence, KV head) and splits the keys over CTAs when the SMs would idle
-    (flash-decoding, FlashAttention-2's split heuristic on the split kernel's 64 x
-    attention_split_tile_kv tiles, capped at attention_max_splits); a split CTA pays
-    attention_first_block_latency once, and the partial results are combined in one more kernel
-    (launch + one CTA's dependent loads + the FP32 partials). MHA decode (no GQA group to swap into
-    the query rows) runs the unsplit forward kernel, as FlashAttention-2's varlen path does. CTAs run attention_ctas_per_sm per SM in waves (longest first). HBM carries Q and O
-    once and K/V once per wave of CTAs that share them through L2, at attention_memory_fraction;
-    the CTA schedule and the HBM time join as a p-norm (p = attention_overlap; large p = max).
-    A KV-cache write (shape key kv_write) adds one copy kernel. Backward (more FLOPs per op than
-    the forward) scales the block work and the bytes.
+    dependent K then V round trips nothing hides).
+    Prefill: with a paged KV cache (shape key kv_write, serving engines) FlashAttention-2 runs its
+    split-KV kernel (attention_split_tile_q x attention_split_tile_kv tiles) unsplit; without one
+    it may split the keys when the CTAs would not fill the SMs. FlashAttention-2 hands out the
+    q-blocks of each head in launch order, so causal grids finish on their longest CTAs (simulated
+    block scheduler); FlashAttention-3's persistent scheduler takes the longest first.
+    Decode (one query row per sequence) packs a GQA group into one CTA per (sequence, KV head) and
+    splits the keys over CTAs when the SMs would idle (flash-decoding: FlashAttention-2's split
+    heuristic on 64 x attention_split_tile_kv tiles, capped at attention_max_splits); such a CTA
+    pays attention_first_block_latency once; split partials are combined by one more kernel
+    (launch + one CTA's dependent loads + the FP32 partials). FlashAttention-2 copies q in and O
+    back around the GQA swap when there are several sequences and KV heads (two small kernels).
+    MHA decode (no group to swap into the query rows) runs the unsplit kernel, as the varlen path
+    does. CTAs run attention_ctas_per_sm per SM. HBM carries Q and O once and K/V once per wave
+    of CTAs that share them through L2, at attention_memory_fraction; the CTA schedule and the HBM
+    time join as a p-norm (p = attention_overlap; large p = max). A KV-cache write (kv_write) adds
+    one copy kernel. Backward (more FLOPs per op than the forward) scales the block work and bytes.
     """
     s = op.shape
     eff = hw.efficiency
@@ -226,28 +251,35 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     fwd_flops = 4.0 * b * h * sq * skv * d * (_causal_share(sq, skv) if causal else 1.0)
     work = max(1.0, op.flops / fwd_flops) if fwd_flops > 0 and op.flops > 0 else 1.0
     decode = sq == 1
+    fa2 = eff.attention_kernel is AttentionKernel.FA2
     if decode:   # GQA group packed as the query rows of one CTA per (sequence, kv head)
         rows = min(float(eff.attention_tile_q), 16.0 * math.ceil(h / kvh / 16.0))
-        # FlashAttention-2 (mha_varlen_fwd) splits the keys only when the GQA group is swapped into
-        # the query rows (seqlen_q == 1 and heads > kv_heads); MHA decode runs the plain forward
-        # kernel (attention_tile_kv key blocks, one CTA per sequence and head, no combine)
-        swapped = h > kvh
-        bkv = eff.attention_split_tile_kv if swapped else eff.attention_tile_kv
+        # FlashAttention-2's varlen path (mha_varlen_fwd) splits the keys only when the GQA group is
+        # swapped into the query rows (seqlen_q == 1 and heads > kv_heads); MHA decode runs one CTA
+        # per sequence and head over attention_tile_kv key blocks, with no combine
+        split_kernel = h > kvh
+        bkv = eff.attention_split_tile_kv if split_kernel else eff.attention_tile_kv
         kv_blocks = math.ceil(skv / bkv)
         base = int(b * kvh)
-        splits = _split_heuristic(base, slots, kv_blocks, eff.attention_max_splits) if swapped else 1
+        splits = _split_heuristic(base, slots, kv_blocks, eff.attention_max_splits) if split_kernel else 1
         blocks_per_cta = math.ceil(kv_blocks / splits)
         lengths_blocks = [(blocks_per_cta, base * splits)]
     else:
-        rows = float(eff.attention_tile_q)
-        bkv = eff.attention_tile_kv
+        # a paged KV cache (serving engines; shape key kv_write) runs FlashAttention-2's split-KV
+        # kernel (flash_api.cpp: force_split_kernel = paged_KV) with its tiles, but unsplit: the
+        # varlen path splits keys only for GQA decode. Unpaged (mha_fwd) prefill may split the keys
+        # when the CTAs would not fill the SMs; the decision counts the split kernel's tiles.
+        split_kernel = False
+        paged = bool(s.get("kv_write", 0.0)) and fa2
+        rows = float(eff.attention_split_tile_q if paged else eff.attention_tile_q)
+        bkv = eff.attention_split_tile_kv if paged else eff.attention_tile_kv
         q_blocks = math.ceil(sq / rows)
         kv_blocks = math.ceil(skv / bkv)
-        # the split decision counts the split-KV kernel's own tiles (FlashAttention-2 flash_api.cpp
-        # set_params_splitkv: 64 query rows x attention_split_tile_kv keys), not the prefill tiles
-        split_q = math.ceil(sq / max(eff.attention_split_tile_q, 1))
-        split_kv = math.ceil(skv / eff.attention_split_tile_kv)
-        splits = _split_heuristic(int(b * h * split_q), slots, split_kv, eff.attention_max_splits)
+        splits = 1
+        if not paged:
+            split_q = math.ceil(sq / max(eff.attention_split_tile_q, 1))
+            split_kv = math.ceil(skv / eff.attention_split_tile_kv)
+            splits = _split_heuristic(int(b * h * split_q), slots, split_kv, eff.attention_max_splits)
         lengths_blocks = []
         offset = skv - sq
         for i in range(q_blocks):
@@ -263,10 +295,11 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     t_mma = work * 4.0 * rows * bkv * d * share / (p_cta * per_sm)
     kv_tok = 2.0 * d * e                                  # K and V bytes per key token
     lat = eff.attention_block_latency_s if decode else 0.0
-    first = eff.attention_first_block_latency_s if decode and h > kvh else 0.0
+    first = eff.attention_first_block_latency_s if decode and split_kernel else 0.0
     q_rows = min(rows, sq * (h / kvh if decode else 1.0))
     t_qo = 2.0 * q_rows * d * e / port                    # load Q, store O
     merged: dict[float, int] = {}
+    in_order: list[float] = []
     for n, c in lengths_blocks:
         tokens = min(n * bkv, skv)
         stream = work * tokens * kv_tok / port
@@ -274,6 +307,7 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
             stream += n * lat
         t = eff.attention_cta_overhead_s + t_qo + first + max(n * t_mma, stream)
         merged[t] = merged.get(t, 0) + c
+        in_order.append(t)
     # HBM: Q and O once; K/V once per wave of CTAs that share them through L2 (the q-blocks of one
     # head, and the heads of one GQA group, run side by side)
     kv_unique = b * skv * kvh * kv_tok
@@ -283,13 +317,23 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         rereads = max(1.0, math.ceil(sq / rows) / slots) * (_causal_share(sq, skv) if causal else 1.0)
         hbm = 2.0 * b * sq * h * d * e + kv_unique * max(rereads, 1.0)
     hbm *= work
-    sched = _schedule(list(merged.items()), slots)
+    if causal and fa2 and len(in_order) > 1:
+        # FlashAttention-2 launches grid (q-block, batch, head): the block scheduler hands out the
+        # q-blocks of each head in ascending order, the shortest causal rows first
+        sched = _dispatch(in_order, lengths_blocks[0][1], slots)
+    else:
+        sched = _schedule(list(merged.items()), slots)
     t_hbm = hbm / (bw * eff.attention_memory_fraction)
     pn = eff.attention_overlap
     body = max(sched, t_hbm) if pn > 50 else (sched ** pn + t_hbm ** pn) ** (1.0 / pn)
     compute = sum(n * t_mma * c for n, c in lengths_blocks) / slots
     if s.get("kv_write", 0.0):   # serving engines first copy the new K/V into the paged cache
         body += eff.launch_s + 4.0 * b * sq * kvh * d * e / (bw * eff.elementwise_memory_fraction)
+    if decode and split_kernel and fa2 and b > 1 and kvh > 1:
+        # the GQA swap views q as (batch x group, kv_heads, head_dim): with more than one sequence
+        # and more than one KV head that view is strided, so q is copied in and O copied back
+        # (flash_api.cpp mha_varlen_fwd: reshape after transpose) -- two more small kernels
+        body += 2.0 * (eff.launch_s + 2.0 * b * h * d * e / (bw * eff.elementwise_memory_fraction))
     if splits > 1:   # combine kernel: read FP32 partial outputs and log-sum-exps, write O
         part = b * h * sq * splits * (d + 1) * 4.0 + b * h * sq * d * e
         body += eff.launch_s + eff.attention_cta_overhead_s + part / (bw * eff.attention_memory_fraction)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -256,6 +257,13 @@ def _efficiency(q: _Q, data: Any, where: str) -> Efficiency:
             values[field_name] = q(data, key, Dim.SECONDS, "efficiency", allow_zero=True)
         elif field_name.endswith("_bytes"):
             values[field_name] = q(data, key, Dim.BYTES, "efficiency")
+        elif isinstance(Efficiency.__dataclass_fields__[field_name].default, Enum):
+            kind = type(Efficiency.__dataclass_fields__[field_name].default)
+            try:
+                values[field_name] = kind(value)
+            except ValueError:
+                raise SpecError(f"{where}efficiency.{key}: {value!r} is not one of "
+                                f"{', '.join(k.value for k in kind)}.") from None
         elif isinstance(Efficiency.__dataclass_fields__[field_name].default, int):
             values[field_name] = _positive_int(value, f"{where}efficiency.{key}", 1)
         else:

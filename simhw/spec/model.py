@@ -12,6 +12,13 @@ from types import MappingProxyType
 from typing import Mapping
 
 
+class AttentionKernel(Enum):
+    """The FlashAttention generation a device's software stack runs (cost/roofline.py)."""
+    FA2 = "fa2"   # Dao 2023: grid (q-block, batch, head) dispatched in launch order; the varlen GQA swap
+                  # copies q and O; a paged KV cache runs the split-KV kernel and its tiles
+    FA3 = "fa3"   # Shah et al. 2024: persistent CTAs, longest causal tiles first; packs GQA itself
+
+
 class DType(Enum):
     """Numeric formats, with their size in bytes."""
 
@@ -144,6 +151,7 @@ class Efficiency:
                                             # stream (block table -> first K -> QK^T/softmax -> first V; FP32 partials)
     attention_overlap: float = 3.0          # p of the p-norm joining the CTA schedule and the HBM time (inf: perfect overlap)
     attention_overhead_s: float = 0.0       # per attention op beyond one launch (e.g. KV-cache write kernel of a serving engine)
+    attention_kernel: AttentionKernel = AttentionKernel.FA2  # FlashAttention generation (see AttentionKernel)
     l2_fraction: float = 0.8                # achievable fraction of L2 bandwidth (spec memory 'l2') feeding SMs
     write_fraction: float = 0.85            # achievable fraction of HBM bandwidth for write streams
     extra: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))

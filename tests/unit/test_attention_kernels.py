@@ -1,0 +1,96 @@
+"""FlashAttention kernel structure in cost/roofline.py: launch-order dispatch of causal grids,
+the varlen GQA-swap copies, paged prefill tiles, and the spec's attention_kernel choice."""
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import itertools
+import random
+
+import pytest
+
+import simhw
+from simhw.cost.roofline import _dispatch, _schedule, attention_time_s
+from simhw.errors import SpecError
+from simhw.spec.model import AttentionKernel, DType
+from simhw.workload.graph import Op, OpKind, Phase, shape
+
+A100 = simhw.load_hw("a100")
+
+
+def _fa(hw, kernel: AttentionKernel):
+    return dataclasses.replace(hw, efficiency=dataclasses.replace(hw.efficiency, attention_kernel=kernel))
+
+
+def _attn(b, h, kvh, sq, skv, causal=False, kv_write=False):
+    flops = 4.0 * b * h * sq * skv * 128 * (0.5 if causal else 1.0)
+    return Op("a", OpKind.ATTENTION, Phase.FWD, 0, flops, DType.BF16,
+              shape=shape(batch=b, heads=h, kv_heads=kvh, seq_q=sq, seq_kv=skv, head_dim=128,
+                          causal=1.0 if causal else 0.0, flash=1.0, kv_write=1.0 if kv_write else 0.0))
+
+
+def _brute_dispatch(durations, repeats, slots):
+    free = [0.0] * slots
+    for t in itertools.chain.from_iterable(itertools.repeat(durations, repeats)):
+        i = min(range(slots), key=lambda j: free[j])
+        free[i] += t
+    return max(free)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_dispatch_is_greedy_list_scheduling_in_launch_order(seed):
+    rnd = random.Random(seed)
+    durations = [rnd.uniform(0.1, 5.0) for _ in range(rnd.randint(1, 12))]
+    repeats, slots = rnd.randint(1, 6), rnd.randint(1, 9)
+    assert _dispatch(durations, repeats, slots) == pytest.approx(_brute_dispatch(durations, repeats, slots))
+
+
+def test_shortest_first_dispatch_is_never_better_than_longest_first():
+    durations = [float(i + 1) for i in range(16)]          # causal q-blocks: 1, 2, ..., 16 key blocks
+    ascending = _dispatch(durations, 3, 10)
+    longest_first = _schedule([(t, 3) for t in durations], 10)
+    assert ascending >= longest_first
+    assert ascending > sum(durations) * 3 / 10              # the long CTAs come last and set the tail
+
+
+def test_fa2_causal_prefill_with_few_heads_is_slower_than_fa3_scheduling():
+    op = _attn(1, 2, 2, 16384, 16384, causal=True)      # unpaged: same tiles, no split either way
+    fa2 = attention_time_s(op, A100)[0]
+    fa3 = attention_time_s(op, _fa(A100, AttentionKernel.FA3))[0]
+    assert fa2 > 1.05 * fa3
+
+
+def test_gqa_swap_copies_need_several_sequences_and_kv_heads():
+    """FlashAttention-2 copies q and O around the GQA swap only when the (batch x group) view is
+    strided: more than one sequence and more than one KV head."""
+    two_kernels = 2 * A100.efficiency.launch_s
+
+    def extra(b, h, kvh):
+        op = _attn(b, h, kvh, 1, 16, kv_write=True)
+        return attention_time_s(op, A100)[0] - attention_time_s(op, _fa(A100, AttentionKernel.FA3))[0]
+
+    assert extra(1, 32, 8) == pytest.approx(0.0, abs=1e-9)      # one sequence: a view
+    assert extra(16, 8, 1) == pytest.approx(0.0, abs=1e-9)      # one KV head: a view
+    assert extra(2, 32, 8) >= two_kernels                       # copy in, copy back
+    assert extra(2, 32, 32) == pytest.approx(0.0, abs=1e-9)     # MHA: no swap
+
+
+def test_paged_prefill_uses_the_split_kernel_tiles():
+    """64-row tiles: twice the CTAs of the 128-row forward kernel, so a different time."""
+    paged = attention_time_s(_attn(4, 8, 8, 2048, 2048, causal=True, kv_write=True), A100)[0]
+    plain = attention_time_s(_attn(4, 8, 8, 2048, 2048, causal=True), A100)[0]
+    assert paged != pytest.approx(plain, rel=1e-3)
+
+
+def test_hopper_specs_run_flashattention_3_and_a100_flashattention_2():
+    assert A100.efficiency.attention_kernel is AttentionKernel.FA2
+    for name in ("h100", "h200", "b200", "h100-pcie"):
+        assert simhw.load_hw(name).efficiency.attention_kernel is AttentionKernel.FA3
+
+
+def test_bad_attention_kernel_names_the_key_and_choices(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("extends: a100\nname: bad-gpu\nefficiency:\n  attention_kernel: fa9\n")
+    with pytest.raises(SpecError, match=r"efficiency\.attention_kernel: 'fa9' is not one of fa2, fa3") as err:
+        simhw.load_hw(str(path))
+    assert "bad.yaml" in str(err.value)
