@@ -177,17 +177,20 @@ def _splice_readme(table: str) -> None:
 
 
 def _e2e(data: Path) -> tuple[str, str | None]:
-    folder = data / "splitwise-sim"
-    if not folder.is_dir():
-        return "", None
-    try:
-        from simhw.validation.e2e import splitwise_rows, splitwise_table
-    except ImportError:
-        return "", None
-    rows = splitwise_rows(folder)
-    if not rows:
-        return "", None
-    return splitwise_table(rows)
+    """End-to-end sections (Splitwise on dgx-a100, LLM-Inference-Bench vLLM on a100-40gb) and their
+    summary rows, each only when its data set is present."""
+    from simhw.validation.e2e import argonne_rows, argonne_table, splitwise_rows, splitwise_table
+
+    sections, summaries = [], []
+    for folder, rows_of, table_of in ((data / "splitwise-sim", splitwise_rows, splitwise_table),
+                                      (data / "argonne-llm-inference-bench", argonne_rows, argonne_table)):
+        if folder.is_dir():
+            rows = rows_of(folder)
+            if rows:
+                section, summary = table_of(rows)
+                sections.append(section)
+                summaries.append(summary)
+    return "\n\n".join(sections), ("\n".join(summaries) or None)
 
 
 if __name__ == "__main__":

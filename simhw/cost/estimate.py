@@ -204,11 +204,13 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         stage_bound[crit][Bound.COMMUNICATION] += (2 if wl.mode is Mode.TRAIN else 1) * p2p_s
     tokens_global = wl.global_batch * wl.seq_len
     engine_s = exposed_dp = 0.0
+    step_over = eff.engine_step_overhead_s if wl.engine.step_overhead_s is None else wl.engine.step_overhead_s
+    per_seq = eff.engine_per_token_s if wl.engine.per_sequence_s is None else wl.engine.per_sequence_s
     if wl.mode is Mode.DECODE:
         mb = 1
         seqs = wl.micro_batch * wl.decode.samples
         pipe = sum(stage_busy) + (stage_t - stage_busy[crit]) * (p > 1)
-        engine_s = eff.engine_step_overhead_s + eff.engine_per_token_s * seqs
+        engine_s = step_over + per_seq * seqs
         step = pipe + engine_s
         total = step * wl.decode.new_tokens
         tokens_per_s = wl.global_batch * wl.decode.samples / step
@@ -218,7 +220,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         pipe = pipeline_time_s(stage_t, mb, wl)
         exposed_dp = max(0.0, dp_comm_s - bwd_last_stage[crit])  # overlaps the last backward
         if wl.mode is Mode.PREFILL:
-            engine_s = eff.engine_step_overhead_s + eff.engine_per_token_s * wl.micro_batch
+            engine_s = step_over + per_seq * wl.micro_batch
         step = pipe + exposed_dp + step_ops_s + engine_s
         total = step
         tokens_per_s = tokens_global / step

@@ -6,9 +6,15 @@ TP 2/4/8 and BLOOM-176B at TP 8; ``prompt_time`` is the prefill of ``batch_size`
 ``prompt_size`` tokens, ``token_time`` the mean decode iteration (ms), 5 repeats (median used).
 simhw costs the same batch on the node (dgx-a100: NVLink for the tensor-parallel all-reduces)
 with a KV length for decode halfway through generation (context = prompt, new tokens = output).
-Serving-engine overheads are the spec's ``engine_step_overhead`` (per iteration: scheduler,
-sampling, Python) and ``engine_per_token`` (per sequence and iteration); both are added by
-simhw.estimate.
+Serving-engine overheads depend on the engine, not the GPU: Splitwise's engine is given as the
+workload's ``engine:`` block (:data:`SPLITWISE_ENGINE`, fitted on these rows), while the spec's
+``engine_step_overhead`` / ``engine_per_token`` describe vLLM (fitted on the Argonne rows below).
+
+Second source: argonne-lcf/LLM-Inference-Bench@4211f5d4 Plots/All_results.csv (A100 rows, vLLM):
+one offline ``generate()`` of ``batch`` prompts, input = output = L tokens, at TP 1/2/4; the
+latency covers the prefill and L decode iterations. simhw sums its prefill estimate and its
+decode iterations (KV from L to 2L, trapezoid rule over five KV lengths). Argonne's A100s are
+not named; its Polaris system has A100-SXM4-40GB, so the spec is a100-40gb.
 """
 from __future__ import annotations
 
@@ -16,6 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
+
+
+# Splitwise's serving engine (F: fitted on its DGX-A100 rows; validate/REPORT.md, end to end)
+SPLITWISE_ENGINE = {"step_overhead": "15 ms", "per_sequence": "0.31 ms"}
+# Argonne model names -> simhw built-ins
+ARGONNE_MODELS = {"meta-llama/Llama-2-7b-hf": "llama2-7b", "meta-llama/Llama-2-70b-hf": "llama2-70b",
+                  "meta-llama/Meta-Llama-3-8B": "llama3-8b", "meta-llama/Meta-Llama-3-70B": "llama3-70b",
+                  "mistralai/Mistral-7B-v0.1": "mistral-7b"}
 
 
 @dataclass(frozen=True)
@@ -54,13 +68,71 @@ def splitwise_rows(folder: str | Path, hw="dgx-a100", hardware: str = "a100-80gb
     for r in med.itertuples(index=False):
         tp, b, p, o = int(r.tensor_parallel), int(r.batch_size), int(r.prompt_size), int(r.token_size)
         common = {"model": r.model, "dtype": "fp16", "devices": tp, "parallelism": {"tp": tp},
-                  "micro_batch": b, "global_batch": b}
+                  "micro_batch": b, "global_batch": b, "engine": SPLITWISE_ENGINE}
         pre = workload_from_dict({**common, "mode": "prefill", "seq_len": p}, "splitwise")
         dec = workload_from_dict({**common, "mode": "decode", "seq_len": p + o,
                                   "decode": {"context_len": p, "new_tokens": o}}, "splitwise")
         out.append(E2ERow(r.model, tp, b, p, o, "prefill", r.prompt_time * 1e-3, estimate(pre, hw).step_time_s))
         out.append(E2ERow(r.model, tp, b, p, o, "decode", r.token_time * 1e-3, estimate(dec, hw).step_time_s))
     return out
+
+
+def argonne_rows(folder: str | Path, hw="a100-40gb", framework: str = "vLLM") -> list[E2ERow]:
+    """Whole-batch generate latency (prefill + L decode iterations) of Argonne's A100 rows."""
+    import numpy as np
+    import pandas as pd
+
+    from ..cost.estimate import estimate
+    from ..spec.load import load_hw
+    from ..workload.from_yaml import workload_from_dict
+
+    files = sorted(Path(folder).rglob("All_results*.csv"))
+    if not files:
+        raise DataError(f"{folder}: no All_results*.csv (LLM-Inference-Bench) found.")
+    df = pd.concat([pd.read_csv(f) for f in files])
+    df = df[(df["Hardware"] == "Nvidia A100 GPU") & (df["Framework"] == framework) & df["Model"].isin(ARGONNE_MODELS)]
+    if isinstance(hw, str):
+        hw = load_hw(hw)
+    keys = ["Model", "Num of Hardware", "Input Output Length", "Batch Size"]
+    out: list[E2ERow] = []
+    for (name, tp, length, b), lat in df.groupby(keys)["Latency"].median().items():
+        model, tp, length, b = ARGONNE_MODELS[name], int(tp), int(length), int(b)
+        common = {"model": model, "dtype": "fp16", "devices": tp, "parallelism": {"tp": tp},
+                  "micro_batch": b, "global_batch": b}
+        pre = estimate(workload_from_dict({**common, "mode": "prefill", "seq_len": length}, "argonne"), hw)
+        steps = np.unique(np.linspace(0, length - 1, 5).round().astype(int))
+        step_s = [estimate(workload_from_dict({**common, "mode": "decode", "seq_len": length + int(t) + 1,
+                                               "decode": {"context_len": length + int(t), "new_tokens": 1}},
+                                              "argonne"), hw).step_time_s for t in steps]
+        decode_s = (float(np.trapezoid(step_s, steps)) / (steps[-1] - steps[0]) if len(steps) > 1
+                    else step_s[0]) * length
+        out.append(E2ERow(model, tp, b, length, length, "generate", float(lat), pre.step_time_s + decode_s))
+    return out
+
+
+def argonne_table(rows: list[E2ERow]) -> tuple[str, str]:
+    """(markdown section for REPORT.md, one summary row for the accuracy table)."""
+    from .stats import percentile
+
+    lines = ["## End to end: LLM-Inference-Bench (vLLM, A100)", "",
+             "Whole-batch vLLM generate() latency from argonne-lcf/LLM-Inference-Bench@4211f5d4 (A100 rows, "
+             "input = output = L tokens, median of repeated keys) against simhw's prefill estimate plus L decode "
+             "iterations (KV from L to 2L) on a100-40gb with the spec's (vLLM) engine overheads.", "",
+             "| model | TP | n | median error | p90 error | bias |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    groups: dict[tuple, list[E2ERow]] = {}
+    for r in rows:
+        groups.setdefault((r.model, r.tp), []).append(r)
+    for (model, tp), rs in sorted(groups.items()):
+        ape = [abs(r.error) for r in rs]
+        lines.append(f"| {model} | {tp} | {len(rs)} | {100 * percentile(ape, 50):.1f}% | "
+                     f"{100 * percentile(ape, 90):.1f}% | {100 * percentile([r.error for r in rs], 50):+.1f}% |")
+    ape = [abs(r.error) for r in rows]
+    bias = percentile([r.error for r in rows], 50)
+    lines += ["", f"All {len(rows)} configurations: median {100 * percentile(ape, 50):.1f}%, p90 "
+              f"{100 * percentile(ape, 90):.1f}%, bias {100 * bias:+.1f}%."]
+    summary = (f"| argonne (vLLM) | end-to-end generate (prefill + L decode steps) | {len(rows)} | "
+               f"{100 * percentile(ape, 50):.1f}% | {100 * percentile(ape, 90):.1f}% | {100 * bias:+.1f}% |")
+    return "\n".join(lines), summary
 
 
 def splitwise_table(rows: list[E2ERow]) -> tuple[str, str]:
@@ -70,7 +142,9 @@ def splitwise_table(rows: list[E2ERow]) -> tuple[str, str]:
     lines = ["## End to end: Splitwise (DGX-A100)", "",
              "simhw.estimate in prefill / decode mode against Mutinifni/splitwise-sim@8f99e7dc perf_model.csv "
              "(a100-80gb rows, median of 5 repeats); decode uses a KV length halfway through generation. "
-             "Engine overheads: the spec's engine_step_overhead and engine_per_token.", "",
+             "Engine overheads: Splitwise's own engine, given as the workload's engine: block "
+             f"(step_overhead {SPLITWISE_ENGINE['step_overhead']}, per_sequence {SPLITWISE_ENGINE['per_sequence']}; "
+             "fitted on these rows, about 30x vLLM's per-iteration cost).", "",
              "| model | TP | phase | n | median error | p90 error | bias |", "| --- | ---: | --- | ---: | ---: | ---: | ---: |"]
     groups: dict[tuple, list[E2ERow]] = {}
     for r in rows:

@@ -11,20 +11,22 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import WorkloadError
+from ..errors import SpecError, WorkloadError
 from ..spec.model import DType
+from ..units import Dim, parse_quantity
 from ..yamlio import check_keys, closest, read_yaml
 from .models import BUILTIN, Activation, ModelConfig, Norm, Position, builtin_model
-from .spec import (DecodeOptions, Loss, MemoryOptions, Mode, Optimizer, Parallelism, PipeSchedule,
+from .spec import (DecodeOptions, EngineOptions, Loss, MemoryOptions, Mode, Optimizer, Parallelism, PipeSchedule,
                    Recompute, Workload)
 
 SUPPORTED_VERSIONS = (1,)
 _TOP = ("name", "version", "model", "mode", "seq_len", "global_batch", "micro_batch", "dtype",
-        "optimizer", "devices", "parallelism", "memory", "decode", "description", "source")
+        "optimizer", "devices", "parallelism", "memory", "decode", "engine", "description", "source")
 _MODEL_KEYS = tuple(f.name for f in fields(ModelConfig)) + ("hf_config", "base")
 _PAR_KEYS = tuple(f.name for f in fields(Parallelism))
 _MEM_KEYS = tuple(f.name for f in fields(MemoryOptions))
 _DEC_KEYS = tuple(f.name for f in fields(DecodeOptions))
+_ENGINE_KEYS = ("step_overhead", "per_sequence")
 
 
 def load_workload(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Workload:
@@ -101,10 +103,11 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
     optimizer = _enum(Optimizer, raw.get("optimizer", default_opt), f"{w}optimizer")
     memory = _memory(raw.get("memory", {}), w)
     decode = _decode(raw.get("decode", {}), w, mode, seq_len)
+    engine = _engine(raw.get("engine", {}), w)
     name = str(raw.get("name") or Path(where).stem)
     return Workload(name=name, model=model, mode=mode, seq_len=seq_len, global_batch=gbatch,
                     micro_batch=micro, dtype=dtype, optimizer=optimizer, devices=devices,
-                    parallelism=par, memory=memory, decode=decode, source=where)
+                    parallelism=par, memory=memory, decode=decode, engine=engine, source=where)
 
 
 def _enum(cls: type[Enum], value: Any, where: str):
@@ -173,6 +176,19 @@ def _decode(data: Any, w: str, mode: Mode, seq_len: int) -> DecodeOptions:
     return DecodeOptions(context_len=_pos_int(data, "context_len", p, seq_len if mode is Mode.DECODE else 0, 0),
                          new_tokens=_pos_int(data, "new_tokens", p, 1),
                          samples=_pos_int(data, "samples", p, 1))
+
+
+def _engine(data: Any, w: str) -> EngineOptions:
+    """engine: {step_overhead: TIME, per_sequence: TIME}; each replaces the spec's value."""
+    data = check_keys(data or {}, _ENGINE_KEYS, f"{w}engine", WorkloadError)
+    out = {}
+    for key, field in (("step_overhead", "step_overhead_s"), ("per_sequence", "per_sequence_s")):
+        if key in data:
+            try:
+                out[field] = parse_quantity(data[key], Dim.SECONDS, f"{w}engine.{key}", allow_zero=True)
+            except SpecError as exc:
+                raise WorkloadError(str(exc)) from None
+    return EngineOptions(**out)
 
 
 def _model(value: Any, w: str, base_dir: Path) -> ModelConfig:

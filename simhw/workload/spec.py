@@ -72,6 +72,16 @@ class DecodeOptions:
 
 
 @dataclass(frozen=True)
+class EngineOptions:
+    """Serving-engine overheads that replace the spec's engine_step_overhead / engine_per_token.
+
+    None keeps the spec's value. The engine is software (vLLM, TensorRT-LLM, a research engine),
+    so a workload can name its own; docs/workloads.md lists the fitted figures."""
+    step_overhead_s: float | None = None    # per iteration: scheduler, sampling launch, Python
+    per_sequence_s: float | None = None     # per sequence and iteration: bookkeeping, sampling
+
+
+@dataclass(frozen=True)
 class Workload:
     name: str
     model: ModelConfig
@@ -85,6 +95,7 @@ class Workload:
     parallelism: Parallelism = Parallelism()
     memory: MemoryOptions = MemoryOptions()
     decode: DecodeOptions = DecodeOptions()
+    engine: EngineOptions = EngineOptions()
     source: str = ""
 
     @property

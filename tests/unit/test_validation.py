@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -246,3 +247,16 @@ def test_more_bandwidth_or_peak_never_slower_and_roofline_bound(name):
             floor = max(r.op.flops / hw.peak(r.op.dtype), r.op.bytes / hw.main_memory.bandwidth_bytes_per_s)
             assert base >= floor
             assert math.isfinite(base)
+
+
+def test_datasets_yaml_is_valid_and_names_every_source():
+    """validate/datasets.yaml parses and gives repo, commit and licence for each source."""
+    import yaml
+
+    from simhw.validation import SOURCES
+
+    doc = yaml.safe_load((Path(__file__).parents[2] / "validate" / "datasets.yaml").read_text())
+    sets = doc["datasets"]
+    for name in list(SOURCES) + ["splitwise-sim", "argonne-llm-inference-bench"]:
+        assert {"repo", "commit", "licence"} <= set(sets[name]), name
+        assert len(str(sets[name]["commit"])) == 40

@@ -46,6 +46,9 @@ def test_good_workload_runs(tmp_path, capsys):
     ("model: [unclosed\n", "not valid YAML"),
     ("- a\n- b\n", "expected a mapping"),
     (GOOD.replace("model: llama2-7b", "model: {layers: 2, hidden: 64}"), "model.heads: missing"),
+    (GOOD + "engine: {step_overhead: 2 GB}\n", "engine.step_overhead: cannot read '2 GB' as seconds"),
+    (GOOD + "engine: {step_overhead: 2}\n", "engine.step_overhead: 2 has no unit"),
+    (GOOD + "engine: {per_token: 1 ms}\n", "engine: unknown key 'per_token'"),
 ])
 def test_bad_workload(tmp_path, capsys, text, needle):
     code, err, out = run(tmp_path, capsys, text)
