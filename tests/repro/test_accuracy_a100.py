@@ -101,3 +101,15 @@ def test_argonne_vllm_end_to_end():
     assert percentile(ape, 50) <= 0.10
     assert percentile(ape, 90) <= 0.25
     assert abs(percentile([r.error for r in rows], 50)) <= 0.05
+
+
+def test_argonne_gpu_energy_is_reported_and_a_lower_bound():
+    """LLM-Inference-Bench NVML power x latency of vLLM generate() on A100 (TP 1). simhw's energy model
+    (FLOP and DRAM byte energy plus idle power) is known to fall short here (validate/REPORT.md); this
+    pins the present state: every prediction is below the measurement, within a factor of four."""
+    from simhw.validation.e2e import argonne_energy_rows
+
+    rows = argonne_energy_rows(VALIDATION / "argonne-llm-inference-bench")
+    assert len(rows) == 8
+    for r in rows:
+        assert 0.25 * r.measured_s < r.predicted_s < r.measured_s, r
