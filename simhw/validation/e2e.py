@@ -79,17 +79,7 @@ def splitwise_rows(folder: str | Path, hw="dgx-a100", hardware: str = "a100-80gb
 
 def argonne_rows(folder: str | Path, hw="a100-40gb", framework: str = "vLLM") -> list[E2ERow]:
     """Whole-batch generate latency (prefill + L decode iterations) of Argonne's A100 rows."""
-    import pandas as pd
-
-    from ..spec.load import load_hw
-
-    files = sorted(Path(folder).rglob("All_results*.csv"))
-    if not files:
-        raise DataError(f"{folder}: no All_results*.csv (LLM-Inference-Bench) found.")
-    df = pd.concat([pd.read_csv(f) for f in files])
-    df = df[(df["Hardware"] == "Nvidia A100 GPU") & (df["Framework"] == framework) & df["Model"].isin(ARGONNE_MODELS)]
-    if isinstance(hw, str):
-        hw = load_hw(hw)
+    df, hw = _argonne_frame(folder, "All_results*.csv", framework, hw)
     keys = ["Model", "Num of Hardware", "Input Output Length", "Batch Size"]
     out: list[E2ERow] = []
     for (name, tp, length, b), lat in df.groupby(keys)["Latency"].median().items():
@@ -103,17 +93,7 @@ def argonne_energy_rows(folder: str | Path, hw="a100-40gb", framework: str = "vL
     """GPU energy of the same generate() runs: NVML average power (mW, summed over the GPUs) x latency,
     against simhw's energy (dynamic FLOP and byte energy plus idle power x time). Rows carry joules
     in measured_s / predicted_s."""
-    import pandas as pd
-
-    from ..spec.load import load_hw
-
-    files = sorted(Path(folder).rglob("power_results*.csv"))
-    if not files:
-        raise DataError(f"{folder}: no power_results*.csv (LLM-Inference-Bench) found.")
-    df = pd.concat([pd.read_csv(f) for f in files])
-    df = df[(df["Hardware"] == "Nvidia A100 GPU") & (df["Framework"] == framework) & df["Model"].isin(ARGONNE_MODELS)]
-    if isinstance(hw, str):
-        hw = load_hw(hw)
+    df, hw = _argonne_frame(folder, "power_results*.csv", framework, hw)
     out: list[E2ERow] = []
     for r in df.itertuples(index=False):
         name, tp, length, b, lat, power_mw = r[3], int(r[1]), int(r[4]), int(r[5]), float(r[6]), float(r[8])
@@ -121,6 +101,20 @@ def argonne_energy_rows(folder: str | Path, hw="a100-40gb", framework: str = "vL
         _, energy_j = _generate_cost(model, tp, length, b, hw)
         out.append(E2ERow(model, tp, b, length, length, "energy", power_mw * 1e-3 * lat, energy_j))
     return out
+
+
+def _argonne_frame(folder: str | Path, pattern: str, framework: str, hw):
+    """(A100 rows of ``framework`` for the models simhw has, the loaded spec)."""
+    import pandas as pd
+
+    from ..spec.load import load_hw
+
+    files = sorted(Path(folder).rglob(pattern))
+    if not files:
+        raise DataError(f"{folder}: no {pattern} (LLM-Inference-Bench) found.")
+    df = pd.concat([pd.read_csv(f) for f in files])
+    df = df[(df["Hardware"] == "Nvidia A100 GPU") & (df["Framework"] == framework) & df["Model"].isin(ARGONNE_MODELS)]
+    return df, (load_hw(hw) if isinstance(hw, str) else hw)
 
 
 def _generate_cost(model: str, tp: int, length: int, b: int, hw) -> tuple[float, float]:
@@ -143,35 +137,50 @@ def _generate_cost(model: str, tp: int, length: int, b: int, hw) -> tuple[float,
             pre.energy_j + mean([d.energy_j for d in dec]) * length)
 
 
-def argonne_table(rows: list[E2ERow]) -> tuple[str, str]:
-    """(markdown section for REPORT.md, one summary row for the accuracy table)."""
+def _stats(rows: list[E2ERow]) -> tuple[float, float, float]:
+    """(median |error|, p90 |error|, median signed error) of ``rows``."""
     from .stats import percentile
 
+    ape = [abs(r.error) for r in rows]
+    return percentile(ape, 50), percentile(ape, 90), percentile([r.error for r in rows], 50)
+
+
+def _group_lines(rows: list[E2ERow], key) -> list[str]:
+    """One markdown row per group (key(row) -> tuple of cells): the cells, n, median, p90, bias."""
+    groups: dict[tuple, list[E2ERow]] = {}
+    for r in rows:
+        groups.setdefault(key(r), []).append(r)
+    out = []
+    for cells, rs in sorted(groups.items()):
+        med, p90, bias = _stats(rs)
+        out.append("| " + " | ".join(str(c) for c in cells) +
+                   f" | {len(rs)} | {100 * med:.1f}% | {100 * p90:.1f}% | {100 * bias:+.1f}% |")
+    return out
+
+
+def _closing(rows: list[E2ERow], source: str, what: str, target: str = "") -> tuple[list[str], str]:
+    """(overall sentence for REPORT.md, summary row for the accuracy table)."""
+    med, p90, bias = _stats(rows)
+    stats = f"{100 * med:.1f}% | {100 * p90:.1f}% | {100 * bias:+.1f}% |"
+    return (["", f"All {len(rows)} configurations: median {100 * med:.1f}%, p90 {100 * p90:.1f}%, "
+                 f"bias {100 * bias:+.1f}%{target}."],
+            f"| {source} | {what} | {len(rows)} | {stats}")
+
+
+def argonne_table(rows: list[E2ERow]) -> tuple[str, str]:
+    """(markdown section for REPORT.md, one summary row for the accuracy table)."""
     lines = ["## End to end: LLM-Inference-Bench (vLLM, A100)", "",
              "Whole-batch vLLM generate() latency from argonne-lcf/LLM-Inference-Bench@4211f5d4 (A100 rows, "
              "input = output = L tokens, median of repeated keys) against simhw's prefill estimate plus L decode "
              "iterations (KV from L to 2L) on a100-40gb with the spec's (vLLM) engine overheads.", "",
              "| model | TP | n | median error | p90 error | bias |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    groups: dict[tuple, list[E2ERow]] = {}
-    for r in rows:
-        groups.setdefault((r.model, r.tp), []).append(r)
-    for (model, tp), rs in sorted(groups.items()):
-        ape = [abs(r.error) for r in rs]
-        lines.append(f"| {model} | {tp} | {len(rs)} | {100 * percentile(ape, 50):.1f}% | "
-                     f"{100 * percentile(ape, 90):.1f}% | {100 * percentile([r.error for r in rs], 50):+.1f}% |")
-    ape = [abs(r.error) for r in rows]
-    bias = percentile([r.error for r in rows], 50)
-    lines += ["", f"All {len(rows)} configurations: median {100 * percentile(ape, 50):.1f}%, p90 "
-              f"{100 * percentile(ape, 90):.1f}%, bias {100 * bias:+.1f}%."]
-    summary = (f"| argonne (vLLM) | end-to-end generate (prefill + L decode steps) | {len(rows)} | "
-               f"{100 * percentile(ape, 50):.1f}% | {100 * percentile(ape, 90):.1f}% | {100 * bias:+.1f}% |")
-    return "\n".join(lines), summary
+    lines += _group_lines(rows, lambda r: (r.model, r.tp))
+    tail, summary = _closing(rows, "argonne (vLLM)", "end-to-end generate (prefill + L decode steps)")
+    return "\n".join(lines + tail), summary
 
 
 def argonne_energy_table(rows: list[E2ERow]) -> tuple[str, str]:
     """(markdown section for REPORT.md, one summary row) for the GPU-energy rows."""
-    from .stats import percentile
-
     lines = ["## End to end: GPU energy of vLLM generate() (LLM-Inference-Bench power rows, A100)", "",
              "NVML average power x latency of the same generate() runs (power_results.csv, TP 1) against "
              "simhw's energy: FLOPs x energy per FLOP + HBM bytes x energy per byte + idle power x time.", "",
@@ -179,22 +188,17 @@ def argonne_energy_table(rows: list[E2ERow]) -> tuple[str, str]:
     for r in sorted(rows, key=lambda r: (r.model, r.batch)):
         lines.append(f"| {r.model} | {r.batch} | {r.prompt} | {r.measured_s / 1e3:.2f} | {r.predicted_s / 1e3:.2f} | "
                      f"{100 * r.error:+.0f}% |")
-    ape = [abs(r.error) for r in rows]
-    bias = percentile([r.error for r in rows], 50)
     lines += ["", "simhw's times for these runs are within -22% to +13% of the measured latencies, so most of the "
               "gap is power: the model draws 90-150 W where the GPU draws 220-345 W. Memory-bound decode costs more than the "
               "DRAM device energy per byte (on-chip movement, clocks held at boost), and the measured power rises "
               "with batch size more than simhw's byte and FLOP counts do. Not fixed yet: treat simhw's serving "
               "energy as a lower bound."]
-    summary = (f"| argonne (vLLM) | end-to-end GPU energy of generate | {len(rows)} | {100 * percentile(ape, 50):.1f}% | "
-               f"{100 * percentile(ape, 90):.1f}% | {100 * bias:+.1f}% |")
+    _, summary = _closing(rows, "argonne (vLLM)", "end-to-end GPU energy of generate")
     return "\n".join(lines), summary
 
 
 def splitwise_table(rows: list[E2ERow]) -> tuple[str, str]:
     """(markdown section for REPORT.md, one summary row for the accuracy table)."""
-    from .stats import percentile
-
     lines = ["## End to end: Splitwise (DGX-A100)", "",
              "simhw.estimate in prefill / decode mode against Mutinifni/splitwise-sim@8f99e7dc perf_model.csv "
              "(a100-80gb rows, median of 5 repeats); decode uses a KV length halfway through generation. "
@@ -202,17 +206,6 @@ def splitwise_table(rows: list[E2ERow]) -> tuple[str, str]:
              f"(step_overhead {SPLITWISE_ENGINE['step_overhead']}, per_sequence {SPLITWISE_ENGINE['per_sequence']}; "
              "fitted on these rows, about 30x vLLM's per-iteration cost).", "",
              "| model | TP | phase | n | median error | p90 error | bias |", "| --- | ---: | --- | ---: | ---: | ---: | ---: |"]
-    groups: dict[tuple, list[E2ERow]] = {}
-    for r in rows:
-        groups.setdefault((r.model, r.tp, r.phase), []).append(r)
-    for (model, tp, phase), rs in sorted(groups.items()):
-        ape = [abs(r.error) for r in rs]
-        lines.append(f"| {model} | {tp} | {phase} | {len(rs)} | {100 * percentile(ape, 50):.1f}% | "
-                     f"{100 * percentile(ape, 90):.1f}% | {100 * percentile([r.error for r in rs], 50):+.1f}% |")
-    ape = [abs(r.error) for r in rows]
-    bias = percentile([r.error for r in rows], 50)
-    lines += ["", f"All {len(rows)} configurations: median {100 * percentile(ape, 50):.1f}%, p90 "
-              f"{100 * percentile(ape, 90):.1f}%, bias {100 * bias:+.1f}% (target: median 10%)."]
-    summary = (f"| splitwise-sim | end-to-end prefill + decode step | {len(rows)} | {100 * percentile(ape, 50):.1f}% | "
-               f"{100 * percentile(ape, 90):.1f}% | {100 * bias:+.1f}% |")
-    return "\n".join(lines), summary
+    lines += _group_lines(rows, lambda r: (r.model, r.tp, r.phase))
+    tail, summary = _closing(rows, "splitwise-sim", "end-to-end prefill + decode step", " (target: median 10%)")
+    return "\n".join(lines + tail), summary
