@@ -317,9 +317,10 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         rereads = max(1.0, math.ceil(sq / rows) / slots) * (_causal_share(sq, skv) if causal else 1.0)
         hbm = 2.0 * b * sq * h * d * e + kv_unique * max(rereads, 1.0)
     hbm *= work
-    if causal and fa2 and len(in_order) > 1:
-        # FlashAttention-2 launches grid (q-block, batch, head): the block scheduler hands out the
-        # q-blocks of each head in ascending order, the shortest causal rows first
+    if causal and fa2 and work <= 1.0 and len(in_order) > 1:
+        # FlashAttention-2's forward launches grid (q-block, batch, head): the block scheduler hands
+        # out the q-blocks of each head in ascending order, the shortest causal rows first (its
+        # backward walks key blocks, longest first, which the longest-first schedule below covers)
         sched = _dispatch(in_order, lengths_blocks[0][1], slots)
     else:
         sched = _schedule(list(merged.items()), slots)

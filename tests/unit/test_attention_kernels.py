@@ -3,7 +3,6 @@ the varlen GQA-swap copies, paged prefill tiles, and the spec's attention_kernel
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import itertools
 import random
 
@@ -94,3 +93,11 @@ def test_bad_attention_kernel_names_the_key_and_choices(tmp_path):
     with pytest.raises(SpecError, match=r"efficiency\.attention_kernel: 'fa9' is not one of fa2, fa3") as err:
         simhw.load_hw(str(path))
     assert "bad.yaml" in str(err.value)
+
+
+def test_backward_attention_keeps_the_longest_first_schedule():
+    """FlashAttention-2's backward walks key blocks, longest first: the launch-order penalty of the
+    forward does not apply, so FA2 and FA3 scheduling give the same backward time."""
+    fwd = _attn(1, 2, 2, 16384, 16384, causal=True)
+    bwd = dataclasses.replace(fwd, flops=2.5 * fwd.flops)
+    assert attention_time_s(bwd, A100)[0] == pytest.approx(attention_time_s(bwd, _fa(A100, AttentionKernel.FA3))[0])
