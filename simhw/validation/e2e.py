@@ -1,20 +1,24 @@
-"""End to end: Splitwise's measured prefill and decode-iteration times on DGX-A100 against
-:func:`simhw.estimate` in prefill / decode mode.
+"""End to end: serving measurements against :func:`simhw.estimate` in prefill / decode mode.
 
-Source: Mutinifni/splitwise-sim@8f99e7dc data/perf_model.csv (a100-80gb rows): Llama-2-70B at
+Splitwise (Mutinifni/splitwise-sim@8f99e7dc data/perf_model.csv, a100-80gb rows): Llama-2-70B at
 TP 2/4/8 and BLOOM-176B at TP 8; ``prompt_time`` is the prefill of ``batch_size`` prompts of
 ``prompt_size`` tokens, ``token_time`` the mean decode iteration (ms), 5 repeats (median used).
 simhw costs the same batch on the node (dgx-a100: NVLink for the tensor-parallel all-reduces)
 with a KV length for decode halfway through generation (context = prompt, new tokens = output).
-Serving-engine overheads depend on the engine, not the GPU: Splitwise's engine is given as the
-workload's ``engine:`` block (:data:`SPLITWISE_ENGINE`, fitted on these rows), while the spec's
-``engine_step_overhead`` / ``engine_per_token`` describe vLLM (fitted on the Argonne rows below).
 
-Second source: argonne-lcf/LLM-Inference-Bench@4211f5d4 Plots/All_results.csv (A100 rows, vLLM):
-one offline ``generate()`` of ``batch`` prompts, input = output = L tokens, at TP 1/2/4; the
-latency covers the prefill and L decode iterations. simhw sums its prefill estimate and its
-decode iterations (KV from L to 2L, trapezoid rule over five KV lengths). Argonne's A100s are
-not named; its Polaris system has A100-SXM4-40GB, so the spec is a100-40gb.
+ML.ENERGY leaderboard v2 (ml-energy/leaderboard-v2@c3af7f31, A100-SXM4-40GB, vLLM 0.5.4 serving
+ShareGPT and code prompts at saturation): mean time per output token against one decode
+iteration at the measured mean running batch.
+
+LLM-Inference-Bench (argonne-lcf/LLM-Inference-Bench@4211f5d4 Plots/All_results.csv, A100 rows,
+vLLM): one offline ``generate()`` of ``batch`` prompts, input = output = L tokens, at TP 1/2/4;
+simhw sums its prefill estimate and L decode iterations (KV from L to 2L, trapezoid rule over
+five KV lengths). Argonne's A100s are not named; its Polaris system has A100-SXM4-40GB.
+
+Serving-engine overheads belong to the engine. The spec's ``engine_step_overhead`` /
+``engine_per_token`` describe a vLLM-0.5-era engine (fitted on Splitwise, confirmed on ML.ENERGY's
+vLLM 0.5.4); the Argonne runs use a current vLLM, given as the workload's ``engine:`` block
+(:data:`VLLM_V1_ENGINE`, fitted on those rows).
 """
 from __future__ import annotations
 
@@ -24,8 +28,16 @@ from pathlib import Path
 from ..errors import DataError
 
 
-# Splitwise's serving engine (F: fitted on its DGX-A100 rows; validate/REPORT.md, end to end)
-SPLITWISE_ENGINE = {"step_overhead": "15 ms", "per_sequence": "0.31 ms"}
+# A current vLLM (V1 engine, 2025) -- F: fitted on the LLM-Inference-Bench A100 vLLM rows
+VLLM_V1_ENGINE = {"step_overhead": "0.5 ms", "per_sequence": "80 us"}
+# ML.ENERGY model names -> simhw built-ins of the same architecture (CodeLlama = Llama-2 layers)
+MLENERGY_MODELS = {"meta-llama/Meta-Llama-3.1-8B-Instruct": "llama3-8b",
+                   "meta-llama/Meta-Llama-3.1-70B-Instruct": "llama3-70b",
+                   "mistralai/Mistral-7B-Instruct-v0.3": "mistral-7b", "google/gemma-2-2b-it": "gemma2-2b",
+                   "codellama/CodeLlama-7b-hf": "llama2-7b", "codellama/CodeLlama-13b-hf": "llama2-13b",
+                   "codellama/CodeLlama-70b-hf": "llama2-70b"}
+# Mean prompt tokens of the ML.ENERGY requests: not in the published rows; an assumption (UNVERIFIED)
+MLENERGY_PROMPT_TOKENS = 250
 # Argonne model names -> simhw built-ins
 ARGONNE_MODELS = {"meta-llama/Llama-2-7b-hf": "llama2-7b", "meta-llama/Llama-2-70b-hf": "llama2-70b",
                   "meta-llama/Meta-Llama-3-8B": "llama3-8b", "meta-llama/Meta-Llama-3-70B": "llama3-70b",
@@ -68,7 +80,7 @@ def splitwise_rows(folder: str | Path, hw="dgx-a100", hardware: str = "a100-80gb
     for r in med.itertuples(index=False):
         tp, b, p, o = int(r.tensor_parallel), int(r.batch_size), int(r.prompt_size), int(r.token_size)
         common = {"model": r.model, "dtype": "fp16", "devices": tp, "parallelism": {"tp": tp},
-                  "micro_batch": b, "global_batch": b, "engine": SPLITWISE_ENGINE}
+                  "micro_batch": b, "global_batch": b}
         pre = workload_from_dict({**common, "mode": "prefill", "seq_len": p}, "splitwise")
         dec = workload_from_dict({**common, "mode": "decode", "seq_len": p + o,
                                   "decode": {"context_len": p, "new_tokens": o}}, "splitwise")
@@ -103,6 +115,48 @@ def argonne_energy_rows(folder: str | Path, hw="a100-40gb", framework: str = "vL
     return out
 
 
+def mlenergy_rows(folder: str | Path, hw="a100-40gb") -> list[E2ERow]:
+    """ML.ENERGY v2 LLM rows: mean time per output token against one decode iteration at the mean
+    running batch, KV length = prompt + half the mean output (the spec's engine overheads)."""
+    import pandas as pd
+
+    from ..cost.estimate import estimate
+    from ..spec.load import load_hw
+    from ..workload.from_yaml import workload_from_dict
+
+    files = sorted(Path(folder).rglob("llm_text_generation*.csv"))
+    if not files:
+        raise DataError(f"{folder}: no llm_text_generation*.csv (ML.ENERGY leaderboard v2) found.")
+    df = pd.concat([pd.read_csv(f) for f in files])
+    df = df[df["GPU"].str.contains("A100") & df["Model"].isin(MLENERGY_MODELS) & (df["PP"] == 1)]
+    hw = load_hw(hw) if isinstance(hw, str) else hw
+    out: list[E2ERow] = []
+    for r in df.to_dict("records"):
+        model, tp = MLENERGY_MODELS[r["Model"]], int(r["TP"])
+        b, output = max(1, round(r["Avg BS (reqs)"])), float(r["Avg Output Tokens"])
+        kv = int(MLENERGY_PROMPT_TOKENS + output / 2)
+        wl = workload_from_dict({"model": model, "mode": "decode", "dtype": "bf16", "devices": tp,
+                                 "parallelism": {"tp": tp}, "seq_len": kv + 1, "micro_batch": b,
+                                 "global_batch": b, "decode": {"context_len": kv, "new_tokens": 1}}, "ml.energy")
+        out.append(E2ERow(model, tp, b, kv, int(output), "decode", float(r["Avg TPOT (s)"]),
+                          estimate(wl, hw).step_time_s))
+    return out
+
+
+def mlenergy_table(rows: list[E2ERow]) -> tuple[str, str]:
+    """(markdown section for REPORT.md, one summary row for the accuracy table)."""
+    lines = ["## End to end: ML.ENERGY v2 time per output token (vLLM 0.5.4, A100-SXM4-40GB)", "",
+             "Mean TPOT of vLLM 0.5.4 serving at saturation (ml-energy/leaderboard-v2@c3af7f31) against one "
+             f"decode iteration at the mean running batch; KV length = {MLENERGY_PROMPT_TOKENS} prompt tokens "
+             "(an assumption: the rows do not give the prompt length) + half the mean output. The spec's engine "
+             "overheads (fitted on Splitwise) are used unchanged; prefills that vLLM interleaves are not "
+             "modelled.", "",
+             "| model | TP | n | median error | p90 error | bias |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines += _group_lines(rows, lambda r: (r.model, r.tp))
+    tail, summary = _closing(rows, "ml.energy v2 (vLLM 0.5.4)", "end-to-end time per output token")
+    return "\n".join(lines + tail), summary
+
+
 def _argonne_frame(folder: str | Path, pattern: str, framework: str, hw):
     """(A100 rows of ``framework`` for the models simhw has, the loaded spec)."""
     import pandas as pd
@@ -126,7 +180,7 @@ def _generate_cost(model: str, tp: int, length: int, b: int, hw) -> tuple[float,
     from ..workload.from_yaml import workload_from_dict
 
     common = {"model": model, "dtype": "fp16", "devices": tp, "parallelism": {"tp": tp},
-              "micro_batch": b, "global_batch": b}
+              "micro_batch": b, "global_batch": b, "engine": VLLM_V1_ENGINE}
     pre = estimate(workload_from_dict({**common, "mode": "prefill", "seq_len": length}, "argonne"), hw)
     steps = np.unique(np.linspace(0, length - 1, 5).round().astype(int))
     dec = [estimate(workload_from_dict({**common, "mode": "decode", "seq_len": length + int(t) + 1,
@@ -172,7 +226,10 @@ def argonne_table(rows: list[E2ERow]) -> tuple[str, str]:
     lines = ["## End to end: LLM-Inference-Bench (vLLM, A100)", "",
              "Whole-batch vLLM generate() latency from argonne-lcf/LLM-Inference-Bench@4211f5d4 (A100 rows, "
              "input = output = L tokens, median of repeated keys) against simhw's prefill estimate plus L decode "
-             "iterations (KV from L to 2L) on a100-40gb with the spec's (vLLM) engine overheads.", "",
+             "iterations (KV from L to 2L) on a100-40gb, with a current vLLM's engine overheads given as the "
+             f"workload's engine: block (step_overhead {VLLM_V1_ENGINE['step_overhead']}, per_sequence "
+             f"{VLLM_V1_ENGINE['per_sequence']}; fitted on these rows; the spec's vLLM-0.5-era values are 30x "
+             "and 4x larger).", "",
              "| model | TP | n | median error | p90 error | bias |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
     lines += _group_lines(rows, lambda r: (r.model, r.tp))
     tail, summary = _closing(rows, "argonne (vLLM)", "end-to-end generate (prefill + L decode steps)")
@@ -202,9 +259,7 @@ def splitwise_table(rows: list[E2ERow]) -> tuple[str, str]:
     lines = ["## End to end: Splitwise (DGX-A100)", "",
              "simhw.estimate in prefill / decode mode against Mutinifni/splitwise-sim@8f99e7dc perf_model.csv "
              "(a100-80gb rows, median of 5 repeats); decode uses a KV length halfway through generation. "
-             "Engine overheads: Splitwise's own engine, given as the workload's engine: block "
-             f"(step_overhead {SPLITWISE_ENGINE['step_overhead']}, per_sequence {SPLITWISE_ENGINE['per_sequence']}; "
-             "fitted on these rows, about 30x vLLM's per-iteration cost).", "",
+             "Engine overheads: the spec's engine_step_overhead and engine_per_token (fitted on these rows).", "",
              "| model | TP | phase | n | median error | p90 error | bias |", "| --- | ---: | --- | ---: | ---: | ---: | ---: |"]
     lines += _group_lines(rows, lambda r: (r.model, r.tp, r.phase))
     tail, summary = _closing(rows, "splitwise-sim", "end-to-end prefill + decode step", " (target: median 10%)")
