@@ -27,7 +27,6 @@ from pathlib import Path
 
 from ..errors import DataError
 
-
 # A current vLLM (V1 engine, 2025) -- F: fitted on the LLM-Inference-Bench A100 vLLM rows
 VLLM_V1_ENGINE = {"step_overhead": "0.5 ms", "per_sequence": "80 us"}
 # ML.ENERGY model names -> simhw built-ins of the same architecture (CodeLlama = Llama-2 layers)
@@ -51,8 +50,8 @@ class E2ERow:
     batch: int
     prompt: int
     output: int
-    phase: str              # prefill | decode
-    measured_s: float
+    phase: str              # prefill | decode | generate | energy
+    measured_s: float       # seconds (energy rows: joules)
     predicted_s: float
 
     @property
@@ -61,6 +60,7 @@ class E2ERow:
 
 
 def splitwise_rows(folder: str | Path, hw="dgx-a100", hardware: str = "a100-80gb") -> list[E2ERow]:
+    """Splitwise's prefill and decode-iteration times (``hardware`` rows) against simhw.estimate."""
     import pandas as pd
 
     from ..cost.estimate import estimate
