@@ -140,6 +140,7 @@ def _describe_link(base: str, link, add) -> None:
 def _describe_efficiency(spec, add, raw: dict) -> None:
     """Every constant of the efficiency model; those the spec does not set show as defaults."""
     from dataclasses import fields
+    from enum import Enum
 
     from ..spec.model import Efficiency
 
@@ -155,7 +156,7 @@ def _describe_efficiency(spec, add, raw: dict) -> None:
             add(field, value, "s", source=source)
         elif f.name.endswith("_bytes"):
             add(field, value, "B", source=source)
-        elif hasattr(value, "value"):   # an enum (e.g. attention_kernel)
+        elif isinstance(value, Enum):   # e.g. attention_kernel
             add(field, value.value, "", shown=value.value, source=source)
         else:
             add(field, float(value), "", shown=_num(value), source=source)
