@@ -177,15 +177,21 @@ def _splice_readme(table: str) -> None:
 
 
 def _e2e(data: Path) -> tuple[str, str | None]:
-    """End-to-end sections (Splitwise on dgx-a100; ML.ENERGY TPOT and LLM-Inference-Bench vLLM time and
-    GPU energy on a100-40gb) and their summary rows, each only when its data set is present."""
+    """End-to-end sections (Splitwise on dgx-a100; ML.ENERGY TPOT and energy per token and
+    LLM-Inference-Bench vLLM time and GPU energy on a100-40gb) and their summary rows, each only when
+    its data set is present."""
+    from functools import partial
+
     from simhw.validation.e2e import (argonne_energy_rows, argonne_energy_table, argonne_rows, argonne_table,
-                                      mlenergy_rows, mlenergy_table, splitwise_rows, splitwise_table)
+                                      mlenergy_energy_table, mlenergy_rows, mlenergy_table, splitwise_rows,
+                                      splitwise_table)
 
     sections, summaries = [], []
     argonne = data / "argonne-llm-inference-bench"
     for folder, rows_of, table_of in ((data / "splitwise-sim", splitwise_rows, splitwise_table),
                                       (data / "ml-energy-leaderboard-v2", mlenergy_rows, mlenergy_table),
+                                      (data / "ml-energy-leaderboard-v2", partial(mlenergy_rows, energy=True),
+                                       mlenergy_energy_table),
                                       (argonne, argonne_rows, argonne_table),
                                       (argonne, argonne_energy_rows, argonne_energy_table)):
         if folder.is_dir():

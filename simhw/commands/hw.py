@@ -100,8 +100,12 @@ def _describe_device(spec, add) -> None:
         add("power.tdp", spec.tdp_w, "W")
     if spec.idle_w:
         add("power.idle", spec.idle_w, "W")
+    if spec.active_w:
+        add("power.active", spec.active_w, "W")
     for dtype, value in spec.energy_j_per_flop.items():
         add(f"energy.flop.{dtype.value}", value, "J/OP" if dtype.value in _INT_DTYPES else "J/FLOP")
+    if spec.transport_j_per_byte:
+        add("energy.transport", spec.transport_j_per_byte, "J/B", shown=_energy_per_byte(spec.transport_j_per_byte))
     if spec.price_usd:
         add("economics.price", spec.price_usd, "USD", shown=f"{_num(spec.price_usd)} USD")
     if spec.cloud_usd_per_s:

@@ -8,8 +8,10 @@ The data-parallel gradient reduction overlaps the last micro-batch's backward; w
 exposed. MFU and HFU: Korthikanti et al. 2022 App. A (model FLOPs / (time x devices x peak)); model FLOPs
 count matrix multiplications (the full s x s attention matrix for unfused attention, as the paper,
 the causal half under FlashAttention); hardware FLOPs are model FLOPs plus recomputation.
-Energy: dynamic per-FLOP and per-byte energy of every op plus idle power x time for every device
-(and the node's host power when a node is given).
+Energy: dynamic per-FLOP and per-byte energy of every op (a main-memory byte costs the memory's
+access energy plus the on-chip transport to the SMs) plus the static draw of a running device
+(power.idle + power.active) x step time for every device, host-side engine gaps included (and the
+node's host power when a node is given). Fitted on A100 serving energy (validate/REPORT.md).
 """
 from __future__ import annotations
 
@@ -231,7 +233,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     peak = device.peak(wl.dtype)
     denom = step * wl.devices * peak
     nodes = -(-wl.devices // hw.device_count) if isinstance(hw, NodeSpec) else 0
-    static_w = device.idle_w * wl.devices + (hw.host_power_w * nodes if isinstance(hw, NodeSpec) else 0.0)
+    static_w = device.busy_w * wl.devices + (hw.host_power_w * nodes if isinstance(hw, NodeSpec) else 0.0)
     energy = dyn_mb_j * ranks * n_micro_global + dyn_step_j * wl.devices + static_w * step
     busy = mb * stage_t
     bubble = max(0.0, pipe - busy) if wl.mode is not Mode.DECODE else max(0.0, pipe - stage_t * 1)

@@ -380,7 +380,7 @@ def _finish(op: Op, hw: DeviceSpec, body: float, compute: float, memory: float) 
     bound = Bound.COMPUTE if compute >= memory else Bound.MEMORY
     if eff.launch_s > body:
         bound = Bound.LATENCY
-    energy = op.flops * hw.flop_energy(op.dtype) + op.bytes * hw.main_memory.energy_j_per_byte
+    energy = op.flops * hw.flop_energy(op.dtype) + op.bytes * hw.memory_byte_energy_j
     return OpCost(time, bound, compute, memory, energy)
 
 

@@ -2,12 +2,12 @@
 and per inference of a fixed-rate accelerator.
 
 * Run as configured: ``energy = energy_per_step x steps`` where the step's energy is the cost
-  model's (dynamic per-FLOP and per-byte energy of every op plus idle power x step time,
+  model's (dynamic per-FLOP and per-byte energy of every op plus (idle + active) power x step time,
   simhw/cost/estimate.py), and ``steps = C_train / model_FLOPs_per_step``.
 * MFU scenario (Falk et al., arXiv 2512.04142: N GPUs at a given MFU): each device draws
-  ``P = idle + e_flop x R_peak x MFU`` (capped at TDP), for ``C_train / (R_peak x MFU)``
+  ``P = idle + active + e_flop x R_peak x MFU`` (capped at TDP), for ``C_train / (R_peak x MFU)``
   device-seconds in all; ``e_flop`` is the spec's dynamic energy per FLOP. A spec without
-  ``e_flop`` falls back to ``(TDP - idle) x min(1, MFU / compute_fraction)``.
+  ``e_flop`` falls back to ``(TDP - idle - active) x min(1, MFU / compute_fraction)``.
 * Facility energy is IT energy x PUE (power usage effectiveness, The Green Grid).
 * A fixed-function accelerator that finishes one inference per cycle of its rate uses
   ``E = P / f`` per inference (Di Guglielmo et al., arXiv 2105.01683, seed-targets §15a:
@@ -38,8 +38,8 @@ def device_power_w(device: DeviceSpec, dtype: DType, mfu: float) -> float:
         dynamic = e_flop * peak * mfu
     else:
         frac = device.efficiency.compute_fraction or 1.0
-        dynamic = max(0.0, device.tdp_w - device.idle_w) * min(1.0, mfu / frac)
-    power = device.idle_w + dynamic
+        dynamic = max(0.0, device.tdp_w - device.busy_w) * min(1.0, mfu / frac)
+    power = device.busy_w + dynamic
     return min(power, device.tdp_w) if device.tdp_w > 0 else power
 
 

@@ -264,7 +264,7 @@ def _notes(device: DeviceSpec, emb: carbon.Embodied, comp: material.Composition,
         notes.append("node spec: energy includes host power (estimate); embodied, capex and material count "
                      "the accelerators only.")
     notes.append("scenarios: each GPU spends its whole lifespan on this run (Falk et al.'s N = C/(R*MFU*T)); "
-                 "power = idle + e_flop*R_peak*MFU, capped at TDP.")
+                 "power = idle + active + e_flop*R_peak*MFU, capped at TDP.")
     return tuple(notes)
 
 

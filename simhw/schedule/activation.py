@@ -71,7 +71,7 @@ def schedule_activations(wl: Workload, hw, objective: str = "time", device_memor
         layers=layers, device_capacity_bytes=max(0.0, dev_cap - static) * 0.999,
         host_capacity_bytes=host_cap * 0.999 if host_cap != float("inf") else 1e18,
         pcie_bandwidth_bytes_per_s=host_link_bytes_per_s(hw), nvme_capacity_bytes=nvme_cap,
-        nvme_bandwidth_bytes_per_s=nvme_bw, device_power_w=device.tdp_w, device_idle_power_w=device.idle_w,
+        nvme_bandwidth_bytes_per_s=nvme_bw, device_power_w=device.tdp_w, device_idle_power_w=device.busy_w,
         usd_per_s=device.cloud_usd_per_s,
         objective={"time": tw.CostObjective.TIME, "energy": tw.CostObjective.ENERGY,
                    "cost": tw.CostObjective.DOLLARS}[objective])

@@ -171,8 +171,8 @@ def _device(raw: Mapping, where: str, path: Path) -> DeviceSpec:
                    for lname, level in check_keys(raw.get("memory", {}), _any(raw.get("memory", {})), f"{where}memory", SpecError).items())
     links = tuple(_link(q, lname, link, f"links.{lname}", where) for lname, link in
                   check_keys(raw.get("links", {}), _any(raw.get("links", {})), f"{where}links", SpecError).items())
-    power = check_keys(raw.get("power", {}), ("tdp", "idle"), f"{where}power", SpecError)
-    energy = check_keys(raw.get("energy", {}), ("flop",), f"{where}energy", SpecError)
+    power = check_keys(raw.get("power", {}), ("tdp", "idle", "active"), f"{where}power", SpecError)
+    energy = check_keys(raw.get("energy", {}), ("flop", "transport"), f"{where}energy", SpecError)
     flop_e = check_keys(energy.get("flop", {}), [d.value for d in DType], f"{where}energy.flop", SpecError)
     econ = check_keys(raw.get("economics", {}), ("price", "cloud", "lifespan"), f"{where}economics", SpecError)
     sil = check_keys(raw.get("silicon", {}), ("die_area", "process", "embodied", "mass"), f"{where}silicon", SpecError)
@@ -186,6 +186,8 @@ def _device(raw: Mapping, where: str, path: Path) -> DeviceSpec:
         memory=memory, links=links,
         tdp_w=q(power, "tdp", Dim.WATTS, "power", default=0.0),
         idle_w=q(power, "idle", Dim.WATTS, "power", default=0.0),
+        active_w=q(power, "active", Dim.WATTS, "power", default=0.0),
+        transport_j_per_byte=q(energy, "transport", Dim.J_PER_BYTE, "energy", default=0.0),
         energy_j_per_flop=MappingProxyType({DType(k): q(flop_e, k, Dim.J_PER_FLOP, "energy.flop") for k in flop_e}),
         price_usd=q(econ, "price", Dim.USD, "economics", default=0.0),
         cloud_usd_per_s=q(econ, "cloud", Dim.USD_PER_HOUR, "economics", default=0.0),

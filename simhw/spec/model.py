@@ -175,7 +175,9 @@ class DeviceSpec:
     links: tuple[LinkSpec, ...] = ()
     tdp_w: float = 0.0
     idle_w: float = 0.0
+    active_w: float = 0.0                   # draw above idle while a workload runs (clocks at the operating point)
     energy_j_per_flop: Mapping[DType, float] = field(default_factory=lambda: MappingProxyType({}))
+    transport_j_per_byte: float = 0.0       # on-chip energy per main-memory byte (L2, crossbar, shared memory)
     price_usd: float = 0.0
     cloud_usd_per_s: float = 0.0
     lifespan_s: float = 0.0
@@ -213,6 +215,18 @@ class DeviceSpec:
             if candidate in self.peak_flop_per_s:
                 return self.peak_flop_per_s[candidate]
         raise KeyError(dtype)
+
+    @property
+    def busy_w(self) -> float:
+        """Static draw (W) of a device running a workload: idle + active. Charged over the whole step,
+        host-side gaps included (milliseconds are too short for the driver to drop the clocks)."""
+        return self.idle_w + self.active_w
+
+    @property
+    def memory_byte_energy_j(self) -> float:
+        """Energy (J) of one main-memory byte delivered to the compute units: the memory device's
+        access energy plus the on-chip transport (L2, crossbar, shared memory)."""
+        return (self.memory[0].energy_j_per_byte if self.memory else 0.0) + self.transport_j_per_byte
 
     def flop_energy(self, dtype: DType) -> float:
         for candidate in _FALLBACK[dtype]:

@@ -213,7 +213,7 @@ def estimate_trace(source, hw: DeviceSpec | NodeSpec, *, ops: bool = False,
     dtype = max(gemm_flops, key=gemm_flops.get) if gemm_flops else DType.FP32
     peak = device.peak(dtype)
     model_flops, hw_flops, mem_bytes = model_flops / steps, hw_flops / steps, mem_bytes / steps
-    energy = dyn_j / steps + device.idle_w * step
+    energy = dyn_j / steps + device.busy_w * step
     breakdown = {"compute": bound[Bound.COMPUTE] / steps, "memory": bound[Bound.MEMORY] / steps,
                  "communication": (bound[Bound.COMMUNICATION] + comm) / steps, "latency": bound[Bound.LATENCY] / steps,
                  "pipeline_bubble": 0.0, "data_parallel": 0.0, "optimizer": opt_s / steps, "engine_overhead": 0.0}

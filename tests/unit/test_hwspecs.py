@@ -80,11 +80,11 @@ def test_every_gpu_has_peak_memory_power_efficiency(name):
 
 @pytest.mark.parametrize("name", GPUS)
 def test_gpu_energy_per_flop_is_derived_from_tdp(name):
-    """(TDP - idle) / (compute_fraction x peak) for every dtype with both a peak and an energy."""
+    """(TDP - idle - active) / (compute_fraction x peak) for every dtype with both a peak and an energy."""
     spec = load_hw(name)
     for dtype, energy in spec.energy_j_per_flop.items():
         peak = spec.peak_flop_per_s[dtype]
-        expected = (spec.tdp_w - spec.idle_w) / (spec.efficiency.compute_fraction * peak)
+        expected = (spec.tdp_w - spec.idle_w - spec.active_w) / (spec.efficiency.compute_fraction * peak)
         # a100.yaml derives with 0.85 while its compute_fraction is 0.86: allow a few per cent
         assert energy == pytest.approx(expected, rel=0.03), dtype
 
@@ -279,6 +279,15 @@ def _bad(tmp_path: Path, old: str, new: str) -> Path:
 def test_the_good_spec_loads(tmp_path):
     spec = load_hw(str(_write(tmp_path, "good.yaml", GOOD)))
     assert spec.peak(DType.BF16) == pytest.approx(1e14)
+    assert spec.busy_w == 0.0 and spec.memory_byte_energy_j == 0.0
+
+
+def test_active_power_and_transport_energy(tmp_path):
+    text = GOOD.replace("  tdp: 300 W", "  tdp: 300 W\n  idle: 40 W\n  active: 70 W") \
+        + "energy:\n  transport: 4 pJ/bit\n"
+    spec = load_hw(str(_write(tmp_path, "good.yaml", text.replace("capacity: 16 GB", "capacity: 16 GB\n    energy: 6 pJ/bit"))))
+    assert spec.busy_w == pytest.approx(110.0)
+    assert spec.memory_byte_energy_j == pytest.approx(10e-12 * 8)
 
 
 @pytest.mark.parametrize("old, new, pattern", [
@@ -290,6 +299,8 @@ def test_the_good_spec_loads(tmp_path):
     ("bandwidth: 1 TB/s", "bandwidth: 1 TB", r"memory\.hbm\.bandwidth: cannot read"),
     ("tdp: 300 W", "tdp: 300 GB", r"power\.tdp: cannot read"),
     ("tdp: 300 W", "tdp: -300 W", r"power\.tdp: .*positive"),
+    ("tdp: 300 W", "tdp: 300 W\n  active: 90 pJ", r"power\.active: cannot read"),
+    ("power:\n", "energy:\n  transport: 6 W\npower:\n", r"energy\.transport: cannot read"),
     ("capacity: 16 GB", "capacity: 0 GB", r"memory\.hbm\.capacity: .*positive"),
     ("kind: gpu", "kind: tpu", r"kind: 'tpu' is not a device kind"),
     ("source: test datasheet, table 1\n", "", r"missing required key 'source'"),
