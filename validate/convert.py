@@ -6,6 +6,7 @@
 SOURCE_DIR is the source's folder as fetched from the repository named in validate/datasets.yaml
 (or its copy under ../shared/validation/<source>/); the converter finds its files by name.
 Then: ``simhw validate OUT.csv --hw a100`` (or ``--hw dgx-a100`` for multi-node collectives).
+A folder with several GPUs' files (a100/, h100/) needs ``--gpu h100`` and then ``--hw h100``.
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("source_dir", type=Path)
     p.add_argument("out", type=Path)
     p.add_argument("--source", required=True, choices=SOURCES)
+    p.add_argument("--gpu", help="keep the files below this GPU's folders (a100, h100, ...); required when "
+                                 "SOURCE_DIR holds several GPUs' measurements")
     p.add_argument("--custom-allreduce", action="store_true",
                    help="aiconfigurator: add vLLM's custom (non-NCCL) all-reduce rows")
     p.add_argument("--send-recv", action="store_true",
@@ -38,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         options["send_recv"] = args.send_recv
         options["legacy_attention"] = not args.no_legacy_attention
     try:
-        df = convert(args.source, args.source_dir, **options)
+        df = convert(args.source, args.source_dir, gpu=args.gpu, **options)
         write_bytes_atomic(args.out, df.to_csv(index=False).encode("utf-8"))
     except SimhwError as exc:
         sys.stderr.write(f"convert: error: {exc}\n")

@@ -1,12 +1,15 @@
 #!/usr/bin/env python
 """Accuracy report of simhw against the public GPU measurement sets.
 
-    python validate/report.py [--data ../shared/validation] [--hw dgx-a100]
+    python validate/report.py [--data ../shared/validation] [--gpu a100|h100] [--hw NAME]
 
 Converts each source found under --data (validate/datasets.yaml names them) in memory, costs every
 row on --hw, and writes validate/REPORT.md (per data set and op kind: n, median and p90 absolute
 percentage error, bias; the flat-roofline baseline; the Splitwise end-to-end rows) and
 validate/accuracy_table.md (the short table for the README, also printed).
+``--gpu h100`` (data sets that hold H100 files, e.g. fetched from the repositories named in
+validate/datasets.yaml) checks the unfitted H100 specs instead and writes validate/REPORT-h100.md
+only: the README's table is the A100 one.
 """
 from __future__ import annotations
 
@@ -20,6 +23,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TARGETS = {"gemm": (0.05, 0.15), "attention": (0.08, 0.20), "collective": (0.10, 0.25)}
+A100_NOTES = "\n".join([
+    "## Notes on the data", "",
+    "- aiconfigurator: A100-SXM4-80GB, vLLM 0.14 kernels in CUDA graphs; the attention op includes the "
+    "KV-cache write (rows carry kv_cache_write=true).",
+    "- vidur: the A100 variant is not stated; its compute-bound GEMMs run ~10% slower than the SXM "
+    "set (a fit gives compute_fraction 0.82, the MAMF figure of the PCIe card), its memory-bound ones "
+    "faster. Its intra-node all_reduce above ~50 MB implies bus bandwidth above the 300 GB/s NVLink "
+    "peak, and its send_recv times imply more than the link can carry (left out); its 2024 attention "
+    "table is a paged kernel with 16-token blocks, 2-3x slower than FlashAttention-2 at the same shape; "
+    "its RMSNorm, SiLU-and-mul and RoPE kernels (sarathi's) run at 0.7-1.0 TB/s while its torch add "
+    "reaches 1.8 TB/s: one 2-byte load in flight per thread caps them near 108 SMs x 2048 threads x 2 B / "
+    "~0.6 us = 0.74 TB/s (Little's law); simhw prices vectorised kernels.",
+    "- llmcompass: wall clock around one eager PyTorch op (rows carry timing=wall; the spec's "
+    "host_launch_gap is added), so small ops measure Python dispatch.",
+    ""])
+# Per GPU: node spec for per-op sets, device spec for single-box serving sets, Splitwise's hardware key
+GPUS = {"a100": {"hw": "dgx-a100", "serving_hw": "a100-40gb", "splitwise": "a100-80gb"},
+        "h100": {"hw": "dgx-h100", "serving_hw": "h100", "splitwise": "h100-80gb"}}
 
 
 def naive_s(m, hw) -> float:
@@ -52,16 +73,21 @@ def _spct(x):
 def main(argv: list[str] | None = None) -> int:
     from simhw.spec.load import load_hw
     from simhw.validation import SOURCES, convert, evaluate, frame_to_measurements, group_stats
+    from simhw.validation.sources import gpus_under
     from simhw.validation.stats import RowResult
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "validation")
-    p.add_argument("--hw", default="dgx-a100")
+    p.add_argument("--gpu", default="a100", choices=sorted(GPUS), help="which GPU's rows to check")
+    p.add_argument("--hw", default=None, help="spec for the per-op sets (default: the GPU's DGX node)")
     p.add_argument("--out", type=Path, default=ROOT / "validate")
     args = p.parse_args(argv)
     if not args.data.is_dir():
         sys.stderr.write(f"report: {args.data} not found; fetch the sets named in validate/datasets.yaml.\n")
         return 2
+    gpu = GPUS[args.gpu]
+    args.hw = args.hw or gpu["hw"]
+    label = args.gpu.upper()
     hw = load_hw(args.hw)
     started = time.time()
     sections: list[str] = []
@@ -72,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.data / source
         if not folder.is_dir():
             continue
-        df = convert(source, folder)
+        present = gpus_under(folder)
+        if present and args.gpu not in present:
+            continue
+        df = convert(source, folder, gpu=args.gpu if present else None)
         rows, bad = frame_to_measurements(df)
         result = evaluate(rows, hw, source, bad)
         naive = {}
@@ -107,34 +136,41 @@ def main(argv: list[str] | None = None) -> int:
                 lines.append(f"- {kind}, line {r.line} ({r.label}): measured {r.measured_s * 1e6:.1f} us, "
                              f"predicted {r.predicted_s * 1e6:.1f} us ({_spct(r.error)})")
         sections.append("\n".join(lines))
-    e2e_section, e2e_row = _e2e(args.data)
+    e2e_section, e2e_row = _e2e(args.data, args.gpu)
     elapsed = time.time() - started
     overall = {k: group_stats(v) for k, v in all_rows.items()}
     acc = ["| data set | op kind | n | median error | p90 error | bias |", "| --- | --- | ---: | ---: | ---: | ---: |"]
     for (source, kind, n, med, p90, bias, _) in table_rows:
         acc.append(f"| {source} | {kind} | {n} | {_pct(med)} | {_pct(p90)} | {_spct(bias)} |")
     for kind, st in overall.items():
-        acc.append(f"| all A100 sets | {kind} | {st.n} | {_pct(st.median_ape)} | {_pct(st.p90_ape)} | {_spct(st.bias)} |")
+        acc.append(f"| all {label} sets | {kind} | {st.n} | {_pct(st.median_ape)} | {_pct(st.p90_ape)} | {_spct(st.bias)} |")
     if e2e_row:
         acc.append(e2e_row)
-    command = f"python validate/report.py --hw {args.hw}"
-    acc_text = ("Accuracy of simhw against real A100 measurements (errors are |predicted/measured - 1|; "
+    if not table_rows and not e2e_row:
+        sys.stderr.write(f"report: no {label} measurements under {args.data}; nothing written.\n")
+        return 2
+    report_name = "REPORT.md" if args.gpu == "a100" else f"REPORT-{args.gpu}.md"
+    command = f"python validate/report.py --hw {args.hw}" + (f" --gpu {args.gpu}" if args.gpu != "a100" else "")
+    acc_text = (f"Accuracy of simhw against real {label} measurements (errors are |predicted/measured - 1|; "
                 f"bias = median signed error, + = simhw slower). Produced by `{command}`; details in "
-                "validate/REPORT.md.\n\n" + "\n".join(acc) + "\n")
-    names = list(per_source) + ["all A100 sets"]
+                f"validate/{report_name}.\n\n" + "\n".join(acc) + "\n")
+    names = list(per_source) + [f"all {label} sets"]
     targets = ["| op kind | target median / p90 | " + " | ".join(names) + " |", "| --- | --- |" + " --- |" * len(names)]
     for kind, (tm, tp) in TARGETS.items():
         cells = []
         for name in names:
-            st = overall.get(kind) if name == "all A100 sets" else per_source[name].get(kind)
+            st = overall.get(kind) if name == f"all {label} sets" else per_source[name].get(kind)
             if st is None:
                 cells.append("-")
             else:
                 ok = "met" if st.median_ape <= tm and st.p90_ape <= tp else "missed"
                 cells.append(f"{ok}: {_pct(st.median_ape)} / {_pct(st.p90_ape)}")
         targets.append(f"| {kind} | {_pct(tm)} / {_pct(tp)} | " + " | ".join(cells) + " |")
+    notes = A100_NOTES if args.gpu == "a100" else (
+        f"## Notes\n\nEvery constant marked F in the specs was fitted on A100 rows; these {label} rows were "
+        "not used to fit anything (the specs' T/D values carry the A100 fits over).\n")
     report = "\n".join([
-        "# simhw accuracy report", "",
+        f"# simhw accuracy report ({label})", "",
         f"Generated by `{command}` from the public measurement sets in `{args.data.name}/` "
         f"(named in validate/datasets.yaml; not copied here) on the spec `{hw.name}` "
         f"({elapsed:.0f} s). Errors are fractions |predicted / measured - 1| per row; bias is the median "
@@ -142,20 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         "bandwidth) (collectives: bus bytes / link bandwidth) with no efficiency model.", "",
         "## Summary", "", "\n".join(acc), "", "## Targets", "", "\n".join(targets), "",
         "## Per data set", "", "\n\n".join(sections), "", e2e_section, "",
-        "## Notes on the data", "",
-        "- aiconfigurator: A100-SXM4-80GB, vLLM 0.14 kernels in CUDA graphs; the attention op includes the "
-        "KV-cache write (rows carry kv_cache_write=true).",
-        "- vidur: the A100 variant is not stated; its compute-bound GEMMs run ~10% slower than the SXM "
-        "set (a fit gives compute_fraction 0.82, the MAMF figure of the PCIe card), its memory-bound ones "
-        "faster. Its intra-node all_reduce above ~50 MB implies bus bandwidth above the 300 GB/s NVLink "
-        "peak, and its send_recv times imply more than the link can carry (left out); its 2024 attention "
-        "table is a paged kernel with 16-token blocks, 2-3x slower than FlashAttention-2 at the same shape; "
-        "its RMSNorm, SiLU-and-mul and RoPE kernels (sarathi's) run at 0.7-1.0 TB/s while its torch add "
-        "reaches 1.8 TB/s: one 2-byte load in flight per thread caps them near 108 SMs x 2048 threads x 2 B / "
-        "~0.6 us = 0.74 TB/s (Little's law); simhw prices vectorised kernels.",
-        "- llmcompass: wall clock around one eager PyTorch op (rows carry timing=wall; the spec's "
-        "host_launch_gap is added), so small ops measure Python dispatch.",
+        notes,
         ""])
+    if args.gpu != "a100":   # the README and its table are the A100 ones
+        (args.out / report_name).write_text(report, encoding="utf-8")
+        print(acc_text)
+        return 0
     (args.out / "REPORT.md").write_text(report, encoding="utf-8")
     (args.out / "accuracy_table.md").write_text(acc_text, encoding="utf-8")
     _splice_readme(acc_text)
@@ -176,10 +204,10 @@ def _splice_readme(table: str) -> None:
     readme.write_text(head + begin + "\n" + table.strip() + "\n" + end + tail, encoding="utf-8")
 
 
-def _e2e(data: Path) -> tuple[str, str | None]:
-    """End-to-end sections (Splitwise on dgx-a100; ML.ENERGY TPOT and energy per token and
-    LLM-Inference-Bench vLLM time and GPU energy on a100-40gb) and their summary rows, each only when
-    its data set is present."""
+def _e2e(data: Path, gpu: str = "a100") -> tuple[str, str | None]:
+    """End-to-end sections (Splitwise on the GPU's DGX; ML.ENERGY TPOT and energy per token and
+    LLM-Inference-Bench vLLM time and GPU energy on the single-GPU spec) and their summary rows, each
+    only when its data set has rows of ``gpu``."""
     from functools import partial
 
     from simhw.validation.e2e import (argonne_energy_rows, argonne_energy_table, argonne_rows, argonne_table,
@@ -187,17 +215,24 @@ def _e2e(data: Path) -> tuple[str, str | None]:
                                       splitwise_table)
 
     sections, summaries = [], []
-    argonne = data / "argonne-llm-inference-bench"
-    for folder, rows_of, table_of in ((data / "splitwise-sim", splitwise_rows, splitwise_table),
-                                      (data / "ml-energy-leaderboard-v2", mlenergy_rows, mlenergy_table),
-                                      (data / "ml-energy-leaderboard-v2", partial(mlenergy_rows, energy=True),
-                                       mlenergy_energy_table),
-                                      (argonne, argonne_rows, argonne_table),
-                                      (argonne, argonne_energy_rows, argonne_energy_table)):
+    argonne, mlenergy = data / "argonne-llm-inference-bench", data / "ml-energy-leaderboard-v2"
+    g = GPUS[gpu]
+    one = {"hw": g["serving_hw"], "gpu": gpu}
+    for folder, rows_of, table_of in (
+            (data / "splitwise-sim", partial(splitwise_rows, hw=g["hw"], hardware=g["splitwise"]), splitwise_table),
+            (mlenergy, partial(mlenergy_rows, **one), mlenergy_table),
+            (mlenergy, partial(mlenergy_rows, energy=True, **one), mlenergy_energy_table),
+            (argonne, partial(argonne_rows, **one), argonne_table),
+            (argonne, partial(argonne_energy_rows, **one), argonne_energy_table)):
         if folder.is_dir():
             rows = rows_of(folder)
             if rows:
                 section, summary = table_of(rows)
+                if gpu != "a100":   # the sections' text describes the A100 rows and fits
+                    head, _, body = section.partition("\n")
+                    for old in ("A100-SXM4-40GB", "A100"):
+                        head = head.replace(old, gpu.upper())
+                    section = f"{head} -- unfitted\n{body}"
                 sections.append(section)
                 summaries.append(summary)
     return "\n\n".join(sections), ("\n".join(summaries) or None)

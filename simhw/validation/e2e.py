@@ -89,9 +89,9 @@ def splitwise_rows(folder: str | Path, hw="dgx-a100", hardware: str = "a100-80gb
     return out
 
 
-def argonne_rows(folder: str | Path, hw="a100-40gb", framework: str = "vLLM") -> list[E2ERow]:
-    """Whole-batch generate latency (prefill + L decode iterations) of Argonne's A100 rows."""
-    df, hw = _argonne_frame(folder, "All_results*.csv", framework, hw)
+def argonne_rows(folder: str | Path, hw="a100-40gb", framework: str = "vLLM", gpu: str = "a100") -> list[E2ERow]:
+    """Whole-batch generate latency (prefill + L decode iterations) of Argonne's ``gpu`` rows."""
+    df, hw = _argonne_frame(folder, "All_results*.csv", framework, hw, gpu)
     keys = ["Model", "Num of Hardware", "Input Output Length", "Batch Size"]
     out: list[E2ERow] = []
     for (name, tp, length, b), lat in df.groupby(keys)["Latency"].median().items():
@@ -101,11 +101,11 @@ def argonne_rows(folder: str | Path, hw="a100-40gb", framework: str = "vLLM") ->
     return out
 
 
-def argonne_energy_rows(folder: str | Path, hw="a100-40gb", framework: str = "vLLM") -> list[E2ERow]:
+def argonne_energy_rows(folder: str | Path, hw="a100-40gb", framework: str = "vLLM", gpu: str = "a100") -> list[E2ERow]:
     """GPU energy of the same generate() runs: NVML average power (mW, summed over the GPUs) x latency,
     against simhw's energy (dynamic FLOP and byte energy plus (idle + active) power x time). Rows carry joules
     in measured_s / predicted_s."""
-    df, hw = _argonne_frame(folder, "power_results*.csv", framework, hw)
+    df, hw = _argonne_frame(folder, "power_results*.csv", framework, hw, gpu)
     out: list[E2ERow] = []
     for r in df.itertuples(index=False):
         name, tp, length, b, lat, power_mw = r[3], int(r[1]), int(r[4]), int(r[5]), float(r[6]), float(r[8])
@@ -115,11 +115,12 @@ def argonne_energy_rows(folder: str | Path, hw="a100-40gb", framework: str = "vL
     return out
 
 
-def mlenergy_rows(folder: str | Path, hw="a100-40gb", energy: bool = False) -> list[E2ERow]:
+def mlenergy_rows(folder: str | Path, hw="a100-40gb", energy: bool = False, gpu: str = "a100") -> list[E2ERow]:
     """ML.ENERGY v2 LLM rows: mean time per output token against one decode iteration at the mean
     running batch, KV length = prompt + half the mean output (the spec's engine overheads).
     ``energy=True``: GPU energy per output token instead (``Energy/req`` / ``Avg Output Tokens``,
-    NVML, summed over the TP GPUs) against the iteration's energy / batch; rows carry joules."""
+    NVML, summed over the TP GPUs) against the iteration's energy / batch; rows carry joules.
+    ``gpu`` picks the rows whose GPU column names it (a100, h100)."""
     import pandas as pd
 
     from ..cost.estimate import estimate
@@ -130,7 +131,7 @@ def mlenergy_rows(folder: str | Path, hw="a100-40gb", energy: bool = False) -> l
     if not files:
         raise DataError(f"{folder}: no llm_text_generation*.csv (ML.ENERGY leaderboard v2) found.")
     df = pd.concat([pd.read_csv(f) for f in files])
-    df = df[df["GPU"].str.contains("A100") & df["Model"].isin(MLENERGY_MODELS) & (df["PP"] == 1)]
+    df = df[df["GPU"].str.upper().str.contains(gpu.upper()) & df["Model"].isin(MLENERGY_MODELS) & (df["PP"] == 1)]
     hw = load_hw(hw) if isinstance(hw, str) else hw
     out: list[E2ERow] = []
     for r in df.to_dict("records"):
@@ -179,8 +180,8 @@ def mlenergy_table(rows: list[E2ERow]) -> tuple[str, str]:
     return "\n".join(lines + tail), summary
 
 
-def _argonne_frame(folder: str | Path, pattern: str, framework: str, hw):
-    """(A100 rows of ``framework`` for the models simhw has, the loaded spec)."""
+def _argonne_frame(folder: str | Path, pattern: str, framework: str, hw, gpu: str = "a100"):
+    """(``gpu`` rows of ``framework`` for the models simhw has, the loaded spec)."""
     import pandas as pd
 
     from ..spec.load import load_hw
@@ -189,7 +190,7 @@ def _argonne_frame(folder: str | Path, pattern: str, framework: str, hw):
     if not files:
         raise DataError(f"{folder}: no {pattern} (LLM-Inference-Bench) found.")
     df = pd.concat([pd.read_csv(f) for f in files])
-    df = df[(df["Hardware"] == "Nvidia A100 GPU") & (df["Framework"] == framework) & df["Model"].isin(ARGONNE_MODELS)]
+    df = df[(df["Hardware"] == f"Nvidia {gpu.upper()} GPU") & (df["Framework"] == framework) & df["Model"].isin(ARGONNE_MODELS)]
     return df, (load_hw(hw) if isinstance(hw, str) else hw)
 
 

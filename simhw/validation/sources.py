@@ -9,6 +9,7 @@ The data files are never copied into simhw: users fetch them from the repositori
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from ..errors import DataError
@@ -32,9 +33,31 @@ def _csv(path: Path, **kw):
         raise DataError(f"{path}: cannot read ({exc.__class__.__name__}: {str(exc).splitlines()[0]}).") from None
 
 
-def _find(root: Path, pattern: str) -> list[Path]:
-    """Files matching ``pattern`` under ``root`` (the source folder or its ``a100/`` subfolder)."""
-    return sorted(p for p in Path(root).rglob(pattern) if p.is_file())
+# Folder names that say which GPU measured the files below them: a100/, h100/ (../shared layout),
+# h100_sxm/ (aiconfigurator), a100_dgx/ (vidur network), ...
+_GPU_DIR = re.compile(r"^(a100|a800|h100|h200|h800|b200|gb200|l40s|l4|a10|mi300x)(?:[_-].*)?$", re.IGNORECASE)
+
+
+def gpus_under(root: str | Path) -> list[str]:
+    """The GPUs named by folders under ``root`` (lower case, sorted): ``['a100', 'h100']``."""
+    found = set()
+    for path in Path(root).rglob("*"):
+        if path.is_dir() and (m := _GPU_DIR.match(path.name)):
+            found.add(m.group(1).lower())
+    return sorted(found)
+
+
+def _find(root: Path, pattern: str, gpu: str | None = None) -> list[Path]:
+    """Files matching ``pattern`` under ``root``; with ``gpu``, only those in a folder of that GPU
+    (``root`` itself or one below it)."""
+    files = sorted(p for p in Path(root).rglob(pattern) if p.is_file())
+    if gpu is None:
+        return files
+    return [p for p in files if _names_gpu(Path(root).resolve().parts + p.relative_to(root).parts[:-1], gpu)]
+
+
+def _names_gpu(parts: tuple[str, ...], gpu: str) -> bool:
+    return any((m := _GPU_DIR.match(part)) is not None and m.group(1).lower() == gpu.lower() for part in parts)
 
 
 def _need(root: Path, files: list[Path], what: str) -> None:
@@ -50,7 +73,7 @@ _AIC_OPS = {"all_gather": "all_gather", "all_reduce": "all_reduce", "alltoall": 
 _NCCL_BYTES = {"half": 2, "float16": 2, "bfloat16": 2, "bf16": 2, "int8": 1, "float": 4, "float32": 4}
 
 
-def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = False):
+def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = False, gpu: str | None = None):
     """GEMM (bf16), context and generation attention (bf16, head_dim 128), NCCL collectives.
 
     ``custom_allreduce`` adds vLLM's custom (non-NCCL, one-/two-shot) all-reduce in CUDA-graph
@@ -60,13 +83,13 @@ def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = False):
     root = Path(root)
     rows: list[dict] = []
     src = "aiconfigurator"
-    files = _find(root, "gemm_*.csv")
+    files = _find(root, "gemm_*.csv", gpu)
     for path in files:
         df = _csv(path)
         for r in df.itertuples(index=False):
             rows.append(dict(kind="gemm", measured_s=r.latency * 1e-3, m=r.m, n=r.n, k=r.k, dtype="bf16",
                              source=src, label=f"gemm m={r.m} n={r.n} k={r.k}"))
-    ctx = _find(root, "context_attention_*.csv")
+    ctx = _find(root, "context_attention_*.csv", gpu)
     for path in ctx:
         df = _csv(path)
         for r in df.itertuples(index=False):
@@ -74,7 +97,7 @@ def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = False):
                              seq_kv=r.isl, heads=r.num_heads, kv_heads=r.num_key_value_heads, head_dim=128,
                              causal="true", kv_cache_write="true", dtype="bf16", source=src,
                              label=f"prefill b={r.batch_size} s={r.isl} h={r.num_heads}/{r.num_key_value_heads}"))
-    gen = _find(root, "generation_attention_*.csv")
+    gen = _find(root, "generation_attention_*.csv", gpu)
     for path in gen:
         df = _csv(path)
         for r in df.itertuples(index=False):
@@ -82,7 +105,7 @@ def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = False):
                              seq_kv=r.step + 1, heads=r.num_heads, kv_heads=r.num_key_value_heads, head_dim=128,
                              causal="false", kv_cache_write="true", dtype="bf16", source=src,
                              label=f"decode b={r.batch_size} kv={r.step + 1} h={r.num_heads}/{r.num_key_value_heads}"))
-    nccl = _find(root, "nccl_perf*.csv")
+    nccl = _find(root, "nccl_perf*.csv", gpu)
     for path in nccl:
         df = _csv(path)
         for r in df.itertuples(index=False):
@@ -95,7 +118,7 @@ def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = False):
                              ranks=r.num_gpus, ranks_per_node=r.num_gpus, dtype="bf16", source=src,
                              label=f"nccl {op} {r.num_gpus}x {nbytes:.0f}B"))
     if custom_allreduce:
-        for path in _find(root, "custom_allreduce_*.csv"):
+        for path in _find(root, "custom_allreduce_*.csv", gpu):
             df = _csv(path)
             for r in df.itertuples(index=False):
                 if str(r.kernel_source) != "vLLM_custom_graph":
@@ -131,7 +154,8 @@ def _vidur_ops(r) -> list[tuple[str, dict]]:
     ]
 
 
-def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv: bool = False):
+def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv: bool = False,
+                  gpu: str | None = None):
     """Llama-2 per-layer GEMMs, RMSNorm and elementwise ops (fp16), NCCL all_reduce (and send_recv).
 
     ``legacy_attention`` adds the older FlashAttention prefill/decode table (Llama-2-70B at TP2).
@@ -142,7 +166,7 @@ def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv:
     root = Path(root)
     rows: list[dict] = []
     src = "vidur"
-    mlp = _find(root, "mlp.csv")
+    mlp = _find(root, "mlp.csv", gpu)
     for path in mlp:
         model = path.parent.name
         df = _csv(path)
@@ -154,7 +178,7 @@ def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv:
                     continue
                 rows.append(dict(measured_s=t * 1e-3, dtype="fp16", source=src,
                                  label=f"{model} tp{tp} {name} tokens={int(r['num_tokens'])}", **fields))
-    net = _find(root, "all_reduce.csv") + (_find(root, "send_recv.csv") if send_recv else [])
+    net = _find(root, "all_reduce.csv", gpu) + (_find(root, "send_recv.csv", gpu) if send_recv else [])
     for path in net:
         df = _csv(path)
         for r in df.to_dict("records"):
@@ -167,7 +191,7 @@ def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv:
             rows.append(dict(kind="collective", measured_s=t * 1e-3, op=op, bytes=nbytes, ranks=ranks,
                              ranks_per_node=per_node, dtype="fp16", source=src,
                              label=f"nccl {op} {ranks}x({per_node}/node) {nbytes}B"))
-    att = _find(root, "attention*.csv") if legacy_attention else []
+    att = _find(root, "attention*.csv", gpu) if legacy_attention else []
     for path in att:
         df = _csv(path)
         for r in df.to_dict("records"):
@@ -226,7 +250,7 @@ def _gpt3_layer(decode: bool) -> list[dict]:
     ]
 
 
-def convert_llmcompass(root: str | Path):
+def convert_llmcompass(root: str | Path, *, gpu: str | None = None):
     """fp16 matmul, softmax, layernorm, GELU sweeps, GPT-3 layer ops, 4xA100 all-reduce.
 
     Times are wall clock with PyTorch dispatch and launch included: rows carry ``timing=wall``
@@ -237,27 +261,27 @@ def convert_llmcompass(root: str | Path):
     src = "llmcompass"
     common = dict(dtype="fp16", source=src, timing="wall")
     found: list[Path] = []
-    for path in _find(root, "matmul_*.csv"):
+    for path in _find(root, "matmul_*.csv", gpu):
         found.append(path)
         for r in _csv(path, header=None).itertuples(index=False):
             m, n, k = int(r[0]), int(r[1]), int(r[2])
             rows.append(dict(kind="gemm", measured_s=_num(r[3]) * 1e-3, m=m, n=n, k=k,
                              label=f"matmul {m}x{n}x{k}", **common))
     for pattern, kind in (("softmax_*.csv", "softmax"), ("layernorm_*.csv", "norm")):
-        for path in _find(root, pattern):
+        for path in _find(root, pattern, gpu):
             found.append(path)
             for r in _csv(path, header=None).itertuples(index=False):
                 elements = int(r[0]) * int(r[1])
                 rows.append(dict(kind=kind, measured_s=elements / (float(r[2]) * 1e9), elements=elements,
                                  reads=1, writes=1, label=f"{kind} {int(r[0])}x{int(r[1])}", **common))
-    for path in _find(root, "gelu_*.csv"):
+    for path in _find(root, "gelu_*.csv", gpu):
         found.append(path)
         for r in _csv(path, header=None).itertuples(index=False):
             elements = int(r[0])
             rows.append(dict(kind="elementwise", measured_s=elements / (float(r[1]) * 1e9), elements=elements,
                              reads=1, writes=1, label=f"gelu {elements}", **common))
     for pattern, decode in (("transformer_*.csv", False), ("transformerAR_*.csv", True)):
-        for path in _find(root, pattern):
+        for path in _find(root, pattern, gpu):
             found.append(path)
             times = [float(x) for x in path.read_text().split()]
             if len(times) != len(_LAYER_OPS):
@@ -265,7 +289,7 @@ def convert_llmcompass(root: str | Path):
             for name, t, fields in zip(_LAYER_OPS, times, _gpt3_layer(decode)):
                 rows.append(dict(measured_s=t, label=f"gpt3-tp4 {'decode' if decode else 'prefill'} {name}",
                                  **fields, **common))
-    for path in _find(root, "allreduce_*.csv"):
+    for path in _find(root, "allreduce_*.csv", gpu):
         found.append(path)
         df = _csv(path)
         for r in df.itertuples(index=False):
@@ -278,11 +302,18 @@ def convert_llmcompass(root: str | Path):
     return _frame(rows)
 
 
-def convert(source: str, root: str | Path, **options):
-    """Dispatch on ``source`` (one of :data:`SOURCES`)."""
+def convert(source: str, root: str | Path, *, gpu: str | None = None, **options):
+    """Dispatch on ``source`` (one of :data:`SOURCES`). ``gpu`` (a100, h100, ...) keeps the files
+    below that GPU's folders; it is required when ``root`` holds measurements of several GPUs."""
     table = {"aiconfigurator": convert_aiconfigurator, "vidur": convert_vidur, "llmcompass": convert_llmcompass}
     if source not in table:
         raise DataError(f"unknown source '{source}'; allowed: {', '.join(SOURCES)}.")
     if not Path(root).is_dir():
         raise DataError(f"{root}: not a folder.")
-    return table[source](root, **options)
+    present = gpus_under(root)
+    if gpu is None and len(present) > 1:
+        raise DataError(f"{root}: holds measurements of several GPUs ({', '.join(present)}); "
+                        "pick one with gpu= (validate/convert.py --gpu).")
+    if gpu is not None and present and gpu.lower() not in present:
+        raise DataError(f"{root}: no measurements of '{gpu}'; the GPUs there are {', '.join(present)}.")
+    return table[source](root, gpu=gpu, **options)

@@ -133,6 +133,7 @@ def test_mlenergy_energy_per_output_token():
     assert abs(percentile([r.error for r in rows], 50)) <= 0.10
     tp1 = [abs(r.error) for r in rows if r.tp == 1]
     assert percentile(tp1, 50) <= 0.10
+    assert not mlenergy_rows(VALIDATION / "ml-energy-leaderboard-v2", gpu="h100")   # only A100 rows are here
 
 
 def test_mlenergy_time_per_output_token():

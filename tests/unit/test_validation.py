@@ -169,6 +169,36 @@ def test_converters_in_memory(tmp_path):
         convert_aiconfigurator(tmp_path / "empty_dir_does_not_exist")
 
 
+def test_converters_pick_one_gpu(tmp_path, root):
+    """A folder with several GPUs' files (a100/, h100_sxm/) needs gpu=; the GPU's own folder does not."""
+    import shutil
+    import subprocess
+    import sys
+
+    from simhw.validation import convert
+
+    aic, _, _ = _synthetic(tmp_path)
+    h100 = aic / "h100_sxm"
+    shutil.copytree(aic / "a100", h100)
+    (h100 / "gemm_bf16_x.csv").write_text("m,n,k,latency\n8192,8192,8192,1.3\n")
+    with pytest.raises(DataError, match=r"several GPUs \(a100, h100\).*gpu="):
+        convert("aiconfigurator", aic)
+    with pytest.raises(DataError, match=r"no measurements of 'b200'.*a100, h100"):
+        convert("aiconfigurator", aic, gpu="b200")
+    a = convert("aiconfigurator", aic, gpu="a100")
+    h = convert("aiconfigurator", aic, gpu="H100")
+    assert list(a[a.kind == "gemm"].m) == [1024, 1] and list(h[h.kind == "gemm"].m) == [8192]
+    assert len(convert("aiconfigurator", h100, gpu="h100")) == len(h)   # the GPU's folder itself
+    assert len(convert("aiconfigurator", h100)) == len(h)
+    out = tmp_path / "out.csv"
+    cmd = [sys.executable, str(root / "validate" / "convert.py"), str(aic), str(out), "--source", "aiconfigurator"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 2 and "several GPUs" in proc.stderr and not out.exists()
+    proc = subprocess.run(cmd + ["--gpu", "h100"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert len(read_measurements(out)[0]) == len(h)
+
+
 def test_convert_script(tmp_path, root):
     import subprocess
     import sys
@@ -260,3 +290,28 @@ def test_datasets_yaml_is_valid_and_names_every_source():
     for name in list(SOURCES) + ["splitwise-sim", "argonne-llm-inference-bench"]:
         assert {"repo", "commit", "licence"} <= set(sets[name]), name
         assert len(str(sets[name]["commit"])) == 40
+
+
+def test_report_for_another_gpu_writes_its_own_file(tmp_path, root):
+    """validate/report.py --gpu h100 checks the H100 rows of a data tree and leaves the README alone;
+    with no rows of that GPU it says so and writes nothing."""
+    import subprocess
+    import sys
+
+    aic, _, _ = _synthetic(tmp_path / "data")          # .../data/aic/a100/...
+    data = tmp_path / "data"
+    (data / "aic").rename(data / "aiconfigurator")
+    out = tmp_path / "out"
+    out.mkdir()
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    cmd = [sys.executable, str(root / "validate" / "report.py"), "--data", str(data), "--out", str(out)]
+    proc = subprocess.run(cmd + ["--gpu", "h100"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "no H100 measurements" in proc.stderr
+    assert not list(out.iterdir())
+    (data / "aiconfigurator" / "a100").rename(data / "aiconfigurator" / "h100")
+    proc = subprocess.run(cmd + ["--gpu", "h100"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert [p.name for p in out.iterdir()] == ["REPORT-h100.md"]
+    text = (out / "REPORT-h100.md").read_text(encoding="utf-8")
+    assert "# simhw accuracy report (H100)" in text and "dgx-h100" in text and "| all H100 sets | gemm | 2 |" in text
+    assert (root / "README.md").read_text(encoding="utf-8") == readme
