@@ -18,10 +18,15 @@ Steps and bus bytes (Thakur, Rabenseifner, Gropp, IJHPCA 2005; bytes = the full 
 - send/recv: 1 step, bytes.
 ``base`` is collective_latency_s (kernel launch and setup); a network link adds its own latency
 to every step.
+Across nodes every rank drives its own NIC (the node spec's network bandwidth is per device, as in
+a DGX's one NIC per GPU): NCCL gives each NIC its own channels, so a group with g ranks on each
+node moves g x the NIC rate between nodes, capped by the intra-node link its rings also cross
+(:func:`group_link`; vidur's DGX-A100 all-reduce rows scale 1 : 2 : 3.8 with 1, 2, 4 GPUs per node).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from ..spec.model import DeviceSpec, LinkKind, LinkSpec, NodeSpec
 from ..workload.graph import Collective, LinkScope
@@ -80,6 +85,20 @@ def pick_link(hw: DeviceSpec | NodeSpec, scope: LinkScope, group: int) -> LinkSp
         if link is not None:
             return link
     return LinkSpec("none", LinkKind.PCIE, 16e9)
+
+
+def group_link(hw: DeviceSpec | NodeSpec, ranks: int, ranks_per_node: int) -> LinkSpec:
+    """The link a collective of ``ranks`` ranks, ``ranks_per_node`` of them on each node, runs on:
+    the intra-node link when the group fits in one node, else the network with ``ranks_per_node``
+    NICs in parallel, capped by the intra-node link (module docstring)."""
+    per_node = max(1, min(ranks_per_node, ranks))
+    if not isinstance(hw, NodeSpec) or hw.network is None or per_node >= ranks:
+        return pick_link(hw, LinkScope.INTRA if per_node >= ranks else LinkScope.INTER, ranks)
+    net = hw.network
+    bw = net.bandwidth_bytes_per_s * per_node
+    if hw.intra_link is not None:
+        bw = min(bw, hw.intra_link.bandwidth_bytes_per_s)
+    return replace(net, bandwidth_bytes_per_s=max(bw, net.bandwidth_bytes_per_s))
 
 
 def host_link_bytes_per_s(hw: DeviceSpec | NodeSpec) -> float:

@@ -23,7 +23,7 @@ from ..spec.model import DeviceSpec, NodeSpec
 from ..workload.graph import Collective, Graph, LinkScope, Op, OpKind, Phase
 from ..workload.spec import Mode, PipeSchedule, Workload
 from ..workload.transformer import COLLECTIVE_BY_CODE, SCOPE_BY_CODE, build_graph
-from .comm import collective_time_s, pick_link
+from .comm import collective_time_s, group_link, pick_link
 from .intensity import plain_intensity
 from .kinetics import eflops as kinetics_eflops
 from .memory import MemoryBreakdown, memory_breakdown
@@ -105,15 +105,21 @@ class OpCoster:
         self._cache: dict = {}
 
     def comm_time(self, op: Op) -> float:
-        """A collective's time; an inter-node group spans ``ranks x tp x cp`` devices of the workload."""
+        """A collective's time; an inter-node group spans ``ranks x tp x cp`` devices of the workload,
+        ``device_count / (tp x cp)`` of its ranks on each node (comm.group_link)."""
         s = op.shape
         kind = COLLECTIVE_BY_CODE[int(s["collective"])]
         ranks = int(s["ranks"])
         scope = SCOPE_BY_CODE[int(s.get("scope", 0))]
         par = self.wl.parallelism if self.wl is not None else None
-        span = ranks if scope is LinkScope.INTRA or par is None else ranks * par.tp * par.cp
-        link = pick_link(self.hw, scope if span > getattr(self.hw, "device_count", span) else LinkScope.INTRA, span)
-        return collective_time_s(kind, s["bytes"], ranks, link, self.device)
+        inner = 1 if scope is LinkScope.INTRA or par is None else par.tp * par.cp
+        node = getattr(self.hw, "device_count", ranks * inner)
+        if ranks * inner <= node:      # the whole group sits in one node
+            link = pick_link(self.hw, LinkScope.INTRA, ranks)
+            return collective_time_s(kind, s["bytes"], ranks, link, self.device)
+        per_node = max(1, node // inner)   # the group's members on one node (rank stride = tp x cp)
+        link = group_link(self.hw, ranks, per_node)
+        return collective_time_s(kind, s["bytes"], ranks, link, self.device, ranks_per_node=per_node)
 
     def __call__(self, op: Op) -> OpCost:
         key = (op.kind, op.dtype, op.flops, op.weight_bytes, op.input_bytes, op.output_bytes,

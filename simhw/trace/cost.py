@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from ..cost.comm import collective_time_s, host_link_bytes_per_s, pick_link
+from ..cost.comm import collective_time_s, group_link, host_link_bytes_per_s
 from ..cost.estimate import EstimateResult, OpCoster, OpResult
 from ..cost.intensity import plain_intensity
 from ..cost.kinetics import eflops as kinetics_eflops
@@ -29,7 +29,7 @@ from ..cost.memory import MemoryBreakdown
 from ..cost.roofline import Bound, OpCost
 from ..errors import TraceError
 from ..spec.model import DeviceSpec, DType, LinkKind, NodeSpec
-from ..workload.graph import Collective, Graph, LinkScope, Op, OpKind, Phase, shape
+from ..workload.graph import Collective, Graph, Op, OpKind, Phase, shape
 from .link import Analysis, analyze
 from .reader import Trace, load_trace
 
@@ -149,9 +149,10 @@ class _Coster(OpCoster):
     def comm_time(self, op: Op) -> float:
         s = op.shape
         ranks = int(s.get("ranks", 1))
-        scope = LinkScope.INTER if isinstance(self.hw, NodeSpec) and ranks > self.hw.device_count else LinkScope.INTRA
-        link = pick_link(self.hw, scope, ranks)
-        return collective_time_s(_COLLECTIVES[int(s["collective"])], s["bytes"], ranks, link, self.device)
+        per_node = self.hw.device_count if isinstance(self.hw, NodeSpec) else ranks
+        link = group_link(self.hw, ranks, per_node)
+        return collective_time_s(_COLLECTIVES[int(s["collective"])], s["bytes"], ranks, link, self.device,
+                                 ranks_per_node=min(per_node, ranks))
 
     def _cost(self, op: Op) -> OpCost:
         if not op.shape.get("host_copy"):

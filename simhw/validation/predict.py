@@ -1,7 +1,7 @@
 """simhw's prediction for one measurement row: roofline.op_cost or comm.collective_time_s."""
 from __future__ import annotations
 
-from ..cost.comm import collective_time_s
+from ..cost.comm import collective_time_s, group_link
 from ..cost.roofline import op_cost
 from ..spec.model import DeviceSpec, LinkKind, LinkSpec, NodeSpec
 from ..workload.graph import Collective, OpKind
@@ -16,7 +16,8 @@ def device_of(hw: DeviceSpec | NodeSpec) -> DeviceSpec:
 
 def collective_link(hw: DeviceSpec | NodeSpec, ranks: int, ranks_per_node: int) -> LinkSpec:
     """NVLink (the device's, or the node's intra link) inside a node; the node's network across
-    nodes (ranks spread over more than one node, or more ranks than the node has devices)."""
+    nodes (ranks spread over more than one node, or more ranks than the node has devices), one NIC
+    per rank on a node in parallel (comm.group_link)."""
     per_node = ranks_per_node or ranks
     node_size = hw.device_count if isinstance(hw, NodeSpec) else 8
     if per_node < ranks or ranks > node_size:
@@ -24,7 +25,7 @@ def collective_link(hw: DeviceSpec | NodeSpec, ranks: int, ranks_per_node: int) 
         if network is None:
             raise ValueError(f"{ranks} ranks over {max(1, ranks // per_node)} nodes need a network link; "
                              f"'{hw.name}' is a device spec: pass a node spec (--hw <node>)")
-        return network
+        return group_link(hw, ranks, min(per_node, node_size))
     if isinstance(hw, NodeSpec) and hw.intra_link is not None:
         return hw.intra_link
     device = device_of(hw)

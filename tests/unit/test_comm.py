@@ -1,0 +1,83 @@
+"""Collectives (simhw/cost/comm.py): the alpha-beta model and the links groups run on."""
+from __future__ import annotations
+
+import pytest
+
+import simhw
+from simhw.cost.comm import collective_time_s, group_link, pick_link
+from simhw.workload.graph import Collective, LinkScope
+
+
+@pytest.fixture(scope="module")
+def node():
+    return simhw.load_hw("dgx-a100")
+
+
+def test_large_ring_all_reduce_runs_at_the_bus_bandwidth(node):
+    link = pick_link(node, LinkScope.INTRA, 8)
+    eff = node.device.efficiency
+    nbytes = 4e9
+    t = collective_time_s(Collective.ALL_REDUCE, nbytes, 8, link, node.device)
+    bus = 2 * 7 / 8 * nbytes / t
+    # within a few per cent of link x bus fraction (the ramp and latency are negligible at 4 GB)
+    assert bus == pytest.approx(link.bandwidth_bytes_per_s * eff.collective_bus_fraction, rel=0.02)
+
+
+def test_small_messages_are_latency_bound_and_grow_with_ranks(node):
+    link = pick_link(node, LinkScope.INTRA, 8)
+    t2 = collective_time_s(Collective.ALL_REDUCE, 1024, 2, link, node.device)
+    t8 = collective_time_s(Collective.ALL_REDUCE, 1024, 8, link, node.device)
+    assert node.device.efficiency.collective_latency_s < t2 < t8 < 50e-6
+    assert collective_time_s(Collective.ALL_REDUCE, 1024, 1, link, node.device) == 0.0
+
+
+def test_group_link_inside_one_node_is_nvlink(node):
+    assert group_link(node, 8, 8) is node.intra_link
+    assert group_link(node, 4, 8) is node.intra_link
+
+
+def test_group_link_across_nodes_drives_one_nic_per_member(node):
+    nic = node.network.bandwidth_bytes_per_s
+    assert group_link(node, 8, 1).bandwidth_bytes_per_s == pytest.approx(nic)          # one rank per node
+    assert group_link(node, 8, 2).bandwidth_bytes_per_s == pytest.approx(2 * nic)
+    assert group_link(node, 16, 4).bandwidth_bytes_per_s == pytest.approx(4 * nic)
+    eight = group_link(node, 16, 8)                                                     # 8 x 25 GB/s, under NVLink
+    assert eight.bandwidth_bytes_per_s == pytest.approx(min(8 * nic, node.intra_link.bandwidth_bytes_per_s))
+    assert eight.latency_s == node.network.latency_s
+
+
+def test_group_link_is_capped_by_the_intra_node_link():
+    h100 = simhw.load_hw("dgx-h100")     # 8 x 50 GB/s NICs = 400 GB/s, NVLink 450 GB/s per direction
+    link = group_link(h100, 32, 8)
+    assert link.bandwidth_bytes_per_s <= h100.intra_link.bandwidth_bytes_per_s
+    assert link.bandwidth_bytes_per_s == pytest.approx(min(8 * h100.network.bandwidth_bytes_per_s,
+                                                           h100.intra_link.bandwidth_bytes_per_s))
+
+
+def _dp_reduction_s(tp: int) -> float:
+    """Seconds of the gradient reduction of Llama-2-7B trained on 16 A100s of two DGX nodes."""
+    from simhw.cost.estimate import OpCoster
+    from simhw.workload.from_yaml import workload_from_dict
+    from simhw.workload.graph import OpKind, Phase
+    from simhw.workload.transformer import build_graph
+
+    wl = workload_from_dict({"model": "llama2-7b", "mode": "train", "dtype": "bf16", "devices": 16, "seq_len": 4096,
+                             "parallelism": {"tp": tp, "dp": 16 // tp}, "micro_batch": 1,
+                             "global_batch": 16 // tp}, "test")
+    coster = OpCoster(simhw.load_hw("dgx-a100"), wl)
+    ops = [op for op in build_graph(wl).ops if op.kind is OpKind.COLLECTIVE and op.phase is Phase.OPTIMIZER]
+    assert ops, "a data-parallel step has a gradient reduction"
+    return sum(coster.comm_time(op) * op.count for op in ops)
+
+
+def test_data_parallel_across_nodes_uses_every_nic(node):
+    """16-way data parallelism over two DGX A100s (8 ranks per node) moves gradients over 8 NICs per
+    node: far faster than one NIC, never faster than NVLink. With TP 8 the 2-way data-parallel
+    group has one rank per node, so each ring has one NIC (and 1/8 of the gradients)."""
+    grad_bytes = 2 * 6.7e9                                      # bf16 gradients of Llama-2-7B
+    bus = node.device.efficiency.collective_bus_fraction
+    t16 = _dp_reduction_s(1)
+    assert t16 < 2 * 15 / 16 * grad_bytes / (node.network.bandwidth_bytes_per_s * bus) / 4
+    assert t16 > 2 * 15 / 16 * grad_bytes / node.intra_link.bandwidth_bytes_per_s
+    t2 = _dp_reduction_s(8)
+    assert t2 == pytest.approx(grad_bytes / 8 / (node.network.bandwidth_bytes_per_s * bus), rel=0.1)
