@@ -200,6 +200,10 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
             op_rows.append(OpResult(op.name, op.kind.value, op.phase.value, op.layer, op.flops, op.bytes,
                                     plain_intensity(op), cost.bound.value, t, cost.energy_j * op.count))
     eff = device.efficiency
+    gpu_busy = stage_busy
+    if wl.mode is not Mode.TRAIN:   # a serving engine's host dispatch of a stage's layers overlaps its GPU work
+        per_layer = eff.engine_host_per_layer_s if wl.engine.host_per_layer_s is None else wl.engine.host_per_layer_s
+        stage_busy = [max(b, lps * per_layer) for b in stage_busy]
     crit = max(range(p), key=lambda i: stage_busy[i])
     stage_t = stage_busy[crit]
     if p > 1:  # activations (forward) and their gradients (backward) cross each stage boundary
@@ -220,6 +224,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         pipe = sum(stage_busy) + (stage_t - stage_busy[crit]) * (p > 1)
         engine_s = step_over + per_seq * seqs
         step = pipe + engine_s
+        host_wait = sum(stage_busy) - sum(gpu_busy)      # the GPU waiting on the host's dispatch
         total = step * wl.decode.new_tokens
         tokens_per_s = wl.global_batch * wl.decode.samples / step
         n_micro_global = wl.global_batch // wl.micro_batch
@@ -230,6 +235,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         if wl.mode is Mode.PREFILL:
             engine_s = step_over + per_seq * wl.micro_batch
         step = pipe + exposed_dp + step_ops_s + engine_s
+        host_wait = (stage_busy[crit] - gpu_busy[crit]) * mb
         total = step
         tokens_per_s = tokens_global / step
         n_micro_global = wl.global_batch // wl.micro_batch
@@ -253,7 +259,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         "pipeline_bubble": bubble if wl.mode is not Mode.DECODE else 0.0,
         "data_parallel": exposed_dp,
         "optimizer": step_ops_s,
-        "engine_overhead": engine_s,
+        "engine_overhead": engine_s + host_wait,
     }
     mem = memory_breakdown(wl, hw)
     return EstimateResult(

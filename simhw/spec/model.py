@@ -123,6 +123,8 @@ class Efficiency:
     pageable_copy_fraction: float = 0.5     # pageable vs pinned copy rate (staged through a pinned bounce buffer; UNVERIFIED)
     engine_step_overhead_s: float = 0.0     # serving engine: scheduler + sampling per iteration
     engine_per_token_s: float = 0.0         # serving engine: per-sequence bookkeeping per iteration
+    engine_host_per_layer_s: float = 0.0    # serving engine: host (Python) dispatch per layer; the GPU waits
+                                            # on it when its own work per layer is shorter (eager engines)
     host_launch_gap_s: float = 0.0          # CPU-side gap between kernels not hidden (eager mode)
     # --- GEMM tiling (cost/roofline.py: gemm_time_s). The library's tiles are every power-of-two
     # tile_m x tile_n with edges from the minimum to gemm_max_tile_edge and at most

@@ -16,9 +16,9 @@ simhw sums its prefill estimate and L decode iterations (KV from L to 2L, trapez
 five KV lengths). Argonne's A100s are not named; its Polaris system has A100-SXM4-40GB.
 
 Serving-engine overheads belong to the engine. The spec's ``engine_step_overhead`` /
-``engine_per_token`` describe a vLLM-0.5-era engine (fitted on Splitwise, confirmed on ML.ENERGY's
-vLLM 0.5.4); the Argonne runs use a current vLLM, given as the workload's ``engine:`` block
-(:data:`VLLM_V1_ENGINE`, fitted on those rows).
+``engine_per_token`` / ``engine_host_per_layer`` describe a vLLM-0.5-era eager engine (fitted on
+Splitwise and ML.ENERGY's vLLM 0.5.4 together); the Argonne runs use a current vLLM, given as the
+workload's ``engine:`` block (:data:`VLLM_V1_ENGINE`, fitted on those rows).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from pathlib import Path
 from ..errors import DataError
 
 # A current vLLM (V1 engine, 2025) -- F: fitted on the LLM-Inference-Bench A100 vLLM rows
-VLLM_V1_ENGINE = {"step_overhead": "0.5 ms", "per_sequence": "80 us"}
+VLLM_V1_ENGINE = {"step_overhead": "0.5 ms", "per_sequence": "80 us", "host_per_layer": "0 s"}
 # ML.ENERGY model names -> simhw built-ins of the same architecture (CodeLlama = Llama-2 layers)
 MLENERGY_MODELS = {"meta-llama/Meta-Llama-3.1-8B-Instruct": "llama3-8b",
                    "meta-llama/Meta-Llama-3.1-70B-Instruct": "llama3-70b",
@@ -172,7 +172,7 @@ def mlenergy_table(rows: list[E2ERow]) -> tuple[str, str]:
              "Mean TPOT of vLLM 0.5.4 serving at saturation (ml-energy/leaderboard-v2@c3af7f31) against one "
              f"decode iteration at the mean running batch; KV length = {MLENERGY_PROMPT_TOKENS} prompt tokens "
              "(an assumption: the rows do not give the prompt length) + half the mean output. The spec's engine "
-             "overheads (fitted on Splitwise) are used unchanged; prefills that vLLM interleaves are not "
+             "overheads were fitted on these rows and Splitwise's together; prefills that vLLM interleaves are not "
              "modelled.", "",
              "| model | TP | n | median error | p90 error | bias |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
     lines += _group_lines(rows, lambda r: (r.model, r.tp))
@@ -251,8 +251,8 @@ def argonne_table(rows: list[E2ERow]) -> tuple[str, str]:
              "input = output = L tokens, median of repeated keys) against simhw's prefill estimate plus L decode "
              "iterations (KV from L to 2L) on a100-40gb, with a current vLLM's engine overheads given as the "
              f"workload's engine: block (step_overhead {VLLM_V1_ENGINE['step_overhead']}, per_sequence "
-             f"{VLLM_V1_ENGINE['per_sequence']}; fitted on these rows; the spec's vLLM-0.5-era values are 30x "
-             "and 4x larger).", "",
+             f"{VLLM_V1_ENGINE['per_sequence']}, host_per_layer {VLLM_V1_ENGINE['host_per_layer']}: CUDA graphs; "
+             "fitted on these rows; the spec's vLLM-0.5-era values are 20x and 4x larger).", "",
              "| model | TP | n | median error | p90 error | bias |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
     lines += _group_lines(rows, lambda r: (r.model, r.tp))
     tail, summary = _closing(rows, "argonne (vLLM)", "end-to-end generate (prefill + L decode steps)")
@@ -281,7 +281,8 @@ def splitwise_table(rows: list[E2ERow]) -> tuple[str, str]:
     lines = ["## End to end: Splitwise (DGX-A100)", "",
              "simhw.estimate in prefill / decode mode against Mutinifni/splitwise-sim@8f99e7dc perf_model.csv "
              "(a100-80gb rows, median of 5 repeats); decode uses a KV length halfway through generation. "
-             "Engine overheads: the spec's engine_step_overhead and engine_per_token (fitted on these rows).", "",
+             "Engine overheads: the spec's engine_step_overhead, engine_per_token and engine_host_per_layer "
+             "(fitted on these rows and ML.ENERGY's together).", "",
              "| model | TP | phase | n | median error | p90 error | bias |", "| --- | ---: | --- | ---: | ---: | ---: | ---: |"]
     lines += _group_lines(rows, lambda r: (r.model, r.tp, r.phase))
     tail, summary = _closing(rows, "splitwise-sim", "end-to-end prefill + decode step", " (target: median 10%)")

@@ -28,3 +28,28 @@ def test_engine_block_replaces_the_spec_values():
     assert _step({"engine": {"step_overhead": "10 ms", "per_sequence": "1 ms"}}) == pytest.approx(zero + 10e-3 + 8e-3)
     # only one of the two given: the other stays the spec's
     assert _step({"engine": {"step_overhead": "10 ms"}}) == pytest.approx(zero + 10e-3 + 8 * eff.engine_per_token_s)
+
+
+def test_host_dispatch_per_layer_overlaps_the_gpu():
+    """An iteration takes step_overhead + max(GPU time, layers x host_per_layer) + per_sequence x b."""
+    wl = workload_from_dict({**BASE, "engine": {"host_per_layer": "1 us"}})
+    assert wl.engine.host_per_layer_s == pytest.approx(1e-6)
+    gpu_bound = simhw.estimate(wl, A100)
+    host_bound = simhw.estimate(workload_from_dict({**BASE, "engine": {"host_per_layer": "5 ms"}}), A100)
+    eff = A100.efficiency
+    engine = eff.engine_step_overhead_s + 8 * eff.engine_per_token_s
+    assert host_bound.step_time_s == pytest.approx(engine + 32 * 5e-3)        # llama2-7b: 32 layers
+    assert gpu_bound.step_time_s < host_bound.step_time_s
+    for r in (gpu_bound, host_bound):      # the GPU's wait on the host is engine time in the breakdown
+        assert sum(r.time_breakdown_s.values()) == pytest.approx(r.step_time_s, rel=1e-9)
+    assert host_bound.time_breakdown_s["engine_overhead"] == pytest.approx(
+        engine + 32 * 5e-3 - (gpu_bound.step_time_s - gpu_bound.time_breakdown_s["engine_overhead"]), rel=1e-6)
+    # the GPU draws its static power while it waits: a host-bound step costs more energy
+    assert host_bound.energy_j > gpu_bound.energy_j
+
+
+def test_host_dispatch_does_not_touch_training():
+    train = {"model": "llama2-7b", "mode": "train", "seq_len": 1024, "micro_batch": 1, "global_batch": 1}
+    a = simhw.estimate(workload_from_dict(train), A100).step_time_s
+    b = simhw.estimate(workload_from_dict({**train, "engine": {"host_per_layer": "50 ms"}}), A100).step_time_s
+    assert a == b

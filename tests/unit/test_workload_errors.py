@@ -49,6 +49,7 @@ def test_good_workload_runs(tmp_path, capsys):
     (GOOD + "engine: {step_overhead: 2 GB}\n", "engine.step_overhead: cannot read '2 GB' as seconds"),
     (GOOD + "engine: {step_overhead: 2}\n", "engine.step_overhead: 2 has no unit"),
     (GOOD + "engine: {per_token: 1 ms}\n", "engine: unknown key 'per_token'"),
+    (GOOD + "engine: {host_per_layer: 3 W}\n", "engine.host_per_layer: cannot read '3 W' as seconds"),
 ])
 def test_bad_workload(tmp_path, capsys, text, needle):
     code, err, out = run(tmp_path, capsys, text)
