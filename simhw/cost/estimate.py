@@ -218,6 +218,8 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     engine_s = exposed_dp = 0.0
     step_over = eff.engine_step_overhead_s if wl.engine.step_overhead_s is None else wl.engine.step_overhead_s
     per_seq = eff.engine_per_token_s if wl.engine.per_sequence_s is None else wl.engine.per_sequence_s
+    per_worker = eff.engine_per_worker_s if wl.engine.per_worker_s is None else wl.engine.per_worker_s
+    step_over += per_worker * (par.tp * par.pp - 1)    # the driver feeds every other worker process
     if wl.mode is Mode.DECODE:
         mb = 1
         seqs = wl.micro_batch * wl.decode.samples

@@ -125,6 +125,7 @@ class Efficiency:
     engine_per_token_s: float = 0.0         # serving engine: per-sequence bookkeeping per iteration
     engine_host_per_layer_s: float = 0.0    # serving engine: host (Python) dispatch per layer; the GPU waits
                                             # on it when its own work per layer is shorter (eager engines)
+    engine_per_worker_s: float = 0.0        # serving engine: per iteration and extra worker process (TP x PP - 1)
     host_launch_gap_s: float = 0.0          # CPU-side gap between kernels not hidden (eager mode)
     # --- GEMM tiling (cost/roofline.py: gemm_time_s). The library's tiles are every power-of-two
     # tile_m x tile_n with edges from the minimum to gemm_max_tile_edge and at most

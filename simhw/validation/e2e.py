@@ -16,9 +16,9 @@ simhw sums its prefill estimate and L decode iterations (KV from L to 2L, trapez
 five KV lengths). Argonne's A100s are not named; its Polaris system has A100-SXM4-40GB.
 
 Serving-engine overheads belong to the engine. The spec's ``engine_step_overhead`` /
-``engine_per_token`` / ``engine_host_per_layer`` describe a vLLM-0.5-era eager engine (fitted on
-Splitwise and ML.ENERGY's vLLM 0.5.4 together); the Argonne runs use a current vLLM, given as the
-workload's ``engine:`` block (:data:`VLLM_V1_ENGINE`, fitted on those rows).
+``engine_per_token`` / ``engine_host_per_layer`` describe Splitwise's eager engine (fitted there);
+ML.ENERGY's vLLM 0.5.4 and Argonne's current vLLM are given as the workloads' ``engine:`` block
+(:data:`VLLM_054_ENGINE`, :data:`VLLM_V1_ENGINE`, each fitted on its own rows).
 """
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ from ..errors import DataError
 
 # A current vLLM (V1 engine, 2025) -- F: fitted on the LLM-Inference-Bench A100 vLLM rows
 VLLM_V1_ENGINE = {"step_overhead": "0.5 ms", "per_sequence": "80 us", "host_per_layer": "0 s"}
+# vLLM 0.5.4 as ML.ENERGY v2 ran it (CUDA graphs for decode, one worker process per GPU fed by the
+# driver every iteration) -- F: fitted on the ML.ENERGY A100 TPOT rows
+VLLM_054_ENGINE = {"step_overhead": "11 ms", "per_sequence": "0.33 ms", "host_per_layer": "0 s", "per_worker": "9 ms"}
 # ML.ENERGY model names -> simhw built-ins of the same architecture (CodeLlama = Llama-2 layers)
 MLENERGY_MODELS = {"meta-llama/Meta-Llama-3.1-8B-Instruct": "llama3-8b",
                    "meta-llama/Meta-Llama-3.1-70B-Instruct": "llama3-70b",
@@ -117,7 +120,7 @@ def argonne_energy_rows(folder: str | Path, hw="a100-40gb", framework: str = "vL
 
 def mlenergy_rows(folder: str | Path, hw="a100-40gb", energy: bool = False, gpu: str = "a100") -> list[E2ERow]:
     """ML.ENERGY v2 LLM rows: mean time per output token against one decode iteration at the mean
-    running batch, KV length = prompt + half the mean output (the spec's engine overheads).
+    running batch, KV length = prompt + half the mean output (engine: :data:`VLLM_054_ENGINE`).
     ``energy=True``: GPU energy per output token instead (``Energy/req`` / ``Avg Output Tokens``,
     NVML, summed over the TP GPUs) against the iteration's energy / batch; rows carry joules.
     ``gpu`` picks the rows whose GPU column names it (a100, h100)."""
@@ -140,7 +143,8 @@ def mlenergy_rows(folder: str | Path, hw="a100-40gb", energy: bool = False, gpu:
         kv = int(MLENERGY_PROMPT_TOKENS + output / 2)
         wl = workload_from_dict({"model": model, "mode": "decode", "dtype": "bf16", "devices": tp,
                                  "parallelism": {"tp": tp}, "seq_len": kv + 1, "micro_batch": b,
-                                 "global_batch": b, "decode": {"context_len": kv, "new_tokens": 1}}, "ml.energy")
+                                 "global_batch": b, "decode": {"context_len": kv, "new_tokens": 1},
+                                 "engine": VLLM_054_ENGINE}, "ml.energy")
         est = estimate(wl, hw)
         if energy:
             out.append(E2ERow(model, tp, b, kv, int(output), "energy", float(r["Energy/req (J)"]) / output,
@@ -169,8 +173,10 @@ def mlenergy_table(rows: list[E2ERow]) -> tuple[str, str]:
         "ML.ENERGY v2 time per output token (vLLM 0.5.4, A100-SXM4-40GB)",
         "Mean TPOT of vLLM 0.5.4 serving at saturation (ml-energy/leaderboard-v2@c3af7f31) against one decode "
         f"iteration at the mean running batch; KV length = {MLENERGY_PROMPT_TOKENS} prompt tokens (an assumption: "
-        "the rows do not give the prompt length) + half the mean output. The spec's engine overheads were fitted "
-        "on these rows and Splitwise's together; prefills that vLLM interleaves are not modelled.",
+        "the rows do not give the prompt length) + half the mean output. Engine: vLLM 0.5.4 as the workload's "
+        f"engine: block (step_overhead {VLLM_054_ENGINE['step_overhead']}, per_sequence "
+        f"{VLLM_054_ENGINE['per_sequence']}, per_worker {VLLM_054_ENGINE['per_worker']} for each GPU beyond the "
+        "first, no host floor: CUDA graphs), fitted on these rows; prefills that vLLM interleaves are not modelled.",
         rows, "ml.energy v2 (vLLM 0.5.4)", "end-to-end time per output token")
 
 
@@ -289,7 +295,7 @@ def splitwise_table(rows: list[E2ERow]) -> tuple[str, str]:
         "simhw.estimate in prefill / decode mode against Mutinifni/splitwise-sim@8f99e7dc perf_model.csv "
         "(a100-80gb rows, median of 5 repeats); decode uses a KV length halfway through generation. "
         "Engine overheads: the spec's engine_step_overhead, engine_per_token and engine_host_per_layer "
-        "(fitted on these rows and ML.ENERGY's together).",
+        "(fitted on these rows).",
         rows, "splitwise-sim", "end-to-end prefill + decode step", key=lambda r: (r.model, r.tp, r.phase),
         header=("| model | TP | phase | n | median error | p90 error | bias |",
                 "| --- | ---: | --- | ---: | ---: | ---: | ---: |"),

@@ -26,7 +26,7 @@ _MODEL_KEYS = tuple(f.name for f in fields(ModelConfig)) + ("hf_config", "base")
 _PAR_KEYS = tuple(f.name for f in fields(Parallelism))
 _MEM_KEYS = tuple(f.name for f in fields(MemoryOptions))
 _DEC_KEYS = tuple(f.name for f in fields(DecodeOptions))
-_ENGINE_KEYS = ("step_overhead", "per_sequence", "host_per_layer")
+_ENGINE_KEYS = ("step_overhead", "per_sequence", "host_per_layer", "per_worker")
 
 
 def load_workload(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Workload:
@@ -179,12 +179,12 @@ def _decode(data: Any, w: str, mode: Mode, seq_len: int) -> DecodeOptions:
 
 
 def _engine(data: Any, w: str) -> EngineOptions:
-    """engine: {step_overhead: TIME, per_sequence: TIME, host_per_layer: TIME}; each replaces the
+    """engine: {step_overhead, per_sequence, host_per_layer, per_worker: TIME}; each replaces the
     spec's value."""
     data = check_keys(data or {}, _ENGINE_KEYS, f"{w}engine", WorkloadError)
     out = {}
     for key, field in (("step_overhead", "step_overhead_s"), ("per_sequence", "per_sequence_s"),
-                       ("host_per_layer", "host_per_layer_s")):
+                       ("host_per_layer", "host_per_layer_s"), ("per_worker", "per_worker_s")):
         if key in data:
             try:
                 out[field] = parse_quantity(data[key], Dim.SECONDS, f"{w}engine.{key}", allow_zero=True)

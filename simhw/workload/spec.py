@@ -74,13 +74,14 @@ class DecodeOptions:
 @dataclass(frozen=True)
 class EngineOptions:
     """Serving-engine overheads that replace the spec's engine_step_overhead / engine_per_token /
-    engine_host_per_layer.
+    engine_host_per_layer / engine_per_worker.
 
     None keeps the spec's value. The engine is software (vLLM, TensorRT-LLM, a research engine),
     so a workload can name its own; docs/workloads.md lists the fitted figures."""
     step_overhead_s: float | None = None    # per iteration: scheduler, sampling launch, Python
     per_sequence_s: float | None = None     # per sequence and iteration: bookkeeping, sampling
     host_per_layer_s: float | None = None   # host dispatch per layer, overlapped with the GPU (max of the two)
+    per_worker_s: float | None = None       # per iteration and extra worker process (TP x PP - 1): input broadcast
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ def test_much_better_than_a_flat_roofline(results):
 def test_splitwise_end_to_end():
     """Splitwise (Mutinifni/splitwise-sim@8f99e7dc, DGX-A100): Llama-2-70B TP 2/4/8 and BLOOM-176B
     TP 8 prefill and decode-iteration times against simhw.estimate with the spec's serving-engine
-    overheads (fitted on these rows and ML.ENERGY's); target median error 10%. The host-dispatch floor
+    overheads (fitted on these rows); target median error 10%. The host-dispatch floor
     is what makes TP 8 decode no faster than TP 4 at small batch, as measured."""
     from simhw.validation.e2e import splitwise_rows
     from simhw.validation.stats import percentile
@@ -143,8 +143,8 @@ def test_mlenergy_energy_per_output_token():
 
 def test_mlenergy_time_per_output_token():
     """ML.ENERGY leaderboard v2 (vLLM 0.5.4 serving on A100-SXM4-40GB): mean TPOT of seven models at
-    TP 1-8 against one decode iteration at the mean running batch, with the spec's engine overheads
-    (fitted on these rows and Splitwise's together)."""
+    TP 1-8 against one decode iteration at the mean running batch, with vLLM 0.5.4's engine overheads
+    (VLLM_054_ENGINE, fitted on these rows: without its per-worker cost TP 8 came out 2x fast)."""
     from simhw.validation.e2e import mlenergy_rows
     from simhw.validation.stats import percentile
 
@@ -152,5 +152,6 @@ def test_mlenergy_time_per_output_token():
     assert len(rows) >= 40
     ape = [abs(r.error) for r in rows]
     print(f"ml.energy: n={len(rows)} median={percentile(ape, 50):.3f} p90={percentile(ape, 90):.3f}")
-    assert percentile(ape, 50) <= 0.12
-    assert abs(percentile([r.error for r in rows], 50)) <= 0.10
+    assert percentile(ape, 50) <= 0.07
+    assert percentile(ape, 90) <= 0.25
+    assert abs(percentile([r.error for r in rows], 50)) <= 0.05

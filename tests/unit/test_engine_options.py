@@ -53,3 +53,17 @@ def test_host_dispatch_does_not_touch_training():
     a = simhw.estimate(workload_from_dict(train), A100).step_time_s
     b = simhw.estimate(workload_from_dict({**train, "engine": {"host_per_layer": "50 ms"}}), A100).step_time_s
     assert a == b
+
+
+def test_per_worker_cost_grows_with_the_worker_processes():
+    """engine.per_worker: the driver feeds TP x PP - 1 other workers every iteration."""
+    dec = {**BASE, "model": "llama2-13b", "devices": 4, "parallelism": {"tp": 4}, "engine": {"host_per_layer": 0}}
+    a100 = simhw.load_hw("dgx-a100")
+
+    def step(extra, tp=4):
+        wl = {**dec, "devices": tp, "parallelism": {"tp": tp}, "engine": {**dec["engine"], **extra}}
+        return simhw.estimate(workload_from_dict(wl), a100).step_time_s
+
+    assert workload_from_dict({**BASE, "engine": {"per_worker": "9 ms"}}).engine.per_worker_s == pytest.approx(9e-3)
+    assert step({"per_worker": "9 ms"}) == pytest.approx(step({"per_worker": 0}) + 3 * 9e-3)
+    assert step({"per_worker": "9 ms"}, tp=1) == pytest.approx(step({"per_worker": 0}, tp=1))

@@ -50,6 +50,7 @@ def test_good_workload_runs(tmp_path, capsys):
     (GOOD + "engine: {step_overhead: 2}\n", "engine.step_overhead: 2 has no unit"),
     (GOOD + "engine: {per_token: 1 ms}\n", "engine: unknown key 'per_token'"),
     (GOOD + "engine: {host_per_layer: 3 W}\n", "engine.host_per_layer: cannot read '3 W' as seconds"),
+    (GOOD + "engine: {per_worker: -1 ms}\n", "engine.per_worker"),
 ])
 def test_bad_workload(tmp_path, capsys, text, needle):
     code, err, out = run(tmp_path, capsys, text)
