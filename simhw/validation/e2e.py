@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
+from ..workload.engines import ENGINES
 
 # A current vLLM (V1 engine, 2025) -- F: fitted on the LLM-Inference-Bench A100 vLLM rows
-VLLM_V1_ENGINE = {"step_overhead": "0.5 ms", "per_sequence": "80 us", "host_per_layer": "0 s"}
+VLLM_V1_ENGINE = ENGINES["vllm-v1"]
 # vLLM 0.5.4 as ML.ENERGY v2 ran it (CUDA graphs for decode, one worker process per GPU fed by the
 # driver every iteration) -- F: fitted on the ML.ENERGY A100 TPOT rows
-VLLM_054_ENGINE = {"step_overhead": "11 ms", "per_sequence": "0.33 ms", "host_per_layer": "0 s", "per_worker": "9 ms"}
+VLLM_054_ENGINE = ENGINES["vllm-0.5.4"]
 # ML.ENERGY model names -> simhw built-ins of the same architecture (CodeLlama = Llama-2 layers)
 MLENERGY_MODELS = {"meta-llama/Meta-Llama-3.1-8B-Instruct": "llama3-8b",
                    "meta-llama/Meta-Llama-3.1-70B-Instruct": "llama3-70b",
@@ -144,7 +145,7 @@ def mlenergy_rows(folder: str | Path, hw="a100-40gb", energy: bool = False, gpu:
         wl = workload_from_dict({"model": model, "mode": "decode", "dtype": "bf16", "devices": tp,
                                  "parallelism": {"tp": tp}, "seq_len": kv + 1, "micro_batch": b,
                                  "global_batch": b, "decode": {"context_len": kv, "new_tokens": 1},
-                                 "engine": VLLM_054_ENGINE}, "ml.energy")
+                                 "engine": "vllm-0.5.4"}, "ml.energy")
         est = estimate(wl, hw)
         if energy:
             out.append(E2ERow(model, tp, b, kv, int(output), "energy", float(r["Energy/req (J)"]) / output,
@@ -204,7 +205,7 @@ def _generate_cost(model: str, tp: int, length: int, b: int, hw) -> tuple[float,
     from ..workload.from_yaml import workload_from_dict
 
     common = {"model": model, "dtype": "fp16", "devices": tp, "parallelism": {"tp": tp},
-              "micro_batch": b, "global_batch": b, "engine": VLLM_V1_ENGINE}
+              "micro_batch": b, "global_batch": b, "engine": "vllm-v1"}
     pre = estimate(workload_from_dict({**common, "mode": "prefill", "seq_len": length}, "argonne"), hw)
     steps = np.unique(np.linspace(0, length - 1, 5).round().astype(int))
     dec = [estimate(workload_from_dict({**common, "mode": "decode", "seq_len": length + int(t) + 1,

@@ -55,8 +55,8 @@ def apply_overrides(raw: dict, overrides, where: str) -> dict:
         node = raw
         for p in parts[:-1]:
             child = node.get(p)
-            if isinstance(child, str) and p == "model":
-                child = {"base": child}
+            if isinstance(child, str) and p in ("model", "engine"):
+                child = {"base" if p == "model" else "preset": child}
             node[p] = dict(child) if isinstance(child, Mapping) else {}
             node = node[p]
         node[parts[-1]] = value
@@ -179,9 +179,19 @@ def _decode(data: Any, w: str, mode: Mode, seq_len: int) -> DecodeOptions:
 
 
 def _engine(data: Any, w: str) -> EngineOptions:
-    """engine: {step_overhead, per_sequence, host_per_layer, per_worker: TIME}; each replaces the
-    spec's value."""
-    data = check_keys(data or {}, _ENGINE_KEYS, f"{w}engine", WorkloadError)
+    """engine: NAME (a profile of engines.ENGINES) or {preset: NAME, step_overhead, per_sequence,
+    host_per_layer, per_worker: TIME}; each given value replaces the preset's, then the spec's."""
+    from .engines import ENGINES
+
+    if isinstance(data, str):
+        data = {"preset": data}
+    data = dict(check_keys(data or {}, ("preset",) + _ENGINE_KEYS, f"{w}engine", WorkloadError))
+    if "preset" in data:
+        name = data.pop("preset")
+        if name not in ENGINES:
+            raise WorkloadError(f"{w}engine: unknown engine {name!r}{closest(str(name), tuple(ENGINES))}; "
+                                f"allowed: {', '.join(ENGINES)}, or a mapping of {', '.join(_ENGINE_KEYS)}.")
+        data = {**ENGINES[name], **data}
     out = {}
     for key, field in (("step_overhead", "step_overhead_s"), ("per_sequence", "per_sequence_s"),
                        ("host_per_layer", "host_per_layer_s"), ("per_worker", "per_worker_s")):

@@ -67,3 +67,32 @@ def test_per_worker_cost_grows_with_the_worker_processes():
     assert workload_from_dict({**BASE, "engine": {"per_worker": "9 ms"}}).engine.per_worker_s == pytest.approx(9e-3)
     assert step({"per_worker": "9 ms"}) == pytest.approx(step({"per_worker": 0}) + 3 * 9e-3)
     assert step({"per_worker": "9 ms"}, tp=1) == pytest.approx(step({"per_worker": 0}, tp=1))
+
+
+def test_named_engines():
+    from simhw.workload.engines import ENGINES
+
+    v1 = workload_from_dict({**BASE, "engine": "vllm-v1"}).engine
+    assert (v1.step_overhead_s, v1.per_sequence_s, v1.host_per_layer_s, v1.per_worker_s) == \
+        pytest.approx((0.5e-3, 80e-6, 0.0, 0.0))
+    mixed = workload_from_dict({**BASE, "engine": {"preset": "vllm-0.5.4", "per_sequence": "0.1 ms"}}).engine
+    assert mixed.per_sequence_s == pytest.approx(1e-4) and mixed.per_worker_s == pytest.approx(9e-3)
+    none = simhw.estimate(workload_from_dict({**BASE, "engine": "none"}), A100)
+    assert none.time_breakdown_s["engine_overhead"] == 0.0
+    # the shipped specs' defaults are the splitwise-eager profile
+    spec = workload_from_dict({**BASE, "engine": "splitwise-eager"})
+    assert simhw.estimate(spec, A100).step_time_s == pytest.approx(_step())
+    eff = A100.efficiency
+    e = ENGINES["splitwise-eager"]
+    assert (eff.engine_step_overhead_s, eff.engine_per_token_s, eff.engine_host_per_layer_s) == pytest.approx(
+        tuple(workload_from_dict({**BASE, "engine": dict(e)}).engine.__getattribute__(f) for f in
+              ("step_overhead_s", "per_sequence_s", "host_per_layer_s")))
+
+
+def test_engine_by_name_from_the_command_line():
+    from simhw.workload.from_yaml import apply_overrides
+
+    raw = apply_overrides({**BASE, "engine": "vllm-v1"}, ["engine.per_sequence=100 us"], "x")
+    assert workload_from_dict(raw).engine.per_sequence_s == pytest.approx(1e-4)
+    raw = apply_overrides(dict(BASE), ["engine=vllm-0.5.4"], "x")
+    assert workload_from_dict(raw).engine.per_worker_s == pytest.approx(9e-3)

@@ -51,6 +51,7 @@ def test_good_workload_runs(tmp_path, capsys):
     (GOOD + "engine: {per_token: 1 ms}\n", "engine: unknown key 'per_token'"),
     (GOOD + "engine: {host_per_layer: 3 W}\n", "engine.host_per_layer: cannot read '3 W' as seconds"),
     (GOOD + "engine: {per_worker: -1 ms}\n", "engine.per_worker"),
+    (GOOD + "engine: vllm-v2\n", "engine: unknown engine 'vllm-v2' (did you mean 'vllm-v1'?)"),
 ])
 def test_bad_workload(tmp_path, capsys, text, needle):
     code, err, out = run(tmp_path, capsys, text)

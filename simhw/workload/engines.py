@@ -1,0 +1,30 @@
+"""Named serving engines: the overheads a workload's ``engine:`` block can name instead of numbers.
+
+An iteration of a serving engine (cost/estimate.py) takes
+``step_overhead + per_worker x (TP x PP - 1) + max(GPU time, layers x host_per_layer)
++ per_sequence x sequences``. Each profile below was fitted once on the end-to-end rows named with
+it (validate/REPORT.md gives the errors); the overheads are host-side software costs, so a profile
+carries over to other GPUs (unverified there). ``engine: vllm-v1`` in a workload, or
+``--set engine=vllm-v1``; ``engine: {preset: vllm-v1, per_sequence: 100 us}`` starts from a profile
+and replaces some of its values.
+"""
+from __future__ import annotations
+
+from types import MappingProxyType
+
+ENGINES = MappingProxyType({
+    # Splitwise's engine (Mutinifni/splitwise-sim perf_model.csv, DGX-A100): eager PyTorch, the host
+    # dispatching every layer; the shipped GPU specs carry these values as their defaults
+    "splitwise-eager": MappingProxyType({"step_overhead": "11 ms", "per_sequence": "0.27 ms",
+                                         "host_per_layer": "0.42 ms", "per_worker": "0 s"}),
+    # vLLM 0.5.4 as ML.ENERGY leaderboard v2 ran it: CUDA graphs for decode (no host floor), one
+    # worker process per GPU fed by the driver every iteration
+    "vllm-0.5.4": MappingProxyType({"step_overhead": "11 ms", "per_sequence": "0.33 ms",
+                                    "host_per_layer": "0 s", "per_worker": "9 ms"}),
+    # a current vLLM (V1 engine, 2025) as LLM-Inference-Bench ran generate(): CUDA graphs, light scheduler
+    "vllm-v1": MappingProxyType({"step_overhead": "0.5 ms", "per_sequence": "80 us",
+                                 "host_per_layer": "0 s", "per_worker": "0 s"}),
+    # GPU time only: kernel-level comparisons, or an engine whose overheads are modelled elsewhere
+    "none": MappingProxyType({"step_overhead": "0 s", "per_sequence": "0 s", "host_per_layer": "0 s",
+                              "per_worker": "0 s"}),
+})
