@@ -226,6 +226,8 @@ def _e2e(data: Path, gpu: str = "a100") -> tuple[str, str | None]:
             (mlenergy, partial(mlenergy_rows, **one), mlenergy_table),
             (mlenergy, partial(mlenergy_rows, energy=True, **one), mlenergy_energy_table),
             (argonne, partial(argonne_rows, **one), argonne_table),
+            (argonne, partial(argonne_rows, framework="TensorRT-LLM", **one),
+             partial(argonne_table, framework="TensorRT-LLM")),
             (argonne, partial(argonne_energy_rows, **one), argonne_energy_table)):
         if folder.is_dir():
             rows = rows_of(folder)

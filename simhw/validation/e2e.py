@@ -93,14 +93,19 @@ def splitwise_rows(folder: str | Path, hw="dgx-a100", hardware: str = "a100-80gb
     return out
 
 
+# LLM-Inference-Bench framework -> the simhw engine profile (workload/engines.py) fitted on its rows
+ARGONNE_ENGINES = {"vLLM": "vllm-v1", "TensorRT-LLM": "trt-llm"}
+
+
 def argonne_rows(folder: str | Path, hw="a100-40gb", framework: str = "vLLM", gpu: str = "a100") -> list[E2ERow]:
-    """Whole-batch generate latency (prefill + L decode iterations) of Argonne's ``gpu`` rows."""
+    """Whole-batch generate latency (prefill + L decode iterations) of Argonne's ``gpu`` rows of
+    ``framework`` (vLLM or TensorRT-LLM, each with its engine profile in :data:`ARGONNE_ENGINES`)."""
     df, hw = _argonne_frame(folder, "All_results*.csv", framework, hw, gpu)
     keys = ["Model", "Num of Hardware", "Input Output Length", "Batch Size"]
     out: list[E2ERow] = []
     for (name, tp, length, b), lat in df.groupby(keys)["Latency"].median().items():
         model = ARGONNE_MODELS[name]
-        time_s, _ = _generate_cost(model, int(tp), int(length), int(b), hw)
+        time_s, _ = _generate_cost(model, int(tp), int(length), int(b), hw, ARGONNE_ENGINES[framework])
         out.append(E2ERow(model, int(tp), int(b), int(length), int(length), "generate", float(lat), time_s))
     return out
 
@@ -196,7 +201,7 @@ def _argonne_frame(folder: str | Path, pattern: str, framework: str, hw, gpu: st
     return df, (load_hw(hw) if isinstance(hw, str) else hw)
 
 
-def _generate_cost(model: str, tp: int, length: int, b: int, hw) -> tuple[float, float]:
+def _generate_cost(model: str, tp: int, length: int, b: int, hw, engine="vllm-v1") -> tuple[float, float]:
     """(time, energy) of one generate(): prefill of b x length tokens, then length decode iterations
     with KV from length to 2 x length (trapezoid rule over five KV lengths)."""
     import numpy as np
@@ -205,7 +210,7 @@ def _generate_cost(model: str, tp: int, length: int, b: int, hw) -> tuple[float,
     from ..workload.from_yaml import workload_from_dict
 
     common = {"model": model, "dtype": "fp16", "devices": tp, "parallelism": {"tp": tp},
-              "micro_batch": b, "global_batch": b, "engine": "vllm-v1"}
+              "micro_batch": b, "global_batch": b, "engine": engine}
     pre = estimate(workload_from_dict({**common, "mode": "prefill", "seq_len": length}, "argonne"), hw)
     steps = np.unique(np.linspace(0, length - 1, 5).round().astype(int))
     dec = [estimate(workload_from_dict({**common, "mode": "decode", "seq_len": length + int(t) + 1,
@@ -260,17 +265,19 @@ def _section(title: str, text: str, rows: list[E2ERow], source: str, what: str, 
     return "\n".join(lines + tail), summary
 
 
-def argonne_table(rows: list[E2ERow]) -> tuple[str, str]:
+def argonne_table(rows: list[E2ERow], framework: str = "vLLM") -> tuple[str, str]:
     """(markdown section for REPORT.md, one summary row for the accuracy table)."""
+    name = ARGONNE_ENGINES[framework]
+    e = ENGINES[name]
     return _section(
-        "LLM-Inference-Bench (vLLM, A100)",
-        "Whole-batch vLLM generate() latency from argonne-lcf/LLM-Inference-Bench@4211f5d4 (A100 rows, "
+        f"LLM-Inference-Bench ({framework}, A100)",
+        f"Whole-batch {framework} generate latency from argonne-lcf/LLM-Inference-Bench@4211f5d4 (A100 rows, "
         "input = output = L tokens, median of repeated keys) against simhw's prefill estimate plus L decode "
-        "iterations (KV from L to 2L) on a100-40gb, with a current vLLM's engine overheads given as the "
-        f"workload's engine: block (step_overhead {VLLM_V1_ENGINE['step_overhead']}, per_sequence "
-        f"{VLLM_V1_ENGINE['per_sequence']}, host_per_layer {VLLM_V1_ENGINE['host_per_layer']}: CUDA graphs; "
-        "fitted on these rows; the spec's vLLM-0.5-era values are 20x and 4x larger).",
-        rows, "argonne (vLLM)", "end-to-end generate (prefill + L decode steps)")
+        f"iterations (KV from L to 2L) on a100-40gb, with the engine profile `{name}` as the workload's engine: "
+        f"block (step_overhead {e['step_overhead']}, per_sequence {e['per_sequence']}, host_per_layer "
+        f"{e['host_per_layer']}: CUDA graphs), fitted on these rows; the spec's default engine (Splitwise's, "
+        "eager) is far heavier.",
+        rows, f"argonne ({framework})", "end-to-end generate (prefill + L decode steps)")
 
 
 def argonne_energy_table(rows: list[E2ERow]) -> tuple[str, str]:

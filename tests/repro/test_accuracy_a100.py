@@ -109,6 +109,20 @@ def test_argonne_vllm_end_to_end():
     assert abs(percentile([r.error for r in rows], 50)) <= 0.05
 
 
+def test_argonne_tensorrt_llm_end_to_end():
+    """LLM-Inference-Bench TensorRT-LLM generate() on A100 with the trt-llm engine profile (fitted on
+    these rows: 0.1 ms per iteration, 15 us per sequence; GPU time alone is within 9% median)."""
+    from simhw.validation.e2e import argonne_rows
+    from simhw.validation.stats import percentile
+
+    rows = argonne_rows(VALIDATION / "argonne-llm-inference-bench", framework="TensorRT-LLM")
+    assert len(rows) > 200
+    ape = [abs(r.error) for r in rows]
+    assert percentile(ape, 50) <= 0.10
+    assert percentile(ape, 90) <= 0.25
+    assert abs(percentile([r.error for r in rows], 50)) <= 0.05
+
+
 def test_argonne_gpu_energy():
     """LLM-Inference-Bench NVML power x latency of vLLM generate() on A100 (TP 1) against simhw's energy:
     FLOP and byte energy (HBM device + on-chip transport) plus (idle + active) power x time. The two
