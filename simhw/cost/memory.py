@@ -94,8 +94,8 @@ def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> d
         "qkv": e * s * b * (m.q_dim + 2 * m.kv_dim) / t,
         "attn_out": e * s * b * m.q_dim / t,
         "mlp_norm": 2 * e * sbh / rep,
-        "mlp_act": gated * e * s * b * m.ffn / t,
-        "mlp_mid": e * s * b * m.ffn / t,
+        "mlp_act": gated * e * s * b * m.token_ffn / t,    # mixture of experts: the top-k experts' FFNs
+        "mlp_mid": e * s * b * m.token_ffn / t,
         "masks": 2 * mask * sbh / rep,
         "scores": 0.0,
     }
@@ -151,7 +151,7 @@ def _inference_activation_bytes(wl: Workload) -> float:
     tokens = wl.micro_batch * wl.decode.samples if wl.mode is Mode.DECODE else wl.micro_batch * wl.seq_len
     e = wl.dtype.bytes
     gated = 2 if m.activation.gated else 1
-    return tokens * e * (2 * m.hidden + (gated + 1) * m.ffn / par.tp)
+    return tokens * e * (2 * m.hidden + (gated + 1) * m.token_ffn / par.tp)
 
 
 def kv_bits_effective(wl: Workload) -> float:

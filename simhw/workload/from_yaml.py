@@ -233,7 +233,13 @@ def _model(value: Any, w: str, base_dir: Path) -> ModelConfig:
         elif key in ("kv_heads", "head_dim", "max_positions"):
             fields_in[key] = _pos_int(fields_in, key, f"{w}model.", minimum=0)
     fields_in.setdefault("name", "custom")
+    for key in ("experts", "experts_per_token", "expert_ffn"):
+        if key in fields_in:
+            fields_in[key] = _pos_int(fields_in, key, f"{w}model.", minimum=0)
     model = ModelConfig(**fields_in)
+    if model.experts and not 1 <= model.experts_per_token <= model.experts:
+        raise WorkloadError(f"{w}model.experts_per_token: {model.experts_per_token} must be between 1 and "
+                            f"experts = {model.experts} for a mixture-of-experts model.")
     if model.heads % model.kv_heads:
         raise WorkloadError(f"{w}model.kv_heads: {model.kv_heads} does not divide heads = {model.heads}.")
     return model
@@ -243,7 +249,9 @@ _HF_MAP = {"num_hidden_layers": "layers", "n_layer": "layers", "hidden_size": "h
            "d_model": "hidden", "num_attention_heads": "heads", "n_head": "heads",
            "num_key_value_heads": "kv_heads", "intermediate_size": "ffn", "ffn_dim": "ffn",
            "n_inner": "ffn", "vocab_size": "vocab", "head_dim": "head_dim",
-           "max_position_embeddings": "max_positions", "tie_word_embeddings": "tied_embeddings"}
+           "max_position_embeddings": "max_positions", "tie_word_embeddings": "tied_embeddings",
+           "num_local_experts": "experts", "num_experts": "experts", "n_routed_experts": "experts",
+           "num_experts_per_tok": "experts_per_token", "moe_intermediate_size": "expert_ffn"}
 
 
 def hf_config_fields(path: Path, where: str) -> dict[str, Any]:

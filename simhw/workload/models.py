@@ -53,6 +53,9 @@ class ModelConfig:
     dropout: bool = False             # training keeps dropout masks (Korthikanti counts them)
     causal: bool = True               # False for encoders (BERT)
     max_positions: int = 0
+    experts: int = 0                  # routed experts per FFN (mixture of experts); 0 -> dense FFN
+    experts_per_token: int = 0        # experts each token is routed to (top-k)
+    expert_ffn: int = 0               # FFN width of one expert; 0 -> ffn
     source: str = ""
 
     def __post_init__(self):
@@ -60,6 +63,25 @@ class ModelConfig:
             object.__setattr__(self, "kv_heads", self.heads)
         if self.head_dim == 0:
             object.__setattr__(self, "head_dim", self.hidden // self.heads)
+        if self.experts and self.expert_ffn == 0:
+            object.__setattr__(self, "expert_ffn", self.ffn)
+
+    @property
+    def moe(self) -> bool:
+        return self.experts > 0
+
+    @property
+    def token_ffn(self) -> int:
+        """FFN width one token passes through: ffn, or expert_ffn x experts_per_token for a mixture of
+        experts (the activation memory and FLOPs per token scale with it)."""
+        return self.expert_ffn * self.experts_per_token if self.moe else self.ffn
+
+    def active_experts(self, tokens: float) -> float:
+        """Expected distinct experts that ``tokens`` tokens route to, each choosing experts_per_token
+        of the experts uniformly: E (1 - (1 - k/E)^tokens). Decode at small batch reads only these."""
+        if not self.moe:
+            return 0.0
+        return self.experts * (1.0 - (1.0 - self.experts_per_token / self.experts) ** max(tokens, 0.0))
 
     @property
     def q_dim(self) -> int:
@@ -69,11 +91,18 @@ class ModelConfig:
     def kv_dim(self) -> int:
         return self.kv_heads * self.head_dim
 
-    def layer_params(self) -> int:
-        """Parameters of one transformer layer (attention, FFN, two norms)."""
-        h, f = self.hidden, self.ffn
+    def layer_params(self, active: bool = False) -> int:
+        """Parameters of one transformer layer (attention, FFN or experts + router, two norms);
+        ``active``: only the experts one token uses (top-k), as FLOPs per token count them."""
+        h = self.hidden
         attn = h * self.q_dim + 2 * h * self.kv_dim + self.q_dim * h
-        mlp = (3 if self.activation.gated else 2) * h * f
+        if self.moe:
+            f = self.expert_ffn
+            mlp = (3 if self.activation.gated else 2) * h * f * (self.experts_per_token if active else self.experts) \
+                + h * self.experts
+        else:
+            f = self.ffn
+            mlp = (3 if self.activation.gated else 2) * h * f
         norms = 2 * h * (2 if self.norm is Norm.LAYERNORM else 1)
         bias = (self.q_dim + 2 * self.kv_dim + h + (2 if self.activation.gated else 1) * f + h) if self.bias else 0
         return attn + mlp + norms + bias
@@ -87,8 +116,9 @@ class ModelConfig:
         final_norm = self.hidden * (2 if self.norm is Norm.LAYERNORM else 1)
         return (0 if self.tied_embeddings else self.vocab * self.hidden) + final_norm
 
-    def params(self) -> int:
-        return self.embedding_params() + self.layers * self.layer_params() + self.head_params()
+    def params(self, active: bool = False) -> int:
+        """All parameters; ``active``: those one token uses (a mixture of experts' top-k only)."""
+        return self.embedding_params() + self.layers * self.layer_params(active) + self.head_params()
 
     def kv_elements_per_token(self) -> int:
         """K and V elements cached per token over all layers: 2 * layers * kv_heads * head_dim."""
@@ -136,6 +166,12 @@ BUILTIN: dict[str, ModelConfig] = {m.name: m for m in (
     _llama("qwen3-8b", 36, 4096, 32, 8, 12288, 151936, _HF + "Qwen/Qwen3-8B", head_dim=128),
     _llama("qwen3-14b", 40, 5120, 40, 8, 17408, 151936, _HF + "Qwen/Qwen3-14B", head_dim=128),
     _llama("qwen3-32b", 64, 5120, 64, 8, 25600, 151936, _HF + "Qwen/Qwen3-32B", head_dim=128),
+    ModelConfig(name="mixtral-8x7b", layers=32, hidden=4096, heads=32, kv_heads=8, ffn=14336, vocab=32000,
+                activation=Activation.SWIGLU, norm=Norm.RMSNORM, position=Position.ROPE, experts=8,
+                experts_per_token=2, source=_HF + "mistralai/Mixtral-8x7B-v0.1"),
+    ModelConfig(name="qwen3-30b-a3b", layers=48, hidden=2048, heads=32, kv_heads=4, head_dim=128, ffn=6144,
+                vocab=151936, activation=Activation.SWIGLU, norm=Norm.RMSNORM, position=Position.ROPE,
+                experts=128, experts_per_token=8, expert_ffn=768, source=_HF + "Qwen/Qwen3-30B-A3B"),
     ModelConfig(name="opt-6.7b", layers=32, hidden=4096, heads=32, ffn=16384, vocab=50272,
                 activation=Activation.RELU, norm=Norm.LAYERNORM, position=Position.LEARNED,
                 tied_embeddings=True, bias=True, dropout=True, max_positions=2050,

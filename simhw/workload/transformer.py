@@ -136,14 +136,39 @@ def _layer_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, ph
     ops.extend(_tp_comm(wl, f"tp_attn.{i}", i, phase, n * h))
     ops.append(_elementwise(f"residual1.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * h, reads=2))
     ops.append(_elementwise(f"mlp_norm.{i}", OpKind.NORM, i, phase, dt, n * h, flops_per=5))
-    up_n = (2 if m.activation.gated else 1) * ffn
-    ops.append(_gemm(f"mlp_up.{i}", i, phase, dt, n, h, up_n))
-    ops.append(_elementwise(f"mlp_act.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * ffn,
-                            reads=2 if m.activation.gated else 1, flops_per=8))
-    ops.append(_gemm(f"mlp_down.{i}", i, phase, dt, n, ffn, h))
+    ops.extend(_moe_ops(wl, i, n, phase) if m.moe else _mlp_ops(wl, i, n, n, ffn, 1.0, phase))
     ops.extend(_tp_comm(wl, f"tp_mlp.{i}", i, phase, n * h))
     ops.append(_elementwise(f"residual2.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * h, reads=2))
     return ops
+
+
+def _mlp_ops(wl: Workload, i: int, tokens: float, m_: float, ffn: int, groups: float, phase: Phase) -> list[Op]:
+    """Up projection (gate and up when gated), activation, down projection of ``tokens`` tokens, as
+    ``groups`` GEMMs of ``m_`` rows each (one per active expert; 1 for a dense FFN)."""
+    m, dt = wl.model, wl.dtype
+    up_n = (2 if m.activation.gated else 1) * ffn
+    return [_gemm(f"mlp_up.{i}", i, phase, dt, m_, m.hidden, up_n, batch=groups),
+            _elementwise(f"mlp_act.{i}", OpKind.ELEMENTWISE, i, phase, dt, tokens * ffn,
+                         reads=2 if m.activation.gated else 1, flops_per=8),
+            _gemm(f"mlp_down.{i}", i, phase, dt, m_, ffn, m.hidden, batch=groups)]
+
+
+def _moe_ops(wl: Workload, i: int, n: int, phase: Phase) -> list[Op]:
+    """Mixture of experts (Shazeer et al. 2017; Mixtral, arXiv 2401.04088): a router GEMM and top-k
+    gate, each token's hidden state copied to its k experts, every active expert's FFN as one GEMM
+    group over its tokens (experts sharded over the tensor-parallel ranks, as vLLM runs Mixtral),
+    and the k outputs combined. Active experts: ModelConfig.active_experts (uniform routing)."""
+    m, dt, h = wl.model, wl.dtype, wl.model.hidden
+    k = m.experts_per_token
+    active = max(1.0, m.active_experts(n))
+    routed = n * k                                   # token-expert pairs
+    return [_gemm(f"moe_router.{i}", i, phase, dt, n, h, m.experts),
+            _elementwise(f"moe_gate.{i}", OpKind.SOFTMAX, i, phase, dt, n * m.experts, flops_per=5),
+            _elementwise(f"moe_dispatch.{i}", OpKind.ELEMENTWISE, i, phase, dt, routed * h, reads=1, writes=1,
+                         flops_per=0),
+            *_mlp_ops(wl, i, routed, routed / active, m.expert_ffn // wl.parallelism.tp, active, phase),
+            _elementwise(f"moe_combine.{i}", OpKind.ELEMENTWISE, i, phase, dt, routed * h, reads=1, writes=0,
+                         flops_per=2)]
 
 
 def _head_ops(wl: Workload, tokens: int, phase: Phase) -> list[Op]:

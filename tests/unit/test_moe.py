@@ -1,0 +1,106 @@
+"""Mixture-of-experts models: parameters, routing, graph, memory (workload/models.py, transformer.py)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import simhw
+from simhw.workload.from_yaml import workload_from_dict
+from simhw.workload.graph import OpKind
+from simhw.workload.models import BUILTIN
+from simhw.workload.transformer import build_graph
+
+
+@pytest.mark.parametrize("name, total, active", [
+    ("mixtral-8x7b", 46.7e9, 12.9e9),          # Mixtral paper (arXiv 2401.04088): 47B total, 13B active
+    ("qwen3-30b-a3b", 30.5e9, 3.3e9),          # Qwen3 model card: 30.5B total, 3.3B activated
+])
+def test_total_and_active_parameters(name, total, active):
+    m = BUILTIN[name]
+    assert m.params() == pytest.approx(total, rel=0.01)
+    assert m.params(active=True) == pytest.approx(active, rel=0.02)
+
+
+def test_expected_active_experts():
+    m = BUILTIN["mixtral-8x7b"]
+    assert m.active_experts(1) == pytest.approx(2.0)                  # one token: its top-2
+    assert m.active_experts(2) == pytest.approx(8 * (1 - 0.75 ** 2))
+    assert m.active_experts(4096) == pytest.approx(8.0)
+    assert BUILTIN["llama2-7b"].active_experts(10) == 0.0
+
+
+def _wl(model, mode="decode", batch=1, tp=1, **extra):
+    base = {"model": model, "mode": mode, "dtype": "bf16", "devices": tp, "parallelism": {"tp": tp},
+            "micro_batch": batch, "global_batch": batch, "engine": "none"}
+    if mode == "decode":
+        base.update(seq_len=1025, decode={"context_len": 1024, "new_tokens": 1})
+    else:
+        base.update(seq_len=2048)
+    return workload_from_dict({**base, **extra}, "test")
+
+
+def _expert_weight_bytes(wl) -> float:
+    return sum(op.weight_bytes * op.count for op in build_graph(wl).ops
+               if op.kind is OpKind.GEMM and op.name.split(".")[0] in ("mlp_up", "mlp_down"))
+
+
+def test_decode_reads_only_the_routed_experts():
+    m = BUILTIN["mixtral-8x7b"]
+    per_expert = 3 * m.hidden * m.expert_ffn * 2 * m.layers              # bf16 gate, up, down
+    assert _expert_weight_bytes(_wl("mixtral-8x7b", batch=1)) == pytest.approx(2 * per_expert)
+    assert _expert_weight_bytes(_wl("mixtral-8x7b", batch=256)) == pytest.approx(8 * per_expert, rel=1e-6)
+    # tensor parallelism shards every expert
+    assert _expert_weight_bytes(_wl("mixtral-8x7b", batch=256, tp=4)) == pytest.approx(2 * per_expert, rel=1e-6)
+    hw = simhw.load_hw("a100")
+    one = simhw.estimate(_wl("mixtral-8x7b", batch=1), hw).step_time_s
+    many = simhw.estimate(_wl("mixtral-8x7b", batch=64), hw).step_time_s
+    dense = simhw.estimate(_wl("mistral-7b", batch=1), hw).step_time_s     # the same attention, one FFN
+    assert dense < one < many
+
+
+def test_model_flops_count_the_active_parameters():
+    wl = _wl("mixtral-8x7b", mode="prefill", batch=1)
+    m = wl.model
+    r = simhw.estimate(wl, simhw.load_hw("a100"))
+    layer_matmuls = m.layers * (m.layer_params(active=True) - 2 * m.hidden)   # less the two RMSNorm weights
+    attention = 4 * 2048 * 2048 * m.q_dim * m.layers / 2                  # causal QK^T and AV
+    head = 2 * m.hidden * m.vocab                                           # prefill: logits of the last token
+    assert r.model_flops == pytest.approx(2 * 2048 * layer_matmuls + attention + head, rel=1e-3)
+
+
+def test_training_a_mixture_of_experts():
+    wl = workload_from_dict({"model": "mixtral-8x7b", "mode": "train", "dtype": "bf16", "devices": 64,
+                             "seq_len": 4096, "micro_batch": 1, "global_batch": 64,
+                             "parallelism": {"tp": 8, "pp": 4, "dp": 2}}, "test")
+    dense = workload_from_dict({"model": "mistral-7b", "mode": "train", "dtype": "bf16", "devices": 64,
+                                "seq_len": 4096, "micro_batch": 1, "global_batch": 64,
+                                "parallelism": {"tp": 8, "pp": 4, "dp": 2}}, "test")
+    hw = simhw.load_hw("dgx-a100")
+    moe, base = simhw.estimate(wl, hw), simhw.estimate(dense, hw)
+    assert moe.memory.parameters_bytes > 6 * base.memory.parameters_bytes     # all experts are stored
+    assert moe.memory.activations_bytes > base.memory.activations_bytes      # top-2 FFN activations
+    assert moe.hardware_flops / base.hardware_flops == pytest.approx(1.8, abs=0.1)   # active parameters
+    assert 1.3 < moe.step_time_s / base.step_time_s < 2.0   # the same attention, TP all-reduces and bubbles
+
+
+def test_hf_config_with_experts(tmp_path):
+    cfg = {"architectures": ["MixtralForCausalLM"], "model_type": "mixtral", "hidden_size": 4096,
+           "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+           "num_key_value_heads": 8, "vocab_size": 32000, "hidden_act": "silu", "rms_norm_eps": 1e-5,
+           "rope_theta": 1e6, "num_local_experts": 8, "num_experts_per_tok": 2}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    (tmp_path / "w.yaml").write_text("model: {hf_config: config.json}\nmode: decode\nseq_len: 1024\n")
+    m = simhw.load_workload(tmp_path / "w.yaml").model
+    assert (m.experts, m.experts_per_token, m.expert_ffn) == (8, 2, 14336)
+    assert m.params() == BUILTIN["mixtral-8x7b"].params()
+
+
+@pytest.mark.parametrize("extra, needle", [
+    ({"experts": 8, "experts_per_token": 9}, "experts_per_token: 9 must be between 1 and experts = 8"),
+    ({"experts": 8, "experts_per_token": 0}, "experts_per_token: 0 must be between 1 and experts = 8"),
+    ({"experts": -2}, "experts: expected a whole number ≥ 0"),
+])
+def test_bad_expert_settings(extra, needle):
+    with pytest.raises(simhw.errors.WorkloadError, match=needle):
+        workload_from_dict({"model": {"base": "mistral-7b", **extra}, "mode": "decode", "seq_len": 128}, "w.yaml")
