@@ -8,6 +8,9 @@ The data-parallel gradient reduction overlaps the last micro-batch's backward; w
 exposed. MFU and HFU: Korthikanti et al. 2022 App. A (model FLOPs / (time x devices x peak)); model FLOPs
 count matrix multiplications (the full s x s attention matrix for unfused attention, as the paper,
 the causal half under FlashAttention); hardware FLOPs are model FLOPs plus recomputation.
+Serving (prefill, decode): an iteration adds the engine's overheads, ``step_overhead + per_worker x
+(TP x PP - 1) + per_sequence x sequences``, and each stage takes ``max(GPU time, layers x
+host_per_layer)``: the host dispatches layers while the GPU runs them (workload/engines.py).
 Energy: dynamic per-FLOP and per-byte energy of every op (a main-memory byte costs the memory's
 access energy plus the on-chip transport to the SMs) plus the static draw of a running device
 (power.idle + power.active) x step time for every device, host-side engine gaps included (and the
