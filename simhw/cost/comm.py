@@ -14,7 +14,8 @@ Steps and bus bytes (Thakur, Rabenseifner, Gropp, IJHPCA 2005; bytes = the full 
 - ring all-reduce: 2(n-1) steps, 2(n-1)/n x bytes; tree all-reduce: 2 x bytes over a binary
   tree across nodes (2 log2(nodes) steps) and a chain inside each node (2 (ranks per node - 1));
 - all-gather, reduce-scatter: n-1 steps, (n-1)/n x bytes;
-- all-to-all: one send per peer, n-1 steps, (n-1)/n x bytes;
+- all-to-all: one send per peer, n-1 steps, (n-1)/n x bytes; across nodes the (n - g)/n bound for
+  other nodes (g ranks per node) leaves through each rank's own NIC;
 - send/recv: 1 step, bytes.
 ``base`` is collective_latency_s (kernel launch and setup); a network link adds its own latency
 to every step.
@@ -39,6 +40,8 @@ def _plan(kind: Collective, n: int, nodes: int) -> list[tuple[float, float]]:
         per_node = max(1, n // max(nodes, 1))
         tree_steps = 2.0 * (math.ceil(math.log2(nodes)) if nodes > 1 else 0) + 2.0 * (per_node - 1)
         return [(2.0 * (n - 1), 2.0 * (n - 1) / n), (max(tree_steps, 1.0), 2.0)]
+    if kind is Collective.ALL_TO_ALL and nodes > 1:   # on the NIC: the share bound for other nodes
+        return [(float(n - 1), (n - max(1, n // nodes)) / n)]
     if kind in (Collective.ALL_GATHER, Collective.REDUCE_SCATTER, Collective.ALL_TO_ALL):
         return [(float(n - 1), (n - 1) / n)]
     return [(1.0, 1.0)]
@@ -87,14 +90,18 @@ def pick_link(hw: DeviceSpec | NodeSpec, scope: LinkScope, group: int) -> LinkSp
     return LinkSpec("none", LinkKind.PCIE, 16e9)
 
 
-def group_link(hw: DeviceSpec | NodeSpec, ranks: int, ranks_per_node: int) -> LinkSpec:
+def group_link(hw: DeviceSpec | NodeSpec, ranks: int, ranks_per_node: int,
+               kind: Collective | None = None) -> LinkSpec:
     """The link a collective of ``ranks`` ranks, ``ranks_per_node`` of them on each node, runs on:
     the intra-node link when the group fits in one node, else the network with ``ranks_per_node``
-    NICs in parallel, capped by the intra-node link (module docstring)."""
+    NICs in parallel, capped by the intra-node link (module docstring). An all-to-all sends each
+    rank's share for other nodes through that rank's own NIC: one NIC, no aggregation."""
     per_node = max(1, min(ranks_per_node, ranks))
     if not isinstance(hw, NodeSpec) or hw.network is None or per_node >= ranks:
         return pick_link(hw, LinkScope.INTRA if per_node >= ranks else LinkScope.INTER, ranks)
     net = hw.network
+    if kind is Collective.ALL_TO_ALL:
+        return net
     bw = net.bandwidth_bytes_per_s * per_node
     if hw.intra_link is not None:
         bw = min(bw, hw.intra_link.bandwidth_bytes_per_s)

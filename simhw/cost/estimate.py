@@ -108,20 +108,21 @@ class OpCoster:
         self._cache: dict = {}
 
     def comm_time(self, op: Op) -> float:
-        """A collective's time; an inter-node group spans ``ranks x tp x cp`` devices of the workload,
-        ``device_count / (tp x cp)`` of its ranks on each node (comm.group_link)."""
+        """A collective's time; an inter-node group's ranks sit ``stride x tp x cp`` devices apart
+        (stride 1 for data parallelism, ep for an expert's replicas), ``device_count / (stride x tp x cp)``
+        of them on each node (comm.group_link)."""
         s = op.shape
         kind = COLLECTIVE_BY_CODE[int(s["collective"])]
         ranks = int(s["ranks"])
         scope = SCOPE_BY_CODE[int(s.get("scope", 0))]
         par = self.wl.parallelism if self.wl is not None else None
-        inner = 1 if scope is LinkScope.INTRA or par is None else par.tp * par.cp
+        inner = 1 if scope is LinkScope.INTRA or par is None else par.tp * par.cp * int(s.get("stride", 1))
         node = getattr(self.hw, "device_count", ranks * inner)
         if ranks * inner <= node:      # the whole group sits in one node
             link = pick_link(self.hw, LinkScope.INTRA, ranks)
             return collective_time_s(kind, s["bytes"], ranks, link, self.device)
         per_node = max(1, node // inner)   # the group's members on one node (rank stride = tp x cp)
-        link = group_link(self.hw, ranks, per_node)
+        link = group_link(self.hw, ranks, per_node, kind)
         return collective_time_s(kind, s["bytes"], ranks, link, self.device, ranks_per_node=per_node)
 
     def __call__(self, op: Op) -> OpCost:

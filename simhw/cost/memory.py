@@ -57,7 +57,8 @@ class MemoryBreakdown:
 def params_per_device(wl: Workload, sharded_by_zero: bool = True) -> float:
     """Parameters held by the most loaded device (first pipeline stage: layers + embedding)."""
     m, par = wl.model, wl.parallelism
-    layers = m.layers / par.pp * m.layer_params() / par.tp
+    # expert parallelism keeps experts / ep of every layer's experts on a rank
+    layers = m.layers / par.pp * (m.layer_params() - m.expert_params() * (1 - 1 / par.ep)) / par.tp
     embed = m.embedding_params() / par.tp
     head = m.head_params() / par.tp if par.pp == 1 or not m.tied_embeddings else 0.0
     total = layers + embed + (head if par.pp == 1 else 0.0)

@@ -150,9 +150,9 @@ class _Coster(OpCoster):
         s = op.shape
         ranks = int(s.get("ranks", 1))
         per_node = self.hw.device_count if isinstance(self.hw, NodeSpec) else ranks
-        link = group_link(self.hw, ranks, per_node)
-        return collective_time_s(_COLLECTIVES[int(s["collective"])], s["bytes"], ranks, link, self.device,
-                                 ranks_per_node=min(per_node, ranks))
+        kind = _COLLECTIVES[int(s["collective"])]
+        link = group_link(self.hw, ranks, per_node, kind)
+        return collective_time_s(kind, s["bytes"], ranks, link, self.device, ranks_per_node=min(per_node, ranks))
 
     def _cost(self, op: Op) -> OpCost:
         if not op.shape.get("host_copy"):

@@ -14,7 +14,8 @@ def device_of(hw: DeviceSpec | NodeSpec) -> DeviceSpec:
     return hw.device if isinstance(hw, NodeSpec) else hw
 
 
-def collective_link(hw: DeviceSpec | NodeSpec, ranks: int, ranks_per_node: int) -> LinkSpec:
+def collective_link(hw: DeviceSpec | NodeSpec, ranks: int, ranks_per_node: int,
+                    kind: Collective | None = None) -> LinkSpec:
     """NVLink (the device's, or the node's intra link) inside a node; the node's network across
     nodes (ranks spread over more than one node, or more ranks than the node has devices), one NIC
     per rank on a node in parallel (comm.group_link)."""
@@ -25,7 +26,7 @@ def collective_link(hw: DeviceSpec | NodeSpec, ranks: int, ranks_per_node: int) 
         if network is None:
             raise ValueError(f"{ranks} ranks over {max(1, ranks // per_node)} nodes need a network link; "
                              f"'{hw.name}' is a device spec: pass a node spec (--hw <node>)")
-        return group_link(hw, ranks, min(per_node, node_size))
+        return group_link(hw, ranks, min(per_node, node_size), kind)
     if isinstance(hw, NodeSpec) and hw.intra_link is not None:
         return hw.intra_link
     device = device_of(hw)
@@ -58,8 +59,9 @@ def predict_s(row: Measurement, hw: DeviceSpec | NodeSpec) -> float:
     elif op.kind in (OpKind.COLLECTIVE, OpKind.SEND_RECV):
         s = op.shape
         ranks = int(s["ranks"])
-        link = collective_link(hw, ranks, row.ranks_per_node)
-        t = collective_time_s(_BY_CODE[int(s["collective"])], s["bytes"], ranks, link, device,
+        kind = _BY_CODE[int(s["collective"])]
+        link = collective_link(hw, ranks, row.ranks_per_node, kind)
+        t = collective_time_s(kind, s["bytes"], ranks, link, device,
                               ranks_per_node=row.ranks_per_node or ranks)
     else:
         t = op_cost(op, device).time_s

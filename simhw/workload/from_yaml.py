@@ -91,6 +91,9 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
     if par.tp * par.pp * par.cp * par.dp != devices:
         raise WorkloadError(f"{w}parallelism: tp x pp x cp x dp = {par.tp * par.pp * par.cp * par.dp} "
                             f"but devices = {devices}; make them equal.")
+    if par.ep > 1 and (not model.moe or par.dp % par.ep or model.experts % par.ep):
+        raise WorkloadError(f"{w}parallelism.ep: ep = {par.ep} needs a mixture-of-experts model whose experts "
+                            f"({model.experts}) and data-parallel ranks (dp = {par.dp}) it divides.")
     if par.interleave > 1 and model.layers % (par.pp * par.interleave):
         raise WorkloadError(f"{w}parallelism.interleave: pp x interleave = {par.pp * par.interleave} does not "
                             f"divide the {model.layers} layers.")
@@ -146,7 +149,7 @@ def _parallelism(data: Any, w: str) -> Parallelism:
     data = check_keys(data or {}, _PAR_KEYS, f"{w}parallelism", WorkloadError)
     p = f"{w}parallelism."
     return Parallelism(tp=_pos_int(data, "tp", p, 1), pp=_pos_int(data, "pp", p, 1),
-                       dp=_pos_int(data, "dp", p, 1), cp=_pos_int(data, "cp", p, 1),
+                       dp=_pos_int(data, "dp", p, 1), cp=_pos_int(data, "cp", p, 1), ep=_pos_int(data, "ep", p, 1),
                        sp=_bool(data, "sp", p, False), interleave=_pos_int(data, "interleave", p, 1),
                        schedule=_enum(PipeSchedule, data.get("schedule", "1f1b"), f"{p}schedule"))
 

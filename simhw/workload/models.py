@@ -107,6 +107,10 @@ class ModelConfig:
         bias = (self.q_dim + 2 * self.kv_dim + h + (2 if self.activation.gated else 1) * f + h) if self.bias else 0
         return attn + mlp + norms + bias
 
+    def expert_params(self) -> int:
+        """Parameters of the routed experts of one layer (0 for a dense FFN)."""
+        return (3 if self.activation.gated else 2) * self.hidden * self.expert_ffn * self.experts if self.moe else 0
+
     def embedding_params(self) -> int:
         pos = self.max_positions * self.hidden if self.position is Position.LEARNED else 0
         return self.vocab * self.hidden + pos

@@ -47,6 +47,7 @@ class Parallelism:
     pp: int = 1
     dp: int = 1
     cp: int = 1
+    ep: int = 1                       # expert parallelism: experts sharded over ep of the dp ranks
     sp: bool = False
     interleave: int = 1
     schedule: PipeSchedule = PipeSchedule.ONE_F_ONE_B

@@ -157,18 +157,34 @@ def _moe_ops(wl: Workload, i: int, n: int, phase: Phase) -> list[Op]:
     """Mixture of experts (Shazeer et al. 2017; Mixtral, arXiv 2401.04088): a router GEMM and top-k
     gate, each token's hidden state copied to its k experts, every active expert's FFN as one GEMM
     group over its tokens (experts sharded over the tensor-parallel ranks, as vLLM runs Mixtral),
-    and the k outputs combined. Active experts: ModelConfig.active_experts (uniform routing)."""
-    m, dt, h = wl.model, wl.dtype, wl.model.hidden
+    and the k outputs combined. Active experts: ModelConfig.active_experts (uniform routing).
+    Expert parallelism (ep > 1; GShard, arXiv 2006.16668): a rank holds experts / ep experts and
+    receives, by an all-to-all over the ep group, the copies routed to them (balanced routing: n x k
+    per rank), which a second all-to-all returns."""
+    m, dt, h, ep = wl.model, wl.dtype, wl.model.hidden, wl.parallelism.ep
     k = m.experts_per_token
-    active = max(1.0, m.active_experts(n))
-    routed = n * k                                   # token-expert pairs
-    return [_gemm(f"moe_router.{i}", i, phase, dt, n, h, m.experts),
-            _elementwise(f"moe_gate.{i}", OpKind.SOFTMAX, i, phase, dt, n * m.experts, flops_per=5),
-            _elementwise(f"moe_dispatch.{i}", OpKind.ELEMENTWISE, i, phase, dt, routed * h, reads=1, writes=1,
-                         flops_per=0),
-            *_mlp_ops(wl, i, routed, routed / active, m.expert_ffn // wl.parallelism.tp, active, phase),
-            _elementwise(f"moe_combine.{i}", OpKind.ELEMENTWISE, i, phase, dt, routed * h, reads=1, writes=0,
-                         flops_per=2)]
+    routed = n * k                                   # token-expert pairs this rank sends and receives
+    local = m.experts / ep
+    active = max(1.0, local * (1.0 - (1.0 - k / m.experts) ** (n * ep)))
+    ops = [_gemm(f"moe_router.{i}", i, phase, dt, n, h, m.experts),
+           _elementwise(f"moe_gate.{i}", OpKind.SOFTMAX, i, phase, dt, n * m.experts, flops_per=5),
+           _elementwise(f"moe_dispatch.{i}", OpKind.ELEMENTWISE, i, phase, dt, routed * h, reads=1, writes=1,
+                        flops_per=0)]
+    a2a = _all_to_all(wl, f"moe_a2a.{i}", i, phase, routed * h * dt.bytes) if ep > 1 else []
+    ops += a2a
+    ops += _mlp_ops(wl, i, routed, routed / active, m.expert_ffn // wl.parallelism.tp, active, phase)
+    ops += [replace(op, name=op.name.replace("moe_a2a", "moe_a2a_back")) for op in a2a]
+    ops.append(_elementwise(f"moe_combine.{i}", OpKind.ELEMENTWISE, i, phase, dt, routed * h, reads=1, writes=0,
+                            flops_per=2))
+    return ops
+
+
+def _all_to_all(wl: Workload, name: str, layer: int, phase: Phase, nbytes: float) -> list[Op]:
+    """An all-to-all over the expert-parallel group (ep of the data-parallel ranks: scope 1, so the
+    group spans ep x tp x cp devices)."""
+    return [Op(name, OpKind.COLLECTIVE, phase, layer, 0.0, wl.dtype, input_bytes=nbytes, output_bytes=nbytes,
+               shape=shape(collective=_COLL_CODE[Collective.ALL_TO_ALL], bytes=nbytes, ranks=wl.parallelism.ep,
+                           scope=1))]
 
 
 def _head_ops(wl: Workload, tokens: int, phase: Phase) -> list[Op]:
@@ -220,20 +236,27 @@ def _optimizer_ops(wl: Workload) -> list[Op]:
     """Data-parallel gradient reduction and the optimizer update, for this rank's parameter shard."""
     from ..cost.memory import params_per_device
 
-    par = wl.parallelism
+    par, m = wl.parallelism, wl.model
     p_local = params_per_device(wl, sharded_by_zero=False)
+    # an expert's replicas are the dp / ep ranks that hold it: its gradients reduce over those only
+    p_expert = m.layers / par.pp * m.expert_params() / par.ep / par.tp if par.ep > 1 else 0.0
     ops: list[Op] = []
-    if par.dp > 1:
-        grad_bytes = p_local * wl.dtype.bytes
+    for name, params, ranks, stride in (("dp", p_local - p_expert, par.dp, 1),
+                                        ("dp_expert", p_expert, par.dp // par.ep, par.ep)):
+        if ranks <= 1 or params <= 0:
+            continue
+        grad_bytes = params * wl.dtype.bytes
         kind = Collective.REDUCE_SCATTER if wl.memory.zero_stage >= 1 else Collective.ALL_REDUCE
-        ops.append(Op("dp_grad_reduce", OpKind.COLLECTIVE, Phase.OPTIMIZER, -1, 0.0, wl.dtype,
+        # stride: ranks of the group sit stride x tp x cp devices apart (cost/estimate.py OpCoster.comm_time)
+        ops.append(Op(f"{name}_grad_reduce", OpKind.COLLECTIVE, Phase.OPTIMIZER, -1, 0.0, wl.dtype,
                       input_bytes=grad_bytes, output_bytes=grad_bytes,
-                      shape=shape(collective=_COLL_CODE[kind], bytes=grad_bytes, ranks=par.dp, scope=1)))
+                      shape=shape(collective=_COLL_CODE[kind], bytes=grad_bytes, ranks=ranks, scope=1,
+                                  stride=stride)))
         if wl.memory.zero_stage >= 1:
-            ops.append(Op("dp_param_gather", OpKind.COLLECTIVE, Phase.OPTIMIZER, -1, 0.0, wl.dtype,
+            ops.append(Op(f"{name}_param_gather", OpKind.COLLECTIVE, Phase.OPTIMIZER, -1, 0.0, wl.dtype,
                           input_bytes=grad_bytes, output_bytes=grad_bytes,
                           shape=shape(collective=_COLL_CODE[Collective.ALL_GATHER], bytes=grad_bytes,
-                                      ranks=par.dp, scope=1)))
+                                      ranks=ranks, scope=1, stride=stride)))
     shard = p_local / (par.dp if wl.memory.zero_stage >= 1 else 1)
     per = _OPT_BYTES_PER_PARAM[wl.optimizer]
     if per:

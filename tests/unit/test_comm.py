@@ -81,3 +81,17 @@ def test_data_parallel_across_nodes_uses_every_nic(node):
     assert t16 > 2 * 15 / 16 * grad_bytes / node.intra_link.bandwidth_bytes_per_s
     t2 = _dp_reduction_s(8)
     assert t2 == pytest.approx(grad_bytes / 8 / (node.network.bandwidth_bytes_per_s * bus), rel=0.1)
+
+
+def test_all_to_all_across_nodes_leaves_through_each_ranks_own_nic(node):
+    """16 ranks on two nodes: each sends the half of its buffer bound for the other node through its
+    own NIC (no aggregation: every NIC carries its own rank's traffic)."""
+    nbytes = 2e9
+    link = group_link(node, 16, 8, Collective.ALL_TO_ALL)
+    assert link is node.network
+    t = collective_time_s(Collective.ALL_TO_ALL, nbytes, 16, link, node.device, ranks_per_node=8)
+    bw = node.network.bandwidth_bytes_per_s * node.device.efficiency.collective_bus_fraction
+    assert t == pytest.approx(8 / 16 * nbytes / bw, rel=0.05)
+    ring = collective_time_s(Collective.ALL_GATHER, nbytes, 16, group_link(node, 16, 8), node.device,
+                             ranks_per_node=8)
+    assert ring < t                  # an all-gather's rings use all eight NICs of a node

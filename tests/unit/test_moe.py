@@ -104,3 +104,50 @@ def test_hf_config_with_experts(tmp_path):
 def test_bad_expert_settings(extra, needle):
     with pytest.raises(simhw.errors.WorkloadError, match=needle):
         workload_from_dict({"model": {"base": "mistral-7b", **extra}, "mode": "decode", "seq_len": 128}, "w.yaml")
+
+
+def _train(model="mixtral-8x7b", ep=1, tp=1, dp=16, **mem):
+    return workload_from_dict({"model": model, "mode": "train", "dtype": "bf16", "devices": tp * dp,
+                               "seq_len": 4096, "micro_batch": 1, "global_batch": dp,
+                               "parallelism": {"tp": tp, "dp": dp, "ep": ep}, "memory": mem}, "test")
+
+
+def test_expert_parallelism_shards_the_experts_and_adds_all_to_alls():
+    from simhw.cost.memory import params_per_device
+
+    m = BUILTIN["mixtral-8x7b"]
+    one, eight = _train(ep=1), _train(ep=8)
+    saved = params_per_device(one) - params_per_device(eight)
+    assert saved == pytest.approx(m.layers * m.expert_params() * (1 - 1 / 8))
+    a2a = [op for op in build_graph(eight).ops if op.name.startswith("moe_a2a")]
+    assert len(a2a) == 4 * m.layers                                      # there and back, forward and backward
+    fwd = [op for op in a2a if op.phase.value == "fwd"]
+    assert all(op.shape["ranks"] == 8 and op.shape["bytes"] == 4096 * 2 * m.hidden * 2 for op in fwd)
+    assert not [op for op in build_graph(one).ops if op.name.startswith("moe_a2a")]
+    # the experts' gradients reduce over their dp / ep replicas only
+    reds = {op.name: op for op in build_graph(eight).ops if op.name.endswith("_grad_reduce")}
+    assert reds["dp_expert_grad_reduce"].shape["ranks"] == 2 and reds["dp_grad_reduce"].shape["ranks"] == 16
+
+
+def test_expert_parallel_all_to_all_crosses_nodes_when_the_group_does():
+    from simhw.cost.estimate import OpCoster
+
+    hw = simhw.load_hw("dgx-a100")
+    inside, across = _train("qwen3-30b-a3b", ep=8), _train("qwen3-30b-a3b", ep=16)
+    t = {}
+    for name, wl in (("inside", inside), ("across", across)):
+        op = next(op for op in build_graph(wl).ops if op.name.startswith("moe_a2a"))
+        t[name] = OpCoster(hw, wl).comm_time(op)
+    assert t["across"] > 2 * t["inside"]                                  # NICs, not NVLink
+    assert simhw.estimate(across, hw).step_time_s > 0
+
+
+@pytest.mark.parametrize("model, par, needle", [
+    ("mistral-7b", {"dp": 8, "ep": 2}, "needs a mixture-of-experts model"),
+    ("mixtral-8x7b", {"dp": 6, "ep": 4}, "divides"),
+    ("mixtral-8x7b", {"dp": 16, "ep": 16}, "divides"),                  # 8 experts over 16 ranks
+])
+def test_bad_expert_parallelism(model, par, needle):
+    with pytest.raises(simhw.errors.WorkloadError, match=f"parallelism.ep: .*{needle}"):
+        workload_from_dict({"model": model, "mode": "train", "seq_len": 128, "global_batch": par["dp"],
+                            "parallelism": par}, "w.yaml")
