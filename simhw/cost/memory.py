@@ -57,8 +57,7 @@ class MemoryBreakdown:
 def params_per_device(wl: Workload, sharded_by_zero: bool = True) -> float:
     """Parameters held by the most loaded device (first pipeline stage: layers + embedding)."""
     m, par = wl.model, wl.parallelism
-    # expert parallelism keeps experts / ep of every layer's experts on a rank
-    layers = m.layers / par.pp * (m.layer_params() - m.expert_params() * (1 - 1 / par.ep)) / par.tp
+    layers = m.layers / par.pp * layer_params_per_device(wl)
     embed = m.embedding_params() / par.tp
     head = m.head_params() / par.tp if par.pp == 1 or not m.tied_embeddings else 0.0
     total = layers + embed + (head if par.pp == 1 else 0.0)
@@ -195,15 +194,29 @@ def logits_bytes(wl: Workload) -> float:
     return tokens * m.vocab / par.tp * (wl.dtype.bytes + 4)
 
 
+def static_bytes_per_param(wl: Workload) -> tuple[float, float, float]:
+    """(parameter, gradient, optimizer-state) bytes a device keeps per parameter it holds, after
+    ZeRO sharding over the data-parallel ranks (stage 1: optimizer state, 2: + gradients, 3: + weights)."""
+    par, zero = wl.parallelism, wl.memory.zero_stage
+    e = wl.dtype.bytes
+    train = wl.mode is Mode.TRAIN
+    return (e / (par.dp if zero >= 3 else 1),
+            e / (par.dp if zero >= 2 else 1) if train else 0.0,
+            OPT_STATE_BYTES[wl.optimizer] / (par.dp if zero >= 1 else 1) if train else 0.0)
+
+
+def layer_params_per_device(wl: Workload) -> float:
+    """Parameters of one layer on one device: tensor-parallel shard, experts / ep of the experts."""
+    m, par = wl.model, wl.parallelism
+    return (m.layer_params() - m.expert_params() * (1 - 1 / par.ep)) / par.tp
+
+
 def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     """Peak memory of the most loaded device. ``hw`` (device or node spec) gives the capacity."""
-    par, zero = wl.parallelism, wl.memory.zero_stage
-    p_dev = params_per_device(wl, sharded_by_zero=False)
-    e = wl.dtype.bytes
-    params = p_dev * e / (par.dp if zero >= 3 else 1)
+    par = wl.parallelism
     train = wl.mode is Mode.TRAIN
-    grads = p_dev * e / (par.dp if zero >= 2 else 1) if train else 0.0
-    opt = p_dev * OPT_STATE_BYTES[wl.optimizer] / (par.dp if zero >= 1 else 1) if train else 0.0
+    p_dev = params_per_device(wl, sharded_by_zero=False)
+    params, grads, opt = (p_dev * b for b in static_bytes_per_param(wl))
     capacity = 0.0
     if hw is not None:
         device = getattr(hw, "device", hw)

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..cost.estimate import OpCoster
-from ..cost.memory import OPT_STATE_BYTES, activation_bytes_per_layer, memory_breakdown
+from ..cost.memory import (activation_bytes_per_layer, layer_params_per_device, memory_breakdown,
+                           static_bytes_per_param)
 from ..spec.model import NodeSpec
 from ..workload.graph import Phase
 from ..workload.spec import Workload
@@ -72,9 +73,8 @@ def pipeline_partition(wl: Workload, hw, device_memory_bytes: float | None = Non
         else:
             head_s += t
     layer_s /= m.layers
-    e = wl.dtype.bytes
-    per_param = 2 * e + OPT_STATE_BYTES[wl.optimizer]      # parameter + gradient + optimizer state
-    layer_static = m.layer_params() / par.tp * per_param
+    per_param = sum(static_bytes_per_param(wl))            # parameter + gradient + optimizer state, ZeRO-sharded
+    layer_static = layer_params_per_device(wl) * per_param
     act = activation_bytes_per_layer(one)
     layers = [pp.PipelineLayer("embedding", embed_s, m.embedding_params() / par.tp * per_param, act / 34)]
     layers += [pp.PipelineLayer(f"layer{i}", layer_s, layer_static, act) for i in range(m.layers)]

@@ -151,3 +151,18 @@ def test_bad_expert_parallelism(model, par, needle):
     with pytest.raises(simhw.errors.WorkloadError, match=f"parallelism.ep: .*{needle}"):
         workload_from_dict({"model": model, "mode": "train", "seq_len": 128, "global_batch": par["dp"],
                             "parallelism": par}, "w.yaml")
+
+
+def test_memory_helpers_agree_with_the_breakdown():
+    from simhw.cost.memory import (layer_params_per_device, memory_breakdown, params_per_device,
+                                   static_bytes_per_param)
+
+    for zero in (0, 1, 2, 3):
+        wl = _train(ep=8, zero_stage=zero)
+        m = wl.model
+        p = params_per_device(wl, sharded_by_zero=False)
+        assert p == pytest.approx(m.layers * layer_params_per_device(wl) + m.embedding_params() + m.head_params())
+        mem = memory_breakdown(wl)
+        w, g, o = static_bytes_per_param(wl)
+        assert (mem.parameters_bytes, mem.gradients_bytes, mem.optimizer_bytes) == pytest.approx((p * w, p * g, p * o))
+        assert o == pytest.approx(12 / (16 if zero >= 1 else 1))
