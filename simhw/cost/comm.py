@@ -16,7 +16,11 @@ Steps and bus bytes (Thakur, Rabenseifner, Gropp, IJHPCA 2005; bytes = the full 
 - all-gather, reduce-scatter: n-1 steps, (n-1)/n x bytes;
 - all-to-all: one send per peer, n-1 steps, (n-1)/n x bytes; across nodes the (n - g)/n bound for
   other nodes (g ranks per node) leaves through each rank's own NIC;
-- send/recv: 1 step, bytes.
+- send/recv: 1 step, bytes;
+- NVLink SHARP all-reduce inside a node (NVSwitch gen 3 and later, collective_nvls_fraction > 0):
+  the switch reduces and multicasts, the buffer crosses each GPU's links about once. NCCL's
+  maintainers quote ~275 GB/s algorithm bandwidth (busBW ~480) on 8 H100s against ~370 GB/s ring
+  busBW, and no gain at 2-4 GPUs, where the ring is as fast (NVIDIA/nccl-tests#212, NVIDIA/nccl#1455).
 ``base`` is collective_latency_s (kernel launch and setup); a network link adds its own latency
 to every step.
 Across nodes every rank drives its own NIC (the node spec's network bandwidth is per device, as in
@@ -70,6 +74,11 @@ def collective_time_s(kind: Collective, nbytes: float, ranks: int, link: LinkSpe
         for lat_factor, fraction in protocols:
             t = eff.collective_latency_s + steps * hop * lat_factor + factor * nbytes / (bw * fraction)
             best = min(best, t)
+    if kind is Collective.ALL_REDUCE and nodes == 1 and link.kind is LinkKind.NVLINK and eff.collective_nvls_fraction > 0:
+        # NVLink SHARP (NVSwitch gen 3+): the switch reduces and multicasts, so each GPU moves the
+        # buffer about once, at collective_nvls_fraction of the link (one reduce and one multicast step)
+        nvls = link.bandwidth_bytes_per_s * eff.collective_nvls_fraction * ramp
+        best = min(best, eff.collective_latency_s + 2 * hop * eff.collective_simple_latency_factor + nbytes / nvls)
     return best
 
 

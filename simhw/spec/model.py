@@ -119,6 +119,8 @@ class Efficiency:
     collective_ll128_fraction: float = 0.9375  # LL128: 120 data bytes per 128-byte line
     collective_ll128_latency_factor: float = 2.0   # step latency of LL128 / LL (NCCL tuning.cc)
     collective_simple_latency_factor: float = 6.0  # step latency of Simple / LL (NCCL tuning.cc)
+    collective_nvls_fraction: float = 0.0   # NVLink SHARP all-reduce: algorithm bandwidth / NVLink bandwidth
+                                            # (0: the switch cannot reduce, e.g. NVSwitch gen 2 on A100)
     host_copy_fraction: float = 0.8         # achievable fraction of the host link for pinned cudaMemcpyAsync
     pageable_copy_fraction: float = 0.5     # pageable vs pinned copy rate (staged through a pinned bounce buffer; UNVERIFIED)
     engine_step_overhead_s: float = 0.0     # serving engine: scheduler + sampling per iteration

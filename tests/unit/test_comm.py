@@ -95,3 +95,23 @@ def test_all_to_all_across_nodes_leaves_through_each_ranks_own_nic(node):
     ring = collective_time_s(Collective.ALL_GATHER, nbytes, 16, group_link(node, 16, 8), node.device,
                              ranks_per_node=8)
     assert ring < t                  # an all-gather's rings use all eight NICs of a node
+
+
+def test_nvlink_sharp_all_reduce_on_hopper():
+    """NVLink SHARP (NVSwitch gen 3): ~480 GB/s busBW for a large all-reduce on 8 H100s (NCCL's
+    maintainers, NVIDIA/nccl-tests#212); the ring is no slower at 2 GPUs; A100's switch cannot reduce."""
+    h100 = simhw.load_hw("dgx-h100")
+    link = pick_link(h100, LinkScope.INTRA, 8)
+    nbytes = 4e9
+
+    def busbw(hw, n, kind=Collective.ALL_REDUCE):
+        t = collective_time_s(kind, nbytes, n, pick_link(hw, LinkScope.INTRA, n), hw.device)
+        return (2 if kind is Collective.ALL_REDUCE else 1) * (n - 1) / n * nbytes / t
+
+    assert busbw(h100, 8) == pytest.approx(480e9, rel=0.05)
+    ring2 = 2 * 1 / 2 * nbytes / (link.bandwidth_bytes_per_s * h100.device.efficiency.collective_bus_fraction)
+    assert busbw(h100, 2) == pytest.approx(1 * nbytes / ring2, rel=0.02)        # the ring wins at 2
+    assert busbw(h100, 8, Collective.ALL_GATHER) < 0.8 * busbw(h100, 8)         # only all-reduce is reduced in the switch
+    a100 = simhw.load_hw("dgx-a100")
+    assert a100.device.efficiency.collective_nvls_fraction == 0.0
+    assert busbw(a100, 8) < 1.05 * a100.intra_link.bandwidth_bytes_per_s * a100.device.efficiency.collective_bus_fraction
