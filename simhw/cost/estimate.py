@@ -14,7 +14,9 @@ host_per_layer)``: the host dispatches layers while the GPU runs them (workload/
 Energy: dynamic per-FLOP and per-byte energy of every op (a main-memory byte costs the memory's
 access energy plus the on-chip transport to the SMs) plus the static draw of a running device
 (power.idle + power.active) x step time for every device, host-side engine gaps included (and the
-node's host power when a node is given). Fitted on A100 serving energy (validate/REPORT.md).
+node's host power when a node is given). Fitted on A100 serving energy (validate/REPORT.md). When
+the average draw would exceed power.tdp the step stretches until it fits (power_limit in the time
+breakdown): a power cap is a spec with a lower tdp.
 """
 from __future__ import annotations
 
@@ -246,6 +248,16 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         tokens_per_s = tokens_global / step
         n_micro_global = wl.global_batch // wl.micro_batch
     ranks = par.tp
+    # power limit: energy per operation is fixed, so a board held at power.tdp stretches the step
+    # until its average draw fits (GPU Boost lowers the clocks); the shipped specs derive their
+    # energy per FLOP so that a GEMM at the compute fraction just reaches TDP
+    dyn_dev_j = (dyn_mb_j * ranks * n_micro_global + dyn_step_j * wl.devices) / wl.devices
+    throttle = 0.0
+    if device.tdp_w > device.busy_w and step > 0 and dyn_dev_j / step + device.busy_w > device.tdp_w:
+        throttle = dyn_dev_j / (device.tdp_w - device.busy_w) - step
+        step += throttle
+        total = step * (wl.decode.new_tokens if wl.mode is Mode.DECODE else 1)
+        tokens_per_s *= (step - throttle) / step
     model_flops = fwd_flops * ranks * n_micro_global
     hardware_flops = hw_flops * ranks * n_micro_global
     peak = device.peak(wl.dtype)
@@ -266,6 +278,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         "data_parallel": exposed_dp,
         "optimizer": step_ops_s,
         "engine_overhead": engine_s + host_wait,
+        "power_limit": throttle,
     }
     mem = memory_breakdown(wl, hw)
     return EstimateResult(
