@@ -169,3 +169,27 @@ def test_mlenergy_time_per_output_token():
     assert percentile(ape, 50) <= 0.07
     assert percentile(ape, 90) <= 0.25
     assert abs(percentile([r.error for r in rows], 50)) <= 0.05
+
+
+def test_calibrate_engine_on_splitwise(tmp_path):
+    """simhw calibrate-engine on Splitwise's A100 iterations finds a host floor near the spec's
+    0.42 ms per layer and a held-back median error under 8%."""
+    from simhw.engine_fit import cost_iterations, fit_engine, read_iterations
+    from simhw.spec.load import load_hw
+
+    files = sorted((VALIDATION / "splitwise-sim").rglob("perf_model*.csv"))
+    df = pd.concat([pd.read_csv(f) for f in files])
+    df = df[df.hardware == "a100-80gb"]
+    keys = ["model", "tensor_parallel", "batch_size", "prompt_size", "token_size"]
+    med = df.groupby(keys)[["prompt_time", "token_time"]].median().reset_index()
+    rows = []
+    for r in med.itertuples(index=False):
+        common = dict(model=r.model, tp=r.tensor_parallel, batch=r.batch_size, dtype="fp16")
+        rows.append({**common, "mode": "prefill", "tokens": r.prompt_size, "measured_s": r.prompt_time / 1e3})
+        rows.append({**common, "mode": "decode", "tokens": r.prompt_size + r.token_size // 2,
+                     "measured_s": r.token_time / 1e3})
+    path = tmp_path / "splitwise_iterations.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    fit = fit_engine(cost_iterations(read_iterations(path), load_hw("dgx-a100")))
+    assert 0.3e-3 < fit.values_s["host_per_layer"] < 0.6e-3
+    assert fit.after[0] <= 0.08
