@@ -1,6 +1,8 @@
 """``simhw calibrate MEASUREMENTS.csv --hw NAME -o OUT.yaml``: fit efficiency constants."""
 from __future__ import annotations
 
+from .common import add_train_share_option
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -14,7 +16,7 @@ def register(subparsers) -> None:
     p.add_argument("--name", default=None, help="name of the calibrated spec (default: <base>-calibrated)")
     p.add_argument("--param", dest="params", action="append", default=[], metavar="FIELD",
                    help="efficiency field to fit (repeatable; default: those the CSV's kinds use)")
-    p.add_argument("--train-share", type=float, default=0.7, help="share of rows used for fitting (default 0.7)")
+    add_train_share_option(p)
     p.add_argument("--max-rows", type=int, default=1500, help="most training rows used by the fit (default 1500)")
     p.set_defaults(run=run)
 
@@ -25,14 +27,11 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..calibrate import calibrate, calibrated_yaml, device_of
-    from ..errors import DataError
     from ..spec.load import load_hw, resolve_hw_path
     from ..spec.model import NodeSpec
     from ..validation import read_measurements
     from .common import write_bytes_atomic
 
-    if not 0.05 <= args.train_share <= 0.95:
-        raise DataError(f"--train-share {args.train_share}: expected a share between 0.05 and 0.95.")
     hw = load_hw(args.hw)
     rows, bad = read_measurements(args.file)
     result = calibrate(rows, hw, params=args.params or None, train_share=args.train_share,

@@ -42,3 +42,21 @@ def add_set_option(parser) -> None:
 def add_format_option(parser, choices=("table", "json", "csv")) -> None:
     parser.add_argument("--format", choices=choices, default=choices[0], help="output format")
     parser.add_argument("-o", "--output", default=None, metavar="FILE", help="write to FILE instead of stdout")
+
+
+def add_train_share_option(parser) -> None:
+    """``--train-share``: the share of rows a fit uses; the rest are held back to report the error."""
+    parser.add_argument("--train-share", type=_share, default=0.7, metavar="SHARE",
+                        help="share of rows used for fitting, 0.05-0.95 (default 0.7)")
+
+
+def _share(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.05 <= value <= 0.95:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a share between 0.05 and 0.95")
+    return value

@@ -1,6 +1,8 @@
 """``simhw calibrate-engine ITERATIONS.csv --hw NAME -o ENGINE.yaml``: fit a serving engine's overheads."""
 from __future__ import annotations
 
+from .common import add_train_share_option
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -12,7 +14,7 @@ def register(subparsers) -> None:
     p.add_argument("file", metavar="ITERATIONS.csv")
     p.add_argument("--hw", required=True, metavar="NAME", help="spec the iterations ran on")
     p.add_argument("-o", "--output", required=True, metavar="ENGINE.yaml", help="engine block to write")
-    p.add_argument("--train-share", type=float, default=0.7, help="share of rows used for fitting (default 0.7)")
+    add_train_share_option(p)
     p.set_defaults(run=run)
 
 
@@ -21,12 +23,9 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..engine_fit import cost_iterations, fit_engine, read_iterations
-    from ..errors import DataError
     from ..spec.load import load_hw
     from .common import write_bytes_atomic
 
-    if not 0.05 <= args.train_share <= 0.95:
-        raise DataError(f"--train-share {args.train_share}: expected a share between 0.05 and 0.95.")
     hw = load_hw(args.hw)
     rows = cost_iterations(read_iterations(args.file), hw)
     result = fit_engine(rows, args.train_share)

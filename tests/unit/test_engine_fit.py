@@ -65,3 +65,11 @@ def test_bad_iteration_files(tmp_path, capsys, text, needle):
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["calibrate", "calibrate-engine"])
+def test_train_share_out_of_range(tmp_path, capsys, command):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "x.csv", "--hw", "a100", "-o", str(tmp_path / "o.yaml"), "--train-share", "2"])
+    assert exc.value.code == 2
+    assert "expected a share between 0.05 and 0.95" in capsys.readouterr().err
