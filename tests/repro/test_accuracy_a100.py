@@ -140,25 +140,28 @@ def test_argonne_gpu_energy():
 
 def test_mlenergy_energy_per_output_token():
     """ML.ENERGY v2 GPU energy per output token (NVML, steady state, summed over the TP GPUs) against one
-    decode iteration's energy / batch. The 70B TP 8 rows miss with their time (validate/REPORT.md)."""
-    from simhw.validation.e2e import mlenergy_rows
+    decode iteration's energy / batch. The power constants were fitted on the first seven models'
+    rows (and LLM-Inference-Bench's); the other models are unfitted (validate/REPORT.md)."""
+    from simhw.validation.e2e import MLENERGY_FITTED, mlenergy_rows
     from simhw.validation.stats import percentile
 
     rows = mlenergy_rows(VALIDATION / "ml-energy-leaderboard-v2", energy=True)
-    assert len(rows) >= 40 and all(r.phase == "energy" for r in rows)
-    ape = [abs(r.error) for r in rows]
-    print(f"ml.energy energy: n={len(rows)} median={percentile(ape, 50):.3f} p90={percentile(ape, 90):.3f}")
+    assert len(rows) >= 100 and all(r.phase == "energy" for r in rows)
+    fitted = [r for r in rows if r.model in MLENERGY_FITTED]
+    ape = [abs(r.error) for r in fitted]
+    print(f"ml.energy energy: n={len(fitted)} median={percentile(ape, 50):.3f} p90={percentile(ape, 90):.3f}")
     assert percentile(ape, 50) <= 0.15
-    assert abs(percentile([r.error for r in rows], 50)) <= 0.10
-    tp1 = [abs(r.error) for r in rows if r.tp == 1]
-    assert percentile(tp1, 50) <= 0.10
+    assert abs(percentile([r.error for r in fitted], 50)) <= 0.10
+    assert percentile([abs(r.error) for r in fitted if r.tp == 1], 50) <= 0.10
+    assert percentile([abs(r.error) for r in rows], 50) <= 0.20
     assert not mlenergy_rows(VALIDATION / "ml-energy-leaderboard-v2", gpu="h100")   # only A100 rows are here
 
 
 def test_mlenergy_time_per_output_token():
     """ML.ENERGY leaderboard v2 (vLLM 0.5.4 serving on A100-SXM4-40GB): mean TPOT of seven models at
     TP 1-8 against one decode iteration at the mean running batch, with vLLM 0.5.4's engine overheads
-    (VLLM_054_ENGINE, fitted on these rows: without its per-worker cost TP 8 came out 2x fast)."""
+    (VLLM_054_ENGINE, fitted on seven models' rows: without its per-worker cost TP 8 came out 2x fast;
+    the other models' rows are an unfitted check)."""
     from simhw.validation.e2e import mlenergy_rows
     from simhw.validation.stats import percentile
 
@@ -166,9 +169,13 @@ def test_mlenergy_time_per_output_token():
     assert len(rows) >= 40
     ape = [abs(r.error) for r in rows]
     print(f"ml.energy: n={len(rows)} median={percentile(ape, 50):.3f} p90={percentile(ape, 90):.3f}")
-    assert percentile(ape, 50) <= 0.07
+    assert percentile(ape, 50) <= 0.08
     assert percentile(ape, 90) <= 0.25
     assert abs(percentile([r.error for r in rows], 50)) <= 0.05
+    from simhw.validation.e2e import MLENERGY_FITTED
+
+    unfitted = [abs(r.error) for r in rows if r.model not in MLENERGY_FITTED]     # twelve more architectures
+    assert len(unfitted) >= 60 and percentile(unfitted, 50) <= 0.12 and percentile(unfitted, 90) <= 0.25
 
 
 def test_calibrate_engine_on_splitwise(tmp_path):
