@@ -53,7 +53,8 @@ MLENERGY_PROMPT_TOKENS = 250
 # Argonne model names -> simhw built-ins
 ARGONNE_MODELS = {"meta-llama/Llama-2-7b-hf": "llama2-7b", "meta-llama/Llama-2-70b-hf": "llama2-70b",
                   "meta-llama/Meta-Llama-3-8B": "llama3-8b", "meta-llama/Meta-Llama-3-70B": "llama3-70b",
-                  "mistralai/Mistral-7B-v0.1": "mistral-7b", "mistralai/Mixtral-8x7B-v0.1": "mixtral-8x7b"}
+                  "mistralai/Mistral-7B-v0.1": "mistral-7b", "mistralai/Mixtral-8x7B-v0.1": "mixtral-8x7b",
+                  "Qwen/Qwen2-7B": "qwen2-7b"}
 
 
 @dataclass(frozen=True)

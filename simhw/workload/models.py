@@ -179,6 +179,8 @@ BUILTIN: dict[str, ModelConfig] = {m.name: m for m in (
            tied=True, act=Activation.GEGLU),
     _llama("gemma2-27b", 46, 4608, 32, 16, 36864, 256000, _HF + "google/gemma-2-27b", head_dim=128,
            tied=True, act=Activation.GEGLU),
+    _llama("qwen2-7b", 28, 3584, 28, 4, 18944, 152064, _HF + "Qwen/Qwen2-7B (its Q, K, V biases are left out: 0.01% of "
+           "the weights)"),
     _llama("qwen3-0.6b", 28, 1024, 16, 8, 3072, 151936, _HF + "Qwen/Qwen3-0.6B", head_dim=128, tied=True),
     _llama("qwen3-1.7b", 28, 2048, 16, 8, 6144, 151936, _HF + "Qwen/Qwen3-1.7B", head_dim=128, tied=True),
     _llama("qwen3-4b", 36, 2560, 32, 8, 9728, 151936, _HF + "Qwen/Qwen3-4B", head_dim=128, tied=True),

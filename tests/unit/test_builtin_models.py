@@ -9,7 +9,7 @@ from simhw.workload.models import BUILTIN
     ("mistral-7b", 7.24), ("gemma2-2b", 2.61), ("gemma2-9b", 9.24), ("gemma2-27b", 27.2), ("gemma-2b", 2.51),
     ("gemma-7b", 8.54), ("codellama-34b", 33.7), ("mistral-nemo-12b", 12.2), ("mistral-large-123b", 123.0),
     ("phi3-mini", 3.82), ("phi3-medium", 14.0), ("mixtral-8x7b", 46.7), ("mixtral-8x22b", 141.0),
-    ("qwen3-8b", 8.19), ("qwen3-30b-a3b", 30.5),
+    ("qwen3-8b", 8.19), ("qwen3-30b-a3b", 30.5), ("qwen2-7b", 7.62),
 ])
 def test_parameter_counts(name, billions):
     assert BUILTIN[name].params() / 1e9 == pytest.approx(billions, rel=0.02)
