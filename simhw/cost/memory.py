@@ -211,6 +211,12 @@ def layer_params_per_device(wl: Workload) -> float:
     return (m.layer_params() - m.expert_params() * (1 - 1 / par.ep)) / par.tp
 
 
+def expert_params_per_device(wl: Workload) -> float:
+    """Routed-expert parameters on one device of the first pipeline stage (0 for a dense model)."""
+    m, par = wl.model, wl.parallelism
+    return m.layers / par.pp * m.expert_params() / par.ep / par.tp
+
+
 def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     """Peak memory of the most loaded device. ``hw`` (device or node spec) gives the capacity."""
     par = wl.parallelism

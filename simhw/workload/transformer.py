@@ -164,8 +164,7 @@ def _moe_ops(wl: Workload, i: int, n: int, phase: Phase) -> list[Op]:
     m, dt, h, ep = wl.model, wl.dtype, wl.model.hidden, wl.parallelism.ep
     k = m.experts_per_token
     routed = n * k                                   # token-expert pairs this rank sends and receives
-    local = m.experts / ep
-    active = max(1.0, local * (1.0 - (1.0 - k / m.experts) ** (n * ep)))
+    active = max(1.0, m.active_experts(n * ep) / ep)   # of this rank's experts / ep, hit by the group's tokens
     ops = [_gemm(f"moe_router.{i}", i, phase, dt, n, h, m.experts),
            _elementwise(f"moe_gate.{i}", OpKind.SOFTMAX, i, phase, dt, n * m.experts, flops_per=5),
            _elementwise(f"moe_dispatch.{i}", OpKind.ELEMENTWISE, i, phase, dt, routed * h, reads=1, writes=1,
@@ -234,12 +233,12 @@ def _as_recompute(op: Op) -> Op:
 
 def _optimizer_ops(wl: Workload) -> list[Op]:
     """Data-parallel gradient reduction and the optimizer update, for this rank's parameter shard."""
-    from ..cost.memory import params_per_device
+    from ..cost.memory import expert_params_per_device, params_per_device
 
-    par, m = wl.parallelism, wl.model
+    par = wl.parallelism
     p_local = params_per_device(wl, sharded_by_zero=False)
     # an expert's replicas are the dp / ep ranks that hold it: its gradients reduce over those only
-    p_expert = m.layers / par.pp * m.expert_params() / par.ep / par.tp if par.ep > 1 else 0.0
+    p_expert = expert_params_per_device(wl) if par.ep > 1 else 0.0
     ops: list[Op] = []
     for name, params, ranks, stride in (("dp", p_local - p_expert, par.dp, 1),
                                         ("dp_expert", p_expert, par.dp // par.ep, par.ep)):
