@@ -40,6 +40,8 @@ def run(args) -> int:
         return 0
     rows = [["step time", seconds(res.step_time_s)], ["compute stream busy", seconds(res.compute_s)],
             ["exposed transfer", seconds(res.exposed_transfer_s)], ["pipeline bubble", pct(res.bubble_rate)]]
+    if res.engine_s:
+        rows.insert(3, ["waiting on the serving engine", seconds(res.engine_s)])
     rows += [[f"peak memory: {k}", gib(v)] for k, v in res.peak_memory_bytes.items() if v > 0]
     rows += [[f"utilisation: {k}", pct(v)] for k, v in res.utilisation.items()]
     if res.allocator is not None:

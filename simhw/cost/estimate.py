@@ -163,6 +163,26 @@ def pipeline_time_s(stage_time_s: float, microbatches: int, wl: Workload) -> flo
     return (microbatches + fill) * stage_time_s
 
 
+@dataclass(frozen=True)
+class EngineCosts:
+    """A serving engine's costs for one iteration of ``wl`` (seconds): the fixed part (step overhead
+    plus per_worker x the other workers), per sequence, and the host's dispatch per layer."""
+
+    step_s: float
+    per_sequence_s: float
+    host_per_layer_s: float
+
+
+def engine_costs(wl: Workload, device: DeviceSpec) -> EngineCosts:
+    """The workload's engine: block over the spec's engine_* constants (workload/engines.py)."""
+    eff, e, par = device.efficiency, wl.engine, wl.parallelism
+    pick = lambda mine, spec: spec if mine is None else mine  # noqa: E731
+    worker = pick(e.per_worker_s, eff.engine_per_worker_s)
+    return EngineCosts(pick(e.step_overhead_s, eff.engine_step_overhead_s) + worker * (par.tp * par.pp - 1),
+                       pick(e.per_sequence_s, eff.engine_per_token_s),
+                       pick(e.host_per_layer_s, eff.engine_host_per_layer_s))
+
+
 def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False,
              graph: Graph | None = None) -> EstimateResult:
     """Cost ``workload`` on ``hw`` (a device spec or a node spec). See the module docstring."""
@@ -205,11 +225,10 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         if ops:
             op_rows.append(OpResult(op.name, op.kind.value, op.phase.value, op.layer, op.flops, op.bytes,
                                     plain_intensity(op), cost.bound.value, t, cost.energy_j * op.count))
-    eff = device.efficiency
     gpu_busy = stage_busy
+    engine = engine_costs(wl, device)
     if wl.mode is not Mode.TRAIN:   # a serving engine's host dispatch of a stage's layers overlaps its GPU work
-        per_layer = eff.engine_host_per_layer_s if wl.engine.host_per_layer_s is None else wl.engine.host_per_layer_s
-        stage_busy = [max(b, lps * per_layer) for b in stage_busy]
+        stage_busy = [max(b, lps * engine.host_per_layer_s) for b in stage_busy]
     crit = max(range(p), key=lambda i: stage_busy[i])
     stage_t = stage_busy[crit]
     if p > 1:  # activations (forward) and their gradients (backward) cross each stage boundary
@@ -222,10 +241,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         stage_bound[crit][Bound.COMMUNICATION] += (2 if wl.mode is Mode.TRAIN else 1) * p2p_s
     tokens_global = wl.global_batch * wl.seq_len
     engine_s = exposed_dp = 0.0
-    step_over = eff.engine_step_overhead_s if wl.engine.step_overhead_s is None else wl.engine.step_overhead_s
-    per_seq = eff.engine_per_token_s if wl.engine.per_sequence_s is None else wl.engine.per_sequence_s
-    per_worker = eff.engine_per_worker_s if wl.engine.per_worker_s is None else wl.engine.per_worker_s
-    step_over += per_worker * (par.tp * par.pp - 1)    # the driver feeds every other worker process
+    step_over, per_seq = engine.step_s, engine.per_sequence_s
     if wl.mode is Mode.DECODE:
         mb = 1
         seqs = wl.micro_batch * wl.decode.samples

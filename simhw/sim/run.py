@@ -1,7 +1,9 @@
 """Workload + plan -> task graph on streams -> timeline: one training step or inference pass.
 
 Resources (streams): the device's compute stream, the H2D and D2H copy engines over PCIe, the
-NVMe write and read queues (and, for pipelines, the links between stages). Memory pools: device
+NVMe write and read queues, the serving engine's host thread (prefill and decode: it schedules the
+iteration, then dispatches each layer before the GPU can run it) and, for pipelines, the links
+between stages. Memory pools: device
 memory, host memory (the device's share of the node's) and NVMe (the device's share of the
 drives). A training step runs ``m`` micro-batches (gradient accumulation) of forward then backward
 over the layers, then the data-parallel reduction and optimizer step. Per layer and saved-tensor
@@ -25,7 +27,7 @@ from typing import Mapping
 import numpy as np
 
 from ..cost.comm import host_link_bytes_per_s
-from ..cost.estimate import OpCoster
+from ..cost.estimate import OpCoster, engine_costs
 from ..cost.memory import memory_breakdown, saved_tensor_bytes
 from ..errors import InfeasibleError
 from ..spec.model import DeviceSpec, NodeSpec
@@ -39,7 +41,7 @@ from .engine import Schedule, SimulationDeadlock, TaskGraphBuilder, simulate
 PRODUCERS = {"attn_norm": ("attn_norm",), "qkv": ("qkv", "rope"), "attn_out": ("attn",),
              "mlp_norm": ("attn_out", "tp_attn", "residual1", "mlp_norm"), "mlp_act": ("mlp_up",),
              "mlp_mid": ("mlp_act",), "scores": ("attn",), "masks": (), "input": ()}
-RESOURCES = ("compute", "h2d", "d2h", "nvme_write", "nvme_read")
+RESOURCES = ("compute", "h2d", "d2h", "nvme_write", "nvme_read", "host")
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,13 @@ class SimResult:
     memory_timeline: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(repr=False)
     tasks: tuple[Task, ...] = field(repr=False, default=())
     allocator: object = None      # sim/allocator.py AllocatorReport for the device's activations
+    engine_s: float = 0.0         # serving: time the GPU waits on the engine's host thread
 
     def to_dict(self) -> dict:
         return {"hardware": self.hardware, "workload": self.workload, "plan": self.plan,
                 "step_time_s": self.step_time_s, "compute_s": self.compute_s,
-                "exposed_transfer_s": self.exposed_transfer_s, "bubble_rate": self.bubble_rate,
+                "exposed_transfer_s": self.exposed_transfer_s, "engine_s": self.engine_s,
+                "bubble_rate": self.bubble_rate,
                 "peak_memory_bytes": dict(self.peak_memory_bytes), "capacity_bytes": dict(self.capacity_bytes),
                 "utilisation": dict(self.utilisation),
                 "allocator": None if self.allocator is None else {
@@ -148,7 +152,7 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
     b = TaskGraphBuilder(n_resources=len(RESOURCES), pool_capacity_bytes=[dev_cap, host_cap, nvme_cap or 1.0],
                          pool_initial_bytes=[static, 0.0, 0.0])
     DEV, HOST, NVME = 0, 1, 2
-    C, H2D, D2H, NW, NR = range(5)
+    C, H2D, D2H, NW, NR, CPU = range(6)
     device = hw.device if isinstance(hw, NodeSpec) else hw
     # pageable host memory is staged through a pinned bounce buffer (CUDA C++ Best Practices Guide,
     # "Pinned Memory"); the spec's pageable_copy_fraction says how much slower that is
@@ -175,11 +179,20 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
     mbs = wl.microbatches if train else 1
     L = m.layers
     logits = mem.logits_bytes
+    # serving: the engine's host thread schedules the iteration, then dispatches the layers one by
+    # one while the GPU runs them (cost/estimate.py: step overhead + max(GPU, layers x host) + per sequence)
+    engine = engine_costs(wl, device)
+    dispatch = None
+    if not train:
+        seqs = wl.micro_batch * (wl.decode.samples if wl.mode is Mode.DECODE else 1)
+        dispatch = add("engine", engine.step_s + engine.per_sequence_s * seqs, CPU, [prev])
     for mb in range(mbs):
         fwd_ids, d2h_ids, nw_ids, layer_bytes = [], [], [], []
-        emb = add(f"embed.mb{mb}", costs.embed_s, C, [prev])
+        emb = add(f"embed.mb{mb}", costs.embed_s, C, [prev, dispatch])
         last = emb
         for i in range(L):
+            if dispatch is not None:
+                dispatch = add(f"dispatch{i}", engine.host_per_layer_s, CPU, [dispatch])
             kept = off_cpu = off_nvme = recomp_s = recomp_bytes = 0.0
             for cls, nbytes in per_class.items():
                 if nbytes <= 0:
@@ -200,7 +213,7 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
                     off_nvme += target if pol.action is Action.NVME else 0.0
                     recomp_s += max(0.0, 1 - a - k) * costs.class_s.get(cls, 0.0)
                     recomp_bytes += max(0.0, 1 - a - k) * nbytes
-            f = add(f"F{i}.mb{mb}", costs.fwd_s, C, [last], alloc=(DEV, kept + off_cpu + off_nvme),
+            f = add(f"F{i}.mb{mb}", costs.fwd_s, C, [last, dispatch], alloc=(DEV, kept + off_cpu + off_nvme),
                     blocks_in=[(f"keep{i}.{mb}", kept), (f"off{i}.{mb}", off_cpu + off_nvme)])
             last = f
             off = off_cpu + off_nvme
@@ -263,7 +276,8 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
     pools = ("device", "host", "nvme")
     return SimResult(
         hardware=hw.name, workload=wl.name, plan=plan.name, step_time_s=sched.makespan_s, compute_s=compute,
-        exposed_transfer_s=max(0.0, sched.makespan_s - compute), bubble_rate=0.0,
+        exposed_transfer_s=max(0.0, sched.makespan_s - compute) if train else 0.0, bubble_rate=0.0,
+        engine_s=0.0 if train else max(0.0, sched.makespan_s - compute),
         peak_memory_bytes=MappingProxyType({p: float(v) for p, v in zip(pools, sched.peak_bytes)}),
         capacity_bytes=MappingProxyType({"device": dev_cap, "host": host_cap, "nvme": nvme_cap}),
         utilisation=MappingProxyType({r: float(u) for r, u in zip(RESOURCES, sched.utilization())}),

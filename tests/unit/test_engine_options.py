@@ -96,3 +96,17 @@ def test_engine_by_name_from_the_command_line():
     assert workload_from_dict(raw).engine.per_sequence_s == pytest.approx(1e-4)
     raw = apply_overrides(dict(BASE), ["engine=vllm-0.5.4"], "x")
     assert workload_from_dict(raw).engine.per_worker_s == pytest.approx(9e-3)
+
+
+@pytest.mark.parametrize("engine", ["splitwise-eager", "vllm-v1", {"host_per_layer": "2 ms"}])
+def test_simulation_agrees_with_the_estimate_on_serving_steps(engine):
+    """The event simulation runs the engine's host thread (schedule, then dispatch layer by layer)
+    beside the GPU; its decode step matches the analytical max(GPU, host) to a few per cent."""
+    from simhw.sim.run import simulate_step
+
+    wl = workload_from_dict({**BASE, "model": "llama2-13b", "micro_batch": 16, "global_batch": 16, "engine": engine})
+    sim, est = simulate_step(wl, A100), simhw.estimate(wl, A100)
+    assert sim.step_time_s == pytest.approx(est.step_time_s, rel=0.03)
+    assert sim.engine_s > 0 and sim.exposed_transfer_s == 0.0
+    assert sim.utilisation["host"] > 0
+    assert any(t.resource == "host" and t.name.startswith("dispatch") for t in sim.tasks)
