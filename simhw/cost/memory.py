@@ -194,15 +194,16 @@ def logits_bytes(wl: Workload) -> float:
     return tokens * m.vocab / par.tp * (wl.dtype.bytes + 4)
 
 
-def static_bytes_per_param(wl: Workload) -> tuple[float, float, float]:
+def static_bytes_per_param(wl: Workload, replicas: int | None = None) -> tuple[float, float, float]:
     """(parameter, gradient, optimizer-state) bytes a device keeps per parameter it holds, after
-    ZeRO sharding over the data-parallel ranks (stage 1: optimizer state, 2: + gradients, 3: + weights)."""
-    par, zero = wl.parallelism, wl.memory.zero_stage
+    ZeRO sharding over the ``replicas`` that hold the same parameter (default: the data-parallel
+    ranks; dp / ep for a routed expert) (stage 1: optimizer state, 2: + gradients, 3: + weights)."""
+    zero, n = wl.memory.zero_stage, replicas or wl.parallelism.dp
     e = wl.dtype.bytes
     train = wl.mode is Mode.TRAIN
-    return (e / (par.dp if zero >= 3 else 1),
-            e / (par.dp if zero >= 2 else 1) if train else 0.0,
-            OPT_STATE_BYTES[wl.optimizer] / (par.dp if zero >= 1 else 1) if train else 0.0)
+    return (e / (n if zero >= 3 else 1),
+            e / (n if zero >= 2 else 1) if train else 0.0,
+            OPT_STATE_BYTES[wl.optimizer] / (n if zero >= 1 else 1) if train else 0.0)
 
 
 def layer_params_per_device(wl: Workload) -> float:
@@ -222,7 +223,9 @@ def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     par = wl.parallelism
     train = wl.mode is Mode.TRAIN
     p_dev = params_per_device(wl, sharded_by_zero=False)
-    params, grads, opt = (p_dev * b for b in static_bytes_per_param(wl))
+    p_expert = expert_params_per_device(wl) if par.ep > 1 else 0.0     # sharded over its dp / ep replicas
+    params, grads, opt = ((p_dev - p_expert) * b + p_expert * x for b, x in
+                          zip(static_bytes_per_param(wl), static_bytes_per_param(wl, par.dp // par.ep)))
     capacity = 0.0
     if hw is not None:
         device = getattr(hw, "device", hw)

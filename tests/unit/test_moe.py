@@ -154,15 +154,19 @@ def test_bad_expert_parallelism(model, par, needle):
 
 
 def test_memory_helpers_agree_with_the_breakdown():
-    from simhw.cost.memory import (layer_params_per_device, memory_breakdown, params_per_device,
-                                   static_bytes_per_param)
+    from simhw.cost.memory import (expert_params_per_device, layer_params_per_device, memory_breakdown,
+                                   params_per_device, static_bytes_per_param)
 
     for zero in (0, 1, 2, 3):
         wl = _train(ep=8, zero_stage=zero)
         m = wl.model
         p = params_per_device(wl, sharded_by_zero=False)
         assert p == pytest.approx(m.layers * layer_params_per_device(wl) + m.embedding_params() + m.head_params())
+        pe = expert_params_per_device(wl)
+        assert pe == pytest.approx(m.layers * m.expert_params() / 8)
         mem = memory_breakdown(wl)
-        w, g, o = static_bytes_per_param(wl)
-        assert (mem.parameters_bytes, mem.gradients_bytes, mem.optimizer_bytes) == pytest.approx((p * w, p * g, p * o))
-        assert o == pytest.approx(12 / (16 if zero >= 1 else 1))
+        dense, expert = static_bytes_per_param(wl), static_bytes_per_param(wl, 16 // 8)
+        assert (mem.parameters_bytes, mem.gradients_bytes, mem.optimizer_bytes) == pytest.approx(
+            tuple((p - pe) * d + pe * x for d, x in zip(dense, expert)))
+        assert dense[2] == pytest.approx(12 / (16 if zero >= 1 else 1))        # optimizer state over dp = 16
+        assert expert[2] == pytest.approx(12 / (2 if zero >= 1 else 1))        # an expert's over its 2 replicas
