@@ -48,10 +48,14 @@ def device_of(hw: DeviceSpec | NodeSpec) -> DeviceSpec:
     return hw.device if isinstance(hw, NodeSpec) else hw
 
 
+def in_split(key: str, share: float) -> bool:
+    """Deterministic split: crc32 of ``key`` below ``share`` of 2^32."""
+    return zlib.crc32(key.encode("utf-8")) < share * 2 ** 32
+
+
 def in_training_split(m: Measurement, share: float) -> bool:
-    """Deterministic split: crc32 of (line, kind, label) below ``share`` of 2^32."""
-    key = f"{m.line}:{m.kind}:{m.label}".encode("utf-8")
-    return zlib.crc32(key) < share * 2 ** 32
+    """A measurement is in the training part when (line, kind, label) hashes below ``share``."""
+    return in_split(f"{m.line}:{m.kind}:{m.label}", share)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ spec's default engine and with the fitted one, and the result renders as an ``en
 from __future__ import annotations
 
 import math
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from .errors import DataError
 
 COLUMNS = ("model", "mode", "tp", "batch", "tokens", "measured_s")
 FIELDS = ("step_overhead", "per_sequence", "host_per_layer", "per_worker")
+_ENGINE_FIELDS = tuple(f"{name}_s" for name in FIELDS)     # workload.spec.EngineOptions
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ def cost_iterations(rows: list[Iteration], hw) -> list[Iteration]:
     from .cost.estimate import estimate
     from .errors import WorkloadError
     from .workload.from_yaml import workload_from_dict
+    from .workload.spec import EngineOptions
 
     out = []
     for r in rows:
@@ -93,12 +94,12 @@ def cost_iterations(rows: list[Iteration], hw) -> list[Iteration]:
         else:
             common.update(seq_len=r.tokens + 1, decode={"context_len": r.tokens, "new_tokens": 1})
         try:
-            gpu = estimate(workload_from_dict({**common, "engine": "none"}, f"line {r.line}"), hw)
-            default = estimate(workload_from_dict(common, f"line {r.line}"), hw)
+            wl = workload_from_dict(common, f"line {r.line}")
         except WorkloadError as exc:
             raise DataError(f"row {exc}") from None
-        layers = workload_from_dict(common, "").model.layers
-        out.append(replace(r, gpu_s=gpu.step_time_s, layers=layers, default_s=default.step_time_s))
+        gpu = estimate(replace(wl, engine=EngineOptions(**dict.fromkeys(_ENGINE_FIELDS, 0.0))), hw)
+        default = estimate(wl, hw)
+        out.append(replace(r, gpu_s=gpu.step_time_s, layers=wl.model.layers, default_s=default.step_time_s))
     return out
 
 
@@ -137,7 +138,10 @@ def fit_engine(rows: list[Iteration], train_share: float = 0.7) -> EngineFit:
     import numpy as np
     from scipy.optimize import least_squares
 
-    train = [r for r in rows if zlib.crc32(f"{r.line}".encode()) < train_share * 2 ** 32]
+    from .calibrate import in_split
+    from .validation.stats import percentile
+
+    train = [r for r in rows if in_split(str(r.line), train_share)]
     held = [r for r in rows if r not in train] or train
     if len(train) < 4:
         raise DataError(f"{len(train)} training rows: give at least 6 iterations to fit four overheads.")
@@ -163,8 +167,8 @@ def fit_engine(rows: list[Iteration], train_share: float = 0.7) -> EngineFit:
     x = [float(v) for v in fit_from(best[1]).x]
 
     def stats(pred):
-        ape = sorted(abs(p / r.measured_s - 1) for p, r in zip(pred, held))
-        return float(np.percentile(ape, 50)), float(np.percentile(ape, 90))
+        ape = [abs(p / r.measured_s - 1) for p, r in zip(pred, held)]
+        return percentile(ape, 50), percentile(ape, 90)
 
     return EngineFit(dict(zip(FIELDS, x)), len(train), len(held),
                      stats([r.default_s for r in held]), stats([predict_s(r, x) for r in held]))
