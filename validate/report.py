@@ -29,11 +29,12 @@ A100_NOTES = "\n".join([
     "KV-cache write (rows carry kv_cache_write=true).",
     "- vidur: the A100 variant is not stated; its compute-bound GEMMs run ~10% slower than the SXM "
     "set (a fit gives compute_fraction 0.82, the MAMF figure of the PCIe card), its memory-bound ones "
-    "faster. Its intra-node all_reduce above ~50 MB implies bus bandwidth above the 300 GB/s NVLink "
-    "peak, and its send_recv times imply more than the link can carry (left out); its 2-node all_reduce "
-    "reaches about 12 GB/s of bus bandwidth per NIC (half of HDR's 25 GB/s) and scales 1 : 2 : 3.8 with 1, 2 and "
-    "4 GPUs per node (3x at 8), which is the one-NIC-per-GPU aggregation simhw models, at half the spec's "
-    "NIC rate, so simhw is fast on those rows; its 2024 attention "
+    "faster. The `size` column of its network files is bytes (vidur's CollectiveWrapper writes "
+    "`size * 2`; the element counts it sweeps appear doubled), not fp16 elements. Inside a node its "
+    "all_reduce reaches ~170 GB/s bus bandwidth at 64 MB and its send_recv ~230 GB/s. Across nodes its "
+    "fabric is much slower than a DGX's HDR InfiniBand: one GPU per node moves at most 7.8 GB/s point to "
+    "point (HDR: 25 GB/s per NIC) and 2-node all_reduce bus bandwidth scales 1 : 2 : 3.8 : 3 with 1, 2, 4, "
+    "8 GPUs per node, so the DGX-A100 spec is 2-5x fast on those rows (they are shown apart); its 2024 attention "
     "table is a paged kernel with 16-token blocks, 2-3x slower than FlashAttention-2 at the same shape; "
     "its RMSNorm, SiLU-and-mul and RoPE kernels (sarathi's) run at 0.7-1.0 TB/s while its torch add "
     "reaches 1.8 TB/s: one 2-byte load in flight per thread caps them near 108 SMs x 2048 threads x 2 B / "
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     table_rows: list[tuple] = []       # (source, kind, n, median, p90, bias, naive median)
     per_source: dict[str, dict] = {}
     all_rows: dict[str, list] = {}
+    scope_rows: list[tuple] = []       # (source, "collective <scope>", n, median, p90, bias)
     for source in SOURCES:
         folder = args.data / source
         if not folder.is_dir():
@@ -133,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             for scope, rs in scopes.items():
                 st = group_stats(rs)
                 lines.append(f"- {scope}: n {st.n}, median {_pct(st.median_ape)}, p90 {_pct(st.p90_ape)}, bias {_spct(st.bias)}")
+                scope_rows.append((source, f"collective {scope}", st.n, st.median_ape, st.p90_ape, st.bias))
         lines += ["", "Worst rows:", ""]
         for kind in result.kinds:
             for r in result.worst(kind, 3):
@@ -145,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     acc = ["| data set | op kind | n | median error | p90 error | bias |", "| --- | --- | ---: | ---: | ---: | ---: |"]
     for (source, kind, n, med, p90, bias, _) in table_rows:
         acc.append(f"| {source} | {kind} | {n} | {_pct(med)} | {_pct(p90)} | {_spct(bias)} |")
+        for (_, sk, sn, smed, sp90, sbias) in [t for t in scope_rows if t[0] == source and kind == "collective"]:
+            acc.append(f"| {source} | {sk} | {sn} | {_pct(smed)} | {_pct(sp90)} | {_spct(sbias)} |")
     for kind, st in overall.items():
         acc.append(f"| all {label} sets | {kind} | {st.n} | {_pct(st.median_ape)} | {_pct(st.p90_ape)} | {_spct(st.bias)} |")
     if e2e_row:

@@ -9,7 +9,9 @@ collective_bus_fraction x protocol fraction)``; NCCL runs the fastest pair, so d
 - LL128: 120 of 128 bytes (collective_ll128_fraction), collective_ll128_latency_factor x hop;
 - Simple: full bandwidth, collective_simple_latency_factor x hop.
 LL128 and Simple reach their bandwidth only once every channel's pipeline is full: their
-bandwidth is derated by ``bytes / (bytes + collective_ramp_bytes)``.
+bandwidth is derated by ``bytes / (bytes + collective_ramp_bytes)``. A send/recv has one hop and
+no pipeline to fill, so it is not derated (vidur's DGX-A100 send_recv rows: about 10 us plus the
+bytes at ~230 GB/s from 400 KB up, where a ring all-reduce is still far from its bus bandwidth).
 Steps and bus bytes (Thakur, Rabenseifner, Gropp, IJHPCA 2005; bytes = the full buffer):
 - ring all-reduce: 2(n-1) steps, 2(n-1)/n x bytes; tree all-reduce: 2 x bytes over a binary
   tree across nodes (2 log2(nodes) steps) and a chain inside each node (2 (ranks per node - 1));
@@ -62,7 +64,8 @@ def collective_time_s(kind: Collective, nbytes: float, ranks: int, link: LinkSpe
     eff = device.efficiency
     bw = link.bandwidth_bytes_per_s * eff.collective_bus_fraction
     hop = eff.collective_hop_latency_s + (link.latency_s if link.kind is LinkKind.NETWORK else 0.0)
-    ramp = nbytes / (nbytes + eff.collective_ramp_bytes)     # channels' pipeline not yet full
+    # channels' pipeline not yet full; a send/recv is one hop with no pipeline to fill
+    ramp = 1.0 if kind is Collective.SEND_RECV else nbytes / (nbytes + eff.collective_ramp_bytes)
     protocols = ((1.0, eff.collective_ll_fraction),          # LL uses few, small chunks: no ramp
                  (eff.collective_ll128_latency_factor, eff.collective_ll128_fraction * ramp),
                  (eff.collective_simple_latency_factor, ramp))

@@ -154,14 +154,13 @@ def _vidur_ops(r) -> list[tuple[str, dict]]:
     ]
 
 
-def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv: bool = False,
+def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv: bool = True,
                   gpu: str | None = None):
     """Llama-2 per-layer GEMMs, RMSNorm and elementwise ops (fp16), NCCL all_reduce (and send_recv).
 
     ``legacy_attention`` adds the older FlashAttention prefill/decode table (Llama-2-70B at TP2).
-    ``send_recv`` is off by default: its times imply 450 GB/s per direction inside a node (NVLink
-    gives 300) and 8 TB/s between two nodes (one 25 GB/s NIC), so the timer does not cover the
-    transfer.
+    ``send_recv=False`` leaves the point-to-point rows out. The network files' ``size`` column is
+    bytes, not fp16 elements (see the comment where it is read).
     """
     root = Path(root)
     rows: list[dict] = []
@@ -186,7 +185,11 @@ def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv:
             t = r.get(f"time_stats.{op}.median")
             if t is None or (isinstance(t, float) and math.isnan(t)):
                 continue
-            nbytes = 2 * int(r["size"])
+            # `size` is already bytes: vidur's CollectiveWrapper.profile writes `size * 2` for its fp16
+            # buffer (vidur/profiling/collectives/collectives_wrapper.py), and the element counts it
+            # sweeps (get_collectives_sizes_to_profile: 1024, 5120, ... up to 4096 x 8192) appear
+            # doubled in the CSV (2048, 10240, ... 67108864).
+            nbytes = int(r["size"])
             ranks, per_node = int(r["num_workers"]), int(r["devices_per_node"])
             rows.append(dict(kind="collective", measured_s=t * 1e-3, op=op, bytes=nbytes, ranks=ranks,
                              ranks_per_node=per_node, dtype="fp16", source=src,

@@ -115,3 +115,20 @@ def test_nvlink_sharp_all_reduce_on_hopper():
     a100 = simhw.load_hw("dgx-a100")
     assert a100.device.efficiency.collective_nvls_fraction == 0.0
     assert busbw(a100, 8) < 1.05 * a100.intra_link.bandwidth_bytes_per_s * a100.device.efficiency.collective_bus_fraction
+
+
+def test_send_recv_has_no_pipeline_ramp():
+    """A point-to-point copy is one hop: a few MB already move near the link's bus fraction, while
+    a ring all-reduce of the same buffer is still ramping (module docstring)."""
+    from simhw.spec.load import load_hw
+    from simhw.cost.comm import collective_time_s
+    from simhw.workload.graph import Collective
+    node = load_hw("dgx-a100")
+    dev, link = node.device, node.intra_link
+    eff = dev.efficiency
+    nbytes = 4e6
+    t = collective_time_s(Collective.SEND_RECV, nbytes, 2, link, dev)
+    wire = nbytes / (link.bandwidth_bytes_per_s * eff.collective_bus_fraction)
+    assert wire < t < wire + eff.collective_latency_s + 5 * eff.collective_hop_latency_s
+    ar = collective_time_s(Collective.ALL_REDUCE, nbytes, 2, link, dev)
+    assert ar > wire * (nbytes + eff.collective_ramp_bytes) / nbytes
