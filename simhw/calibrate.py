@@ -7,6 +7,11 @@ measured)`` (soft-L1 loss, robust to outliers) over the efficiency constants the
 exercise (:data:`PARAMS`); the other constants stay as the base spec has them. The result reports
 the error before and after on the held-back rows and renders a YAML that ``extends:`` the base
 spec and overrides only ``efficiency:``.
+On a node spec whose rows include collectives across nodes, the node's network link is fitted
+too (:data:`NETWORK_PARAMS`: its per-NIC bandwidth and per-hop latency): a cluster's fabric is a
+property of the cluster, not of the GPU, and often far from the datasheet (vidur's "DGX-A100" rows
+move 7.8 GB/s point to point where HDR InfiniBand gives 25 GB/s). The result is then a node spec
+(calibrated_node_yaml) whose device is the calibrated device spec.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .errors import DataError
-from .spec.model import DeviceSpec, Efficiency, NodeSpec
+from .spec.model import DeviceSpec, Efficiency, LinkSpec, NodeSpec
 from .validation.schema import Measurement
 from .validation.stats import GroupStats, RowResult, group_stats
 
@@ -33,15 +38,33 @@ PARAMS = {
     "softmax": ("elementwise_memory_fraction", "bandwidth_ramp_bytes"),
     "wall": ("host_launch_gap_s",),
 }
-_FLOORS = {"host_launch_gap_s": 1e-6, "attention_block_latency_s": 1e-7, "attention_overhead_s": 1e-7,
+# The node's network link (comm.group_link aggregates it over the ranks each node contributes).
+NETWORK_PARAMS = ("network_bandwidth_bytes_per_s", "network_latency_s")
+_FLOORS = {"network_latency_s": 1e-8, "host_launch_gap_s": 1e-6, "attention_block_latency_s": 1e-7, "attention_overhead_s": 1e-7,
            "attention_cta_overhead_s": 1e-7, "gemm_cta_overhead_s": 1e-8}
 
 
 def with_efficiency(hw: DeviceSpec | NodeSpec, **changes) -> DeviceSpec | NodeSpec:
-    """``hw`` with some efficiency constants replaced (a node's device is changed)."""
+    """``hw`` with some efficiency constants replaced (a node's device is changed); the
+    :data:`NETWORK_PARAMS` replace a node's network bandwidth and latency."""
+    net = {k: changes.pop(k) for k in NETWORK_PARAMS if k in changes}
     if isinstance(hw, NodeSpec):
-        return dataclasses.replace(hw, device=with_efficiency(hw.device, **changes))
+        if net:
+            if hw.network is None:
+                raise DataError(f"'{hw.name}' has no network link to fit.")
+            hw = dataclasses.replace(hw, network=dataclasses.replace(
+                hw.network, bandwidth_bytes_per_s=net.get("network_bandwidth_bytes_per_s", hw.network.bandwidth_bytes_per_s),
+                latency_s=net.get("network_latency_s", hw.network.latency_s)))
+        return dataclasses.replace(hw, device=with_efficiency(hw.device, **changes)) if changes else hw
+    if net:
+        raise DataError(f"'{hw.name}' is a device spec: fitting its network needs a node spec (--hw <node>).")
     return dataclasses.replace(hw, efficiency=dataclasses.replace(hw.efficiency, **changes))
+
+
+def _value(hw: DeviceSpec | NodeSpec, name: str) -> float:
+    if name in NETWORK_PARAMS:
+        return float(getattr(hw.network, name[len("network_"):]))
+    return float(getattr(device_of(hw).efficiency, name))
 
 
 def device_of(hw: DeviceSpec | NodeSpec) -> DeviceSpec:
@@ -68,6 +91,11 @@ class CalibrationResult:
     n_test: int
     n_fit: int                       # training rows used by the fit (subsampled when large)
     efficiency: Efficiency
+    network: LinkSpec | None = None  # a node's network link after the fit (None: not a node)
+
+    @property
+    def fits_network(self) -> bool:
+        return any(n in NETWORK_PARAMS for n in self.params)
 
     def report(self) -> str:
         lines = [f"calibrated on {self.n_fit} of {self.n_train} training rows; "
@@ -115,13 +143,24 @@ def _stats(rows: Sequence[Measurement], preds: Sequence[float | None]) -> dict:
     return out
 
 
-def parameters_for(rows: Sequence[Measurement]) -> list[str]:
+def spans_nodes(m: Measurement) -> bool:
+    """A collective whose ranks sit on more than one node."""
+    return m.kind == "collective" and bool(m.ranks_per_node) and m.ranks_per_node < m.op.shape.get("ranks", 1)
+
+
+def parameters_for(rows: Sequence[Measurement], hw: DeviceSpec | NodeSpec | None = None) -> list[str]:
+    """The constants the rows' kinds exercise, and a node's network when collectives span nodes."""
     kinds = {m.kind for m in rows} | ({"wall"} if any(m.timing == "wall" for m in rows) else set())
     names: list[str] = []
     for kind in sorted(kinds):
         for name in PARAMS.get(kind, ()):
             if name not in names:
                 names.append(name)
+    if isinstance(hw, NodeSpec) and hw.network is not None and any(spans_nodes(m) for m in rows):
+        if all(spans_nodes(m) for m in rows if m.kind == "collective"):
+            # no row inside a node pins the device's NCCL constants: fit the fabric alone
+            names = [n for n in names if n not in PARAMS["collective"]]
+        names += list(NETWORK_PARAMS)
     return names
 
 
@@ -137,12 +176,14 @@ def calibrate(rows: Sequence[Measurement], hw: DeviceSpec | NodeSpec, *, params:
     test = [m for m in rows if not in_training_split(m, train_share)]
     if len(train) < 5 or not test:
         raise DataError(f"too few rows to calibrate ({len(rows)}); need at least 10 with both splits non-empty.")
-    names = list(params) if params else parameters_for(rows)
-    eff0 = device_of(hw).efficiency
+    names = list(params) if params else parameters_for(rows, hw)
     fields = Efficiency.__dataclass_fields__
     for name in names:
-        if name not in fields or name == "extra" or isinstance(fields[name].default, int):
-            raise DataError(f"'{name}' is not a fittable efficiency constant.")
+        if name in NETWORK_PARAMS:
+            if not isinstance(hw, NodeSpec) or hw.network is None:
+                raise DataError(f"'{name}' needs a node spec with a network link (--hw <node>).")
+        elif name not in fields or name == "extra" or isinstance(fields[name].default, int):
+            raise DataError(f"'{name}' is not a fittable efficiency constant (nor one of {', '.join(NETWORK_PARAMS)}).")
     # subsample the training rows deterministically, keeping every kind represented
     fit_rows = sorted(train, key=lambda m: zlib.crc32(f"{m.label}:{m.line}".encode()))
     if len(fit_rows) > max_fit_rows:
@@ -152,7 +193,7 @@ def calibrate(rows: Sequence[Measurement], hw: DeviceSpec | NodeSpec, *, params:
         quota = max(1, max_fit_rows // len(per_kind))
         fit_rows = [m for ms in per_kind.values() for m in ms[:quota]]
     measured = np.array([m.measured_s for m in fit_rows])
-    x0 = np.array([max(float(getattr(eff0, n)), _FLOORS.get(n, 1e-9)) for n in names])
+    x0 = np.array([max(_value(hw, n), _FLOORS.get(n, 1e-9)) for n in names])
 
     def unpack(x) -> dict:
         return {n: float(v * s) for n, v, s in zip(names, x, x0)}
@@ -170,9 +211,10 @@ def calibrate(rows: Sequence[Measurement], hw: DeviceSpec | NodeSpec, *, params:
     tuned = with_efficiency(hw, **best)
     before = _stats(test, _predict_all(test, hw))
     after = _stats(test, _predict_all(test, tuned))
-    return CalibrationResult(base=getattr(hw, "name", "?"), params={n: (float(getattr(eff0, n)), best[n]) for n in names},
+    return CalibrationResult(base=getattr(hw, "name", "?"), params={n: (_value(hw, n), best[n]) for n in names},
                              before=before, after=after, n_train=len(train), n_test=len(test), n_fit=len(fit_rows),
-                             efficiency=device_of(tuned).efficiency)
+                             efficiency=device_of(tuned).efficiency,
+                             network=tuned.network if isinstance(tuned, NodeSpec) else None)
 
 
 def calibrated_yaml(result: CalibrationResult, base_ref: str, name: str, measurements: str,
@@ -182,6 +224,8 @@ def calibrated_yaml(result: CalibrationResult, base_ref: str, name: str, measure
 
     eff = {}
     for field_name, (_, value) in result.params.items():
+        if field_name in NETWORK_PARAMS:
+            continue
         if field_name.endswith("_s"):
             eff[field_name[:-2]] = f"{value:.4g} s"
         elif field_name.endswith("_bytes"):
@@ -192,11 +236,33 @@ def calibrated_yaml(result: CalibrationResult, base_ref: str, name: str, measure
            "description": f"{base.description}, efficiency calibrated on {measurements}",
            "source": f"simhw calibrate {measurements} (fit on {result.n_fit} rows; held-back error in the header)",
            "efficiency": eff}
-    header = ["# Generated by simhw calibrate: efficiency constants fitted on measurements.",
+    return _header(result, base_ref, measurements, "efficiency constants") + yaml.safe_dump(doc, sort_keys=False)
+
+
+def calibrated_node_yaml(result: CalibrationResult, base_ref: str, device_ref: str, name: str,
+                         measurements: str, base: NodeSpec) -> str:
+    """A node spec that ``extends:`` ``base_ref``, runs the calibrated device ``device_ref`` (a path
+    relative to this file) and, when the fit covered it, the fitted network link."""
+    import yaml
+
+    doc = {"name": name, "version": 1, "kind": "node", "extends": base_ref, "device": device_ref,
+           "description": f"{base.description}, calibrated on {measurements}",
+           "source": f"simhw calibrate {measurements} (fit on {result.n_fit} rows; held-back error in the header)"}
+    if result.fits_network and result.network is not None:
+        doc["links"] = {"network": {
+            "kind": result.network.kind.value,
+            "bandwidth": {"value": f"{result.network.bandwidth_bytes_per_s / 1e9:.4g} GB/s",
+                          "source": f"F: simhw calibrate on the across-node collectives of {measurements}"},
+            "latency": f"{result.network.latency_s * 1e6:.4g} us"}}
+    return _header(result, base_ref, measurements, "device and network constants") + yaml.safe_dump(doc, sort_keys=False)
+
+
+def _header(result: CalibrationResult, base_ref: str, measurements: str, what: str) -> str:
+    header = [f"# Generated by simhw calibrate: {what} fitted on measurements.",
               f"# base spec: {base_ref}; measurements: {measurements}",
               f"# training rows {result.n_train} (fit on {result.n_fit}), held back {result.n_test}.",
               "# held-back error before -> after (median / p90 / bias):"]
     for kind in result.before:
         b, a = result.before[kind], result.after[kind]
         header.append(f"#   {kind}: {_stat(b)} -> {_stat(a)}")
-    return "\n".join(header) + "\n" + yaml.safe_dump(doc, sort_keys=False)
+    return "\n".join(header) + "\n"

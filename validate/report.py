@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                 st = group_stats(rs)
                 lines.append(f"- {scope}: n {st.n}, median {_pct(st.median_ape)}, p90 {_pct(st.p90_ape)}, bias {_spct(st.bias)}")
                 scope_rows.append((source, f"collective {scope}", st.n, st.median_ape, st.p90_ape, st.bias))
+            lines.append(_fabric_fit([m for m in rows if m.kind == "collective"], hw))
         lines += ["", "Worst rows:", ""]
         for kind in result.kinds:
             for r in result.worst(kind, 3):
@@ -197,6 +198,22 @@ def main(argv: list[str] | None = None) -> int:
     _splice_readme(acc_text)
     print(acc_text)
     return 0
+
+
+def _fabric_fit(rows, hw) -> str:
+    """One line: the across-node rows with the node's network fitted by simhw calibrate (70/30 split)."""
+    from simhw.calibrate import NETWORK_PARAMS, calibrate, spans_nodes
+
+    across = [m for m in rows if spans_nodes(m)]
+    if not across or getattr(hw, "network", None) is None:
+        return ""
+    r = calibrate(across, hw, params=list(NETWORK_PARAMS), max_fit_rows=800)
+    bw, lat = r.params["network_bandwidth_bytes_per_s"][1], r.params["network_latency_s"][1]
+    b, a = r.before["collective"], r.after["collective"]
+    return (f"- across nodes, the network fitted by `simhw calibrate` ({r.n_fit} training rows): "
+            f"{bw / 1e9:.1f} GB/s per NIC, {lat * 1e6:.0f} us per hop; held-back rows (n {a.n}) median "
+            f"{_pct(b.median_ape)} -> {_pct(a.median_ape)}, p90 {_pct(b.p90_ape)} -> {_pct(a.p90_ape)}, "
+            f"bias {_spct(a.bias)}")
 
 
 def _splice_readme(table: str) -> None:

@@ -299,7 +299,9 @@ def _node(raw: Mapping, where: str, path: Path) -> NodeSpec:
     q = _Q(where)
     if "device" not in raw or "device_count" not in raw:
         raise SpecError(f"{where}a node needs 'device' (a shipped device name) and 'device_count'.")
-    device = load_hw(str(raw["device"]))
+    ref = str(raw["device"])     # a shipped name, or a YAML path (relative to this file, as extends:)
+    device = load_hw(str((path.parent / ref).resolve()) if ref.endswith((".yaml", ".yml")) and
+                     (path.parent / ref).exists() else ref)
     if not isinstance(device, DeviceSpec):
         raise SpecError(f"{where}device: '{raw['device']}' is a node, expected a device.")
     links = check_keys(raw.get("links", {}), ("intra", "host", "network"), f"{where}links", SpecError)

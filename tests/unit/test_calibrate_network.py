@@ -1,0 +1,73 @@
+"""simhw calibrate on a node: fitting the cluster's network from collectives across nodes."""
+from __future__ import annotations
+
+import pytest
+
+import simhw
+from simhw.calibrate import NETWORK_PARAMS, PARAMS, calibrate, parameters_for, with_efficiency
+from simhw.cli import main
+from simhw.validation import read_measurements
+from simhw.validation.predict import predict_s
+from simhw.validation.schema import parse_lines
+
+HEAD = "kind,measured_s,op,bytes,ranks,ranks_per_node,dtype,label\n"
+LAYOUTS = ((2, 1), (4, 2), (8, 4), (16, 8))
+SIZES = [2 ** p for p in range(14, 27)]
+
+
+def _rows(truth, layouts=LAYOUTS, inside=False):
+    shapes = [(n, g, b) for n, g in layouts for b in SIZES]
+    if inside:
+        shapes += [(n, n, b) for n in (2, 4, 8) for b in SIZES]
+    text = HEAD + "".join(f"collective,1,all_reduce,{b},{n},{g},bf16,x\n" for n, g, b in shapes)
+    rows, bad = parse_lines(text.splitlines(True))
+    assert not bad
+    return HEAD + "".join(f"collective,{predict_s(r, truth)},all_reduce,{b},{n},{g},bf16,r{i}\n"
+                          for i, (r, (n, g, b)) in enumerate(zip(rows, shapes)))
+
+
+@pytest.fixture(scope="module")
+def node():
+    return simhw.load_hw("dgx-a100")
+
+
+def test_network_parameters_join_only_for_rows_across_nodes(node, tmp_path):
+    truth = with_efficiency(node, network_bandwidth_bytes_per_s=10e9, network_latency_s=20e-6)
+    across, _ = parse_lines(_rows(truth).splitlines(True))
+    mixed, _ = parse_lines(_rows(truth, inside=True).splitlines(True))
+    assert parameters_for(across, node) == list(NETWORK_PARAMS)          # the fabric alone
+    assert parameters_for(mixed, node) == list(PARAMS["collective"]) + list(NETWORK_PARAMS)
+    assert parameters_for(across, node.device) == list(PARAMS["collective"])   # a device has no network
+
+
+def test_calibrate_recovers_a_slower_fabric(node, tmp_path, capsys):
+    truth = with_efficiency(node, network_bandwidth_bytes_per_s=10e9, network_latency_s=20e-6)
+    path = tmp_path / "xnode.csv"
+    path.write_text(_rows(truth))
+    rows, _ = read_measurements(path)
+    result = calibrate(rows, node, max_fit_rows=200)
+    assert result.params["network_bandwidth_bytes_per_s"][1] == pytest.approx(10e9, rel=0.05)
+    assert result.params["network_latency_s"][1] == pytest.approx(20e-6, rel=0.25)
+    assert result.after["collective"].median_ape < 0.02 < result.before["collective"].median_ape
+
+    out = tmp_path / "cluster.yaml"
+    assert main(["calibrate", str(path), "--hw", "dgx-a100", "-o", str(out), "--max-rows", "200"]) == 0
+    assert "cluster-device.yaml (its device)" in capsys.readouterr().out
+    spec = simhw.load_hw(str(out))                      # a node whose device file sits beside it
+    assert spec.network.bandwidth_bytes_per_s == pytest.approx(10e9, rel=0.05)
+    assert spec.intra_link == node.intra_link and spec.device_count == node.device_count
+    assert spec.device.efficiency == node.device.efficiency    # no device constant was fitted
+    assert (tmp_path / "cluster-device.yaml").exists()
+    # the calibrated node prices a cross-node all-reduce as the slower fabric does
+    row = read_measurements(path)[0][-1]
+    assert predict_s(row, spec) == pytest.approx(row.measured_s, rel=0.05)
+
+
+def test_network_parameter_needs_a_node(tmp_path, capsys):
+    path = tmp_path / "x.csv"
+    path.write_text(HEAD + "".join(f"collective,1e-4,all_reduce,{b},8,8,bf16,r{b}\n" for b in SIZES))
+    out = tmp_path / "o.yaml"
+    rc = main(["calibrate", str(path), "--hw", "a100", "-o", str(out), "--param", "network_bandwidth_bytes_per_s"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "network_bandwidth_bytes_per_s" in err and "node" in err and "Traceback" not in err
+    assert not out.exists()
