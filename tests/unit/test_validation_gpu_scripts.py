@@ -1,4 +1,5 @@
-"""validate/gpu/: the measurement scripts compile and import without PyTorch; they run only on CUDA."""
+"""validate/gpu/: the measurement scripts compile and import without PyTorch; they measure on CUDA, and
+their --smoke run checks the harness on the CPU."""
 from __future__ import annotations
 
 import importlib
@@ -40,3 +41,25 @@ def test_run_all_quick_on_a_cuda_gpu(root, tmp_path):
     rows, bad = read_measurements(tmp_path / "measurements.csv")
     assert rows and not bad
     assert (tmp_path / "env.json").exists() and (tmp_path / "train_step_trace.json").exists()
+
+
+def test_smoke_run_on_the_cpu_writes_readable_rows_and_a_trace(root, tmp_path):
+    """``--smoke --device cpu`` runs every part (copies aside) on tiny shapes without a GPU, so the
+    harness is checked before GPU time is spent; its rows must parse as simhw measurements."""
+    pytest.importorskip("torch")
+    script = root / "validate" / "gpu" / "run_all.py"
+    proc = subprocess.run([sys.executable, str(script), "--out", str(tmp_path), "--smoke", "--device", "cpu"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    from simhw.trace import load_trace
+    from simhw.validation import read_measurements
+
+    rows, bad = read_measurements(tmp_path / "measurements.csv")
+    assert not bad and {r.kind for r in rows} == {"gemm", "attention", "elementwise", "norm", "softmax"}
+    assert all(r.measured_s > 0 for r in rows)
+    trace = load_trace(tmp_path / "train_step_trace.json")
+    assert trace.events > 100 and trace.shaped_ops > 0
+    # a CPU run is never taken for GPU measurements
+    proc = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "x"), "--device", "cpu"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "--smoke" in proc.stderr and "Traceback" not in proc.stderr

@@ -47,39 +47,53 @@ def environment() -> dict:
     return env
 
 
-def time_kernel(fn, warmup: int = 5, reps: int = 20, trials: int = 5) -> float:
-    """Median over ``trials`` of the mean time of ``reps`` back-to-back calls of ``fn`` (seconds)."""
+def synchronize(device: str = "cuda") -> None:
     import torch
 
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(trials):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(reps):
-            fn()
-        end.record()
+    if device == "cuda":
         torch.cuda.synchronize()
-        times.append(start.elapsed_time(end) / 1e3 / reps)
-    return statistics.median(times)
 
 
-def time_wall(fn, warmup: int = 3, trials: int = 20) -> float:
-    """Median host wall-clock time of one call plus synchronize (for copies)."""
+def time_kernel(fn, warmup: int = 5, reps: int = 20, trials: int = 5, device: str = "cuda") -> float:
+    """Median over ``trials`` of the mean time of ``reps`` back-to-back calls of ``fn`` (seconds):
+    CUDA events on a GPU; host wall clock on ``device="cpu"`` (the harness's smoke run)."""
     import time
 
     import torch
 
     for _ in range(warmup):
         fn()
-    torch.cuda.synchronize()
+    synchronize(device)
+    times = []
+    for _ in range(trials):
+        if device == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(reps):
+                fn()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end) / 1e3 / reps)
+        else:
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                fn()
+            times.append((time.perf_counter() - t0) / reps)
+    return statistics.median(times)
+
+
+def time_wall(fn, warmup: int = 3, trials: int = 20, device: str = "cuda") -> float:
+    """Median host wall-clock time of one call plus synchronize (for copies)."""
+    import time
+
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
     times = []
     for _ in range(trials):
         t0 = time.perf_counter()
         fn()
-        torch.cuda.synchronize()
+        synchronize(device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 

@@ -3,6 +3,11 @@
 host<->device copies, and one small transformer training step under torch.profiler.
 
     python validate/gpu/run_all.py --out DIR [--quick] [--dtype bf16|fp16] [--skip copies,train]
+    python validate/gpu/run_all.py --out DIR --smoke [--device cpu]   # check the harness itself
+
+``--smoke`` runs a handful of tiny shapes of every part in seconds, to check that the harness and
+its CSV work before spending GPU time; with ``--device cpu`` it needs no GPU (host timings, copies
+skipped; never mix these rows with GPU measurements).
 
 Writes DIR/measurements.csv (simhw's measurement CSV, with a ``gpu`` column), DIR/env.json (GPU
 name, clocks, driver, torch/CUDA versions) and DIR/train_step_trace.json. Then:
@@ -27,14 +32,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtype", default="bf16", choices=("bf16", "fp16"))
     p.add_argument("--quick", action="store_true", help="a few shapes of each kind (about a minute)")
     p.add_argument("--skip", default="", help=f"comma-separated parts to skip: {', '.join(PARTS)}")
+    p.add_argument("--smoke", action="store_true", help="tiny shapes of every part: checks the harness in seconds")
+    p.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
+                   help="cpu only with --smoke: run the harness without a GPU")
     args = p.parse_args(argv)
     try:
         import torch
     except ImportError:
         sys.stderr.write("run_all: PyTorch is not installed (pip install torch).\n")
         return 2
-    if not torch.cuda.is_available():
-        sys.stderr.write("run_all: no CUDA GPU visible to PyTorch.\n")
+    if args.device == "cpu" and not args.smoke:
+        sys.stderr.write("run_all: --device cpu measures the host, not a GPU; it is only for --smoke.\n")
+        return 2
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.stderr.write("run_all: no CUDA GPU visible to PyTorch (--smoke --device cpu checks the harness without one).\n")
         return 2
     import attention
     import common
@@ -44,27 +55,29 @@ def main(argv: list[str] | None = None) -> int:
     import train_step
 
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    dev, smoke = args.device, args.smoke
     unknown = skip - set(PARTS)
     if unknown:
         sys.stderr.write(f"run_all: unknown part(s) {sorted(unknown)}; allowed: {', '.join(PARTS)}.\n")
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     env = common.environment()
-    gpu = env.get("gpu", "")
+    gpu = env.get("gpu", "") if dev == "cuda" else "cpu (harness smoke run)"
+    env["smoke"] = smoke
     rows: list[dict] = []
-    steps = (("gemm", lambda: gemm.measure((args.dtype,), args.quick, gpu)),
-             ("attention", lambda: attention.measure(args.dtype, quick=args.quick, gpu=gpu)),
-             ("elementwise", lambda: elementwise.measure(args.dtype, args.quick, gpu)),
-             ("copies", lambda: copies.measure(args.quick, gpu)))
+    steps = (("gemm", lambda: gemm.measure((args.dtype,), args.quick, gpu, device=dev, smoke=smoke)),
+             ("attention", lambda: attention.measure(args.dtype, quick=args.quick, gpu=gpu, device=dev, smoke=smoke)),
+             ("elementwise", lambda: elementwise.measure(args.dtype, args.quick, gpu, device=dev, smoke=smoke)),
+             ("copies", lambda: copies.measure(args.quick or smoke, gpu)))
     for name, fn in steps:
-        if name in skip:
+        if name in skip or (name == "copies" and dev == "cpu"):   # host<->device needs a device
             continue
         print(f"measuring {name} ...", flush=True)
         rows.extend(fn())
         common.write_rows(args.out / "measurements.csv", rows)   # keep partial results
     if "train" not in skip:
         print("profiling one training step ...", flush=True)
-        env["train_step"] = train_step.measure(args.out, args.dtype, quick=args.quick)
+        env["train_step"] = train_step.measure(args.out, args.dtype, quick=args.quick, device=dev, smoke=smoke)
     common.write_json(args.out / "env.json", env)
     common.write_rows(args.out / "measurements.csv", rows)
     print(f"wrote {args.out / 'measurements.csv'} ({len(rows)} rows), {args.out / 'env.json'}")

@@ -47,21 +47,26 @@ def build_model(layers: int = 4, hidden: int = 1024, heads: int = 16, vocab: int
     return Model()
 
 
-def measure(out_dir: Path, dtype: str = "bf16", batch: int = 4, seq: int = 1024, quick: bool = False) -> dict:
+def measure(out_dir: Path, dtype: str = "bf16", batch: int = 4, seq: int = 1024, quick: bool = False,
+            device: str = "cuda", smoke: bool = False) -> dict:
     import time
 
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from common import torch_dtype
+    from common import synchronize, torch_dtype
 
     torch.manual_seed(0)
-    model = build_model(layers=2 if quick else 4).cuda()
+    shape = dict(layers=1, hidden=128, heads=4, vocab=1000) if smoke else dict(layers=2 if quick else 4)
+    if smoke:
+        batch, seq = 2, 64
+    vocab = shape.get("vocab", 32000)
+    model = build_model(**shape).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    tokens = torch.randint(0, 32000, (batch, seq), device="cuda")
+    tokens = torch.randint(0, vocab, (batch, seq), device=device)
 
     def step():
-        with torch.autocast("cuda", dtype=torch_dtype(dtype)):
+        with torch.autocast(device, dtype=torch_dtype(dtype)):
             logits = model(tokens)
             loss = torch.nn.functional.cross_entropy(logits.float().view(-1, logits.shape[-1]), tokens.view(-1))
         loss.backward()
@@ -70,15 +75,16 @@ def measure(out_dir: Path, dtype: str = "bf16", batch: int = 4, seq: int = 1024,
 
     for _ in range(3):
         step()
-    torch.cuda.synchronize()
+    synchronize(device)
     t0 = time.perf_counter()
     step()
-    torch.cuda.synchronize()
+    synchronize(device)
     wall = time.perf_counter() - t0
     trace = Path(out_dir) / "train_step_trace.json"
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=activities, record_shapes=True) as prof:
         step()
-        torch.cuda.synchronize()
+        synchronize(device)
     prof.export_chrome_trace(str(trace))
     params = sum(p.numel() for p in model.parameters())
     return {"train_step_s": wall, "trace": trace.name, "batch": batch, "seq": seq, "dtype": dtype,
