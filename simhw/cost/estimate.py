@@ -15,8 +15,8 @@ Energy: dynamic per-FLOP and per-byte energy of every op (a main-memory byte cos
 access energy plus the on-chip transport to the SMs) plus the static draw of a running device
 (power.idle + power.active) x step time for every device, host-side engine gaps included (and the
 node's host power when a node is given). Fitted on A100 serving energy (validate/REPORT.md). When
-the average draw would exceed power.tdp the step stretches until it fits (power_limit in the time
-breakdown): a power cap is a spec with a lower tdp.
+the average draw would exceed power.tdp the clock drops until it fits (dvfs_scale; power_limit in
+the time breakdown): a power cap is a spec with a lower tdp.
 """
 from __future__ import annotations
 
@@ -139,6 +139,22 @@ class OpCoster:
     def _cost(self, op: Op) -> OpCost:
         return op_cost(op, self.device, self.comm_time)
 
+
+
+def dvfs_scale(dynamic_j: float, time_s: float, budget_w: float) -> float:
+    """Clock scale s <= 1 at which work of ``dynamic_j`` joules over ``time_s`` (at full clock) fits
+    a dynamic power budget ``budget_w`` (power.tdp - idle - active).
+
+    In the DVFS range the supply voltage tracks the clock, so dynamic energy per operation scales
+    with V^2 ~ s^2 while the work takes 1/s as long: dynamic power ~ s^3 (CMOS P = C V^2 f; e.g.
+    Horowitz, ISSCC 2014, and any DVFS text). The step then takes time_s / s and its dynamic
+    energy is s^2 x dynamic_j. The whole step is stretched, memory-bound work included (the HBM
+    clock does not drop, so this is the pessimistic side); the voltage floor, below which power
+    falls only linearly with the clock, is not modelled.
+    """
+    if time_s <= 0 or dynamic_j <= 0 or budget_w <= 0 or dynamic_j / time_s <= budget_w:
+        return 1.0
+    return (budget_w * time_s / dynamic_j) ** (1.0 / 3.0)
 
 def _stage_of(op: Op, layers_per_stage: int, pp: int) -> int:
     if op.layer >= 0:
@@ -264,13 +280,15 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         tokens_per_s = tokens_global / step
         n_micro_global = wl.global_batch // wl.micro_batch
     ranks = par.tp
-    # power limit: energy per operation is fixed, so a board held at power.tdp stretches the step
-    # until its average draw fits (GPU Boost lowers the clocks); the shipped specs derive their
-    # energy per FLOP so that a GEMM at the compute fraction just reaches TDP
+    # power limit (dvfs_scale): a board held at power.tdp lowers its clock and voltage until the
+    # average draw fits; the shipped specs derive their energy per FLOP so that a GEMM at the
+    # compute fraction just reaches TDP
     dyn_dev_j = (dyn_mb_j * ranks * n_micro_global + dyn_step_j * wl.devices) / wl.devices
-    throttle = 0.0
-    if device.tdp_w > device.busy_w and step > 0 and dyn_dev_j / step + device.busy_w > device.tdp_w:
-        throttle = dyn_dev_j / (device.tdp_w - device.busy_w) - step
+    throttle, dyn_scale = 0.0, 1.0
+    clock = dvfs_scale(dyn_dev_j, step, device.tdp_w - device.busy_w) if device.tdp_w > device.busy_w else 1.0
+    if clock < 1.0:
+        throttle = step / clock - step
+        dyn_scale = clock ** 2
         step += throttle
         total = step * (wl.decode.new_tokens if wl.mode is Mode.DECODE else 1)
         tokens_per_s *= (step - throttle) / step
@@ -280,7 +298,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     denom = step * wl.devices * peak
     nodes = -(-wl.devices // hw.device_count) if isinstance(hw, NodeSpec) else 0
     static_w = device.busy_w * wl.devices + (hw.host_power_w * nodes if isinstance(hw, NodeSpec) else 0.0)
-    energy = dyn_mb_j * ranks * n_micro_global + dyn_step_j * wl.devices + static_w * step
+    energy = (dyn_mb_j * ranks * n_micro_global + dyn_step_j * wl.devices) * dyn_scale + static_w * step
     busy = mb * stage_t
     bubble = max(0.0, pipe - busy) if wl.mode is not Mode.DECODE else max(0.0, pipe - stage_t * 1)
     scale = busy / stage_t if stage_t > 0 and wl.mode is not Mode.DECODE else 1.0

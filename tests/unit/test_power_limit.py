@@ -1,4 +1,4 @@
-"""A board held at its power limit stretches the step until its average draw fits (cost/estimate.py)."""
+"""A board held at its power limit lowers its clock until its average draw fits (cost/estimate.py)."""
 import pytest
 
 import simhw
@@ -30,8 +30,13 @@ def test_a_power_cap_slows_compute_bound_work_and_holds_the_draw(tmp_path):
     assert b.avg_power_w == pytest.approx(400.0, rel=1e-6)
     assert b.time_breakdown_s["power_limit"] == pytest.approx(b.step_time_s - a.step_time_s, rel=1e-9)
     assert sum(b.time_breakdown_s.values()) == pytest.approx(b.step_time_s, rel=1e-9)
-    # the same work, so the same dynamic energy; the static draw runs longer
-    assert b.energy_j - b.step_time_s * capped.busy_w == pytest.approx(a.energy_j - a.step_time_s * full.busy_w)
+    # DVFS: the clock drops by s = t_full / t_capped and the voltage with it, so the same work costs
+    # s^2 of its dynamic energy; the static draw runs longer
+    clock = a.step_time_s / b.step_time_s
+    dyn_a, dyn_b = a.energy_j - a.step_time_s * full.busy_w, b.energy_j - b.step_time_s * capped.busy_w
+    assert dyn_b == pytest.approx(dyn_a * clock ** 2, rel=1e-6)
+    # the dynamic draw held at the cap follows P ~ s^3 from the uncapped draw
+    assert (dyn_a / a.step_time_s) * clock ** 3 == pytest.approx(400.0 - capped.busy_w, rel=1e-6)
 
 
 def test_memory_bound_decode_fits_under_a_moderate_cap(tmp_path):
@@ -39,3 +44,25 @@ def test_memory_bound_decode_fits_under_a_moderate_cap(tmp_path):
     a, b = simhw.estimate(wl, simhw.load_hw("h100")), simhw.estimate(wl, _capped(tmp_path, 500))
     assert a.avg_power_w < 500.0
     assert b.step_time_s == a.step_time_s
+
+
+def test_dvfs_scale_is_the_cube_root_of_the_power_ratio():
+    from simhw.cost.estimate import dvfs_scale
+
+    assert dvfs_scale(100.0, 1.0, 200.0) == 1.0                       # fits: full clock
+    assert dvfs_scale(200.0, 1.0, 100.0) == pytest.approx(0.5 ** (1 / 3))
+    assert dvfs_scale(800.0, 2.0, 50.0) == pytest.approx((50 * 2 / 800) ** (1 / 3))
+    assert dvfs_scale(0.0, 1.0, 10.0) == dvfs_scale(5.0, 0.0, 10.0) == 1.0
+
+
+def test_a_cap_costs_less_time_than_a_linear_stretch(tmp_path):
+    """Lowering voltage with the clock makes a 25% cut in board power cost well under 25% in speed
+    (a linear model, energy per operation fixed, would stretch by the whole dynamic ratio)."""
+    full, capped = simhw.load_hw("h100"), _capped(tmp_path, 525)
+    wl = workload_from_dict(TRAIN)
+    a, b = simhw.estimate(wl, full), simhw.estimate(wl, capped)
+    if a.avg_power_w <= 525.0:
+        pytest.skip("this workload does not reach the cap")
+    dyn_a = (a.energy_j - a.step_time_s * full.busy_w) / a.step_time_s
+    linear = dyn_a / (525.0 - capped.busy_w)
+    assert 1.0 < b.step_time_s / a.step_time_s < linear
