@@ -30,15 +30,14 @@ def main(argv: list[str] | None = None) -> int:
                                  "SOURCE_DIR holds several GPUs' measurements")
     p.add_argument("--custom-allreduce", action="store_true",
                    help="aiconfigurator: add vLLM's custom (non-NCCL) all-reduce rows")
-    p.add_argument("--send-recv", action="store_true",
-                   help="vidur: add send_recv rows (their timer does not cover the transfer; see README)")
+    p.add_argument("--no-send-recv", action="store_true", help="vidur: leave out the send_recv rows")
     p.add_argument("--no-legacy-attention", action="store_true", help="vidur: leave out the 2024 attention table")
     args = p.parse_args(argv)
     options = {}
     if args.source == "aiconfigurator":
         options["custom_allreduce"] = args.custom_allreduce
     if args.source == "vidur":
-        options["send_recv"] = args.send_recv
+        options["send_recv"] = not args.no_send_recv
         options["legacy_attention"] = not args.no_legacy_attention
     try:
         df = convert(args.source, args.source_dir, gpu=args.gpu, **options)
