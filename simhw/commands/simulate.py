@@ -42,6 +42,8 @@ def run(args) -> int:
             ["exposed transfer", seconds(res.exposed_transfer_s)], ["pipeline bubble", pct(res.bubble_rate)]]
     if res.engine_s:
         rows.insert(3, ["waiting on the serving engine", seconds(res.engine_s)])
+    if res.clock_scale < 1.0:
+        rows.append(["clock at the power limit", pct(res.clock_scale)])
     rows += [[f"peak memory: {k}", gib(v)] for k, v in res.peak_memory_bytes.items() if v > 0]
     rows += [[f"utilisation: {k}", pct(v)] for k, v in res.utilisation.items()]
     if res.allocator is not None:

@@ -71,12 +71,14 @@ class EstimateResult:
     time_breakdown_s: Mapping[str, float]
     memory: MemoryBreakdown
     ops: tuple[OpResult, ...] = field(default=())
+    dynamic_energy_j: float = 0.0     # FLOP and byte energy of one step at full clock, all devices
+    clock_scale: float = 1.0          # DVFS clock under the power limit (1: not throttled)
 
     def to_dict(self, ops: bool = False) -> dict:
         out = {k: getattr(self, k) for k in ("hardware", "workload", "mode", "devices", "step_time_s",
                                               "total_time_s", "tokens_per_s", "model_flops",
                                               "hardware_flops", "mfu", "hfu", "energy_j", "avg_power_w",
-                                              "cost_usd", "eflops")}
+                                              "cost_usd", "eflops", "clock_scale")}
         out["time_breakdown_s"] = dict(self.time_breakdown_s)
         out["memory"] = self.memory.to_dict()
         if ops:
@@ -322,4 +324,5 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         hfu=hardware_flops / denom if denom else 0.0, energy_j=energy, avg_power_w=energy / step if step else 0.0,
         cost_usd=step * wl.devices * device.cloud_usd_per_s,
         eflops=kinetics_eflops(hardware_flops, mem_bytes * ranks * n_micro_global, device, wl.dtype),
-        time_breakdown_s=MappingProxyType(breakdown), memory=mem, ops=tuple(op_rows))
+        time_breakdown_s=MappingProxyType(breakdown), memory=mem, ops=tuple(op_rows),
+        dynamic_energy_j=dyn_dev_j * wl.devices, clock_scale=clock)

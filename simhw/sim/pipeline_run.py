@@ -19,11 +19,11 @@ from .pipeline import PipelineKind, simulate_pipeline
 SPLIT = {PipeSchedule.ZB_H1, PipeSchedule.V_HALF, PipeSchedule.V_MIN}
 
 
-def simulate_pipeline_step(wl: Workload, hw, plan):
+def simulate_pipeline_step(wl: Workload, hw, plan, clock: float = 1.0):
     from .run import SimResult, Task, layer_costs
 
     par, m = wl.parallelism, wl.model
-    costs = layer_costs(wl, hw)
+    costs = layer_costs(wl, hw, clock)
     lps = m.layers // par.pp
     fwd = costs.fwd_s * lps + max(costs.embed_s, costs.head_s / 3)
     bwd_total = costs.bwd_s * lps + max(costs.embed_s, 2 * costs.head_s / 3)

@@ -20,6 +20,8 @@ Pipelines (pp > 1) use sim/pipeline.py with F/B/W per stage from the same cost m
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
@@ -68,11 +70,13 @@ class SimResult:
     tasks: tuple[Task, ...] = field(repr=False, default=())
     allocator: object = None      # sim/allocator.py AllocatorReport for the device's activations
     engine_s: float = 0.0         # serving: time the GPU waits on the engine's host thread
+    clock_scale: float = 1.0      # DVFS clock under the power limit (1: not throttled)
 
     def to_dict(self) -> dict:
         return {"hardware": self.hardware, "workload": self.workload, "plan": self.plan,
                 "step_time_s": self.step_time_s, "compute_s": self.compute_s,
                 "exposed_transfer_s": self.exposed_transfer_s, "engine_s": self.engine_s,
+                "clock_scale": self.clock_scale,
                 "bubble_rate": self.bubble_rate,
                 "peak_memory_bytes": dict(self.peak_memory_bytes), "capacity_bytes": dict(self.capacity_bytes),
                 "utilisation": dict(self.utilisation),
@@ -95,13 +99,15 @@ class LayerCosts:
     step_s: float        # exposed DP reduction + optimizer, once per step
 
 
-def layer_costs(wl: Workload, hw) -> LayerCosts:
+def layer_costs(wl: Workload, hw, clock: float = 1.0) -> LayerCosts:
+    """Per-layer times from the cost model; ``clock`` < 1 is a board held at its power limit
+    (cost/estimate.py: dvfs_scale), whose ops take 1/clock as long."""
     graph = build_graph(wl, compact=True)
     coster = OpCoster(hw, wl)
     fwd = bwd = wgrad = head = embed = step = 0.0
     by_name: dict[str, float] = {}
     for op in graph.ops:
-        t = coster(op).time_s
+        t = coster(op).time_s / clock
         if op.layer == 0 and op.phase is Phase.FWD:
             fwd += t
             base = op.name.split(".")[0]
@@ -135,14 +141,33 @@ def memory_pools(hw, wl: Workload, device_memory_bytes, host_memory_bytes):
 def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = None, *, pinned: bool = True,
                   device_memory_bytes: float | None = None, host_memory_bytes: float | None = None,
                   keep_tasks: bool = True) -> SimResult:
-    """Simulate one training step (or one inference pass) of ``wl`` on ``hw`` under ``plan``."""
+    """Simulate one training step (or one inference pass) of ``wl`` on ``hw`` under ``plan``.
+
+    Power limit: when the step's dynamic energy (cost model, full clock) over the simulated step
+    time would push the board above power.tdp, the step is simulated again at the DVFS clock
+    (cost/estimate.py: dvfs_scale) and ``clock_scale`` says which."""
     plan = plan or builtin_plan("none")
+    validate_plan(plan, wl.model.layers)
+    kw = dict(pinned=pinned, device_memory_bytes=device_memory_bytes, host_memory_bytes=host_memory_bytes,
+              keep_tasks=keep_tasks)
+    res = _simulate_at(wl, hw, plan, 1.0, **kw)
+    device = hw.device if isinstance(hw, NodeSpec) else hw
+    if device.tdp_w <= device.busy_w or res.step_time_s <= 0:
+        return res
+    from ..cost.estimate import dvfs_scale, estimate
+
+    dynamic_j = estimate(wl, hw).dynamic_energy_j / wl.devices
+    clock = dvfs_scale(dynamic_j, res.step_time_s, device.tdp_w - device.busy_w)
+    return res if clock >= 1.0 else dataclasses.replace(_simulate_at(wl, hw, plan, clock, **kw), clock_scale=clock)
+
+
+def _simulate_at(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan, clock: float, *, pinned: bool,
+                 device_memory_bytes: float | None, host_memory_bytes: float | None, keep_tasks: bool) -> SimResult:
     m = wl.model
-    validate_plan(plan, m.layers)
     if wl.parallelism.pp > 1:
         from .pipeline_run import simulate_pipeline_step
-        return simulate_pipeline_step(wl, hw, plan)
-    costs = layer_costs(wl, hw)
+        return simulate_pipeline_step(wl, hw, plan, clock)
+    costs = layer_costs(wl, hw, clock)
     dev_cap, host_cap, nvme_cap = memory_pools(hw, wl, device_memory_bytes, host_memory_bytes)
     mem = memory_breakdown(wl, hw)
     static = mem.parameters_bytes + mem.gradients_bytes + mem.optimizer_bytes + mem.kv_cache_bytes

@@ -66,3 +66,19 @@ def test_a_cap_costs_less_time_than_a_linear_stretch(tmp_path):
     dyn_a = (a.energy_j - a.step_time_s * full.busy_w) / a.step_time_s
     linear = dyn_a / (525.0 - capped.busy_w)
     assert 1.0 < b.step_time_s / a.step_time_s < linear
+
+
+def test_simulate_runs_a_capped_board_at_the_dvfs_clock(tmp_path):
+    """simhw simulate prices the same power limit as estimate: the step is simulated again at the
+    clock at which its draw fits, and the two commands agree on the capped step."""
+    from simhw.sim.run import simulate_step
+
+    wl = workload_from_dict({**TRAIN, "model": "gemma-2b", "seq_len": 2048})   # fits one H100 with Adam
+    full, capped = simhw.load_hw("h100"), _capped(tmp_path, 400)
+    s_full, s_cap = simulate_step(wl, full), simulate_step(wl, capped)
+    e_full, e_cap = simhw.estimate(wl, full), simhw.estimate(wl, capped)
+    assert s_full.clock_scale == 1.0 and 0.5 < s_cap.clock_scale < 1.0
+    assert s_cap.step_time_s == pytest.approx(s_full.step_time_s / s_cap.clock_scale, rel=0.02)
+    assert s_cap.step_time_s / s_full.step_time_s == pytest.approx(e_cap.step_time_s / e_full.step_time_s, rel=0.03)
+    assert e_cap.clock_scale == pytest.approx(e_full.step_time_s / e_cap.step_time_s, rel=1e-9)
+    assert s_cap.to_dict()["clock_scale"] == s_cap.clock_scale
