@@ -40,8 +40,8 @@ PARAMS = {
 }
 # The node's network link (comm.group_link aggregates it over the ranks each node contributes).
 NETWORK_PARAMS = ("network_bandwidth_bytes_per_s", "network_latency_s")
-_FLOORS = {"network_latency_s": 1e-8, "host_launch_gap_s": 1e-6, "attention_block_latency_s": 1e-7, "attention_overhead_s": 1e-7,
-           "attention_cta_overhead_s": 1e-7, "gemm_cta_overhead_s": 1e-8}
+_FLOORS = {"host_launch_gap_s": 1e-6, "attention_block_latency_s": 1e-7, "attention_overhead_s": 1e-7,
+           "attention_cta_overhead_s": 1e-7, "gemm_cta_overhead_s": 1e-8, "network_latency_s": 1e-8}
 
 
 def with_efficiency(hw: DeviceSpec | NodeSpec, **changes) -> DeviceSpec | NodeSpec:
