@@ -145,7 +145,8 @@ class OpCoster:
 
 def dvfs_scale(dynamic_j: float, time_s: float, budget_w: float) -> float:
     """Clock scale s <= 1 at which work of ``dynamic_j`` joules over ``time_s`` (at full clock) fits
-    a dynamic power budget ``budget_w`` (power.tdp - idle - active).
+    a power budget ``budget_w`` (power.tdp - power.idle; the caller counts power.active, the clock
+    tree and operating point's draw, in ``dynamic_j``: it scales with the clock as well).
 
     In the DVFS range the supply voltage tracks the clock, so dynamic energy per operation scales
     with V^2 ~ s^2 while the work takes 1/s as long: dynamic power ~ s^3 (CMOS P = C V^2 f; e.g.
@@ -286,11 +287,14 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     # average draw fits; the shipped specs derive their energy per FLOP so that a GEMM at the
     # compute fraction just reaches TDP
     dyn_dev_j = (dyn_mb_j * ranks * n_micro_global + dyn_step_j * wl.devices) / wl.devices
+    # power.active (clock tree and the operating point's extra draw) scales with the clock too
     throttle, dyn_scale = 0.0, 1.0
-    clock = dvfs_scale(dyn_dev_j, step, device.tdp_w - device.busy_w) if device.tdp_w > device.busy_w else 1.0
+    clock = dvfs_scale(dyn_dev_j + device.active_w * step, step, device.tdp_w - device.idle_w) \
+        if device.tdp_w > device.busy_w else 1.0
     if clock < 1.0:
         throttle = step / clock - step
         dyn_scale = clock ** 2
+        active_j = device.active_w * step * wl.devices    # active draw at full clock over the step
         step += throttle
         total = step * (wl.decode.new_tokens if wl.mode is Mode.DECODE else 1)
         tokens_per_s *= (step - throttle) / step
@@ -301,6 +305,8 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     nodes = -(-wl.devices // hw.device_count) if isinstance(hw, NodeSpec) else 0
     static_w = device.busy_w * wl.devices + (hw.host_power_w * nodes if isinstance(hw, NodeSpec) else 0.0)
     energy = (dyn_mb_j * ranks * n_micro_global + dyn_step_j * wl.devices) * dyn_scale + static_w * step
+    if clock < 1.0:   # the active draw fell with the clock (s^3 over 1/s the time)
+        energy -= device.active_w * step * wl.devices - active_j * dyn_scale
     busy = mb * stage_t
     bubble = max(0.0, pipe - busy) if wl.mode is not Mode.DECODE else max(0.0, pipe - stage_t * 1)
     scale = busy / stage_t if stage_t > 0 and wl.mode is not Mode.DECODE else 1.0

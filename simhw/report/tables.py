@@ -47,9 +47,11 @@ def estimate_table(results, ops: bool = False) -> str:
         ["MFU / HFU"] + [f"{pct(r.mfu)} / {pct(r.hfu)}" for r in results],
     ]
     for key in ("compute", "memory", "communication", "latency", "pipeline_bubble", "data_parallel",
-                "optimizer", "engine_overhead"):
+                "optimizer", "engine_overhead", "power_limit"):
         if any(r.time_breakdown_s.get(key, 0) > 0 for r in results):
-            rows.append([f"  time: {key.replace('_', ' ')}"] + [seconds(r.time_breakdown_s[key]) for r in results])
+            rows.append([f"  time: {key.replace('_', ' ')}"] + [seconds(r.time_breakdown_s.get(key, 0.0)) for r in results])
+    if any(r.clock_scale < 1.0 for r in results):
+        rows.append(["  clock at the power limit"] + [pct(r.clock_scale) for r in results])
     mem_rows = (("parameters", "parameters_bytes"), ("gradients", "gradients_bytes"),
                 ("optimizer state", "optimizer_bytes"), ("activations", "activations_bytes"),
                 ("KV cache", "kv_cache_bytes"), ("logits + loss", "logits_bytes"))

@@ -157,7 +157,7 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
     from ..cost.estimate import dvfs_scale, estimate
 
     dynamic_j = estimate(wl, hw).dynamic_energy_j / wl.devices
-    clock = dvfs_scale(dynamic_j, res.step_time_s, device.tdp_w - device.busy_w)
+    clock = dvfs_scale(dynamic_j + device.active_w * res.step_time_s, res.step_time_s, device.tdp_w - device.idle_w)
     return res if clock >= 1.0 else dataclasses.replace(_simulate_at(wl, hw, plan, clock, **kw), clock_scale=clock)
 
 

@@ -31,12 +31,14 @@ def test_a_power_cap_slows_compute_bound_work_and_holds_the_draw(tmp_path):
     assert b.time_breakdown_s["power_limit"] == pytest.approx(b.step_time_s - a.step_time_s, rel=1e-9)
     assert sum(b.time_breakdown_s.values()) == pytest.approx(b.step_time_s, rel=1e-9)
     # DVFS: the clock drops by s = t_full / t_capped and the voltage with it, so the same work costs
-    # s^2 of its dynamic energy; the static draw runs longer
+    # s^2 of its dynamic energy, and so does the active draw (clock tree); idle runs longer
     clock = a.step_time_s / b.step_time_s
-    dyn_a, dyn_b = a.energy_j - a.step_time_s * full.busy_w, b.energy_j - b.step_time_s * capped.busy_w
-    assert dyn_b == pytest.approx(dyn_a * clock ** 2, rel=1e-6)
-    # the dynamic draw held at the cap follows P ~ s^3 from the uncapped draw
-    assert (dyn_a / a.step_time_s) * clock ** 3 == pytest.approx(400.0 - capped.busy_w, rel=1e-6)
+    assert b.clock_scale == pytest.approx(clock, rel=1e-9)
+    dyn_a = a.energy_j - a.step_time_s * full.busy_w
+    active_a = full.active_w * a.step_time_s
+    assert b.energy_j == pytest.approx((dyn_a + active_a) * clock ** 2 + capped.idle_w * b.step_time_s, rel=1e-6)
+    # the draw held at the cap follows P ~ s^3 from the uncapped draw above idle
+    assert (dyn_a / a.step_time_s + full.active_w) * clock ** 3 == pytest.approx(400.0 - capped.idle_w, rel=1e-6)
 
 
 def test_memory_bound_decode_fits_under_a_moderate_cap(tmp_path):
@@ -64,7 +66,7 @@ def test_a_cap_costs_less_time_than_a_linear_stretch(tmp_path):
     if a.avg_power_w <= 525.0:
         pytest.skip("this workload does not reach the cap")
     dyn_a = (a.energy_j - a.step_time_s * full.busy_w) / a.step_time_s
-    linear = dyn_a / (525.0 - capped.busy_w)
+    linear = (dyn_a + full.active_w) / (525.0 - capped.idle_w)
     assert 1.0 < b.step_time_s / a.step_time_s < linear
 
 
