@@ -27,8 +27,11 @@ A100_NOTES = "\n".join([
     "## Notes on the data", "",
     "- aiconfigurator: A100-SXM4-80GB, vLLM 0.14 kernels in CUDA graphs; the attention op includes the "
     "KV-cache write (rows carry kv_cache_write=true).",
-    "- vidur: the A100 variant is not stated; its compute-bound GEMMs run ~10% slower than the SXM "
-    "set (a fit gives compute_fraction 0.82, the MAMF figure of the PCIe card), its memory-bound ones "
+    "- aiconfigurator GEMMs run in short CUDA-graph bursts with weights never initialised (vLLM's "
+    "RowParallelLinear allocates them with torch.empty): no power limit, so its large GEMMs reach 0.95-0.96 of "
+    "peak; its rows carry power_limited=false. Other rows are priced at the DVFS clock of their own draw.",
+    "- vidur: the A100 variant is not stated; its compute-bound GEMMs run slower than even the power-limited "
+    "model (0.72-0.82 of peak on large shapes against the sustained MAMF 0.87), its memory-bound ones "
     "faster. The `size` column of its network files is bytes (vidur's CollectiveWrapper writes "
     "`size * 2`; the element counts it sweeps appear doubled), not fp16 elements. Inside a node its "
     "all_reduce reaches ~170 GB/s bus bandwidth at 64 MB and its send_recv ~230 GB/s. Across nodes its "

@@ -20,7 +20,7 @@ the time breakdown): a power cap is a spec with a lower tdp.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from types import MappingProxyType
 from typing import Mapping
 
@@ -71,8 +71,8 @@ class EstimateResult:
     time_breakdown_s: Mapping[str, float]
     memory: MemoryBreakdown
     ops: tuple[OpResult, ...] = field(default=())
-    dynamic_energy_j: float = 0.0     # FLOP and byte energy of one step at full clock, all devices
-    clock_scale: float = 1.0          # DVFS clock under the power limit (1: not throttled)
+    dynamic_energy_j: float = 0.0     # FLOP and byte energy of one step, each op at its own clock
+    clock_scale: float = 1.0          # average DVFS clock while the ops run (1: no power limit)
 
     def to_dict(self, ops: bool = False) -> dict:
         out = {k: getattr(self, k) for k in ("hardware", "workload", "mode", "devices", "step_time_s",
@@ -139,7 +139,31 @@ class OpCoster:
         return cost
 
     def _cost(self, op: Op) -> OpCost:
-        return op_cost(op, self.device, self.comm_time)
+        cost = op_cost(op, self.device, self.comm_time)
+        if op.kind in (OpKind.COLLECTIVE, OpKind.SEND_RECV):
+            return cost
+        return power_limited(cost, self.device)
+
+
+def power_limited(cost: OpCost, device: DeviceSpec) -> OpCost:
+    """``cost`` of a kernel that runs long enough, on real data, for the power limit to set its clock:
+    its draw above idle (FLOP and byte energy over the kernel, plus power.active) fixes the DVFS
+    clock s (dvfs_scale); the kernel takes 1/s as long and s^2 of its energy. The launch is not
+    stretched. A GEMM at the full-clock compute fraction so settles at the sustained MAMF fraction
+    the spec's energy per FLOP was derived from; memory-bound kernels draw less and keep full clock."""
+    launch = device.efficiency.launch_s
+    body = cost.time_s - launch
+    if body <= 0 or device.tdp_w <= device.busy_w:
+        return cost
+    clock = dvfs_scale(cost.energy_j + device.active_w * body, body, device.tdp_w - device.idle_w)
+    if clock >= 1.0:
+        return cost
+    # the step charges power.active over the op's (stretched) time; at clock s it really draws
+    # active x s^3 over body / s, so the op's energy carries the difference
+    active_j = device.active_w * body
+    energy = (cost.energy_j + active_j) * clock ** 2 - active_j / clock
+    return replace(cost, time_s=body / clock + launch, compute_s=cost.compute_s / clock,
+                   energy_j=energy, power_limit_s=body / clock - body)
 
 
 
@@ -214,6 +238,8 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     lps = max(1, wl.model.layers // p)
     stage_busy = [0.0] * p
     stage_bound = [{b: 0.0 for b in Bound} for _ in range(p)]
+    stage_power = [0.0] * p           # time the power limit adds to each stage's ops
+    power_s = ops_s = 0.0             # ... to all ops, and all ops' time (for the average clock)
     step_ops_s = 0.0
     step_bound = {b: 0.0 for b in Bound}
     dp_comm_s = 0.0
@@ -224,6 +250,9 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     for op in graph.ops:
         cost = coster(op)
         t = cost.time_s * op.count
+        limit = cost.power_limit_s * op.count
+        power_s += limit
+        ops_s += t
         if op.phase is Phase.OPTIMIZER:
             if op.kind is OpKind.COLLECTIVE:
                 dp_comm_s += t
@@ -234,7 +263,8 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         else:
             st = _stage_of(op, lps, p)
             stage_busy[st] += t
-            stage_bound[st][cost.bound] += t
+            stage_bound[st][cost.bound] += t - limit
+            stage_power[st] += limit
             if op.phase is Phase.BWD:
                 bwd_last_stage[st] += t
             dyn_mb_j += cost.energy_j * op.count
@@ -283,18 +313,21 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         tokens_per_s = tokens_global / step
         n_micro_global = wl.global_batch // wl.micro_batch
     ranks = par.tp
-    # power limit (dvfs_scale): a board held at power.tdp lowers its clock and voltage until the
-    # average draw fits; the shipped specs derive their energy per FLOP so that a GEMM at the
-    # compute fraction just reaches TDP
+    # power limit: each compute op already runs at the clock its own draw allows (OpCoster:
+    # power_limited); as a backstop, a step whose average draw still exceeds power.tdp runs at a
+    # lower clock as a whole (dvfs_scale)
     dyn_dev_j = (dyn_mb_j * ranks * n_micro_global + dyn_step_j * wl.devices) / wl.devices
-    # power.active (clock tree and the operating point's extra draw) scales with the clock too
+    # power.active (clock tree and the operating point's extra draw) scales with the clock too. The
+    # power controller acts within milliseconds, so the draw is averaged over the time the GPU runs
+    # (the step less the time it waits on the serving engine's host), and only that time stretches.
     throttle, dyn_scale = 0.0, 1.0
-    clock = dvfs_scale(dyn_dev_j + device.active_w * step, step, device.tdp_w - device.idle_w) \
+    gpu_s = max(step - engine_s - max(host_wait, 0.0), 0.0)
+    clock = dvfs_scale(dyn_dev_j + device.active_w * gpu_s, gpu_s, device.tdp_w - device.idle_w) \
         if device.tdp_w > device.busy_w else 1.0
     if clock < 1.0:
-        throttle = step / clock - step
+        throttle = gpu_s / clock - gpu_s
         dyn_scale = clock ** 2
-        active_j = device.active_w * step * wl.devices    # active draw at full clock over the step
+        active_j = device.active_w * gpu_s * wl.devices    # active draw at full clock while the GPU runs
         step += throttle
         total = step * (wl.decode.new_tokens if wl.mode is Mode.DECODE else 1)
         tokens_per_s *= (step - throttle) / step
@@ -305,12 +338,13 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     nodes = -(-wl.devices // hw.device_count) if isinstance(hw, NodeSpec) else 0
     static_w = device.busy_w * wl.devices + (hw.host_power_w * nodes if isinstance(hw, NodeSpec) else 0.0)
     energy = (dyn_mb_j * ranks * n_micro_global + dyn_step_j * wl.devices) * dyn_scale + static_w * step
-    if clock < 1.0:   # the active draw fell with the clock (s^3 over 1/s the time)
-        energy -= device.active_w * step * wl.devices - active_j * dyn_scale
+    if clock < 1.0:   # the active draw fell with the clock (s^3 over 1/s the time) while the GPU ran
+        energy -= device.active_w * (gpu_s + throttle) * wl.devices - active_j * dyn_scale
     busy = mb * stage_t
     bubble = max(0.0, pipe - busy) if wl.mode is not Mode.DECODE else max(0.0, pipe - stage_t * 1)
     scale = busy / stage_t if stage_t > 0 and wl.mode is not Mode.DECODE else 1.0
     sb = stage_bound[crit] if wl.mode is not Mode.DECODE else {b: sum(s[b] for s in stage_bound) for b in Bound}
+    op_limit = stage_power[crit] if wl.mode is not Mode.DECODE else sum(stage_power)
     breakdown = {
         "compute": (sb[Bound.COMPUTE]) * scale,
         "memory": (sb[Bound.MEMORY]) * scale,
@@ -320,7 +354,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         "data_parallel": exposed_dp,
         "optimizer": step_ops_s,
         "engine_overhead": engine_s + host_wait,
-        "power_limit": throttle,
+        "power_limit": op_limit * scale + throttle,
     }
     mem = memory_breakdown(wl, hw)
     return EstimateResult(
@@ -331,4 +365,5 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         cost_usd=step * wl.devices * device.cloud_usd_per_s,
         eflops=kinetics_eflops(hardware_flops, mem_bytes * ranks * n_micro_global, device, wl.dtype),
         time_breakdown_s=MappingProxyType(breakdown), memory=mem, ops=tuple(op_rows),
-        dynamic_energy_j=dyn_dev_j * wl.devices, clock_scale=clock)
+        dynamic_energy_j=dyn_dev_j * wl.devices,
+        clock_scale=clock * ((ops_s - power_s) / ops_s if ops_s > 0 else 1.0))

@@ -3,7 +3,8 @@
 ``time = body + launch`` where the body is
 - GEMM (gemm_time_s): the fastest of the library's tile shapes and split-K factors; CTAs run in
   waves over the SMs (tile and wave quantisation); a CTA's main loop is limited by its SM's share
-  of the tensor peak x compute_fraction, of L2 bandwidth and of HBM read bandwidth, and by memory
+  of the tensor peak x compute_fraction, of L2 bandwidth (shared tiles read once per multicast
+  cluster on Hopper and later) and of HBM read bandwidth, and by memory
   latency per pipeline of k-tiles (small-m GEMMs are memory-bound); each wave then writes its
   output tiles (write_fraction) and pays gemm_cta_overhead; split-K adds a reduction pass;
 - attention (attention_time_s): FlashAttention-2 prefill and split-KV decode kernels, CTA by CTA;
@@ -43,6 +44,7 @@ class OpCost:
     compute_s: float
     memory_s: float
     energy_j: float           # dynamic energy (FLOPs + bytes); static power is added per step
+    power_limit_s: float = 0.0  # part of time_s the power limit adds (cost/estimate.py: power_limited)
 
 
 def _ramp(nbytes: float, ramp_bytes: float) -> float:
@@ -117,6 +119,7 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     sm_port = eff.sm_l2_bytes_per_cycle * hw.clock_hz if hw.clock_hz > 0 else l2_bw / slots
     latency = hw.main_memory.latency_s
     read_bytes = (m * k + k * n) * e * batch * eff.l2_reuse
+    cluster = max(1, eff.gemm_cluster)
     best = None
     for tm, tn in gemm_tiles(eff):
         tiles = math.ceil(m / tm) * math.ceil(n / tn) * batch
@@ -134,7 +137,9 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
             for active, count in ((slots, full), (rest, 1 if rest else 0)):
                 if not count:
                     continue
-                t_l2 = (um + un) * kc * e / min(sm_port, l2_bw / active)
+                # the SM takes both operand tiles through its port; with a multicast cluster the L2
+                # reads the shared (n-side) tile once for the cluster's CTAs
+                t_l2 = max((um + un) * kc * e / sm_port, (um + un / cluster) * kc * e * active / l2_bw)
                 t_rd = active * rd_cta / bw_read
                 main = max(t_mma, t_l2, t_rd, t_lat)
                 t_wr = active * wr_cta / bw_write

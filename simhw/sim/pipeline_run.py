@@ -56,5 +56,6 @@ def simulate_pipeline_step(wl: Workload, hw, plan, clock: float = 1.0):
                                       enumerate(res.schedule.utilization()[:par.pp])}),
         memory_timeline=MappingProxyType({"device": (res.schedule.memory_time_s[0],
                                                      static + res.schedule.memory_bytes[0] * per_mb / res.chunks)}),
+        clock_scale=costs.clock / clock,
         tasks=tasks or tuple(Task(f"{tp[1].kind}{tp[1].chunk}.mb{tp[1].microbatch}", f"stage{tp[0]}", float(s), float(e))
                              for tp, s, e in zip(res.task_pass, res.schedule.start_s, res.schedule.end_s) if tp))

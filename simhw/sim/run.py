@@ -97,6 +97,7 @@ class LayerCosts:
     head_s: float
     embed_s: float
     step_s: float        # exposed DP reduction + optimizer, once per step
+    clock: float = 1.0   # average DVFS clock of the ops under the power limit (cost/estimate.py: power_limited)
 
 
 def layer_costs(wl: Workload, hw, clock: float = 1.0) -> LayerCosts:
@@ -105,9 +106,13 @@ def layer_costs(wl: Workload, hw, clock: float = 1.0) -> LayerCosts:
     graph = build_graph(wl, compact=True)
     coster = OpCoster(hw, wl)
     fwd = bwd = wgrad = head = embed = step = 0.0
+    total = limited = 0.0
     by_name: dict[str, float] = {}
     for op in graph.ops:
-        t = coster(op).time_s / clock
+        cost = coster(op)
+        t = cost.time_s / clock
+        total += cost.time_s * op.count
+        limited += cost.power_limit_s * op.count
         if op.layer == 0 and op.phase is Phase.FWD:
             fwd += t
             base = op.name.split(".")[0]
@@ -123,7 +128,8 @@ def layer_costs(wl: Workload, hw, clock: float = 1.0) -> LayerCosts:
         elif op.layer < 0:
             head += t
     classes = {c: sum(by_name.get(p, 0.0) for p in ops) for c, ops in PRODUCERS.items()}
-    return LayerCosts(fwd, bwd, wgrad, MappingProxyType(classes), head, embed, step)
+    return LayerCosts(fwd, bwd, wgrad, MappingProxyType(classes), head, embed, step,
+                      clock * ((total - limited) / total if total > 0 else 1.0))
 
 
 def memory_pools(hw, wl: Workload, device_memory_bytes, host_memory_bytes):
@@ -156,9 +162,15 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
         return res
     from ..cost.estimate import dvfs_scale, estimate
 
+    # each op already runs at its own power-limited clock (layer_costs); as a backstop, a step whose
+    # average draw still exceeds TDP is simulated again at a lower clock
     dynamic_j = estimate(wl, hw).dynamic_energy_j / wl.devices
-    clock = dvfs_scale(dynamic_j + device.active_w * res.step_time_s, res.step_time_s, device.tdp_w - device.idle_w)
-    return res if clock >= 1.0 else dataclasses.replace(_simulate_at(wl, hw, plan, clock, **kw), clock_scale=clock)
+    gpu_s = max(res.step_time_s - res.engine_s, 0.0)      # the draw is averaged while the GPU runs
+    clock = dvfs_scale(dynamic_j + device.active_w * gpu_s, gpu_s, device.tdp_w - device.idle_w)
+    if clock >= 1.0:
+        return res
+    again = _simulate_at(wl, hw, plan, clock, **kw)
+    return dataclasses.replace(again, clock_scale=again.clock_scale * clock)
 
 
 def _simulate_at(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan, clock: float, *, pinned: bool,
@@ -308,7 +320,7 @@ def _simulate_at(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan, clock: flo
         utilisation=MappingProxyType({r: float(u) for r, u in zip(RESOURCES, sched.utilization())}),
         allocator=alloc_report,
         memory_timeline=MappingProxyType({p: (t, v) for p, t, v in zip(pools, sched.memory_time_s, sched.memory_bytes)}),
-        tasks=tasks)
+        tasks=tasks, clock_scale=costs.clock / clock)
 
 
 def layer_offload_times(wl: Workload, hw) -> tuple[float, float]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..cost.comm import collective_time_s, group_link
+from ..cost.estimate import power_limited
 from ..cost.roofline import op_cost
 from ..spec.model import DeviceSpec, LinkKind, LinkSpec, NodeSpec
 from ..workload.graph import Collective, OpKind
@@ -64,7 +65,8 @@ def predict_s(row: Measurement, hw: DeviceSpec | NodeSpec) -> float:
         t = collective_time_s(kind, s["bytes"], ranks, link, device,
                               ranks_per_node=row.ranks_per_node or ranks)
     else:
-        t = op_cost(op, device).time_s
+        cost = op_cost(op, device)
+        t = power_limited(cost, device).time_s if row.power_limited else cost.time_s
     if row.timing == "wall":
         t += device.efficiency.host_launch_gap_s
     return t

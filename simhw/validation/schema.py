@@ -23,6 +23,10 @@ kv_cache_write attention: true when the measured op also copies the new K/V into
                cache (serving engines)
 timing         kernel (default: GPU kernel time) or wall (host clock around one eager op:
                adds the spec's ``host_launch_gap``)
+power_limited  true (default): the kernel ran long enough, on real data, for the board's power
+               limit to set its clock (predict.py applies the DVFS clock of its own draw);
+               false: short bursts or data that barely switch (e.g. weights never initialised)
+               that run at full clock
 source, label  free text: the data set, and a name shown for the worst rows
 =============  =============================================================================
 """
@@ -39,7 +43,7 @@ from ..workload.graph import Collective, Op, OpKind, Phase, shape
 
 COLUMNS = ("kind", "measured_s", "m", "n", "k", "dtype", "batch", "seq_q", "seq_kv", "heads", "kv_heads",
            "head_dim", "causal", "kv_cache_write", "op", "bytes", "ranks", "ranks_per_node", "elements", "reads", "writes",
-           "pinned", "timing", "source", "label")
+           "pinned", "timing", "power_limited", "source", "label")
 KINDS = ("gemm", "attention", "collective", "elementwise", "norm", "softmax", "copy")
 COPY_OPS = ("h2d", "d2h")
 COLLECTIVES = tuple(c.value for c in Collective)
@@ -60,6 +64,7 @@ class Measurement:
     ranks_per_node: int = 0
     source: str = ""
     label: str = ""
+    power_limited: bool = True
 
 
 @dataclass(frozen=True)
@@ -180,7 +185,8 @@ def parse_row(row: dict, line: int) -> Measurement:
     per_node = 0
     if kind == "collective":
         per_node = int(_number(row, "ranks_per_node", float(op.shape["ranks"])))
-    return Measurement(line, kind, measured, op, timing, per_node, _get(row, "source"), _get(row, "label"))
+    return Measurement(line, kind, measured, op, timing, per_node, _get(row, "source"), _get(row, "label"),
+                       _bool(row, "power_limited", True))
 
 
 def read_measurements(path: str | Path) -> tuple[list[Measurement], list[BadRow]]:

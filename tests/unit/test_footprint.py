@@ -101,12 +101,12 @@ def test_operational_carbon_and_amortisation():
 # --- energy ---------------------------------------------------------------------------------
 
 def test_device_power_model(a100):
-    # idle 60 W + active 100 W + 0.904 pJ/FLOP x 312 TFLOP/s x MFU
-    assert device_power_w(a100, DType.BF16, 0.2) == pytest.approx(60 + 100 + 0.904e-12 * 312e12 * 0.2)
+    # idle 60 W + active 100 W + 1.161 pJ/FLOP x 312 TFLOP/s x MFU (full clock: below TDP)
+    assert device_power_w(a100, DType.BF16, 0.2) == pytest.approx(60 + 100 + 1.161e-12 * 312e12 * 0.2)
     assert device_power_w(a100, DType.BF16, 1.0) == 400.0            # capped at TDP
     bare = dataclasses.replace(a100, energy_j_per_flop=MappingProxyType({}))
     # no e_flop: (TDP - idle - active) x MFU / compute_fraction
-    assert device_power_w(bare, DType.BF16, 0.43) == pytest.approx(160 + 240 * 0.43 / 0.86)
+    assert device_power_w(bare, DType.BF16, 0.43) == pytest.approx(160 + 240 * 0.43 / 0.95)
 
 
 def test_scenario_energy_is_power_times_device_seconds(a100):

@@ -1,7 +1,12 @@
-"""A board held at its power limit lowers its clock until its average draw fits (cost/estimate.py)."""
+"""A board held at its power limit lowers its clock until its draw fits (cost/estimate.py).
+
+The GPU specs' compute_fraction is the tensor pipes' efficiency at full clock (0.95 on A100 and
+H100, as aiconfigurator's unthrottled GEMMs show); their energy per FLOP is derived so that a
+random-data GEMM held at TDP runs at the sustained MAMF fraction (A100 0.869, H100 0.803)."""
 import pytest
 
 import simhw
+from simhw.cost.estimate import dvfs_scale
 from simhw.workload.from_yaml import workload_from_dict
 
 TRAIN = {"model": "llama2-7b", "mode": "train", "dtype": "bf16", "seq_len": 4096, "micro_batch": 1,
@@ -16,41 +21,60 @@ def _capped(tmp_path, watts):
     return simhw.load_hw(str(tmp_path / "capped.yaml"))
 
 
-def test_the_shipped_spec_does_not_throttle():
-    r = simhw.estimate(workload_from_dict(TRAIN), simhw.load_hw("h100"))
-    assert r.time_breakdown_s["power_limit"] == 0.0
+@pytest.mark.parametrize("name, mamf", [("a100", 0.869), ("h100", 0.803)])
+def test_a_long_gemm_on_random_data_settles_at_the_sustained_mamf_fraction(name, mamf):
+    """The derivation in the specs: a GEMM at the full-clock compute fraction would draw more than
+    TDP; the DVFS clock that holds it at TDP gives the sustained fraction MAMF measures."""
+    from simhw.spec.model import DType
+
+    hw = simhw.load_hw(name)
+    rate = hw.efficiency.compute_fraction * hw.peak(DType.BF16)          # FLOP/s at full clock
+    clock = dvfs_scale(hw.flop_energy(DType.BF16) * rate + hw.active_w, 1.0, hw.tdp_w - hw.idle_w)
+    assert clock < 1.0
+    assert clock * hw.efficiency.compute_fraction == pytest.approx(mamf, abs=0.005)
+
+
+def test_a_large_gemm_is_held_at_tdp_and_a_training_step_stays_under_it():
+    """OpCoster prices each compute op at the clock its own draw allows (power_limited): a large
+    GEMM draws exactly TDP, and a training step, with its memory-bound ops at full clock, less."""
+    from simhw.cost.estimate import OpCoster
+    from simhw.spec.model import DType
+    from simhw.workload.graph import Op, OpKind, Phase, shape
+
+    hw = simhw.load_hw("h100")
+    m, n, k = 8192, 65536, 16384           # a shape near MAMF's best
+    gemm = Op("gemm", OpKind.GEMM, Phase.FWD, 0, 2.0 * m * n * k, DType.BF16, weight_bytes=2 * k * n,
+              input_bytes=2 * m * k, output_bytes=2 * m * n, shape=shape(m=m, n=n, k=k))
+    cost = OpCoster(hw)(gemm)
+    body = cost.time_s - hw.efficiency.launch_s
+    assert cost.power_limit_s > 0.0
+    assert hw.idle_w + hw.active_w + cost.energy_j / body == pytest.approx(700.0, rel=1e-9)
+    assert 2.0 * m * n * k / body / hw.peak(DType.BF16) == pytest.approx(0.803, abs=0.04)   # MAMF
+    r = simhw.estimate(workload_from_dict(TRAIN), hw)
+    assert r.time_breakdown_s["power_limit"] > 0.0 and 0.8 < r.clock_scale < 1.0
     assert r.avg_power_w <= 700.0
+    assert sum(r.time_breakdown_s.values()) == pytest.approx(r.step_time_s, rel=1e-9)
 
 
 def test_a_power_cap_slows_compute_bound_work_and_holds_the_draw(tmp_path):
     full, capped = simhw.load_hw("h100"), _capped(tmp_path, 400)
     wl = workload_from_dict(TRAIN)
     a, b = simhw.estimate(wl, full), simhw.estimate(wl, capped)
-    assert b.step_time_s > 1.2 * a.step_time_s
-    assert b.avg_power_w == pytest.approx(400.0, rel=1e-6)
-    assert b.time_breakdown_s["power_limit"] == pytest.approx(b.step_time_s - a.step_time_s, rel=1e-9)
+    assert b.step_time_s > 1.1 * a.step_time_s and b.clock_scale < a.clock_scale
+    assert b.avg_power_w <= 400.0 + 1e-6 < a.avg_power_w
+    assert b.time_breakdown_s["power_limit"] > a.time_breakdown_s["power_limit"]
     assert sum(b.time_breakdown_s.values()) == pytest.approx(b.step_time_s, rel=1e-9)
-    # DVFS: the clock drops by s = t_full / t_capped and the voltage with it, so the same work costs
-    # s^2 of its dynamic energy, and so does the active draw (clock tree); idle runs longer
-    clock = a.step_time_s / b.step_time_s
-    assert b.clock_scale == pytest.approx(clock, rel=1e-9)
-    dyn_a = a.energy_j - a.step_time_s * full.busy_w
-    active_a = full.active_w * a.step_time_s
-    assert b.energy_j == pytest.approx((dyn_a + active_a) * clock ** 2 + capped.idle_w * b.step_time_s, rel=1e-6)
-    # the draw held at the cap follows P ~ s^3 from the uncapped draw above idle
-    assert (dyn_a / a.step_time_s + full.active_w) * clock ** 3 == pytest.approx(400.0 - capped.idle_w, rel=1e-6)
+    assert b.energy_j < a.energy_j                                      # lower voltage: less energy
 
 
 def test_memory_bound_decode_fits_under_a_moderate_cap(tmp_path):
     wl = workload_from_dict(DECODE)
     a, b = simhw.estimate(wl, simhw.load_hw("h100")), simhw.estimate(wl, _capped(tmp_path, 500))
     assert a.avg_power_w < 500.0
-    assert b.step_time_s == a.step_time_s
+    assert b.step_time_s == pytest.approx(a.step_time_s, rel=0.01)
 
 
 def test_dvfs_scale_is_the_cube_root_of_the_power_ratio():
-    from simhw.cost.estimate import dvfs_scale
-
     assert dvfs_scale(100.0, 1.0, 200.0) == 1.0                       # fits: full clock
     assert dvfs_scale(200.0, 1.0, 100.0) == pytest.approx(0.5 ** (1 / 3))
     assert dvfs_scale(800.0, 2.0, 50.0) == pytest.approx((50 * 2 / 800) ** (1 / 3))
@@ -59,15 +83,11 @@ def test_dvfs_scale_is_the_cube_root_of_the_power_ratio():
 
 def test_a_cap_costs_less_time_than_a_linear_stretch(tmp_path):
     """Lowering voltage with the clock makes a 25% cut in board power cost well under 25% in speed
-    (a linear model, energy per operation fixed, would stretch by the whole dynamic ratio)."""
+    (a linear model, energy per operation fixed, would stretch by the whole power ratio)."""
     full, capped = simhw.load_hw("h100"), _capped(tmp_path, 525)
     wl = workload_from_dict(TRAIN)
     a, b = simhw.estimate(wl, full), simhw.estimate(wl, capped)
-    if a.avg_power_w <= 525.0:
-        pytest.skip("this workload does not reach the cap")
-    dyn_a = (a.energy_j - a.step_time_s * full.busy_w) / a.step_time_s
-    linear = (dyn_a + full.active_w) / (525.0 - capped.idle_w)
-    assert 1.0 < b.step_time_s / a.step_time_s < linear
+    assert 1.0 < b.step_time_s / a.step_time_s < (700.0 - full.idle_w) / (525.0 - capped.idle_w)
 
 
 def test_simulate_runs_a_capped_board_at_the_dvfs_clock(tmp_path):
@@ -79,8 +99,8 @@ def test_simulate_runs_a_capped_board_at_the_dvfs_clock(tmp_path):
     full, capped = simhw.load_hw("h100"), _capped(tmp_path, 400)
     s_full, s_cap = simulate_step(wl, full), simulate_step(wl, capped)
     e_full, e_cap = simhw.estimate(wl, full), simhw.estimate(wl, capped)
-    assert s_full.clock_scale == 1.0 and 0.5 < s_cap.clock_scale < 1.0
-    assert s_cap.step_time_s == pytest.approx(s_full.step_time_s / s_cap.clock_scale, rel=0.02)
+    assert 0.5 < s_cap.clock_scale < s_full.clock_scale < 1.0
+    assert s_cap.clock_scale == pytest.approx(e_cap.clock_scale, rel=0.03)
+    assert s_full.clock_scale == pytest.approx(e_full.clock_scale, rel=0.03)
     assert s_cap.step_time_s / s_full.step_time_s == pytest.approx(e_cap.step_time_s / e_full.step_time_s, rel=0.03)
-    assert e_cap.clock_scale == pytest.approx(e_full.step_time_s / e_cap.step_time_s, rel=1e-9)
     assert s_cap.to_dict()["clock_scale"] == s_cap.clock_scale
