@@ -80,7 +80,7 @@ def test_every_gpu_has_peak_memory_power_efficiency(name):
 
 # Sustained (power-limited, random-data) BF16 matmul fraction, stas00/ml-engineering MAMF table,
 # for the specs whose compute_fraction is the full-clock figure (0.95)
-MAMF = {"a100": 0.869, "a100-40gb": 0.869, "a800": 0.869, "h100": 0.803, "h200": 0.803}
+MAMF = {"a100": 0.869, "a100-40gb": 0.869, "a800": 0.869, "h100": 0.803, "h200": 0.803, "b200": 0.776}
 
 
 @pytest.mark.parametrize("name", GPUS)
