@@ -14,9 +14,10 @@ host_per_layer)``: the host dispatches layers while the GPU runs them (workload/
 Energy: dynamic per-FLOP and per-byte energy of every op (a main-memory byte costs the memory's
 access energy plus the on-chip transport to the SMs) plus the static draw of a running device
 (power.idle + power.active) x step time for every device, host-side engine gaps included (and the
-node's host power when a node is given). Fitted on A100 serving energy (validate/REPORT.md). When
-the average draw would exceed power.tdp the clock drops until it fits (dvfs_scale; power_limit in
-the time breakdown): a power cap is a spec with a lower tdp.
+node's host power when a node is given). Fitted on A100 serving energy (validate/REPORT.md).
+Power limit: every compute op runs at the DVFS clock its own draw allows under power.tdp
+(power_limited, dvfs_scale), a step whose average draw still exceeds it runs slower as a whole,
+and the time both add is power_limit in the breakdown; a power cap is a spec with a lower tdp.
 """
 from __future__ import annotations
 
@@ -166,7 +167,6 @@ def power_limited(cost: OpCost, device: DeviceSpec) -> OpCost:
                    energy_j=energy, power_limit_s=body / clock - body)
 
 
-
 def dvfs_scale(dynamic_j: float, time_s: float, budget_w: float) -> float:
     """Clock scale s <= 1 at which work of ``dynamic_j`` joules over ``time_s`` (at full clock) fits
     a power budget ``budget_w`` (power.tdp - power.idle; the caller counts power.active, the clock
@@ -174,14 +174,15 @@ def dvfs_scale(dynamic_j: float, time_s: float, budget_w: float) -> float:
 
     In the DVFS range the supply voltage tracks the clock, so dynamic energy per operation scales
     with V^2 ~ s^2 while the work takes 1/s as long: dynamic power ~ s^3 (CMOS P = C V^2 f; e.g.
-    Horowitz, ISSCC 2014, and any DVFS text). The step then takes time_s / s and its dynamic
-    energy is s^2 x dynamic_j. The whole step is stretched, memory-bound work included (the HBM
-    clock does not drop, so this is the pessimistic side); the voltage floor, below which power
-    falls only linearly with the clock, is not modelled.
+    Horowitz, ISSCC 2014, and any DVFS text). The work then takes time_s / s at s^2 x dynamic_j.
+    Used per op (power_limited) and, as a backstop, per step. All of the work is stretched, even
+    the part bound by HBM, whose clock does not drop (the pessimistic side); the voltage floor,
+    below which power falls only linearly with the clock, is not modelled.
     """
     if time_s <= 0 or dynamic_j <= 0 or budget_w <= 0 or dynamic_j / time_s <= budget_w:
         return 1.0
     return (budget_w * time_s / dynamic_j) ** (1.0 / 3.0)
+
 
 def _stage_of(op: Op, layers_per_stage: int, pp: int) -> int:
     if op.layer >= 0:
