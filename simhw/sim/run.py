@@ -20,9 +20,7 @@ Pipelines (pp > 1) use sim/pipeline.py with F/B/W per stage from the same cost m
 """
 from __future__ import annotations
 
-import dataclasses
-
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Mapping
 
@@ -70,7 +68,7 @@ class SimResult:
     tasks: tuple[Task, ...] = field(repr=False, default=())
     allocator: object = None      # sim/allocator.py AllocatorReport for the device's activations
     engine_s: float = 0.0         # serving: time the GPU waits on the engine's host thread
-    clock_scale: float = 1.0      # DVFS clock under the power limit (1: not throttled)
+    clock_scale: float = 1.0      # the ops' average DVFS clock under the power limit (1: none)
 
     def to_dict(self) -> dict:
         return {"hardware": self.hardware, "workload": self.workload, "plan": self.plan,
@@ -149,9 +147,9 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
                   keep_tasks: bool = True) -> SimResult:
     """Simulate one training step (or one inference pass) of ``wl`` on ``hw`` under ``plan``.
 
-    Power limit: when the step's dynamic energy (cost model, full clock) over the simulated step
-    time would push the board above power.tdp, the step is simulated again at the DVFS clock
-    (cost/estimate.py: dvfs_scale) and ``clock_scale`` says which."""
+    Power limit: every op runs at the DVFS clock its own draw allows (layer_costs through the cost
+    model's OpCoster); a step whose average draw would still exceed power.tdp is simulated again at
+    a lower clock (cost/estimate.py: dvfs_scale). ``clock_scale`` is the ops' average clock."""
     plan = plan or builtin_plan("none")
     validate_plan(plan, wl.model.layers)
     kw = dict(pinned=pinned, device_memory_bytes=device_memory_bytes, host_memory_bytes=host_memory_bytes,
@@ -170,7 +168,7 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
     if clock >= 1.0:
         return res
     again = _simulate_at(wl, hw, plan, clock, **kw)
-    return dataclasses.replace(again, clock_scale=again.clock_scale * clock)
+    return replace(again, clock_scale=again.clock_scale * clock)
 
 
 def _simulate_at(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan, clock: float, *, pinned: bool,
