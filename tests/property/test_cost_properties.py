@@ -46,6 +46,18 @@ def test_more_bandwidth_or_peak_never_slower(op, bw, peak):
 
 
 @settings(max_examples=200, deadline=None)
+@given(ops, st.floats(1.0, 10.0), st.floats(1.0, 10.0))
+def test_the_power_limit_keeps_more_bandwidth_or_peak_never_slower(op, bw, peak):
+    """Held at TDP, a kernel takes body^(2/3) x (energy / budget)^(1/3): still monotone in its body."""
+    from simhw.cost.estimate import power_limited
+
+    base = power_limited(op_cost(op, A100), A100)
+    assert base.time_s >= op_cost(op, A100).time_s * (1 - 1e-12)
+    for faster in (_scaled(A100, bw=bw), _scaled(A100, peak=peak)):
+        assert power_limited(op_cost(op, faster), faster).time_s <= base.time_s * (1 + 1e-9)
+
+
+@settings(max_examples=200, deadline=None)
 @given(ops)
 def test_time_at_least_the_roofline(op):
     t = op_cost(op, A100).time_s
