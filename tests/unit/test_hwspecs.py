@@ -335,3 +335,19 @@ def test_unknown_hw_name_suggests_the_closest():
 def test_missing_spec_file(tmp_path):
     with pytest.raises(SpecError, match="not found"):
         load_hw(str(tmp_path / "nope.yaml"))
+
+
+def test_a100_pcie_is_the_same_chip_on_a_300_w_card():
+    """A100 80GB PCIe (datasheet PCIe column): same GA100 peaks and energy per operation as the
+    SXM4 part, 1935 GB/s and 300 W; under the power limit its large GEMMs settle lower."""
+    from simhw.cost.estimate import OpCoster
+    from simhw.workload.graph import Op, OpKind, Phase, shape
+
+    sxm, pcie = load_hw("a100"), load_hw("a100-pcie")
+    assert pcie.peak_flop_per_s == sxm.peak_flop_per_s and pcie.energy_j_per_flop == sxm.energy_j_per_flop
+    assert pcie.main_memory.bandwidth_bytes_per_s == pytest.approx(1935e9) and pcie.tdp_w == 300.0
+    m = n = k = 8192
+    gemm = Op("gemm", OpKind.GEMM, Phase.FWD, 0, 2.0 * m * n * k, DType.BF16, weight_bytes=2 * k * n,
+              input_bytes=2 * m * k, output_bytes=2 * m * n, shape=shape(m=m, n=n, k=k))
+    t_sxm, t_pcie = OpCoster(sxm)(gemm).time_s, OpCoster(pcie)(gemm).time_s
+    assert 1.05 < t_pcie / t_sxm < 1.2          # ((400 - 60) / (300 - 50))^(1/3) ~ 1.11 in clock
