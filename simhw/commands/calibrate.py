@@ -30,6 +30,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..calibrate import calibrate, calibrated_node_yaml, calibrated_yaml, device_of
+    from ..errors import SpecError
     from ..spec.load import load_hw, resolve_hw_path
     from ..spec.model import NodeSpec
     from ..validation import read_measurements
@@ -51,7 +52,7 @@ def run(args) -> int:
         dev_out = out.with_name(f"{out.stem}-device{out.suffix or '.yaml'}")
         try:
             shipped = resolve_hw_path(device.name).resolve() == Path(device.path).resolve()
-        except Exception:   # noqa: BLE001 - a device known only by its file
+        except SpecError:   # a device known only by its file
             shipped = False
         dev_ref = device.name if shipped else os.path.relpath(device.path, out.resolve().parent)
         dev_text = calibrated_yaml(result, dev_ref, f"{args.name or hw.name + '-calibrated'}-device",
