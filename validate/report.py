@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     from simhw.spec.load import load_hw
     from simhw.validation import SOURCES, convert, evaluate, frame_to_measurements, group_stats
     from simhw.validation.sources import gpus_under
+    from simhw.validation.schema import COLL_CODE
     from simhw.validation.stats import RowResult
+    from simhw.workload.graph import Collective
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "validation")
@@ -139,6 +141,13 @@ def main(argv: list[str] | None = None) -> int:
                 st = group_stats(rs)
                 lines.append(f"- {scope}: n {st.n}, median {_pct(st.median_ape)}, p90 {_pct(st.p90_ape)}, bias {_spct(st.bias)}")
                 scope_rows.append((source, f"collective {scope}", st.n, st.median_ape, st.p90_ape, st.bias))
+                for coll in (Collective.ALL_REDUCE, Collective.SEND_RECV):
+                    name = coll.value
+                    sub = [r for r in rs if by_line[r.line].op.shape.get("collective", -1) == COLL_CODE[coll]]
+                    if sub and len(sub) < len(rs):
+                        so = group_stats(sub)
+                        lines.append(f"  - {name}: n {so.n}, median {_pct(so.median_ape)}, p90 {_pct(so.p90_ape)}, "
+                                     f"bias {_spct(so.bias)}")
             lines.append(_fabric_fit([m for m in rows if m.kind == "collective"], hw))
         lines += ["", "Worst rows:", ""]
         for kind in result.kinds:
