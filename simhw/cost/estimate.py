@@ -16,8 +16,8 @@ access energy plus the on-chip transport to the SMs) plus the static draw of a r
 (power.idle + power.active) x step time for every device, host-side engine gaps included (and the
 node's host power when a node is given). Fitted on A100 serving energy (validate/REPORT.md).
 Power limit: every compute op runs at the DVFS clock its own draw allows under power.tdp
-(power_limited, dvfs_scale), a step whose average draw still exceeds it runs slower as a whole,
-and the time both add is power_limit in the breakdown; a power cap is a spec with a lower tdp.
+(power_limited, dvfs_scale), so no step's average draw exceeds it; the time this adds is
+power_limit in the breakdown. A power cap is a spec with a lower tdp.
 """
 from __future__ import annotations
 
@@ -72,7 +72,6 @@ class EstimateResult:
     time_breakdown_s: Mapping[str, float]
     memory: MemoryBreakdown
     ops: tuple[OpResult, ...] = field(default=())
-    dynamic_energy_j: float = 0.0     # FLOP and byte energy of one step, each op at its own clock
     clock_scale: float = 1.0          # average DVFS clock while the ops run (1: no power limit)
 
     def to_dict(self, ops: bool = False) -> dict:
@@ -175,7 +174,7 @@ def dvfs_scale(dynamic_j: float, time_s: float, budget_w: float) -> float:
     In the DVFS range the supply voltage tracks the clock, so dynamic energy per operation scales
     with V^2 ~ s^2 while the work takes 1/s as long: dynamic power ~ s^3 (CMOS P = C V^2 f; e.g.
     Horowitz, ISSCC 2014, and any DVFS text). The work then takes time_s / s at s^2 x dynamic_j.
-    Used per op (power_limited) and, as a backstop, per step. All of the work is stretched, even
+    Used per op (power_limited). All of the op's work is stretched, even
     the part bound by HBM, whose clock does not drop (the pessimistic side); the voltage floor,
     below which power falls only linearly with the clock, is not modelled.
     """
@@ -314,33 +313,13 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         tokens_per_s = tokens_global / step
         n_micro_global = wl.global_batch // wl.micro_batch
     ranks = par.tp
-    # power limit: each compute op already runs at the clock its own draw allows (OpCoster:
-    # power_limited); as a backstop, a step whose average draw still exceeds power.tdp runs at a
-    # lower clock as a whole (dvfs_scale)
-    dyn_dev_j = (dyn_mb_j * ranks * n_micro_global + dyn_step_j * wl.devices) / wl.devices
-    # power.active (clock tree and the operating point's extra draw) scales with the clock too. The
-    # power controller acts within milliseconds, so the draw is averaged over the time the GPU runs
-    # (the step less the time it waits on the serving engine's host), and only that time stretches.
-    throttle, dyn_scale = 0.0, 1.0
-    gpu_s = max(step - engine_s - max(host_wait, 0.0), 0.0)
-    clock = dvfs_scale(dyn_dev_j + device.active_w * gpu_s, gpu_s, device.tdp_w - device.idle_w) \
-        if device.tdp_w > device.busy_w else 1.0
-    if clock < 1.0:
-        throttle = gpu_s / clock - gpu_s
-        dyn_scale = clock ** 2
-        active_j = device.active_w * gpu_s * wl.devices    # active draw at full clock while the GPU runs
-        step += throttle
-        total = step * (wl.decode.new_tokens if wl.mode is Mode.DECODE else 1)
-        tokens_per_s *= (step - throttle) / step
     model_flops = fwd_flops * ranks * n_micro_global
     hardware_flops = hw_flops * ranks * n_micro_global
     peak = device.peak(wl.dtype)
     denom = step * wl.devices * peak
     nodes = -(-wl.devices // hw.device_count) if isinstance(hw, NodeSpec) else 0
     static_w = device.busy_w * wl.devices + (hw.host_power_w * nodes if isinstance(hw, NodeSpec) else 0.0)
-    energy = (dyn_mb_j * ranks * n_micro_global + dyn_step_j * wl.devices) * dyn_scale + static_w * step
-    if clock < 1.0:   # the active draw fell with the clock (s^3 over 1/s the time) while the GPU ran
-        energy -= device.active_w * (gpu_s + throttle) * wl.devices - active_j * dyn_scale
+    energy = dyn_mb_j * ranks * n_micro_global + dyn_step_j * wl.devices + static_w * step
     busy = mb * stage_t
     bubble = max(0.0, pipe - busy) if wl.mode is not Mode.DECODE else max(0.0, pipe - stage_t * 1)
     scale = busy / stage_t if stage_t > 0 and wl.mode is not Mode.DECODE else 1.0
@@ -355,7 +334,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         "data_parallel": exposed_dp,
         "optimizer": step_ops_s,
         "engine_overhead": engine_s + host_wait,
-        "power_limit": op_limit * scale + throttle,
+        "power_limit": op_limit * scale,
     }
     mem = memory_breakdown(wl, hw)
     return EstimateResult(
@@ -366,5 +345,4 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         cost_usd=step * wl.devices * device.cloud_usd_per_s,
         eflops=kinetics_eflops(hardware_flops, mem_bytes * ranks * n_micro_global, device, wl.dtype),
         time_breakdown_s=MappingProxyType(breakdown), memory=mem, ops=tuple(op_rows),
-        dynamic_energy_j=dyn_dev_j * wl.devices,
-        clock_scale=clock * ((ops_s - power_s) / ops_s if ops_s > 0 else 1.0))
+        clock_scale=(ops_s - power_s) / ops_s if ops_s > 0 else 1.0)

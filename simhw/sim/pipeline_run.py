@@ -19,11 +19,11 @@ from .pipeline import PipelineKind, simulate_pipeline
 SPLIT = {PipeSchedule.ZB_H1, PipeSchedule.V_HALF, PipeSchedule.V_MIN}
 
 
-def simulate_pipeline_step(wl: Workload, hw, plan, clock: float = 1.0):
+def simulate_pipeline_step(wl: Workload, hw, plan):
     from .run import SimResult, Task, layer_costs
 
     par, m = wl.parallelism, wl.model
-    costs = layer_costs(wl, hw, clock)
+    costs = layer_costs(wl, hw)
     lps = m.layers // par.pp
     fwd = costs.fwd_s * lps + max(costs.embed_s, costs.head_s / 3)
     bwd_total = costs.bwd_s * lps + max(costs.embed_s, 2 * costs.head_s / 3)
@@ -56,6 +56,6 @@ def simulate_pipeline_step(wl: Workload, hw, plan, clock: float = 1.0):
                                       enumerate(res.schedule.utilization()[:par.pp])}),
         memory_timeline=MappingProxyType({"device": (res.schedule.memory_time_s[0],
                                                      static + res.schedule.memory_bytes[0] * per_mb / res.chunks)}),
-        clock_scale=costs.clock / clock,
+        clock_scale=costs.clock,
         tasks=tasks or tuple(Task(f"{tp[1].kind}{tp[1].chunk}.mb{tp[1].microbatch}", f"stage{tp[0]}", float(s), float(e))
                              for tp, s, e in zip(res.task_pass, res.schedule.start_s, res.schedule.end_s) if tp))

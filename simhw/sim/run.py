@@ -20,7 +20,7 @@ Pipelines (pp > 1) use sim/pipeline.py with F/B/W per stage from the same cost m
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
@@ -98,9 +98,8 @@ class LayerCosts:
     clock: float = 1.0   # average DVFS clock of the ops under the power limit (cost/estimate.py: power_limited)
 
 
-def layer_costs(wl: Workload, hw, clock: float = 1.0) -> LayerCosts:
-    """Per-layer times from the cost model; ``clock`` < 1 is a board held at its power limit
-    (cost/estimate.py: dvfs_scale), whose ops take 1/clock as long."""
+def layer_costs(wl: Workload, hw) -> LayerCosts:
+    """Per-layer times from the cost model, each op at its power-limited clock (OpCoster)."""
     graph = build_graph(wl, compact=True)
     coster = OpCoster(hw, wl)
     fwd = bwd = wgrad = head = embed = step = 0.0
@@ -108,7 +107,7 @@ def layer_costs(wl: Workload, hw, clock: float = 1.0) -> LayerCosts:
     by_name: dict[str, float] = {}
     for op in graph.ops:
         cost = coster(op)
-        t = cost.time_s / clock
+        t = cost.time_s
         total += cost.time_s * op.count
         limited += cost.power_limit_s * op.count
         if op.layer == 0 and op.phase is Phase.FWD:
@@ -127,7 +126,7 @@ def layer_costs(wl: Workload, hw, clock: float = 1.0) -> LayerCosts:
             head += t
     classes = {c: sum(by_name.get(p, 0.0) for p in ops) for c, ops in PRODUCERS.items()}
     return LayerCosts(fwd, bwd, wgrad, MappingProxyType(classes), head, embed, step,
-                      clock * ((total - limited) / total if total > 0 else 1.0))
+                      (total - limited) / total if total > 0 else 1.0)
 
 
 def memory_pools(hw, wl: Workload, device_memory_bytes, host_memory_bytes):
@@ -148,36 +147,14 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
     """Simulate one training step (or one inference pass) of ``wl`` on ``hw`` under ``plan``.
 
     Power limit: every op runs at the DVFS clock its own draw allows (layer_costs through the cost
-    model's OpCoster); a step whose average draw would still exceed power.tdp is simulated again at
-    a lower clock (cost/estimate.py: dvfs_scale). ``clock_scale`` is the ops' average clock."""
+    model's OpCoster: power_limited); ``clock_scale`` is the ops' average clock."""
     plan = plan or builtin_plan("none")
-    validate_plan(plan, wl.model.layers)
-    kw = dict(pinned=pinned, device_memory_bytes=device_memory_bytes, host_memory_bytes=host_memory_bytes,
-              keep_tasks=keep_tasks)
-    res = _simulate_at(wl, hw, plan, 1.0, **kw)
-    device = hw.device if isinstance(hw, NodeSpec) else hw
-    if device.tdp_w <= device.busy_w or res.step_time_s <= 0:
-        return res
-    from ..cost.estimate import dvfs_scale, estimate
-
-    # each op already runs at its own power-limited clock (layer_costs); as a backstop, a step whose
-    # average draw still exceeds TDP is simulated again at a lower clock
-    dynamic_j = estimate(wl, hw).dynamic_energy_j / wl.devices
-    gpu_s = max(res.step_time_s - res.engine_s, 0.0)      # the draw is averaged while the GPU runs
-    clock = dvfs_scale(dynamic_j + device.active_w * gpu_s, gpu_s, device.tdp_w - device.idle_w)
-    if clock >= 1.0:
-        return res
-    again = _simulate_at(wl, hw, plan, clock, **kw)
-    return replace(again, clock_scale=again.clock_scale * clock)
-
-
-def _simulate_at(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan, clock: float, *, pinned: bool,
-                 device_memory_bytes: float | None, host_memory_bytes: float | None, keep_tasks: bool) -> SimResult:
     m = wl.model
+    validate_plan(plan, m.layers)
     if wl.parallelism.pp > 1:
         from .pipeline_run import simulate_pipeline_step
-        return simulate_pipeline_step(wl, hw, plan, clock)
-    costs = layer_costs(wl, hw, clock)
+        return simulate_pipeline_step(wl, hw, plan)
+    costs = layer_costs(wl, hw)
     dev_cap, host_cap, nvme_cap = memory_pools(hw, wl, device_memory_bytes, host_memory_bytes)
     mem = memory_breakdown(wl, hw)
     static = mem.parameters_bytes + mem.gradients_bytes + mem.optimizer_bytes + mem.kv_cache_bytes
@@ -318,7 +295,7 @@ def _simulate_at(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan, clock: flo
         utilisation=MappingProxyType({r: float(u) for r, u in zip(RESOURCES, sched.utilization())}),
         allocator=alloc_report,
         memory_timeline=MappingProxyType({p: (t, v) for p, t, v in zip(pools, sched.memory_time_s, sched.memory_bytes)}),
-        tasks=tasks, clock_scale=costs.clock / clock)
+        tasks=tasks, clock_scale=costs.clock)
 
 
 def layer_offload_times(wl: Workload, hw) -> tuple[float, float]:
