@@ -4,7 +4,8 @@
 - GEMM (gemm_time_s): the fastest of the library's tile shapes and split-K factors; CTAs run in
   waves over the SMs (tile and wave quantisation); a CTA's main loop is limited by its SM's share
   of the tensor peak x compute_fraction, of L2 bandwidth (shared tiles read once per multicast
-  cluster on Hopper and later) and of HBM read bandwidth, and by memory
+  cluster on Hopper and later) and of HBM read bandwidth (on-chip and HBM times joined as a p-norm,
+  gemm_overlap), and by memory
   latency per pipeline of k-tiles (small-m GEMMs are memory-bound); each wave then writes its
   output tiles (write_fraction) and pays gemm_cta_overhead; split-K adds a reduction pass;
 - attention (attention_time_s): FlashAttention-2 prefill and split-KV decode kernels, CTA by CTA;
@@ -99,7 +100,9 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     near-best kernels). For a config with tiles tm x tn, split s, CTAs run in waves over the SMs;
     one CTA's main loop is limited by the tensor cores (its SM's share of peak x compute_fraction),
     by its SM's share of L2 bandwidth (operand tiles of (tm + tn) x k) and, across the wave, by
-    HBM (each operand read once: l2_reuse re-reads it); then it writes its output tile (HBM write
+    HBM (each operand read once: l2_reuse re-reads it); the on-chip (tensor, L2) and HBM times
+    join as a p-norm (p = gemm_overlap: each stalls the other when they are close, as in
+    attention_time_s), and the memory latency of its k-tile pipeline bounds it; then it writes its output tile (HBM write
     bandwidth, FP32 partials when split) and pays gemm_cta_overhead (pipeline fill and drain).
     Split-K partials are reduced by one more memory pass.
     """
@@ -141,7 +144,7 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
                 # reads the shared (n-side) tile once for the cluster's CTAs
                 t_l2 = max((um + un) * kc * e / sm_port, (um + un / cluster) * kc * e * active / l2_bw)
                 t_rd = active * rd_cta / bw_read
-                main = max(t_mma, t_l2, t_rd, t_lat)
+                main = max(overlap((max(t_mma, t_l2), t_rd), eff.gemm_overlap), t_lat)
                 t_wr = active * wr_cta / bw_write
                 total += count * (main + t_wr + eff.gemm_cta_overhead_s)
                 comp += count * max(t_mma, t_l2)
@@ -153,6 +156,18 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
             if best is None or total < best[0]:
                 best = (total, comp, mem)
     return best
+
+
+def overlap(times: tuple[float, ...], p: float) -> float:
+    """Time of work limited by several pipelines at once: the p-norm of their times. Large p (> 50)
+    is the max (perfect overlap); smaller p charges for the stalls each limit causes the others
+    when their times are close (a max of two equal times becomes 2^(1/p) of it)."""
+    if p > 50:
+        return max(times)
+    top = max(times)
+    if top <= 0:
+        return 0.0
+    return top * sum((t / top) ** p for t in times) ** (1.0 / p)
 
 
 def _split_heuristic(base_ctas: int, slots: int, kv_blocks: int, max_splits: int) -> int:
@@ -330,8 +345,7 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     else:
         sched = _schedule(list(merged.items()), slots)
     t_hbm = hbm / (bw * eff.attention_memory_fraction)
-    pn = eff.attention_overlap
-    body = max(sched, t_hbm) if pn > 50 else (sched ** pn + t_hbm ** pn) ** (1.0 / pn)
+    body = overlap((sched, t_hbm), eff.attention_overlap)
     compute = sum(n * t_mma * c for n, c in lengths_blocks) / slots
     if s.get("kv_write", 0.0):   # serving engines first copy the new K/V into the paged cache
         body += eff.launch_s + 4.0 * b * sq * kvh * d * e / (bw * eff.elementwise_memory_fraction)
