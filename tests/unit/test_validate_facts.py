@@ -1,0 +1,59 @@
+"""validate/facts.py: the figures REPORT.md's notes give about the measurement rows are computed
+from the rows (hand-made rows here, so each figure is known)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+import simhw
+from simhw.validation.schema import parse_lines
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "validate"))
+import facts  # noqa: E402  (validate/facts.py)
+
+CSV = """kind,m,n,k,dtype,op,bytes,ranks,ranks_per_node,elements,reads,writes,label,measured_s
+gemm,8192,8192,8192,bf16,,,,,,,,,0.004
+gemm,8192,8192,4096,bf16,,,,,,,,,0.002
+gemm,16,16,16,bf16,,,,,,,,,0.000003
+collective,,,,fp16,all_reduce,1e8,8,8,,,,,0.001
+collective,,,,fp16,send_recv,1e8,2,2,,,,,0.0005
+collective,,,,fp16,send_recv,1e6,2,1,,,,,0.0002
+collective,,,,fp16,all_reduce,1e6,2,1,,,,,0.0002
+collective,,,,fp16,all_reduce,1e6,4,2,,,,,0.0001
+norm,,,,fp16,,,,,1e8,1,1,m input_layernorm tokens=1,0.0004
+elementwise,,,,fp16,,,,,1e8,2,1,m add tokens=1,0.0003
+elementwise,,,,fp16,,,,,1e3,2,1,m add tokens=1,0.000001
+"""
+
+
+def _rows():
+    rows, bad = parse_lines(CSV.splitlines(), "facts.csv")
+    assert not bad
+    return rows
+
+
+def test_each_figure_is_computed_from_the_rows():
+    dev = simhw.load_hw("a100")
+    rows = _rows()
+    fr = facts.gemm_peak_fractions(rows, dev)            # the 16^3 GEMM is not large
+    assert fr == pytest.approx([2 * 8192 ** 3 / 0.004 / 312e12, 2 * 8192 ** 2 * 4096 / 0.002 / 312e12])
+    ar = next(m for m in rows if m.op.name == "all_reduce")
+    assert facts.bus_bandwidth(ar, 8) == pytest.approx(2 * 7 / 8 * 1e8 / 0.001)
+    floor = facts.stream_floor_bytes(dev)                # twice the 40 MB L2
+    assert floor == pytest.approx(80e6, rel=0.05)
+    assert facts.stream_rates(rows, "add", floor) == pytest.approx([3 * 2e8 / 0.0003])   # the 6 kB add is left out
+    assert facts.stream_rates(rows, "input_layernorm", floor) == pytest.approx([2 * 2e8 / 0.0004])
+
+
+def test_the_notes_quote_the_computed_figures():
+    dev = simhw.load_hw("a100")
+    rows = _rows()
+    text = facts.a100_notes({"aiconfigurator": rows, "vidur": rows}, dev)
+    assert "up to 0.88" in text                         # 2 x 8192^3 / 4 ms / 312 TFLOP/s
+    assert "all_reduce reaches 175 GB/s" in text and "send_recv 200 GB/s" in text
+    assert "at most 5.0 GB/s point to point" in text    # 1 MB in 200 us, one GPU per node
+    assert "scales 1.0 : 3.0 with 1, 2 GPUs per node" in text
+    assert "torch add reaches 2.00 TB/s" in text and "1.00-1.00 TB/s" in text
+    assert facts.a100_notes({}, dev).startswith("## Notes on the data")

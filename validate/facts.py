@@ -1,0 +1,127 @@
+"""Figures about the A100 measurement sets themselves, computed from their rows for REPORT.md's notes
+(what the kernels reached, not what simhw predicts), so that no figure in the notes is typed by hand.
+
+    a100_notes(rows_by_source, device) -> markdown
+
+``rows_by_source`` maps a source name (validate/datasets.yaml) to its readable rows
+(simhw.validation.schema.Measurement); a figure whose rows are absent is left out.
+"""
+from __future__ import annotations
+
+import statistics
+
+LARGE_GEMM_FLOP = 2e11          # "large" GEMMs: >= 0.2 TFLOP (>= ~0.7 ms on an A100)
+THREADS_PER_SM = 2048           # resident threads per SM (A100, CUDA occupancy table)
+
+
+def _q(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def gemm_peak_fractions(rows, device) -> list[float]:
+    """Achieved FLOP/s over the dense tensor peak of each large GEMM row."""
+    return [m.op.flops / m.measured_s / device.peak(m.op.dtype)
+            for m in rows if m.kind == "gemm" and m.op.flops >= LARGE_GEMM_FLOP]
+
+
+def _collectives(rows, name: str, inside: bool):
+    for m in rows:
+        s = m.op.shape
+        if m.kind != "collective" or m.op.name != name:
+            continue
+        per_node = m.ranks_per_node or int(s["ranks"])
+        if (per_node >= s["ranks"]) == inside:
+            yield m, int(s["ranks"]), per_node
+
+
+def bus_bandwidth(m, ranks: int) -> float:
+    """nccl-tests' bus bandwidth of an all_reduce row: 2 (n - 1) / n x bytes / time (bytes/s)."""
+    return 2 * (ranks - 1) / ranks * m.op.shape["bytes"] / m.measured_s
+
+
+def stream_floor_bytes(device) -> float:
+    """Transfers at least twice the L2 (re-runs of one op cannot be served from it): HBM rates."""
+    l2 = device.memory_level("l2")
+    return 2.0 * (l2.capacity_bytes if l2 is not None else 0.0)
+
+
+def stream_rates(rows, label: str, floor_bytes: float) -> list[float]:
+    """Bytes moved per second by the memory-bound rows of at least ``floor_bytes`` whose label names
+    ``label``."""
+    return [m.op.bytes / m.measured_s for m in rows
+            if m.kind in ("norm", "elementwise") and f" {label} " in f" {m.label} " and m.op.bytes >= floor_bytes]
+
+
+def a100_notes(rows_by_source: dict, device) -> str:
+    aic, vidur = rows_by_source.get("aiconfigurator", []), rows_by_source.get("vidur", [])
+    lines = ["## Notes on the data", "",
+             "Figures about the rows themselves (what the kernels reached) are computed from them by "
+             "validate/facts.py.", "",
+             "- aiconfigurator: A100-SXM4-80GB, vLLM 0.14 kernels in CUDA graphs; the attention op includes the "
+             "KV-cache write (rows carry kv_cache_write=true)."]
+    fr = gemm_peak_fractions(aic, device)
+    if fr:
+        lines.append(
+            "- aiconfigurator GEMMs run in short CUDA-graph bursts with weights never initialised (vLLM's "
+            "RowParallelLinear allocates them with torch.empty): no power limit, so its "
+            f"{len(fr)} GEMMs of 0.2 TFLOP or more reach {statistics.median(fr):.2f} of the dense peak at the "
+            f"median and up to {max(fr):.2f}; its rows carry power_limited=false. Other rows are priced at the "
+            "DVFS clock of their own draw.")
+    if vidur:
+        fr = gemm_peak_fractions(vidur, device)
+        text = "- vidur: the A100 variant is not stated"
+        if fr:
+            text += (f"; its {len(fr)} GEMMs of 0.2 TFLOP or more reach {_q(fr, 0.1):.2f}-{_q(fr, 0.9):.2f} "
+                     f"of the dense peak (10th-90th percentile; median {statistics.median(fr):.2f}), below even "
+                     "the power-limited model's sustained MAMF fraction, while its memory-bound ones run faster "
+                     "than the model")
+        text += (". The `size` column of its network files is bytes (vidur's CollectiveWrapper writes "
+                 "`size * 2`; the element counts it sweeps appear doubled), not fp16 elements.")
+        text += _vidur_network(vidur) + _vidur_kernels(vidur, device)
+        lines.append(text)
+    lines += ["- llmcompass: wall clock around one eager PyTorch op (rows carry timing=wall; the spec's "
+              "host_launch_gap is added), so small ops measure Python dispatch.", ""]
+    return "\n".join(lines)
+
+
+def _vidur_network(rows) -> str:
+    out = []
+    ar = [bus_bandwidth(m, n) for m, n, _ in _collectives(rows, "all_reduce", True)]
+    sr = [m.op.shape["bytes"] / m.measured_s for m, _, _ in _collectives(rows, "send_recv", True)]
+    if ar and sr:
+        out.append(f" Inside a node its all_reduce reaches {max(ar) / 1e9:.0f} GB/s bus bandwidth and its "
+                   f"send_recv {max(sr) / 1e9:.0f} GB/s at most.")
+    p2p = [m.op.shape["bytes"] / m.measured_s for m, _, per in _collectives(rows, "send_recv", False) if per == 1]
+    if p2p:
+        out.append(f" Across nodes its fabric is much slower than a DGX's HDR InfiniBand: one GPU per node "
+                   f"moves at most {max(p2p) / 1e9:.1f} GB/s point to point (HDR: 25 GB/s per NIC)")
+        two = {}
+        for m, n, per in _collectives(rows, "all_reduce", False):
+            if n == 2 * per:
+                two[per] = max(two.get(per, 0.0), bus_bandwidth(m, n))
+        if len(two) > 1:
+            base = two[min(two)]
+            ratios = " : ".join(f"{two[k] / base:.1f}" for k in sorted(two))
+            out.append(f" and 2-node all_reduce bus bandwidth scales {ratios} with "
+                       f"{', '.join(str(k) for k in sorted(two))} GPUs per node")
+        out.append(", so the DGX-A100 spec is fast on those rows (they are shown apart).")
+    return "".join(out)
+
+
+def _vidur_kernels(rows, device) -> str:
+    out = " Its 2024 attention table is a paged kernel with 16-token blocks (vidur's own profiling setup)."
+    floor = stream_floor_bytes(device)
+    own = [r for label in ("input_layernorm", "post_attention_layernorm", "mlp_act", "attn_rope")
+           for r in stream_rates(rows, label, floor)]
+    add = stream_rates(rows, "add", floor)
+    if own and add:
+        cap = device.compute_units * THREADS_PER_SM * 2 / device.main_memory.latency_s
+        out += (f" Its RMSNorm, SiLU-and-mul and RoPE kernels (sarathi's) stream {_q(own, 0.1) / 1e12:.2f}-"
+                f"{_q(own, 0.9) / 1e12:.2f} TB/s on transfers of {floor / 1e6:.0f} MB or more (twice the L2; 10th-90th "
+                f"percentile) while its "
+                f"torch add reaches {max(add) / 1e12:.2f} TB/s: one 2-byte load in flight per thread caps them "
+                f"near {device.compute_units} SMs x {THREADS_PER_SM} threads x 2 B / "
+                f"{device.main_memory.latency_s * 1e6:.1f} us = {cap / 1e12:.2f} TB/s (Little's law); simhw "
+                "prices vectorised kernels.")
+    return out
