@@ -22,13 +22,13 @@ split-K); Dao, "FlashAttention-2", 2023.
 from __future__ import annotations
 
 import functools
-import heapq
 import math
 from dataclasses import dataclass
 from enum import Enum
 
 from ..spec.model import AttentionKernel, DeviceSpec, DType, Efficiency
 from ..workload.graph import Op, OpKind
+from .ctas import dispatch, overlap, schedule
 
 
 class Bound(Enum):
@@ -158,18 +158,6 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     return best
 
 
-def overlap(times: tuple[float, ...], p: float) -> float:
-    """Time of work limited by several pipelines at once: the p-norm of their times. Large p (> 50)
-    is the max (perfect overlap); smaller p charges for the stalls each limit causes the others
-    when their times are close (a max of two equal times becomes 2^(1/p) of it)."""
-    if p > 50:
-        return max(times)
-    top = max(times)
-    if top <= 0:
-        return 0.0
-    return top * sum((t / top) ** p for t in times) ** (1.0 / p)
-
-
 def _split_heuristic(base_ctas: int, slots: int, kv_blocks: int, max_splits: int) -> int:
     """FlashAttention-2's num_splits_heuristic (flash_api.cpp): split the keys over CTAs only when
     the (batch x heads x q-blocks) CTAs fill less than 80% of the slots; take the smallest split
@@ -193,37 +181,6 @@ def _split_heuristic(base_ctas: int, slots: int, kv_blocks: int, max_splits: int
         if effs[s] >= 0.85 * best:
             return s
     return 1
-
-
-def _dispatch(durations: list[float], repeats: int, slots: int) -> float:
-    """Makespan of ``repeats`` copies of the CTA sequence ``durations``, handed out in that order
-    to whichever of ``slots`` slots frees first (the GPU's block scheduler)."""
-    count = len(durations) * repeats
-    if count <= slots:
-        return max(durations)
-    if count > _MAX_DISPATCH:   # large grids: list-scheduling bound plus the last CTA's length
-        return sum(durations) * repeats / slots + durations[-1]
-    free = [0.0] * slots
-    for _ in range(repeats):
-        for t in durations:
-            heapq.heapreplace(free, free[0] + t)
-    return max(free)
-
-
-_MAX_DISPATCH = 200_000
-
-
-def _schedule(lengths: list[tuple[float, int]], slots: int) -> float:
-    """Makespan of CTAs (duration, count) over ``slots`` concurrent slots: whole waves when all CTAs
-    are equal, else longest-first list scheduling ~ max(longest, total / slots)."""
-    count = sum(c for _, c in lengths)
-    if count == 0:
-        return 0.0
-    longest = max(t for t, _ in lengths)
-    if all(t == longest for t, _ in lengths):
-        return math.ceil(count / slots) * longest
-    total = sum(t * c for t, c in lengths)
-    return max(longest, total / slots)
 
 
 def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
@@ -341,9 +298,9 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         # FlashAttention-2's forward launches grid (q-block, batch, head): the block scheduler hands
         # out the q-blocks of each head in ascending order, the shortest causal rows first (its
         # backward walks key blocks, longest first, which the longest-first schedule below covers)
-        sched = _dispatch(in_order, lengths_blocks[0][1], slots)
+        sched = dispatch(in_order, lengths_blocks[0][1], slots)
     else:
-        sched = _schedule(list(merged.items()), slots)
+        sched = schedule(list(merged.items()), slots)
     t_hbm = hbm / (bw * eff.attention_memory_fraction)
     body = overlap((sched, t_hbm), eff.attention_overlap)
     compute = sum(n * t_mma * c for n, c in lengths_blocks) / slots

@@ -9,7 +9,8 @@ import random
 import pytest
 
 import simhw
-from simhw.cost.roofline import _dispatch, _schedule, attention_time_s
+from simhw.cost.ctas import dispatch, schedule
+from simhw.cost.roofline import attention_time_s
 from simhw.errors import SpecError
 from simhw.spec.model import AttentionKernel, DType
 from simhw.workload.graph import Op, OpKind, Phase, shape
@@ -41,13 +42,13 @@ def test_dispatch_is_greedy_list_scheduling_in_launch_order(seed):
     rnd = random.Random(seed)
     durations = [rnd.uniform(0.1, 5.0) for _ in range(rnd.randint(1, 12))]
     repeats, slots = rnd.randint(1, 6), rnd.randint(1, 9)
-    assert _dispatch(durations, repeats, slots) == pytest.approx(_brute_dispatch(durations, repeats, slots))
+    assert dispatch(durations, repeats, slots) == pytest.approx(_brute_dispatch(durations, repeats, slots))
 
 
 def test_shortest_first_dispatch_is_never_better_than_longest_first():
     durations = [float(i + 1) for i in range(16)]          # causal q-blocks: 1, 2, ..., 16 key blocks
-    ascending = _dispatch(durations, 3, 10)
-    longest_first = _schedule([(t, 3) for t in durations], 10)
+    ascending = dispatch(durations, 3, 10)
+    longest_first = schedule([(t, 3) for t in durations], 10)
     assert ascending >= longest_first
     assert ascending > sum(durations) * 3 / 10              # the long CTAs come last and set the tail
 
