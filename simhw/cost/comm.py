@@ -10,8 +10,11 @@ collective_bus_fraction x protocol fraction)``; NCCL runs the fastest pair, so d
 - Simple: full bandwidth, collective_simple_latency_factor x hop.
 LL128 and Simple reach their bandwidth only once every channel's pipeline is full: their
 bandwidth is derated by ``bytes / (bytes + collective_ramp_bytes)``. A send/recv has one hop and
-no pipeline to fill, so it is not derated (vidur's DGX-A100 send_recv rows: about 10 us plus the
-bytes at ~230 GB/s from 400 KB up, where a ring all-reduce is still far from its bus bandwidth).
+no pipeline to fill, so it is not derated, and inside a node, as one direct copy (no ring steps,
+no reduction), it reaches collective_p2p_fraction of the link; across nodes the NIC bounds it as
+it bounds a ring (vidur's DGX-A100 send_recv rows inside a node: about 10 us plus the bytes at
+230-280 GB/s of NVLink's 300 from 400 KB up, where a ring all-reduce is still far from its bus
+bandwidth).
 Steps and bus bytes (Thakur, Rabenseifner, Gropp, IJHPCA 2005; bytes = the full buffer):
 - ring all-reduce: 2(n-1) steps, 2(n-1)/n x bytes; tree all-reduce: 2 x bytes over a binary
   tree across nodes (2 log2(nodes) steps) and a chain inside each node (2 (ranks per node - 1));
@@ -62,7 +65,9 @@ def collective_time_s(kind: Collective, nbytes: float, ranks: int, link: LinkSpe
     if ranks <= 1 or nbytes <= 0:
         return 0.0
     eff = device.efficiency
-    bw = link.bandwidth_bytes_per_s * eff.collective_bus_fraction
+    # a send/recv inside a node is one direct copy; across nodes the NIC bounds it as it bounds a ring
+    p2p = kind is Collective.SEND_RECV and eff.collective_p2p_fraction > 0 and link.kind is not LinkKind.NETWORK
+    bw = link.bandwidth_bytes_per_s * (eff.collective_p2p_fraction if p2p else eff.collective_bus_fraction)
     hop = eff.collective_hop_latency_s + (link.latency_s if link.kind is LinkKind.NETWORK else 0.0)
     # channels' pipeline not yet full; a send/recv is one hop with no pipeline to fill
     ramp = 1.0 if kind is Collective.SEND_RECV else nbytes / (nbytes + eff.collective_ramp_bytes)

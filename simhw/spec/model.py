@@ -113,6 +113,8 @@ class Efficiency:
     bandwidth_ramp_bytes: float = 2e6       # bytes at which a memory-bound kernel reaches half its bandwidth
     collective_latency_s: float = 10e-6     # base cost of one collective (launch + setup; cost/comm.py adds per-step hops)
     collective_bus_fraction: float = 0.8    # achievable fraction of link bandwidth
+    collective_p2p_fraction: float = 0.0    # send/recv: fraction of the link one direct copy reaches (no ring
+                                            # steps or reductions); 0 = collective_bus_fraction
     collective_ramp_bytes: float = 4e6      # Simple protocol: message size at half the bus bandwidth (channel pipeline fill)
     collective_hop_latency_s: float = 1e-6  # per ring/tree step with the LL protocol (NCCL tuning.cc hwLat NVLink ~0.6 us)
     collective_ll_fraction: float = 0.5     # LL: 8-byte stores carry 4 bytes of data and a 4-byte flag

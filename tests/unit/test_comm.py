@@ -128,7 +128,23 @@ def test_send_recv_has_no_pipeline_ramp():
     eff = dev.efficiency
     nbytes = 4e6
     t = collective_time_s(Collective.SEND_RECV, nbytes, 2, link, dev)
-    wire = nbytes / (link.bandwidth_bytes_per_s * eff.collective_bus_fraction)
+    wire = nbytes / (link.bandwidth_bytes_per_s * eff.collective_p2p_fraction)
+    assert eff.collective_p2p_fraction > eff.collective_bus_fraction   # one copy, no ring steps
     assert wire < t < wire + eff.collective_latency_s + 5 * eff.collective_hop_latency_s
     ar = collective_time_s(Collective.ALL_REDUCE, nbytes, 2, link, dev)
     assert ar > wire * (nbytes + eff.collective_ramp_bytes) / nbytes
+
+
+def test_send_recv_is_a_direct_copy_inside_a_node_and_nic_bound_across_nodes():
+    """Inside a node a send/recv reaches collective_p2p_fraction of NVLink; across nodes the NIC
+    bounds it at the same fraction as a ring (module docstring)."""
+    from simhw.cost.comm import collective_time_s
+    from simhw.spec.load import load_hw
+    from simhw.workload.graph import Collective
+    node = load_hw("dgx-a100")
+    dev, eff = node.device, node.device.efficiency
+    nbytes = 4e9                    # latency is a negligible part
+    inside = collective_time_s(Collective.SEND_RECV, nbytes, 2, node.intra_link, dev)
+    assert nbytes / inside == pytest.approx(node.intra_link.bandwidth_bytes_per_s * eff.collective_p2p_fraction, rel=0.01)
+    across = collective_time_s(Collective.SEND_RECV, nbytes, 2, node.network, dev)
+    assert nbytes / across == pytest.approx(node.network.bandwidth_bytes_per_s * eff.collective_bus_fraction, rel=0.01)
