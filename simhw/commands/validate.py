@@ -14,7 +14,8 @@ def register(subparsers) -> None:
     p.add_argument("file", metavar="FILE", help="measurement CSV")
     p.add_argument("--hw", required=True, metavar="NAME", help="hardware spec name, alias or YAML path "
                    "(a node spec, e.g. dgx-a100, prices multi-node collectives)")
-    p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                   help="output format (csv: one line per priced row with its prediction and error)")
     p.add_argument("--worst", type=int, default=5, metavar="N", help="worst rows shown per kind (table)")
     p.add_argument("-o", "--output", default=None, metavar="FILE", help="write to FILE instead of stdout")
     p.set_defaults(run=run)
@@ -40,9 +41,24 @@ def _render(result, args) -> None:
 
     if args.format == "json":
         text = json.dumps(result.to_dict(), indent=2, allow_nan=False, default=_nan_none)
+    elif args.format == "csv":
+        text = _rows_csv(result)
     else:
         text = render_table(result, worst=max(0, args.worst))
     write_output(text, args.output)
+
+
+def _rows_csv(result) -> str:
+    """Every priced row: where it came from, measured and predicted seconds, signed error."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["line", "kind", "source", "label", "measured_s", "predicted_s", "error"])
+    for r in result.rows:
+        w.writerow([r.line, r.kind, r.source, r.label, f"{r.measured_s:.6g}", f"{r.predicted_s:.6g}", f"{r.error:.6g}"])
+    return buf.getvalue()
 
 
 def _nan_none(value):

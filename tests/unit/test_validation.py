@@ -83,6 +83,17 @@ def test_validate_json_schema_and_table(tmp_path, capsys):
     assert rc == 0 and "median" in out and "line 10" in out and "unreadable" in out
 
 
+def test_validate_csv_lists_every_priced_row(tmp_path, capsys):
+    import pandas as pd
+    path = _write(tmp_path, MIXED)
+    out = tmp_path / "rows.csv"
+    assert main(["validate", str(path), "--hw", "a100", "--format", "csv", "-o", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["line", "kind", "source", "label", "measured_s", "predicted_s", "error"]
+    assert len(df) == 8 and set(df.line) & {10, 11, 12, 13} == set()      # unreadable rows are not priced
+    assert ((df.error - (df.predicted_s / df.measured_s - 1)).abs() < 1e-4).all()
+
+
 def test_multi_node_collective_needs_a_node_spec(tmp_path):
     text = "kind,measured_s,op,bytes,ranks,ranks_per_node\ncollective,1e-3,all_reduce,1048576,16,8\n"
     res = validate(_write(tmp_path, text), "a100")
