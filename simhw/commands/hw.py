@@ -162,6 +162,8 @@ def _describe_efficiency(spec, add, raw: dict) -> None:
             add(field, value, "B", source=source)
         elif isinstance(value, Enum):   # e.g. attention_kernel
             add(field, value.value, "", shown=value.value, source=source)
+        elif isinstance(value, bool):   # e.g. gemm_epilogue_overlap
+            add(field, value, "", shown=str(value).lower(), source=source)
         else:
             add(field, float(value), "", shown=_num(value), source=source)
     for key, value in eff.extra.items():

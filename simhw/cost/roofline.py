@@ -102,8 +102,11 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     by its SM's share of L2 bandwidth (operand tiles of (tm + tn) x k) and, across the wave, by
     HBM (each operand read once: l2_reuse re-reads it); the on-chip (tensor, L2) and HBM times
     join as a p-norm (p = gemm_overlap: each stalls the other when they are close, as in
-    attention_time_s), and the memory latency of its k-tile pipeline bounds it; then it writes its output tile (HBM write
-    bandwidth, FP32 partials when split) and pays gemm_cta_overhead (pipeline fill and drain).
+    attention_time_s), and the memory latency of its k-tile pipeline bounds it. Then it writes its
+    output tile (HBM write bandwidth, FP32 partials when split) and pays gemm_cta_overhead
+    (pipeline fill and drain). Warp-specialized persistent kernels (gemm_epilogue_overlap: sm90
+    and later) store one tile while their other consumer warp group runs the next main loop, so
+    only the last wave's stores add to the time.
     Split-K partials are reduced by one more memory pass.
     """
     if m <= 0 or n <= 0 or k <= 0 or batch <= 0:
@@ -136,7 +139,7 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
             rd_cta = read_bytes / ctas
             wr_cta = um * un * (4 if split > 1 else e)
             full, rest = divmod(ctas, slots)
-            total = comp = mem = 0.0
+            total = comp = mem = last_wr = 0.0
             for active, count in ((slots, full), (rest, 1 if rest else 0)):
                 if not count:
                     continue
@@ -146,9 +149,14 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
                 t_rd = active * rd_cta / bw_read
                 main = max(overlap((max(t_mma, t_l2), t_rd), eff.gemm_overlap), t_lat)
                 t_wr = active * wr_cta / bw_write
-                total += count * (main + t_wr + eff.gemm_cta_overhead_s)
+                if eff.gemm_epilogue_overlap:   # a wave's stores run under the next wave's main loop
+                    total += count * (max(main, t_wr) + eff.gemm_cta_overhead_s)
+                    last_wr = t_wr
+                else:
+                    total += count * (main + t_wr + eff.gemm_cta_overhead_s)
                 comp += count * max(t_mma, t_l2)
                 mem += count * (t_rd + t_wr)
+            total += last_wr                    # nothing runs under the last wave's stores
             if split > 1:   # reduce the FP32 partials: read split x m x n x 4, write m x n
                 red = (split * m * n * 4 * batch) / bw_read + m * n * e * batch / bw_write
                 total += red + latency + eff.gemm_cta_overhead_s

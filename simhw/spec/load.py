@@ -266,6 +266,10 @@ def _efficiency(q: _Q, data: Any, where: str) -> Efficiency:
             except ValueError:
                 raise SpecError(f"{where}efficiency.{key}: {value!r} is not one of "
                                 f"{', '.join(k.value for k in kind)}.") from None
+        elif isinstance(Efficiency.__dataclass_fields__[field_name].default, bool):
+            if not isinstance(value, bool):
+                raise SpecError(f"{where}efficiency.{key}: {value!r} must be true or false.")
+            values[field_name] = value
         elif isinstance(Efficiency.__dataclass_fields__[field_name].default, int):
             values[field_name] = _positive_int(value, f"{where}efficiency.{key}", 1)
         else:

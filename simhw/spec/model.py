@@ -141,6 +141,8 @@ class Efficiency:
     gemm_pipeline_stages: int = 4           # k-tiles a CTA keeps in flight (cp.async / TMA stages)
     gemm_cluster: int = 1                   # CTAs of a thread-block cluster sharing one operand's tiles
                                             # through TMA multicast (Hopper and later): L2 reads it once
+    gemm_epilogue_overlap: bool = False     # output stores overlap the next tile's main loop (warp-specialized
+                                            # persistent kernels: CUTLASS/cuBLAS sm90 ping-pong and later)
     gemm_overlap: float = 5.0               # p of the p-norm joining a CTA's on-chip (tensor, L2) and HBM times (> 50: max)
     gemm_cta_overhead_s: float = 1e-6       # per wave of CTAs: prologue, epilogue and drain (beyond one memory latency)
     sm_l2_bytes_per_cycle: float = 64.0     # most L2 bytes one SM can take per clock (when few SMs are busy)

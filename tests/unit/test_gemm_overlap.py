@@ -36,3 +36,25 @@ def test_large_gemms_keep_their_speed_and_balanced_ones_pay(name):
     t_blend = gemm_time_s(*mid, 1, DType.BF16, blended)[0]
     t_max = gemm_time_s(*mid, 1, DType.BF16, perfect)[0]
     assert t_max < t_blend < 2.0 ** (1 / hw.efficiency.gemm_overlap) * t_max * 1.0001
+
+
+def test_hopper_stores_a_wave_under_the_next_main_loop():
+    """gemm_epilogue_overlap (warp-specialized persistent kernels, sm90 and later): a GEMM of many
+    waves saves every wave's stores but the last; a GEMM of one wave is unchanged; A100 (sm80
+    multistage kernels) keeps its stores on the critical path."""
+    h100 = simhw.load_hw("h100")
+    assert h100.efficiency.gemm_epilogue_overlap and not simhw.load_hw("a100").efficiency.gemm_epilogue_overlap
+    serial = dataclasses.replace(h100, efficiency=dataclasses.replace(h100.efficiency, gemm_epilogue_overlap=False))
+    many = (8192, 8192, 8192)
+    assert gemm_time_s(*many, 1, DType.BF16, h100)[0] < 0.98 * gemm_time_s(*many, 1, DType.BF16, serial)[0]
+    one = (1024, 1024, 8192)        # 32 tiles of 128 x 256: fewer than the 132 SMs
+    assert gemm_time_s(*one, 1, DType.BF16, h100)[0] == pytest.approx(gemm_time_s(*one, 1, DType.BF16, serial)[0])
+
+
+def test_epilogue_overlap_must_be_a_boolean(tmp_path):
+    from simhw.errors import SpecError
+    path = tmp_path / "bad.yaml"
+    path.write_text("extends: h100\nname: bad-gpu\nefficiency:\n  gemm_epilogue_overlap: maybe\n")
+    with pytest.raises(SpecError, match=r"efficiency\.gemm_epilogue_overlap: 'maybe' must be true or false") as err:
+        simhw.load_hw(str(path))
+    assert "bad.yaml" in str(err.value)

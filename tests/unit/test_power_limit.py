@@ -49,7 +49,7 @@ def test_a_large_gemm_is_held_at_tdp_and_a_training_step_stays_under_it():
     body = cost.time_s - hw.efficiency.launch_s
     assert cost.power_limit_s > 0.0
     assert hw.idle_w + hw.active_w + cost.energy_j / body == pytest.approx(700.0, rel=1e-9)
-    assert 2.0 * m * n * k / body / hw.peak(DType.BF16) == pytest.approx(0.803, abs=0.04)   # MAMF
+    assert 2.0 * m * n * k / body / hw.peak(DType.BF16) == pytest.approx(0.803, abs=0.025)   # MAMF
     r = simhw.estimate(workload_from_dict(TRAIN), hw)
     assert r.time_breakdown_s["power_limit"] > 0.0 and 0.8 < r.clock_scale < 1.0
     assert r.avg_power_w <= 700.0
