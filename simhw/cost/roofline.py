@@ -4,10 +4,10 @@
 - GEMM (gemm_time_s): the fastest of the library's tile shapes and split-K factors; CTAs run in
   waves over the SMs (tile and wave quantisation); a CTA's main loop is limited by its SM's share
   of the tensor peak x compute_fraction, of L2 bandwidth (shared tiles read once per multicast
-  cluster on Hopper and later) and of HBM read bandwidth (on-chip and HBM times joined as a p-norm,
-  gemm_overlap), and by memory
-  latency per pipeline of k-tiles (small-m GEMMs are memory-bound); each wave then writes its
-  output tiles (write_fraction) and pays gemm_cta_overhead; split-K adds a reduction pass;
+  cluster on Hopper and later) and of HBM read bandwidth (on-chip and HBM times joined as a
+  p-norm, gemm_overlap), and by memory latency per pipeline of k-tiles (small-m GEMMs are
+  memory-bound); each wave then writes its output tiles (write_fraction; under the next wave's
+  main loop with gemm_epilogue_overlap) and pays gemm_cta_overhead; split-K adds a reduction pass;
 - attention (attention_time_s): FlashAttention-2 prefill and split-KV decode kernels, CTA by CTA;
 - elementwise, norms, softmax and others: ``max(FLOPs / peak, bytes / achievable bandwidth)`` with
   the bandwidth derated for small transfers by ``bytes / (bytes + bandwidth_ramp_bytes)``;
