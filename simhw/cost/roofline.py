@@ -126,6 +126,10 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     latency = hw.main_memory.latency_s
     read_bytes = (m * k + k * n) * e * batch * eff.l2_reuse
     cluster = max(1, eff.gemm_cluster)
+    p_overlap = eff.gemm_overlap
+    inv_p = 1.0 / p_overlap
+    blend_from = 0.05 if p_overlap <= 50 else math.inf    # lo / hi below which the p-norm is the max
+    epilogue_overlap, cta_overhead = eff.gemm_epilogue_overlap, eff.gemm_cta_overhead_s
     best = None
     for tm, tn in gemm_tiles(eff):
         tiles = math.ceil(m / tm) * math.ceil(n / tn) * batch
@@ -147,13 +151,21 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
                 # reads the shared (n-side) tile once for the cluster's CTAs
                 t_l2 = max((um + un) * kc * e / sm_port, (um + un / cluster) * kc * e * active / l2_bw)
                 t_rd = active * rd_cta / bw_read
-                main = max(overlap((max(t_mma, t_l2), t_rd), eff.gemm_overlap), t_lat)
+                # overlap((on-chip, HBM), gemm_overlap) inlined (cost/ctas.py); a limit under a twentieth
+                # of the other changes it by less than 20^-p / p and is dropped
+                hi = t_mma if t_mma > t_l2 else t_l2
+                lo = t_rd
+                if lo > hi:
+                    hi, lo = lo, hi
+                main = hi if lo <= blend_from * hi else hi * (1.0 + (lo / hi) ** p_overlap) ** inv_p
+                if t_lat > main:
+                    main = t_lat
                 t_wr = active * wr_cta / bw_write
-                if eff.gemm_epilogue_overlap:   # a wave's stores run under the next wave's main loop
-                    total += count * (max(main, t_wr) + eff.gemm_cta_overhead_s)
+                if epilogue_overlap:            # a wave's stores run under the next wave's main loop
+                    total += count * (max(main, t_wr) + cta_overhead)
                     last_wr = t_wr
                 else:
-                    total += count * (main + t_wr + eff.gemm_cta_overhead_s)
+                    total += count * (main + t_wr + cta_overhead)
                 comp += count * max(t_mma, t_l2)
                 mem += count * (t_rd + t_wr)
             total += last_wr                    # nothing runs under the last wave's stores
