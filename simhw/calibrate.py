@@ -64,7 +64,10 @@ def with_efficiency(hw: DeviceSpec | NodeSpec, **changes) -> DeviceSpec | NodeSp
 def _value(hw: DeviceSpec | NodeSpec, name: str) -> float:
     if name in NETWORK_PARAMS:
         return float(getattr(hw.network, name[len("network_"):]))
-    return float(getattr(device_of(hw).efficiency, name))
+    eff = device_of(hw).efficiency
+    if name == "collective_p2p_fraction" and not eff.collective_p2p_fraction:
+        return eff.collective_bus_fraction          # 0 means "as the bus fraction"
+    return float(getattr(eff, name))
 
 
 def device_of(hw: DeviceSpec | NodeSpec) -> DeviceSpec:
@@ -156,10 +159,12 @@ def parameters_for(rows: Sequence[Measurement], hw: DeviceSpec | NodeSpec | None
         for name in PARAMS.get(kind, ()):
             if name not in names:
                 names.append(name)
+    if any(m.kind == "collective" and m.op.name == "send_recv" and not spans_nodes(m) for m in rows):
+        names.append("collective_p2p_fraction")      # a send/recv inside a node: one direct copy
     if isinstance(hw, NodeSpec) and hw.network is not None and any(spans_nodes(m) for m in rows):
         if all(spans_nodes(m) for m in rows if m.kind == "collective"):
             # no row inside a node pins the device's NCCL constants: fit the fabric alone
-            names = [n for n in names if n not in PARAMS["collective"]]
+            names = [n for n in names if n not in PARAMS["collective"] + ("collective_p2p_fraction",)]
         names += list(NETWORK_PARAMS)
     return names
 

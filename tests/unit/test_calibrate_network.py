@@ -71,3 +71,23 @@ def test_network_parameter_needs_a_node(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "network_bandwidth_bytes_per_s" in err and "node" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_send_recv_rows_inside_a_node_fit_the_p2p_fraction(node):
+    """Send/recv rows inside a node add collective_p2p_fraction to the fit (started from the bus
+    fraction where the spec leaves it 0) and recover a known one."""
+    truth = with_efficiency(node, collective_p2p_fraction=0.8)
+    shapes = [(2, b) for b in SIZES] + [(8, b) for b in SIZES]
+    text = HEAD + "".join(f"collective,1,{op},{b},{n},{n},bf16,x\n" for op in ("send_recv", "all_reduce")
+                          for n, b in shapes if op == "all_reduce" or n == 2)
+    rows, bad = parse_lines(text.splitlines(True))
+    assert not bad
+    measured = HEAD + "".join(f"collective,{predict_s(r, truth)},{r.op.name},{int(r.op.shape['bytes'])},"
+                              f"{int(r.op.shape['ranks'])},{int(r.op.shape['ranks'])},bf16,r{i}\n"
+                              for i, r in enumerate(rows))
+    rows, _ = parse_lines(measured.splitlines(True))
+    assert parameters_for(rows, node) == list(PARAMS["collective"]) + ["collective_p2p_fraction"]
+    start = with_efficiency(node, collective_p2p_fraction=0.0)
+    result = calibrate(rows, start, max_fit_rows=200)
+    assert result.params["collective_p2p_fraction"][0] == start.device.efficiency.collective_bus_fraction
+    assert result.params["collective_p2p_fraction"][1] == pytest.approx(0.8, rel=0.05)
