@@ -82,6 +82,10 @@ class ValidationResult:
                "overall": self.overall.to_dict() if self.overall else None}
         if len(self.sources) > 1:
             out["sources"] = {s: {k: v.to_dict() for k, v in ks.items()} for s, ks in self.sources.items()}
+        bands: dict = {}
+        for (kind, band), st in duration_bands(self.rows).items():
+            bands.setdefault(kind, {})[band] = st.to_dict()
+        out["by_measured_time"] = bands
         out["worst"] = [{"line": r.line, "kind": r.kind, "label": r.label, "measured_s": r.measured_s,
                          "predicted_s": r.predicted_s, "error": r.error} for r in self.worst(count=10)]
         out["unreadable"] = [{"line": b.line, "reason": b.reason} for b in self.bad]
@@ -127,6 +131,23 @@ def _spct(x: float) -> str:
     return "-" if x is None or math.isnan(x) else f"{100 * x:+.1f}%"
 
 
+DURATION_BANDS_S = (5e-6, 50e-6, 500e-6)    # kernel-time bands of the table: where the error lives
+
+
+def duration_bands(rows) -> dict[tuple[str, str], GroupStats]:
+    """Statistics per (kind, measured-time band) for kinds whose rows span more than one band."""
+    edges = (0.0,) + DURATION_BANDS_S + (math.inf,)
+    names = [f"< {_time(edges[1])}"] + [f"{_time(a)}-{_time(b)}" for a, b in zip(edges[1:-2], edges[2:-1])] \
+        + [f">= {_time(edges[-2])}"]
+    groups: dict[tuple[str, str], list[RowResult]] = {}
+    for r in rows:
+        i = next(j for j in range(len(names)) if edges[j] <= r.measured_s < edges[j + 1])
+        groups.setdefault((r.kind, i), []).append(r)
+    kinds = {k for k, _ in groups}
+    spread = {k for k in kinds if sum(1 for kk, _ in groups if kk == k) > 1}
+    return {(k, names[i]): group_stats(rs) for (k, i), rs in sorted(groups.items()) if k in spread}
+
+
 def render_table(result: ValidationResult, worst: int = 5) -> str:
     """Human-readable summary: per kind (and per source when several), overall, worst rows."""
     lines = [f"simhw validate: {result.path} on {result.hardware}", ""]
@@ -143,6 +164,11 @@ def render_table(result: ValidationResult, worst: int = 5) -> str:
         for s, ks in result.sources.items():
             for k, v in ks.items():
                 lines.append(f"{s:<16}{k:<14}{v.n:>7}{_pct(v.median_ape):>10}{_pct(v.p90_ape):>10}{_spct(v.bias):>10}")
+    bands = duration_bands(result.rows)
+    if bands:
+        lines += ["", f"{'kind':<14}{'measured':<14}{'n':>7}{'median':>10}{'p90':>10}{'bias':>10}"]
+        for (kind, band), v in bands.items():
+            lines.append(f"{kind:<14}{band:<14}{v.n:>7}{_pct(v.median_ape):>10}{_pct(v.p90_ape):>10}{_spct(v.bias):>10}")
     if worst and result.rows:
         lines += ["", "worst rows (line, kind, label: measured -> predicted, error):"]
         for kind in result.kinds:

@@ -68,6 +68,20 @@ def test_statistics_on_hand_made_rows():
     assert res.worst(count=1)[0].line == 9
 
 
+def test_errors_by_measured_time_band():
+    """Kinds whose rows span several kernel-time bands get a line per band (table and JSON)."""
+    from simhw.validation.stats import duration_bands
+    rows = [RowResult(1, "gemm", "t", "a", 2e-6, 3e-6), RowResult(2, "gemm", "t", "b", 3e-6, 3e-6),
+            RowResult(3, "gemm", "t", "c", 1e-4, 0.9e-4), RowResult(4, "norm", "t", "d", 1e-4, 2e-4)]
+    bands = duration_bands(rows)
+    assert set(bands) == {("gemm", "< 5 us"), ("gemm", "50 us-500 us")}      # norm spans one band
+    assert bands[("gemm", "< 5 us")].n == 2 and bands[("gemm", "< 5 us")].median_ape == pytest.approx(0.25)
+    assert bands[("gemm", "50 us-500 us")].bias == pytest.approx(-0.1)
+    res = summarise("hw", "f", rows)
+    assert "50 us-500 us" in render_table(res)
+    assert res.to_dict()["by_measured_time"]["gemm"]["< 5 us"]["n"] == 2
+
+
 def test_validate_json_schema_and_table(tmp_path, capsys):
     path = _write(tmp_path, MIXED)
     rc = main(["validate", str(path), "--hw", "a100", "--format", "json"])
