@@ -10,8 +10,8 @@ spec and overrides only ``efficiency:``.
 On a node spec whose rows include collectives across nodes, the node's network link is fitted
 too (:data:`NETWORK_PARAMS`: its per-NIC bandwidth and per-hop latency): a cluster's fabric is a
 property of the cluster, not of the GPU, and often far from the datasheet (vidur's "DGX-A100" rows
-move 7.8 GB/s point to point where HDR InfiniBand gives 25 GB/s). The result is then a node spec
-(calibrated_node_yaml) whose device is the calibrated device spec.
+move about 8 GB/s point to point, validate/REPORT.md, where HDR InfiniBand gives 25 GB/s). The
+result is then a node spec (calibrated_node_yaml) whose device is the calibrated device spec.
 """
 from __future__ import annotations
 
