@@ -166,16 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         cells = []
         for name in names:
             st = overall.get(kind) if name == f"all {label} sets" else per_source[name].get(kind)
-            if st is None:
-                cells.append("-")
-            else:
-                ok = "met" if st.median_ape <= tm and st.p90_ape <= tp else "missed"
-                cells.append(f"{ok}: {_pct(st.median_ape)} / {_pct(st.p90_ape)}")
+            cells.append("-" if st is None else _verdict(st.median_ape, st.p90_ape, tm, tp))
         targets.append(f"| {kind} | {_pct(tm)} / {_pct(tp)} | " + " | ".join(cells) + " |")
         scoped = {t[0]: t for t in scope_rows if t[1] == f"{kind} inside a node"}
         if scoped:
-            cells = [(("met" if scoped[n][3] <= tm and scoped[n][4] <= tp else "missed")
-                      + f": {_pct(scoped[n][3])} / {_pct(scoped[n][4])}") if n in scoped else "-" for n in names]
+            cells = [_verdict(scoped[n][3], scoped[n][4], tm, tp) if n in scoped else "-" for n in names]
             targets.append(f"| {kind} inside a node | {_pct(tm)} / {_pct(tp)} | " + " | ".join(cells) + " |")
     acc_text = (f"Accuracy of simhw against real {label} measurements (errors are |predicted/measured - 1|; "
                 f"bias = median signed error, + = simhw slower). Produced by `{command}`; details in "
@@ -204,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     _splice_readme(acc_text)
     print(acc_text)
     return 0
+
+
+def _verdict(median: float, p90: float, target_median: float, target_p90: float) -> str:
+    ok = "met" if median <= target_median and p90 <= target_p90 else "missed"
+    return f"{ok}: {_pct(median)} / {_pct(p90)}"
 
 
 def _fabric_fit(rows, hw) -> str:
