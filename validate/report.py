@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from simhw.validation.sources import gpus_under
     from simhw.validation.schema import COLL_CODE
     from simhw.validation.predict import device_of
-    from simhw.validation.stats import RowResult
+    from simhw.validation.stats import RowResult, duration_bands
     from facts import a100_notes
     from simhw.workload.graph import Collective
 
@@ -132,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
                         lines.append(f"  - {name}: n {so.n}, median {_pct(so.median_ape)}, p90 {_pct(so.p90_ape)}, "
                                      f"bias {_spct(so.bias)}")
             lines.append(_fabric_fit([m for m in rows if m.kind == "collective"], hw))
+        bands = duration_bands(result.rows)
+        if bands:
+            lines += ["", "By measured time:", "", "| kind | measured | n | median | p90 | bias |",
+                      "| --- | --- | ---: | ---: | ---: | ---: |"]
+            lines += [f"| {k} | {b} | {v.n} | {_pct(v.median_ape)} | {_pct(v.p90_ape)} | {_spct(v.bias)} |"
+                      for (k, b), v in bands.items()]
         longer = [r for r in result.rows if r.kind == "gemm" and r.measured_s >= SHORT_KERNEL_S]
         if longer and len(longer) < result.kinds["gemm"].n:
             st = group_stats(longer)
