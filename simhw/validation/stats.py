@@ -6,7 +6,9 @@ the bias (median signed error: > 0 means simhw predicts too slow).
 """
 from __future__ import annotations
 
+import bisect
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -136,16 +138,13 @@ DURATION_BANDS_S = (5e-6, 50e-6, 500e-6)    # kernel-time bands of the table: wh
 
 def duration_bands(rows) -> dict[tuple[str, str], GroupStats]:
     """Statistics per (kind, measured-time band) for kinds whose rows span more than one band."""
-    edges = (0.0,) + DURATION_BANDS_S + (math.inf,)
-    names = [f"< {_time(edges[1])}"] + [f"{_time(a)}-{_time(b)}" for a, b in zip(edges[1:-2], edges[2:-1])] \
-        + [f">= {_time(edges[-2])}"]
-    groups: dict[tuple[str, str], list[RowResult]] = {}
+    edges = ("",) + tuple(_time(t) for t in DURATION_BANDS_S)
+    names = [f"< {edges[1]}"] + [f"{a}-{b}" for a, b in zip(edges[1:], edges[2:])] + [f">= {edges[-1]}"]
+    groups: dict[tuple[str, int], list[RowResult]] = {}
     for r in rows:
-        i = next(j for j in range(len(names)) if edges[j] <= r.measured_s < edges[j + 1])
-        groups.setdefault((r.kind, i), []).append(r)
-    kinds = {k for k, _ in groups}
-    spread = {k for k in kinds if sum(1 for kk, _ in groups if kk == k) > 1}
-    return {(k, names[i]): group_stats(rs) for (k, i), rs in sorted(groups.items()) if k in spread}
+        groups.setdefault((r.kind, bisect.bisect_right(DURATION_BANDS_S, r.measured_s)), []).append(r)
+    bands_of = Counter(kind for kind, _ in groups)
+    return {(k, names[i]): group_stats(rs) for (k, i), rs in sorted(groups.items()) if bands_of[k] > 1}
 
 
 def render_table(result: ValidationResult, worst: int = 5) -> str:
