@@ -14,7 +14,7 @@ def measure(dtype: str = "bf16", head_dim: int = 128, quick: bool = False, gpu: 
     import torch
     import torch.nn.functional as F
 
-    from common import time_kernel, torch_dtype
+    from common import input_sets, time_kernel, torch_dtype
 
     dt = torch_dtype(dtype)
     rows = []
@@ -24,32 +24,31 @@ def measure(dtype: str = "bf16", head_dim: int = 128, quick: bool = False, gpu: 
     if smoke:
         prefill, decode, heads_list, head_dim = SMOKE
     timing = dict(warmup=1, reps=2, trials=2, device=device) if smoke else dict(device=device)
+    size = torch.empty((), dtype=dt).element_size()
+
+    def timed(b, h, kvh, sq, skv, causal):
+        sets = input_sets(b * (2 * h * sq + 2 * kvh * skv) * head_dim * size, device)
+        qkv = [(torch.randn(b, h, sq, head_dim, device=device, dtype=dt),
+                torch.randn(b, kvh, skv, head_dim, device=device, dtype=dt),
+                torch.randn(b, kvh, skv, head_dim, device=device, dtype=dt)) for _ in range(sets)]
+        try:
+            fns = [lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v, is_causal=causal,
+                                                                        enable_gqa=(h != kvh)) for q, k, v in qkv]
+            fns[0]()
+        except (RuntimeError, TypeError):      # old torch without enable_gqa: repeat K/V heads
+            qkv = [(q, k.repeat_interleave(h // kvh, 1), v.repeat_interleave(h // kvh, 1)) for q, k, v in qkv]
+            fns = [lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v, is_causal=causal) for q, k, v in qkv]
+        return time_kernel(fns, **timing)
+
     for h, kvh in heads_list:
         for b, s in prefill:
-            q = torch.randn(b, h, s, head_dim, device=device, dtype=dt)
-            k = torch.randn(b, kvh, s, head_dim, device=device, dtype=dt)
-            v = torch.randn_like(k)
-            fn = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=(h != kvh))
-            try:
-                t = time_kernel(fn, **timing)
-            except (RuntimeError, TypeError):   # old torch without enable_gqa: repeat K/V heads
-                k2, v2 = k.repeat_interleave(h // kvh, 1), v.repeat_interleave(h // kvh, 1)
-                t = time_kernel(lambda: F.scaled_dot_product_attention(q, k2, v2, is_causal=True), **timing)
+            t = timed(b, h, kvh, s, s, True)
             rows.append(dict(kind="attention", measured_s=t, batch=b, seq_q=s, seq_kv=s, heads=h, kv_heads=kvh,
                              head_dim=head_dim, causal="true", dtype=dtype, timing="kernel", source="simhw-gpu",
                              label=f"sdpa prefill b={b} s={s} h={h}/{kvh}", gpu=gpu))
-            del q, k, v
         for b, s in decode:
-            q = torch.randn(b, h, 1, head_dim, device=device, dtype=dt)
-            k = torch.randn(b, kvh, s, head_dim, device=device, dtype=dt)
-            v = torch.randn_like(k)
-            try:
-                t = time_kernel(lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=(h != kvh)), **timing)
-            except (RuntimeError, TypeError):
-                k2, v2 = k.repeat_interleave(h // kvh, 1), v.repeat_interleave(h // kvh, 1)
-                t = time_kernel(lambda: F.scaled_dot_product_attention(q, k2, v2), **timing)
+            t = timed(b, h, kvh, 1, s, False)
             rows.append(dict(kind="attention", measured_s=t, batch=b, seq_q=1, seq_kv=s, heads=h, kv_heads=kvh,
                              head_dim=head_dim, causal="false", dtype=dtype, timing="kernel", source="simhw-gpu",
                              label=f"sdpa decode b={b} kv={s} h={h}/{kvh}", gpu=gpu))
-            del q, k, v
     return rows

@@ -1,9 +1,10 @@
 """Shared helpers for the GPU measurement scripts: environment record, timing, CSV rows.
 
 Every script writes rows in simhw's measurement CSV (simhw/validation/schema.py): ``kind``, the
-shape columns, ``measured_s`` and ``source``/``label``. Kernel times come from CUDA events around
-``reps`` back-to-back launches after ``warmup`` launches (median of ``trials`` such windows), so
-launch overhead is amortised like in the public sets (``timing=kernel``).
+shape columns, ``measured_s`` and ``source``/``label``. Kernel times (``timing=kernel``) come from
+CUDA events around the replay of a CUDA graph of ``reps`` back-to-back launches (median of
+``trials`` replays), so host launch overhead stays out; the launches cycle through enough copies of
+the inputs to cover 4x the L2, so operands come from HBM (cold-cache timing).
 Import-safe without PyTorch: torch is imported inside the functions.
 """
 from __future__ import annotations
@@ -36,14 +37,8 @@ def environment() -> dict:
         props = torch.cuda.get_device_properties(0)
         env.update(gpu=torch.cuda.get_device_name(0), sm_count=props.multi_processor_count,
                    memory_bytes=props.total_memory, capability=f"{props.major}.{props.minor}")
-        try:
-            import subprocess
-
-            out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version,clocks.max.sm,power.limit",
-                                  "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
-            env["nvidia_smi"] = out.stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            pass
+        env["nvidia_smi"] = smi("driver_version,clocks.max.sm,power.limit")
+        env["l2_bytes"] = l2_bytes()
     return env
 
 
@@ -54,32 +49,107 @@ def synchronize(device: str = "cuda") -> None:
         torch.cuda.synchronize()
 
 
-def time_kernel(fn, warmup: int = 5, reps: int = 20, trials: int = 5, device: str = "cuda") -> float:
-    """Median over ``trials`` of the mean time of ``reps`` back-to-back calls of ``fn`` (seconds):
-    CUDA events on a GPU; host wall clock on ``device="cpu"`` (the harness's smoke run)."""
+ROTATION_L2_MULTIPLE = 4    # input sets cycled per measurement cover this many times the L2 (cold-cache timing)
+MAX_SETS = 256
+STATS = {"graph_timed": 0, "eager_timed": 0}   # how each kernel time was taken (written to env.json)
+
+
+def l2_bytes(device: str = "cuda") -> int:
+    """The GPU's L2 size in bytes (0 on the host)."""
+    if device != "cuda":
+        return 0
+    import torch
+
+    return int(getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 0) or 0)
+
+
+def input_sets(bytes_per_set: int, device: str = "cuda") -> int:
+    """How many copies of a kernel's inputs to cycle through so that one pass over them covers
+    ``ROTATION_L2_MULTIPLE`` times the L2: each launch then reads its operands from HBM, as a
+    layer's weights are read in a real model, instead of from the L2 the previous launch filled."""
+    target = ROTATION_L2_MULTIPLE * l2_bytes(device)
+    if target <= 0 or bytes_per_set <= 0:
+        return 1
+    return max(1, min(MAX_SETS, -(-target // int(bytes_per_set))))
+
+
+def _as_list(fns):
+    return list(fns) if isinstance(fns, (list, tuple)) else [fns]
+
+
+def time_kernel(fns, warmup: int = 5, reps: int = 20, trials: int = 5, device: str = "cuda") -> float:
+    """Kernel time of one call (seconds): the median over ``trials`` of the mean of ``reps``
+    back-to-back calls. ``fns`` is one callable or a list of them (one per input set, cycled).
+
+    On a GPU the ``reps`` calls are captured once in a CUDA graph and the graph is replayed between
+    CUDA events, so host launch overhead does not leak into a kernel shorter than it; where capture
+    fails the calls are launched eagerly between the events. On ``device="cpu"`` (the harness's
+    smoke run) the host wall clock is used."""
     import time
 
     import torch
 
-    for _ in range(warmup):
-        fn()
-    synchronize(device)
+    fns = _as_list(fns)
+    reps = max(reps, len(fns))
+    calls = [fns[i % len(fns)] for i in range(reps)]
+
+    def run_all():
+        for f in calls:
+            f()
+
+    if device != "cuda":
+        for f in calls[:warmup]:
+            f()
+        times = []
+        for _ in range(trials):
+            t0 = time.perf_counter()
+            run_all()
+            times.append((time.perf_counter() - t0) / reps)
+        return statistics.median(times)
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):            # warm up off the default stream (cuBLAS handles, workspaces)
+        for f in (fns * warmup)[:max(warmup, len(fns))]:
+            f()
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+    replay = run_all
+    graph = None
+    try:
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            run_all()
+        graph.replay()
+        torch.cuda.synchronize()
+        replay = graph.replay
+        STATS["graph_timed"] += 1
+    except Exception:                        # noqa: BLE001 - any capture failure: fall back to eager launches
+        graph = None
+        torch.cuda.synchronize()
+        STATS["eager_timed"] += 1
     times = []
     for _ in range(trials):
-        if device == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            for _ in range(reps):
-                fn()
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end) / 1e3 / reps)
-        else:
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                fn()
-            times.append((time.perf_counter() - t0) / reps)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        replay()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end) / 1e3 / reps)
+    del graph
     return statistics.median(times)
+
+
+def smi(fields: str = "clocks.sm,clocks.mem,power.draw,temperature.gpu") -> str:
+    """One nvidia-smi reading ("" where it cannot be read): clocks and power after a part ran."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
 def time_wall(fn, warmup: int = 3, trials: int = 20, device: str = "cuda") -> float:

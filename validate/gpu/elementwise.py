@@ -12,21 +12,24 @@ def measure(dtype: str = "bf16", quick: bool = False, gpu: str = "", device: str
     import torch
     import torch.nn.functional as F
 
-    from common import time_kernel, torch_dtype
+    from common import input_sets, time_kernel, torch_dtype
 
     dt = torch_dtype(dtype)
     rows = []
     timing = dict(warmup=1, reps=2, trials=2) if smoke else {}
+    size = torch.empty((), dtype=dt).element_size()
+    w = torch.ones(HIDDEN, device=device, dtype=dt)
     for n in (SMOKE_SIZES if smoke else SIZES[::2] if quick else SIZES):
-        x = torch.randn(n // HIDDEN, HIDDEN, device=device, dtype=dt)
-        y = torch.randn_like(x)
-        w = torch.ones(HIDDEN, device=device, dtype=dt)
-        cases = (("elementwise", "add", 2, 1, lambda: x + y), ("elementwise", "gelu", 1, 1, lambda: F.gelu(x)),
-                 ("norm", "layernorm", 1, 1, lambda: F.layer_norm(x, (HIDDEN,), w, w)),
-                 ("softmax", "softmax", 1, 1, lambda: torch.softmax(x, dim=-1)))
-        for kind, name, reads, writes, fn in cases:
-            t = time_kernel(fn, device=device, **timing)
+        sets = input_sets(3 * n * size, device)      # two inputs and one output per set (add)
+        xs = [torch.randn(n // HIDDEN, HIDDEN, device=device, dtype=dt) for _ in range(sets)]
+        ys = [torch.randn_like(x) for x in xs]
+        cases = (("elementwise", "add", 2, 1, [lambda x=x, y=y: x + y for x, y in zip(xs, ys)]),
+                 ("elementwise", "gelu", 1, 1, [lambda x=x: F.gelu(x) for x in xs]),
+                 ("norm", "layernorm", 1, 1, [lambda x=x: F.layer_norm(x, (HIDDEN,), w, w) for x in xs]),
+                 ("softmax", "softmax", 1, 1, [lambda x=x: torch.softmax(x, dim=-1) for x in xs]))
+        for kind, name, reads, writes, fns in cases:
+            t = time_kernel(fns, device=device, **timing)
             rows.append(dict(kind=kind, measured_s=t, elements=n, reads=reads, writes=writes, dtype=dtype,
                              timing="kernel", source="simhw-gpu", label=f"{name} {n}", gpu=gpu))
-        del x, y
+        del xs, ys
     return rows

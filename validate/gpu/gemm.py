@@ -13,19 +13,24 @@ def measure(dtypes=("bf16",), quick: bool = False, gpu: str = "", device: str = 
     import torch
     import torch.nn.functional as F
 
-    from common import time_kernel, torch_dtype
+    from common import input_sets, time_kernel, torch_dtype
 
     rows = []
     ms = SMOKE_M if smoke else M_VALUES[::3] if quick else M_VALUES
     nks = SMOKE_NK if smoke else NK_VALUES[:3] if quick else NK_VALUES
     timing = dict(warmup=1, reps=2, trials=2) if smoke else {}
     for dt in dtypes:
+        tdt = torch_dtype(dt)
+        size = torch.empty((), dtype=tdt).element_size()
         for n, k in nks:
-            w = torch.randn(n, k, device=device, dtype=torch_dtype(dt))
+            ws = [torch.randn(n, k, device=device, dtype=tdt) for _ in range(input_sets(n * k * size, device))]
             for m in ms:
-                x = torch.randn(m, k, device=device, dtype=torch_dtype(dt))
-                t = time_kernel(lambda: F.linear(x, w), device=device, **timing)
+                sets = input_sets((m * k + n * k + m * n) * size, device)
+                xs = [torch.randn(m, k, device=device, dtype=tdt) for _ in range(sets)]
+                fns = [lambda x=x, w=w: F.linear(x, w) for x, w in zip(xs, ws)]
+                t = time_kernel(fns, device=device, **timing)
                 rows.append(dict(kind="gemm", measured_s=t, m=m, n=n, k=k, dtype=dt, timing="kernel",
                                  source="simhw-gpu", label=f"linear m={m} n={n} k={k}", gpu=gpu))
-            del w
+                del xs, fns
+            del ws
     return rows

@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="a few shapes of each kind (about a minute)")
     p.add_argument("--skip", default="", help=f"comma-separated parts to skip: {', '.join(PARTS)}")
     p.add_argument("--smoke", action="store_true", help="tiny shapes of every part: checks the harness in seconds")
+    p.add_argument("--l2", default="cold", choices=("cold", "hot"),
+                   help="cold: cycle input copies covering 4x the L2 (operands from HBM; default); "
+                        "hot: reuse one set of inputs (operands may stay in the L2)")
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
                    help="cpu only with --smoke: run the harness without a GPU")
     args = p.parse_args(argv)
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     import gemm
     import train_step
 
+    if args.l2 == "hot":
+        common.ROTATION_L2_MULTIPLE = 0
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     dev, smoke = args.device, args.smoke
     unknown = skip - set(PARTS)
@@ -64,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     env = common.environment()
     gpu = env.get("gpu", "") if dev == "cuda" else "cpu (harness smoke run)"
     env["smoke"] = smoke
+    env["l2"] = args.l2
     rows: list[dict] = []
     steps = (("gemm", lambda: gemm.measure((args.dtype,), args.quick, gpu, device=dev, smoke=smoke)),
              ("attention", lambda: attention.measure(args.dtype, quick=args.quick, gpu=gpu, device=dev, smoke=smoke)),
@@ -75,9 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measuring {name} ...", flush=True)
         rows.extend(fn())
         common.write_rows(args.out / "measurements.csv", rows)   # keep partial results
+        if dev == "cuda":
+            env.setdefault("nvidia_smi_after", {})[name] = common.smi()   # clocks, power, temperature
     if "train" not in skip:
         print("profiling one training step ...", flush=True)
         env["train_step"] = train_step.measure(args.out, args.dtype, quick=args.quick, device=dev, smoke=smoke)
+    env["kernel_timing"] = dict(common.STATS, l2_multiple=common.ROTATION_L2_MULTIPLE)
     common.write_json(args.out / "env.json", env)
     common.write_rows(args.out / "measurements.csv", rows)
     print(f"wrote {args.out / 'measurements.csv'} ({len(rows)} rows), {args.out / 'env.json'}")
