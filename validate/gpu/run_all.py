@@ -10,7 +10,8 @@ its CSV work before spending GPU time; with ``--device cpu`` it needs no GPU (ho
 skipped; never mix these rows with GPU measurements).
 
 Writes DIR/measurements.csv (simhw's measurement CSV, with a ``gpu`` column), DIR/env.json (GPU
-name, clocks, driver, torch/CUDA versions) and DIR/train_step_trace.json. Then:
+name, clocks, driver, torch/CUDA versions), DIR/microbench.csv (L2/HBM read bandwidth by working
+set, load latency; needs CuPy) and DIR/train_step_trace.json. Then:
 
     simhw validate DIR/measurements.csv --hw <spec>
     simhw calibrate DIR/measurements.csv --hw <spec> -o my-gpu.yaml
@@ -23,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-PARTS = ("gemm", "attention", "elementwise", "copies", "train")
+PARTS = ("gemm", "attention", "elementwise", "copies", "microbench", "train")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     import copies
     import elementwise
     import gemm
+    import microbench
     import train_step
 
     if args.l2 == "hot":
@@ -83,6 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         common.write_rows(args.out / "measurements.csv", rows)   # keep partial results
         if dev == "cuda":
             env.setdefault("nvidia_smi_after", {})[name] = common.smi()   # clocks, power, temperature
+    if "microbench" not in skip and dev == "cuda":
+        print("memory microbenchmarks ...", flush=True)
+        try:
+            env["microbench"] = len(microbench.measure(args.out, quick=args.quick))
+        except Exception as exc:   # noqa: BLE001 - the operator rows matter more: record and go on
+            env["microbench"] = f"failed: {exc}"
+            print(f"microbench failed: {exc}", flush=True)
     if "train" not in skip:
         print("profiling one training step ...", flush=True)
         env["train_step"] = train_step.measure(args.out, args.dtype, quick=args.quick, device=dev, smoke=smoke)
