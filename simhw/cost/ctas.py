@@ -1,5 +1,6 @@
-"""How CTAs share an SM's pipelines and the GPU's SMs: the p-norm of concurrent limits and the block
-scheduler's makespans (used by cost/roofline.py's GEMM and attention models)."""
+"""How CTAs share an SM's pipelines and the GPU's SMs: the p-norm of concurrent limits, the block
+scheduler's makespans and the stream-K GEMM schedule (used by cost/roofline.py's GEMM and attention
+models)."""
 from __future__ import annotations
 
 import heapq
@@ -47,3 +48,30 @@ def schedule(lengths: list[tuple[float, int]], slots: int) -> float:
         return math.ceil(count / slots) * longest
     total = sum(t * c for t, c in lengths)
     return max(longest, total / slots)
+
+
+def stream_k(m, n, k, batch, tm, tn, e, slots, p_slot, sm_port, l2_bw, bw_read, bw_write, latency,
+             read_bytes, eff) -> tuple[float, float, float] | None:
+    """(time, compute, memory) of a stream-K kernel with tm x tn tiles (CUTLASS sm90 stream-K tile
+    scheduler; Osama et al., "Stream-K", PPoPP 2023): every SM takes an equal share of all tiles'
+    k-iterations, so no wave is partly idle; an SM whose share ends inside a tile writes its FP32
+    partial tile and the tile's owner reads it back, through the L2. Used when the grid has at least
+    two k-iterations per SM."""
+    kt = math.ceil(k / eff.gemm_tile_k)
+    tiles = math.ceil(m / tm) * math.ceil(n / tn) * batch
+    if tiles * kt < 2 * slots:
+        return None
+    kc = math.ceil(tiles * kt / slots) * eff.gemm_tile_k        # k-extent of one SM's share
+    um, un = min(tm, m), min(tn, n)
+    t_mma = 2.0 * tm * tn * kc / p_slot
+    t_l2 = max((um + un) * kc * e / sm_port, (um + un / max(1, eff.gemm_cluster)) * kc * e * slots / l2_bw)
+    t_rd = read_bytes / bw_read
+    main = max(overlap((max(t_mma, t_l2), t_rd), eff.gemm_overlap),
+               math.ceil(kc / (eff.gemm_tile_k * eff.gemm_pipeline_stages)) * latency)
+    share = kc // eff.gemm_tile_k
+    whole_tiles = share % kt == 0 and (tiles * kt) % slots == 0    # every share starts and ends on a tile
+    fixup = 0.0 if whole_tiles else 2.0 * um * un * 4 * slots / l2_bw + latency
+    t_wr = um * un * e * min(slots, tiles) / bw_write           # the last tiles' stores
+    wr_all = m * n * e * batch / bw_write
+    total = max(main, wr_all) + fixup + t_wr + eff.gemm_cta_overhead_s
+    return total, max(t_mma, t_l2), t_rd + wr_all

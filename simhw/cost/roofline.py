@@ -28,7 +28,7 @@ from enum import Enum
 
 from ..spec.model import AttentionKernel, DeviceSpec, DType, Efficiency
 from ..workload.graph import Op, OpKind
-from .ctas import dispatch, overlap, schedule
+from .ctas import dispatch, overlap, schedule, stream_k
 
 
 class Bound(Enum):
@@ -175,7 +175,13 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
                 mem += red
             if best is None or total < best[0]:
                 best = (total, comp, mem)
+        if eff.gemm_stream_k:
+            cand = stream_k(m, n, k, batch, tm, tn, e, slots, p_slot, sm_port, l2_bw, bw_read, bw_write,
+                            latency, read_bytes, eff)
+            if cand is not None and cand[0] < best[0]:
+                best = cand
     return best
+
 
 
 def _split_heuristic(base_ctas: int, slots: int, kv_blocks: int, max_splits: int) -> int:
@@ -251,10 +257,12 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     fa2 = eff.attention_kernel is AttentionKernel.FA2
     if decode:   # GQA group packed as the query rows of one CTA per (sequence, kv head)
         rows = min(float(eff.attention_tile_q), 16.0 * math.ceil(h / kvh / 16.0))
-        # FlashAttention-2's varlen path (mha_varlen_fwd) splits the keys only when the GQA group is
-        # swapped into the query rows (seqlen_q == 1 and heads > kv_heads); MHA decode runs one CTA
-        # per sequence and head over attention_tile_kv key blocks, with no combine
-        split_kernel = h > kvh
+        # FlashAttention-2's varlen path (mha_varlen_fwd, paged serving caches) splits the keys only
+        # when the GQA group is swapped into the query rows (seqlen_q == 1 and heads > kv_heads); MHA
+        # decode there runs one CTA per sequence and head, with no combine. A dense cache (mha_fwd,
+        # e.g. PyTorch SDPA) takes the split heuristic for MHA and GQA alike
+        paged = bool(s.get("kv_write", 0.0))
+        split_kernel = h > kvh or not paged
         bkv = eff.attention_split_tile_kv if split_kernel else eff.attention_tile_kv
         kv_blocks = math.ceil(skv / bkv)
         base = int(b * kvh)
@@ -291,7 +299,9 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     port = min(sm_port / share, l2_bw / active)             # one CTA's L2 -> SM bandwidth
     t_mma = work * 4.0 * rows * bkv * d * share / (p_cta * per_sm)
     kv_tok = 2.0 * d * e                                  # K and V bytes per key token
-    lat = eff.attention_block_latency_s if decode else 0.0
+    # paged decode waits on each block's K, V loads; the dense kernel's cp.async prefetch of the next
+    # block (FlashAttention-2 flash_fwd_kernel) hides all but the first
+    lat = eff.attention_block_latency_s if decode and bool(s.get("kv_write", 0.0)) else 0.0
     first = eff.attention_first_block_latency_s if decode and split_kernel else 0.0
     q_rows = min(rows, sq * (h / kvh if decode else 1.0))
     t_qo = 2.0 * q_rows * d * e / port                    # load Q, store O
@@ -322,7 +332,9 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     else:
         sched = schedule(list(merged.items()), slots)
     t_hbm = hbm / (bw * eff.attention_memory_fraction)
-    body = overlap((sched, t_hbm), eff.attention_overlap)
+    # paged kernels stall on their dependent block loads; a dense cache streams with prefetch, its
+    # L2 -> SM and HBM transfers fully overlapped
+    body = overlap((sched, t_hbm), eff.attention_overlap if s.get("kv_write", 0.0) else math.inf)
     compute = sum(n * t_mma * c for n, c in lengths_blocks) / slots
     if s.get("kv_write", 0.0):   # serving engines first copy the new K/V into the paged cache
         body += eff.launch_s + 4.0 * b * sq * kvh * d * e / (bw * eff.elementwise_memory_fraction)

@@ -143,6 +143,8 @@ class Efficiency:
                                             # through TMA multicast (Hopper and later): L2 reads it once
     gemm_epilogue_overlap: bool = False     # output stores overlap the next tile's main loop (warp-specialized
                                             # persistent kernels: CUTLASS/cuBLAS sm90 ping-pong and later)
+    gemm_stream_k: bool = False             # the library also has stream-K kernels: each SM takes an equal
+                                            # share of all tiles' k-iterations, partial tiles fixed up through L2
     gemm_overlap: float = 5.0               # p of the p-norm joining a CTA's on-chip (tensor, L2) and HBM times (> 50: max)
     gemm_cta_overhead_s: float = 1e-6       # per wave of CTAs: prologue, epilogue and drain (beyond one memory latency)
     sm_l2_bytes_per_cycle: float = 64.0     # most L2 bytes one SM can take per clock (when few SMs are busy)

@@ -44,11 +44,29 @@ def test_hopper_stores_a_wave_under_the_next_main_loop():
     multistage kernels) keeps its stores on the critical path."""
     h100 = simhw.load_hw("h100")
     assert h100.efficiency.gemm_epilogue_overlap and not simhw.load_hw("a100").efficiency.gemm_epilogue_overlap
+    h100 = dataclasses.replace(h100, efficiency=dataclasses.replace(h100.efficiency, gemm_stream_k=False))   # waves only
     serial = dataclasses.replace(h100, efficiency=dataclasses.replace(h100.efficiency, gemm_epilogue_overlap=False))
     many = (8192, 8192, 8192)
     assert gemm_time_s(*many, 1, DType.BF16, h100)[0] < 0.98 * gemm_time_s(*many, 1, DType.BF16, serial)[0]
     one = (1024, 1024, 8192)        # 32 tiles of 128 x 256: fewer than the 132 SMs
     assert gemm_time_s(*one, 1, DType.BF16, h100)[0] == pytest.approx(gemm_time_s(*one, 1, DType.BF16, serial)[0])
+
+
+def test_stream_k_fills_the_wave_a_data_parallel_grid_leaves_part_idle():
+    """gemm_stream_k (CUTLASS sm90 stream-K scheduler): 512 x 11008 x 4096 has 172 tiles of 128 x 256
+    on 132 SMs, so whole-tile waves leave 0.65 of the second wave idle; spreading the k-iterations
+    evenly (plus the partial-tile fixup) is faster. A grid of fewer than two k-iterations per SM
+    has nothing to spread, and A100 (sm80) has no stream-K kernels."""
+    h100 = simhw.load_hw("h100")
+    assert h100.efficiency.gemm_stream_k and not simhw.load_hw("a100").efficiency.gemm_stream_k
+    waves = dataclasses.replace(h100, efficiency=dataclasses.replace(h100.efficiency, gemm_stream_k=False))
+    shape = (512, 11008, 4096)
+    assert gemm_time_s(*shape, 1, DType.BF16, h100)[0] < 0.9 * gemm_time_s(*shape, 1, DType.BF16, waves)[0]
+    tiny = (1024, 1024, 128)        # 32 tiles x 2 k-iterations < 2 x 132
+    assert gemm_time_s(*tiny, 1, DType.BF16, h100)[0] == pytest.approx(gemm_time_s(*tiny, 1, DType.BF16, waves)[0])
+    # never slower than the waves alone: the library picks the faster kernel
+    for shape in ((1, 4096, 4096), (128, 8192, 8192), (8192, 8192, 8192), (2048, 256, 4096)):
+        assert gemm_time_s(*shape, 1, DType.BF16, h100)[0] <= gemm_time_s(*shape, 1, DType.BF16, waves)[0]
 
 
 def test_epilogue_overlap_must_be_a_boolean(tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 READ_SIZES = (1 << 22, 1 << 23, 1 << 24, 1 << 25, 3 << 24, 1 << 26, 1 << 27, 1 << 28, 1 << 30, 1 << 32)
 CHASE_SIZES = (1 << 20, 1 << 24, 1 << 30)
-THREADS, UNROLL = 256, 4
+THREADS, BLOCKS_PER_SM = 256, 8
 
 _SOURCE = r"""
 __device__ __forceinline__ float4 load_cg(const float4* p) {   // L2-cached load the compiler may not merge
@@ -27,14 +27,19 @@ __device__ __forceinline__ unsigned int load_cg_u32(const unsigned int* p) {
     return v;
 }
 extern "C" __global__ void read_bw(const float4* __restrict__ a, long long n4, int passes, float* out) {
-    long long base = (long long)blockIdx.x * (blockDim.x * UNROLL) + threadIdx.x;
+    // each pass sweeps the whole buffer (grid-stride, four loads in flight per thread), so a
+    // buffer larger than the L2 is read from HBM on every pass
+    long long stride = (long long)gridDim.x * blockDim.x;
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     float acc = 0.f;
     for (int p = 0; p < passes; ++p) {
-        #pragma unroll
-        for (int u = 0; u < UNROLL; ++u) {
-            long long i = base + (long long)u * blockDim.x;
-            if (i < n4) { float4 v = load_cg(a + i); acc += v.x + v.y + v.z + v.w; }
+        long long i = t;
+        for (; i + 3 * stride < n4; i += 4 * stride) {
+            float4 v0 = load_cg(a + i), v1 = load_cg(a + i + stride);
+            float4 v2 = load_cg(a + i + 2 * stride), v3 = load_cg(a + i + 3 * stride);
+            acc += v0.x + v1.y + v2.z + v3.w;
         }
+        for (; i < n4; i += stride) { float4 v = load_cg(a + i); acc += v.x; }
     }
     if (acc == 1234.5f) out[0] = acc;      // keeps the loads; never true on the random data
 }
@@ -43,17 +48,17 @@ extern "C" __global__ void chase(const unsigned int* __restrict__ next, int step
     for (int s = 0; s < steps; ++s) j = load_cg_u32(next + j);
     out[0] = j;
 }
-""".replace("UNROLL", str(UNROLL))
+"""
 
 
-def _time_ms(cp, launch, reps: int) -> float:
-    """Median over 5 windows of the mean time of ``reps`` launches (ms), after one warm-up launch."""
+def _time_ms(cp, launch, reps: int, windows: int = 5) -> float:
+    """Median over ``windows`` of the mean time of ``reps`` launches (ms), after one warm-up launch."""
     import statistics
 
     launch()
     cp.cuda.Device().synchronize()
     times = []
-    for _ in range(5):
+    for _ in range(windows):
         start, end = cp.cuda.Event(), cp.cuda.Event()
         start.record()
         for _ in range(reps):
@@ -78,8 +83,8 @@ def measure(out_dir: Path, quick: bool = False) -> list[dict]:
     for nbytes in (READ_SIZES[::2] if quick else READ_SIZES):
         a = cp.random.random(nbytes // 4, dtype=cp.float32)
         n4 = nbytes // 16
-        blocks = -(-n4 // (THREADS * UNROLL))
-        passes = max(1, min(64, (1 << 30) // nbytes))      # about 1 GB of loads per launch
+        blocks = BLOCKS_PER_SM * cp.cuda.Device().attributes["MultiProcessorCount"]
+        passes = max(1, min(256, (1 << 32) // nbytes))     # about 4 GB of loads per launch
         ms = _time_ms(cp, lambda: read_bw((blocks,), (THREADS,), (a, np.int64(n4), np.int32(passes), out)), 3)
         rows.append(dict(test="read_bandwidth", bytes=nbytes, passes=passes, time_s=ms / 1e3,
                          value=nbytes * passes / (ms / 1e3), unit="B/s"))
@@ -92,9 +97,12 @@ def measure(out_dir: Path, quick: bool = False) -> list[dict]:
         nxt[order * 32] = (np.roll(order, -1) * 32).astype(np.uint32)
         d = cp.asarray(nxt)
         res = cp.zeros(1, dtype=cp.uint32)
-        steps = 20000
-        chase((1,), (1,), (d, np.int32(min(steps, lines)), res))          # touch the set once (warm the L2)
-        ms = _time_ms(cp, lambda: chase((1,), (1,), (d, np.int32(steps), res)), 1)
+        # every hop of the timed chase must be new to the L2 for an HBM-sized set: the chase walks
+        # the whole cycle (up to 2^21 hops); L2-sized sets are walked once first to warm the cache
+        steps = min(lines, 1 << 21) if nbytes > (1 << 28) else 20000
+        if nbytes <= (1 << 28):
+            chase((1,), (1,), (d, np.int32(lines), res))
+        ms = _time_ms(cp, lambda: chase((1,), (1,), (d, np.int32(steps), res)), 1, windows=3)
         rows.append(dict(test="load_latency", bytes=nbytes, passes=steps, time_s=ms / 1e3,
                          value=ms / 1e3 / steps, unit="s"))
         del d
