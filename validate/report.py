@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     from simhw.validation.predict import device_of
     from simhw.validation.stats import DURATION_BANDS_S, RowResult, duration_bands
     from facts import a100_notes
+    from own_runs import own_runs, own_runs_table
     from simhw.workload.graph import Collective
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -178,10 +179,15 @@ def main(argv: list[str] | None = None) -> int:
         if scoped:
             cells = [_verdict(scoped[n][3], scoped[n][4], tm, tp) if n in scoped else "-" for n in names]
             targets.append(f"| {kind} inside a node | {_pct(tm)} / {_pct(tp)} | " + " | ".join(cells) + " |")
+    own = own_runs_table(own_runs()) if args.gpu == "a100" else ""
+    own_text = ("\n\nsimhw's own CUDA runs (validate/data/, measured with validate/gpu/run_all.py; no constant is "
+                "fitted on these rows, but the Hopper specs' measured (M) memory latency, L2 and HBM read "
+                "bandwidths and launch come from the same machines' microbenchmarks and smallest kernels):\n\n"
+                + own) if own else ""
     acc_text = (f"Accuracy of simhw against real {label} measurements (errors are |predicted/measured - 1|; "
                 f"bias = median signed error, + = simhw slower). Produced by `{command}`; details in "
                 f"validate/{report_name}.\n\n" + "\n".join(acc) + "\n\nTargets of issue 3 (median / p90) against "
-                "these rows:\n\n" + "\n".join(targets) + "\n")
+                "these rows:\n\n" + "\n".join(targets) + own_text + "\n")
     notes = a100_notes(rows_by_source, device_of(hw)) if args.gpu == "a100" else (
         f"## Notes\n\nEvery constant marked F in the specs was fitted on A100 rows; these {label} rows were "
         "not used to fit anything (the specs' T/D values carry the A100 fits over).\n")
@@ -193,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         "signed error (+ = simhw predicts slower). 'flat roofline' is max(FLOPs / peak, bytes / HBM "
         "bandwidth) (collectives: bus bytes / link bandwidth) with no efficiency model.", "",
         "## Summary", "", "\n".join(acc), "", "## Targets", "", "\n".join(targets), "",
+        *(["## simhw's own CUDA runs", "", own_text.strip(), ""] if own_text else []),
         "## Per data set", "", "\n\n".join(sections), "", e2e_section, "",
         notes,
         ""])

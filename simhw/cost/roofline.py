@@ -255,13 +255,14 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     work = max(1.0, op.flops / fwd_flops) if fwd_flops > 0 and op.flops > 0 else 1.0
     decode = sq == 1
     fa2 = eff.attention_kernel is AttentionKernel.FA2
+    # a paged KV cache (serving engines: shape key paged, or kv_write when the op also writes it)
+    paged = bool(s.get("paged", 0.0) or s.get("kv_write", 0.0))
     if decode:   # GQA group packed as the query rows of one CTA per (sequence, kv head)
         rows = min(float(eff.attention_tile_q), 16.0 * math.ceil(h / kvh / 16.0))
         # FlashAttention-2's varlen path (mha_varlen_fwd, paged serving caches) splits the keys only
         # when the GQA group is swapped into the query rows (seqlen_q == 1 and heads > kv_heads); MHA
         # decode there runs one CTA per sequence and head, with no combine. A dense cache (mha_fwd,
         # e.g. PyTorch SDPA) takes the split heuristic for MHA and GQA alike
-        paged = bool(s.get("kv_write", 0.0))
         split_kernel = h > kvh or not paged
         bkv = eff.attention_split_tile_kv if split_kernel else eff.attention_tile_kv
         kv_blocks = math.ceil(skv / bkv)
@@ -275,13 +276,13 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         # varlen path splits keys only for GQA decode. Unpaged (mha_fwd) prefill may split the keys
         # when the CTAs would not fill the SMs; the decision counts the split kernel's tiles.
         split_kernel = False
-        paged = bool(s.get("kv_write", 0.0)) and fa2
-        rows = float(eff.attention_split_tile_q if paged else eff.attention_tile_q)
-        bkv = eff.attention_split_tile_kv if paged else eff.attention_tile_kv
+        split_tiles = bool(s.get("kv_write", 0.0)) and fa2
+        rows = float(eff.attention_split_tile_q if split_tiles else eff.attention_tile_q)
+        bkv = eff.attention_split_tile_kv if split_tiles else eff.attention_tile_kv
         q_blocks = math.ceil(sq / rows)
         kv_blocks = math.ceil(skv / bkv)
         splits = 1
-        if not paged:
+        if not split_tiles:
             split_q = math.ceil(sq / max(eff.attention_split_tile_q, 1))
             split_kv = math.ceil(skv / eff.attention_split_tile_kv)
             splits = _split_heuristic(int(b * h * split_q), slots, split_kv, eff.attention_max_splits)
@@ -301,7 +302,7 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     kv_tok = 2.0 * d * e                                  # K and V bytes per key token
     # paged decode waits on each block's K, V loads; the dense kernel's cp.async prefetch of the next
     # block (FlashAttention-2 flash_fwd_kernel) hides all but the first
-    lat = eff.attention_block_latency_s if decode and bool(s.get("kv_write", 0.0)) else 0.0
+    lat = eff.attention_block_latency_s if decode and paged else 0.0
     first = eff.attention_first_block_latency_s if decode and split_kernel else 0.0
     q_rows = min(rows, sq * (h / kvh if decode else 1.0))
     t_qo = 2.0 * q_rows * d * e / port                    # load Q, store O
@@ -334,7 +335,7 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     t_hbm = hbm / (bw * eff.attention_memory_fraction)
     # paged kernels stall on their dependent block loads; a dense cache streams with prefetch, its
     # L2 -> SM and HBM transfers fully overlapped
-    body = overlap((sched, t_hbm), eff.attention_overlap if s.get("kv_write", 0.0) else math.inf)
+    body = overlap((sched, t_hbm), eff.attention_overlap if paged else math.inf)
     compute = sum(n * t_mma * c for n, c in lengths_blocks) / slots
     if s.get("kv_write", 0.0):   # serving engines first copy the new K/V into the paged cache
         body += eff.launch_s + 4.0 * b * sq * kvh * d * e / (bw * eff.elementwise_memory_fraction)

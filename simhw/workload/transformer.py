@@ -122,8 +122,11 @@ def _layer_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, ph
     executed = full * (0.5 if causal and s_q == s_kv else 1.0) if wl.memory.flash_attention else full
     e = dt.bytes
     kv_e = wl.memory.kv_bits / 8 if wl.mode is Mode.DECODE else e
+    # prefill and decode run on a serving engine's paged KV cache (vLLM, TensorRT-LLM); training
+    # attention is dense (cost/roofline.py attention_time_s)
     att_shape = shape(batch=batch, heads=heads, kv_heads=kv_heads, seq_q=s_q, seq_kv=s_kv,
-                      head_dim=m.head_dim, causal=float(causal), flash=float(wl.memory.flash_attention))
+                      head_dim=m.head_dim, causal=float(causal), flash=float(wl.memory.flash_attention),
+                      paged=float(wl.mode is not Mode.TRAIN))
     io = dict(input_bytes=batch * s_q * q_dim * e + 2 * batch * s_kv * kv_dim * kv_e,
               output_bytes=batch * s_q * q_dim * e)
     if not wl.memory.flash_attention:  # unfused: scores, softmax and dropout round-trip HBM (Korthikanti §4.1)

@@ -102,3 +102,33 @@ def test_backward_attention_keeps_the_longest_first_schedule():
     fwd = _attn(1, 2, 2, 16384, 16384, causal=True)
     bwd = dataclasses.replace(fwd, flops=2.5 * fwd.flops)
     assert attention_time_s(bwd, A100)[0] == pytest.approx(attention_time_s(bwd, _fa(A100, AttentionKernel.FA3))[0])
+
+
+def test_dense_decode_streams_the_cache_paged_decode_waits_on_each_block():
+    """A dense KV cache (PyTorch SDPA: mha_fwd) splits the keys for MHA decode too and prefetches the
+    next K/V block, so a long-context, one-sequence decode streams its cache near the HBM read rate;
+    the paged serving kernel (shape key paged) keeps one CTA per head and pays each block's latency."""
+    h100 = simhw.load_hw("h100")
+    dense = _attn(1, 32, 32, 1, 4096)
+    paged = Op("attn", OpKind.ATTENTION, Phase.FWD, 0, dense.flops, DType.BF16,
+               shape=shape(**dict(dense.shape), paged=1.0), input_bytes=dense.input_bytes,
+               output_bytes=dense.output_bytes)
+    t_dense, t_paged = attention_time_s(dense, h100)[0], attention_time_s(paged, h100)[0]
+    assert t_dense < 0.6 * t_paged
+    kv_bytes = 2 * 4096 * 32 * 128 * 2
+    assert 0.5 < kv_bytes / t_dense / h100.main_memory.bandwidth_bytes_per_s <= h100.efficiency.attention_memory_fraction
+
+
+def test_serving_workloads_mark_their_attention_paged_and_training_dense():
+    from simhw.workload.from_yaml import workload_from_dict
+    from simhw.workload.spec import Mode
+    from simhw.workload.transformer import build_graph
+    for mode, paged in (("decode", 1.0), ("prefill", 1.0), ("train", 0.0)):
+        raw = {"model": "llama2-7b", "mode": mode, "dtype": "bf16", "seq_len": 512, "micro_batch": 1,
+               "global_batch": 1, "devices": 1}
+        if mode == "decode":
+            raw.update(seq_len=513, decode={"context_len": 512, "new_tokens": 1}, engine="none")
+        wl = workload_from_dict(raw)
+        assert wl.mode is Mode(mode)
+        attn = [op for op in build_graph(wl).ops if op.kind is OpKind.ATTENTION]
+        assert attn and all(op.shape["paged"] == paged for op in attn)

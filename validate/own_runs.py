@@ -1,0 +1,50 @@
+"""simhw's own CUDA measurements (validate/data/<gpu>-<date>/, taken with validate/gpu/run_all.py):
+each run's operator rows costed on the spec of the GPU that ran them (env.json names it).
+
+Used by validate/report.py for the report's and the README's "own GPU runs" table. The microbench
+rows (microbench.csv) are not costed: they set the measured (M) values of the Hopper specs.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent / "data"
+# nvidia-smi / torch device name -> simhw spec
+SPEC_OF_GPU = {"NVIDIA H100 80GB HBM3": "h100", "NVIDIA H200": "h200", "NVIDIA A100-SXM4-80GB": "a100",
+               "NVIDIA A100-SXM4-40GB": "a100-40gb"}
+# costed files: the L2-cold bf16 and fp16 runs (the repeat run and the L2-hot GEMMs are for spread
+# and cache effects, not separate checks)
+FILES = ("measurements.csv", "measurements-fp16.csv")
+
+
+def own_runs(data: Path = DATA) -> list[tuple[str, str, str, object]]:
+    """(run folder, file, spec name, ValidationResult) for every costed file of every run whose GPU
+    has a spec; runs of other GPUs are skipped."""
+    from simhw.spec.load import load_hw
+    from simhw.validation import evaluate, read_measurements
+
+    out = []
+    for folder in sorted(p for p in data.glob("*") if (p / "env.json").is_file()):
+        gpu = json.loads((folder / "env.json").read_text(encoding="utf-8")).get("gpu", "")
+        spec = SPEC_OF_GPU.get(gpu)
+        if spec is None:
+            continue
+        hw = load_hw(spec)
+        for name in FILES:
+            path = folder / name
+            if path.is_file():
+                rows, bad = read_measurements(path)
+                out.append((folder.name, name, spec, evaluate(rows, hw, str(path), bad)))
+    return out
+
+
+def own_runs_table(runs) -> str:
+    """Markdown table: run, file, spec, kind, n, median, p90, bias."""
+    lines = ["| run | file | spec | op kind | n | median error | p90 error | bias |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |"]
+    for run, name, spec, result in runs:
+        for kind, st in result.kinds.items():
+            lines.append(f"| {run} | {name} | {spec} | {kind} | {st.n} | {100 * st.median_ape:.1f}% | "
+                         f"{100 * st.p90_ape:.1f}% | {100 * st.bias:+.1f}% |")
+    return "\n".join(lines)
