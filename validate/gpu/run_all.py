@@ -11,7 +11,8 @@ skipped; never mix these rows with GPU measurements).
 
 Writes DIR/measurements.csv (simhw's measurement CSV, with a ``gpu`` column), DIR/env.json (GPU
 name, clocks, driver, torch/CUDA versions), DIR/microbench.csv (L2/HBM read bandwidth by working
-set, load latency; needs CuPy) and DIR/train_step_trace.json. Then:
+set, load latency; needs CuPy), DIR/power_samples.csv and power_phases.csv (board power at idle,
+in a long GEMM and an HBM stream) and DIR/train_step_trace.json. Then:
 
     simhw validate DIR/measurements.csv --hw <spec>
     simhw calibrate DIR/measurements.csv --hw <spec> -o my-gpu.yaml
@@ -24,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-PARTS = ("gemm", "attention", "elementwise", "copies", "microbench", "train")
+PARTS = ("gemm", "attention", "elementwise", "copies", "microbench", "power", "train")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     import elementwise
     import gemm
     import microbench
+    import power
     import train_step
 
     if args.l2 == "hot":
@@ -92,6 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:   # noqa: BLE001 - the operator rows matter more: record and go on
             env["microbench"] = f"failed: {exc}"
             print(f"microbench failed: {exc}", flush=True)
+    if "power" not in skip and dev == "cuda":
+        print("board power under load ...", flush=True)
+        try:
+            env["power"] = power.measure(args.out)
+        except Exception as exc:   # noqa: BLE001 - as microbench
+            env["power"] = f"failed: {exc}"
+            print(f"power failed: {exc}", flush=True)
     if "train" not in skip:
         print("profiling one training step ...", flush=True)
         env["train_step"] = train_step.measure(args.out, args.dtype, quick=args.quick, device=dev, smoke=smoke)
