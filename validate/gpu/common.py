@@ -50,6 +50,7 @@ def synchronize(device: str = "cuda") -> None:
 
 
 ROTATION_L2_MULTIPLE = 4    # input sets cycled per measurement cover this many times the L2 (cold-cache timing)
+SOAK_S = 0.0                # seconds each kernel runs back to back before it is timed (run_all --soak)
 MAX_SETS = 256
 STATS = {"graph_timed": 0, "eager_timed": 0}   # how each kernel time was taken (written to env.json)
 
@@ -128,6 +129,10 @@ def time_kernel(fns, warmup: int = 5, reps: int = 20, trials: int = 5, device: s
         graph = None
         torch.cuda.synchronize()
         STATS["eager_timed"] += 1
+    soak_end = time.time() + SOAK_S          # let the board's power limiter settle on this kernel's draw
+    while time.time() < soak_end:
+        replay()
+        torch.cuda.synchronize()
     times = []
     for _ in range(trials):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)

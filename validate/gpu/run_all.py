@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--l2", default="cold", choices=("cold", "hot"),
                    help="cold: cycle input copies covering 4x the L2 (operands from HBM; default); "
                         "hot: reuse one set of inputs (operands may stay in the L2)")
+    p.add_argument("--soak", type=float, default=0.0,
+                   help="seconds each GEMM/attention/elementwise kernel runs back to back before it is timed, "
+                        "so the power limiter has settled (0.3 is enough on H100/H200: it acts within 0.1 s); "
+                        "rows then are at the steady-state clock simhw's power_limited rows assume")
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
                    help="cpu only with --smoke: run the harness without a GPU")
     args = p.parse_args(argv)
@@ -71,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     env = common.environment()
+    common.SOAK_S = args.soak if args.device == "cuda" else 0.0
+    env["soak_s"] = common.SOAK_S
     gpu = env.get("gpu", "") if dev == "cuda" else "cpu (harness smoke run)"
     env["smoke"] = smoke
     env["l2"] = args.l2
