@@ -21,10 +21,12 @@ def _capped(tmp_path, watts):
     return simhw.load_hw(str(tmp_path / "capped.yaml"))
 
 
-@pytest.mark.parametrize("name, mamf", [("a100", 0.869), ("h100", 0.803)])
+# A100: sustained MAMF (stas00/ml-engineering); H100: simhw's own 6 s run of an 8192^3 bf16 GEMM at
+# the 700 W limit, 669.6 of 989.4 TFLOP/s (validate/data/h100-2026-11-26/power_phases.csv)
+@pytest.mark.parametrize("name, mamf", [("a100", 0.869), ("h100", 0.685)])   # H100: 0.677 with byte energy
 def test_a_long_gemm_on_random_data_settles_at_the_sustained_mamf_fraction(name, mamf):
     """The derivation in the specs: a GEMM at the full-clock compute fraction would draw more than
-    TDP; the DVFS clock that holds it at TDP gives the sustained fraction MAMF measures."""
+    TDP; the DVFS clock that holds it at TDP gives the measured steady-state fraction."""
     from simhw.spec.model import DType
 
     hw = simhw.load_hw(name)
@@ -42,16 +44,16 @@ def test_a_large_gemm_is_held_at_tdp_and_a_training_step_stays_under_it():
     from simhw.workload.graph import Op, OpKind, Phase, shape
 
     hw = simhw.load_hw("h100")
-    m, n, k = 8192, 65536, 16384           # a shape near MAMF's best
+    m, n, k = 8192, 65536, 16384           # a large shape
     gemm = Op("gemm", OpKind.GEMM, Phase.FWD, 0, 2.0 * m * n * k, DType.BF16, weight_bytes=2 * k * n,
               input_bytes=2 * m * k, output_bytes=2 * m * n, shape=shape(m=m, n=n, k=k))
     cost = OpCoster(hw)(gemm)
     body = cost.time_s - hw.efficiency.launch_s
     assert cost.power_limit_s > 0.0
     assert hw.idle_w + hw.active_w + cost.energy_j / body == pytest.approx(700.0, rel=1e-9)
-    assert 2.0 * m * n * k / body / hw.peak(DType.BF16) == pytest.approx(0.803, abs=0.025)   # MAMF
+    assert 2.0 * m * n * k / body / hw.peak(DType.BF16) == pytest.approx(0.677, abs=0.025)   # measured, 6 s
     r = simhw.estimate(workload_from_dict(TRAIN), hw)
-    assert r.time_breakdown_s["power_limit"] > 0.0 and 0.8 < r.clock_scale < 1.0
+    assert r.time_breakdown_s["power_limit"] > 0.0 and 0.7 < r.clock_scale < 1.0
     assert r.avg_power_w <= 700.0
     assert sum(r.time_breakdown_s.values()) == pytest.approx(r.step_time_s, rel=1e-9)
 
