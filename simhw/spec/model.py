@@ -124,6 +124,8 @@ class Efficiency:
     collective_nvls_fraction: float = 0.0   # NVLink SHARP all-reduce: algorithm bandwidth / NVLink bandwidth
                                             # (0: the switch cannot reduce, e.g. NVSwitch gen 2 on A100)
     host_copy_fraction: float = 0.8         # achievable fraction of the host link for pinned cudaMemcpyAsync
+    host_pageable_fraction: float = 0.33    # pageable (unpinned) host memory: the driver stages it through a pinned
+                                            # buffer, at this fraction of the pinned rate (0.23-0.42 measured)
     pageable_copy_fraction: float = 0.5     # pageable vs pinned copy rate (staged through a pinned bounce buffer; UNVERIFIED)
     engine_step_overhead_s: float = 0.0     # serving engine: scheduler + sampling per iteration
     engine_per_token_s: float = 0.0         # serving engine: per-sequence bookkeeping per iteration

@@ -56,7 +56,9 @@ def predict_s(row: Measurement, hw: DeviceSpec | NodeSpec) -> float:
     op = row.op
     if op.kind is OpKind.COPY and "direction" in op.shape:
         link = host_link(hw)
-        t = link.latency_s + op.shape["bytes"] / (link.bandwidth_bytes_per_s * device.efficiency.host_copy_fraction)
+        eff = device.efficiency
+        fraction = eff.host_copy_fraction * (1.0 if op.shape.get("pinned", 1.0) else eff.host_pageable_fraction)
+        t = link.latency_s + op.shape["bytes"] / (link.bandwidth_bytes_per_s * fraction)
     elif op.kind in (OpKind.COLLECTIVE, OpKind.SEND_RECV):
         s = op.shape
         ranks = int(s["ranks"])

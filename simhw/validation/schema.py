@@ -17,8 +17,8 @@ elements, reads, writes
                elementwise / norm / softmax: tensor elements; reads and writes in units of
                ``elements`` (default 1 and 1)
 op, bytes, pinned
-               copy: h2d | d2h over the host link (PCIe); pinned true/false (simhw prices
-               pinned copies; pageable ones are reported against the same prediction)
+               copy: h2d | d2h over the host link (PCIe); pinned true/false (pageable copies
+               are staged through a pinned buffer: host_pageable_fraction of the pinned rate)
 kv_cache_write attention: true when the measured op also copies the new K/V into a paged
                cache (serving engines)
 timing         kernel (default: GPU kernel time) or wall (host clock around one eager op:
