@@ -1,0 +1,36 @@
+"""Error bands on simhw's own CUDA measurements (validate/data/, shipped with the project, so these run
+in CI): the steady-state H100 and H200 GEMM and SDPA runs (--soak 0.3) costed on the h100 / h200
+specs, and the first runs' memory-bound and copy rows. The bands are the errors measured when the
+specs' Hopper constants were set from those machines' microbenchmarks (not fitted on these rows):
+a regression in the cost model shows up here first. Numbers: validate/REPORT.md."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import simhw
+from simhw.validation import evaluate, read_measurements
+
+DATA = Path(__file__).resolve().parents[2] / "validate" / "data"
+
+# (run folder, file, spec, kind, max median, max p90)
+BANDS = [
+    ("h100-2026-11-26", "measurements-steady.csv", "h100", "gemm", 0.11, 0.23),
+    ("h100-2026-11-26", "measurements-steady.csv", "h100", "attention", 0.05, 0.22),
+    ("h200-2026-11-26", "measurements-steady.csv", "h200", "gemm", 0.08, 0.26),
+    ("h200-2026-11-26", "measurements-steady.csv", "h200", "attention", 0.12, 0.23),
+    ("h100-2026-11-26", "measurements.csv", "h100", "elementwise", 0.09, 0.30),
+    ("h100-2026-11-26", "measurements.csv", "h100", "copy", 0.17, 0.35),
+    ("h200-2026-11-26", "measurements.csv", "h200", "copy", 0.15, 0.50),
+]
+
+
+@pytest.mark.parametrize("run, name, spec, kind, med, p90", BANDS)
+def test_own_hopper_runs_stay_inside_their_bands(run, name, spec, kind, med, p90):
+    rows, bad = read_measurements(DATA / run / name)
+    assert not bad
+    result = evaluate([r for r in rows if r.kind == kind], simhw.load_hw(spec))
+    st = result.kinds[kind]
+    assert st.n > 10 and not result.unpriced
+    assert st.median_ape <= med and st.p90_ape <= p90, (st.median_ape, st.p90_ape)
