@@ -188,3 +188,25 @@ def collective(kind: Collective, gather: bool = False) -> Callable:
         return Est(OpKind.COLLECTIVE, 0.0, a.dtype(), input_bytes=nbytes, output_bytes=nbytes,
                    shape={"collective": code, "bytes": nbytes, "ranks": ranks, "scope": 0})
     return rule
+
+
+SECTOR_BYTES = 32   # a scattered load or store moves one 32-byte DRAM sector (CUDA C++ Best Practices Guide)
+
+
+def nll_loss(backward: bool) -> Callable:
+    """nll_loss_forward(self[N, C], target[N], ...): one gathered value per row (a 32-byte sector
+    each) and the targets; nll_loss_backward(grad, self, target, ...): writes the whole grad_input
+    [N, C] (zeros, then one value per row) and reads the targets (ATen LossNLL.cu)."""
+    at = 1 if backward else 0
+
+    def rule(a: Args) -> Est | None:
+        x, t = a.shape(at), a.shape(at + 1)
+        if not x or t is None:
+            return None
+        rows = numel(t)
+        if backward:
+            return Est(OpKind.LOSS, rows, a.dtype(), input_bytes=a.nbytes(at + 1), output_bytes=a.nbytes(at),
+                       shape={"elements": numel(x)})
+        return Est(OpKind.LOSS, rows, a.dtype(), input_bytes=a.nbytes(at + 1) + rows * SECTOR_BYTES,
+                   output_bytes=rows * a.esize(at), shape={"elements": rows})
+    return rule

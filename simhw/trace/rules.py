@@ -7,8 +7,8 @@ namespace (``nccl:all_reduce``, ``record_param_comms``) are listed as written by
 from __future__ import annotations
 
 from ..workload.graph import Collective, OpKind
-from .memops import (collective, concat, copy, embedding_backward, foreach, gather_rows, pointwise, reduction, scan,
-                     to_copy, write_only)
+from .memops import (collective, concat, copy, embedding_backward, foreach, gather_rows, nll_loss, pointwise, reduction,
+                     scan, to_copy, write_only)
 from .ops import COMPOSITE, NO_WORK, SELF_FIRST, TERMINAL, Rule, attention, bmm, conv, conv_backward, linear, matmul, mm, mv
 
 E, N, S, L = OpKind.ELEMENTWISE, OpKind.NORM, OpKind.SOFTMAX, OpKind.LOSS
@@ -105,8 +105,8 @@ def _table() -> dict:
     add("softmax log_softmax", COMPOSITE, pointwise(S, 5.0))
     add("_softmax _log_softmax _safe_softmax", TERMINAL, pointwise(S, 5.0))
     add("_softmax_backward_data _log_softmax_backward_data", TERMINAL, pointwise(S, 4.0))
-    add("nll_loss_forward nll_loss2d_forward", TERMINAL, pointwise(L, 1.0))
-    add("nll_loss_backward nll_loss2d_backward", TERMINAL, pointwise(L, 1.0))
+    add("nll_loss_forward nll_loss2d_forward", TERMINAL, nll_loss(backward=False))
+    add("nll_loss_backward nll_loss2d_backward", TERMINAL, nll_loss(backward=True))
     add("mse_loss l1_loss smooth_l1_loss huber_loss binary_cross_entropy binary_cross_entropy_with_logits kl_div "
         "mse_loss_backward l1_loss_backward smooth_l1_loss_backward huber_loss_backward "
         "binary_cross_entropy_backward binary_cross_entropy_with_logits_backward", TERMINAL, pointwise(L, 3.0))

@@ -265,3 +265,18 @@ def test_real_alexnet_trace_without_shapes():
     assert r.step_time_s > 0                     # the host-to-device copies are still estimated (bytes known)
     df = validate_trace(path, load_hw("a100"))
     assert set(df.kind) == {"copy"} and len(df) == 16
+
+
+def test_nll_loss_reads_one_value_per_row_and_its_backward_writes_the_whole_gradient():
+    """nll_loss_forward gathers one log-probability per row (not the [N, C] input); its backward
+    writes the dense [N, C] grad_input (ATen LossNLL.cu). Real H200 trace: 122 us for 4096 x 32000
+    fp32 (validate/data/h200-2026-11-26/train_step_trace.json.gz)."""
+    from simhw.trace.ops import Args
+    from simhw.trace.rules import lookup
+
+    n, c = 4096, 32000
+    fwd = lookup("aten::nll_loss_forward").fn(Args([[n, c], [n], [], [], []], ["float", "long int", "", "Scalar", "Scalar"], ()))
+    bwd = lookup("aten::nll_loss_backward").fn(Args([[], [n, c], [n], [], [], [], []],
+                                                    ["float", "float", "long int", "", "Scalar", "Scalar", "float"], ()))
+    assert fwd.kind is OpKind.LOSS and fwd.input_bytes == n * 8 + n * 32 and fwd.output_bytes == n * 4
+    assert bwd.output_bytes == n * c * 4 and bwd.input_bytes == n * 8
