@@ -19,11 +19,14 @@ SPEC_OF_GPU = {"NVIDIA H100 80GB HBM3": "h100", "NVIDIA H200": "h200", "NVIDIA A
 # bursts of 20-200 ms, partly before the limiter acted) and the fp16 run (the same bursts). The
 # repeat run and the L2-hot GEMMs are for spread and cache effects, not separate checks.
 FILES = ("measurements-steady.csv", "measurements.csv", "measurements-fp16.csv")
+TRACE = "train_step_trace.json.gz"   # one profiled training step: each op's own kernel time (a 10 ms
+                                     # step after 30 ms of warm-up: bursts, before the power limiter acts)
 
 
 def own_runs(data: Path = DATA) -> list[tuple[str, str, str, object]]:
     """(run folder, file, spec name, ValidationResult) for every costed file of every run whose GPU
     has a spec; runs of other GPUs are skipped."""
+    from simhw.commands.validate import trace_result
     from simhw.spec.load import load_hw
     from simhw.validation import evaluate, read_measurements
 
@@ -39,6 +42,8 @@ def own_runs(data: Path = DATA) -> list[tuple[str, str, str, object]]:
             if path.is_file():
                 rows, bad = read_measurements(path)
                 out.append((folder.name, name, spec, evaluate(rows, hw, str(path), bad)))
+        if (folder / TRACE).is_file():
+            out.append((folder.name, TRACE, spec, trace_result(folder / TRACE, hw)))
     return out
 
 

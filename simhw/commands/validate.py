@@ -28,7 +28,7 @@ def run(args) -> int:
 
     hw = load_hw(args.hw)
     if is_trace_path(args.file):       # a CUDA profiler trace: its own kernel times are the measurements
-        result = _trace_result(args.file, hw)
+        result = trace_result(args.file, hw)
     else:
         result = validate(args.file, hw)
     _render(result, args)
@@ -65,7 +65,7 @@ def _nan_none(value):
     return None
 
 
-def _trace_result(path, hw):
+def trace_result(path, hw):
     """Predicted vs measured kernel time per op of a CUDA trace (issue 4), as a ValidationResult."""
     from ..validation.stats import RowResult, summarise
     from ..workload.from_torch_trace import validate_trace
