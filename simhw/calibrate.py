@@ -37,6 +37,7 @@ PARAMS = {
     "norm": ("elementwise_memory_fraction", "bandwidth_ramp_bytes"),
     "softmax": ("elementwise_memory_fraction", "bandwidth_ramp_bytes"),
     "wall": ("host_launch_gap_s",),
+    "copy": ("host_copy_fraction",),
 }
 # The node's network link (comm.group_link aggregates it over the ranks each node contributes).
 NETWORK_PARAMS = ("network_bandwidth_bytes_per_s", "network_latency_s")
@@ -159,6 +160,8 @@ def parameters_for(rows: Sequence[Measurement], hw: DeviceSpec | NodeSpec | None
         for name in PARAMS.get(kind, ()):
             if name not in names:
                 names.append(name)
+    if any(m.kind == "copy" and not m.op.shape.get("pinned", 1.0) for m in rows):
+        names.append("host_pageable_fraction")       # pageable copies: staged through a pinned buffer
     if any(m.kind == "collective" and m.op.name == "send_recv" and not spans_nodes(m) for m in rows):
         names.append("collective_p2p_fraction")      # a send/recv inside a node: one direct copy
     if isinstance(hw, NodeSpec) and hw.network is not None and any(spans_nodes(m) for m in rows):

@@ -91,3 +91,23 @@ def test_send_recv_rows_inside_a_node_fit_the_p2p_fraction(node):
     result = calibrate(rows, start, max_fit_rows=200)
     assert result.params["collective_p2p_fraction"][0] == start.device.efficiency.collective_bus_fraction
     assert result.params["collective_p2p_fraction"][1] == pytest.approx(0.8, rel=0.05)
+
+
+def test_copy_rows_fit_the_pinned_and_pageable_fractions():
+    """Copy rows bring host_copy_fraction into the fit; pageable ones also host_pageable_fraction,
+    and a fit on copies made with a known pageable fraction recovers it."""
+    pinned = "copy,h2d,{b},true,{t}"
+    pageable = "copy,d2h,{b},false,{t}"
+    rows, bad = parse_lines(["kind,op,bytes,pinned,measured_s"] + [pinned.format(b=2 ** 20 * i, t=1) for i in (1, 2)],
+                            "pinned.csv")
+    assert not bad and "host_copy_fraction" in parameters_for(rows) and "host_pageable_fraction" not in parameters_for(rows)
+    truth = with_efficiency(simhw.load_hw("h100"), host_pageable_fraction=0.25)
+    lines = ["kind,op,bytes,pinned,measured_s"]
+    for i in range(1, 41):
+        for template in (pinned, pageable):
+            probe, _ = parse_lines(["kind,op,bytes,pinned,measured_s", template.format(b=2 ** 18 * i, t=1)], "x")
+            lines.append(template.format(b=2 ** 18 * i, t=predict_s(probe[0], truth)))
+    rows, bad = parse_lines(lines, "copies.csv")
+    assert not bad and "host_pageable_fraction" in parameters_for(rows)
+    result = calibrate(rows, simhw.load_hw("h100"))
+    assert result.params["host_pageable_fraction"][1] == pytest.approx(0.25, rel=0.02)
