@@ -181,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             targets.append(f"| {kind} inside a node | {_pct(tm)} / {_pct(tp)} | " + " | ".join(cells) + " |")
     own = own_runs_table(own_runs()) if args.gpu == "a100" else ""
     own_text = ("\n\nsimhw's own CUDA runs (validate/data/, measured with validate/gpu/run_all.py; no constant is "
-                "fitted on these rows, but the Hopper specs' measured (M) memory latency, L2 and HBM read "
-                "bandwidths and launch come from the same machines' microbenchmarks and smallest kernels; the "
+                "fitted on these rows, but the Hopper specs' measured (M) constants come from the same machines' "
+                "microbenchmarks, power runs and smallest kernels; the "
                 "training-step trace ran as a 40 ms burst, before the power limiter acts, while simhw prices its "
                 "ops at the steady-state clock):\n\n"
                 + own) if own else ""
