@@ -56,7 +56,9 @@ def stream_k(m, n, k, batch, tm, tn, e, slots, p_slot, sm_port, l2_bw, bw_read, 
     scheduler; Osama et al., "Stream-K", PPoPP 2023): every SM takes an equal share of all tiles'
     k-iterations, so no wave is partly idle; an SM whose share ends inside a tile writes its FP32
     partial tile and the tile's owner reads it back, through the L2. Used when the grid has at least
-    two k-iterations per SM."""
+    two k-iterations per SM. Inputs as in roofline.gemm_time_s: e bytes per element, p_slot FLOP/s
+    per SM, sm_port / l2_bw / bw_read / bw_write in bytes/s, latency in s, read_bytes the operands'
+    HBM bytes."""
     kt = math.ceil(k / eff.gemm_tile_k)
     tiles = math.ceil(m / tm) * math.ceil(n / tn) * batch
     if tiles * kt < 2 * slots:

@@ -8,6 +8,7 @@
   p-norm, gemm_overlap), and by memory latency per pipeline of k-tiles (small-m GEMMs are
   memory-bound); each wave then writes its output tiles (write_fraction; under the next wave's
   main loop with gemm_epilogue_overlap) and pays gemm_cta_overhead; split-K adds a reduction pass;
+  with gemm_stream_k each tile shape also has a stream-K schedule (cost/ctas.py stream_k);
 - attention (attention_time_s): FlashAttention-2 prefill and split-KV decode kernels, CTA by CTA;
 - elementwise, norms, softmax and others: ``max(FLOPs / peak, bytes / achievable bandwidth)`` with
   the bandwidth derated for small transfers by ``bytes / (bytes + bandwidth_ramp_bytes)``;
@@ -181,7 +182,6 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
             if cand is not None and cand[0] < best[0]:
                 best = cand
     return best
-
 
 
 def _split_heuristic(base_ctas: int, slots: int, kv_blocks: int, max_splits: int) -> int:
