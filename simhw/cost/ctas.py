@@ -55,7 +55,7 @@ def stream_k(m, n, k, batch, tm, tn, e, slots, p_slot, sm_port, l2_bw, bw_read, 
     """(time, compute, memory) of a stream-K kernel with tm x tn tiles (CUTLASS sm90 stream-K tile
     scheduler; Osama et al., "Stream-K", PPoPP 2023): every SM takes an equal share of all tiles'
     k-iterations, so no wave is partly idle; an SM whose share ends inside a tile writes its FP32
-    partial tile and the tile's owner reads it back, through the L2. Used when the grid has at least
+    partial tile, and the tile's owner reads the others' partials back through its own L2 port. Used when the grid has at least
     two k-iterations per SM. Inputs as in roofline.gemm_time_s: e bytes per element, p_slot FLOP/s
     per SM, sm_port / l2_bw / bw_read / bw_write in bytes/s, latency in s, read_bytes the operands'
     HBM bytes."""
@@ -72,7 +72,9 @@ def stream_k(m, n, k, batch, tm, tn, e, slots, p_slot, sm_port, l2_bw, bw_read, 
                math.ceil(kc / (eff.gemm_tile_k * eff.gemm_pipeline_stages)) * latency)
     share = kc // eff.gemm_tile_k
     whole_tiles = share % kt == 0 and (tiles * kt) % slots == 0    # every share starts and ends on a tile
-    fixup = 0.0 if whole_tiles else 2.0 * um * un * 4 * slots / l2_bw + latency
+    # the tile's owner reads the other SMs' FP32 partials of its tile through its own L2 port
+    parts = max(2, math.ceil(kt / share) + (1 if kt % share else 0))
+    fixup = 0.0 if whole_tiles else (parts - 1) * um * un * 4 / sm_port + latency
     t_wr = um * un * e * min(slots, tiles) / bw_write           # the last tiles' stores
     wr_all = m * n * e * batch / bw_write
     total = max(main, wr_all) + fixup + t_wr + eff.gemm_cta_overhead_s
