@@ -179,13 +179,16 @@ def main(argv: list[str] | None = None) -> int:
         if scoped:
             cells = [_verdict(scoped[n][3], scoped[n][4], tm, tp) if n in scoped else "-" for n in names]
             targets.append(f"| {kind} inside a node | {_pct(tm)} / {_pct(tp)} | " + " | ".join(cells) + " |")
-    own = own_runs_table(own_runs()) if args.gpu == "a100" else ""
-    own_text = ("\n\nsimhw's own CUDA runs (validate/data/, measured with validate/gpu/run_all.py; no constant is "
-                "fitted on these rows, but the Hopper specs' measured (M) constants come from the same machines' "
-                "microbenchmarks, power runs and smallest kernels; the "
-                "training-step trace ran as a 40 ms burst, before the power limiter acts, while simhw prices its "
-                "ops at the steady-state clock):\n\n"
-                + own) if own else ""
+    runs = own_runs() if args.gpu == "a100" else []
+    own_intro = ("simhw's own CUDA runs (validate/data/, measured with validate/gpu/run_all.py; no constant is "
+                 "fitted on these rows, but the Hopper specs' measured (M) constants come from the same machines' "
+                 "microbenchmarks, power runs and smallest kernels; the training-step trace ran as a 40 ms burst, "
+                 "before the power limiter acts, while simhw prices its ops at the steady-state clock):\n\n")
+    own_full = own_intro + own_runs_table(runs) if runs else ""
+    short = [r for r in runs if r[1] in ("measurements-steady.csv", "measurements.csv")]
+    own_text = ("\n\n" + own_intro.replace("; the training-step trace ran as a 40 ms burst, before the power "
+                                             "limiter acts, while simhw prices its ops at the steady-state clock", "")
+                + own_runs_table(short) + "\n\nThe fp16 runs and the training-step traces: validate/REPORT.md.") if runs else ""
     acc_text = (f"Accuracy of simhw against real {label} measurements (errors are |predicted/measured - 1|; "
                 f"bias = median signed error, + = simhw slower). Produced by `{command}`; details in "
                 f"validate/{report_name}.\n\n" + "\n".join(acc) + "\n\nTargets of issue 3 (median / p90) against "
@@ -201,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         "signed error (+ = simhw predicts slower). 'flat roofline' is max(FLOPs / peak, bytes / HBM "
         "bandwidth) (collectives: bus bytes / link bandwidth) with no efficiency model.", "",
         "## Summary", "", "\n".join(acc), "", "## Targets", "", "\n".join(targets), "",
-        *(["## simhw's own CUDA runs", "", own_text.strip(), ""] if own_text else []),
+        *(["## simhw's own CUDA runs", "", own_full, ""] if own_full else []),
         "## Per data set", "", "\n\n".join(sections), "", e2e_section, "",
         notes,
         ""])
