@@ -26,9 +26,8 @@ TRACE = "train_step_trace.json.gz"   # one profiled training step: each op's own
 def own_runs(data: Path = DATA) -> list[tuple[str, str, str, object]]:
     """(run folder, file, spec name, ValidationResult) for every costed file of every run whose GPU
     has a spec; runs of other GPUs are skipped."""
-    from simhw.commands.validate import trace_result
     from simhw.spec.load import load_hw
-    from simhw.validation import evaluate, read_measurements
+    from simhw.validation import evaluate, read_measurements, trace_result
 
     out = []
     for folder in sorted(p for p in data.glob("*") if (p / "env.json").is_file()):

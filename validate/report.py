@@ -182,13 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     runs = own_runs() if args.gpu == "a100" else []
     own_intro = ("simhw's own CUDA runs (validate/data/, measured with validate/gpu/run_all.py; no constant is "
                  "fitted on these rows, but the Hopper specs' measured (M) constants come from the same machines' "
-                 "microbenchmarks, power runs and smallest kernels; the training-step trace ran as a 40 ms burst, "
-                 "before the power limiter acts, while simhw prices its ops at the steady-state clock):\n\n")
-    own_full = own_intro + own_runs_table(runs) if runs else ""
+                 "microbenchmarks, power runs and smallest kernels")
+    trace_caveat = ("; the training-step trace ran as a 40 ms burst, before the power limiter acts, while simhw "
+                    "prices its ops at the steady-state clock")
+    own_full = own_intro + trace_caveat + "):\n\n" + own_runs_table(runs) if runs else ""
     short = [r for r in runs if r[1] in ("measurements-steady.csv", "measurements.csv")]
-    own_text = ("\n\n" + own_intro.replace("; the training-step trace ran as a 40 ms burst, before the power "
-                                             "limiter acts, while simhw prices its ops at the steady-state clock", "")
-                + own_runs_table(short) + "\n\nThe fp16 runs and the training-step traces: validate/REPORT.md.") if runs else ""
+    own_text = ("\n\n" + own_intro + "):\n\n" + own_runs_table(short)
+                + "\n\nThe fp16 runs and the training-step traces: validate/REPORT.md.") if runs else ""
     acc_text = (f"Accuracy of simhw against real {label} measurements (errors are |predicted/measured - 1|; "
                 f"bias = median signed error, + = simhw slower). Produced by `{command}`; details in "
                 f"validate/{report_name}.\n\n" + "\n".join(acc) + "\n\nTargets of issue 3 (median / p90) against "

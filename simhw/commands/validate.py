@@ -28,6 +28,8 @@ def run(args) -> int:
 
     hw = load_hw(args.hw)
     if is_trace_path(args.file):       # a CUDA profiler trace: its own kernel times are the measurements
+        from ..validation.stats import trace_result
+
         result = trace_result(args.file, hw)
     else:
         result = validate(args.file, hw)
@@ -63,15 +65,3 @@ def _rows_csv(result) -> str:
 
 def _nan_none(value):
     return None
-
-
-def trace_result(path, hw):
-    """Predicted vs measured kernel time per op of a CUDA trace (issue 4), as a ValidationResult."""
-    from ..validation.stats import RowResult, summarise
-    from ..workload.from_torch_trace import validate_trace
-
-    df = validate_trace(path, hw)
-    rows = [RowResult(line=i + 1, kind=str(r.kind), source="trace", label=f"{r.name} ({r.phase})",
-                      measured_s=float(r.measured_s), predicted_s=float(r.predicted_s))
-            for i, r in enumerate(df.itertuples()) if r.measured_s > 0]
-    return summarise(hw.name, str(path), rows)

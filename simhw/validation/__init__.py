@@ -12,9 +12,10 @@ from pathlib import Path
 
 from .schema import COLUMNS, KINDS, BadRow, Measurement, build_op, frame_to_measurements, read_measurements
 from .sources import SOURCES, convert, convert_aiconfigurator, convert_llmcompass, convert_vidur
-from .stats import SCHEMA, GroupStats, RowResult, ValidationResult, evaluate, group_stats, render_table
+from .stats import (SCHEMA, GroupStats, RowResult, ValidationResult, evaluate, group_stats, render_table,
+                    trace_result)
 
-__all__ = ["COLUMNS", "KINDS", "SCHEMA", "SOURCES", "BadRow", "GroupStats", "Measurement", "RowResult",
+__all__ = ["COLUMNS", "KINDS", "SCHEMA", "SOURCES", "BadRow", "GroupStats", "Measurement", "RowResult", "trace_result",
            "ValidationResult", "build_op", "convert", "convert_aiconfigurator", "convert_llmcompass",
            "convert_vidur", "evaluate", "frame_to_measurements", "group_stats", "read_measurements",
            "render_table", "validate", "validate_frame"]

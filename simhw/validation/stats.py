@@ -125,6 +125,18 @@ def evaluate(measurements: Sequence[Measurement], hw, path: str = "", bad: Seque
     return summarise(getattr(hw, "name", "?"), path, rows, bad, unpriced)
 
 
+def trace_result(path, hw) -> ValidationResult:
+    """Predicted vs measured kernel time per op of a CUDA trace (its own kernel times are the
+    measurements), as a ValidationResult."""
+    from ..workload.from_torch_trace import validate_trace
+
+    df = validate_trace(path, hw)
+    rows = [RowResult(line=i + 1, kind=str(r.kind), source="trace", label=f"{r.name} ({r.phase})",
+                      measured_s=float(r.measured_s), predicted_s=float(r.predicted_s))
+            for i, r in enumerate(df.itertuples()) if r.measured_s > 0]
+    return summarise(hw.name, str(path), rows)
+
+
 def _pct(x: float) -> str:
     return "-" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
 
