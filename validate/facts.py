@@ -66,8 +66,8 @@ def a100_notes(rows_by_source: dict, device) -> str:
             "- aiconfigurator GEMMs run in short CUDA-graph bursts with weights never initialised (vLLM's "
             "RowParallelLinear allocates them with torch.empty): no power limit, so its "
             f"{len(fr)} GEMMs of 0.2 TFLOP or more reach {statistics.median(fr):.2f} of the dense peak at the "
-            f"median and up to {max(fr):.2f}; its rows carry power_limited=false. Other rows are priced at the "
-            "DVFS clock of their own draw.")
+            f"median and up to {max(fr):.2f}; its rows carry power=full. Other rows are priced at the "
+            "DVFS clock of their own draw (power=burst: a die near idle temperature).")
     if vidur:
         fr = gemm_peak_fractions(vidur, device)
         text = "- vidur: the A100 variant is not stated"

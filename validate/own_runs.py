@@ -14,13 +14,13 @@ DATA = Path(__file__).resolve().parent / "data"
 SPEC_OF_GPU = {"NVIDIA H100 80GB HBM3": "h100", "NVIDIA H200": "h200", "NVIDIA A100-SXM4-80GB": "a100",
                "NVIDIA A100-SXM4-40GB": "a100-40gb"}
 # costed files: the steady-state GEMM/attention run (--soak 0.3: each kernel runs 0.3 s before it is
-# timed, so the power limiter has settled, the state simhw's power_limited rows assume), then the
-# first bf16 run (its elementwise, norm, softmax and copy rows; its GEMM/attention rows ran in
-# bursts of 20-200 ms, partly before the limiter acted) and the fp16 run (the same bursts). The
-# repeat run and the L2-hot GEMMs are for spread and cache effects, not separate checks.
+# timed, so the power limiter and the die's temperature have settled; its rows carry power=steady),
+# then the first bf16 run (its GEMM/attention rows ran in bursts of 20-200 ms: priced as
+# power=burst, the default) and the fp16 run (the same bursts). The repeat run and the L2-hot GEMMs
+# are for spread and cache effects, not separate checks.
 FILES = ("measurements-steady.csv", "measurements.csv", "measurements-fp16.csv")
 TRACE = "train_step_trace.json.gz"   # one profiled training step: each op's own kernel time (a 10 ms
-                                     # step after 30 ms of warm-up: bursts, before the power limiter acts)
+                                     # step after 30 ms of warm-up: priced as a burst, the default)
 
 
 def own_runs(data: Path = DATA) -> list[tuple[str, str, str, object]]:

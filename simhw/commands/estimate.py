@@ -11,6 +11,10 @@ def register(sub) -> None:
     p.add_argument("--hw", action="append", required=True, metavar="NAME",
                    help="hardware: a shipped name (simhw hw list) or a spec YAML path; repeat to compare")
     p.add_argument("--ops", action="store_true", help="also list every op (time, bound, intensity)")
+    p.add_argument("--power", choices=("steady", "burst", "full"), default="steady",
+                   help="the die's state under the power limit: steady (default; held at its sustained "
+                        "temperature, as in runs of minutes or more), burst (near idle temperature: the "
+                        "first second of a run) or full (no power limit)")
     add_set_option(p)
     add_format_option(p)
     p.set_defaults(run=run)
@@ -19,7 +23,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..report.tables import estimate_csv, estimate_json, estimate_table
 
-    results = estimate_many(args.workload, args.hw, args.overrides, ops=args.ops)
+    results = estimate_many(args.workload, args.hw, args.overrides, ops=args.ops, power=args.power)
     render = {"table": lambda: estimate_table(results, ops=args.ops),
               "json": lambda: estimate_json(results, ops=args.ops),
               "csv": lambda: estimate_csv(results)}[args.format]
@@ -31,9 +35,11 @@ def run(args) -> int:
     return 0
 
 
-def estimate_many(workload_path: str, hw_names, overrides=(), ops: bool = False):
-    """Load once, cost on every hardware (shared by estimate, compare and report)."""
+def estimate_many(workload_path: str, hw_names, overrides=(), ops: bool = False, power: str = "steady"):
+    """Load once, cost on every hardware (shared by estimate, compare and report); ``power``: a
+    cost.power.PowerState value."""
     from ..cost.estimate import estimate
+    from ..cost.power import PowerState
     from ..spec.load import load_hw
     from ..workload.from_yaml import load_workload
 
@@ -45,9 +51,9 @@ def estimate_many(workload_path: str, hw_names, overrides=(), ops: bool = False)
         if overrides:
             raise WorkloadError("--set does not apply to a profiler trace; it has no workload fields.")
         trace = load_trace(workload_path)
-        return [estimate_trace(trace, hw, ops=ops) for hw in hws]
+        return [estimate_trace(trace, hw, ops=ops, power=PowerState(power)) for hw in hws]
     wl = load_workload(workload_path, overrides)
-    return [estimate(wl, hw, ops=ops) for hw in hws]
+    return [estimate(wl, hw, ops=ops, power=PowerState(power)) for hw in hws]
 
 
 def _is_trace(path: str) -> bool:

@@ -16,6 +16,10 @@ def register(subparsers) -> None:
                    "(a node spec, e.g. dgx-a100, prices multi-node collectives)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table",
                    help="output format (csv: one line per priced row with its prediction and error)")
+    p.add_argument("--power", choices=("steady", "burst", "full"), default="burst",
+                   help="the die's state under the power limit for rows without a 'power' cell and for "
+                        "traces: burst (default; a benchmark loop or a capture seconds into a run), "
+                        "steady (held at its sustained temperature) or full (no limit)")
     p.add_argument("--worst", type=int, default=5, metavar="N", help="worst rows shown per kind (table)")
     p.add_argument("-o", "--output", default=None, metavar="FILE", help="write to FILE instead of stdout")
     p.set_defaults(run=run)
@@ -26,13 +30,16 @@ def run(args) -> int:
     from ..validation import validate
     from ..workload.from_torch_trace import is_trace_path
 
+    from ..cost.power import PowerState
+
     hw = load_hw(args.hw)
+    power = PowerState(args.power)
     if is_trace_path(args.file):       # a CUDA profiler trace: its own kernel times are the measurements
         from ..validation.stats import trace_result
 
-        result = trace_result(args.file, hw)
+        result = trace_result(args.file, hw, power)
     else:
-        result = validate(args.file, hw)
+        result = validate(args.file, hw, power)
     _render(result, args)
     return 0
 

@@ -16,8 +16,9 @@ access energy plus the on-chip transport to the SMs) plus the static draw of a r
 (power.idle + power.active) x step time for every device, host-side engine gaps included (and the
 node's host power when a node is given). Fitted on A100 serving energy (validate/REPORT.md).
 Power limit: every compute op runs at the DVFS clock its own draw allows under power.tdp
-(power_limited, dvfs_scale), so no step's average draw exceeds it; the time this adds is
-power_limit in the breakdown. A power cap is a spec with a lower tdp.
+(cost/power.py), so no step's average draw exceeds it; the time this adds is power_limit in the
+breakdown. Estimates take the die at its sustained temperature (PowerState.STEADY: FLOPs at energy.hot_flop_factor
+times their energy) unless told otherwise. A power cap is a spec with a lower tdp.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from .comm import collective_time_s, group_link, pick_link
 from .intensity import plain_intensity
 from .kinetics import eflops as kinetics_eflops
 from .memory import MemoryBreakdown, memory_breakdown
+from .power import PowerState, power_limited
 from .roofline import Bound, OpCost, op_cost
 
 SCHEMA = "simhw.estimate/1"
@@ -105,10 +107,12 @@ class EstimateResult:
 class OpCoster:
     """Costs ops on a device, memoised on the op's signature (layers repeat the same shapes)."""
 
-    def __init__(self, hw: DeviceSpec | NodeSpec, wl: Workload | None = None):
+    def __init__(self, hw: DeviceSpec | NodeSpec, wl: Workload | None = None,
+                 power: PowerState = PowerState.STEADY):
         self.hw = hw
         self.device = hw.device if isinstance(hw, NodeSpec) else hw
         self.wl = wl
+        self.power = power
         self._cache: dict = {}
 
     def comm_time(self, op: Op) -> float:
@@ -142,45 +146,7 @@ class OpCoster:
         cost = op_cost(op, self.device, self.comm_time)
         if op.kind in (OpKind.COLLECTIVE, OpKind.SEND_RECV):
             return cost
-        return power_limited(cost, self.device)
-
-
-def power_limited(cost: OpCost, device: DeviceSpec) -> OpCost:
-    """``cost`` of a kernel that runs long enough, on real data, for the power limit to set its clock:
-    its draw above idle (FLOP and byte energy over the kernel, plus power.active) fixes the DVFS
-    clock s (dvfs_scale); the kernel takes 1/s as long and s^2 of its energy. The launch is not
-    stretched. A GEMM at the full-clock compute fraction so settles at the sustained MAMF fraction
-    the spec's energy per FLOP was derived from; memory-bound kernels draw less and keep full clock."""
-    launch = device.efficiency.launch_s
-    body = cost.time_s - launch
-    if body <= 0 or device.tdp_w <= device.busy_w:
-        return cost
-    clock = dvfs_scale(cost.energy_j + device.active_w * body, body, device.tdp_w - device.idle_w)
-    if clock >= 1.0:
-        return cost
-    # the step charges power.active over the op's (stretched) time; at clock s it really draws
-    # active x s^3 over body / s, so the op's energy carries the difference
-    active_j = device.active_w * body
-    energy = (cost.energy_j + active_j) * clock ** 2 - active_j / clock
-    return replace(cost, time_s=body / clock + launch, compute_s=cost.compute_s / clock,
-                   energy_j=energy, power_limit_s=body / clock - body)
-
-
-def dvfs_scale(dynamic_j: float, time_s: float, budget_w: float) -> float:
-    """Clock scale s <= 1 at which work of ``dynamic_j`` joules over ``time_s`` (at full clock) fits
-    a power budget ``budget_w`` (power.tdp - power.idle; the caller counts power.active, the clock
-    tree and operating point's draw, in ``dynamic_j``: it scales with the clock as well).
-
-    In the DVFS range the supply voltage tracks the clock, so dynamic energy per operation scales
-    with V^2 ~ s^2 while the work takes 1/s as long: dynamic power ~ s^3 (CMOS P = C V^2 f; e.g.
-    Horowitz, ISSCC 2014, and any DVFS text). The work then takes time_s / s at s^2 x dynamic_j.
-    Used per op (power_limited). All of the op's work is stretched, even
-    the part bound by HBM, whose clock does not drop (the pessimistic side); the voltage floor,
-    below which power falls only linearly with the clock, is not modelled.
-    """
-    if time_s <= 0 or dynamic_j <= 0 or budget_w <= 0 or dynamic_j / time_s <= budget_w:
-        return 1.0
-    return (budget_w * time_s / dynamic_j) ** (1.0 / 3.0)
+        return power_limited(cost, self.device, self.power)
 
 
 def _stage_of(op: Op, layers_per_stage: int, pp: int) -> int:
@@ -227,12 +193,13 @@ def engine_costs(wl: Workload, device: DeviceSpec) -> EngineCosts:
 
 
 def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False,
-             graph: Graph | None = None) -> EstimateResult:
-    """Cost ``workload`` on ``hw`` (a device spec or a node spec). See the module docstring."""
+             graph: Graph | None = None, power: PowerState = PowerState.STEADY) -> EstimateResult:
+    """Cost ``workload`` on ``hw`` (a device spec or a node spec). See the module docstring;
+    ``power``: the die's thermal state under the power limit (cost/power.py), steady by default."""
     wl = workload
     par = wl.parallelism
     graph = graph or build_graph(wl, compact=not ops)
-    coster = OpCoster(hw, wl)
+    coster = OpCoster(hw, wl, power)
     device = coster.device
     p = par.pp
     lps = max(1, wl.model.layers // p)

@@ -46,7 +46,8 @@ class OpCost:
     compute_s: float
     memory_s: float
     energy_j: float           # dynamic energy (FLOPs + bytes); static power is added per step
-    power_limit_s: float = 0.0  # part of time_s the power limit adds (cost/estimate.py: power_limited)
+    flop_energy_j: float = 0.0  # the FLOPs' share of energy_j (cost/power.py: a hot die's FLOPs cost more)
+    power_limit_s: float = 0.0  # part of time_s the power limit adds (cost/power.py: power_limited)
 
 
 def _ramp(nbytes: float, ramp_bytes: float) -> float:
@@ -389,8 +390,9 @@ def _finish(op: Op, hw: DeviceSpec, body: float, compute: float, memory: float) 
     bound = Bound.COMPUTE if compute >= memory else Bound.MEMORY
     if eff.launch_s > body:
         bound = Bound.LATENCY
-    energy = op.flops * hw.flop_energy(op.dtype) + op.bytes * hw.memory_byte_energy_j
-    return OpCost(time, bound, compute, memory, energy)
+    flop_j = op.flops * hw.flop_energy(op.dtype)
+    energy = flop_j + op.bytes * hw.memory_byte_energy_j
+    return OpCost(time, bound, compute, memory, energy, flop_j)
 
 
 def _link_energy(hw: DeviceSpec) -> float:

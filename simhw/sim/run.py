@@ -95,7 +95,7 @@ class LayerCosts:
     head_s: float
     embed_s: float
     step_s: float        # exposed DP reduction + optimizer, once per step
-    clock: float = 1.0   # average DVFS clock of the ops under the power limit (cost/estimate.py: power_limited)
+    clock: float = 1.0   # average DVFS clock of the ops under the power limit (cost/power.py: power_limited)
 
 
 def layer_costs(wl: Workload, hw) -> LayerCosts:

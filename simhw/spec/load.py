@@ -172,7 +172,7 @@ def _device(raw: Mapping, where: str, path: Path) -> DeviceSpec:
     links = tuple(_link(q, lname, link, f"links.{lname}", where) for lname, link in
                   check_keys(raw.get("links", {}), _any(raw.get("links", {})), f"{where}links", SpecError).items())
     power = check_keys(raw.get("power", {}), ("tdp", "idle", "active"), f"{where}power", SpecError)
-    energy = check_keys(raw.get("energy", {}), ("flop", "transport"), f"{where}energy", SpecError)
+    energy = check_keys(raw.get("energy", {}), ("flop", "transport", "hot_flop_factor"), f"{where}energy", SpecError)
     flop_e = check_keys(energy.get("flop", {}), [d.value for d in DType], f"{where}energy.flop", SpecError)
     econ = check_keys(raw.get("economics", {}), ("price", "cloud", "lifespan"), f"{where}economics", SpecError)
     sil = check_keys(raw.get("silicon", {}), ("die_area", "process", "embodied", "mass"), f"{where}silicon", SpecError)
@@ -188,6 +188,7 @@ def _device(raw: Mapping, where: str, path: Path) -> DeviceSpec:
         idle_w=q(power, "idle", Dim.WATTS, "power", default=0.0),
         active_w=q(power, "active", Dim.WATTS, "power", default=0.0),
         transport_j_per_byte=q(energy, "transport", Dim.J_PER_BYTE, "energy", default=0.0),
+        hot_flop_factor=_hot_factor(_sourced(q, energy.get("hot_flop_factor", 1.0), "energy.hot_flop_factor"), where),
         energy_j_per_flop=MappingProxyType({DType(k): q(flop_e, k, Dim.J_PER_FLOP, "energy.flop") for k in flop_e}),
         price_usd=q(econ, "price", Dim.USD, "economics", default=0.0),
         cloud_usd_per_s=q(econ, "cloud", Dim.USD_PER_HOUR, "economics", default=0.0),
@@ -200,6 +201,15 @@ def _device(raw: Mapping, where: str, path: Path) -> DeviceSpec:
         extra=MappingProxyType({k: _extra_value(q, extra_raw, k) for k in extra_raw}),
         sources=MappingProxyType(dict(q.sources)), path=str(path),
     )
+    return spec
+
+
+def _hot_factor(value: Any, where: str) -> float:
+    """energy.hot_flop_factor: a plain number >= 1 (a hot die never spends less per FLOP)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1.0 <= value <= 10.0:
+        raise SpecError(f"{where}energy.hot_flop_factor: {value!r} must be a plain number from 1 to 10 "
+                        "(energy per FLOP of the die at its sustained temperature over that near idle).")
+    return float(value)
 
 
 def _sourced(q: "_Q", value: Any, path: str) -> Any:

@@ -194,6 +194,7 @@ class DeviceSpec:
     active_w: float = 0.0                   # draw above idle while a workload runs (clocks at the operating point)
     energy_j_per_flop: Mapping[DType, float] = field(default_factory=lambda: MappingProxyType({}))
     transport_j_per_byte: float = 0.0       # on-chip energy per main-memory byte (L2, crossbar, shared memory)
+    hot_flop_factor: float = 1.0            # energy per FLOP at sustained die temperature / near idle (cost/power.py)
     price_usd: float = 0.0
     cloud_usd_per_s: float = 0.0
     lifespan_s: float = 0.0

@@ -26,6 +26,7 @@ from ..cost.estimate import EstimateResult, OpCoster, OpResult
 from ..cost.intensity import plain_intensity
 from ..cost.kinetics import eflops as kinetics_eflops
 from ..cost.memory import MemoryBreakdown
+from ..cost.power import PowerState
 from ..cost.roofline import Bound, OpCost
 from ..errors import TraceError
 from ..spec.model import DeviceSpec, DType, LinkKind, NodeSpec
@@ -173,12 +174,13 @@ def _peak_memory(trace: Trace) -> float:
 
 
 def estimate_trace(source, hw: DeviceSpec | NodeSpec, *, ops: bool = False,
-                   tf32: bool | None = None) -> TraceEstimate:
-    """Re-cost a trace (path or :class:`Trace`) on ``hw``; see the module docstring for conventions."""
+                   tf32: bool | None = None, power: PowerState | None = None) -> TraceEstimate:
+    """Re-cost a trace (path or :class:`Trace`) on ``hw``; see the module docstring for conventions.
+    ``power``: the die's state under the power limit (cost/power.py; default steady)."""
     trace = _trace(source)
     a = _analysis(trace)
     graph, unmapped = trace_to_graph(trace, tf32=tf32)
-    coster = _Coster(hw)
+    coster = _Coster(hw, power=power or PowerState.STEADY)
     device = coster.device
     steps = a.steps
     bound = {b: 0.0 for b in Bound}
@@ -232,11 +234,14 @@ def estimate_trace(source, hw: DeviceSpec | NodeSpec, *, ops: bool = False,
         warnings=tuple(a.warnings))
 
 
-def validate_trace(source, hw: DeviceSpec | NodeSpec, *, tf32: bool | None = None):
+def validate_trace(source, hw: DeviceSpec | NodeSpec, *, tf32: bool | None = None,
+                   power: PowerState | None = None):
     """Predicted vs measured GPU time of every costed op that ran kernels in a CUDA trace.
 
     Returns a pandas DataFrame, one row per op occurrence: ``kind, name, phase, predicted_s,
-    measured_s, kernels`` (measured = the sum of its kernels, memcpy and memset durations)."""
+    measured_s, kernels`` (measured = the sum of its kernels, memcpy and memset durations). Ops
+    are priced in ``power`` (cost/power.py): burst by default, since a profiler capture is usually
+    taken within seconds of a run's start, before the die reaches its sustained temperature."""
     import pandas as pd
 
     trace = _trace(source)
@@ -245,7 +250,7 @@ def validate_trace(source, hw: DeviceSpec | NodeSpec, *, tf32: bool | None = Non
                          "kernel times (use `simhw trace summarize` for a CPU trace).")
     a = _analysis(trace)
     graph, _ = trace_to_graph(trace, tf32=tf32)
-    coster = _Coster(hw)
+    coster = _Coster(hw, power=power or PowerState.BURST)
     rows = [(op.kind.value, op.name, op.phase.value, coster(op).time_s, t.gpu_s, t.kernels)
             for op, t in zip(graph.ops, a.ops) if t.gpu_s > 0]
     return pd.DataFrame(rows, columns=["kind", "name", "phase", "predicted_s", "measured_s", "kernels"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..cost.power import PowerState
 from .schema import COLUMNS, KINDS, BadRow, Measurement, build_op, frame_to_measurements, read_measurements
 from .sources import SOURCES, convert, convert_aiconfigurator, convert_llmcompass, convert_vidur
 from .stats import (SCHEMA, GroupStats, RowResult, ValidationResult, evaluate, group_stats, render_table,
@@ -21,15 +22,16 @@ __all__ = ["COLUMNS", "KINDS", "SCHEMA", "SOURCES", "BadRow", "GroupStats", "Mea
            "render_table", "validate", "validate_frame"]
 
 
-def validate(path: str | Path, hw) -> ValidationResult:
+def validate(path: str | Path, hw, power: PowerState = PowerState.BURST) -> ValidationResult:
     """Read the measurement CSV at ``path`` and compare it with predictions on ``hw``
-    (a spec, or a name/path for :func:`simhw.load_hw`)."""
+    (a spec, or a name/path for :func:`simhw.load_hw`); rows without a ``power`` cell run in
+    ``power`` (cost/power.py)."""
     if isinstance(hw, str):
         from ..spec.load import load_hw
 
         hw = load_hw(hw)
     rows, bad = read_measurements(path)
-    return evaluate(rows, hw, str(path), bad)
+    return evaluate(rows, hw, str(path), bad, power)
 
 
 def validate_frame(df, hw, name: str = "<frame>") -> ValidationResult:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..cost.comm import collective_time_s, group_link
-from ..cost.estimate import power_limited
+from ..cost.power import PowerState, power_limited
 from ..cost.roofline import op_cost
 from ..spec.model import DeviceSpec, LinkKind, LinkSpec, NodeSpec
 from ..workload.graph import Collective, OpKind
@@ -50,8 +50,10 @@ def host_link(hw: DeviceSpec | NodeSpec) -> LinkSpec:
     raise ValueError(f"'{hw.name}' has no host link to price a copy")
 
 
-def predict_s(row: Measurement, hw: DeviceSpec | NodeSpec) -> float:
-    """Predicted seconds for ``row`` on ``hw`` (ValueError when the spec cannot price it)."""
+def predict_s(row: Measurement, hw: DeviceSpec | NodeSpec, power: PowerState = PowerState.BURST) -> float:
+    """Predicted seconds for ``row`` on ``hw`` (ValueError when the spec cannot price it); a kernel
+    runs in the row's power state, else in ``power`` (cost/power.py; burst: the die near idle
+    temperature, as in a benchmark loop)."""
     device = device_of(hw)
     op = row.op
     if op.kind is OpKind.COPY and "direction" in op.shape:
@@ -68,7 +70,7 @@ def predict_s(row: Measurement, hw: DeviceSpec | NodeSpec) -> float:
                               ranks_per_node=row.ranks_per_node or ranks)
     else:
         cost = op_cost(op, device)
-        t = power_limited(cost, device).time_s if row.power_limited else cost.time_s
+        t = power_limited(cost, device, row.power or power).time_s
     if row.timing == "wall":
         t += device.efficiency.host_launch_gap_s
     return t

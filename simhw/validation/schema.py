@@ -23,10 +23,14 @@ kv_cache_write attention: true when the measured op also copies the new K/V into
                cache (serving engines)
 timing         kernel (default: GPU kernel time) or wall (host clock around one eager op:
                adds the spec's ``host_launch_gap``)
-power_limited  true (default): the kernel ran long enough, on real data, for the board's power
-               limit to set its clock (predict.py applies the DVFS clock of its own draw);
-               false: short bursts or data that barely switch (e.g. weights never initialised)
-               that run at full clock
+power          the die's state under the power limit (cost/power.py), priced at the DVFS
+               clock of the kernel's own draw: burst (default; a benchmark loop of ms to about
+               a second, the die near idle temperature), steady (held long enough for the die
+               to reach its sustained temperature: FLOPs cost energy.hot_flop_factor more) or
+               full (no limit: bursts too short for the controller, or data that barely
+               switch, e.g. weights never initialised). An empty cell takes the caller's
+               default (simhw validate --power)
+power_limited  the older form: true = burst, false = full (``power`` wins when both are given)
 source, label  free text: the data set, and a name shown for the worst rows
 =============  =============================================================================
 """
@@ -37,13 +41,14 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cost.power import POWER_STATES, PowerState
 from ..errors import DataError
 from ..spec.model import DType
 from ..workload.graph import Collective, Op, OpKind, Phase, shape
 
 COLUMNS = ("kind", "measured_s", "m", "n", "k", "dtype", "batch", "seq_q", "seq_kv", "heads", "kv_heads",
            "head_dim", "causal", "kv_cache_write", "op", "bytes", "ranks", "ranks_per_node", "elements", "reads", "writes",
-           "pinned", "timing", "power_limited", "source", "label")
+           "pinned", "timing", "power", "power_limited", "source", "label")
 KINDS = ("gemm", "attention", "collective", "elementwise", "norm", "softmax", "copy")
 COPY_OPS = ("h2d", "d2h")
 COLLECTIVES = tuple(c.value for c in Collective)
@@ -64,7 +69,7 @@ class Measurement:
     ranks_per_node: int = 0
     source: str = ""
     label: str = ""
-    power_limited: bool = True
+    power: PowerState | None = None     # None: the caller's default (predict.py)
 
 
 @dataclass(frozen=True)
@@ -186,7 +191,21 @@ def parse_row(row: dict, line: int) -> Measurement:
     if kind == "collective":
         per_node = int(_number(row, "ranks_per_node", float(op.shape["ranks"])))
     return Measurement(line, kind, measured, op, timing, per_node, _get(row, "source"), _get(row, "label"),
-                       _bool(row, "power_limited", True))
+                       _power(row))
+
+
+def _power(row: dict) -> PowerState | None:
+    """The ``power`` cell (steady | burst | full); else the older ``power_limited`` (true: burst,
+    false: full); None when neither is given."""
+    text = _get(row, "power").lower()
+    if text:
+        try:
+            return PowerState(text)
+        except ValueError:
+            raise ValueError(f"'power' = {text!r} must be one of {', '.join(POWER_STATES)}") from None
+    if _get(row, "power_limited"):
+        return PowerState.BURST if _bool(row, "power_limited", True) else PowerState.FULL
+    return None
 
 
 def read_measurements(path: str | Path) -> tuple[list[Measurement], list[BadRow]]:

@@ -76,7 +76,7 @@ _NCCL_BYTES = {"half": 2, "float16": 2, "bfloat16": 2, "bf16": 2, "int8": 1, "fl
 def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = False, gpu: str | None = None):
     """GEMM (bf16), context and generation attention (bf16, head_dim 128), NCCL collectives.
 
-    Rows carry ``power_limited=false``: the collector times 3 warm-ups and 6 runs of a CUDA graph,
+    Rows carry ``power=full`` (no power limit; cost/power.py): the collector times 3 warm-ups and 6 runs of a CUDA graph,
     bursts too short for the board's power controller to lower the clock, and its GEMM weights
     are never initialised (vLLM's RowParallelLinear allocates them with torch.empty; the
     collector's own TODO notes that random weights were not evaluated), so the tensor cores
@@ -136,7 +136,7 @@ def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = False, 
                                  label=f"custom_ar {r.num_gpus}x {nbytes:.0f}B"))
     _need(root, files + ctx + gen + nccl, "aiconfigurator tables (gemm_*.csv, *_attention_*.csv, nccl_perf.csv)")
     for r in rows:
-        r["power_limited"] = "false"
+        r["power"] = "full"
     return _frame(rows)
 
 

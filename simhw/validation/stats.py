@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from ..cost.power import PowerState
 from .schema import BadRow, Measurement
 
 SCHEMA = "simhw.validate/1"
@@ -109,15 +110,17 @@ def summarise(hardware: str, path: str, rows: Sequence[RowResult], bad: Sequence
         sources={s: {k: group_stats(v) for k, v in sorted(ks.items())} for s, ks in sorted(by_source.items())})
 
 
-def evaluate(measurements: Sequence[Measurement], hw, path: str = "", bad: Sequence[BadRow] = ()) -> ValidationResult:
-    """Predict every measurement on ``hw`` and summarise; rows the spec cannot price are listed."""
+def evaluate(measurements: Sequence[Measurement], hw, path: str = "", bad: Sequence[BadRow] = (),
+             power: PowerState = PowerState.BURST) -> ValidationResult:
+    """Predict every measurement on ``hw`` and summarise; rows the spec cannot price are listed.
+    ``power``: the power state of rows that do not give one (cost/power.py)."""
     from .predict import predict_s
 
     rows: list[RowResult] = []
     unpriced: list[BadRow] = []
     for m in measurements:
         try:
-            p = predict_s(m, hw)
+            p = predict_s(m, hw, power)
         except (ValueError, KeyError) as exc:
             unpriced.append(BadRow(m.line, str(exc).strip("'")))
             continue
@@ -125,12 +128,13 @@ def evaluate(measurements: Sequence[Measurement], hw, path: str = "", bad: Seque
     return summarise(getattr(hw, "name", "?"), path, rows, bad, unpriced)
 
 
-def trace_result(path, hw) -> ValidationResult:
+def trace_result(path, hw, power: PowerState = PowerState.BURST) -> ValidationResult:
     """Predicted vs measured kernel time per op of a CUDA trace (its own kernel times are the
-    measurements), as a ValidationResult."""
+    measurements), as a ValidationResult; ops priced in ``power`` (a profiler capture is usually
+    taken seconds into a run: burst)."""
     from ..workload.from_torch_trace import validate_trace
 
-    df = validate_trace(path, hw)
+    df = validate_trace(path, hw, power=power)
     rows = [RowResult(line=i + 1, kind=str(r.kind), source="trace", label=f"{r.name} ({r.phase})",
                       measured_s=float(r.measured_s), predicted_s=float(r.predicted_s))
             for i, r in enumerate(df.itertuples()) if r.measured_s > 0]

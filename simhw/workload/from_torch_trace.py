@@ -19,16 +19,18 @@ def trace_to_graph(source, *, tf32: bool | None = None):
     return impl(source, tf32=tf32)
 
 
-def estimate_trace(source, hw, *, ops: bool = False, tf32: bool | None = None):
-    """A TraceEstimate (an EstimateResult, schema simhw.estimate/1) of the trace on ``hw``."""
+def estimate_trace(source, hw, *, ops: bool = False, tf32: bool | None = None, power=None):
+    """A TraceEstimate (an EstimateResult, schema simhw.estimate/1) of the trace on ``hw``;
+    ``power``: a cost.power.PowerState (default steady)."""
     from ..trace.cost import estimate_trace as impl
-    return impl(source, hw, ops=ops, tf32=tf32)
+    return impl(source, hw, ops=ops, tf32=tf32, power=power)
 
 
-def validate_trace(source, hw, *, tf32: bool | None = None):
-    """DataFrame(kind, name, phase, predicted_s, measured_s, kernels) of a CUDA trace's costed ops."""
+def validate_trace(source, hw, *, tf32: bool | None = None, power=None):
+    """DataFrame(kind, name, phase, predicted_s, measured_s, kernels) of a CUDA trace's costed ops;
+    ``power``: a cost.power.PowerState (default burst)."""
     from ..trace.cost import validate_trace as impl
-    return impl(source, hw, tf32=tf32)
+    return impl(source, hw, tf32=tf32, power=power)
 
 
 def ape_table(df):

@@ -49,7 +49,7 @@ def test_more_bandwidth_or_peak_never_slower(op, bw, peak):
 @given(ops, st.floats(1.0, 10.0), st.floats(1.0, 10.0))
 def test_the_power_limit_keeps_more_bandwidth_or_peak_never_slower(op, bw, peak):
     """Held at TDP, a kernel takes body^(2/3) x (energy / budget)^(1/3): still monotone in its body."""
-    from simhw.cost.estimate import power_limited
+    from simhw.cost.power import power_limited
 
     base = power_limited(op_cost(op, A100), A100)
     assert base.time_s >= op_cost(op, A100).time_s * (1 - 1e-12)

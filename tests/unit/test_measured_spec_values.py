@@ -62,7 +62,7 @@ def test_power_launch_and_copy_values_come_from_the_runs(name):
 def test_the_energy_per_flop_reproduces_the_measured_steady_gemm():
     """H100: the 8192^3 GEMM held at 700 W (power_phases.csv) is priced at its measured rate within
     2%; the H200 (same die, the H100's energy carried over) within 5%."""
-    from simhw.cost.estimate import power_limited
+    from simhw.cost.power import power_limited
     from simhw.cost.roofline import op_cost
     from simhw.validation.schema import parse_lines
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 COLUMNS = ("kind", "measured_s", "m", "n", "k", "dtype", "batch", "seq_q", "seq_kv", "heads", "kv_heads",
            "head_dim", "causal", "kv_cache_write", "op", "bytes", "ranks", "ranks_per_node", "elements",
-           "reads", "writes", "timing", "pinned", "source", "label", "gpu")
+           "reads", "writes", "timing", "pinned", "power", "source", "label", "gpu")
 
 
 def torch_dtype(name: str):
@@ -179,8 +179,8 @@ def write_rows(path: Path, rows: list[dict]) -> None:
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(COLUMNS), extrasaction="ignore")
         writer.writeheader()
-        for row in rows:
-            writer.writerow(row)
+        for row in rows:     # power: the die's state (simhw/cost/power.py): soaked rows are steady
+            writer.writerow({"power": "steady" if SOAK_S > 0 else "burst", **row})
     tmp.replace(path)
 
 

@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--soak", type=float, default=0.0,
                    help="seconds each GEMM/attention/elementwise kernel runs back to back before it is timed, "
                         "so the power limiter has settled (0.3 is enough on H100/H200: it acts within 0.1 s); "
-                        "rows then are at the steady-state clock simhw's power_limited rows assume")
+                        "rows then are at the steady-state clock and are written with power=steady (simhw/cost/power.py); "
+                        "without it they are written with power=burst")
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
                    help="cpu only with --smoke: run the harness without a GPU")
     args = p.parse_args(argv)

@@ -1,0 +1,79 @@
+"""The board's power limit: the DVFS clock a kernel's own draw allows, in three thermal states.
+
+A GPU held at its power limit (power.tdp) lowers its clock until its draw fits (dvfs_scale). How
+fast it then runs depends on the die's temperature: simhw's own H100 runs
+(validate/data/h100-2026-11-26) give an 8192^3 bf16 GEMM 0.79 of peak in bursts of 20-100 ms
+after idle (die about 35 C) and 0.68 after 5 s (62 C), at the same 700 W. Memory-bound kernels
+(SDPA decode, an HBM copy at 524 W) and the attention rows run as fast in both states, so the
+extra draw of a hot die follows the tensor cores' activity: it is modelled as FLOP energy
+``energy.hot_flop_factor`` times the spec's (cool-die) ``energy.flop``. The likely causes, a higher
+voltage for the same clock and more leakage in the hot SMs, are not separated.
+
+- ``PowerState.STEADY``: the die at its sustained temperature (training and serving runs of
+  minutes to hours): FLOPs cost hot_flop_factor x energy.flop. simhw's estimates use it.
+- ``PowerState.BURST``: power-limited but the die near idle temperature (benchmark loops of
+  milliseconds to about a second, profiler captures soon after a run starts): energy.flop.
+  Measurement rows use it unless they say otherwise (validation/schema.py).
+- ``PowerState.FULL``: no limit: bursts too short for the power controller, or data that barely
+  switch (weights never initialised), as in aiconfigurator's CUDA-graph collector.
+
+A spec without ``energy.hot_flop_factor`` (1) prices STEADY as BURST.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import replace
+
+from ..spec.model import DeviceSpec
+from .roofline import OpCost
+
+
+class PowerState(enum.Enum):
+    STEADY = "steady"
+    BURST = "burst"
+    FULL = "full"
+
+
+POWER_STATES = tuple(s.value for s in PowerState)
+
+
+def power_limited(cost: OpCost, device: DeviceSpec, state: PowerState = PowerState.STEADY) -> OpCost:
+    """``cost`` of a kernel run at the clock the power limit leaves it in ``state``: its draw above
+    idle (FLOP and byte energy over the kernel, the FLOPs at hot_flop_factor in STEADY, plus
+    power.active) fixes the DVFS clock s (dvfs_scale); the kernel takes 1/s as long and s^2 of its
+    energy. The launch is not stretched. A GEMM at the full-clock compute fraction so settles at
+    the measured (or MAMF) rate the spec's energy per FLOP and hot factor were derived from;
+    memory-bound kernels draw less and keep full clock (and their cool-die energy)."""
+    launch = device.efficiency.launch_s
+    body = cost.time_s - launch
+    if state is PowerState.FULL or body <= 0 or device.tdp_w <= device.busy_w:
+        return cost
+    hot = device.hot_flop_factor if state is PowerState.STEADY else 1.0
+    dynamic = cost.energy_j + (hot - 1.0) * cost.flop_energy_j
+    clock = dvfs_scale(dynamic + device.active_w * body, body, device.tdp_w - device.idle_w)
+    if clock >= 1.0:
+        return cost
+    # the step charges power.active over the op's (stretched) time; at clock s it really draws
+    # active x s^3 over body / s, so the op's energy carries the difference
+    active_j = device.active_w * body
+    energy = (dynamic + active_j) * clock ** 2 - active_j / clock
+    return replace(cost, time_s=body / clock + launch, compute_s=cost.compute_s / clock,
+                   energy_j=energy, flop_energy_j=hot * cost.flop_energy_j * clock ** 2,
+                   power_limit_s=body / clock - body)
+
+
+def dvfs_scale(dynamic_j: float, time_s: float, budget_w: float) -> float:
+    """Clock scale s <= 1 at which work of ``dynamic_j`` joules over ``time_s`` (at full clock) fits
+    a power budget ``budget_w`` (power.tdp - power.idle; the caller counts power.active, the clock tree and
+    operating point's draw, in ``dynamic_j``: it scales with the clock as well).
+
+    In the DVFS range the supply voltage tracks the clock, so dynamic energy per operation scales
+    with V^2 ~ s^2 while the work takes 1/s as long: dynamic power ~ s^3 (CMOS P = C V^2 f; e.g.
+    Horowitz, ISSCC 2014, and any DVFS text). The work then takes time_s / s at s^2 x dynamic_j.
+    Used per op (power_limited). All of the op's work is stretched, even
+    the part bound by HBM, whose clock does not drop (the pessimistic side); the voltage floor,
+    below which power falls only linearly with the clock, is not modelled.
+    """
+    if time_s <= 0 or dynamic_j <= 0 or budget_w <= 0 or dynamic_j / time_s <= budget_w:
+        return 1.0
+    return (budget_w * time_s / dynamic_j) ** (1.0 / 3.0)
