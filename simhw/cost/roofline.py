@@ -223,7 +223,9 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     split-KV kernel (attention_split_tile_q x attention_split_tile_kv tiles) unsplit; without one
     it may split the keys when the CTAs would not fill the SMs. FlashAttention-2 hands out the
     q-blocks of each head in launch order, so causal grids finish on their longest CTAs (simulated
-    block scheduler); FlashAttention-3's persistent scheduler takes the longest first.
+    block scheduler); FlashAttention-3's persistent scheduler takes the longest first and pays
+    attention_cta_overhead once per SM rather than per tile (its producer warp loads the next
+    tile under the current one).
     Decode (one query row per sequence) packs a GQA group into one CTA per (sequence, KV head) and
     splits the keys over CTAs when the SMs would idle (flash-decoding: FlashAttention-2's split
     heuristic on 64 x attention_split_tile_kv tiles, capped at attention_max_splits); such a CTA
@@ -256,6 +258,10 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     work = max(1.0, op.flops / fwd_flops) if fwd_flops > 0 and op.flops > 0 else 1.0
     decode = sq == 1
     fa2 = eff.attention_kernel is AttentionKernel.FA2
+    # FlashAttention-3's prefill kernel is persistent and warp-specialized (Shah et al. 2024 §3.1):
+    # one CTA per SM loops over tiles, its producer warp loading the next tile while the consumers
+    # finish this one, so the CTA set-up is paid once per SM, not per tile
+    persistent = not fa2 and not decode
     # a paged KV cache (serving engines: shape key paged, or kv_write when the op also writes it)
     paged = bool(s.get("paged", 0.0) or s.get("kv_write", 0.0))
     if decode:   # GQA group packed as the query rows of one CTA per (sequence, kv head)
@@ -314,7 +320,7 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         stream = work * tokens * kv_tok / port
         if decode:   # nothing to overlap a block's dependent K, V loads with: latency + transfer per block
             stream += n * lat
-        t = eff.attention_cta_overhead_s + t_qo + first + max(n * t_mma, stream)
+        t = (0.0 if persistent else eff.attention_cta_overhead_s) + t_qo + first + max(n * t_mma, stream)
         merged[t] = merged.get(t, 0) + c
         in_order.append(t)
     # HBM: Q and O once; K/V once per wave of CTAs that share them through L2 (the q-blocks of one
@@ -333,6 +339,8 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         sched = dispatch(in_order, lengths_blocks[0][1], slots)
     else:
         sched = schedule(list(merged.items()), slots)
+    if persistent:   # one set-up per SM, paid once before its first tile
+        sched += eff.attention_cta_overhead_s
     t_hbm = hbm / (bw * eff.attention_memory_fraction)
     # paged kernels stall on their dependent block loads; a dense cache streams with prefetch, its
     # L2 -> SM and HBM transfers fully overlapped

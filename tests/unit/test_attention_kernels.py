@@ -132,3 +132,22 @@ def test_serving_workloads_mark_their_attention_paged_and_training_dense():
         assert wl.mode is Mode(mode)
         attn = [op for op in build_graph(wl).ops if op.kind is OpKind.ATTENTION]
         assert attn and all(op.shape["paged"] == paged for op in attn)
+
+
+def test_fa3_prefill_pays_the_cta_setup_once_per_sm_and_fa2_once_per_tile():
+    """FlashAttention-3's persistent prefill kernel loads the next tile under the current one:
+    a larger attention_cta_overhead adds itself once; FlashAttention-2 adds it per wave of tiles.
+    Decode is unchanged between the two (split-KV kernels are not persistent)."""
+    h100 = simhw.load_hw("h100")
+    many = _attn(64, 32, 8, 256, 256, causal=True)     # 4096 tiles over 132 SMs
+    decode = _attn(32, 32, 8, 1, 2048)
+
+    def extra(kernel, op, dt=1e-6):
+        hw = _fa(h100, kernel)
+        slower = dataclasses.replace(hw, efficiency=dataclasses.replace(
+            hw.efficiency, attention_cta_overhead_s=hw.efficiency.attention_cta_overhead_s + dt))
+        return attention_time_s(op, slower)[0] - attention_time_s(op, hw)[0]
+
+    assert extra(AttentionKernel.FA3, many) == pytest.approx(1e-6, rel=1e-6)
+    assert extra(AttentionKernel.FA2, many) > 20e-6
+    assert extra(AttentionKernel.FA3, decode) == pytest.approx(extra(AttentionKernel.FA2, decode), rel=1e-9)
