@@ -26,8 +26,10 @@ from ..spec.model import DType
 from ..workload.graph import OpKind, Phase
 from .ops import COMPOSITE, NO_WORK, SELF_FIRST, TERMINAL, Args, Est
 from .reader import ANNOT, MEMCPY, MEMSET, OP, RUNTIME, Trace
+from .memops import multi_tensor_apply
 from .rules import lookup
 
+_LIST_OPS = ("aten::_foreach_", "aten::_fused_")   # ops on TensorLists (trace/rules.py: foreach)
 _EPS_US = 1e-3                      # 1 ns: float rounding of µs timestamps with ns precision
 _WRAPPER_PREFIXES = ("autograd::", "torch::autograd::", "ProfilerStep#", "Optimizer.", "<", "##", "[",
                      "torch::jit::", "DistributedDataParallel", "c10d::", "nccl:", "gloo:")
@@ -81,7 +83,7 @@ class Analysis:
 
 class _Frame:
     __slots__ = ("ts", "end", "name", "code", "payload", "owner", "rule", "est", "gpu_s", "kernels",
-                 "copy_bytes", "copies", "host_copy", "tf32", "accounted", "bwd", "opt", "ctx", "in_op")
+                 "copy_bytes", "copies", "host_copy", "tf32", "accounted", "bwd", "opt", "ctx", "in_op", "launches")
 
     def __init__(self, rec, parent):
         self.ts, self.end, self.code, self.name, self.payload = rec[0], rec[1], rec[2], rec[3], rec[4]
@@ -92,6 +94,7 @@ class _Frame:
         self.copy_bytes = 0.0
         self.copies = 0
         self.tf32 = False
+        self.launches: list = []        # (kernel name, grid blocks) of its kernels
         self.host_copy = False
         self.accounted = False
         self.in_op = parent is not None and (parent.in_op or parent.code == OP)
@@ -208,6 +211,7 @@ class _Walker:
             g = self.t.gpu[i]
             target.gpu_s += g[1] * 1e-6
             target.kernels += 1
+            target.launches.append((g[3], g[8] if len(g) > 8 else 0))
             if g[2] in (MEMCPY, MEMSET):
                 target.copy_bytes += g[7] or 0
                 target.copies += 1
@@ -268,6 +272,11 @@ class _Walker:
         if f.copy_bytes > 0 and f.copies == f.kernels:   # memcpy/memset: the events' byte counts suffice
             self._emit(f, _copy_est(f.copy_bytes, f.host_copy), cpu_s)
             return True
+        if f.launches and f.rule is not None and f.rule.fn is not None and f.name.startswith(_LIST_OPS):
+            est = multi_tensor_apply(f.launches)        # TensorList shapes are never recorded
+            if est is not None:
+                self._emit(f, est, cpu_s)
+                return True
         dims = f.payload[0] if f.payload else ()
         why = "arguments not understood" if any(dims) else "shapes not recorded"
         self._unmapped(f.name, cpu_s, f, why)

@@ -7,10 +7,12 @@ the comm.py convention (Thakur et al. 2005; NCCL bus bandwidth).
 """
 from __future__ import annotations
 
+import re
 from typing import Callable
 
+from ..spec.model import DType
 from ..workload.graph import Collective, OpKind
-from .ops import _SCALAR_TYPE, Args, Est, elsize, numel
+from .ops import _SCALAR_TYPE, Args, Est, dtype_of, elsize, numel
 
 
 # ---------------------------------------------------------------------------- memory-bound ops
@@ -154,6 +156,46 @@ def foreach(flops_per: float = 1.0, writes: int = 1) -> Callable:
         return Est(OpKind.OPTIMIZER, flops_per * elements, a.dtype(), input_bytes=reads, output_bytes=out,
                    shape={"elements": elements})
     return rule
+
+
+# PyTorch's multi_tensor_apply (ATen/native/cuda/MultiTensorApply.cuh) gives each CTA one chunk of
+# kChunkSize elements of one tensor; the ForeachFunctors.cuh functors are templated
+# <T, depth, r_args_depth, res_arg_index>: lists touched, lists read, the list written
+_MTA_CHUNK = 65536
+_FUNCTOR = re.compile(r"(\w*Functor)<([\w:]+), (\d+), (\d+), (-?\d+)>")
+_DEPTH = re.compile(r"TensorList\w*Metadata<(?:[\w:]+, )?(\d+)>")
+_ELEMENT = re.compile(r"Functor<([\w:]+)[,>]")
+
+
+def multi_tensor_apply(kernels: list[tuple[str, int]], flops_per: float = 1.0) -> Est | None:
+    """A foreach or fused-optimizer op whose TensorList shapes the profiler did not record (it
+    never does), sized from its ``multi_tensor_apply_kernel`` launches (name, grid blocks): one
+    chunk of 65,536 elements per CTA, so the element count is an upper bound (a tensor's last chunk
+    is partly filled). Per element it reads the functor's r_args_depth lists and writes one (fused
+    Adam: reads param, grad, exp_avg, exp_avg_sq and writes the first three)."""
+    elements = reads = writes = 0.0
+    dtype = None
+    for name, blocks in kernels:
+        if "multi_tensor_apply" not in name or blocks <= 0:
+            return None
+        n = blocks * _MTA_CHUNK
+        m = _FUNCTOR.search(name)
+        if m:
+            t, r, w = m.group(2), int(m.group(4)), 1
+        else:
+            d, e = _DEPTH.search(name), _ELEMENT.search(name)
+            t = e.group(1) if e else "float"
+            r = int(d.group(1)) if d else 1
+            w = r - 1 if "Adam" in name else 1
+        size = elsize(t)
+        dtype = dtype or dtype_of(t)
+        elements += n
+        reads += n * r * size
+        writes += n * w * size
+    if not elements:
+        return None
+    return Est(OpKind.OPTIMIZER, flops_per * elements, dtype or DType.FP32, input_bytes=reads,
+               output_bytes=writes, shape={"elements": elements})
 
 
 # ---------------------------------------------------------------------------- collectives

@@ -16,7 +16,7 @@ Records (µs, as in the file):
 - per CPU thread ``(pid, tid)``: ``(ts, end, code, name, payload)``; code OP/ANNOT with payload
   ``(dims, types, concrete, seq, fwd_tid, extra)`` (``None`` for ops that never do work), code
   RUNTIME with payload = correlation id;
-- ``gpu``: ``(ts, dur, code, name, device, stream, correlation, bytes)``;
+- ``gpu``: ``(ts, dur, code, name, device, stream, correlation, bytes, blocks)`` (blocks: the launch grid's size, 0 when not recorded);
 - ``memory``: ``(ts, bytes, total_allocated, device_type, device_id)``.
 """
 from __future__ import annotations
@@ -375,5 +375,9 @@ class _Collector:
         name = e.get("name", "")
         name = self.names.setdefault(name, name)
         corr = a.get("correlation")
+        grid = a.get("grid") or ()
+        blocks = 1
+        for g in grid:
+            blocks *= int(g) if isinstance(g, (int, float)) and g > 0 else 1
         self.t.gpu.append((e.get("ts", 0), e.get("dur") or 0, code, name, a.get("device", e.get("pid")),
-                           a.get("stream", e.get("tid")), corr, a.get("bytes", 0)))
+                           a.get("stream", e.get("tid")), corr, a.get("bytes", 0), blocks if grid else 0))

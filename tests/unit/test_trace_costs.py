@@ -280,3 +280,53 @@ def test_nll_loss_reads_one_value_per_row_and_its_backward_writes_the_whole_grad
                                                     ["float", "float", "long int", "", "Scalar", "Scalar", "float"], ()))
     assert fwd.kind is OpKind.LOSS and fwd.input_bytes == n * 8 + n * 32 and fwd.output_bytes == n * 4
     assert bwd.output_bytes == n * c * 4 and bwd.input_bytes == n * 8
+
+
+_MTA = ("void at::native::(anonymous namespace)::multi_tensor_apply_kernel<at::native::(anonymous namespace)::"
+        "TensorListMetadata<{d}>, at::native::(anonymous namespace)::{f}<{t}, {d}, {r}, 0>, std::plus<{t}>, {t}>")
+_ADAM = ("void at::native::(anonymous namespace)::multi_tensor_apply_kernel<at::native::(anonymous namespace)::"
+         "FusedOptimizerTensorListMetadata<4>, at::native::(anonymous namespace)::FusedAdamMathFunctor<float, 4, "
+         "(at::native::ADAM_MODE)1, false>, double*, double, double, double, double, double, bool, float*, float*>")
+
+
+def test_foreach_ops_are_sized_from_their_multi_tensor_apply_grids(tmp_path):
+    """The profiler never records TensorList shapes: a foreach or fused-optimizer op is sized from
+    its multi_tensor_apply launches (one CTA per 65,536-element chunk) and its functor's lists."""
+    ev = [_op("Optimizer.step#AdamW.step", 0.0, 900.0, cat="user_annotation"),
+          _op("aten::_foreach_add_", 10.0, 50.0, dims=[[], [], []], types=["TensorList", "TensorList", "Scalar"]),
+          _launch(12.0, 200), _gpu(_MTA.format(d=2, f="BinaryOpListAlphaFunctor", t="float", r=2), 20.0, 90.0, 200,
+                                   grid=[320, 1, 1], block=[512, 1, 1]),
+          _launch(14.0, 201), _gpu(_MTA.format(d=2, f="BinaryOpListAlphaFunctor", t="float", r=2), 111.0, 30.0, 201,
+                                   grid=[100, 1, 1], block=[512, 1, 1]),
+          _op("aten::_foreach_mul_", 100.0, 20.0, dims=[[], []], types=["TensorList", "Scalar"]),
+          _launch(102.0, 202), _gpu(_MTA.format(d=1, f="BinaryOpScalarFunctor", t="c10::BFloat16", r=1), 150.0, 20.0,
+                                    202, grid=[64, 1, 1], block=[512, 1, 1]),
+          _op("aten::_fused_adamw_", 200.0, 40.0, dims=[[]] * 5, types=["TensorList"] * 4 + ["Scalar"]),
+          _launch(202.0, 203), _gpu(_ADAM, 250.0, 100.0, 203, grid=[200, 1, 1], block=[512, 1, 1]),
+          _op("aten::_foreach_sqrt", 300.0, 20.0, dims=[[]], types=["TensorList"]),
+          _launch(302.0, 204), _gpu("some_other_kernel", 350.0, 10.0, 204, grid=[8, 1, 1])]
+    doc = {"schemaVersion": 1, "deviceProperties": [{"id": 0, "name": "NVIDIA H100 80GB HBM3"}], "traceEvents": ev}
+    path = tmp_path / "opt.pt.trace.json"
+    path.write_text(json.dumps(doc))
+    a = _analysis(load_trace(path))
+    (add,) = by_name(a.ops, "aten::_foreach_add_")
+    assert add.phase is Phase.OPTIMIZER and add.est.kind is OpKind.OPTIMIZER and add.kernels == 2
+    assert add.est.shape["elements"] == 420 * 65536
+    assert add.est.input_bytes == 420 * 65536 * 2 * 4 and add.est.output_bytes == 420 * 65536 * 4
+    (mul,) = by_name(a.ops, "aten::_foreach_mul_")
+    assert mul.est.dtype is DType.BF16 and mul.est.input_bytes == mul.est.output_bytes == 64 * 65536 * 2
+    (adam,) = by_name(a.ops, "aten::_fused_adamw_")
+    assert adam.est.input_bytes == 200 * 65536 * 4 * 4 and adam.est.output_bytes == 200 * 65536 * 3 * 4
+    assert not by_name(a.ops, "aten::_foreach_sqrt")           # not a multi_tensor_apply launch
+    assert any(r[0] == "aten::_foreach_sqrt" and r[3] == "shapes not recorded" for r in a.unmapped_rows())
+
+
+def test_the_h100_training_steps_optimizer_is_costed_within_a_quarter():
+    """simhw's own H100 trace (validate/data/h100-2026-11-26): its foreach AdamW ops, 30% of the
+    step's kernel time, are costed, each within 25% of its measured kernels."""
+    path = ROOT / "validate" / "data" / "h100-2026-11-26" / "train_step_trace.json.gz"
+    df = validate_trace(path, load_hw("h100"))
+    opt = df[df["kind"] == "optimizer"]
+    assert len(opt) == 8
+    ratio = opt["predicted_s"] / opt["measured_s"]
+    assert ratio.between(0.75, 1.25).all(), ratio.tolist()
