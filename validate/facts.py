@@ -11,7 +11,6 @@ from __future__ import annotations
 import statistics
 
 LARGE_GEMM_FLOP = 2e11          # "large" GEMMs: >= 0.2 TFLOP (>= ~0.7 ms on an A100)
-THREADS_PER_SM = 2048           # resident threads per SM (A100, CUDA occupancy table)
 
 
 def _q(values: list[float], q: float) -> float:
@@ -116,12 +115,15 @@ def _vidur_kernels(rows, device) -> str:
            for r in stream_rates(rows, label, floor)]
     add = stream_rates(rows, "add", floor)
     if own and add:
-        cap = device.compute_units * THREADS_PER_SM * 2 / device.main_memory.latency_s
+        threads = device.efficiency.threads_per_sm
+        cap = device.compute_units * threads * 2 / device.main_memory.latency_s
         out += (f" Its RMSNorm, SiLU-and-mul and RoPE kernels (sarathi's) stream {_q(own, 0.1) / 1e12:.2f}-"
                 f"{_q(own, 0.9) / 1e12:.2f} TB/s on transfers of {floor / 1e6:.0f} MB or more (twice the L2; 10th-90th "
                 f"percentile) while its "
                 f"torch add reaches {max(add) / 1e12:.2f} TB/s: one 2-byte load in flight per thread caps them "
-                f"near {device.compute_units} SMs x {THREADS_PER_SM} threads x 2 B / "
-                f"{device.main_memory.latency_s * 1e6:.1f} us = {cap / 1e12:.2f} TB/s (Little's law); simhw "
-                "prices vectorised kernels.")
+                f"near {device.compute_units} SMs x {threads} threads x 2 B / "
+                f"{device.main_memory.latency_s * 1e6:.1f} us = {cap / 1e12:.2f} TB/s (Little's law). The converter "
+                "marks those rows load_bytes=2 and simhw prices them so (simhw/cost/latency.py: two round trips "
+                "per element for a norm, one per input for the others); PyTorch's vectorised kernels stay "
+                "bandwidth-bound.")
     return out

@@ -30,6 +30,7 @@ from enum import Enum
 from ..spec.model import AttentionKernel, DeviceSpec, DType, Efficiency
 from ..workload.graph import Op, OpKind
 from .ctas import dispatch, overlap, schedule, stream_k
+from .latency import load_latency_time_s
 
 
 class Bound(Enum):
@@ -386,6 +387,8 @@ def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
                      OpKind.OPTIMIZER, OpKind.COPY):
         compute = op.flops / (hw.peak(DType.FP32) * eff.compute_fraction) if op.flops else 0.0
         memory = memory_time_s(op.bytes, hw, eff.elementwise_memory_fraction)
+        if op.shape and op.shape.get("load_bytes"):     # scalar loads: latency-bound (cost/latency.py)
+            memory = max(memory, load_latency_time_s(op, hw, op.shape["load_bytes"]))
     else:
         compute = op.flops / (hw.peak(op.dtype) * eff.compute_fraction) if op.flops else 0.0
         memory = memory_time_s(op.bytes, hw, eff.memory_fraction)

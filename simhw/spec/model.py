@@ -105,6 +105,7 @@ class Efficiency:
     gemm_tile_n: int = 128
     gemm_tile_k: int = 32
     gemm_tiles_per_sm: int = 1              # concurrent CTAs of the main tile per SM
+    threads_per_sm: int = 2048              # resident threads per SM (CUDA guide, compute capability table)
     gemm_min_tile_m: int = 64               # smallest tile the library falls back to for small m
     l2_reuse: float = 1.0                   # 1 = operands re-read from HBM once per wave (no L2 reuse)
     attention_compute_fraction: float = 0.7 # FlashAttention prefill, of dense tensor peak

@@ -21,6 +21,9 @@ op, bytes, pinned
                are staged through a pinned buffer: host_pageable_fraction of the pinned rate)
 kv_cache_write attention: true when the measured op also copies the new K/V into a paged
                cache (serving engines)
+load_bytes     elementwise / norm / softmax: bytes one thread loads at a time when the kernel
+               keeps a single scalar load in flight per thread (e.g. 2 for vLLM's 2023 fp16
+               RMSNorm); such kernels are latency-bound (cost/latency.py). Empty: vectorised
 timing         kernel (default: GPU kernel time) or wall (host clock around one eager op:
                adds the spec's ``host_launch_gap``)
 power          the die's state under the power limit (cost/power.py), priced at the DVFS
@@ -48,7 +51,7 @@ from ..workload.graph import Collective, Op, OpKind, Phase, shape
 
 COLUMNS = ("kind", "measured_s", "m", "n", "k", "dtype", "batch", "seq_q", "seq_kv", "heads", "kv_heads",
            "head_dim", "causal", "kv_cache_write", "op", "bytes", "ranks", "ranks_per_node", "elements", "reads", "writes",
-           "pinned", "timing", "power", "power_limited", "source", "label")
+           "pinned", "load_bytes", "timing", "power", "power_limited", "source", "label")
 KINDS = ("gemm", "attention", "collective", "elementwise", "norm", "softmax", "copy")
 COPY_OPS = ("h2d", "d2h")
 COLLECTIVES = tuple(c.value for c in Collective)
@@ -172,9 +175,12 @@ def build_op(kind: str, row: dict) -> Op:
     if kind in _OPKIND:
         elements = _number(row, "elements")
         reads, writes = _number(row, "reads", 1.0, positive=False), _number(row, "writes", 1.0, positive=False)
+        load = _number(row, "load_bytes", 0.0, positive=False)
+        if load > 64:
+            raise ValueError(f"'load_bytes' = {load:g} must be at most 64 (bytes one thread loads at a time)")
+        keys = dict(elements=elements, load_bytes=load) if load else dict(elements=elements)
         return Op(kind, _OPKIND[kind], Phase.FWD, 0, _FLOPS_PER_ELEMENT[kind] * elements, dt,
-                  input_bytes=reads * elements * e, output_bytes=writes * elements * e,
-                  shape=shape(elements=elements))
+                  input_bytes=reads * elements * e, output_bytes=writes * elements * e, shape=shape(**keys))
     raise ValueError(f"'kind' = {kind!r} must be one of {', '.join(KINDS)}")
 
 

@@ -155,10 +155,12 @@ def _vidur_ops(r) -> list[tuple[str, dict]]:
         ("attn_post_proj", dict(kind="gemm", m=m, k=h // tp, n=h)),
         ("mlp_up_proj", dict(kind="gemm", m=m, k=h, n=up)),
         ("mlp_down_proj", dict(kind="gemm", m=m, k=ffn // tp, n=h)),
-        ("input_layernorm", dict(kind="norm", elements=m * h, reads=1, writes=1)),
-        ("post_attention_layernorm", dict(kind="norm", elements=m * h, reads=1, writes=1)),
-        ("mlp_act", dict(kind="elementwise", elements=m * ffn // tp, reads=2 if gated else 1, writes=1)),
-        ("attn_rope", dict(kind="elementwise", elements=m * (nh + nkv) * hd // tp, reads=1, writes=1)),
+        ("input_layernorm", dict(kind="norm", elements=m * h, reads=1, writes=1, load_bytes=2)),
+        ("post_attention_layernorm", dict(kind="norm", elements=m * h, reads=1, writes=1, load_bytes=2)),
+        ("mlp_act", dict(kind="elementwise", elements=m * ffn // tp, reads=2 if gated else 1, writes=1,
+                         load_bytes=2)),
+        ("attn_rope", dict(kind="elementwise", elements=m * (nh + nkv) * hd // tp, reads=1, writes=1,
+                           load_bytes=2)),
         ("add", dict(kind="elementwise", elements=m * h, reads=2, writes=1)),
     ]
 
@@ -169,7 +171,11 @@ def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv:
 
     ``legacy_attention`` adds the older FlashAttention prefill/decode table (Llama-2-70B at TP2).
     ``send_recv=False`` leaves the point-to-point rows out. The network files' ``size`` column is
-    bytes, not fp16 elements (see the comment where it is read).
+    bytes, not fp16 elements (see the comment where it is read). Its RMSNorm, SiLU-and-mul and
+    RoPE rows time sarathi-serve's CUDA kernels, forked from vLLM's 2023 ``rms_norm_kernel``,
+    ``act_and_mul_kernel`` and ``rotary_embedding_kernel``: one 2-byte element per thread per loop
+    iteration, so the rows carry ``load_bytes=2`` (latency-bound, cost/latency.py); its ``add`` is
+    PyTorch's vectorised kernel.
     """
     root = Path(root)
     rows: list[dict] = []

@@ -29,8 +29,9 @@ BANDS = {
     ("vidur", "gemm"): (0.075, 0.16, 0.05),
     ("aiconfigurator", "attention"): (0.08, 0.20, 0.05),
     ("aiconfigurator", "collective"): (0.10, 0.25, 0.05),
+    ("vidur", "norm"): (0.14, 0.38, 0.12),          # sarathi's scalar-load RMSNorm (cost/latency.py)
 }
-STRIDE = {"gemm": 4, "attention": 6, "collective": 1}
+STRIDE = {"gemm": 4, "attention": 6, "collective": 1, "norm": 4}
 
 
 @pytest.fixture(scope="module")

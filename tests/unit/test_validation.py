@@ -340,3 +340,32 @@ def test_report_for_another_gpu_writes_its_own_file(tmp_path, root):
     text = (out / "REPORT-h100.md").read_text(encoding="utf-8")
     assert "# simhw accuracy report (H100)" in text and "dgx-h100" in text and "| all H100 sets | gemm | 2 |" in text
     assert (root / "README.md").read_text(encoding="utf-8") == readme
+
+
+def test_load_bytes_rows_are_latency_bound_by_littles_law():
+    """A kernel with one scalar load in flight per thread streams at most SMs x threads_per_sm x
+    load_bytes per memory latency (cost/latency.py): a row-wise norm pays two round trips per
+    element, an elementwise row one per input; without load_bytes the row stays bandwidth-bound."""
+    import dataclasses
+
+    import simhw
+    from simhw.cost.latency import load_latency_time_s
+    from simhw.validation.predict import predict_s
+    from simhw.validation.schema import parse_lines
+
+    csv = ("kind,elements,reads,writes,dtype,load_bytes,measured_s\n"
+           "norm,67108864,1,1,fp16,2,1\nelementwise,67108864,2,1,fp16,2,1\nnorm,67108864,1,1,fp16,,1\n"
+           "norm,67108864,1,1,fp16,128,1\nnorm,67108864,1,1,fp16,-2,1\n")
+    rows, bad = parse_lines(csv.splitlines(), "x")
+    assert [b.line for b in bad] == [5, 6]
+    assert "'load_bytes' = 128 must be at most 64" in bad[0].reason and "non-negative" in bad[1].reason
+    hw = simhw.load_hw("a100")
+    norm, act, plain = rows
+    threads = hw.compute_units * hw.efficiency.threads_per_sm
+    expect = 2 * 67108864 * 2 / (threads * 2) * hw.main_memory.latency_s
+    assert load_latency_time_s(norm.op, hw, 2) == pytest.approx(expect, rel=1e-12)
+    assert load_latency_time_s(act.op, hw, 2) == pytest.approx(expect, rel=1e-12)   # 2 reads, 1 pass
+    assert predict_s(norm, hw) > 2 * predict_s(plain, hw)
+    slower = dataclasses.replace(hw, efficiency=dataclasses.replace(hw.efficiency, threads_per_sm=1024))
+    assert load_latency_time_s(norm.op, slower, 2) == pytest.approx(2 * expect, rel=1e-12)
+    assert load_latency_time_s(plain.op, hw, 0) == 0.0

@@ -1,0 +1,29 @@
+"""Memory kernels bound by load latency rather than bandwidth (Little's law).
+
+A kernel whose threads each keep one load of ``load_bytes`` in flight (one scalar element per
+thread per loop iteration, no vector loads, e.g. vLLM's 2023 ``rms_norm_kernel`` and
+``act_and_mul_kernel`` that sarathi-serve and vidur run) can have at most
+``SMs x threads_per_sm x load_bytes`` bytes in flight, so it streams at most that much per memory
+latency: concurrency = bandwidth x latency (Little 1961; the CUDA best-practices guide's
+"memory-level parallelism"). Each element then costs ``rounds`` dependent round trips: one per
+element it reads, twice over for a row-wise norm (a statistics pass, then a normalising pass
+that re-reads its row). Vectorised kernels (PyTorch's elementwise and norm kernels) keep far more
+in flight and stay bandwidth-bound; they carry no ``load_bytes``.
+"""
+from __future__ import annotations
+
+from ..spec.model import DeviceSpec
+from ..workload.graph import Op, OpKind
+
+
+def load_latency_time_s(op: Op, hw: DeviceSpec, load_bytes: float) -> float:
+    """Seconds a latency-bound elementwise, norm or softmax kernel needs to stream ``op``'s inputs
+    with one ``load_bytes`` load in flight per resident thread (0 when it has no element count)."""
+    elements = float(op.shape.get("elements", 0.0)) if op.shape else 0.0
+    e = op.dtype.bytes
+    if elements <= 0 or load_bytes <= 0 or e <= 0:
+        return 0.0
+    reads = op.input_bytes / (elements * e)
+    rounds = reads * (2.0 if op.kind is OpKind.NORM else 1.0)
+    in_flight = max(hw.compute_units, 1) * hw.efficiency.threads_per_sm * load_bytes
+    return rounds * elements * e / in_flight * hw.main_memory.latency_s
