@@ -79,3 +79,28 @@ def stream_k(m, n, k, batch, tm, tn, e, slots, p_slot, sm_port, l2_bw, bw_read, 
     wr_all = m * n * e * batch / bw_write
     total = max(main, wr_all) + fixup + t_wr + eff.gemm_cta_overhead_s
     return total, max(t_mma, t_l2), t_rd + wr_all
+
+
+def split_heuristic(base_ctas: int, slots: int, kv_blocks: int, max_splits: int) -> int:
+    """FlashAttention-2's num_splits_heuristic (flash_api.cpp): split the keys over CTAs only when
+    the (batch x heads x q-blocks) CTAs fill less than 80% of the slots; take the smallest split
+    whose wave efficiency is within 85% of the best."""
+    if base_ctas >= 0.8 * slots:
+        return 1
+    max_splits = min(max_splits, slots, kv_blocks)
+    if max_splits <= 1:
+        return 1
+
+    def eligible(s: int) -> bool:
+        return s == 1 or math.ceil(kv_blocks / s) != math.ceil(kv_blocks / (s - 1))
+
+    effs = {}
+    for s in range(1, max_splits + 1):
+        if eligible(s):
+            waves = base_ctas * s / slots
+            effs[s] = waves / math.ceil(waves)
+    best = max(effs.values())
+    for s in sorted(effs):
+        if effs[s] >= 0.85 * best:
+            return s
+    return 1

@@ -29,7 +29,7 @@ from enum import Enum
 
 from ..spec.model import AttentionKernel, DeviceSpec, DType, Efficiency
 from ..workload.graph import Op, OpKind
-from .ctas import dispatch, overlap, schedule, stream_k
+from .ctas import dispatch, overlap, schedule, split_heuristic, stream_k
 from .latency import load_latency_time_s
 
 
@@ -186,31 +186,6 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     return best
 
 
-def _split_heuristic(base_ctas: int, slots: int, kv_blocks: int, max_splits: int) -> int:
-    """FlashAttention-2's num_splits_heuristic (flash_api.cpp): split the keys over CTAs only when
-    the (batch x heads x q-blocks) CTAs fill less than 80% of the slots; take the smallest split
-    whose wave efficiency is within 85% of the best."""
-    if base_ctas >= 0.8 * slots:
-        return 1
-    max_splits = min(max_splits, slots, kv_blocks)
-    if max_splits <= 1:
-        return 1
-
-    def eligible(s: int) -> bool:
-        return s == 1 or math.ceil(kv_blocks / s) != math.ceil(kv_blocks / (s - 1))
-
-    effs = {}
-    for s in range(1, max_splits + 1):
-        if eligible(s):
-            waves = base_ctas * s / slots
-            effs[s] = waves / math.ceil(waves)
-    best = max(effs.values())
-    for s in sorted(effs):
-        if effs[s] >= 0.85 * best:
-            return s
-    return 1
-
-
 def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     """(time, compute-limited part, memory-limited part) of a FlashAttention kernel, launch excluded.
 
@@ -275,7 +250,7 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         bkv = eff.attention_split_tile_kv if split_kernel else eff.attention_tile_kv
         kv_blocks = math.ceil(skv / bkv)
         base = int(b * kvh)
-        splits = _split_heuristic(base, slots, kv_blocks, eff.attention_max_splits) if split_kernel else 1
+        splits = split_heuristic(base, slots, kv_blocks, eff.attention_max_splits) if split_kernel else 1
         blocks_per_cta = math.ceil(kv_blocks / splits)
         lengths_blocks = [(blocks_per_cta, base * splits)]
     else:
@@ -293,7 +268,7 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         if not split_tiles:
             split_q = math.ceil(sq / max(eff.attention_split_tile_q, 1))
             split_kv = math.ceil(skv / eff.attention_split_tile_kv)
-            splits = _split_heuristic(int(b * h * split_q), slots, split_kv, eff.attention_max_splits)
+            splits = split_heuristic(int(b * h * split_q), slots, split_kv, eff.attention_max_splits)
         lengths_blocks = []
         offset = skv - sq
         for i in range(q_blocks):
