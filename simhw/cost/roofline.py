@@ -282,6 +282,14 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     share = max(1.0, min(float(per_sm), active / units))   # CTAs sharing one SM
     port = min(sm_port / share, l2_bw / active)             # one CTA's L2 -> SM bandwidth
     t_mma = work * 4.0 * rows * bkv * d * share / (p_cta * per_sm)
+    if d != _REF_HEAD_DIM and hw.clock_hz > 0:
+        # attention_compute_fraction is the kernel's rate at head_dim 128; of a block's time there,
+        # the softmax's exponentials (one per score, on the SM's special-function units) do not
+        # scale with head_dim while the two MMAs do (Shah et al. 2024 §3: H100 has 989 TFLOP/s of
+        # MMA but 3.9 TFLOP/s of exponentials)
+        t_ref = t_mma * _REF_HEAD_DIM / d
+        t_exp = min(work * rows * bkv * share / (eff.attention_exp_per_clock * hw.clock_hz), 0.8 * t_ref)
+        t_mma = (t_ref - t_exp) * d / _REF_HEAD_DIM + t_exp
     kv_tok = 2.0 * d * e                                  # K and V bytes per key token
     # paged decode waits on each block's K, V loads; the dense kernel's cp.async prefetch of the next
     # block (FlashAttention-2 flash_fwd_kernel) hides all but the first
@@ -334,6 +342,9 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         body += eff.launch_s + eff.attention_cta_overhead_s + part / (bw * eff.attention_memory_fraction)
     body += eff.attention_overhead_s
     return body, compute, t_hbm
+
+
+_REF_HEAD_DIM = 128.0     # the head_dim the attention fractions describe (Llama-class models)
 
 
 def _causal_share(sq: float, skv: float) -> float:

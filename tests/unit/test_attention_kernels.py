@@ -151,3 +151,23 @@ def test_fa3_prefill_pays_the_cta_setup_once_per_sm_and_fa2_once_per_tile():
     assert extra(AttentionKernel.FA3, many) == pytest.approx(1e-6, rel=1e-6)
     assert extra(AttentionKernel.FA2, many) > 20e-6
     assert extra(AttentionKernel.FA3, decode) == pytest.approx(extra(AttentionKernel.FA2, decode), rel=1e-9)
+
+
+def _long_prefill(d):
+    h, b, s = 2048 // d, 2, 16384
+    return Op("a", OpKind.ATTENTION, Phase.FWD, 0, 4.0 * b * h * s * s * d, DType.BF16,
+              shape=shape(batch=b, heads=h, kv_heads=h, seq_q=s, seq_kv=s, head_dim=d, causal=0.0, flash=1.0))
+
+
+def test_head_dim_scales_the_mma_but_not_the_exponentials():
+    """The spec's attention fractions describe head_dim 128; the softmax's exponentials (one per
+    score, on the special-function units) do not shrink with head_dim. FlashAttention-3 on H100
+    (Shah et al. 2024, Fig. 5, forward, 16k, non-causal): hdim 64 / 128 / 256 at about 497 / 650 /
+    756 TFLOP/s, ratios 0.76 and 1.16."""
+    h100 = simhw.load_hw("h100")
+    rate = {d: _long_prefill(d).flops / attention_time_s(_long_prefill(d), h100)[0] for d in (64, 128, 256)}
+    assert rate[64] / rate[128] == pytest.approx(0.76, abs=0.04)
+    assert rate[256] / rate[128] == pytest.approx(1.16, abs=0.05)
+    fewer = dataclasses.replace(h100, efficiency=dataclasses.replace(h100.efficiency, attention_exp_per_clock=8.0))
+    assert attention_time_s(_long_prefill(128), fewer) == attention_time_s(_long_prefill(128), h100)
+    assert attention_time_s(_long_prefill(64), fewer)[0] > attention_time_s(_long_prefill(64), h100)[0]
