@@ -9,9 +9,9 @@
   memory-bound); each wave then writes its output tiles (write_fraction; under the next wave's
   main loop with gemm_epilogue_overlap) and pays gemm_cta_overhead; split-K adds a reduction pass;
   with gemm_stream_k each tile shape also has a stream-K schedule (cost/ctas.py stream_k);
-- attention (attention_time_s): FlashAttention-2 prefill and split-KV decode kernels, CTA by CTA;
-- elementwise, norms, softmax and others: ``max(FLOPs / peak, bytes / achievable bandwidth)`` with
-  the bandwidth derated for small transfers by ``bytes / (bytes + bandwidth_ramp_bytes)``;
+- attention (attention_time_s): FlashAttention-2/3 prefill and split-KV decode kernels, CTA by CTA;
+- elementwise, norms, softmax and others: ``max(FLOPs / peak, bytes / achievable bandwidth)``, the
+  bandwidth derated for small transfers (bandwidth_ramp_bytes) or latency-bound (cost/latency.py);
 - collectives: NCCL's algorithms and protocols in comm.py.
 Every constant lives in the spec's ``efficiency:`` block (spec/model.py: Efficiency). More peak
 or more bandwidth never makes an op slower (each path is a minimum over configurations of
@@ -209,7 +209,7 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     (launch + one CTA's dependent loads + the FP32 partials). FlashAttention-2 copies q in and O
     back around the GQA swap when there are several sequences and KV heads (two small kernels).
     MHA decode (no group to swap into the query rows) runs the unsplit kernel, as the varlen path
-    does. CTAs run attention_ctas_per_sm per SM. HBM carries Q and O once and K/V once per wave
+    does. CTAs run attention_ctas_per_sm per SM (dense-cache decode: at least two). HBM carries Q and O once and K/V once per wave
     of CTAs that share them through L2, at attention_memory_fraction; the CTA schedule and the HBM
     time join as a p-norm (p = attention_overlap; large p = max). A KV-cache write (kv_write) adds
     one copy kernel. Backward (more FLOPs per op than the forward) scales the block work and bytes.
@@ -222,16 +222,6 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     if b <= 0 or h <= 0 or sq <= 0 or skv <= 0 or d <= 0:
         return 0.0, 0.0, 0.0
     e = op.dtype.bytes
-    units = max(hw.compute_units, 1)
-    per_sm = max(eff.attention_ctas_per_sm, 1)
-    slots = units * per_sm
-    p_cta = hw.peak(op.dtype) * eff.attention_compute_fraction / slots
-    bw = hw.main_memory.bandwidth_bytes_per_s
-    l2 = hw.memory_level("l2")
-    l2_bw = (l2.bandwidth_bytes_per_s if l2 is not None else 2.5 * bw) * eff.l2_fraction
-    sm_port = eff.sm_l2_bytes_per_cycle * hw.clock_hz if hw.clock_hz > 0 else l2_bw / units
-    fwd_flops = 4.0 * b * h * sq * skv * d * (_causal_share(sq, skv) if causal else 1.0)
-    work = max(1.0, op.flops / fwd_flops) if fwd_flops > 0 and op.flops > 0 else 1.0
     decode = sq == 1
     fa2 = eff.attention_kernel is AttentionKernel.FA2
     # FlashAttention-3's prefill kernel is persistent and warp-specialized (Shah et al. 2024 §3.1):
@@ -240,6 +230,21 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     persistent = not fa2 and not decode
     # a paged KV cache (serving engines: shape key paged, or kv_write when the op also writes it)
     paged = bool(s.get("paged", 0.0) or s.get("kv_write", 0.0))
+    units = max(hw.compute_units, 1)
+    per_sm = max(eff.attention_ctas_per_sm, 1)
+    if decode and not paged:
+        # a dense cache decodes with PyTorch's FlashAttention-2 kernels (flash_fwd_splitkv_kernel,
+        # hdim 128: 64 x 128 tiles, (64 + 2 x 128) x 128 x 2 B = 80 KB of shared memory), which
+        # fit at least two CTAs per SM on sm80 and later, whatever kernel the spec's engine runs
+        per_sm = max(per_sm, _DENSE_DECODE_CTAS_PER_SM)
+    slots = units * per_sm
+    p_cta = hw.peak(op.dtype) * eff.attention_compute_fraction / slots
+    bw = hw.main_memory.bandwidth_bytes_per_s
+    l2 = hw.memory_level("l2")
+    l2_bw = (l2.bandwidth_bytes_per_s if l2 is not None else 2.5 * bw) * eff.l2_fraction
+    sm_port = eff.sm_l2_bytes_per_cycle * hw.clock_hz if hw.clock_hz > 0 else l2_bw / units
+    fwd_flops = 4.0 * b * h * sq * skv * d * (_causal_share(sq, skv) if causal else 1.0)
+    work = max(1.0, op.flops / fwd_flops) if fwd_flops > 0 and op.flops > 0 else 1.0
     if decode:   # GQA group packed as the query rows of one CTA per (sequence, kv head)
         rows = min(float(eff.attention_tile_q), 16.0 * math.ceil(h / kvh / 16.0))
         # FlashAttention-2's varlen path (mha_varlen_fwd, paged serving caches) splits the keys only
@@ -345,6 +350,7 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
 
 
 _REF_HEAD_DIM = 128.0     # the head_dim the attention fractions describe (Llama-class models)
+_DENSE_DECODE_CTAS_PER_SM = 2   # PyTorch SDPA's FlashAttention-2 decode kernels (attention_time_s)
 
 
 def _causal_share(sq: float, skv: float) -> float:

@@ -171,3 +171,15 @@ def test_head_dim_scales_the_mma_but_not_the_exponentials():
     fewer = dataclasses.replace(h100, efficiency=dataclasses.replace(h100.efficiency, attention_exp_per_clock=8.0))
     assert attention_time_s(_long_prefill(128), fewer) == attention_time_s(_long_prefill(128), h100)
     assert attention_time_s(_long_prefill(64), fewer)[0] > attention_time_s(_long_prefill(64), h100)[0]
+
+
+def test_dense_cache_decode_runs_at_least_two_ctas_per_sm():
+    """PyTorch SDPA decodes a dense cache with FlashAttention-2 kernels (two CTAs per SM fit),
+    whatever the spec's serving kernel is; a paged cache keeps the spec's one CTA per SM (FA3)."""
+    h200 = simhw.load_hw("h200")
+    two = dataclasses.replace(h200, efficiency=dataclasses.replace(h200.efficiency, attention_ctas_per_sm=2))
+    dense = _attn(256, 32, 32, 1, 512)
+    paged = Op("a", OpKind.ATTENTION, Phase.FWD, 0, dense.flops, DType.BF16, shape={**dense.shape, "paged": 1.0})
+    assert h200.efficiency.attention_ctas_per_sm == 1
+    assert attention_time_s(dense, h200) == attention_time_s(dense, two)
+    assert attention_time_s(paged, h200)[0] > attention_time_s(paged, two)[0]
