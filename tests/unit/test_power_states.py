@@ -131,3 +131,22 @@ def test_a_bad_hot_factor_is_a_spec_error_naming_the_key(tmp_path, value, text):
     with pytest.raises(SpecError, match=r"energy\.hot_flop_factor: ") as err:
         simhw.load_hw(str(path))
     assert text in str(err.value) and "bad.yaml" in str(err.value)
+
+
+def test_a_held_sdpa_settles_at_the_measured_clock():
+    """An independent check of the hot die's FLOP energy: the causal SDPA (b 2, 32 heads, 8192
+    tokens, hdim 128) held for 5 s at 700 W (power_phases-2.csv) ran at a median SM clock of
+    1650 of 1980 MHz; simhw's steady-state DVFS clock for it is within 0.03 of that."""
+    hw = simhw.load_hw("h100")
+    with (DATA / "power_phases-2.csv").open(encoding="utf-8") as fh:
+        phase = {r["phase"]: r for r in csv.DictReader(fh)}["sdpa_causal_8192_bf16"]
+    with (DATA / "power_samples-2.csv").open(encoding="utf-8") as fh:
+        clocks = [float(r["sm_clock_mhz"]) for r in csv.DictReader(fh)
+                  if float(phase["start_s"]) + 1.0 <= float(r["t_s"]) <= float(phase["end_s"])]
+    measured = statistics.median(clocks) / 1980.0
+    rows, _ = parse_lines("kind,batch,seq_q,seq_kv,heads,kv_heads,head_dim,causal,dtype,measured_s\n"
+                          "attention,2,8192,8192,32,32,128,true,bf16,1\n".splitlines(), "x")
+    cost = op_cost(rows[0].op, hw)
+    body = cost.time_s - hw.efficiency.launch_s
+    held = power_limited(cost, hw, PowerState.STEADY)
+    assert body / (held.time_s - hw.efficiency.launch_s) == pytest.approx(measured, abs=0.03)
