@@ -74,13 +74,14 @@ class ValidationResult:
     kinds: dict = field(default_factory=dict)
     overall: GroupStats | None = None
     sources: dict = field(default_factory=dict)
+    power: str = ""                  # the power state of rows without a power cell (cost/power.py)
 
     def worst(self, kind: str | None = None, count: int = 5) -> list[RowResult]:
         rows = [r for r in self.rows if kind is None or r.kind == kind]
         return sorted(rows, key=lambda r: r.ape, reverse=True)[:count]
 
     def to_dict(self) -> dict:
-        out = {"schema": SCHEMA, "hardware": self.hardware, "file": self.path,
+        out = {"schema": SCHEMA, "hardware": self.hardware, "file": self.path, "power_default": self.power,
                "kinds": {k: v.to_dict() for k, v in self.kinds.items()},
                "overall": self.overall.to_dict() if self.overall else None}
         if len(self.sources) > 1:
@@ -97,7 +98,7 @@ class ValidationResult:
 
 
 def summarise(hardware: str, path: str, rows: Sequence[RowResult], bad: Sequence[BadRow] = (),
-              unpriced: Sequence[BadRow] = ()) -> ValidationResult:
+              unpriced: Sequence[BadRow] = (), power: str = "") -> ValidationResult:
     kinds: dict[str, list[RowResult]] = {}
     by_source: dict[str, dict[str, list[RowResult]]] = {}
     for r in rows:
@@ -107,7 +108,8 @@ def summarise(hardware: str, path: str, rows: Sequence[RowResult], bad: Sequence
         hardware=hardware, path=path, rows=tuple(rows), bad=tuple(bad), unpriced=tuple(unpriced),
         kinds={k: group_stats(v) for k, v in sorted(kinds.items())},
         overall=group_stats(rows) if rows else None,
-        sources={s: {k: group_stats(v) for k, v in sorted(ks.items())} for s, ks in sorted(by_source.items())})
+        sources={s: {k: group_stats(v) for k, v in sorted(ks.items())} for s, ks in sorted(by_source.items())},
+        power=power)
 
 
 def evaluate(measurements: Sequence[Measurement], hw, path: str = "", bad: Sequence[BadRow] = (),
@@ -125,7 +127,7 @@ def evaluate(measurements: Sequence[Measurement], hw, path: str = "", bad: Seque
             unpriced.append(BadRow(m.line, str(exc).strip("'")))
             continue
         rows.append(RowResult(m.line, m.kind, m.source, m.label, m.measured_s, p))
-    return summarise(getattr(hw, "name", "?"), path, rows, bad, unpriced)
+    return summarise(getattr(hw, "name", "?"), path, rows, bad, unpriced, power.value)
 
 
 def trace_result(path, hw, power: PowerState = PowerState.BURST) -> ValidationResult:
@@ -138,7 +140,7 @@ def trace_result(path, hw, power: PowerState = PowerState.BURST) -> ValidationRe
     rows = [RowResult(line=i + 1, kind=str(r.kind), source="trace", label=f"{r.name} ({r.phase})",
                       measured_s=float(r.measured_s), predicted_s=float(r.predicted_s))
             for i, r in enumerate(df.itertuples()) if r.measured_s > 0]
-    return summarise(hw.name, str(path), rows)
+    return summarise(hw.name, str(path), rows, power=power.value)
 
 
 def _pct(x: float) -> str:
@@ -165,7 +167,8 @@ def duration_bands(rows) -> dict[tuple[str, str], GroupStats]:
 
 def render_table(result: ValidationResult, worst: int = 5) -> str:
     """Human-readable summary: per kind (and per source when several), overall, worst rows."""
-    lines = [f"simhw validate: {result.path} on {result.hardware}", ""]
+    state = f" (power: {result.power} unless a row says otherwise)" if result.power else ""
+    lines = [f"simhw validate: {result.path} on {result.hardware}{state}", ""]
     header = f"{'kind':<14}{'n':>7}{'median':>10}{'p90':>10}{'bias':>10}"
     groups = [(k, v) for k, v in result.kinds.items()]
     lines.append(header)

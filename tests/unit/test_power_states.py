@@ -109,6 +109,10 @@ def test_cli_power_options(tmp_path, capsys):
         assert main(["validate", str(path), "--hw", "h100", "--power", state, "--format", "json"]) == 0
         bias[state] = json.loads(capsys.readouterr().out)["kinds"]["gemm"]["bias"]
     assert bias["full"] < bias["burst"] < bias["steady"]
+    assert main(["validate", str(path), "--hw", "h100", "--power", "steady", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["power_default"] == "steady"
+    assert main(["validate", str(path), "--hw", "h100"]) == 0
+    assert "(power: burst unless a row says otherwise)" in capsys.readouterr().out.splitlines()[0]
     example = Path(__file__).resolve().parents[2] / "workloads" / "llama2-7b-train.yaml"
     times = {}
     for state in ("steady", "full"):
