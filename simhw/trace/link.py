@@ -29,6 +29,7 @@ from .reader import ANNOT, MEMCPY, MEMSET, OP, RUNTIME, Trace
 from .memops import multi_tensor_apply
 from .rules import lookup
 
+_COMPUTE = (OpKind.GEMM, OpKind.ATTENTION, OpKind.CONV)
 _LIST_OPS = ("aten::_foreach_", "aten::_fused_")   # ops on TensorLists (trace/rules.py: foreach)
 _EPS_US = 1e-3                      # 1 ns: float rounding of µs timestamps with ns precision
 _WRAPPER_PREFIXES = ("autograd::", "torch::autograd::", "ProfilerStep#", "Optimizer.", "<", "##", "[",
@@ -174,6 +175,14 @@ class _Walker:
             f.ctx = f"{node} of {fwd}" if fwd else node
         if f.owner is not None:
             o = f.owner
+            if name == "aten::copy_" and p is not None and o.est is not None and o.est.kind in _COMPUTE:
+                # autocast's casts of a GEMM's or attention's operands (and other copies inside such
+                # an op) are kernels of their own that the op's rule does not price: cost them apart
+                rule = self._rule(name)
+                est = self._cost(rule, p) if rule is not None and rule.fn is not None else None
+                if est is not None:
+                    f.rule, f.est, f.owner = rule, est, f
+                    return
             if name == o.name and p is not None and o.rule is not None and o.rule.fn is not None:
                 est = self._cost(o.rule, p)          # autocast re-dispatch: the inner call has the real dtype
                 o.est = est if est is not None else o.est

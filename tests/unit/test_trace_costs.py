@@ -330,3 +330,28 @@ def test_the_h100_training_steps_optimizer_is_costed_within_a_quarter():
     assert len(opt) == 8
     ratio = opt["predicted_s"] / opt["measured_s"]
     assert ratio.between(0.75, 1.25).all(), ratio.tolist()
+
+
+def test_autocast_casts_inside_a_gemm_are_costed_as_copies_of_their_own(tmp_path):
+    """Under autocast, aten::linear on fp32 tensors casts its weight (aten::to -> _to_copy ->
+    copy_) before the bf16 GEMM: the cast's kernel is priced as a copy of its own, and the GEMM
+    keeps only its own kernel's time."""
+    F32 = "float"
+    ev = [_op("aten::linear", 10.0, 200.0, dims=[[512, 1024], [4096, 1024], []], types=[F32, F32, ""], seq=5, fwd=0),
+          _op("aten::to", 12.0, 40.0, dims=[[4096, 1024], [], [], [], []], types=[F32, "Scalar", "Scalar", "Scalar", ""]),
+          _op("aten::_to_copy", 13.0, 38.0, dims=[[4096, 1024], [], [], [], [], [], []], types=[F32] + ["Scalar"] * 6),
+          _op("aten::copy_", 15.0, 30.0, dims=[[4096, 1024], [4096, 1024], []], types=[BF, F32, "Scalar"]),
+          _launch(16.0, 300), _gpu("unrolled_elementwise_kernel<copy>", 60.0, 9.0, 300),
+          _op("aten::linear", 60.0, 100.0, dims=[[512, 1024], [4096, 1024], []], types=[BF, BF, ""]),
+          _op("aten::mm", 62.0, 90.0, dims=[[512, 1024], [1024, 4096]], types=[BF, BF]),
+          _launch(64.0, 301), _gpu("sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n", 80.0, 20.0, 301)]
+    doc = {"schemaVersion": 1, "deviceProperties": [{"id": 0, "name": "NVIDIA H100 80GB HBM3"}], "traceEvents": ev}
+    path = tmp_path / "autocast.pt.trace.json"
+    path.write_text(json.dumps(doc))
+    a = _analysis(load_trace(path))
+    (lin,) = by_name(a.ops, "aten::linear")
+    (cast,) = by_name(a.ops, "aten::copy_")
+    assert lin.est.kind is OpKind.GEMM and lin.est.dtype is DType.BF16
+    assert lin.kernels == 1 and lin.gpu_s == pytest.approx(20e-6)
+    assert cast.kernels == 1 and cast.gpu_s == pytest.approx(9e-6) and cast.phase is Phase.FWD
+    assert cast.est.input_bytes + cast.est.output_bytes == pytest.approx(4096 * 1024 * (4 + 2))
