@@ -15,10 +15,11 @@ Energy: dynamic per-FLOP and per-byte energy of every op (a main-memory byte cos
 access energy plus the on-chip transport to the SMs) plus the static draw of a running device
 (power.idle + power.active) x step time for every device, host-side engine gaps included (and the
 node's host power when a node is given). Fitted on A100 serving energy (validate/REPORT.md).
-Power limit: every compute op runs at the DVFS clock its own draw allows under power.tdp
-(cost/power.py), so no step's average draw exceeds it; the time this adds is power_limit in the
-breakdown. Estimates take the die at its sustained temperature (PowerState.STEADY: FLOPs at energy.hot_flop_factor
-times their energy) unless told otherwise. A power cap is a spec with a lower tdp.
+Power limit: the step's ops run at the one DVFS clock at which their average draw fits power.tdp
+(cost/power.py step_clock: the controller averages over milliseconds, longer than the kernels);
+the time this adds is power_limit in the breakdown. Estimates take the die at its sustained
+temperature (PowerState.STEADY: FLOPs at energy.hot_flop_factor times their energy) unless told
+otherwise. A power cap is a spec with a lower tdp.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from .comm import collective_time_s, group_link, pick_link
 from .intensity import plain_intensity
 from .kinetics import eflops as kinetics_eflops
 from .memory import MemoryBreakdown, memory_breakdown
-from .power import PowerState, power_limited
+from .power import PowerState, power_limited, step_clock
 from .roofline import Bound, OpCost, op_cost
 
 SCHEMA = "simhw.estimate/1"
@@ -105,7 +106,9 @@ class EstimateResult:
 
 
 class OpCoster:
-    """Costs ops on a device, memoised on the op's signature (layers repeat the same shapes)."""
+    """Costs ops on a device, memoised on the op's signature (layers repeat the same shapes), each
+    at the DVFS clock of the power limit in ``power`` (cost/power.py): the clock of its own draw,
+    or after :meth:`use_step_clock` the one clock of a whole step's mix."""
 
     def __init__(self, hw: DeviceSpec | NodeSpec, wl: Workload | None = None,
                  power: PowerState = PowerState.STEADY):
@@ -113,7 +116,16 @@ class OpCoster:
         self.device = hw.device if isinstance(hw, NodeSpec) else hw
         self.wl = wl
         self.power = power
+        self.clock: float | None = None
+        self._full: dict = {}
         self._cache: dict = {}
+
+    def use_step_clock(self, ops) -> float:
+        """Run every op at the one clock that holds ``ops`` (a step, each op ``count`` times) at
+        power.tdp on average (power.step_clock); returns it."""
+        self.clock = step_clock(((self.full(op), op.count) for op in ops), self.device, self.power)
+        self._cache.clear()
+        return self.clock
 
     def comm_time(self, op: Op) -> float:
         """A collective's time; an inter-node group's ranks sit ``stride x tp x cp`` devices apart
@@ -134,19 +146,29 @@ class OpCoster:
         return collective_time_s(kind, s["bytes"], ranks, link, self.device, ranks_per_node=per_node)
 
     def __call__(self, op: Op) -> OpCost:
-        key = (op.kind, op.dtype, op.flops, op.weight_bytes, op.input_bytes, op.output_bytes,
-               tuple(op.shape.items()))
+        key = _key(op)
         cost = self._cache.get(key)
         if cost is None:
-            cost = self._cost(op)
+            cost = self.full(op)
+            if cost.bound is not Bound.COMMUNICATION:      # collectives and host copies: links
+                cost = power_limited(cost, self.device, self.power, self.clock)
             self._cache[key] = cost
         return cost
 
+    def full(self, op: Op) -> OpCost:
+        """``op`` at full clock (memoised)."""
+        key = _key(op)
+        cost = self._full.get(key)
+        if cost is None:
+            cost = self._full[key] = self._cost(op)
+        return cost
+
     def _cost(self, op: Op) -> OpCost:
-        cost = op_cost(op, self.device, self.comm_time)
-        if op.kind in (OpKind.COLLECTIVE, OpKind.SEND_RECV):
-            return cost
-        return power_limited(cost, self.device, self.power)
+        return op_cost(op, self.device, self.comm_time)
+
+
+def _key(op: Op) -> tuple:
+    return (op.kind, op.dtype, op.flops, op.weight_bytes, op.input_bytes, op.output_bytes, tuple(op.shape.items()))
 
 
 def _stage_of(op: Op, layers_per_stage: int, pp: int) -> int:
@@ -200,6 +222,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     par = wl.parallelism
     graph = graph or build_graph(wl, compact=not ops)
     coster = OpCoster(hw, wl, power)
+    coster.use_step_clock(graph.ops)
     device = coster.device
     p = par.pp
     lps = max(1, wl.model.layers // p)

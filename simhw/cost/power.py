@@ -24,8 +24,10 @@ from __future__ import annotations
 import enum
 from dataclasses import replace
 
+from typing import Iterable
+
 from ..spec.model import DeviceSpec
-from .roofline import OpCost
+from .roofline import Bound, OpCost
 
 
 class PowerState(enum.Enum):
@@ -37,20 +39,23 @@ class PowerState(enum.Enum):
 POWER_STATES = tuple(s.value for s in PowerState)
 
 
-def power_limited(cost: OpCost, device: DeviceSpec, state: PowerState = PowerState.STEADY) -> OpCost:
-    """``cost`` of a kernel run at the clock the power limit leaves it in ``state``: its draw above
-    idle (FLOP and byte energy over the kernel, the FLOPs at hot_flop_factor in STEADY, plus
-    power.active) fixes the DVFS clock s (dvfs_scale); the kernel takes 1/s as long and s^2 of its
-    energy. The launch is not stretched. A GEMM at the full-clock compute fraction so settles at
-    the measured (or MAMF) rate the spec's energy per FLOP and hot factor were derived from;
-    memory-bound kernels draw less and keep full clock (and their cool-die energy)."""
+def power_limited(cost: OpCost, device: DeviceSpec, state: PowerState = PowerState.STEADY,
+                  clock: float | None = None) -> OpCost:
+    """``cost`` (at full clock) of a kernel run at the clock the power limit leaves it in ``state``:
+    ``clock`` when given (a window's clock, step_clock), else the clock of its own draw above idle
+    (FLOP and byte energy over the kernel, the FLOPs at hot_flop_factor in STEADY, plus
+    power.active: dvfs_scale), as for a kernel run in a loop of its own. The kernel takes 1/s as
+    long and s^2 of its energy; the launch is not stretched. A GEMM at the full-clock compute
+    fraction so settles at the measured (or MAMF) rate the spec's energy per FLOP and hot factor
+    were derived from; memory-bound kernels draw less and keep full clock (and their cool-die
+    energy)."""
     launch = device.efficiency.launch_s
     body = cost.time_s - launch
     if state is PowerState.FULL or body <= 0 or device.tdp_w <= device.busy_w:
         return cost
-    hot = device.hot_flop_factor if state is PowerState.STEADY else 1.0
-    dynamic = cost.energy_j + (hot - 1.0) * cost.flop_energy_j
-    clock = dvfs_scale(dynamic + device.active_w * body, body, device.tdp_w - device.idle_w)
+    dynamic = cost.energy_j + (_hot(device, state) - 1.0) * cost.flop_energy_j
+    if clock is None:
+        clock = dvfs_scale(dynamic + device.active_w * body, body, device.tdp_w - device.idle_w)
     if clock >= 1.0:
         return cost
     # the step charges power.active over the op's (stretched) time; at clock s it really draws
@@ -58,8 +63,34 @@ def power_limited(cost: OpCost, device: DeviceSpec, state: PowerState = PowerSta
     active_j = device.active_w * body
     energy = (dynamic + active_j) * clock ** 2 - active_j / clock
     return replace(cost, time_s=body / clock + launch, compute_s=cost.compute_s / clock,
-                   energy_j=energy, flop_energy_j=hot * cost.flop_energy_j * clock ** 2,
+                   energy_j=energy, flop_energy_j=_hot(device, state) * cost.flop_energy_j * clock ** 2,
                    power_limit_s=body / clock - body)
+
+
+def step_clock(costs: Iterable[tuple[OpCost, float]], device: DeviceSpec,
+               state: PowerState = PowerState.STEADY) -> float:
+    """The one DVFS clock at which a window of kernels, ``(full-clock cost, count)`` pairs, draws
+    at most power.tdp on average. The power controller averages the board's draw over
+    milliseconds, far longer than most kernels of a training or serving step, so the clock follows
+    the step's mix: a GEMM between memory-bound kernels runs faster than held alone. Transfers
+    (Bound.COMMUNICATION) and launches are left out; every kernel is stretched by 1/clock (HBM-bound
+    kernels slow with the SM clock too)."""
+    if state is PowerState.FULL or device.tdp_w <= device.busy_w:
+        return 1.0
+    hot = _hot(device, state)
+    launch = device.efficiency.launch_s
+    body = dynamic = 0.0
+    for cost, count in costs:
+        b = cost.time_s - launch
+        if cost.bound is Bound.COMMUNICATION or b <= 0:
+            continue
+        body += b * count
+        dynamic += (cost.energy_j + (hot - 1.0) * cost.flop_energy_j) * count
+    return dvfs_scale(dynamic + device.active_w * body, body, device.tdp_w - device.idle_w)
+
+
+def _hot(device: DeviceSpec, state: PowerState) -> float:
+    return device.hot_flop_factor if state is PowerState.STEADY else 1.0
 
 
 def dvfs_scale(dynamic_j: float, time_s: float, budget_w: float) -> float:

@@ -30,8 +30,10 @@ def decode_placement(wl: Workload, hw, device_memory_bytes: float | None = None,
     device = hw.device if isinstance(hw, NodeSpec) else hw
     mem = memory_breakdown(wl, hw)
     coster = OpCoster(hw, wl)
+    graph = build_graph(wl, compact=True)
+    coster.use_step_clock(graph.ops)
     compute_s = 0.0
-    for op in build_graph(wl, compact=True).ops:
+    for op in graph.ops:
         c = coster(op)
         compute_s += (c.compute_s + device.efficiency.launch_s) * op.count
     dev_cap, host_cap, nvme_cap = memory_pools(hw, wl, device_memory_bytes, host_memory_bytes)
@@ -61,6 +63,7 @@ def pipeline_partition(wl: Workload, hw, device_memory_bytes: float | None = Non
     one = replace(wl, micro_batch=1, parallelism=replace(par, pp=1))
     coster = OpCoster(hw, one)
     graph = build_graph(one, compact=True)
+    coster.use_step_clock(graph.ops)
     layer_s = embed_s = head_s = 0.0
     for op in graph.ops:
         if op.phase in (Phase.OPTIMIZER,):

@@ -99,9 +99,10 @@ class LayerCosts:
 
 
 def layer_costs(wl: Workload, hw) -> LayerCosts:
-    """Per-layer times from the cost model, each op at its power-limited clock (OpCoster)."""
+    """Per-layer times from the cost model, the ops at the step's power-limited clock (OpCoster)."""
     graph = build_graph(wl, compact=True)
     coster = OpCoster(hw, wl)
+    coster.use_step_clock(graph.ops)
     fwd = bwd = wgrad = head = embed = step = 0.0
     total = limited = 0.0
     by_name: dict[str, float] = {}

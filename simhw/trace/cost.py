@@ -181,6 +181,7 @@ def estimate_trace(source, hw: DeviceSpec | NodeSpec, *, ops: bool = False,
     a = _analysis(trace)
     graph, unmapped = trace_to_graph(trace, tf32=tf32)
     coster = _Coster(hw, power=power or PowerState.STEADY)
+    coster.use_step_clock(graph.ops)
     device = coster.device
     steps = a.steps
     bound = {b: 0.0 for b in Bound}
@@ -251,6 +252,7 @@ def validate_trace(source, hw: DeviceSpec | NodeSpec, *, tf32: bool | None = Non
     a = _analysis(trace)
     graph, _ = trace_to_graph(trace, tf32=tf32)
     coster = _Coster(hw, power=power or PowerState.BURST)
+    coster.use_step_clock(graph.ops)
     rows = [(op.kind.value, op.name, op.phase.value, coster(op).time_s, t.gpu_s, t.kernels)
             for op, t in zip(graph.ops, a.ops) if t.gpu_s > 0]
     return pd.DataFrame(rows, columns=["kind", "name", "phase", "predicted_s", "measured_s", "kernels"])

@@ -154,3 +154,33 @@ def test_a_held_sdpa_settles_at_the_measured_clock():
     body = cost.time_s - hw.efficiency.launch_s
     held = power_limited(cost, hw, PowerState.STEADY)
     assert body / (held.time_s - hw.efficiency.launch_s) == pytest.approx(measured, abs=0.03)
+
+
+def test_a_step_runs_at_one_clock_set_by_its_average_draw():
+    """The power controller averages over milliseconds: a window of one kernel runs at that
+    kernel's own clock; a GEMM between memory-bound kernels runs at a higher clock than alone;
+    a memory-bound window keeps full clock."""
+    from simhw.cost.power import step_clock
+
+    hw = simhw.load_hw("h100")
+    gemm, decode = _rows()[0][0].op, _rows()[0][1].op
+    g_full, d_full = op_cost(gemm, hw), op_cost(decode, hw)
+    alone = power_limited(g_full, hw, PowerState.STEADY)
+    s_alone = step_clock([(g_full, 1)], hw, PowerState.STEADY)
+    assert power_limited(g_full, hw, PowerState.STEADY, s_alone).time_s == pytest.approx(alone.time_s, rel=1e-12)
+    s_mix = step_clock([(g_full, 1), (d_full, 3)], hw, PowerState.STEADY)
+    assert s_alone < s_mix < 1.0
+    assert power_limited(g_full, hw, PowerState.STEADY, s_mix).time_s < alone.time_s
+    assert step_clock([(d_full, 5)], hw, PowerState.STEADY) == 1.0
+    assert step_clock([(g_full, 1)], hw, PowerState.FULL) == 1.0
+
+
+def test_the_training_step_traces_gemms_are_priced_at_the_steps_clock():
+    """simhw's own H100 / H200 training-step traces: their GEMMs, run between norms, copies and
+    attention at the step's clock, within 5% in median and 15% at p90."""
+    from simhw.validation import trace_result
+
+    for gpu in ("h100", "h200"):
+        path = DATA.parent / f"{gpu}-2026-11-26" / "train_step_trace.json.gz"
+        st = trace_result(path, simhw.load_hw(gpu)).kinds["gemm"]
+        assert st.n == 51 and st.median_ape <= 0.05 and st.p90_ape <= 0.15, (gpu, st)
