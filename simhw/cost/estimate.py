@@ -76,12 +76,13 @@ class EstimateResult:
     memory: MemoryBreakdown
     ops: tuple[OpResult, ...] = field(default=())
     clock_scale: float = 1.0          # average DVFS clock while the ops run (1: no power limit)
+    power: str = PowerState.STEADY.value   # the die's state under the power limit (cost/power.py)
 
     def to_dict(self, ops: bool = False) -> dict:
         out = {k: getattr(self, k) for k in ("hardware", "workload", "mode", "devices", "step_time_s",
                                               "total_time_s", "tokens_per_s", "model_flops",
                                               "hardware_flops", "mfu", "hfu", "energy_j", "avg_power_w",
-                                              "cost_usd", "eflops", "clock_scale")}
+                                              "cost_usd", "eflops", "clock_scale", "power")}
         out["time_breakdown_s"] = dict(self.time_breakdown_s)
         out["memory"] = self.memory.to_dict()
         if ops:
@@ -335,4 +336,4 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         cost_usd=step * wl.devices * device.cloud_usd_per_s,
         eflops=kinetics_eflops(hardware_flops, mem_bytes * ranks * n_micro_global, device, wl.dtype),
         time_breakdown_s=MappingProxyType(breakdown), memory=mem, ops=tuple(op_rows),
-        clock_scale=(ops_s - power_s) / ops_s if ops_s > 0 else 1.0)
+        clock_scale=(ops_s - power_s) / ops_s if ops_s > 0 else 1.0, power=power.value)

@@ -51,7 +51,7 @@ def estimate_table(results, ops: bool = False) -> str:
         if any(r.time_breakdown_s.get(key, 0) > 0 for r in results):
             rows.append([f"  time: {key.replace('_', ' ')}"] + [seconds(r.time_breakdown_s.get(key, 0.0)) for r in results])
     if any(r.clock_scale < 1.0 for r in results):
-        rows.append(["  clock at the power limit"] + [pct(r.clock_scale) for r in results])
+        rows.append(["  clock at the power limit"] + [f"{pct(r.clock_scale)} ({r.power})" for r in results])
     mem_rows = (("parameters", "parameters_bytes"), ("gradients", "gradients_bytes"),
                 ("optimizer state", "optimizer_bytes"), ("activations", "activations_bytes"),
                 ("KV cache", "kv_cache_bytes"), ("logits + loss", "logits_bytes"))

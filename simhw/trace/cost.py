@@ -232,7 +232,7 @@ def estimate_trace(source, hw: DeviceSpec | NodeSpec, *, ops: bool = False,
         cost_usd=step * device.cloud_usd_per_s, eflops=kinetics_eflops(hw_flops, mem_bytes, device, dtype),
         time_breakdown_s=MappingProxyType(breakdown), memory=mem, ops=tuple(rows), steps=steps,
         trace_device=trace.device_name(), measured_time_s=a.measured_total_s / steps, unmapped=tuple(unmapped),
-        warnings=tuple(a.warnings))
+        warnings=tuple(a.warnings), clock_scale=min(1.0, coster.clock or 1.0), power=coster.power.value)
 
 
 def validate_trace(source, hw: DeviceSpec | NodeSpec, *, tf32: bool | None = None,

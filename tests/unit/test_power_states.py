@@ -120,6 +120,9 @@ def test_cli_power_options(tmp_path, capsys):
         times[state] = json.loads(capsys.readouterr().out)
     step = {k: v["results"][0]["step_time_s"] for k, v in times.items()}
     assert step["full"] < step["steady"]
+    assert [v["results"][0]["power"] for v in times.values()] == ["steady", "full"]
+    assert main(["estimate", str(example), "--hw", "h100"]) == 0
+    assert "(steady)" in next(line for line in capsys.readouterr().out.splitlines() if "clock at the power" in line)
     with pytest.raises(SystemExit) as err:
         main(["validate", str(path), "--hw", "h100", "--power", "warm"])
     assert err.value.code == 2
