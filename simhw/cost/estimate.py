@@ -23,7 +23,7 @@ otherwise. A power cap is a spec with a lower tdp.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 

@@ -201,7 +201,6 @@ def _device(raw: Mapping, where: str, path: Path) -> DeviceSpec:
         extra=MappingProxyType({k: _extra_value(q, extra_raw, k) for k in extra_raw}),
         sources=MappingProxyType(dict(q.sources)), path=str(path),
     )
-    return spec
 
 
 def _hot_factor(value: Any, where: str) -> float:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import simhw
 from simhw.cost.memory import memory_breakdown
 from simhw.cost.roofline import op_cost
-from simhw.spec.model import DType, MemoryLevel
+from simhw.spec.model import DType
 from simhw.workload.graph import Op, OpKind, Phase, shape
 
 from tests.helpers import wl

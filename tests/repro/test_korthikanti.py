@@ -7,7 +7,6 @@ import pytest
 
 import simhw
 from simhw.cost.memory import activation_bytes_per_layer, activations_bytes
-from simhw.workload.spec import Recompute
 
 from tests.helpers import TABLE3, table3_workload
 
@@ -86,7 +85,7 @@ def test_eq6_first_stage_total_with_sp_and_selective(name):
 def test_eq7_model_flops_exact(name):
     """Eq. 7: 72·B·L·s·h²·(1 + s/(6h) + v/(12hL)) FLOPs per iteration, from the op graph."""
     heads, h, L, tp, pp, B, micro = TABLE3[name]
-    s, v = 2048, 51200
+    s = 2048
     result = simhw.estimate(table3_workload(name), simhw.load_hw("a100"))
     assert result.model_flops == pytest.approx(72 * B * L * s * h * h * (1 + s / (6 * h) + v / (12 * h * L)), rel=1e-12)
 
@@ -94,7 +93,7 @@ def test_eq7_model_flops_exact(name):
 @pytest.mark.parametrize("name", CONFIGS)
 def test_full_recompute_hardware_flops_are_four_forward_passes_of_the_layers(name):
     heads, h, L, tp, pp, B, micro = TABLE3[name]
-    s, v = 2048, 51200
+    s = 2048
     result = simhw.estimate(table3_workload(name, recompute="full"), simhw.load_hw("a100"))
     layers_fwd = 24 * B * L * s * h * h * (1 + s / (6 * h))
     assert result.hardware_flops - result.model_flops == pytest.approx(layers_fwd, rel=1e-12)
