@@ -85,7 +85,7 @@ def test_eq6_first_stage_total_with_sp_and_selective(name):
 def test_eq7_model_flops_exact(name):
     """Eq. 7: 72·B·L·s·h²·(1 + s/(6h) + v/(12hL)) FLOPs per iteration, from the op graph."""
     heads, h, L, tp, pp, B, micro = TABLE3[name]
-    s = 2048
+    s, v = 2048, 51200
     result = simhw.estimate(table3_workload(name), simhw.load_hw("a100"))
     assert result.model_flops == pytest.approx(72 * B * L * s * h * h * (1 + s / (6 * h) + v / (12 * h * L)), rel=1e-12)
 
