@@ -18,13 +18,13 @@ DATA = Path(__file__).resolve().parents[2] / "validate" / "data"
 # (run folder, file, spec, kind, max median, max p90)
 BANDS = [
     ("h100-2026-11-26", "measurements-steady.csv", "h100", "gemm", 0.10, 0.19),
-    ("h100-2026-11-26", "measurements-steady.csv", "h100", "attention", 0.03, 0.13),
+    ("h100-2026-11-26", "measurements-steady.csv", "h100", "attention", 0.03, 0.10),
     ("h200-2026-11-26", "measurements-steady.csv", "h200", "gemm", 0.07, 0.22),
-    ("h200-2026-11-26", "measurements-steady.csv", "h200", "attention", 0.05, 0.13),
+    ("h200-2026-11-26", "measurements-steady.csv", "h200", "attention", 0.05, 0.12),
     ("h100-2026-11-26", "measurements.csv", "h100", "gemm", 0.11, 0.22),
-    ("h100-2026-11-26", "measurements.csv", "h100", "attention", 0.03, 0.12),
+    ("h100-2026-11-26", "measurements.csv", "h100", "attention", 0.03, 0.10),
     ("h200-2026-11-26", "measurements.csv", "h200", "gemm", 0.11, 0.23),
-    ("h200-2026-11-26", "measurements.csv", "h200", "attention", 0.04, 0.18),
+    ("h200-2026-11-26", "measurements.csv", "h200", "attention", 0.04, 0.12),
     ("h100-2026-11-26", "measurements.csv", "h100", "elementwise", 0.09, 0.30),
     ("h100-2026-11-26", "measurements.csv", "h100", "copy", 0.17, 0.35),
     ("h200-2026-11-26", "measurements.csv", "h200", "copy", 0.15, 0.50),

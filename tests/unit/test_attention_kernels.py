@@ -114,7 +114,7 @@ def test_dense_decode_streams_the_cache_paged_decode_waits_on_each_block():
                shape=shape(**dict(dense.shape), paged=1.0), input_bytes=dense.input_bytes,
                output_bytes=dense.output_bytes)
     t_dense, t_paged = attention_time_s(dense, h100)[0], attention_time_s(paged, h100)[0]
-    assert t_dense < 0.6 * t_paged
+    assert t_dense < 0.7 * t_paged
     kv_bytes = 2 * 4096 * 32 * 128 * 2
     assert 0.5 < kv_bytes / t_dense / h100.main_memory.bandwidth_bytes_per_s <= h100.efficiency.attention_memory_fraction
 

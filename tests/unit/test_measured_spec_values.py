@@ -73,3 +73,13 @@ def test_the_energy_per_flop_reproduces_the_measured_steady_gemm():
         predicted = rows[0].op.flops / power_limited(op_cost(rows[0].op, hw), hw).time_s
         assert predicted == pytest.approx(rate, rel=tol), name
     assert simhw.load_hw("h200").flop_energy(DType.BF16) == simhw.load_hw("h100").flop_energy(DType.BF16)
+
+
+@pytest.mark.parametrize("name", ["h100", "h200", "b200", "h100-pcie"])
+def test_decode_block_latencies_scale_with_the_memory_latency(name):
+    """The paged-decode latencies (dependent DRAM round trips) are the A100 fits scaled by the
+    specs' main-memory latency ratio."""
+    hw, a100 = simhw.load_hw(name), simhw.load_hw("a100")
+    ratio = hw.main_memory.latency_s / a100.main_memory.latency_s
+    for key in ("attention_block_latency_s", "attention_first_block_latency_s"):
+        assert getattr(hw.efficiency, key) == pytest.approx(getattr(a100.efficiency, key) * ratio, abs=6e-9), key
