@@ -41,6 +41,20 @@ def pointwise(kind: OpKind = OpKind.ELEMENTWISE, flops_per: float = 1.0, out_els
     return rule
 
 
+def norm_backward(a: Args) -> Est | None:
+    """A norm's backward: the elementwise pass for the input's gradient reads every input and
+    writes it, and the weight/bias (or batch-statistics) gradients need a second, reducing pass
+    over the output gradient and the input (PyTorch's layer_norm backward launches
+    GammaBetaBackward after the grad-input kernel; batch and group norm reduce first)."""
+    est = pointwise(OpKind.NORM, 8.0)(a)
+    idx = a.tensors()
+    if est is None or len(idx) < 2:
+        return est
+    again = a.nbytes(idx[0]) + a.nbytes(idx[1])
+    return Est(est.kind, est.flops, est.dtype, input_bytes=est.input_bytes + again,
+               output_bytes=est.output_bytes, shape=est.shape)
+
+
 def reduction(flops_per: float = 1.0) -> Callable:
     """sum/mean/amax...: reads the input, writes the reduced output (dims from Concrete Inputs)."""
     def rule(a: Args) -> Est | None:

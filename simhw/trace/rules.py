@@ -7,8 +7,8 @@ namespace (``nccl:all_reduce``, ``record_param_comms``) are listed as written by
 from __future__ import annotations
 
 from ..workload.graph import Collective, OpKind
-from .memops import (collective, concat, copy, embedding_backward, foreach, gather_rows, nll_loss, pointwise, reduction,
-                     scan, to_copy, write_only)
+from .memops import (collective, concat, copy, embedding_backward, foreach, gather_rows, nll_loss, norm_backward,
+                     pointwise, reduction, scan, to_copy, write_only)
 from .ops import COMPOSITE, NO_WORK, SELF_FIRST, TERMINAL, Rule, attention, bmm, conv, conv_backward, linear, matmul, mm, mv
 
 E, N, S, L = OpKind.ELEMENTWISE, OpKind.NORM, OpKind.SOFTMAX, OpKind.LOSS
@@ -101,7 +101,7 @@ def _table() -> dict:
         "_fused_rms_norm", TERMINAL, pointwise(N, 5.0))
     add("native_layer_norm_backward native_batch_norm_backward cudnn_batch_norm_backward "
         "native_group_norm_backward _fused_rms_norm_backward miopen_batch_norm_backward",
-        TERMINAL, pointwise(N, 8.0))
+        TERMINAL, norm_backward)
     add("softmax log_softmax", COMPOSITE, pointwise(S, 5.0))
     add("_softmax _log_softmax _safe_softmax", TERMINAL, pointwise(S, 5.0))
     add("_softmax_backward_data _log_softmax_backward_data", TERMINAL, pointwise(S, 4.0))

@@ -355,3 +355,18 @@ def test_autocast_casts_inside_a_gemm_are_costed_as_copies_of_their_own(tmp_path
     assert lin.kernels == 1 and lin.gpu_s == pytest.approx(20e-6)
     assert cast.kernels == 1 and cast.gpu_s == pytest.approx(9e-6) and cast.phase is Phase.FWD
     assert cast.est.input_bytes + cast.est.output_bytes == pytest.approx(4096 * 1024 * (4 + 2))
+
+
+def test_a_norm_backward_reads_its_output_gradient_and_input_twice(tmp_path):
+    """native_layer_norm_backward: the grad-input pass reads dY, X, mean, rstd and gamma and writes
+    dX; the gamma/beta pass reads dY and X again."""
+    from simhw.trace.memops import norm_backward
+    from simhw.trace.ops import Args
+
+    dims = [[4096, 1024], [4096, 1024], [1024], [4096, 1], [4096, 1], [1024], [1024], []]
+    types = [BF, BF, "", "float", "float", BF, BF, "GenericList"]
+    est = norm_backward(Args(dims, types, []))
+    x = 4096 * 1024 * 2
+    assert est.kind is OpKind.NORM
+    assert est.input_bytes == pytest.approx(2 * x + 2 * 4096 * 4 + 2 * 1024 * 2 + 2 * x)
+    assert est.output_bytes == pytest.approx(x)
