@@ -55,6 +55,40 @@ def norm_backward(a: Args) -> Est | None:
                output_bytes=est.output_bytes, shape=est.shape)
 
 
+# PyTorch's SoftMax.cu: rows of up to 1024 elements run a persistent warp kernel and rows that fit
+# a block's shared memory (48 KB, sharedMemPerBlock) the shared-memory kernels, each reading its
+# input once; longer rows run cunn_SoftMaxForward, which reads the row three times (max, sum of
+# exponentials, output), and cunn_SoftMaxBackward, which reads the gradient (and, for softmax, the
+# output) twice (the row's sum, then the result)
+_SOFTMAX_PERSISTENT = 1024
+_SOFTMAX_SMEM_BYTES = 48 * 1024
+
+
+def softmax(flops_per: float, backward: bool = False, log: bool = True) -> Callable:
+    """_softmax / _log_softmax and their backward: one pass over short rows, the long-row kernels'
+    extra passes over the rest (see above); the softmax dim is the Concrete Inputs' integer after
+    the tensors (default: the last dim)."""
+    base = pointwise(OpKind.SOFTMAX, flops_per)
+
+    def rule(a: Args) -> Est | None:
+        est = base(a)
+        idx = a.tensors()
+        if est is None or not idx:
+            return est
+        x = a.shape(idx[0])
+        dims = a.ints(idx[-1] + 1) or [-1]
+        row = x[dims[0] % len(x)] if x else 1
+        if row <= _SOFTMAX_PERSISTENT or row * a.esize(idx[0]) <= _SOFTMAX_SMEM_BYTES:
+            return est
+        if backward:   # the gradient again (and the output, for softmax)
+            again = a.nbytes(idx[0]) + (0.0 if log or len(idx) < 2 else a.nbytes(idx[1]))
+        else:          # the input twice more
+            again = 2.0 * a.nbytes(idx[0])
+        return Est(est.kind, est.flops, est.dtype, input_bytes=est.input_bytes + again,
+                   output_bytes=est.output_bytes, shape=est.shape)
+    return rule
+
+
 def reduction(flops_per: float = 1.0) -> Callable:
     """sum/mean/amax...: reads the input, writes the reduced output (dims from Concrete Inputs)."""
     def rule(a: Args) -> Est | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..workload.graph import Collective, OpKind
 from .memops import (collective, concat, copy, embedding_backward, foreach, gather_rows, nll_loss, norm_backward,
-                     pointwise, reduction, scan, to_copy, write_only)
+                     pointwise, reduction, scan, softmax, to_copy, write_only)
 from .ops import COMPOSITE, NO_WORK, SELF_FIRST, TERMINAL, Rule, attention, bmm, conv, conv_backward, linear, matmul, mm, mv
 
 E, N, S, L = OpKind.ELEMENTWISE, OpKind.NORM, OpKind.SOFTMAX, OpKind.LOSS
@@ -103,8 +103,10 @@ def _table() -> dict:
         "native_group_norm_backward _fused_rms_norm_backward miopen_batch_norm_backward",
         TERMINAL, norm_backward)
     add("softmax log_softmax", COMPOSITE, pointwise(S, 5.0))
-    add("_softmax _log_softmax _safe_softmax", TERMINAL, pointwise(S, 5.0))
-    add("_softmax_backward_data _log_softmax_backward_data", TERMINAL, pointwise(S, 4.0))
+    add("_log_softmax", TERMINAL, softmax(5.0))
+    add("_softmax _safe_softmax", TERMINAL, softmax(5.0, log=False))
+    add("_log_softmax_backward_data", TERMINAL, softmax(4.0, backward=True))
+    add("_softmax_backward_data", TERMINAL, softmax(4.0, backward=True, log=False))
     add("nll_loss_forward nll_loss2d_forward", TERMINAL, nll_loss(backward=False))
     add("nll_loss_backward nll_loss2d_backward", TERMINAL, nll_loss(backward=True))
     add("mse_loss l1_loss smooth_l1_loss huber_loss binary_cross_entropy binary_cross_entropy_with_logits kl_div "

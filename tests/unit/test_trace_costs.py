@@ -370,3 +370,21 @@ def test_a_norm_backward_reads_its_output_gradient_and_input_twice(tmp_path):
     assert est.kind is OpKind.NORM
     assert est.input_bytes == pytest.approx(2 * x + 2 * 4096 * 4 + 2 * 1024 * 2 + 2 * x)
     assert est.output_bytes == pytest.approx(x)
+
+
+@pytest.mark.parametrize("row, elsize_name, extra_reads", [(32000, "float", 2), (4096, BF, 0), (512, "float", 0),
+                                                          (16384, "float", 2)])
+def test_long_softmax_rows_are_read_three_times(row, elsize_name, extra_reads):
+    """PyTorch's softmax reads a row once when it fits a warp (<= 1024) or a block's shared memory
+    (48 KB), and three times otherwise (max, sum of exponentials, output); its backward then reads
+    the gradient twice."""
+    from simhw.trace.memops import softmax
+    from simhw.trace.ops import Args
+
+    size = 2 if elsize_name == BF else 4
+    x = 4096 * row * size
+    fwd = softmax(5.0)(Args([[4096, row], [], []], [elsize_name, "Scalar", "Scalar"], ["", "1", "False"]))
+    assert fwd.input_bytes == pytest.approx((1 + extra_reads) * x) and fwd.output_bytes == pytest.approx(x)
+    bwd = softmax(4.0, backward=True)(Args([[4096, row], [4096, row], [], []], [elsize_name] * 2 + ["Scalar"] * 2,
+                                           ["", "", "1", "6"]))
+    assert bwd.input_bytes == pytest.approx((2 + extra_reads // 2) * x)
