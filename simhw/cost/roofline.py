@@ -389,7 +389,7 @@ def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
 
 def _finish(op: Op, hw: DeviceSpec, body: float, compute: float, memory: float) -> OpCost:
     eff = hw.efficiency
-    time = body + eff.launch_s
+    time = body + eff.launch_s * (op.shape.get("launches", 1.0) if op.shape else 1.0)
     bound = Bound.COMPUTE if compute >= memory else Bound.MEMORY
     if eff.launch_s > body:
         bound = Bound.LATENCY

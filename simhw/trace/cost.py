@@ -86,6 +86,12 @@ def unmapped_report(source) -> list[UnmappedRow]:
     return [UnmappedRow(*r) for r in _analysis(_trace(source)).unmapped_rows()]
 
 
+# memory-bound ops whose kernels the trace counts: each kernel beyond the first adds a launch (the
+# GEMM and attention models price their own extra kernels)
+_MULTI_KERNEL = (OpKind.ELEMENTWISE, OpKind.NORM, OpKind.SOFTMAX, OpKind.EMBEDDING, OpKind.LOSS,
+                 OpKind.OPTIMIZER, OpKind.COPY)
+
+
 def trace_to_graph(source, *, tf32: bool | None = None) -> tuple[Graph, list[UnmappedRow]]:
     """The trace's costed ops as a Graph (execution order), plus what could not be mapped.
 
@@ -100,9 +106,12 @@ def trace_to_graph(source, *, tf32: bool | None = None) -> tuple[Graph, list[Unm
         if dtype is DType.FP32 and e.kind in (OpKind.GEMM, OpKind.CONV) and (t.tf32 if tf32 is None else tf32):
             dtype = DType.TF32
         name = f"{t.name} [{t.context}]" if t.context else t.name
+        keys = dict(e.shape or {})
+        if t.kernels > 1 and e.kind in _MULTI_KERNEL:   # e.g. a sort-based embedding backward: 31 kernels
+            keys["launches"] = float(t.kernels)
         ops.append(Op(name, e.kind, t.phase, -1, float(e.flops), dtype, weight_bytes=float(e.weight_bytes),
                       input_bytes=float(e.input_bytes), output_bytes=float(e.output_bytes),
-                      model_flops=e.model_flops, shape=shape(**(e.shape or {}))))
+                      model_flops=e.model_flops, shape=shape(**keys)))
         if e.kind is OpKind.EMBEDDING and t.phase is Phase.FWD and e.shape and "tokens" in e.shape:
             tokens = max(tokens, int(e.shape["tokens"]))
     graph = Graph(name=Path(trace.path).name, ops=tuple(ops), layers=0, tokens=tokens)

@@ -2,6 +2,7 @@
 validation against a CUDA trace's own kernel times."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -319,6 +320,13 @@ def test_foreach_ops_are_sized_from_their_multi_tensor_apply_grids(tmp_path):
     assert adam.est.input_bytes == 200 * 65536 * 4 * 4 and adam.est.output_bytes == 200 * 65536 * 3 * 4
     assert not by_name(a.ops, "aten::_foreach_sqrt")           # not a multi_tensor_apply launch
     assert any(r[0] == "aten::_foreach_sqrt" and r[3] == "shapes not recorded" for r in a.unmapped_rows())
+    graph, _ = trace_to_graph(path)                            # two kernels: two launches
+    op = next(o for o in graph.ops if o.name == "aten::_foreach_add_")
+    h100 = load_hw("h100")
+    assert op.shape["launches"] == 2.0
+    assert op_cost(op, h100).time_s == pytest.approx(
+        op_cost(dataclasses.replace(op, shape={k: v for k, v in op.shape.items() if k != "launches"}), h100).time_s
+        + h100.efficiency.launch_s, rel=1e-12)
 
 
 def test_the_h100_training_steps_optimizer_is_costed_within_a_quarter():
