@@ -6,8 +6,9 @@ Public API::
     is_trace_path(path) -> bool
     load_trace(path) -> Trace                       # TraceError on unreadable input
     trace_to_graph(trace_or_path) -> (Graph, [UnmappedRow])
-    estimate_trace(trace_or_path, hw, ops=False) -> TraceEstimate (an EstimateResult)
-    validate_trace(trace_or_path, hw) -> DataFrame(kind, name, phase, predicted_s, measured_s, kernels)
+    estimate_trace(trace_or_path, hw, ops=False, power=None) -> TraceEstimate (an EstimateResult; steady)
+    validate_trace(trace_or_path, hw, power=None) -> DataFrame(kind, name, phase, predicted_s, measured_s,
+                                                               kernels)   # burst by default
     ape_table(df) -> DataFrame(kind, ops, predicted_s, measured_s, median_ape, p90_ape)
     summarize(trace_or_path) -> dict;  render_table(summary) -> str
 """
