@@ -11,10 +11,11 @@ def register(sub) -> None:
     p.add_argument("--hw", action="append", required=True, metavar="NAME",
                    help="hardware: a shipped name (simhw hw list) or a spec YAML path; repeat to compare")
     p.add_argument("--ops", action="store_true", help="also list every op (time, bound, intensity)")
-    p.add_argument("--power", choices=("steady", "burst", "full"), default="steady",
-                   help="the die's state under the power limit: steady (default; held at its sustained "
-                        "temperature, as in runs of minutes or more), burst (near idle temperature: the "
-                        "first second of a run) or full (no power limit)")
+    p.add_argument("--power", choices=("auto", "steady", "burst", "full"), default="auto",
+                   help="the die's state under the power limit: auto (default: steady for training, burst "
+                        "for serving), steady (held at its sustained temperature, as in runs of minutes "
+                        "at the limit), burst (near idle temperature: the first second of a run) or full "
+                        "(no power limit)")
     add_set_option(p)
     add_format_option(p)
     p.set_defaults(run=run)
@@ -35,15 +36,16 @@ def run(args) -> int:
     return 0
 
 
-def estimate_many(workload_path: str, hw_names, overrides=(), ops: bool = False, power: str = "steady"):
+def estimate_many(workload_path: str, hw_names, overrides=(), ops: bool = False, power: str = "auto"):
     """Load once, cost on every hardware (shared by estimate, compare and report); ``power``: a
-    cost.power.PowerState value."""
+    cost.power.PowerState value, or auto (by the workload's mode; traces: steady)."""
     from ..cost.estimate import estimate
     from ..cost.power import PowerState
     from ..spec.load import load_hw
     from ..workload.from_yaml import load_workload
 
     hws = [load_hw(name) for name in hw_names]
+    state = None if power == "auto" else PowerState(power)
     if _is_trace(workload_path):
         from ..errors import WorkloadError
         from ..workload.from_torch_trace import estimate_trace, load_trace
@@ -51,9 +53,9 @@ def estimate_many(workload_path: str, hw_names, overrides=(), ops: bool = False,
         if overrides:
             raise WorkloadError("--set does not apply to a profiler trace; it has no workload fields.")
         trace = load_trace(workload_path)
-        return [estimate_trace(trace, hw, ops=ops, power=PowerState(power)) for hw in hws]
+        return [estimate_trace(trace, hw, ops=ops, power=state) for hw in hws]
     wl = load_workload(workload_path, overrides)
-    return [estimate(wl, hw, ops=ops, power=PowerState(power)) for hw in hws]
+    return [estimate(wl, hw, ops=ops, power=state) for hw in hws]
 
 
 def _is_trace(path: str) -> bool:

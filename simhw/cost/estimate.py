@@ -17,9 +17,10 @@ access energy plus the on-chip transport to the SMs) plus the static draw of a r
 node's host power when a node is given). Fitted on A100 serving energy (validate/REPORT.md).
 Power limit: the step's ops run at the one DVFS clock at which their average draw fits power.tdp
 (cost/power.py step_clock: the controller averages over milliseconds, longer than the kernels);
-the time this adds is power_limit in the breakdown. Estimates take the die at its sustained
-temperature (PowerState.STEADY: FLOPs at energy.hot_flop_factor times their energy) unless told
-otherwise. A power cap is a spec with a lower tdp.
+the time this adds is power_limit in the breakdown. Training takes the die at its sustained
+temperature (PowerState.STEADY: FLOPs at energy.hot_flop_factor times their energy), serving near
+the temperature of its lower average draw (BURST), unless told otherwise (default_power). A power
+cap is a spec with a lower tdp.
 """
 from __future__ import annotations
 
@@ -112,11 +113,11 @@ class OpCoster:
     or after :meth:`use_step_clock` the one clock of a whole step's mix."""
 
     def __init__(self, hw: DeviceSpec | NodeSpec, wl: Workload | None = None,
-                 power: PowerState = PowerState.STEADY):
+                 power: PowerState | None = None):
         self.hw = hw
         self.device = hw.device if isinstance(hw, NodeSpec) else hw
         self.wl = wl
-        self.power = power
+        self.power = power or (default_power(wl) if wl is not None else PowerState.STEADY)
         self.clock: float | None = None
         self._full: dict = {}
         self._cache: dict = {}
@@ -168,6 +169,15 @@ class OpCoster:
         return op_cost(op, self.device, self.comm_time)
 
 
+def default_power(wl: Workload) -> PowerState:
+    """The die's state a workload runs in when none is asked for. Training holds the board at its
+    limit for hours: the die at its sustained temperature (STEADY). Serving alternates prefills
+    with memory-bound decode steps far under the limit, so a prefill finds the die near the
+    temperature of that lower average draw: priced as BURST (the A100 serving rows, Splitwise's
+    prefills included, fit at the burst-level energy per FLOP)."""
+    return PowerState.STEADY if wl.mode is Mode.TRAIN else PowerState.BURST
+
+
 def _key(op: Op) -> tuple:
     return (op.kind, op.dtype, op.flops, op.weight_bytes, op.input_bytes, op.output_bytes, tuple(op.shape.items()))
 
@@ -216,14 +226,16 @@ def engine_costs(wl: Workload, device: DeviceSpec) -> EngineCosts:
 
 
 def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False,
-             graph: Graph | None = None, power: PowerState = PowerState.STEADY) -> EstimateResult:
+             graph: Graph | None = None, power: PowerState | None = None) -> EstimateResult:
     """Cost ``workload`` on ``hw`` (a device spec or a node spec). See the module docstring;
-    ``power``: the die's thermal state under the power limit (cost/power.py), steady by default."""
+    ``power``: the die's thermal state under the power limit (cost/power.py); default_power by
+    the workload's mode when None."""
     wl = workload
     par = wl.parallelism
     graph = graph or build_graph(wl, compact=not ops)
     coster = OpCoster(hw, wl, power)
     coster.use_step_clock(graph.ops)
+    power = coster.power
     device = coster.device
     p = par.pp
     lps = max(1, wl.model.layers // p)

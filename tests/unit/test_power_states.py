@@ -187,3 +187,15 @@ def test_the_training_step_traces_gemms_are_priced_at_the_steps_clock():
         path = DATA.parent / f"{gpu}-2026-11-26" / "train_step_trace.json.gz"
         st = trace_result(path, simhw.load_hw(gpu)).kinds["gemm"]
         assert st.n == 51 and st.median_ape <= 0.05 and st.p90_ape <= 0.15, (gpu, st)
+
+
+def test_serving_defaults_to_a_cooler_die_than_training():
+    """default_power: training holds the board at its limit (steady, hot die); serving alternates
+    prefills with memory-bound decode steps far under it (burst)."""
+    hw = simhw.load_hw("h100")
+    prefill = workload_from_dict({"model": "llama2-7b", "mode": "prefill", "dtype": "bf16", "seq_len": 4096,
+                                  "micro_batch": 8, "global_batch": 8, "devices": 1, "engine": "none"})
+    auto, burst = simhw.estimate(prefill, hw), simhw.estimate(prefill, hw, power=PowerState.BURST)
+    steady = simhw.estimate(prefill, hw, power=PowerState.STEADY)
+    assert auto.power == "burst" and auto.step_time_s == burst.step_time_s < steady.step_time_s
+    assert simhw.estimate(workload_from_dict(TRAIN), hw).power == "steady"
