@@ -105,7 +105,8 @@ def _describe_device(spec, add) -> None:
     for dtype, value in spec.energy_j_per_flop.items():
         add(f"energy.flop.{dtype.value}", value, "J/OP" if dtype.value in _INT_DTYPES else "J/FLOP")
     if spec.hot_flop_factor != 1.0:
-        add("energy.hot_flop_factor", spec.hot_flop_factor, "", shown=f"{_num(spec.hot_flop_factor)}x (sustained die temperature)")
+        add("energy.hot_flop_factor", spec.hot_flop_factor, "",
+            shown=f"{_num(spec.hot_flop_factor)}x (sustained die temperature)")
     if spec.transport_j_per_byte:
         add("energy.transport", spec.transport_j_per_byte, "J/B", shown=_energy_per_byte(spec.transport_j_per_byte))
     if spec.price_usd:

@@ -209,8 +209,9 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     (launch + one CTA's dependent loads + the FP32 partials). FlashAttention-2 copies q in and O
     back around the GQA swap when there are several sequences and KV heads (two small kernels).
     MHA decode (no group to swap into the query rows) runs the unsplit kernel, as the varlen path
-    does. CTAs run attention_ctas_per_sm per SM (dense-cache decode: at least two). HBM carries Q and O once and K/V once per wave
-    of CTAs that share them through L2, at attention_memory_fraction; the CTA schedule and the HBM
+    does. CTAs run attention_ctas_per_sm per SM (dense-cache decode: at least two). HBM carries Q
+    and O once and K/V once per wave of CTAs that share them through L2, at
+    attention_memory_fraction; the CTA schedule and the HBM
     time join as a p-norm (p = attention_overlap; large p = max). A KV-cache write (kv_write) adds
     one copy kernel. Backward (more FLOPs per op than the forward) scales the block work and bytes.
     """
