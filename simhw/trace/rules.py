@@ -7,6 +7,7 @@ namespace (``nccl:all_reduce``, ``record_param_comms``) are listed as written by
 from __future__ import annotations
 
 from ..workload.graph import Collective, OpKind
+from ..workload.functions import function_flops
 from .memops import (collective, concat, copy, embedding_backward, foreach, gather_rows, nll_loss, norm_backward,
                      pointwise, reduction, scan, softmax, to_copy, write_only)
 from .ops import COMPOSITE, NO_WORK, SELF_FIRST, TERMINAL, Rule, attention, bmm, conv, conv_backward, linear, matmul, mm, mv
@@ -113,13 +114,10 @@ def _table() -> dict:
         "mse_loss_backward l1_loss_backward smooth_l1_loss_backward huber_loss_backward "
         "binary_cross_entropy_backward binary_cross_entropy_with_logits_backward", TERMINAL, pointwise(L, 3.0))
     # activations and elementwise
-    # GELU (erf form, PyTorch's default; traces do not record approximate='tanh'): about 40 FP32
-    # instructions per element (CUDA's erff alone, a polynomial or an exponential path, takes most of
-    # them), counted as 2 FLOPs each like the FP32 peak; its backward (erf and the normal density)
-    # about 50. On H200 and H100 the same bf16 GELU takes the same time: the SMs, not HBM, bound it
-    add("gelu", TERMINAL, pointwise(E, 80.0))
-    add("gelu_backward", TERMINAL, pointwise(E, 100.0))
-    add("silu", TERMINAL, pointwise(E, 4.0))
+    # FLOPs per element: workload/functions.py (GELU's erf makes it SM-bound; traces do not record
+    # approximate='tanh', so the erf form is assumed)
+    for fn in ("gelu", "gelu_backward", "silu"):
+        add(fn, TERMINAL, pointwise(E, function_flops(fn)))
     add(_UNARY, TERMINAL, pointwise(E, 1.0))
     add(_BINARY, TERMINAL, pointwise(E, 1.0))
     add("native_dropout", TERMINAL, pointwise(E, 2.0))

@@ -13,9 +13,10 @@ op, bytes, ranks, ranks_per_node
                collective: all_reduce | all_gather | reduce_scatter | all_to_all | send_recv;
                bytes of the full buffer (nccl-tests convention); ranks_per_node defaults to all
                ranks in one node
-elements, reads, writes
+elements, reads, writes, op
                elementwise / norm / softmax: tensor elements; reads and writes in units of
-               ``elements`` (default 1 and 1)
+               ``elements`` (default 1 and 1); an elementwise row may name its function in
+               ``op`` (add, mul, gelu, ...: workload/functions.py gives its FLOPs per element)
 op, bytes, pinned
                copy: h2d | d2h over the host link (PCIe); pinned true/false (pageable copies
                are staged through a pinned buffer: host_pageable_fraction of the pinned rate)
@@ -46,6 +47,7 @@ from pathlib import Path
 
 from ..cost.power import POWER_STATES, PowerState
 from ..errors import DataError
+from ..workload.functions import ELEMENTWISE_FLOPS, function_flops
 from ..spec.model import DType
 from ..workload.graph import Collective, Op, OpKind, Phase, shape
 
@@ -175,11 +177,17 @@ def build_op(kind: str, row: dict) -> Op:
     if kind in _OPKIND:
         elements = _number(row, "elements")
         reads, writes = _number(row, "reads", 1.0, positive=False), _number(row, "writes", 1.0, positive=False)
+        per = _FLOPS_PER_ELEMENT[kind]
+        fn = _get(row, "op").lower()
+        if fn and kind == "elementwise":
+            if fn not in ELEMENTWISE_FLOPS:
+                raise ValueError(f"'op' = {fn!r} must be one of {', '.join(ELEMENTWISE_FLOPS)} for an elementwise row")
+            per = function_flops(fn)
         load = _number(row, "load_bytes", 0.0, positive=False)
         if load > 64:
             raise ValueError(f"'load_bytes' = {load:g} must be at most 64 (bytes one thread loads at a time)")
         keys = dict(elements=elements, load_bytes=load) if load else dict(elements=elements)
-        return Op(kind, _OPKIND[kind], Phase.FWD, 0, _FLOPS_PER_ELEMENT[kind] * elements, dt,
+        return Op(kind, _OPKIND[kind], Phase.FWD, 0, per * elements, dt,
                   input_bytes=reads * elements * e, output_bytes=writes * elements * e, shape=shape(**keys))
     raise ValueError(f"'kind' = {kind!r} must be one of {', '.join(KINDS)}")
 

@@ -26,6 +26,7 @@ BANDS = [
     ("h200-2026-11-26", "measurements.csv", "h200", "gemm", 0.11, 0.23),
     ("h200-2026-11-26", "measurements.csv", "h200", "attention", 0.04, 0.12),
     ("h100-2026-11-26", "measurements.csv", "h100", "elementwise", 0.09, 0.30),
+    ("h200-2026-11-26", "measurements.csv", "h200", "elementwise", 0.05, 0.25),
     ("h100-2026-11-26", "measurements.csv", "h100", "copy", 0.17, 0.35),
     ("h200-2026-11-26", "measurements.csv", "h200", "copy", 0.15, 0.50),
 ]

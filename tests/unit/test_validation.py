@@ -369,3 +369,21 @@ def test_load_bytes_rows_are_latency_bound_by_littles_law():
     slower = dataclasses.replace(hw, efficiency=dataclasses.replace(hw.efficiency, threads_per_sm=1024))
     assert load_latency_time_s(norm.op, slower, 2) == pytest.approx(2 * expect, rel=1e-12)
     assert load_latency_time_s(plain.op, hw, 0) == 0.0
+
+
+def test_an_elementwise_row_may_name_its_function():
+    """op on an elementwise row picks its FLOPs per element (workload/functions.py): a bf16 GELU of
+    268M elements is bound by H200's SMs, an add by its HBM; an unknown name is a bad row."""
+    import simhw
+    from simhw.validation.predict import predict_s
+    from simhw.validation.schema import parse_lines
+    from simhw.workload.functions import ELEMENTWISE_FLOPS
+
+    csv = ("kind,elements,reads,writes,dtype,op,measured_s\n"
+           "elementwise,268435456,1,1,bf16,gelu,1\nelementwise,268435456,1,1,bf16,,1\n"
+           "elementwise,268435456,1,1,bf16,frobnicate,1\n")
+    rows, bad = parse_lines(csv.splitlines(), "x")
+    assert rows[0].op.flops == ELEMENTWISE_FLOPS["gelu"] * 268435456 and rows[1].op.flops == 268435456
+    assert [b.line for b in bad] == [4] and "'op' = 'frobnicate' must be one of" in bad[0].reason
+    h200 = simhw.load_hw("h200")
+    assert predict_s(rows[0], h200) > 1.2 * predict_s(rows[1], h200)
