@@ -9,11 +9,13 @@ extra draw of a hot die follows the tensor cores' activity: it is modelled as FL
 ``energy.hot_flop_factor`` times the spec's (cool-die) ``energy.flop``. The likely causes, a higher
 voltage for the same clock and more leakage in the hot SMs, are not separated.
 
-- ``PowerState.STEADY``: the die at its sustained temperature (training and serving runs of
-  minutes to hours): FLOPs cost hot_flop_factor x energy.flop. simhw's estimates use it.
+- ``PowerState.STEADY``: the die at its sustained temperature (a board held at its limit for
+  minutes to hours): FLOPs cost hot_flop_factor x energy.flop. Training estimates use it
+  (cost/estimate.py default_power).
 - ``PowerState.BURST``: power-limited but the die near idle temperature (benchmark loops of
   milliseconds to about a second, profiler captures soon after a run starts): energy.flop.
-  Measurement rows use it unless they say otherwise (validation/schema.py).
+  Measurement rows use it unless they say otherwise (validation/schema.py), and so do serving
+  estimates, whose prefills run between decode steps far under the limit.
 - ``PowerState.FULL``: no limit: bursts too short for the power controller, or data that barely
   switch (weights never initialised), as in aiconfigurator's CUDA-graph collector.
 
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import replace
-
 from typing import Iterable
 
 from ..spec.model import DeviceSpec
@@ -95,15 +96,16 @@ def _hot(device: DeviceSpec, state: PowerState) -> float:
 
 def dvfs_scale(dynamic_j: float, time_s: float, budget_w: float) -> float:
     """Clock scale s <= 1 at which work of ``dynamic_j`` joules over ``time_s`` (at full clock) fits
-    a power budget ``budget_w`` (power.tdp - power.idle; the caller counts power.active, the clock tree and
-    operating point's draw, in ``dynamic_j``: it scales with the clock as well).
+    a power budget ``budget_w`` (power.tdp - power.idle; the caller counts power.active, the clock
+    tree and operating point's draw, in ``dynamic_j``: it scales with the clock as well).
 
     In the DVFS range the supply voltage tracks the clock, so dynamic energy per operation scales
     with V^2 ~ s^2 while the work takes 1/s as long: dynamic power ~ s^3 (CMOS P = C V^2 f; e.g.
     Horowitz, ISSCC 2014, and any DVFS text). The work then takes time_s / s at s^2 x dynamic_j.
-    Used per op (power_limited). All of the op's work is stretched, even
-    the part bound by HBM, whose clock does not drop (the pessimistic side); the voltage floor,
-    below which power falls only linearly with the clock, is not modelled.
+    Used per op (power_limited) and per step (step_clock). All of the work is stretched, even the
+    part bound by HBM, whose clock does not drop (HBM-bound GEMMs measured on H100 slow with the SM
+    clock too); the voltage floor, below which power falls only linearly with the clock, is not
+    modelled.
     """
     if time_s <= 0 or dynamic_j <= 0 or budget_w <= 0 or dynamic_j / time_s <= budget_w:
         return 1.0

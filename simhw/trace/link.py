@@ -84,7 +84,8 @@ class Analysis:
 
 class _Frame:
     __slots__ = ("ts", "end", "name", "code", "payload", "owner", "rule", "est", "gpu_s", "kernels",
-                 "copy_bytes", "copies", "host_copy", "tf32", "accounted", "bwd", "opt", "ctx", "in_op", "launches")
+                 "copy_bytes", "copies", "host_copy", "tf32", "accounted", "bwd", "opt", "ctx", "in_op",
+                 "launches")
 
     def __init__(self, rec, parent):
         self.ts, self.end, self.code, self.name, self.payload = rec[0], rec[1], rec[2], rec[3], rec[4]

@@ -8,6 +8,7 @@ the comm.py convention (Thakur et al. 2005; NCCL bus bandwidth).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Callable
 
 from ..spec.model import DType
@@ -50,9 +51,12 @@ def norm_backward(a: Args) -> Est | None:
     idx = a.tensors()
     if est is None or len(idx) < 2:
         return est
-    again = a.nbytes(idx[0]) + a.nbytes(idx[1])
-    return Est(est.kind, est.flops, est.dtype, input_bytes=est.input_bytes + again,
-               output_bytes=est.output_bytes, shape=est.shape)
+    return _read_again(est, a.nbytes(idx[0]) + a.nbytes(idx[1]))
+
+
+def _read_again(est: Est, nbytes: float) -> Est:
+    """``est`` with ``nbytes`` more read: a kernel's extra pass over tensors it already read."""
+    return replace(est, input_bytes=est.input_bytes + nbytes)
 
 
 # PyTorch's SoftMax.cu: rows of up to 1024 elements run a persistent warp kernel and rows that fit
@@ -81,11 +85,8 @@ def softmax(flops_per: float, backward: bool = False, log: bool = True) -> Calla
         if row <= _SOFTMAX_PERSISTENT or row * a.esize(idx[0]) <= _SOFTMAX_SMEM_BYTES:
             return est
         if backward:   # the gradient again (and the output, for softmax)
-            again = a.nbytes(idx[0]) + (0.0 if log or len(idx) < 2 else a.nbytes(idx[1]))
-        else:          # the input twice more
-            again = 2.0 * a.nbytes(idx[0])
-        return Est(est.kind, est.flops, est.dtype, input_bytes=est.input_bytes + again,
-                   output_bytes=est.output_bytes, shape=est.shape)
+            return _read_again(est, a.nbytes(idx[0]) + (0.0 if log or len(idx) < 2 else a.nbytes(idx[1])))
+        return _read_again(est, 2.0 * a.nbytes(idx[0]))      # the input twice more
     return rule
 
 

@@ -16,7 +16,8 @@ Records (µs, as in the file):
 - per CPU thread ``(pid, tid)``: ``(ts, end, code, name, payload)``; code OP/ANNOT with payload
   ``(dims, types, concrete, seq, fwd_tid, extra)`` (``None`` for ops that never do work), code
   RUNTIME with payload = correlation id;
-- ``gpu``: ``(ts, dur, code, name, device, stream, correlation, bytes, blocks)`` (blocks: the launch grid's size, 0 when not recorded);
+- ``gpu``: ``(ts, dur, code, name, device, stream, correlation, bytes, blocks)`` (blocks: the launch
+  grid's size, 0 when not recorded);
 - ``memory``: ``(ts, bytes, total_allocated, device_type, device_id)``.
 """
 from __future__ import annotations
