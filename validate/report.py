@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from simhw.validation.schema import COLL_CODE
     from simhw.validation.predict import device_of
     from simhw.validation.stats import DURATION_BANDS_S, RowResult, duration_bands
+    from agreement import agreement, agreement_table
     from facts import a100_notes
     from own_runs import own_runs, own_runs_table
     from simhw.workload.graph import Collective
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     table_rows: list[tuple] = []       # (source, kind, n, median, p90, bias, naive median)
     per_source: dict[str, dict] = {}
     rows_by_source: dict[str, list] = {}
+    predicted_by_source: dict[str, dict[int, float]] = {}
     all_rows: dict[str, list] = {}
     scope_rows: list[tuple] = []       # (source, "collective <scope>", n, median, p90, bias)
     for source in SOURCES:
@@ -97,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         rows, bad = frame_to_measurements(df)
         rows_by_source[source] = rows
         result = evaluate(rows, hw, source, bad)
+        predicted_by_source[source] = {r.line: r.predicted_s for r in result.rows}
         naive = {}
         by_line = {m.line: m for m in rows}
         for r in result.rows:
@@ -190,10 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     short = [r for r in runs if r[1] in ("measurements-steady.csv", "measurements.csv")]
     own_text = ("\n\n" + own_intro + "):\n\n" + own_runs_table(short)
                 + "\n\nThe fp16 runs and the training-step traces: validate/REPORT.md.") if runs else ""
+    agree = agreement_table(agreement(rows_by_source, predicted_by_source))
+    agree_text = ("\n\nThe public sets also disagree with each other where they timed the same kernel shape on "
+                  "the same GPU model (kernel-timed rows, per-shape medians; validate/agreement.py). The best single "
+                  "number per shape, the geometric mean of the two times, is a floor under any model's error "
+                  "against both sets:\n\n" + agree) if agree else ""
     acc_text = (f"Accuracy of simhw against real {label} measurements (errors are |predicted/measured - 1|; "
                 f"bias = median signed error, + = simhw slower). Produced by `{command}`; details in "
                 f"validate/{report_name}.\n\n" + "\n".join(acc) + "\n\nTargets of issue 3 (median / p90) against "
-                "these rows:\n\n" + "\n".join(targets) + own_text + "\n")
+                "these rows:\n\n" + "\n".join(targets) + agree_text + own_text + "\n")
     notes = a100_notes(rows_by_source, device_of(hw)) if args.gpu == "a100" else (
         f"## Notes\n\nEvery constant marked F in the specs was fitted on A100 rows; these {label} rows were "
         "not used to fit anything (the specs' T/D values carry the A100 fits over).\n")
@@ -205,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         "signed error (+ = simhw predicts slower). 'flat roofline' is max(FLOPs / peak, bytes / HBM "
         "bandwidth) (collectives: bus bytes / link bandwidth) with no efficiency model.", "",
         "## Summary", "", "\n".join(acc), "", "## Targets", "", "\n".join(targets), "",
+        *(["## Agreement between the sets", "", agree_text.strip(), ""] if agree_text else []),
         *(["## simhw's own CUDA runs", "", own_full, ""] if own_full else []),
         "## Per data set", "", "\n\n".join(sections), "", e2e_section, "",
         notes,
