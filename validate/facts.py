@@ -77,7 +77,7 @@ def a100_notes(rows_by_source: dict, device) -> str:
                      "than the model")
         text += (". The `size` column of its network files is bytes (vidur's CollectiveWrapper writes "
                  "`size * 2`; the element counts it sweeps appear doubled), not fp16 elements.")
-        text += _vidur_network(vidur) + _vidur_kernels(vidur, device)
+        text += _vidur_network(vidur) + _vidur_kernels(vidur, device, aic)
         lines.append(text)
     lines += ["- llmcompass: wall clock around one eager PyTorch op (rows carry timing=wall; the spec's "
               "host_launch_gap is added), so small ops measure Python dispatch.", ""]
@@ -108,8 +108,46 @@ def _vidur_network(rows) -> str:
     return "".join(out)
 
 
-def _vidur_kernels(rows, device) -> str:
+def prefill_rates(rows, min_s: float = 2e-4) -> dict[str, list[tuple[float, float]]]:
+    """Chunked-prefill attention rows of at least ``min_s``: (rate over the causal scores, rate over
+    the whole chunk x cache rectangle) in FLOP/s, keyed "short chunk" (chunk <= 1/4 of the keys) and
+    "chunk ~ keys" (chunk >= 0.95 of the keys). 4 x head_dim FLOPs per score (QK^T and PV)."""
+    out: dict[str, list[tuple[float, float]]] = {"short chunk": [], "chunk ~ keys": []}
+    for m in rows:
+        s = m.op.shape
+        if m.kind != "attention" or s["seq_q"] <= 1 or m.measured_s < min_s:
+            continue
+        q, kv = s["seq_q"], s["seq_kv"]
+        per_score = 4 * s["head_dim"] * s["heads"] * s["batch"]
+        causal = q * (kv - q) + q * (q + 1) / 2
+        key = "short chunk" if q <= 0.25 * kv else "chunk ~ keys" if q >= 0.95 * kv else None
+        if key:
+            out[key].append((per_score * causal / m.measured_s, per_score * q * kv / m.measured_s))
+    return out
+
+
+def _vidur_prefill(rows, aic_rows, device) -> str:
+    rates = prefill_rates(rows)
+    if not all(rates.values()):
+        return ""
+    med = {k: (statistics.median(c for c, _ in v), statistics.median(r for _, r in v)) for k, v in rates.items()}
+    (cs, rs), (cf, rf) = med["short chunk"], med["chunk ~ keys"]
+    peak = device.peak(next(m.op.dtype for m in rows if m.kind == "attention"))
+    text = (f" Its prefill rows (a chunk of new tokens against the cache) do not skip the causal mask's "
+            f"blocks: counted over the causal scores they run at {cs / 1e12:.0f} TFLOP/s when the chunk is "
+            f"short and {cf / 1e12:.0f} when it is the whole sequence, but over the whole chunk x cache "
+            f"rectangle at {rs / 1e12:.0f} and {rf / 1e12:.0f} (medians of rows of 0.2 ms or more), "
+            f"{rf / peak:.2f} of the dense peak")
+    whole = [c for c, _ in prefill_rates(aic_rows)["chunk ~ keys"]]
+    if whole:
+        text += (f"; aiconfigurator's causal prefills (FlashAttention-2, which skips those blocks) run at "
+                 f"{statistics.median(whole) / peak:.2f} of it over the causal scores")
+    return text + "."
+
+
+def _vidur_kernels(rows, device, aic_rows=()) -> str:
     out = " Its 2024 attention table is a paged kernel with 16-token blocks (vidur's own profiling setup)."
+    out += _vidur_prefill(rows, aic_rows, device)
     floor = stream_floor_bytes(device)
     own = [r for label in ("input_layernorm", "post_attention_layernorm", "mlp_act", "attn_rope")
            for r in stream_rates(rows, label, floor)]

@@ -57,3 +57,25 @@ def test_the_notes_quote_the_computed_figures():
     assert "scales 1.0 : 3.0 with 1, 2 GPUs per node" in text
     assert "torch add reaches 2.00 TB/s" in text and "1.00-1.00 TB/s" in text
     assert facts.a100_notes({}, dev).startswith("## Notes on the data")
+
+
+ATTN = """kind,batch,seq_q,seq_kv,heads,kv_heads,head_dim,causal,dtype,measured_s
+attention,1,256,2048,32,4,128,true,fp16,0.001
+attention,1,2048,2048,32,4,128,true,fp16,0.002
+attention,1,1024,2048,32,4,128,true,fp16,0.001
+attention,1,1,2048,32,4,128,false,fp16,0.001
+attention,1,2048,2048,32,4,128,true,fp16,0.0001
+"""
+
+
+def test_prefill_rates_over_the_causal_scores_and_the_rectangle():
+    rows, bad = parse_lines(ATTN.splitlines(), "attn.csv")
+    assert not bad
+    rates = facts.prefill_rates(rows)       # the half-length chunk, the decode row and the 0.1 ms row are out
+    per_score = 4 * 128 * 32
+    short_causal = 256 * (2048 - 256) + 256 * 257 / 2
+    assert rates["short chunk"] == pytest.approx([(per_score * short_causal / 0.001, per_score * 256 * 2048 / 0.001)])
+    assert rates["chunk ~ keys"] == pytest.approx([(per_score * 2048 * 2049 / 2 / 0.002,
+                                                    per_score * 2048 * 2048 / 0.002)])
+    text = facts._vidur_prefill(rows, rows, simhw.load_hw("a100"))
+    assert "rectangle at 9 and 34" in text and "0.11 of the dense peak" in text and "run at 0.06 of it" in text
