@@ -37,13 +37,14 @@ PARAMS = {
     "norm": ("elementwise_memory_fraction", "bandwidth_ramp_bytes"),
     "softmax": ("elementwise_memory_fraction", "bandwidth_ramp_bytes"),
     "wall": ("host_launch_gap_s",),
+    "compiled": ("host_compiled_call_gap_s",),
     "copy": ("host_copy_fraction",),
 }
 # The node's network link (comm.group_link aggregates it over the ranks each node contributes).
 NETWORK_PARAMS = ("network_bandwidth_bytes_per_s", "network_latency_s")
 # lower bounds of the fitted times (s); launch: no kernel takes less than about 0.7 us (the smallest
 # kernels of simhw's H100/H200 training-step traces, validate/data/*/train_step_trace.json.gz)
-_FLOORS = {"host_launch_gap_s": 1e-6, "attention_block_latency_s": 1e-7, "attention_overhead_s": 1e-7,
+_FLOORS = {"host_launch_gap_s": 1e-6, "host_compiled_call_gap_s": 1e-6, "attention_block_latency_s": 1e-7, "attention_overhead_s": 1e-7,
            "attention_cta_overhead_s": 1e-7, "gemm_cta_overhead_s": 1e-8, "network_latency_s": 1e-8,
            "launch_s": 5e-7}
 
@@ -157,7 +158,7 @@ def spans_nodes(m: Measurement) -> bool:
 
 def parameters_for(rows: Sequence[Measurement], hw: DeviceSpec | NodeSpec | None = None) -> list[str]:
     """The constants the rows' kinds exercise, and a node's network when collectives span nodes."""
-    kinds = {m.kind for m in rows} | ({"wall"} if any(m.timing == "wall" for m in rows) else set())
+    kinds = {m.kind for m in rows} | {m.timing for m in rows if m.timing != "kernel"}
     names: list[str] = []
     for kind in sorted(kinds):
         for name in PARAMS.get(kind, ()):

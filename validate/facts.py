@@ -80,7 +80,9 @@ def a100_notes(rows_by_source: dict, device) -> str:
         text += _vidur_network(vidur) + _vidur_kernels(vidur, device, aic)
         lines.append(text)
     lines += ["- llmcompass: wall clock around one eager PyTorch op (rows carry timing=wall; the spec's "
-              "host_launch_gap is added), so small ops measure Python dispatch.", ""]
+              "host_launch_gap is added), so small ops measure Python dispatch; its LayerNorm and GELU "
+              "functions are torch.compile'd, whose every call also runs Dynamo's guard checks (timing=compiled: "
+              "host_compiled_call_gap instead).", ""]
     return "\n".join(lines)
 
 

@@ -134,6 +134,8 @@ class Efficiency:
                                             # on it when its own work per layer is shorter (eager engines)
     engine_per_worker_s: float = 0.0        # serving engine: per iteration and extra worker process (TP x PP - 1)
     host_launch_gap_s: float = 0.0          # CPU-side gap between kernels not hidden (eager mode)
+    host_compiled_call_gap_s: float = 0.0   # host time around one call of a torch.compile'd function (guard
+                                            # checks, the compiled wrapper, launch, synchronize); 0: unknown
     # --- GEMM tiling (cost/roofline.py: gemm_time_s). The library's tiles are every power-of-two
     # tile_m x tile_n with edges from the minimum to gemm_max_tile_edge and at most
     # gemm_max_tile_elems outputs; split-K up to gemm_max_split_k. 0 = derive from the main tile.

@@ -73,4 +73,6 @@ def predict_s(row: Measurement, hw: DeviceSpec | NodeSpec, power: PowerState = P
         t = power_limited(cost, device, row.power or power).time_s
     if row.timing == "wall":
         t += device.efficiency.host_launch_gap_s
+    elif row.timing == "compiled":
+        t += device.efficiency.host_compiled_call_gap_s
     return t

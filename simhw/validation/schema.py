@@ -25,8 +25,9 @@ kv_cache_write attention: true when the measured op also copies the new K/V into
 load_bytes     elementwise / norm / softmax: bytes one thread loads at a time when the kernel
                keeps a single scalar load in flight per thread (e.g. 2 for vLLM's 2023 fp16
                RMSNorm); such kernels are latency-bound (cost/latency.py). Empty: vectorised
-timing         kernel (default: GPU kernel time) or wall (host clock around one eager op:
-               adds the spec's ``host_launch_gap``)
+timing         kernel (default: GPU kernel time), wall (host clock around one eager op:
+               adds the spec's ``host_launch_gap``) or compiled (host clock around one call of a
+               torch.compile'd function: adds ``host_compiled_call_gap``)
 power          the die's state under the power limit (cost/power.py), priced at the DVFS
                clock of the kernel's own draw: burst (default; a benchmark loop of ms to about
                a second, the die near idle temperature), steady (held long enough for the die
@@ -54,6 +55,7 @@ from ..workload.graph import Collective, Op, OpKind, Phase, shape
 COLUMNS = ("kind", "measured_s", "m", "n", "k", "dtype", "batch", "seq_q", "seq_kv", "heads", "kv_heads",
            "head_dim", "causal", "kv_cache_write", "op", "bytes", "ranks", "ranks_per_node", "elements", "reads", "writes",
            "pinned", "load_bytes", "timing", "power", "power_limited", "source", "label")
+TIMINGS = ("kernel", "wall", "compiled")
 KINDS = ("gemm", "attention", "collective", "elementwise", "norm", "softmax", "copy")
 COPY_OPS = ("h2d", "d2h")
 COLLECTIVES = tuple(c.value for c in Collective)
@@ -199,8 +201,8 @@ def parse_row(row: dict, line: int) -> Measurement:
     measured = _number(row, "measured_s")
     op = build_op(kind, row)
     timing = (_get(row, "timing") or "kernel").lower()
-    if timing not in ("kernel", "wall"):
-        raise ValueError(f"'timing' = {timing!r} must be kernel or wall")
+    if timing not in TIMINGS:
+        raise ValueError(f"'timing' = {timing!r} must be {', '.join(TIMINGS[:-1])} or {TIMINGS[-1]}")
     per_node = 0
     if kind == "collective":
         per_node = int(_number(row, "ranks_per_node", float(op.shape["ranks"])))

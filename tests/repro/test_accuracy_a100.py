@@ -234,3 +234,19 @@ def test_vidur_collectives_inside_a_node_meet_the_target():
     assert len(sends) > 500
     st_send = evaluate(sends, hw, "vidur").kinds["collective"]
     assert st_send.median_ape <= 0.14 and st_send.p90_ape <= 0.22
+
+
+def test_llmcompass_compiled_gelu_and_layernorm():
+    """LLMCompass times its GELU and LayerNorm as torch.compile'd functions (timing=compiled: the
+    host's guard checks on every call, host_compiled_call_gap, one constant fitted on the small rows);
+    the large rows, where the kernel dominates, check the kernels."""
+    hw = simhw.load_hw("dgx-a100")
+    df = convert("llmcompass", VALIDATION / "llmcompass")
+    rows, bad = frame_to_measurements(df[df.kind.isin(["elementwise", "norm"])])
+    assert not bad and {m.timing for m in rows} == {"compiled"}
+    res = evaluate(rows, hw, "llmcompass")
+    gelu, norm = res.kinds["elementwise"], res.kinds["norm"]
+    assert gelu.n == 22 and gelu.median_ape <= 0.05 and gelu.p90_ape <= 0.15
+    assert norm.n == 26 and norm.median_ape <= 0.10 and norm.p90_ape <= 0.30
+    large = [r for r in res.rows if r.kind == "elementwise" and r.measured_s > 3e-4]
+    assert large and all(abs(r.error) < 0.15 for r in large)
