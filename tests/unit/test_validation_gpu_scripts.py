@@ -59,6 +59,13 @@ def test_smoke_run_on_the_cpu_writes_readable_rows_and_a_trace(root, tmp_path):
     assert all(r.measured_s > 0 for r in rows)
     trace = load_trace(tmp_path / "train_step_trace.json")
     assert trace.events > 100 and trace.shaped_ops > 0
+    # each row says what one call ran (on a GPU its kernels; on the host its top-level PyTorch ops)
+    import csv
+    with (tmp_path / "measurements.csv").open() as fh:
+        ran = {(r["kind"], r["label"].split()[0]): r["kernels"] for r in csv.DictReader(fh)}
+    assert ran[("gemm", "linear")] == "aten::linear"
+    assert ran[("softmax", "softmax")] == "aten::softmax" and ran[("norm", "layernorm")] == "aten::layer_norm"
+    assert ran[("attention", "sdpa")].startswith("aten::scaled_dot_product_attention")
     # a CPU run is never taken for GPU measurements
     proc = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "x"), "--device", "cpu"],
                           capture_output=True, text=True)

@@ -14,7 +14,7 @@ def measure(dtype: str = "bf16", head_dim: int = 128, quick: bool = False, gpu: 
     import torch
     import torch.nn.functional as F
 
-    from common import input_sets, time_kernel, torch_dtype
+    from common import input_sets, kernel_names, time_kernel, torch_dtype
 
     dt = torch_dtype(dtype)
     rows = []
@@ -38,17 +38,17 @@ def measure(dtype: str = "bf16", head_dim: int = 128, quick: bool = False, gpu: 
         except (RuntimeError, TypeError):      # old torch without enable_gqa: repeat K/V heads
             qkv = [(q, k.repeat_interleave(h // kvh, 1), v.repeat_interleave(h // kvh, 1)) for q, k, v in qkv]
             fns = [lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v, is_causal=causal) for q, k, v in qkv]
-        return time_kernel(fns, **timing)
+        return time_kernel(fns, **timing), kernel_names(fns[0], device)
 
     for h, kvh in heads_list:
         for b, s in prefill:
-            t = timed(b, h, kvh, s, s, True)
+            t, kernels = timed(b, h, kvh, s, s, True)
             rows.append(dict(kind="attention", measured_s=t, batch=b, seq_q=s, seq_kv=s, heads=h, kv_heads=kvh,
                              head_dim=head_dim, causal="true", dtype=dtype, timing="kernel", source="simhw-gpu",
-                             label=f"sdpa prefill b={b} s={s} h={h}/{kvh}", gpu=gpu))
+                             label=f"sdpa prefill b={b} s={s} h={h}/{kvh}", gpu=gpu, kernels=kernels))
         for b, s in decode:
-            t = timed(b, h, kvh, 1, s, False)
+            t, kernels = timed(b, h, kvh, 1, s, False)
             rows.append(dict(kind="attention", measured_s=t, batch=b, seq_q=1, seq_kv=s, heads=h, kv_heads=kvh,
                              head_dim=head_dim, causal="false", dtype=dtype, timing="kernel", source="simhw-gpu",
-                             label=f"sdpa decode b={b} kv={s} h={h}/{kvh}", gpu=gpu))
+                             label=f"sdpa decode b={b} kv={s} h={h}/{kvh}", gpu=gpu, kernels=kernels))
     return rows

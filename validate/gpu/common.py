@@ -17,7 +17,8 @@ from pathlib import Path
 
 COLUMNS = ("kind", "measured_s", "m", "n", "k", "dtype", "batch", "seq_q", "seq_kv", "heads", "kv_heads",
            "head_dim", "causal", "kv_cache_write", "op", "bytes", "ranks", "ranks_per_node", "elements",
-           "reads", "writes", "timing", "pinned", "power", "source", "label", "gpu")
+           "reads", "writes", "timing", "pinned", "power", "source", "label", "gpu", "kernels")
+KERNEL_NAME_CHARS = 160     # a templated CUTLASS kernel name runs to hundreds of characters
 
 
 def torch_dtype(name: str):
@@ -143,6 +144,25 @@ def time_kernel(fns, warmup: int = 5, reps: int = 20, trials: int = 5, device: s
         times.append(start.elapsed_time(end) / 1e3 / reps)
     del graph
     return statistics.median(times)
+
+
+def kernel_names(fn, device: str = "cuda") -> str:
+    """What one call of ``fn`` ran, in order, joined by " | ": on a GPU the names of the CUDA kernels
+    (and copies) the profiler records, each cut to KERNEL_NAME_CHARS; on the host the top-level
+    PyTorch ops. The kernel names say which library kernel served a shape (a GEMV, a split-K GEMM
+    and its reduction, PyTorch's one- or two-kernel LayerNorm), which a time alone cannot."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    activity = ProfilerActivity.CUDA if device == "cuda" else ProfilerActivity.CPU
+    with profile(activities=[activity]) as prof:
+        fn()
+        synchronize(device)
+    if device == "cuda":
+        names = [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    else:
+        names = [e.name for e in prof.events() if e.cpu_parent is None]
+    return " | ".join(n[:KERNEL_NAME_CHARS] for n in names)
 
 
 def smi(fields: str = "clocks.sm,clocks.mem,power.draw,temperature.gpu") -> str:
