@@ -1,6 +1,6 @@
 """How far two public measurement sets agree with each other on the shapes they both measured.
 
-    agreement(rows_by_source, results_by_source) -> list[Agreement]
+    agreement(rows_by_source, predicted_by_source) -> list[Agreement]
     agreement_table(items) -> markdown
 
 Two sets that timed the same kernel shape on the same GPU model (aiconfigurator's and vidur's A100
