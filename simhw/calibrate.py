@@ -45,8 +45,8 @@ NETWORK_PARAMS = ("network_bandwidth_bytes_per_s", "network_latency_s")
 # lower bounds of the fitted times (s); launch: no kernel takes less than about 0.7 us (the smallest
 # kernels of simhw's H100/H200 training-step traces, validate/data/*/train_step_trace.json.gz)
 _FLOORS = {"host_launch_gap_s": 1e-6, "host_compiled_call_gap_s": 1e-6, "attention_block_latency_s": 1e-7,
-           "attention_overhead_s": 1e-7, "attention_cta_overhead_s": 1e-7, "gemm_cta_overhead_s": 1e-8, "network_latency_s": 1e-8,
-           "launch_s": 5e-7}
+           "attention_overhead_s": 1e-7, "attention_cta_overhead_s": 1e-7, "gemm_cta_overhead_s": 1e-8,
+           "network_latency_s": 1e-8, "launch_s": 5e-7}
 
 
 def with_efficiency(hw: DeviceSpec | NodeSpec, **changes) -> DeviceSpec | NodeSpec:
