@@ -77,13 +77,45 @@ def a100_notes(rows_by_source: dict, device) -> str:
                      "than the model")
         text += (". The `size` column of its network files is bytes (vidur's CollectiveWrapper writes "
                  "`size * 2`; the element counts it sweeps appear doubled), not fp16 elements.")
-        text += _vidur_network(vidur) + _vidur_kernels(vidur, device, aic)
+        text += _vidur_network(vidur) + _vidur_kernels(vidur, device, aic) + vidur_card_check(vidur)
         lines.append(text)
     lines += ["- llmcompass: wall clock around one eager PyTorch op (rows carry timing=wall; the spec's "
               "host_launch_gap is added), so small ops measure Python dispatch; its LayerNorm and GELU "
               "functions are torch.compile'd, whose every call also runs Dynamo's guard checks (timing=compiled: "
               "host_compiled_call_gap instead).", ""]
     return "\n".join(lines)
+
+
+LONG_GEMM_S = 1e-3                  # vidur GEMMs long enough for the power limit to bind
+MID_GEMM_S = (5e-5, 5e-4)           # ... and mid-size ones, too short for it in vidur's loop
+
+
+def vidur_card_check(rows, cards=("dgx-a100", "a100-pcie")) -> str:
+    """vidur's docs use the same A100 compute profiles for the DGX A100 (SXM4, 400 W) and Azure's
+    NC A100 v4 (PCIe, 300 W) node types. Its GEMMs priced on each card's spec: median signed error
+    of the long (>= LONG_GEMM_S) and the mid-size (MID_GEMM_S) rows."""
+    from simhw import load_hw
+    from simhw.validation import evaluate, group_stats
+
+    gemms = [m for m in rows if m.kind == "gemm"]
+    long = {m.line for m in gemms if m.measured_s >= LONG_GEMM_S}
+    mid = {m.line for m in gemms if MID_GEMM_S[0] <= m.measured_s < MID_GEMM_S[1]}
+    if not long or not mid:
+        return ""
+    parts, fits_both, long_faster = [], False, True
+    for card in cards:
+        res = evaluate(gemms, load_hw(card), "vidur").rows
+        bias = [group_stats([r for r in res if r.line in lines]).bias for lines in (long, mid)]
+        parts.append(f"{card} {bias[0]:+.1%} / {bias[1]:+.1%}")
+        fits_both |= max(abs(b) for b in bias) <= 0.05
+        long_faster &= bias[0] < bias[1]
+    return (f" Which A100 ran its GEMMs is not known (vidur uses the same profiles for SXM4 and PCIe "
+            f"nodes): the median signed error of its GEMMs of {LONG_GEMM_S * 1e3:.0f} ms or more / of "
+            f"{MID_GEMM_S[0] * 1e6:.0f}-{MID_GEMM_S[1] * 1e6:.0f} us is " + ", ".join(parts) + " on each "
+            "card's spec (power=burst)" + ("" if fits_both else "; neither card's power limit fits both "
+            "within 5%") + (": the long rows, run back to back, are throttled more than the model's "
+            "per-kernel clock gives, relative to the mid-size ones" if long_faster and not fits_both else "")
+            + ".")
 
 
 def _vidur_network(rows) -> str:

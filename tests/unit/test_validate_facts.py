@@ -79,3 +79,12 @@ def test_prefill_rates_over_the_causal_scores_and_the_rectangle():
                                                     per_score * 2048 * 2048 / 0.002)])
     text = facts._vidur_prefill(rows, rows, simhw.load_hw("a100"))
     assert "rectangle at 9 and 34" in text and "0.11 of the dense peak" in text and "run at 0.06 of it" in text
+
+
+def test_vidur_card_check_prices_long_and_mid_gemms_on_both_cards():
+    text = "kind,m,n,k,dtype,measured_s\ngemm,8192,8192,8192,fp16,0.002\ngemm,1024,4096,4096,fp16,0.0001\n"
+    rows, bad = parse_lines(text.splitlines(), "v.csv")
+    assert not bad
+    out = facts.vidur_card_check(rows)
+    assert "dgx-a100 " in out and "a100-pcie " in out and "1 ms or more / of 50-500 us" in out
+    assert facts.vidur_card_check(rows[:1]) == ""              # no mid-size row: nothing to compare
