@@ -9,6 +9,10 @@ latency: concurrency = bandwidth x latency (Little 1961; the CUDA best-practices
 element it reads, twice over for a row-wise norm (a statistics pass, then a normalising pass
 that re-reads its row). Vectorised kernels (PyTorch's elementwise and norm kernels) keep far more
 in flight and stay bandwidth-bound; they carry no ``load_bytes``.
+
+Two shape keys describe kernels that do not fill the device or chain their loads: ``threads``, the
+threads the kernel runs when fewer than the SMs hold (a one-block reduction), and ``rounds``, the
+dependent round trips per element when given (e.g. 2 for a gather whose address is itself loaded).
 """
 from __future__ import annotations
 
@@ -23,7 +27,9 @@ def load_latency_time_s(op: Op, hw: DeviceSpec, load_bytes: float) -> float:
     e = op.dtype.bytes
     if elements <= 0 or load_bytes <= 0 or e <= 0:
         return 0.0
-    reads = op.input_bytes / (elements * e)
-    rounds = reads * (2.0 if op.kind is OpKind.NORM else 1.0)
-    in_flight = max(hw.compute_units, 1) * hw.efficiency.threads_per_sm * load_bytes
-    return rounds * elements * e / in_flight * hw.main_memory.latency_s
+    rounds = op.shape.get("rounds", 0.0)
+    if rounds <= 0:
+        rounds = op.input_bytes / (elements * e) * (2.0 if op.kind is OpKind.NORM else 1.0)
+    threads = max(hw.compute_units, 1) * hw.efficiency.threads_per_sm
+    threads = min(threads, op.shape.get("threads", threads))
+    return rounds * elements * e / (threads * load_bytes) * hw.main_memory.latency_s

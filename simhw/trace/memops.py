@@ -7,6 +7,7 @@ the comm.py convention (Thakur et al. 2005; NCCL bus bandwidth).
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 from typing import Callable
@@ -284,10 +285,20 @@ def collective(kind: Collective, gather: bool = False) -> Callable:
 SECTOR_BYTES = 32   # a scattered load or store moves one 32-byte DRAM sector (CUDA C++ Best Practices Guide)
 
 
+def nll_loss_threads(rows: int) -> int:
+    """Threads of ATen's one-block nll_loss reduction kernels: 2^round(log2(N / 16)) clamped to
+    32..1024 (LossNLL.cu, nll_loss_threads)."""
+    return min(1024, max(32, 1 << max(0, round(math.log2(max(rows, 1) / 16)))))
+
+
 def nll_loss(backward: bool) -> Callable:
     """nll_loss_forward(self[N, C], target[N], ...): one gathered value per row (a 32-byte sector
     each) and the targets; nll_loss_backward(grad, self, target, ...): writes the whole grad_input
-    [N, C] (zeros, then one value per row) and reads the targets (ATen LossNLL.cu)."""
+    [N, C] (zeros, then one value per row) and reads the targets (ATen LossNLL.cu).
+
+    The forward (reduced, 2-D) runs as ONE block of nll_loss_threads(N) threads, each looping over
+    its rows with two dependent loads per row (the target, then the logit it indexes): it is
+    bound by memory latency, not bandwidth (cost/latency.py: threads, rounds)."""
     at = 1 if backward else 0
 
     def rule(a: Args) -> Est | None:
@@ -298,6 +309,9 @@ def nll_loss(backward: bool) -> Callable:
         if backward:
             return Est(OpKind.LOSS, rows, a.dtype(), input_bytes=a.nbytes(at + 1), output_bytes=a.nbytes(at),
                        shape={"elements": numel(x)})
+        shape = {"elements": rows}
+        if len(x) == 2 and a.text(3) != "0":   # reduced 2-D input (reduction='none', 0, runs a thread per row)
+            shape.update(load_bytes=a.esize(at), threads=nll_loss_threads(rows), rounds=2.0)
         return Est(OpKind.LOSS, rows, a.dtype(), input_bytes=a.nbytes(at + 1) + rows * SECTOR_BYTES,
-                   output_bytes=rows * a.esize(at), shape={"elements": rows})
+                   output_bytes=rows * a.esize(at), shape=shape)
     return rule

@@ -283,6 +283,29 @@ def test_nll_loss_reads_one_value_per_row_and_its_backward_writes_the_whole_grad
     assert bwd.output_bytes == n * c * 4 and bwd.input_bytes == n * 8
 
 
+def test_nll_loss_forward_is_one_latency_bound_block():
+    """ATen's reduced nll_loss forward runs ONE block of nll_loss_threads(N) threads (2^round(log2(N/16))
+    in 32..1024), two dependent loads per row (target, then the logit it indexes): rounds x N / threads
+    memory latencies. The H100 / H200 traces take 18.7 / 18.5 us for N = 4096 (simhw: about 13)."""
+    from simhw.trace.memops import nll_loss_threads
+    from simhw.trace.ops import Args
+    from simhw.trace.rules import lookup
+    from simhw.workload.graph import Op, shape
+
+    assert [nll_loss_threads(n) for n in (1, 512, 4096, 6000, 1 << 20)] == [32, 32, 256, 512, 1024]
+    n, c = 4096, 32000
+    types = ["float", "long int", "", "Scalar", "Scalar"]
+    mean = lookup("aten::nll_loss_forward").fn(Args([[n, c], [n], [], [], []], types, ("", "", "", "1", "-100")))
+    none = lookup("aten::nll_loss_forward").fn(Args([[n, c], [n], [], [], []], types, ("", "", "", "0", "-100")))
+    assert mean.shape == {"elements": n, "load_bytes": 4, "threads": 256, "rounds": 2.0}
+    assert none.shape == {"elements": n}                   # one thread per row: not this kernel
+    hw = load_hw("h100")
+    op = Op("nll", OpKind.LOSS, Phase.FWD, -1, mean.flops, DType.FP32, input_bytes=mean.input_bytes,
+            output_bytes=mean.output_bytes, shape=shape(**mean.shape))
+    body = 2 * n / 256 * hw.main_memory.latency_s
+    assert op_cost(op, hw).time_s == pytest.approx(body + hw.efficiency.launch_s, rel=1e-9)
+
+
 _MTA = ("void at::native::(anonymous namespace)::multi_tensor_apply_kernel<at::native::(anonymous namespace)::"
         "TensorListMetadata<{d}>, at::native::(anonymous namespace)::{f}<{t}, {d}, {r}, 0>, std::plus<{t}>, {t}>")
 _ADAM = ("void at::native::(anonymous namespace)::multi_tensor_apply_kernel<at::native::(anonymous namespace)::"
