@@ -70,3 +70,12 @@ def test_smoke_run_on_the_cpu_writes_readable_rows_and_a_trace(root, tmp_path):
     proc = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "x"), "--device", "cpu"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "--smoke" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_device_session_script_is_valid_bash_and_runs_the_three_parts(root):
+    script = root / "validate" / "gpu" / "device_session.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    text = script.read_text()
+    assert text.count("run_all.py") == 3 and "--smoke" in text and "--soak 5 --quick" in text
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True)      # no OUT given
+    assert proc.returncode != 0 and "usage" in proc.stderr
