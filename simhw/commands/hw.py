@@ -107,6 +107,9 @@ def _describe_device(spec, add) -> None:
     if spec.hot_flop_factor != 1.0:
         add("energy.hot_flop_factor", spec.hot_flop_factor, "",
             shown=f"{_num(spec.hot_flop_factor)}x (sustained die temperature)")
+    if spec.hot_time_constant_s:
+        add("energy.hot_time_constant", spec.hot_time_constant_s, "s",
+            shown=f"{_num(spec.hot_time_constant_s)} s (a die held at its limit warms)")
     if spec.transport_j_per_byte:
         add("energy.transport", spec.transport_j_per_byte, "J/B", shown=_energy_per_byte(spec.transport_j_per_byte))
     if spec.price_usd:

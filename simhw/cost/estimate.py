@@ -119,13 +119,25 @@ class OpCoster:
         self.wl = wl
         self.power = power or (default_power(wl) if wl is not None else PowerState.STEADY)
         self.clock: float | None = None
+        self.held_s: float | None = None     # how long a BURST step holds the board at its limit
         self._full: dict = {}
         self._cache: dict = {}
 
     def use_step_clock(self, ops) -> float:
         """Run every op at the one clock that holds ``ops`` (a step, each op ``count`` times) at
-        power.tdp on average (power.step_clock); returns it."""
-        self.clock = step_clock(((self.full(op), op.count) for op in ops), self.device, self.power)
+        power.tdp on average (power.step_clock); returns it. A BURST step that runs at the limit
+        warms the die while it lasts (power.hot_factor): the clock is found again for a burst as
+        long as the step's kernels at the first clock (a prefill of seconds runs warmer than one of
+        milliseconds)."""
+        ops = list(ops)
+        costs = [(self.full(op), op.count) for op in ops]
+        self.held_s = None
+        self.clock = step_clock(costs, self.device, self.power)
+        if self.power is PowerState.BURST and self.clock < 1.0 and self.device.hot_time_constant_s > 0:
+            self._cache.clear()
+            self.held_s = sum(self(op).time_s * op.count for op in ops
+                              if self.full(op).bound is not Bound.COMMUNICATION)
+            self.clock = step_clock(costs, self.device, self.power, self.held_s)
         self._cache.clear()
         return self.clock
 
@@ -153,7 +165,7 @@ class OpCoster:
         if cost is None:
             cost = self.full(op)
             if cost.bound is not Bound.COMMUNICATION:      # collectives and host copies: links
-                cost = power_limited(cost, self.device, self.power, self.clock)
+                cost = power_limited(cost, self.device, self.power, self.clock, self.held_s)
             self._cache[key] = cost
         return cost
 

@@ -172,7 +172,8 @@ def _device(raw: Mapping, where: str, path: Path) -> DeviceSpec:
     links = tuple(_link(q, lname, link, f"links.{lname}", where) for lname, link in
                   check_keys(raw.get("links", {}), _any(raw.get("links", {})), f"{where}links", SpecError).items())
     power = check_keys(raw.get("power", {}), ("tdp", "idle", "active"), f"{where}power", SpecError)
-    energy = check_keys(raw.get("energy", {}), ("flop", "transport", "hot_flop_factor"), f"{where}energy", SpecError)
+    energy = check_keys(raw.get("energy", {}), ("flop", "transport", "hot_flop_factor", "hot_time_constant"),
+                        f"{where}energy", SpecError)
     flop_e = check_keys(energy.get("flop", {}), [d.value for d in DType], f"{where}energy.flop", SpecError)
     econ = check_keys(raw.get("economics", {}), ("price", "cloud", "lifespan"), f"{where}economics", SpecError)
     sil = check_keys(raw.get("silicon", {}), ("die_area", "process", "embodied", "mass"), f"{where}silicon", SpecError)
@@ -189,6 +190,7 @@ def _device(raw: Mapping, where: str, path: Path) -> DeviceSpec:
         active_w=q(power, "active", Dim.WATTS, "power", default=0.0),
         transport_j_per_byte=q(energy, "transport", Dim.J_PER_BYTE, "energy", default=0.0),
         hot_flop_factor=_hot_factor(_sourced(q, energy.get("hot_flop_factor", 1.0), "energy.hot_flop_factor"), where),
+        hot_time_constant_s=q(energy, "hot_time_constant", Dim.SECONDS, "energy", default=0.0, allow_zero=True),
         energy_j_per_flop=MappingProxyType({DType(k): q(flop_e, k, Dim.J_PER_FLOP, "energy.flop") for k in flop_e}),
         price_usd=q(econ, "price", Dim.USD, "economics", default=0.0),
         cloud_usd_per_s=q(econ, "cloud", Dim.USD_PER_HOUR, "economics", default=0.0),

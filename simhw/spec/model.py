@@ -199,6 +199,7 @@ class DeviceSpec:
     energy_j_per_flop: Mapping[DType, float] = field(default_factory=lambda: MappingProxyType({}))
     transport_j_per_byte: float = 0.0       # on-chip energy per main-memory byte (L2, crossbar, shared memory)
     hot_flop_factor: float = 1.0            # energy per FLOP at sustained die temperature / near idle (cost/power.py)
+    hot_time_constant_s: float = 0.0        # how fast a die held at its limit warms (cost/power.py: held_s); 0: unknown
     price_usd: float = 0.0
     cloud_usd_per_s: float = 0.0
     lifespan_s: float = 0.0

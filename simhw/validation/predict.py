@@ -70,7 +70,7 @@ def predict_s(row: Measurement, hw: DeviceSpec | NodeSpec, power: PowerState = P
                               ranks_per_node=row.ranks_per_node or ranks)
     else:
         cost = op_cost(op, device)
-        t = power_limited(cost, device, row.power or power).time_s
+        t = power_limited(cost, device, row.power or power, held_s=row.held_s).time_s
     if row.timing == "wall":
         t += device.efficiency.host_launch_gap_s
     elif row.timing == "compiled":

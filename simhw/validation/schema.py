@@ -36,6 +36,8 @@ power          the die's state under the power limit (cost/power.py), priced at 
                switch, e.g. weights never initialised). An empty cell takes the caller's
                default (simhw validate --power)
 power_limited  the older form: true = burst, false = full (``power`` wins when both are given)
+held_s         burst rows: seconds the board was held at its limit by the timed loop (warm-ups and
+               repeats included); the die warms over them (cost/power.py hot_factor). Empty: cool
 source, label  free text: the data set, and a name shown for the worst rows
 =============  =============================================================================
 """
@@ -54,7 +56,7 @@ from ..workload.graph import Collective, Op, OpKind, Phase, shape
 
 COLUMNS = ("kind", "measured_s", "m", "n", "k", "dtype", "batch", "seq_q", "seq_kv", "heads", "kv_heads",
            "head_dim", "causal", "kv_cache_write", "op", "bytes", "ranks", "ranks_per_node", "elements", "reads", "writes",
-           "pinned", "load_bytes", "timing", "power", "power_limited", "source", "label")
+           "pinned", "load_bytes", "timing", "power", "power_limited", "held_s", "source", "label")
 TIMINGS = ("kernel", "wall", "compiled")
 KINDS = ("gemm", "attention", "collective", "elementwise", "norm", "softmax", "copy")
 COPY_OPS = ("h2d", "d2h")
@@ -77,6 +79,7 @@ class Measurement:
     source: str = ""
     label: str = ""
     power: PowerState | None = None     # None: the caller's default (predict.py)
+    held_s: float | None = None         # a burst's length at the limit (cost/power.py); None: cool die
 
 
 @dataclass(frozen=True)
@@ -206,8 +209,9 @@ def parse_row(row: dict, line: int) -> Measurement:
     per_node = 0
     if kind == "collective":
         per_node = int(_number(row, "ranks_per_node", float(op.shape["ranks"])))
+    held = _number(row, "held_s", 0.0, positive=False)
     return Measurement(line, kind, measured, op, timing, per_node, _get(row, "source"), _get(row, "label"),
-                       _power(row))
+                       _power(row), held or None)
 
 
 def _power(row: dict) -> PowerState | None:

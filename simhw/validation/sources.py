@@ -165,6 +165,10 @@ def _vidur_ops(r) -> list[tuple[str, dict]]:
     ]
 
 
+# vidur/profiling/mlp/mlp_wrapper.py: WARMUP_STEPS = 2, ACTIVE_STEPS = 20 runs of one point's block
+_VIDUR_STEPS = 22
+
+
 def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv: bool = True,
                   gpu: str | None = None):
     """Llama-2 per-layer GEMMs, RMSNorm and elementwise ops (fp16), NCCL all_reduce (and send_recv).
@@ -175,7 +179,9 @@ def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv:
     RoPE rows time sarathi-serve's CUDA kernels, forked from vLLM's 2023 ``rms_norm_kernel``,
     ``act_and_mul_kernel`` and ``rotary_embedding_kernel``: one 2-byte element per thread per loop
     iteration, so the rows carry ``load_bytes=2`` (latency-bound, cost/latency.py); its ``add`` is
-    PyTorch's vectorised kernel.
+    PyTorch's vectorised kernel. vidur runs each (tokens, TP) point's block _VIDUR_STEPS times back
+    to back with random weights: its rows carry ``held_s``, that many times the block's measured
+    kernel time (the die warms over a long point; cost/power.py).
     """
     root = Path(root)
     rows: list[dict] = []
@@ -186,12 +192,15 @@ def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv:
         df = _csv(path)
         for r in df.to_dict("records"):
             tp = int(r["num_tensor_parallel_workers"])
+            point = []
             for name, fields in _vidur_ops(r):
                 t = r.get(f"time_stats.{name}.median")
                 if t is None or (isinstance(t, float) and math.isnan(t)):
                     continue
-                rows.append(dict(measured_s=t * 1e-3, dtype="fp16", source=src,
-                                 label=f"{model} tp{tp} {name} tokens={int(r['num_tokens'])}", **fields))
+                point.append(dict(measured_s=t * 1e-3, dtype="fp16", source=src,
+                                  label=f"{model} tp{tp} {name} tokens={int(r['num_tokens'])}", **fields))
+            held = _VIDUR_STEPS * sum(row["measured_s"] for row in point)
+            rows += [dict(row, held_s=held) for row in point]
     net = _find(root, "all_reduce.csv", gpu) + (_find(root, "send_recv.csv", gpu) if send_recv else [])
     for path in net:
         df = _csv(path)

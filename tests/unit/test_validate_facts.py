@@ -88,3 +88,13 @@ def test_vidur_card_check_prices_long_and_mid_gemms_on_both_cards():
     out = facts.vidur_card_check(rows)
     assert "dgx-a100 " in out and "a100-pcie " in out and "1 ms or more / of 50-500 us" in out
     assert facts.vidur_card_check(rows[:1]) == ""              # no mid-size row: nothing to compare
+
+
+def test_the_warm_a100_line_needs_held_rows():
+    text = "kind,m,n,k,dtype,held_s,measured_s\ngemm,8192,8192,8192,fp16,0.5,0.002\ngemm,1024,4096,4096,fp16,0.05,0.0001\n"
+    rows, bad = parse_lines(text.splitlines(), "v.csv")
+    assert not bad
+    out = facts.vidur_card_check(rows)
+    assert "carried over to the A100 (hot_flop_factor 1.76, hot_time_constant 0.26 s" in out
+    long = {rows[0].line}
+    assert facts._warm_a100([rows[0]], long) and facts._warm_a100([_rows()[0]], long) == ""   # no held_s
