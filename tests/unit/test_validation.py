@@ -313,7 +313,7 @@ def test_datasets_yaml_is_valid_and_names_every_source():
 
     doc = yaml.safe_load((Path(__file__).parents[2] / "validate" / "datasets.yaml").read_text())
     sets = doc["datasets"]
-    for name in list(SOURCES) + ["splitwise-sim", "argonne-llm-inference-bench"]:
+    for name in list(SOURCES) + ["splitwise-sim", "argonne-llm-inference-bench", "llm-foundry"]:
         assert {"repo", "commit", "licence"} <= set(sets[name]), name
         assert len(str(sets[name]["commit"])) == 40
 

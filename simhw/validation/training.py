@@ -1,0 +1,104 @@
+"""End to end: published training throughput against :func:`simhw.estimate` in training mode.
+
+llm-foundry (mosaicml/llm-foundry@061f2c7c scripts/train/benchmarking/README.md; ten rows in
+validate/data/llm-foundry/throughput.csv with their source): MPT-1B to 30B trained with FSDP
+(ZeRO-3) on one 8-GPU node, bf16, A100 80GB and H100 80GB, measured tokens per second per GPU.
+simhw costs the same model, batch, micro-batch and activation checkpointing (FSDP's block
+checkpointing = full recompute) on the DGX node and compares its step time with the measured one,
+global_batch x seq_len / (tokens/s/GPU x GPUs). No constant is fitted on these rows.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ..errors import DataError
+from .e2e import E2ERow
+
+# scripts/train/yamls/pretrain/mpt-*.yaml: (d_model, n_heads, n_layers); expansion_ratio 4, vocab 50368
+MPT = {"mpt-1b": (2048, 16, 24), "mpt-3b": (2560, 20, 32), "mpt-7b": (4096, 32, 32),
+       "mpt-13b": (5120, 40, 40), "mpt-30b": (7168, 64, 48)}
+NODES = {"a100_80gb": "dgx-a100", "h100_80gb": "dgx-h100"}
+
+
+def mpt_workload(row: dict) -> dict:
+    """The workload dict of one throughput row (an MPT model under FSDP FULL_SHARD)."""
+    d, heads, layers = MPT[row["model"]]
+    return {"name": f"{row['model']}-{row['gpu']}", "mode": "train", "dtype": "bf16", "optimizer": "adam",
+            "model": {"layers": layers, "hidden": d, "heads": heads, "ffn": 4 * d, "vocab": 50368,
+                      "activation": "gelu", "norm": "layernorm", "position": "alibi", "tied_embeddings": True,
+                      "bias": False},
+            "seq_len": int(row["seq_len"]), "micro_batch": int(row["micro_batch"]),
+            "global_batch": int(row["global_batch"]), "devices": int(row["gpus"]),
+            "parallelism": {"tp": 1, "pp": 1},
+            "memory": {"recompute": "full" if row["activation_checkpointing"] == "true" else "none",
+                       "flash_attention": True, "zero_stage": 3}}
+
+
+def llm_foundry_rows(path: str | Path, nodes: dict | None = None) -> list[E2ERow]:
+    """One row per throughput line: measured and predicted seconds per optimizer step (phase
+    ``train``; ``prompt`` holds the sequence length, ``output`` the GPU count). ``nodes`` maps a
+    GPU column value to the node spec to cost it on (default: NODES, loaded by name)."""
+    import simhw
+    from ..workload.from_yaml import workload_from_dict
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: not found; it ships in validate/data/llm-foundry/.")
+    out = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            wl = workload_from_dict(mpt_workload(row), str(path))
+            measured = wl.global_batch * wl.seq_len / (float(row["tokens_per_s_per_gpu"]) * wl.devices)
+            hw = (nodes or {}).get(row["gpu"]) or simhw.load_hw(NODES[row["gpu"]])
+            predicted = simhw.estimate(wl, hw).step_time_s
+            out.append(E2ERow(f"{row['model']} {row['gpu']}", 1, wl.global_batch, wl.seq_len, wl.devices,
+                              "train", measured, predicted))
+    return out
+
+
+def warm_a100_node():
+    """dgx-a100 with the H100's measured warming carried over (hot_flop_factor, hot_time_constant)."""
+    import dataclasses
+
+    import simhw
+
+    node, h100 = simhw.load_hw(NODES["a100_80gb"]), simhw.load_hw("h100")
+    device = dataclasses.replace(node.device, hot_flop_factor=h100.hot_flop_factor,
+                                 hot_time_constant_s=h100.hot_time_constant_s)
+    return dataclasses.replace(node, device=device)
+
+
+def llm_foundry_table(rows: list[E2ERow], warm_rows: list[E2ERow] | None = None) -> tuple[str, str]:
+    """(REPORT.md section, the accuracy table's summary rows: one per GPU). ``warm_rows``: the A100
+    rows costed on :func:`warm_a100_node`, reported as a what-if."""
+    import simhw
+    from .e2e import _closing
+
+    hot = {gpu: simhw.load_hw(node).device.hot_flop_factor for gpu, node in NODES.items()}
+    lines = ["## End to end: training throughput (llm-foundry MPT, one 8-GPU node, FSDP)", "",
+             "simhw.estimate in training mode (ZeRO-3, bf16, FlashAttention; FSDP activation checkpointing = full "
+             "recompute) on dgx-a100 / dgx-h100 against mosaicml/llm-foundry@061f2c7c's published throughput "
+             "(validate/data/llm-foundry/). Nothing is fitted on these rows. Training is priced in the steady "
+             f"state: the A100's hot_flop_factor is {hot['a100_80gb']:g}, the H100's {hot['h100_80gb']:g}.", "",
+             "| model | GPU | measured tokens/s/GPU | simhw tokens/s/GPU | error (step time) |",
+             "| --- | --- | ---: | ---: | ---: |"]
+    for r in rows:
+        name, gpu = r.model.split()
+        measured, predicted = (r.batch * r.prompt / (t * r.output) for t in (r.measured_s, r.predicted_s))
+        lines.append(f"| {name} | {gpu} | {measured:,.0f} | {predicted:,.0f} | {100 * r.error:+.1f}% |")
+    summaries = []
+    for gpu in sorted({r.model.split()[1] for r in rows}):
+        sub = [r for r in rows if r.model.endswith(gpu)]
+        tail, summary = _closing(sub, f"llm-foundry (MPT, 8x {gpu.replace('_', ' ').upper()})",
+                                 "end-to-end training step (FSDP)")
+        lines += [line.replace("All ", f"{gpu}: all ", 1) for line in tail]
+        summaries.append(summary)
+    warm = [r for r in warm_rows or () if r.model.endswith("a100_80gb")]
+    if warm:
+        errs = ", ".join(f"{r.model.split()[0]} {100 * r.error:+.1f}%" for r in warm)
+        tail, _ = _closing(warm, "", "")
+        lines += ["", "With the H100's measured warming carried over to the A100 (not adopted: the A100's "
+                  f"hot_flop_factor is unmeasured), the A100 rows would come out at {errs}; "
+                  + tail[-1].replace("All", "all", 1)]
+    return "\n".join(lines), "\n".join(summaries)
