@@ -297,11 +297,11 @@ def _e2e(data: Path, gpu: str = "a100") -> tuple[str, str | None]:
                 sections.append(section)
                 summaries.append(summary)
     if gpu == "a100":     # published training throughput, shipped in validate/data (A100 and H100 rows)
-        from simhw.validation.training import llm_foundry_rows, llm_foundry_table, warm_a100_node
+        from simhw.validation.training import cool_a100_node, llm_foundry_rows, llm_foundry_table
 
         path = ROOT / "validate" / "data" / "llm-foundry" / "throughput.csv"
         section, summary = llm_foundry_table(llm_foundry_rows(path),
-                                             llm_foundry_rows(path, {"a100_80gb": warm_a100_node()}))
+                                             llm_foundry_rows(path, {"a100_80gb": cool_a100_node()}))
         sections.append(section)
         summaries.append(summary)
     return "\n\n".join(sections), ("\n".join(summaries) or None)

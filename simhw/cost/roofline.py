@@ -260,12 +260,12 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         blocks_per_cta = math.ceil(kv_blocks / splits)
         lengths_blocks = [(blocks_per_cta, base * splits)]
     else:
-        # a paged KV cache (serving engines; shape key kv_write) runs FlashAttention-2's split-KV
+        # a paged KV cache (serving engines; shape key paged or kv_write) runs FlashAttention-2's split-KV
         # kernel (flash_api.cpp: force_split_kernel = paged_KV) with its tiles, but unsplit: the
         # varlen path splits keys only for GQA decode. Unpaged (mha_fwd) prefill may split the keys
         # when the CTAs would not fill the SMs; the decision counts the split kernel's tiles.
         split_kernel = False
-        split_tiles = bool(s.get("kv_write", 0.0)) and fa2
+        split_tiles = paged and fa2
         rows = float(eff.attention_split_tile_q if split_tiles else eff.attention_tile_q)
         bkv = eff.attention_split_tile_kv if split_tiles else eff.attention_tile_kv
         q_blocks = math.ceil(sq / rows)
@@ -296,6 +296,16 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         t_ref = t_mma * _REF_HEAD_DIM / d
         t_exp = min(work * rows * bkv * share / (eff.attention_exp_per_clock * hw.clock_hz), 0.8 * t_ref)
         t_mma = (t_ref - t_exp) * d / _REF_HEAD_DIM + t_exp
+    if fa2 and eff.sm_shared_bytes_per_cycle > 0 and hw.clock_hz > 0:
+        # FlashAttention-2 splits a CTA's query rows over its warps, and every warp reads the whole
+        # K and V tiles from shared memory for its MMAs (Dao 2023 §3.3): attention_warps x 2 x block x
+        # head_dim x e bytes a block, against the tile's FLOPs. The 64-row split-KV kernel of paged
+        # caches reads twice the bytes per FLOP of the 128-row kernel (16 rows per warp, not 32).
+        # Tensor pipes and shared-memory reads stall one another as the CTA schedule and HBM do
+        # (p-norm, attention_overlap)
+        t_smem = (work * eff.attention_warps * 2.0 * bkv * d * e * share
+                  / (eff.sm_shared_bytes_per_cycle * hw.clock_hz))
+        t_mma = overlap((t_mma, t_smem), eff.attention_overlap)
     kv_tok = 2.0 * d * e                                  # K and V bytes per key token
     # paged decode waits on each block's K, V loads; the dense kernel's cp.async prefetch of the next
     # block (FlashAttention-2 flash_fwd_kernel) hides all but the first

@@ -163,6 +163,9 @@ class Efficiency:
     attention_split_tile_q: int = 64        # query rows per CTA of the split-KV kernel (FA2 flash_fwd_splitkv kBlockM)
     attention_ctas_per_sm: int = 2          # co-resident CTAs per SM (shared memory allows two)
     attention_exp_per_clock: float = 16.0   # exponentials per clock per SM (special-function units)
+    sm_shared_bytes_per_cycle: float = 0.0  # shared-memory bytes one SM reads per clock; FlashAttention-2's
+                                            # warps each read the K/V tiles from it (roofline); 0: not modelled
+    attention_warps: int = 4                # warps of a FlashAttention-2 forward CTA (split over its query rows)
     attention_max_splits: int = 128         # FlashAttention-2's cap (vLLM lowers it to 16 inside CUDA graphs)
     attention_cta_overhead_s: float = 2e-6  # per CTA: dependent loads of Q, page table, first K/V block; O write
     attention_block_latency_s: float = 1e-6 # decode: per key block on top of its transfer (dependent K then V loads,

@@ -20,6 +20,8 @@ elements, reads, writes, op
 op, bytes, pinned
                copy: h2d | d2h over the host link (PCIe); pinned true/false (pageable copies
                are staged through a pinned buffer: host_pageable_fraction of the pinned rate)
+paged          attention: true when the KV cache is paged (a block table; serving engines), which
+               FlashAttention-2 serves with its split-KV kernel (cost/roofline.py)
 kv_cache_write attention: true when the measured op also copies the new K/V into a paged
                cache (serving engines)
 load_bytes     elementwise / norm / softmax: bytes one thread loads at a time when the kernel
@@ -55,7 +57,7 @@ from ..spec.model import DType
 from ..workload.graph import Collective, Op, OpKind, Phase, shape
 
 COLUMNS = ("kind", "measured_s", "m", "n", "k", "dtype", "batch", "seq_q", "seq_kv", "heads", "kv_heads",
-           "head_dim", "causal", "kv_cache_write", "op", "bytes", "ranks", "ranks_per_node", "elements", "reads", "writes",
+           "head_dim", "causal", "kv_cache_write", "paged", "op", "bytes", "ranks", "ranks_per_node", "elements", "reads", "writes",
            "pinned", "load_bytes", "timing", "power", "power_limited", "held_s", "source", "label")
 TIMINGS = ("kernel", "wall", "compiled")
 KINDS = ("gemm", "attention", "collective", "elementwise", "norm", "softmax", "copy")
@@ -158,7 +160,8 @@ def build_op(kind: str, row: dict) -> Op:
                   input_bytes=q_bytes + 2 * b * skv * kvh * d * e, output_bytes=q_bytes,
                   shape=shape(batch=b, heads=h, kv_heads=kvh, seq_q=sq, seq_kv=skv, head_dim=d,
                               causal=float(causal), flash=1.0,
-                              kv_write=float(_bool(row, "kv_cache_write", False))))
+                              kv_write=float(_bool(row, "kv_cache_write", False)),
+                              paged=float(_bool(row, "paged", False))))
     if kind == "collective":
         name = _get(row, "op").lower()
         if name not in COLLECTIVES:

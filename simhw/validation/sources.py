@@ -235,7 +235,7 @@ def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv:
                 continue
             rows.append(dict(kind="attention", measured_s=t * 1e-3, batch=b, seq_q=sq, seq_kv=cached + sq,
                              heads=heads, kv_heads=kv_heads, head_dim=hd, causal="true" if prefill else "false",
-                             dtype="fp16", source=src,
+                             paged="true", dtype="fp16", source=src,
                              label=f"{'prefill' if prefill else 'decode'} b={b} q={sq} kv={cached + sq}"))
     _need(root, mlp + net + att, "vidur profiles (mlp.csv, all_reduce.csv, send_recv.csv, attention.csv)")
     return _frame(rows)

@@ -22,6 +22,12 @@ def _fa(hw, kernel: AttentionKernel):
     return dataclasses.replace(hw, efficiency=dataclasses.replace(hw.efficiency, attention_kernel=kernel))
 
 
+# the A100 without FlashAttention-2's shared-memory operand term (FA3 kernels have none): for tests
+# that isolate another difference between the two kernels
+A100_TENSOR_ONLY = dataclasses.replace(A100, efficiency=dataclasses.replace(A100.efficiency,
+                                                                            sm_shared_bytes_per_cycle=0.0))
+
+
 def _attn(b, h, kvh, sq, skv, causal=False, kv_write=False):
     flops = 4.0 * b * h * sq * skv * 128 * (0.5 if causal else 1.0)
     return Op("a", OpKind.ATTENTION, Phase.FWD, 0, flops, DType.BF16,
@@ -67,7 +73,8 @@ def test_gqa_swap_copies_need_several_sequences_and_kv_heads():
 
     def extra(b, h, kvh):
         op = _attn(b, h, kvh, 1, 16, kv_write=True)
-        return attention_time_s(op, A100)[0] - attention_time_s(op, _fa(A100, AttentionKernel.FA3))[0]
+        return (attention_time_s(op, A100_TENSOR_ONLY)[0]
+                - attention_time_s(op, _fa(A100_TENSOR_ONLY, AttentionKernel.FA3))[0])
 
     assert extra(1, 32, 8) == pytest.approx(0.0, abs=1e-9)      # one sequence: a view
     assert extra(16, 8, 1) == pytest.approx(0.0, abs=1e-9)      # one KV head: a view
@@ -101,7 +108,8 @@ def test_backward_attention_keeps_the_longest_first_schedule():
     forward does not apply, so FA2 and FA3 scheduling give the same backward time."""
     fwd = _attn(1, 2, 2, 16384, 16384, causal=True)
     bwd = dataclasses.replace(fwd, flops=2.5 * fwd.flops)
-    assert attention_time_s(bwd, A100)[0] == pytest.approx(attention_time_s(bwd, _fa(A100, AttentionKernel.FA3))[0])
+    fa2, fa3 = A100_TENSOR_ONLY, _fa(A100_TENSOR_ONLY, AttentionKernel.FA3)
+    assert attention_time_s(bwd, fa2)[0] == pytest.approx(attention_time_s(bwd, fa3)[0])
 
 
 def test_dense_decode_streams_the_cache_paged_decode_waits_on_each_block():
@@ -183,3 +191,54 @@ def test_dense_cache_decode_runs_at_least_two_ctas_per_sm():
     assert h200.efficiency.attention_ctas_per_sm == 1
     assert attention_time_s(dense, h200) == attention_time_s(dense, two)
     assert attention_time_s(paged, h200)[0] > attention_time_s(paged, two)[0]
+
+
+def test_flashattention_2_warps_read_k_and_v_from_shared_memory():
+    """Every warp of a FlashAttention-2 CTA reads the K and V tiles from shared memory: the 64-row
+    split-KV kernel of paged caches (16 rows per warp) spends twice the shared-memory bytes per FLOP
+    of the 128-row kernel, so switching the term on slows a paged prefill more than a dense one."""
+    eff = A100.efficiency
+    assert eff.sm_shared_bytes_per_cycle == 128 and eff.attention_warps == 4
+    for kv_write in (False, True):
+        op = _attn(4, 32, 8, 4096, 4096, causal=True, kv_write=kv_write)
+        with_smem, without = attention_time_s(op, A100)[0], attention_time_s(op, A100_TENSOR_ONLY)[0]
+        assert with_smem > without
+        if kv_write:
+            paged_ratio = with_smem / without
+        else:
+            dense_ratio = with_smem / without
+    assert paged_ratio > dense_ratio > 1.0
+    fa3 = _fa(A100, AttentionKernel.FA3)        # wgmma reads its operands itself: no such term
+    op = _attn(4, 32, 8, 4096, 4096, causal=True)
+    assert attention_time_s(op, fa3)[0] == attention_time_s(op, _fa(A100_TENSOR_ONLY, AttentionKernel.FA3))[0]
+
+
+def test_a_paged_cache_alone_selects_the_split_kernel_and_rows_can_say_so():
+    """flash_api.cpp forces the split-KV kernel whenever the KV cache is paged (a block table), with
+    or without an in-kernel append: the measurement column `paged` says so (vidur's sarathi rows)."""
+    from simhw.validation.schema import parse_lines
+
+    text = ("kind,batch,seq_q,seq_kv,heads,kv_heads,head_dim,causal,paged,kv_cache_write,dtype,measured_s\n"
+            "attention,1,2048,4096,32,4,128,true,true,,fp16,1\n"
+            "attention,1,2048,4096,32,4,128,true,,,fp16,1\n"
+            "attention,1,2048,4096,32,4,128,true,,true,fp16,1\n")
+    rows, bad = parse_lines(text.splitlines(), "a.csv")
+    assert not bad
+    paged, dense, written = (attention_time_s(r.op, A100)[0] for r in rows)
+    assert rows[0].op.shape["paged"] == 1.0 and rows[1].op.shape["paged"] == 0.0
+    assert paged != pytest.approx(dense, rel=1e-3)          # 64-row split tiles, not 128-row ones
+    assert written > paged                                   # plus the serving engine's copy kernel
+
+
+def test_vidur_attention_rows_are_paged(tmp_path):
+    """vidur's sarathi kernel (flash_attn_with_kvcache on a 16-token block table) reads a paged cache."""
+    from simhw.validation import convert_vidur
+
+    folder = tmp_path / "a100" / "compute_legacy"
+    folder.mkdir(parents=True)
+    (folder / "attention_subset.csv").write_text(
+        "n_embd,n_q_head,n_kv_head,num_tensor_parallel_workers,is_prefill,batch_size,kv_cache_size,"
+        "prefill_chunk_size,time_stats.attn_prefill.median,time_stats.attn_decode.median\n"
+        "8192,64,8,2,True,1,512,512,0.2,\n8192,64,8,2,False,8,2048,0,,0.05\n")
+    df = convert_vidur(tmp_path, send_recv=False)
+    assert list(df.kind) == ["attention", "attention"] and list(df.paged) == ["true", "true"]

@@ -75,7 +75,7 @@ def test_memory_bound_decode_runs_alike_in_every_state():
 
 
 def test_a_spec_without_a_hot_factor_prices_steady_as_burst():
-    hw = simhw.load_hw("a100")
+    hw = simhw.load_hw("l4")
     assert hw.hot_flop_factor == 1.0
     assert _rate(hw, PowerState.STEADY) == _rate(hw, PowerState.BURST) < _rate(hw, PowerState.FULL)
 

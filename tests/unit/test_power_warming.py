@@ -35,7 +35,7 @@ def test_the_hot_factor_grows_with_the_burst_from_cool_to_steady():
     x = 1.0 / tau                        # the average warming over a 1 s burst
     assert f[3] == pytest.approx(1 + (full - 1) * (1 - (1 - math.exp(-x)) / x))
     assert hot_factor(hw, PowerState.STEADY, 0.01) == full and hot_factor(hw, PowerState.FULL, 10) == 1.0
-    assert hot_factor(simhw.load_hw("a100"), PowerState.BURST, 10.0) == 1.0    # no time constant, no factor
+    assert hot_factor(simhw.load_hw("l4"), PowerState.BURST, 10.0) == 1.0      # no time constant, no factor
 
 
 def test_the_h100_time_constant_reproduces_its_measured_gemm_bursts():

@@ -90,11 +90,11 @@ def test_vidur_card_check_prices_long_and_mid_gemms_on_both_cards():
     assert facts.vidur_card_check(rows[:1]) == ""              # no mid-size row: nothing to compare
 
 
-def test_the_warm_a100_line_needs_held_rows():
+def test_the_a100_factor_line_needs_held_rows():
     text = "kind,m,n,k,dtype,held_s,measured_s\ngemm,8192,8192,8192,fp16,0.5,0.002\ngemm,1024,4096,4096,fp16,0.05,0.0001\n"
     rows, bad = parse_lines(text.splitlines(), "v.csv")
     assert not bad
     out = facts.vidur_card_check(rows)
-    assert "carried over to the A100 (hot_flop_factor 1.76, hot_time_constant 0.26 s" in out
+    assert "carried over from the H100 (hot_flop_factor 1.76, hot_time_constant 0.26 s" in out
     long = {rows[0].line}
-    assert facts._warm_a100([rows[0]], long) and facts._warm_a100([_rows()[0]], long) == ""   # no held_s
+    assert facts._cool_a100([rows[0]], long) and facts._cool_a100([_rows()[0]], long) == ""   # no held_s
