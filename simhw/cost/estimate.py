@@ -5,7 +5,12 @@ Clusters", §2.2): with m micro-batches and p stages of time T per micro-batch (
 1F1B and GPipe take (m + p - 1)·T; interleaving with v chunks (m + (p - 1)/v)·T; ZB-H1, V-Half
 and V-Min shrink the bubble to 1/3, 1/2 and 2/3 of 1F1B's (Qi et al. 2024, seed-targets §7a).
 The data-parallel gradient reduction overlaps the last micro-batch's backward; what is left is
-exposed. MFU and HFU: Korthikanti et al. 2022 App. A (model FLOPs / (time x devices x peak)); model FLOPs
+exposed. ZeRO-3 (FSDP FULL_SHARD) keeps parameters sharded: every micro-batch all-gathers them layer
+by layer before its forward and again before its backward, and reduce-scatters its gradients, each
+layer's gather prefetched under the previous layer's compute (Rajbhandari et al. 2020 §5.3; Zhao
+et al. 2023, PyTorch FSDP §3.3): per micro-batch the part of the forward gathers the forward does not
+cover, of the backward gathers and reductions the backward does not cover, plus one layer's gather and
+reduction that nothing hides. MFU and HFU: Korthikanti et al. 2022 App. A (model FLOPs / (time x devices x peak)); model FLOPs
 count matrix multiplications (the full s x s attention matrix for unfused attention, as the paper,
 the causal half under FlashAttention); hardware FLOPs are model FLOPs plus recomputation.
 Serving (prefill, decode): an iteration adds the engine's overheads, ``step_overhead + per_worker x
@@ -257,10 +262,11 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     power_s = ops_s = 0.0             # ... to all ops, and all ops' time (for the average clock)
     step_ops_s = 0.0
     step_bound = {b: 0.0 for b in Bound}
-    dp_comm_s = 0.0
+    dp_comm_s = dp_gather_s = 0.0
     dyn_mb_j = dyn_step_j = 0.0
     fwd_flops = hw_flops = mem_bytes = 0.0
     bwd_last_stage = [0.0] * p
+    fwd_stage = [0.0] * p
     op_rows: list[OpResult] = []
     for op in graph.ops:
         cost = coster(op)
@@ -271,6 +277,8 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         if op.phase is Phase.OPTIMIZER:
             if op.kind is OpKind.COLLECTIVE:
                 dp_comm_s += t
+                if COLLECTIVE_BY_CODE[int(op.shape["collective"])] is Collective.ALL_GATHER:
+                    dp_gather_s += t
             else:
                 step_ops_s += t
                 step_bound[cost.bound] += t
@@ -280,7 +288,9 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
             stage_busy[st] += t
             stage_bound[st][cost.bound] += t - limit
             stage_power[st] += limit
-            if op.phase is Phase.BWD:
+            if op.phase is Phase.FWD:
+                fwd_stage[st] += t
+            else:
                 bwd_last_stage[st] += t
             dyn_mb_j += cost.energy_j * op.count
             fwd_flops += (op.mflops if op.phase is not Phase.RECOMPUTE else 0.0) * op.count
@@ -320,6 +330,10 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         mb = wl.microbatches
         pipe = pipeline_time_s(stage_t, mb, wl)
         exposed_dp = max(0.0, dp_comm_s - bwd_last_stage[crit])  # overlaps the last backward
+        if wl.mode is Mode.TRAIN and wl.memory.zero_stage >= 3 and dp_gather_s > 0:
+            gather, reduce = dp_gather_s / p, (dp_comm_s - dp_gather_s) / p     # one stage's parameters
+            exposed_dp = mb * (max(0.0, gather - fwd_stage[crit]) + max(0.0, gather + reduce - bwd_last_stage[crit])
+                               + (2.0 * gather + reduce) / lps)
         if wl.mode is Mode.PREFILL:
             engine_s = step_over + per_seq * wl.micro_batch
         step = pipe + exposed_dp + step_ops_s + engine_s
