@@ -186,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     own_intro = ("simhw's own CUDA runs (validate/data/, measured with validate/gpu/run_all.py; no constant is "
                  "fitted on these rows, but the Hopper specs' measured (M) constants come from the same machines' "
                  "microbenchmarks, power runs and smallest kernels")
-    trace_caveat = ("; the steady-state files' rows carry power=steady, the others are priced as bursts of a "
-                    "die near idle temperature (simhw/cost/power.py), the training-step traces too (a 40 ms "
-                    "burst after warm-up)")
+    trace_caveat = ("; the steady-state files' rows carry power=steady, the others are priced as bursts "
+                    "that warm the die over their loop's 125 launches (held_s; simhw/cost/power.py), the "
+                    "training-step traces as a burst as long as their step")
     own_full = own_intro + trace_caveat + "):\n\n" + own_runs_table(runs) if runs else ""
     short = [r for r in runs if r[1] in ("measurements-steady.csv", "measurements.csv")]
     own_text = ("\n\n" + own_intro + "):\n\n" + own_runs_table(short)

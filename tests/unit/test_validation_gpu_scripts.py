@@ -66,6 +66,7 @@ def test_smoke_run_on_the_cpu_writes_readable_rows_and_a_trace(root, tmp_path):
     assert ran[("gemm", "linear")] == "aten::linear"
     assert ran[("softmax", "softmax")] == "aten::softmax" and ran[("norm", "layernorm")] == "aten::layer_norm"
     assert ran[("attention", "sdpa")].startswith("aten::scaled_dot_product_attention")
+    assert all(r.held_s and r.held_s > r.measured_s for r in rows)      # the loop's launches, back to back
     # a CPU run is never taken for GPU measurements
     proc = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "x"), "--device", "cpu"],
                           capture_output=True, text=True)

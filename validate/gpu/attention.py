@@ -14,7 +14,7 @@ def measure(dtype: str = "bf16", head_dim: int = 128, quick: bool = False, gpu: 
     import torch
     import torch.nn.functional as F
 
-    from common import input_sets, kernel_names, time_kernel, torch_dtype
+    from common import held_s, input_sets, kernel_names, time_kernel, torch_dtype
 
     dt = torch_dtype(dtype)
     rows = []
@@ -45,10 +45,12 @@ def measure(dtype: str = "bf16", head_dim: int = 128, quick: bool = False, gpu: 
             t, kernels = timed(b, h, kvh, s, s, True)
             rows.append(dict(kind="attention", measured_s=t, batch=b, seq_q=s, seq_kv=s, heads=h, kv_heads=kvh,
                              head_dim=head_dim, causal="true", dtype=dtype, timing="kernel", source="simhw-gpu",
-                             label=f"sdpa prefill b={b} s={s} h={h}/{kvh}", gpu=gpu, kernels=kernels))
+                             label=f"sdpa prefill b={b} s={s} h={h}/{kvh}", gpu=gpu, kernels=kernels,
+                             held_s=held_s(t)))
         for b, s in decode:
             t, kernels = timed(b, h, kvh, 1, s, False)
             rows.append(dict(kind="attention", measured_s=t, batch=b, seq_q=1, seq_kv=s, heads=h, kv_heads=kvh,
                              head_dim=head_dim, causal="false", dtype=dtype, timing="kernel", source="simhw-gpu",
-                             label=f"sdpa decode b={b} kv={s} h={h}/{kvh}", gpu=gpu, kernels=kernels))
+                             label=f"sdpa decode b={b} kv={s} h={h}/{kvh}", gpu=gpu, kernels=kernels,
+                             held_s=held_s(t)))
     return rows

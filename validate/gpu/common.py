@@ -17,7 +17,7 @@ from pathlib import Path
 
 COLUMNS = ("kind", "measured_s", "m", "n", "k", "dtype", "batch", "seq_q", "seq_kv", "heads", "kv_heads",
            "head_dim", "causal", "kv_cache_write", "op", "bytes", "ranks", "ranks_per_node", "elements",
-           "reads", "writes", "timing", "pinned", "power", "source", "label", "gpu", "kernels")
+           "reads", "writes", "timing", "pinned", "power", "held_s", "source", "label", "gpu", "kernels")
 KERNEL_NAME_CHARS = 160     # a templated CUTLASS kernel name runs to hundreds of characters
 
 
@@ -77,6 +77,12 @@ def input_sets(bytes_per_set: int, device: str = "cuda") -> int:
 
 def _as_list(fns):
     return list(fns) if isinstance(fns, (list, tuple)) else [fns]
+
+
+def held_s(t: float, warmup: int = 5, reps: int = 20, trials: int = 5) -> float:
+    """Seconds a row's kernel holds the board back to back (time_kernel's launches, plus the soak),
+    written as the row's held_s: the die warms over them (simhw/cost/power.py)."""
+    return (warmup + reps * (1 + trials)) * t + SOAK_S
 
 
 def time_kernel(fns, warmup: int = 5, reps: int = 20, trials: int = 5, device: str = "cuda") -> float:

@@ -12,7 +12,7 @@ def measure(dtype: str = "bf16", quick: bool = False, gpu: str = "", device: str
     import torch
     import torch.nn.functional as F
 
-    from common import input_sets, kernel_names, time_kernel, torch_dtype
+    from common import held_s, input_sets, kernel_names, time_kernel, torch_dtype
 
     dt = torch_dtype(dtype)
     rows = []
@@ -31,7 +31,7 @@ def measure(dtype: str = "bf16", quick: bool = False, gpu: str = "", device: str
             t = time_kernel(fns, device=device, **timing)
             rows.append(dict(kind=kind, measured_s=t, elements=n, reads=reads, writes=writes, dtype=dtype,
                              op=name if kind == "elementwise" else "",     # simhw/workload/functions.py
-                             timing="kernel", source="simhw-gpu", label=f"{name} {n}", gpu=gpu,
+                             timing="kernel", source="simhw-gpu", label=f"{name} {n}", gpu=gpu, held_s=held_s(t),
                              kernels=kernel_names(fns[0], device)))
         del xs, ys
     return rows

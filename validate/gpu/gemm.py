@@ -13,7 +13,7 @@ def measure(dtypes=("bf16",), quick: bool = False, gpu: str = "", device: str = 
     import torch
     import torch.nn.functional as F
 
-    from common import input_sets, kernel_names, time_kernel, torch_dtype
+    from common import held_s, input_sets, kernel_names, time_kernel, torch_dtype
 
     rows = []
     ms = SMOKE_M if smoke else M_VALUES[::3] if quick else M_VALUES
@@ -30,7 +30,7 @@ def measure(dtypes=("bf16",), quick: bool = False, gpu: str = "", device: str = 
                 fns = [lambda x=x, w=w: F.linear(x, w) for x, w in zip(xs, ws)]
                 t = time_kernel(fns, device=device, **timing)
                 rows.append(dict(kind="gemm", measured_s=t, m=m, n=n, k=k, dtype=dt, timing="kernel",
-                                 source="simhw-gpu", label=f"linear m={m} n={n} k={k}", gpu=gpu,
+                                 source="simhw-gpu", label=f"linear m={m} n={n} k={k}", gpu=gpu, held_s=held_s(t),
                                  kernels=kernel_names(fns[0], device)))
                 del xs, fns
             del ws
