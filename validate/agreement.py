@@ -46,8 +46,10 @@ class Agreement:
     simhw_p90: float
 
 
-def _p90(values: list[float]) -> float:
-    return statistics.quantiles(values, n=10, method="inclusive")[-1] if len(values) > 1 else values[0]
+def _med_p90(values: list[float]) -> tuple[float, float]:
+    from simhw.validation.stats import percentile
+
+    return percentile(values, 50), percentile(values, 90)
 
 
 def _shape_key(m) -> tuple:
@@ -84,8 +86,7 @@ def agreement(rows_by_source: dict[str, list], predicted_by_source: dict[str, di
                 mid = math.sqrt(ta * tb)
                 floor += [abs(mid / ta - 1), abs(mid / tb - 1)]
                 model += [abs(pa / ta - 1), abs(pb / tb - 1)]
-            out.append(Agreement(a, b, kind, len(keys), statistics.median(disagree), _p90(disagree),
-                                 statistics.median(floor), _p90(floor), statistics.median(model), _p90(model)))
+            out.append(Agreement(a, b, kind, len(keys), *_med_p90(disagree), *_med_p90(floor), *_med_p90(model)))
     return out
 
 

@@ -122,16 +122,15 @@ def vidur_card_check(rows, cards=("dgx-a100", "a100-pcie")) -> str:
 def _cool_a100(gemms, long: set) -> str:
     """vidur's GEMMs on the A100 spec as shipped (its hot_flop_factor carried over from the H100; the
     rows' held_s is 22 blocks of their point) and with a die that does not warm (factor 1)."""
-    import dataclasses
-
     from simhw import load_hw
     from simhw.validation import evaluate, group_stats
+    from simhw.validation.training import cool_a100_node
 
     a100 = load_hw("a100")
     if a100.hot_flop_factor == 1.0 or not any(m.held_s for m in gemms):
         return ""
     out = []
-    for dev in (a100, dataclasses.replace(a100, hot_flop_factor=1.0)):
+    for dev in (a100, cool_a100_node().device):
         res = evaluate(gemms, dev, "vidur").rows
         st, lg = group_stats(res), group_stats([r for r in res if r.line in long])
         out.append(f"{st.median_ape:.1%} median, {st.p90_ape:.1%} p90 and a {lg.bias:+.1%} bias on the long rows")

@@ -19,10 +19,6 @@ SPEC_OF_GPU = {"NVIDIA H100 80GB HBM3": "h100", "NVIDIA H200": "h200", "NVIDIA A
 # power=burst, the default) and the fp16 run (the same bursts). The repeat run and the L2-hot GEMMs
 # are for spread and cache effects, not separate checks.
 FILES = ("measurements-steady.csv", "measurements.csv", "measurements-fp16.csv")
-# validate/gpu/common.py time_kernel: 5 warm-up launches, then one replay and 5 timed replays of a
-# 20-launch CUDA graph: a row's kernel runs back to back this many times (the die warms over them;
-# the files predate the harness's held_s column)
-HARNESS_LAUNCHES = 5 + 20 * (1 + 5)
 TRACE = "train_step_trace.json.gz"   # one profiled training step: each op's own kernel time (a 10 ms
                                      # step after 30 ms of warm-up: priced as a burst, the default)
 
@@ -32,6 +28,7 @@ def own_runs(data: Path = DATA) -> list[tuple[str, str, str, object]]:
     has a spec; runs of other GPUs are skipped."""
     import dataclasses
 
+    from gpu.common import held_s     # the harness's launches per row (validate/gpu/common.py time_kernel)
     from simhw.spec.load import load_hw
     from simhw.validation import evaluate, read_measurements, trace_result
 
@@ -46,7 +43,8 @@ def own_runs(data: Path = DATA) -> list[tuple[str, str, str, object]]:
             path = folder / name
             if path.is_file():
                 rows, bad = read_measurements(path)
-                rows = [dataclasses.replace(m, held_s=HARNESS_LAUNCHES * m.measured_s)
+                # the committed files predate the harness's held_s column: derive it the same way
+                rows = [dataclasses.replace(m, held_s=held_s(m.measured_s))
                         if m.timing == "kernel" and m.held_s is None else m for m in rows]
                 out.append((folder.name, name, spec, evaluate(rows, hw, str(path), bad)))
         if (folder / TRACE).is_file():

@@ -326,10 +326,13 @@ def splitwise_table(rows: list[E2ERow]) -> tuple[str, str]:
     """(markdown section for REPORT.md, one summary row for the accuracy table)."""
     long = [r for r in rows if r.phase == "prefill" and r.batch * r.prompt >= 4096]
     fast = sorted(-r.error for r in long if r.error < 0)
+    one = {r.prompt: r.prompt / r.measured_s for r in rows            # single-prompt prefills
+           if r.model == "llama2-70b" and r.tp == 8 and r.phase == "prefill" and r.batch == 1}
+    drop = (f" (Llama-2-70B at TP 8, one prompt: {max(one.values()):,.0f} tokens/s at best, "
+            f"{one[max(one)]:,.0f} at {max(one)} tokens)" if one else "")
     notes = (f"{len(fast)} of the {len(long)} prefills of 4096 tokens or more come out {100 * fast[0]:.0f}-"
              f"{100 * fast[-1]:.0f}% fast (median {100 * fast[len(fast) // 2]:.0f}%): the measured tokens per "
-             "second peak at 2048 tokens per iteration "
-             "and fall beyond (Llama-2-70B at TP 8: 7,500 down to 4,300 tokens/s), which neither the GEMMs nor "
+             f"second peak near 2048 tokens per iteration and fall beyond{drop}, which neither the GEMMs nor "
              "attention explain; the die's warming over a prefill of seconds (cost/power.py) explains a part."
              ) if fast else ""
     return _section(
