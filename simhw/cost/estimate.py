@@ -222,6 +222,22 @@ def pipeline_time_s(stage_time_s: float, microbatches: int, wl: Workload) -> flo
     return (microbatches + fill) * stage_time_s
 
 
+def exposed_dp_s(comm_s: float, gather_s: float, fwd_s: float, bwd_s: float, microbatches: int,
+                 layers: int, zero3: bool) -> float:
+    """Seconds of data-parallel communication a training step exposes (see module doc).
+
+    ``comm_s``: one stage's whole reduction (gradient reduce plus any parameter gather) once,
+    ``gather_s`` its all-gather part; ``fwd_s`` / ``bwd_s``: one micro-batch's forward / backward
+    on that stage, of ``layers`` layers. Without ZeRO-3 the reduction overlaps the last
+    micro-batch's backward; with it every micro-batch gathers twice and reduces once, hidden under
+    its own compute except one layer's gathers and reduction."""
+    if zero3 and gather_s > 0:
+        reduce_s = comm_s - gather_s
+        return microbatches * (max(0.0, gather_s - fwd_s) + max(0.0, gather_s + reduce_s - bwd_s)
+                               + (2.0 * gather_s + reduce_s) / max(1, layers))
+    return max(0.0, comm_s - bwd_s)
+
+
 @dataclass(frozen=True)
 class EngineCosts:
     """A serving engine's costs for one iteration of ``wl`` (seconds): the fixed part (step overhead
@@ -329,11 +345,9 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     else:
         mb = wl.microbatches
         pipe = pipeline_time_s(stage_t, mb, wl)
-        exposed_dp = max(0.0, dp_comm_s - bwd_last_stage[crit])  # overlaps the last backward
-        if wl.mode is Mode.TRAIN and wl.memory.zero_stage >= 3 and dp_gather_s > 0:
-            gather, reduce = dp_gather_s / p, (dp_comm_s - dp_gather_s) / p     # one stage's parameters
-            exposed_dp = mb * (max(0.0, gather - fwd_stage[crit]) + max(0.0, gather + reduce - bwd_last_stage[crit])
-                               + (2.0 * gather + reduce) / lps)
+        # the collectives already carry one stage's parameters (memory.params_per_device)
+        exposed_dp = exposed_dp_s(dp_comm_s, dp_gather_s, fwd_stage[crit], bwd_last_stage[crit], mb, lps,
+                                  wl.mode is Mode.TRAIN and wl.memory.zero_stage >= 3)
         if wl.mode is Mode.PREFILL:
             engine_s = step_over + per_seq * wl.micro_batch
         step = pipe + exposed_dp + step_ops_s + engine_s

@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from ..cost.comm import collective_time_s, pick_link
+from ..cost.estimate import exposed_dp_s
 from ..cost.memory import activation_bytes_per_layer, memory_breakdown
 from ..spec.model import NodeSpec
 from ..workload.graph import Collective, LinkScope
@@ -44,7 +45,9 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
     static = mem.parameters_bytes + mem.gradients_bytes + mem.optimizer_bytes
     per_mb = activation_bytes_per_layer(wl) * lps
     peak_dev = static + float(max(res.peak_activation_microbatches)) * per_mb
-    step = res.step_time_s + costs.step_s
+    zero3 = wl.memory.zero_stage >= 3
+    step = res.step_time_s + costs.optimizer_s + exposed_dp_s(costs.dp_comm_s, costs.dp_gather_s, fwd, bwd_total,
+                                                               mb, lps, zero3)
     compute = (fwd + bwd_total) * mb
     tasks = ()
     return SimResult(

@@ -2,11 +2,18 @@
 
 Resources (streams): the device's compute stream, the H2D and D2H copy engines over PCIe, the
 NVMe write and read queues, the serving engine's host thread (prefill and decode: it schedules the
-iteration, then dispatches each layer before the GPU can run it) and, for pipelines, the links
-between stages. Memory pools: device
+iteration, then dispatches each layer before the GPU can run it), the network stream of the
+data-parallel collectives and, for pipelines, the links between stages. Memory pools: device
 memory, host memory (the device's share of the node's) and NVMe (the device's share of the
 drives). A training step runs ``m`` micro-batches (gradient accumulation) of forward then backward
-over the layers, then the data-parallel reduction and optimizer step. Per layer and saved-tensor
+over the layers, then the optimizer step. The data-parallel collectives run a layer's share at a
+time on the network stream: without ZeRO-3 each layer's gradient reduction (and ZeRO-1/2's
+parameter gather) follows that layer's backward in the last micro-batch, under the backward of the
+layers below; ZeRO-3 (FSDP FULL_SHARD) gathers each layer's parameters before its forward and its
+backward, one layer ahead (``AG``, ``AGb``: the gathered layer takes device memory until its
+compute ends), and reduce-scatters its gradients after its backward (``RS``: the layer's full
+gradients take device memory until then), every micro-batch. cost/estimate.py exposed_dp_s is the
+closed form of the same overlap. Per layer and saved-tensor
 class the plan keeps, offloads (CPU or NVMe, a token fraction alpha) or recomputes:
 
 - forward ``F_i`` allocates the bytes kept or awaiting offload; ``D2H_i`` moves the offloaded bytes
@@ -28,20 +35,20 @@ import numpy as np
 
 from ..cost.comm import host_link_bytes_per_s
 from ..cost.estimate import OpCoster, engine_costs
-from ..cost.memory import memory_breakdown, saved_tensor_bytes
+from ..cost.memory import layer_params_per_device, memory_breakdown, saved_tensor_bytes
 from ..errors import InfeasibleError
 from ..spec.model import DeviceSpec, NodeSpec
 from ..schedule.plan import Action, Plan, builtin_plan, validate_plan
-from ..workload.graph import OpKind, Phase
+from ..workload.graph import Collective, OpKind, Phase
 from ..workload.spec import Mode, Recompute, Workload
-from ..workload.transformer import build_graph
+from ..workload.transformer import COLLECTIVE_BY_CODE, build_graph
 from .engine import Schedule, SimulationDeadlock, TaskGraphBuilder, simulate
 
 # Which forward ops produce each saved-tensor class (their time is the recompute cost).
 PRODUCERS = {"attn_norm": ("attn_norm",), "qkv": ("qkv", "rope"), "attn_out": ("attn",),
              "mlp_norm": ("attn_out", "tp_attn", "residual1", "mlp_norm"), "mlp_act": ("mlp_up",),
              "mlp_mid": ("mlp_act",), "scores": ("attn",), "masks": (), "input": ()}
-RESOURCES = ("compute", "h2d", "d2h", "nvme_write", "nvme_read", "host")
+RESOURCES = ("compute", "h2d", "d2h", "nvme_write", "nvme_read", "host", "network")
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,9 @@ class LayerCosts:
     class_s: Mapping[str, float]
     head_s: float
     embed_s: float
-    step_s: float        # exposed DP reduction + optimizer, once per step
+    optimizer_s: float   # the optimizer update, once per step
+    dp_comm_s: float = 0.0    # data-parallel collectives of the device's parameters, once: gradient reduce + gather
+    dp_gather_s: float = 0.0  # ... their all-gather part (ZeRO-1/2: after the update; ZeRO-3: every micro-batch, twice)
     clock: float = 1.0   # average DVFS clock of the ops under the power limit (cost/power.py: power_limited)
 
 
@@ -103,7 +112,7 @@ def layer_costs(wl: Workload, hw) -> LayerCosts:
     graph = build_graph(wl, compact=True)
     coster = OpCoster(hw, wl)
     coster.use_step_clock(graph.ops)
-    fwd = bwd = wgrad = head = embed = step = 0.0
+    fwd = bwd = wgrad = head = embed = step = dp_comm = dp_gather = 0.0
     total = limited = 0.0
     by_name: dict[str, float] = {}
     for op in graph.ops:
@@ -119,6 +128,10 @@ def layer_costs(wl: Workload, hw) -> LayerCosts:
             bwd += t
             if op.name.endswith(".wgrad"):
                 wgrad += t
+        elif op.layer < 0 and op.phase is Phase.OPTIMIZER and op.kind is OpKind.COLLECTIVE:
+            dp_comm += t * op.count
+            if COLLECTIVE_BY_CODE[int(op.shape["collective"])] is Collective.ALL_GATHER:
+                dp_gather += t * op.count
         elif op.layer < 0 and op.phase is Phase.OPTIMIZER:
             step += t
         elif op.layer < 0 and op.kind is OpKind.EMBEDDING:
@@ -126,7 +139,7 @@ def layer_costs(wl: Workload, hw) -> LayerCosts:
         elif op.layer < 0:
             head += t
     classes = {c: sum(by_name.get(p, 0.0) for p in ops) for c, ops in PRODUCERS.items()}
-    return LayerCosts(fwd, bwd, wgrad, MappingProxyType(classes), head, embed, step,
+    return LayerCosts(fwd, bwd, wgrad, MappingProxyType(classes), head, embed, step, dp_comm, dp_gather,
                       (total - limited) / total if total > 0 else 1.0)
 
 
@@ -165,7 +178,7 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
     b = TaskGraphBuilder(n_resources=len(RESOURCES), pool_capacity_bytes=[dev_cap, host_cap, nvme_cap or 1.0],
                          pool_initial_bytes=[static, 0.0, 0.0])
     DEV, HOST, NVME = 0, 1, 2
-    C, H2D, D2H, NW, NR, CPU = range(6)
+    C, H2D, D2H, NW, NR, CPU, NET = range(7)
     device = hw.device if isinstance(hw, NodeSpec) else hw
     # pageable host memory is staged through a pinned bounce buffer (CUDA C++ Best Practices Guide,
     # "Pinned Memory"); the spec's pageable_copy_fraction says how much slower that is
@@ -191,6 +204,16 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
     prev = None
     mbs = wl.microbatches if train else 1
     L = m.layers
+    # data-parallel collectives on the network stream, a layer's share at a time (cost/estimate.py:
+    # exposed_dp_s): ZeRO-3 gathers each layer's parameters before its forward and its backward
+    # (prefetched one layer ahead: two layers' gathered parameters at most) and reduce-scatters
+    # its gradients after its backward, every micro-batch; otherwise each layer's gradients reduce
+    # after the last micro-batch's backward of that layer
+    zero3 = train and wl.memory.zero_stage >= 3 and costs.dp_gather_s > 0
+    gather_l = costs.dp_gather_s / L if zero3 else 0.0
+    reduce_l = (costs.dp_comm_s - costs.dp_gather_s) / L if zero3 else costs.dp_comm_s / L if train else 0.0
+    layer_param_bytes = layer_params_per_device(wl) * wl.dtype.bytes if zero3 else 0.0
+    dp_ids: list[int] = []
     logits = mem.logits_bytes
     # serving: the engine's host thread schedules the iteration, then dispatches the layers one by
     # one while the GPU runs them (cost/estimate.py: step overhead + max(GPU, layers x host) + per sequence)
@@ -226,7 +249,10 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
                     off_nvme += target if pol.action is Action.NVME else 0.0
                     recomp_s += max(0.0, 1 - a - k) * costs.class_s.get(cls, 0.0)
                     recomp_bytes += max(0.0, 1 - a - k) * nbytes
-            f = add(f"F{i}.mb{mb}", costs.fwd_s, C, [last, dispatch], alloc=(DEV, kept + off_cpu + off_nvme),
+            gather = add(f"AG{i}.mb{mb}", gather_l, NET, [fwd_ids[i - 2] if i >= 2 else prev],
+                         alloc=(DEV, layer_param_bytes)) if zero3 else None
+            f = add(f"F{i}.mb{mb}", costs.fwd_s, C, [last, dispatch, gather], alloc=(DEV, kept + off_cpu + off_nvme),
+                    free=(DEV, layer_param_bytes) if zero3 else None,
                     blocks_in=[(f"keep{i}.{mb}", kept), (f"off{i}.{mb}", off_cpu + off_nvme)])
             last = f
             off = off_cpu + off_nvme
@@ -265,13 +291,21 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
                           blocks_in=[(f"back{i}.{mb}", off)])
             rc = add(f"RC{i}.mb{mb}", recomp_s, C, [last], alloc=(DEV, recomp_bytes),
                      blocks_in=[(f"rc{i}.{mb}", recomp_bytes)]) if recomp_s > 0 or recomp_bytes > 0 else None
-            bw = add(f"B{i}.mb{mb}", costs.bwd_s, C, [rc or last, h2d], free=(DEV, kept + off + recomp_bytes),
+            gather = add(f"AGb{i}.mb{mb}", gather_l, NET, [bwd_ids.get(i + 2, head)],
+                         alloc=(DEV, layer_param_bytes)) if zero3 else None
+            # the layer's full gradients live until reduce-scattered (ZeRO-3)
+            bw = add(f"B{i}.mb{mb}", costs.bwd_s, C, [rc or last, h2d, gather],
+                     alloc=(DEV, layer_param_bytes) if zero3 else None,
+                     free=(DEV, kept + off + recomp_bytes + layer_param_bytes),
                      blocks_out=[f"keep{i}.{mb}", f"back{i}.{mb}", f"rc{i}.{mb}"])
             bwd_ids[i] = bw
             last = bw
+            if reduce_l > 0 and (zero3 or mb == mbs - 1):
+                dp_ids.append(add(f"RS{i}.mb{mb}" if zero3 else f"DP{i}", reduce_l, NET, [bw], prio=1,
+                                  free=(DEV, layer_param_bytes) if zero3 else None))
         prev = add(f"embed_bwd.mb{mb}", costs.embed_s, C, [last])
     if train:
-        add("optimizer", costs.step_s, C, [prev])
+        add("optimizer", costs.optimizer_s, C, [prev, *dp_ids])
     graph = b.build()
     try:
         sched: Schedule = simulate(graph)
