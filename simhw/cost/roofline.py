@@ -96,7 +96,27 @@ def _splits(k: float, tile_k: int, max_split: int) -> tuple[int, ...]:
     return tuple(s for s in _SPLITS if s <= limit)
 
 
-def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: DeviceSpec) -> tuple[float, float, float]:
+def l2_hits(shape, e: float, hw: DeviceSpec) -> tuple[bool, bool]:
+    """Whether a GEMM's A and B operands are read from L2 rather than main memory.
+
+    A benchmark loop (or a model's step) that reads an operand again after touching ``reuse``
+    other bytes finds it still in an LRU cache of capacity C when operand + reuse <= C (the
+    operand's stack distance; Mattson et al. 1970, "Evaluation techniques for storage
+    hierarchies"). Shape keys ``a_reuse`` / ``b_reuse`` give those bytes (absent or negative: never
+    re-read, e.g. a harness that rotates input sets); C is the L2 capacity times
+    ``l2_resident_fraction`` (0: residency not modelled)."""
+    l2 = hw.memory_level("l2")
+    cap = l2.capacity_bytes * hw.efficiency.l2_resident_fraction if l2 is not None else 0.0
+    if cap <= 0 or not shape:
+        return False, False
+    b = shape.get("batch", 1.0)
+    sizes = (shape["m"] * shape["k"] * e * b, shape["k"] * shape["n"] * e * b)
+    return tuple(shape.get(key, -1.0) >= 0 and size + shape[key] <= cap
+                 for key, size in zip(("a_reuse", "b_reuse"), sizes))
+
+
+def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: DeviceSpec,
+                a_in_l2: bool = False, b_in_l2: bool = False) -> tuple[float, float, float]:
     """(time, compute-limited part, memory-limited part) of one GEMM, launch excluded.
 
     The library runs the fastest of its tile shapes and split-K factors (cuBLAS heuristics pick
@@ -110,7 +130,9 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     (pipeline fill and drain). Warp-specialized persistent kernels (gemm_epilogue_overlap: sm90
     and later) store one tile while their other consumer warp group runs the next main loop, so
     only the last wave's stores add to the time.
-    Split-K partials are reduced by one more memory pass.
+    Split-K partials are reduced by one more memory pass. An operand already in L2 (``a_in_l2``,
+    ``b_in_l2``: l2_hits) costs no main-memory reads, and when both are, the k-tile pipeline waits
+    on the L2's latency rather than main memory's.
     """
     if m <= 0 or n <= 0 or k <= 0 or batch <= 0:
         return 0.0, 0.0, 0.0
@@ -127,7 +149,9 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     l2_bw = (l2.bandwidth_bytes_per_s if l2 is not None else 2.5 * bw) * eff.l2_fraction
     sm_port = eff.sm_l2_bytes_per_cycle * hw.clock_hz if hw.clock_hz > 0 else l2_bw / slots
     latency = hw.main_memory.latency_s
-    read_bytes = (m * k + k * n) * e * batch * eff.l2_reuse
+    if a_in_l2 and b_in_l2 and l2 is not None and l2.latency_s > 0:
+        latency = l2.latency_s
+    read_bytes = (m * k * (not a_in_l2) + k * n * (not b_in_l2)) * e * batch * eff.l2_reuse
     cluster = max(1, eff.gemm_cluster)
     p_overlap = eff.gemm_overlap
     inv_p = 1.0 / p_overlap
@@ -378,7 +402,8 @@ def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
         return OpCost(t, Bound.COMMUNICATION, 0.0, 0.0, op.bytes * _link_energy(hw))
     if op.kind is OpKind.GEMM and op.shape:
         s = op.shape
-        body, compute, memory = gemm_time_s(s["m"], s["n"], s["k"], s.get("batch", 1), op.dtype, hw)
+        body, compute, memory = gemm_time_s(s["m"], s["n"], s["k"], s.get("batch", 1), op.dtype, hw,
+                                            *l2_hits(s, op.dtype.bytes, hw))
         return _finish(op, hw, body, compute, memory)
     if op.kind is OpKind.ATTENTION and op.shape and op.shape.get("flash", 1.0) and "seq_q" in op.shape:
         body, compute, memory = attention_time_s(op, hw)

@@ -175,6 +175,8 @@ class Efficiency:
     attention_overlap: float = 3.0          # p of the p-norm joining the CTA schedule and the HBM time (inf: perfect overlap)
     attention_overhead_s: float = 0.0       # per attention op beyond one launch (e.g. KV-cache write kernel of a serving engine)
     attention_kernel: AttentionKernel = AttentionKernel.FA2  # FlashAttention generation (see AttentionKernel)
+    l2_resident_fraction: float = 0.0       # share of the L2's capacity an operand re-read by a loop can stay in
+                                            # (cost/roofline.py l2_hits; 0: residency not modelled)
     l2_fraction: float = 0.8                # achievable fraction of L2 bandwidth (spec memory 'l2') feeding SMs
     write_fraction: float = 0.85            # achievable fraction of HBM bandwidth for write streams
     extra: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))

@@ -38,6 +38,11 @@ power          the die's state under the power limit (cost/power.py), priced at 
                switch, e.g. weights never initialised). An empty cell takes the caller's
                default (simhw validate --power)
 power_limited  the older form: true = burst, false = full (``power`` wins when both are given)
+a_reuse_bytes, b_reuse_bytes
+               gemm: bytes the timed loop touches between two reads of operand A (m x k) / B
+               (k x n), when it re-reads the same buffer (e.g. aiconfigurator's six weight
+               matrices applied in turn to one input); the operand then stays in L2 when it fits
+               (cost/roofline.py l2_hits). Empty: never re-read (a harness rotating input sets)
 held_s         burst rows: seconds the board was held at its limit by the timed loop (warm-ups and
                repeats included); the die warms over them (cost/power.py hot_factor). Empty: cool
 source, label  free text: the data set, and a name shown for the worst rows
@@ -58,7 +63,7 @@ from ..workload.graph import Collective, Op, OpKind, Phase, shape
 
 COLUMNS = ("kind", "measured_s", "m", "n", "k", "dtype", "batch", "seq_q", "seq_kv", "heads", "kv_heads",
            "head_dim", "causal", "kv_cache_write", "paged", "op", "bytes", "ranks", "ranks_per_node", "elements", "reads", "writes",
-           "pinned", "load_bytes", "timing", "power", "power_limited", "held_s", "source", "label")
+           "pinned", "load_bytes", "a_reuse_bytes", "b_reuse_bytes", "timing", "power", "power_limited", "held_s", "source", "label")
 TIMINGS = ("kernel", "wall", "compiled")
 KINDS = ("gemm", "attention", "collective", "elementwise", "norm", "softmax", "copy")
 COPY_OPS = ("h2d", "d2h")
@@ -145,8 +150,11 @@ def build_op(kind: str, row: dict) -> Op:
     if kind == "gemm":
         m, n, k = (_number(row, c) for c in ("m", "n", "k"))
         b = _number(row, "batch", 1.0)
+        reuse = {key: _number(row, col, -1.0, positive=False)
+                 for key, col in (("a_reuse", "a_reuse_bytes"), ("b_reuse", "b_reuse_bytes"))}
         return Op("gemm", OpKind.GEMM, Phase.FWD, 0, 2.0 * b * m * n * k, dt, weight_bytes=b * k * n * e,
-                  input_bytes=b * m * k * e, output_bytes=b * m * n * e, shape=shape(m=m, n=n, k=k, batch=b))
+                  input_bytes=b * m * k * e, output_bytes=b * m * n * e,
+                  shape=shape(m=m, n=n, k=k, batch=b, **{key: v for key, v in reuse.items() if v >= 0}))
     if kind == "attention":
         b, sq, skv, h, d = (_number(row, c) for c in ("batch", "seq_q", "seq_kv", "heads", "head_dim"))
         kvh = _number(row, "kv_heads", h)

@@ -73,6 +73,9 @@ _AIC_OPS = {"all_gather": "all_gather", "all_reduce": "all_reduce", "alltoall": 
 _NCCL_BYTES = {"half": 2, "float16": 2, "bfloat16": 2, "bf16": 2, "int8": 1, "float": 4, "float32": 4}
 
 
+_AIC_GEMM_LAYERS = 6    # collect_gemm.py: outside_loop_count layers per timed bf16 graph
+
+
 def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = False, gpu: str | None = None):
     """GEMM (bf16), context and generation attention (bf16, head_dim 128), NCCL collectives.
 
@@ -82,6 +85,13 @@ def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = False, 
     collector's own TODO notes that random weights were not evaluated), so the tensor cores
     barely switch. Its large GEMMs reach 0.95-0.96 of the A100's peak, above the sustained
     (power-limited, random-data) MAMF figure of 0.87.
+
+    GEMM rows carry how many bytes the collector's loop touches between two reads of each operand
+    (``a_reuse_bytes``, ``b_reuse_bytes``: cost/roofline.py l2_hits): collector/vllm/collect_gemm.py
+    (ai-dynamo/aiconfigurator@00e9bded) builds six RowParallelLinear layers and applies them in
+    turn to one input inside the graph, so the input x (m x k) is read again after one other
+    layer's weight and output, and each weight after the input, the five other weights and all six
+    outputs.
 
     ``custom_allreduce`` adds vLLM's custom (non-NCCL, one-/two-shot) all-reduce in CUDA-graph
     mode as ``op=all_reduce`` rows with ``label`` starting ``custom_ar``; off by default since
@@ -94,7 +104,9 @@ def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = False, 
     for path in files:
         df = _csv(path)
         for r in df.itertuples(index=False):
+            x, w, out = (2.0 * a * b for a, b in ((r.m, r.k), (r.k, r.n), (r.m, r.n)))
             rows.append(dict(kind="gemm", measured_s=r.latency * 1e-3, m=r.m, n=r.n, k=r.k, dtype="bf16",
+                             a_reuse_bytes=w + out, b_reuse_bytes=x + (_AIC_GEMM_LAYERS - 1) * w + _AIC_GEMM_LAYERS * out,
                              source=src, label=f"gemm m={r.m} n={r.n} k={r.k}"))
     ctx = _find(root, "context_attention_*.csv", gpu)
     for path in ctx:

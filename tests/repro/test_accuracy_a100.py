@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(not VALIDATION.is_dir(), reason="../shared/valid
 
 # (source, kind): (max median APE, max p90 APE, max |bias|)
 BANDS = {
-    ("aiconfigurator", "gemm"): (0.06, 0.20, 0.03),
+    ("aiconfigurator", "gemm"): (0.06, 0.19, 0.03),      # strided rows today: 5.5% / 18.2%
     ("vidur", "gemm"): (0.06, 0.15, 0.03),
     ("aiconfigurator", "attention"): (0.08, 0.20, 0.05),
     ("aiconfigurator", "collective"): (0.10, 0.25, 0.05),
