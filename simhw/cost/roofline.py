@@ -131,8 +131,9 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     and later) store one tile while their other consumer warp group runs the next main loop, so
     only the last wave's stores add to the time.
     Split-K partials are reduced by one more memory pass. An operand already in L2 (``a_in_l2``,
-    ``b_in_l2``: l2_hits) costs no main-memory reads, and when both are, the k-tile pipeline waits
-    on the L2's latency rather than main memory's.
+    ``b_in_l2``: l2_hits) costs no main-memory reads; the k-tile pipeline keeps main memory's
+    latency (the L2's, 0.2-0.3 us, made aiconfigurator's small GEMMs too fast: 5.3% / 17.7% ->
+    6.4-6.6% / 20.1-20.4%).
     """
     if m <= 0 or n <= 0 or k <= 0 or batch <= 0:
         return 0.0, 0.0, 0.0
@@ -149,8 +150,6 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     l2_bw = (l2.bandwidth_bytes_per_s if l2 is not None else 2.5 * bw) * eff.l2_fraction
     sm_port = eff.sm_l2_bytes_per_cycle * hw.clock_hz if hw.clock_hz > 0 else l2_bw / slots
     latency = hw.main_memory.latency_s
-    if a_in_l2 and b_in_l2 and l2 is not None and l2.latency_s > 0:
-        latency = l2.latency_s
     read_bytes = (m * k * (not a_in_l2) + k * n * (not b_in_l2)) * e * batch * eff.l2_reuse
     cluster = max(1, eff.gemm_cluster)
     p_overlap = eff.gemm_overlap
