@@ -132,8 +132,7 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     only the last wave's stores add to the time.
     Split-K partials are reduced by one more memory pass. An operand already in L2 (``a_in_l2``,
     ``b_in_l2``: l2_hits) costs no main-memory reads; the k-tile pipeline keeps main memory's
-    latency (the L2's, 0.2-0.3 us, made aiconfigurator's small GEMMs too fast: 5.3% / 17.7% ->
-    6.4-6.6% / 20.1-20.4%).
+    latency (pricing it at the L2's made aiconfigurator's small GEMMs too fast).
     """
     if m <= 0 or n <= 0 or k <= 0 or batch <= 0:
         return 0.0, 0.0, 0.0
