@@ -17,7 +17,8 @@ from pathlib import Path
 
 COLUMNS = ("kind", "measured_s", "m", "n", "k", "dtype", "batch", "seq_q", "seq_kv", "heads", "kv_heads",
            "head_dim", "causal", "kv_cache_write", "op", "bytes", "ranks", "ranks_per_node", "elements",
-           "reads", "writes", "timing", "pinned", "power", "held_s", "source", "label", "gpu", "kernels")
+           "reads", "writes", "row", "a_reuse_bytes", "b_reuse_bytes", "timing", "pinned", "power", "held_s", "source",
+           "label", "gpu", "kernels")
 KERNEL_NAME_CHARS = 160     # a templated CUTLASS kernel name runs to hundreds of characters
 
 
@@ -199,11 +200,11 @@ def time_wall(fn, warmup: int = 3, trials: int = 20, device: str = "cuda") -> fl
     return statistics.median(times)
 
 
-def write_rows(path: Path, rows: list[dict]) -> None:
+def write_rows(path: Path, rows: list[dict], columns: tuple[str, ...] = COLUMNS) -> None:
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(COLUMNS), extrasaction="ignore")
+        writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         for row in rows:     # power: the die's state (simhw/cost/power.py): soaked rows are steady
             writer.writerow({"power": "steady" if SOAK_S > 0 else "burst", **row})

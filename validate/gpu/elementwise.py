@@ -30,7 +30,7 @@ def measure(dtype: str = "bf16", quick: bool = False, gpu: str = "", device: str
         for kind, name, reads, writes, fns in cases:
             t = time_kernel(fns, device=device, **timing)
             rows.append(dict(kind=kind, measured_s=t, elements=n, reads=reads, writes=writes, dtype=dtype,
-                             op=name if kind == "elementwise" else "",     # simhw/workload/functions.py
+                             op=name, row=HIDDEN if kind != "elementwise" else "",   # workload/functions.py, cost/rowwise.py
                              timing="kernel", source="simhw-gpu", label=f"{name} {n}", gpu=gpu, held_s=held_s(t),
                              kernels=kernel_names(fns[0], device)))
         del xs, ys

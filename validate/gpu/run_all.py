@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-PARTS = ("gemm", "attention", "elementwise", "copies", "microbench", "power", "train")
+PARTS = ("gemm", "attention", "elementwise", "copies", "rowwise", "reuse", "microbench", "power", "train")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     import elementwise
     import gemm
     import microbench
+    import gemm_reuse
     import power
+    import rowwise
     import train_step
 
     if args.l2 == "hot":
@@ -85,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     steps = (("gemm", lambda: gemm.measure((args.dtype,), args.quick, gpu, device=dev, smoke=smoke)),
              ("attention", lambda: attention.measure(args.dtype, quick=args.quick, gpu=gpu, device=dev, smoke=smoke)),
              ("elementwise", lambda: elementwise.measure(args.dtype, args.quick, gpu, device=dev, smoke=smoke)),
-             ("copies", lambda: copies.measure(args.quick or smoke, gpu)))
+             ("copies", lambda: copies.measure(args.quick or smoke, gpu)),
+             ("rowwise", lambda: rowwise.measure(args.quick, gpu, device=dev, smoke=smoke)),
+             ("reuse", lambda: gemm_reuse.measure(args.quick, gpu, device=dev, smoke=smoke)))
     for name, fn in steps:
         if name in skip or (name == "copies" and dev == "cpu"):   # host<->device needs a device
             continue
@@ -94,6 +98,16 @@ def main(argv: list[str] | None = None) -> int:
         common.write_rows(args.out / "measurements.csv", rows)   # keep partial results
         if dev == "cuda":
             env.setdefault("nvidia_smi_after", {})[name] = common.smi()   # clocks, power, temperature
+    if "rowwise" not in skip:
+        print("measuring embedding ...", flush=True)
+        try:     # last of the kernel parts: a sort that cannot be graph-captured must not cost the others
+            common.write_rows(args.out / "kernel_resources.csv", rowwise.kernel_resources(gpu, device=dev, smoke=smoke),
+                              rowwise.RESOURCE_COLUMNS)
+            common.write_rows(args.out / "embedding.csv", rowwise.measure_embedding(args.quick, gpu, device=dev, smoke=smoke),
+                              rowwise.EMBEDDING_COLUMNS)
+        except Exception as exc:   # noqa: BLE001 - as microbench
+            env["embedding"] = f"failed: {exc}"
+            print(f"embedding failed: {exc}", flush=True)
     if "microbench" not in skip and dev == "cuda":
         print("memory microbenchmarks ...", flush=True)
         try:
