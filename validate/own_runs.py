@@ -17,8 +17,11 @@ SPEC_OF_GPU = {"NVIDIA H100 80GB HBM3": "h100", "NVIDIA H200": "h200", "NVIDIA A
 # timed, so the power limiter and the die's temperature have settled; its rows carry power=steady),
 # then the first bf16 run (its GEMM/attention rows ran in bursts of 20-200 ms: priced as
 # power=burst, the default) and the fp16 run (the same bursts). The repeat run and the L2-hot GEMMs
-# are for spread and cache effects, not separate checks.
-FILES = ("measurements-steady.csv", "measurements.csv", "measurements-fp16.csv")
+# are for spread and cache effects, not separate checks. The row-wise sweep (softmax and norms by row
+# width, GEMMs re-read by a loop): the H100's fitted the row kernels' cycles (validate/fit_rowwise.py),
+# the H200's is their check; the held-out shapes (validate/gpu/rowwise_holdout.py) check both GPUs.
+FILES = ("measurements-steady.csv", "measurements.csv", "measurements-fp16.csv", "measurements-rowwise.csv",
+         "measurements-rowwise-holdout.csv")
 TRACE = "train_step_trace.json.gz"   # one profiled training step: each op's own kernel time (a 10 ms
                                      # step after 30 ms of warm-up: priced as a burst, the default)
 

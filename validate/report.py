@@ -55,6 +55,13 @@ def _spct(x):
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:+.1f}%"
 
 
+def _only(result, kinds: tuple[str, ...]):
+    """``result`` with only the op kinds in ``kinds`` (for the README's short table)."""
+    import dataclasses
+
+    return dataclasses.replace(result, kinds={k: v for k, v in result.kinds.items() if k in kinds})
+
+
 def main(argv: list[str] | None = None) -> int:
     from simhw.spec.load import load_hw
     from simhw.validation import SOURCES, convert, evaluate, frame_to_measurements, group_stats
@@ -184,15 +191,19 @@ def main(argv: list[str] | None = None) -> int:
             targets.append(f"| {kind} inside a node | {_pct(tm)} / {_pct(tp)} | " + " | ".join(cells) + " |")
     runs = own_runs() if args.gpu == "a100" else []
     own_intro = ("simhw's own CUDA runs (validate/data/, measured with validate/gpu/run_all.py; no constant is "
-                 "fitted on these rows, but the Hopper specs' measured (M) constants come from the same machines' "
-                 "microbenchmarks, power runs and smallest kernels")
+                 "fitted on these rows except the row-wise kernels' cycles (simhw/cost/rowwise.py), fitted on the "
+                 "H100's measurements-rowwise.csv (its H200 twin and both GPUs' held-out shapes, "
+                 "measurements-rowwise-holdout.csv, are checks); the Hopper specs' measured (M) constants come "
+                 "from the same machines' microbenchmarks, power runs and smallest kernels")
     trace_caveat = ("; the steady-state files' rows carry power=steady, the others are priced as bursts "
                     "that warm the die over their loop's 125 launches (held_s; simhw/cost/power.py), the "
                     "training-step traces as a burst as long as their step")
     own_full = own_intro + trace_caveat + "):\n\n" + own_runs_table(runs) if runs else ""
     short = [r for r in runs if r[1] in ("measurements-steady.csv", "measurements.csv")]
+    short += [(run, name, spec, _only(result, ("norm", "softmax"))) for run, name, spec, result in runs
+              if name in ("measurements-rowwise.csv", "measurements-rowwise-holdout.csv")]
     own_text = ("\n\n" + own_intro + "):\n\n" + own_runs_table(short)
-                + "\n\nThe fp16 runs and the training-step traces: validate/REPORT.md.") if runs else ""
+                + "\n\nThe fp16 runs, the training-step traces and the row-wise files' GELU and GEMM rows: validate/REPORT.md.") if runs else ""
     agree = agreement_table(agreement(rows_by_source, predicted_by_source))
     agree_text = ("\n\nThe public sets also disagree with each other where they timed the same kernel shape on "
                   "the same GPU model (kernel-timed rows, per-shape medians; validate/agreement.py). The best single "

@@ -10,7 +10,9 @@
   main loop with gemm_epilogue_overlap) and pays gemm_cta_overhead; split-K adds a reduction pass;
   with gemm_stream_k each tile shape also has a stream-K schedule (cost/ctas.py stream_k);
 - attention (attention_time_s): FlashAttention-2/3 prefill and split-KV decode kernels, CTA by CTA;
-- elementwise, norms, softmax and others: ``max(FLOPs / peak, bytes / achievable bandwidth)``, the
+- PyTorch's softmax and norm kernels with a known row width (shape ``row``, ``row_op``): the
+  kernel the width dispatches to, its occupancy and its blocks' load chains (cost/rowwise.py);
+- elementwise, other norms and others: ``max(FLOPs / peak, bytes / achievable bandwidth)``, the
   bandwidth derated for small transfers (bandwidth_ramp_bytes) or latency-bound (cost/latency.py);
 - collectives: NCCL's algorithms and protocols in comm.py.
 Every constant lives in the spec's ``efficiency:`` block (spec/model.py: Efficiency). More peak
@@ -31,6 +33,7 @@ from ..spec.model import AttentionKernel, DeviceSpec, DType, Efficiency
 from ..workload.graph import Op, OpKind
 from .ctas import dispatch, overlap, schedule, split_heuristic, stream_k
 from .latency import load_latency_time_s
+from .rowwise import row_op_of, rowwise_time_s
 
 
 class Bound(Enum):
@@ -409,6 +412,10 @@ def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
     if op.kind is OpKind.ATTENTION:   # unfused attention: scores round-trip HBM
         compute = op.flops / (hw.peak(op.dtype) * eff.attention_compute_fraction)
         memory = memory_time_s(op.bytes, hw, eff.attention_memory_fraction)
+    elif row_op_of(op, hw) is not None:     # PyTorch's softmax / norm kernels (cost/rowwise.py)
+        s = op.shape
+        body, kernels = rowwise_time_s(row_op_of(op, hw), s["row"], s["elements"], op.dtype.bytes, hw)
+        return _finish(op, hw, body, 0.0, body, kernels)
     elif op.kind in (OpKind.ELEMENTWISE, OpKind.NORM, OpKind.SOFTMAX, OpKind.EMBEDDING, OpKind.LOSS,
                      OpKind.OPTIMIZER, OpKind.COPY):
         compute = op.flops / (hw.peak(DType.FP32) * eff.compute_fraction) if op.flops else 0.0
@@ -421,9 +428,12 @@ def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
     return _finish(op, hw, max(compute, memory), compute, memory)
 
 
-def _finish(op: Op, hw: DeviceSpec, body: float, compute: float, memory: float) -> OpCost:
+def _finish(op: Op, hw: DeviceSpec, body: float, compute: float, memory: float,
+            launches: float | None = None) -> OpCost:
     eff = hw.efficiency
-    time = body + eff.launch_s * (op.shape.get("launches", 1.0) if op.shape else 1.0)
+    if launches is None:
+        launches = op.shape.get("launches", 1.0) if op.shape else 1.0
+    time = body + eff.launch_s * launches
     bound = Bound.COMPUTE if compute >= memory else Bound.MEMORY
     if eff.launch_s > body:
         bound = Bound.LATENCY

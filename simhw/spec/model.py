@@ -179,6 +179,10 @@ class Efficiency:
                                             # (cost/roofline.py l2_hits; 0: residency not modelled)
     l2_fraction: float = 0.8                # achievable fraction of L2 bandwidth (spec memory 'l2') feeding SMs
     write_fraction: float = 0.85            # achievable fraction of HBM bandwidth for write streams
+    # --- row-wise kernels (cost/rowwise.py: PyTorch softmax and norms): occupancy and load latency
+    registers_per_sm: int = 65536           # 32-bit registers per SM (CUDA guide, compute capability 5.0 and later)
+    max_blocks_per_sm: int = 32             # resident blocks per SM (CUDA guide: 32 for 8.0 and 9.0, 16 for 7.5 and 8.6)
+    l2_latency_fraction: float = 0.41       # an L2 hit's latency / main memory's (H100 pointer chase: 144 / 351 ns)
     extra: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
 
 

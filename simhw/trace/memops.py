@@ -12,6 +12,7 @@ import re
 from dataclasses import replace
 from typing import Callable
 
+from ..cost.rowwise import ROW_OP_CODES, RowOp
 from ..spec.model import DType
 from ..workload.graph import Collective, OpKind
 from .ops import _SCALAR_TYPE, Args, Est, dtype_of, elsize, numel
@@ -43,6 +44,40 @@ def pointwise(kind: OpKind = OpKind.ELEMENTWISE, flops_per: float = 1.0, out_els
     return rule
 
 
+def _row_keys(est: Est, row: float, op: RowOp) -> Est:
+    """``est`` with the row width and the op's code (cost/rowwise.py prices PyTorch's row kernels)."""
+    return replace(est, shape={**(est.shape or {}), "row": float(row), "row_op": float(ROW_OP_CODES[op])})
+
+
+def _norm_row(a: Args, shape_at: int, x_at: int) -> int:
+    """Elements per normalised row: the product of normalized_shape (Concrete Inputs) or the input's last dim."""
+    dims = a.ints(shape_at)
+    if dims:
+        return math.prod(dims)
+    x = a.shape(x_at)
+    return x[-1] if x else 1
+
+
+def row_norm(op: RowOp) -> Callable:
+    """native_layer_norm / _fused_rms_norm: one pass over the input (pointwise), priced by the row
+    kernel (cost/rowwise.py) from the width normalized_shape gives."""
+    base = pointwise(OpKind.NORM, 5.0)
+
+    def rule(a: Args) -> Est | None:
+        est = base(a)
+        return None if est is None else _row_keys(est, _norm_row(a, 1, 0), op)
+    return rule
+
+
+def row_norm_backward(op: RowOp) -> Callable:
+    """native_layer_norm_backward / _fused_rms_norm_backward (grad_out, input, normalized_shape, ...):
+    norm_backward's bytes, priced by the row kernels (grad-input, then gamma/beta)."""
+    def rule(a: Args) -> Est | None:
+        est = norm_backward(a)
+        return None if est is None else _row_keys(est, _norm_row(a, 2, 1), op)
+    return rule
+
+
 def norm_backward(a: Args) -> Est | None:
     """A norm's backward: the elementwise pass for the input's gradient reads every input and
     writes it, and the weight/bias (or batch-statistics) gradients need a second, reducing pass
@@ -67,6 +102,8 @@ def _read_again(est: Est, nbytes: float) -> Est:
 # output) twice (the row's sum, then the result)
 _SOFTMAX_PERSISTENT = 1024
 _SOFTMAX_SMEM_BYTES = 48 * 1024
+_ROW_SOFTMAX = {(False, False): RowOp.SOFTMAX, (False, True): RowOp.LOG_SOFTMAX,
+                (True, False): RowOp.SOFTMAX_BACKWARD, (True, True): RowOp.LOG_SOFTMAX_BACKWARD}
 
 
 def softmax(flops_per: float, backward: bool = False, log: bool = True) -> Callable:
@@ -83,6 +120,8 @@ def softmax(flops_per: float, backward: bool = False, log: bool = True) -> Calla
         x = a.shape(idx[0])
         dims = a.ints(idx[-1] + 1) or [-1]
         row = x[dims[0] % len(x)] if x else 1
+        if x and dims[0] % len(x) == len(x) - 1:     # the last dim: PyTorch's row kernels (cost/rowwise.py)
+            est = _row_keys(est, row, _ROW_SOFTMAX[backward, log])
         if row <= _SOFTMAX_PERSISTENT or row * a.esize(idx[0]) <= _SOFTMAX_SMEM_BYTES:
             return est
         if backward:   # the gradient again (and the output, for softmax)

@@ -6,10 +6,11 @@ namespace (``nccl:all_reduce``, ``record_param_comms``) are listed as written by
 """
 from __future__ import annotations
 
+from ..cost.rowwise import RowOp
 from ..workload.graph import Collective, OpKind
 from ..workload.functions import function_flops
 from .memops import (collective, concat, copy, embedding_backward, foreach, gather_rows, nll_loss, norm_backward,
-                     pointwise, reduction, scan, softmax, to_copy, write_only)
+                     pointwise, reduction, row_norm, row_norm_backward, scan, softmax, to_copy, write_only)
 from .ops import COMPOSITE, NO_WORK, SELF_FIRST, TERMINAL, Rule, attention, bmm, conv, conv_backward, linear, matmul, mm, mv
 
 E, N, S, L = OpKind.ELEMENTWISE, OpKind.NORM, OpKind.SOFTMAX, OpKind.LOSS
@@ -97,12 +98,15 @@ def _table() -> dict:
     add("convolution_backward", TERMINAL, conv_backward)
     # norms, softmax, losses
     add("layer_norm group_norm batch_norm rms_norm", COMPOSITE, pointwise(N, 5.0))
-    add("native_layer_norm native_group_norm native_batch_norm _native_batch_norm_legit "
-        "_native_batch_norm_legit_no_training _batch_norm_with_update cudnn_batch_norm miopen_batch_norm "
-        "_fused_rms_norm", TERMINAL, pointwise(N, 5.0))
-    add("native_layer_norm_backward native_batch_norm_backward cudnn_batch_norm_backward "
-        "native_group_norm_backward _fused_rms_norm_backward miopen_batch_norm_backward",
+    add("native_group_norm native_batch_norm _native_batch_norm_legit "
+        "_native_batch_norm_legit_no_training _batch_norm_with_update cudnn_batch_norm miopen_batch_norm",
+        TERMINAL, pointwise(N, 5.0))
+    add("native_layer_norm", TERMINAL, row_norm(RowOp.LAYER_NORM))
+    add("_fused_rms_norm", TERMINAL, row_norm(RowOp.RMS_NORM))
+    add("native_batch_norm_backward cudnn_batch_norm_backward native_group_norm_backward miopen_batch_norm_backward",
         TERMINAL, norm_backward)
+    add("native_layer_norm_backward", TERMINAL, row_norm_backward(RowOp.LAYER_NORM_BACKWARD))
+    add("_fused_rms_norm_backward", TERMINAL, row_norm_backward(RowOp.RMS_NORM_BACKWARD))
     add("softmax log_softmax", COMPOSITE, pointwise(S, 5.0))
     add("_log_softmax", TERMINAL, softmax(5.0))
     add("_softmax _safe_softmax", TERMINAL, softmax(5.0, log=False))

@@ -24,6 +24,11 @@ paged          attention: true when the KV cache is paged (a block table; servin
                FlashAttention-2 serves with its split-KV kernel (cost/roofline.py)
 kv_cache_write attention: true when the measured op also copies the new K/V into a paged
                cache (serving engines)
+op, row        norm / softmax: the PyTorch op (layernorm, rmsnorm, layernorm_backward,
+               rmsnorm_backward; softmax, log_softmax, softmax_backward, log_softmax_backward) and
+               the elements of the row it normalises (the last dim); with both, the row is priced by
+               the CUDA kernel PyTorch dispatches for that width (cost/rowwise.py: occupancy and
+               load chains); without ``row``, by its bytes (a fused or compiled kernel)
 load_bytes     elementwise / norm / softmax: bytes one thread loads at a time when the kernel
                keeps a single scalar load in flight per thread (e.g. 2 for vLLM's 2023 fp16
                RMSNorm); such kernels are latency-bound (cost/latency.py). Empty: vectorised
@@ -56,6 +61,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cost.power import POWER_STATES, PowerState
+from ..cost.rowwise import ROW_OP_CODES, RowOp
 from ..errors import DataError
 from ..workload.functions import ELEMENTWISE_FLOPS, function_flops
 from ..spec.model import DType
@@ -63,7 +69,7 @@ from ..workload.graph import Collective, Op, OpKind, Phase, shape
 
 COLUMNS = ("kind", "measured_s", "m", "n", "k", "dtype", "batch", "seq_q", "seq_kv", "heads", "kv_heads",
            "head_dim", "causal", "kv_cache_write", "paged", "op", "bytes", "ranks", "ranks_per_node", "elements", "reads", "writes",
-           "pinned", "load_bytes", "a_reuse_bytes", "b_reuse_bytes", "timing", "power", "power_limited", "held_s", "source", "label")
+           "pinned", "load_bytes", "row", "a_reuse_bytes", "b_reuse_bytes", "timing", "power", "power_limited", "held_s", "source", "label")
 TIMINGS = ("kernel", "wall", "compiled")
 KINDS = ("gemm", "attention", "collective", "elementwise", "norm", "softmax", "copy")
 COPY_OPS = ("h2d", "d2h")
@@ -203,9 +209,30 @@ def build_op(kind: str, row: dict) -> Op:
         if load > 64:
             raise ValueError(f"'load_bytes' = {load:g} must be at most 64 (bytes one thread loads at a time)")
         keys = dict(elements=elements, load_bytes=load) if load else dict(elements=elements)
+        if kind != "elementwise":
+            keys.update(_row_keys(kind, fn, row, elements))
         return Op(kind, _OPKIND[kind], Phase.FWD, 0, per * elements, dt,
                   input_bytes=reads * elements * e, output_bytes=writes * elements * e, shape=shape(**keys))
     raise ValueError(f"'kind' = {kind!r} must be one of {', '.join(KINDS)}")
+
+
+_ROW_OPS = {"norm": tuple(o.value for o in RowOp if "norm" in o.value),
+            "softmax": tuple(o.value for o in RowOp if "softmax" in o.value)}
+
+
+def _row_keys(kind: str, fn: str, row: dict, elements: float) -> dict:
+    """``row`` and ``row_op`` shape keys of a norm or softmax row naming its PyTorch op (``op``)
+    and row width (``row``): cost/rowwise.py then prices the kernel that width dispatches to."""
+    if fn and fn not in _ROW_OPS[kind]:
+        raise ValueError(f"'op' = {fn!r} must be one of {', '.join(_ROW_OPS[kind])} for a {kind} row")
+    width = _number(row, "row", 0.0, positive=False)
+    if not width:
+        return {}
+    if not fn:
+        raise ValueError(f"'row' = {width:g} needs 'op' to name the PyTorch op ({', '.join(_ROW_OPS[kind])})")
+    if width != int(width) or width > elements:
+        raise ValueError(f"'row' = {width:g} must be a whole number of elements, at most 'elements' ({elements:g})")
+    return dict(row=width, row_op=float(ROW_OP_CODES[RowOp(fn)]))
 
 
 def parse_row(row: dict, line: int) -> Measurement:

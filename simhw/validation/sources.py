@@ -289,6 +289,11 @@ def _gpt3_layer(decode: bool) -> list[dict]:
     ]
 
 
+# LLMCompass's softmax rows are eager torch.softmax, but from a 2023 PyTorch (its environment.yml
+# pins none): that dispatch (a warp per row up to 1024 elements, then cunn_SoftMaxForward with up
+# to 512 threads, no register or shared-memory kernels, as in pytorch/pytorch@e9865f53's SoftMax.cu)
+# is not the one cost/rowwise.py describes,
+# so the rows carry no ``row`` and are priced by their bytes.
 # LLMCompass's software_model/layernorm.py and gelu.py time a function wrapped in @torch.compile
 # (TorchDynamo's guard checks and the compiled wrapper run on every call: tens of microseconds on
 # the PyTorch 2.0-era host, against the 12-13 us of its eager softmax rows); matmul and softmax

@@ -29,6 +29,18 @@ BANDS = [
     ("h200-2026-11-26", "measurements.csv", "h200", "elementwise", 0.05, 0.25),
     ("h100-2026-11-26", "measurements.csv", "h100", "copy", 0.17, 0.35),
     ("h200-2026-11-26", "measurements.csv", "h200", "copy", 0.15, 0.50),
+    # PyTorch's row kernels (cost/rowwise.py): the H100 sweep fitted their cycles, so its band
+    # only guards the fit; the H200 sweep and both GPUs' held-out shapes were not fitted on
+    ("h100-2026-11-26", "measurements-rowwise.csv", "h100", "norm", 0.08, 0.22),
+    ("h100-2026-11-26", "measurements-rowwise.csv", "h100", "softmax", 0.08, 0.25),
+    ("h200-2026-11-26", "measurements-rowwise.csv", "h200", "norm", 0.09, 0.22),
+    ("h200-2026-11-26", "measurements-rowwise.csv", "h200", "softmax", 0.08, 0.22),
+    ("h100-2026-11-26", "measurements-rowwise-holdout.csv", "h100", "norm", 0.10, 0.25),
+    ("h100-2026-11-26", "measurements-rowwise-holdout.csv", "h100", "softmax", 0.09, 0.25),
+    ("h200-2026-11-26", "measurements-rowwise-holdout.csv", "h200", "norm", 0.13, 0.30),
+    ("h200-2026-11-26", "measurements-rowwise-holdout.csv", "h200", "softmax", 0.11, 0.25),
+    ("h100-2026-11-26", "measurements.csv", "h100", "norm", 0.15, 0.45),
+    ("h100-2026-11-26", "measurements.csv", "h100", "softmax", 0.05, 0.35),
 ]
 
 
@@ -38,5 +50,5 @@ def test_own_hopper_runs_stay_inside_their_bands(run, name, spec, kind, med, p90
     assert not bad
     result = evaluate([r for r in rows if r.kind == kind], simhw.load_hw(spec))
     st = result.kinds[kind]
-    assert st.n > 10 and not result.unpriced
+    assert st.n >= 6 and not result.unpriced
     assert st.median_ape <= med and st.p90_ape <= p90, (st.median_ape, st.p90_ape)

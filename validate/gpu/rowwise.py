@@ -14,6 +14,10 @@ kind.
 from __future__ import annotations
 
 WIDTHS = (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
+# widths and row counts the sweep's fit never saw: model hidden sizes, FFN widths and vocabularies
+HOLDOUT = ((8192, 768), (4096, 1600), (8192, 2560), (2048, 3072), (4096, 4544), (8192, 5120), (1024, 6144),
+           (4096, 7168), (2048, 11008), (4096, 12288), (1024, 14336), (512, 20480), (256, 28672),
+           (512, 32000), (256, 50304), (64, 128256), (1024, 50304), (2000, 1000), (300, 3000))
 TOTALS = (1 << 22, 1 << 25)              # elements per tensor: L2-sized and 4-10x past any L2
 DTYPES = ("bf16", "fp32")
 EMBEDDINGS = ((32000, 4096, 4096), (32000, 4096, 16384), (50304, 1024, 4096), (50304, 1024, 16384),
@@ -47,7 +51,9 @@ def _cases(x, g, w, dtype_name: str):
     )
 
 
-def measure(quick: bool = False, gpu: str = "", device: str = "cuda", smoke: bool = False) -> list[dict]:
+def measure(quick: bool = False, gpu: str = "", device: str = "cuda", smoke: bool = False,
+            shapes: tuple[tuple[int, int], ...] | None = None) -> list[dict]:
+    """The sweep (WIDTHS x TOTALS), or ``shapes``: (rows, width) pairs, e.g. HOLDOUT."""
     import torch
 
     from common import held_s, input_sets, kernel_names, time_kernel, torch_dtype
@@ -55,24 +61,26 @@ def measure(quick: bool = False, gpu: str = "", device: str = "cuda", smoke: boo
     rows = []
     timing = dict(warmup=1, reps=2, trials=2) if smoke else {}
     widths = SMOKE_WIDTHS if smoke else WIDTHS[::2] if quick else WIDTHS
+    totals = SMOKE_TOTALS if smoke else TOTALS[1:] if quick else TOTALS
+    grid = shapes or tuple((total // width, width) for total in totals for width in widths)
     for dtype_name in (SMOKE_DTYPES if smoke else DTYPES):
         dt = torch_dtype(dtype_name)
         size = torch.empty((), dtype=dt).element_size()
-        for total in (SMOKE_TOTALS if smoke else TOTALS[1:] if quick else TOTALS):
-            for width in widths:
-                sets = input_sets(3 * total * size, device)   # input, gradient, output
-                xs = [torch.randn(total // width, width, device=device, dtype=dt) for _ in range(sets)]
-                gs = [torch.randn_like(x) for x in xs]
-                w = torch.ones(width, device=device, dtype=dt)
-                per_set = [_cases(x, g, w, dtype_name) for x, g in zip(xs, gs)]
-                for i, (kind, name, reads, writes, _) in enumerate(per_set[0]):
-                    fns = [cases[i][4] for cases in per_set]
-                    t = time_kernel(fns, device=device, **timing)
-                    rows.append(dict(kind=kind, measured_s=t, elements=total, reads=reads, writes=writes,
-                                     dtype=dtype_name, op=name, row=width,
-                                     timing="kernel", source="simhw-gpu", label=f"{name} {total // width}x{width}",
-                                     gpu=gpu, held_s=held_s(t), kernels=kernel_names(fns[0], device)))
-                del xs, gs, per_set
+        for n_rows, width in grid:
+            total = n_rows * width
+            sets = input_sets(3 * total * size, device)   # input, gradient, output
+            xs = [torch.randn(total // width, width, device=device, dtype=dt) for _ in range(sets)]
+            gs = [torch.randn_like(x) for x in xs]
+            w = torch.ones(width, device=device, dtype=dt)
+            per_set = [_cases(x, g, w, dtype_name) for x, g in zip(xs, gs)]
+            for i, (kind, name, reads, writes, _) in enumerate(per_set[0]):
+                fns = [cases[i][4] for cases in per_set]
+                t = time_kernel(fns, device=device, **timing)
+                rows.append(dict(kind=kind, measured_s=t, elements=total, reads=reads, writes=writes,
+                                 dtype=dtype_name, op=name, row=width,
+                                 timing="kernel", source="simhw-gpu", label=f"{name} {total // width}x{width}",
+                                 gpu=gpu, held_s=held_s(t), kernels=kernel_names(fns[0], device)))
+            del xs, gs, per_set
     return rows
 
 
@@ -113,7 +121,8 @@ RESOURCE_COLUMNS = ("op", "dtype", "row", "rows", "kernel", "registers_per_threa
                     "blocks_per_sm", "warps_per_sm", "est_occupancy_pct", "gpu")
 
 
-def kernel_resources(gpu: str = "", device: str = "cuda", smoke: bool = False) -> list[dict]:
+def kernel_resources(gpu: str = "", device: str = "cuda", smoke: bool = False,
+                     shapes: tuple[tuple[int, int], ...] | None = None) -> list[dict]:
     """What each row-wise case launches, from the profiler's kernel records (CUPTI via Kineto):
     registers per thread, shared memory, grid and block, and the occupancy the profiler estimates.
     Registers bound how many blocks an SM holds (65536 per SM), which a time alone cannot say."""
@@ -130,10 +139,11 @@ def kernel_resources(gpu: str = "", device: str = "cuda", smoke: bool = False) -
         return []
     rows = []
     total = SMOKE_TOTALS[0] if smoke else TOTALS[0]
+    grid = shapes or tuple((total // width, width) for width in (SMOKE_WIDTHS if smoke else WIDTHS))
     for dtype_name in (SMOKE_DTYPES if smoke else DTYPES):
         dt = torch_dtype(dtype_name)
-        for width in (SMOKE_WIDTHS if smoke else WIDTHS):
-            x = torch.randn(total // width, width, device=device, dtype=dt)
+        for n_rows, width in grid:
+            x = torch.randn(n_rows, width, device=device, dtype=dt)
             g = torch.randn_like(x)
             w = torch.ones(width, device=device, dtype=dt)
             for _kind, name, _r, _w, fn in _cases(x, g, w, dtype_name):
@@ -154,7 +164,7 @@ def kernel_resources(gpu: str = "", device: str = "cuda", smoke: bool = False) -
                     if ev.get("cat") != "kernel":
                         continue
                     a = ev.get("args", {})
-                    rows.append(dict(op=name, dtype=dtype_name, row=width, rows=total // width, kernel=ev["name"][:160],
+                    rows.append(dict(op=name, dtype=dtype_name, row=width, rows=n_rows, kernel=ev["name"][:160],
                                      registers_per_thread=a.get("registers per thread"),
                                      shared_memory_bytes=a.get("shared memory"), grid="x".join(map(str, a.get("grid", []))),
                                      block="x".join(map(str, a.get("block", []))), blocks_per_sm=a.get("blocks per SM"),
