@@ -133,7 +133,9 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     (pipeline fill and drain). Warp-specialized persistent kernels (gemm_epilogue_overlap: sm90
     and later) store one tile while their other consumer warp group runs the next main loop, so
     only the last wave's stores add to the time.
-    Split-K partials are reduced by one more memory pass. An operand already in L2 (``a_in_l2``,
+    Split-K partials are reduced by one more memory pass (a kernel of its own, one more launch, with
+    gemm_split_k_kernel: cuBLASLt on Hopper). gemm_prologue is charged once per GEMM kernel. An
+    operand already in L2 (``a_in_l2``,
     ``b_in_l2``: l2_hits) costs no main-memory reads; the k-tile pipeline keeps main memory's
     latency (pricing it at the L2's made aiconfigurator's small GEMMs too fast).
     """
@@ -199,7 +201,7 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
             total += last_wr                    # nothing runs under the last wave's stores
             if split > 1:   # reduce the FP32 partials: read split x m x n x 4, write m x n
                 red = (split * m * n * 4 * batch) / bw_read + m * n * e * batch / bw_write
-                total += red + latency + eff.gemm_cta_overhead_s
+                total += red + latency + eff.gemm_cta_overhead_s + (eff.launch_s if eff.gemm_split_k_kernel else 0.0)
                 mem += red
             if best is None or total < best[0]:
                 best = (total, comp, mem)
@@ -208,7 +210,7 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
                             latency, read_bytes, eff)
             if cand is not None and cand[0] < best[0]:
                 best = cand
-    return best
+    return (best[0] + eff.gemm_prologue_s, best[1], best[2])
 
 
 def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:

@@ -143,6 +143,8 @@ class Efficiency:
     gemm_max_tile_edge: int = 0             # 0: 2 x max(gemm_tile_m, gemm_tile_n)
     gemm_max_tile_elems: int = 0            # 0: 2 x gemm_tile_m x gemm_tile_n
     gemm_max_split_k: int = 64              # largest split-K factor (partial sums in FP32 workspace)
+    gemm_split_k_kernel: bool = False       # split-K partials are reduced by a kernel of its own (one more launch;
+                                            # cuBLASLt's splitKreduce_kernel on Hopper), not inside the GEMM
     gemm_pipeline_stages: int = 4           # k-tiles a CTA keeps in flight (cp.async / TMA stages)
     gemm_cluster: int = 1                   # CTAs of a thread-block cluster sharing one operand's tiles
                                             # through TMA multicast (Hopper and later): L2 reads it once
@@ -152,6 +154,8 @@ class Efficiency:
                                             # share of all tiles' k-iterations, partial tiles fixed up through L2
     gemm_overlap: float = 5.0               # p of the p-norm joining a CTA's on-chip (tensor, L2) and HBM times (> 50: max)
     gemm_cta_overhead_s: float = 1e-6       # per wave of CTAs: prologue, epilogue and drain (beyond one memory latency)
+    gemm_prologue_s: float = 0.0            # once per GEMM kernel beyond the launch: setup before the first wave
+                                            # streams (Hopper: TMA descriptors, barriers, cluster launch)
     sm_l2_bytes_per_cycle: float = 64.0     # most L2 bytes one SM can take per clock (when few SMs are busy)
     # --- FlashAttention (cost/roofline.py: attention_time_s). FlashAttention-2 forward tiles:
     # each CTA owns attention_tile_q query rows of one head and walks the keys in blocks of
