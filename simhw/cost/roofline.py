@@ -32,6 +32,7 @@ from enum import Enum
 from ..spec.model import AttentionKernel, DeviceSpec, DType, Efficiency
 from ..workload.graph import Op, OpKind
 from .ctas import dispatch, overlap, schedule, split_heuristic, stream_k
+from .embedding import embedding_backward_time_s, is_dense_backward
 from .latency import load_latency_time_s
 from .rowwise import row_op_of, rowwise_time_s
 
@@ -414,6 +415,10 @@ def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
     if op.kind is OpKind.ATTENTION:   # unfused attention: scores round-trip HBM
         compute = op.flops / (hw.peak(op.dtype) * eff.attention_compute_fraction)
         memory = memory_time_s(op.bytes, hw, eff.attention_memory_fraction)
+    elif is_dense_backward(op, hw):          # PyTorch's sort-based embedding backward (cost/embedding.py)
+        s = op.shape
+        body, kernels = embedding_backward_time_s(s["tokens"], s["vocab"], s["hidden"], op.dtype.bytes, hw)
+        return _finish(op, hw, body, 0.0, body, kernels)
     elif row_op_of(op, hw) is not None:     # PyTorch's softmax / norm kernels (cost/rowwise.py)
         s = op.shape
         body, kernels = rowwise_time_s(row_op_of(op, hw), s["row"], s["elements"], op.dtype.bytes, hw)

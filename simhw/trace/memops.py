@@ -223,14 +223,19 @@ def gather_rows(kind: OpKind, idx_at: int = 1, table_at: int = 0) -> Callable:
 
 
 def embedding_backward(a: Args) -> Est | None:
-    """embedding_dense_backward(grad, indices, num_weights, ...): zero the table, scatter-add rows."""
+    """embedding_dense_backward(grad, indices, num_weights, ...): zero the table, scatter-add rows;
+    the token count, vocabulary and width let cost/embedding.py price PyTorch's sort-based kernels."""
     grad = a.shape(0)
     if not grad:
         return None
     vocab = (a.ints(2) or [0])[0]
     e = a.esize(0)
+    tokens = numel(grad) / grad[-1] if grad[-1] else 0
+    keys = {"elements": numel(grad)}
+    if vocab > 0 and tokens > 0:
+        keys.update(tokens=float(tokens), vocab=float(vocab), hidden=float(grad[-1]), dense_backward=1.0)
     return Est(OpKind.EMBEDDING, numel(grad), a.dtype(), input_bytes=a.nbytes(0) + a.nbytes(1),
-               output_bytes=(vocab * grad[-1] + numel(grad)) * e, shape={"elements": numel(grad)})
+               output_bytes=(vocab * grad[-1] + numel(grad)) * e, shape=keys)
 
 
 def foreach(flops_per: float = 1.0, writes: int = 1) -> Callable:

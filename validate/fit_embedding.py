@@ -1,0 +1,67 @@
+#!/usr/bin/env python
+"""Fit the chain length of PyTorch's embedding backward (simhw/cost/embedding.py _CHAIN_PARTIAL:
+dependent round trips of a compute_grad_weight block; sum_and_scatter's _CHAIN_SCATTER = 3 is
+counted from the kernel, not fitted: the two trade off on these rows) on the H100's embedding.csv
+and check it on the H200's.
+
+    python validate/fit_embedding.py            # fit on H100 (grid search), errors on both GPUs
+    python validate/fit_embedding.py --check    # errors of the committed constants
+
+Data: validate/data/<gpu>-2026-11-26/embedding.csv (validate/gpu/rowwise.py measure_embedding:
+six vocab x hidden x tokens shapes, bf16, uniform ids, CUDA-graph kernel times).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import simhw.cost.embedding as emb  # noqa: E402
+from simhw.spec.load import load_hw  # noqa: E402
+
+DATA = ROOT / "validate" / "data"
+RUNS = {"h100": DATA / "h100-2026-11-26" / "embedding.csv", "h200": DATA / "h200-2026-11-26" / "embedding.csv"}
+
+
+def errors(d: pd.DataFrame, hw) -> np.ndarray:
+    pred = []
+    for r in d.itertuples():
+        body, kernels = emb.embedding_backward_time_s(r.tokens, r.vocab, r.hidden, 2, hw)
+        pred.append(body + kernels * hw.efficiency.launch_s)
+    return np.array(pred) / d["measured_s"].to_numpy() - 1
+
+
+def summary(err: np.ndarray) -> str:
+    a = np.abs(err)
+    return f"n={len(a)} median {np.median(a):.1%} p90 {np.quantile(a, 0.9):.1%} bias {np.median(err):+.1%}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="only print the errors of the committed constants")
+    args = p.parse_args(argv)
+    data = {g: pd.read_csv(path).query("direction == 'backward'") for g, path in RUNS.items() if path.is_file()}
+    hws = {g: load_hw(g) for g in data}
+    if not args.check:
+        grid = np.arange(1.0, 15.01, 0.5)
+        best = min(grid, key=lambda c: _score((c, emb._CHAIN_SCATTER), data["h100"], hws["h100"]))
+        emb._CHAIN_PARTIAL = best
+        print(f"_CHAIN_PARTIAL = {best:.1f} (fitted on h100; _CHAIN_SCATTER = {emb._CHAIN_SCATTER:.1f})")
+    for g, d in data.items():
+        print(f"{g}: {summary(errors(d, hws[g]))}")
+    return 0
+
+
+def _score(chains, d, hw) -> float:
+    emb._CHAIN_PARTIAL, emb._CHAIN_SCATTER = chains
+    return float(np.sum(np.log1p(errors(d, hw)) ** 2))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
