@@ -29,17 +29,23 @@ how many rows it keeps in flight:
   on each of its dependent load rounds (one per pass when its loads are all issued up front, as
   in the warp and register kernels; one per 16-byte vector per thread otherwise) at the
   main-memory latency (``memory.*.latency``, a pointer chase), or at ``l2_latency_fraction`` of
-  it when it re-reads a row still in L2 (the rows in flight fit in
-  ``l2_resident_fraction`` of it); then its fixed work (reductions, __syncthreads) and each
+  it when it re-reads a row still in L2 (what the rows in flight read and write between a row's
+  two reads, its LRU stack distance, fits in ``l2_resident_fraction`` of it: as cost/roofline.py
+  l2_hits; counting the writes took the H100 sweep from 6.4% / 20.6% to 5.5% / 18.0% and the
+  H200's from 6.8% / 18.2% to 5.8% / 15.9%, a 4096 x 32000 fp32 log-softmax of a training step
+  from -38% to +11%); then its fixed work (reductions, __syncthreads) and each
   thread's elements one after another, in clock cycles (``ROW_KERNELS``: fitted per kernel).
-- time = waves x chain + HBM bytes / (bandwidth x elementwise_memory_fraction), waves = rows /
-  rows in flight (at least 1), plus one launch per kernel.
+- time = the p-norm (``ROW_OVERLAP``) of waves x chain and HBM bytes / (bandwidth x
+  elementwise_memory_fraction), waves = rows / rows in flight (at least 1), plus one launch per
+  kernel.
 
 The kernels' cycles are fitted on the H100 sweep (308 rows: 7 ops x 11 widths x bf16/fp32 x
 4 Mi/32 Mi elements) by
 ``python validate/fit_rowwise.py``; checked on the H200's sweep (another memory system: HBM3e,
-60 MiB L2) and on LLMCompass's A100 softmax rows (an older PyTorch). Eager PyTorch only: fused
-kernels of serving engines, Apex/Transformer Engine norms and torch.compile (Triton) differ.
+60 MiB L2), on 19 held-out shapes on both GPUs (model widths and vocabularies:
+measurements-rowwise-holdout.csv) and on the training-step traces. Eager PyTorch 2.x only: the
+fused kernels of serving engines, Apex/Transformer Engine norms, torch.compile (Triton) and the
+2023 dispatch of LLMCompass's A100 rows (no register or shared-memory softmax) differ.
 """
 from __future__ import annotations
 
@@ -83,24 +89,24 @@ class KernelConstants:
 # per-element work the op's epilogue (softmax divides and exponentiates twice in the register
 # kernel; log-softmax subtracts; LayerNorm's Welford update divides per element, RMSNorm's does not).
 ROW_KERNELS: Mapping[str, KernelConstants] = {
-    "layer_norm": KernelConstants(3351.0, 161.0),
-    "rms_norm": KernelConstants(1543.0, 19.0),
-    "layer_norm_grad_input": KernelConstants(1550.0, 126.0),
-    "gamma_beta": KernelConstants(10179.0, 151.0),
-    "softmax_warp": KernelConstants(1180.0, 294.0),
-    "log_softmax_warp": KernelConstants(1180.0, 152.0),
-    "softmax_warp_backward": KernelConstants(467.0, 47.0),
-    "softmax_reg": KernelConstants(3489.0, 294.0),
-    "log_softmax_reg": KernelConstants(3489.0, 152.0),
-    "softmax_smem": KernelConstants(5587.0, 294.0),
-    "log_softmax_smem": KernelConstants(5587.0, 152.0),
-    "softmax_block": KernelConstants(4466.0, 294.0),
-    "log_softmax_block": KernelConstants(4466.0, 152.0),
-    "softmax_smem_backward": KernelConstants(0.0, 47.0),
-    "softmax_block_backward": KernelConstants(0.0, 47.0),
+    "layer_norm": KernelConstants(3474.0, 172.0),
+    "rms_norm": KernelConstants(1646.0, 27.0),
+    "layer_norm_grad_input": KernelConstants(1851.0, 98.0),
+    "gamma_beta": KernelConstants(7507.0, 154.0),
+    "softmax_warp": KernelConstants(1615.0, 310.0),
+    "log_softmax_warp": KernelConstants(1615.0, 166.0),
+    "softmax_warp_backward": KernelConstants(607.0, 73.0),
+    "softmax_reg": KernelConstants(3794.0, 310.0),
+    "log_softmax_reg": KernelConstants(3794.0, 166.0),
+    "softmax_smem": KernelConstants(6549.0, 310.0),
+    "log_softmax_smem": KernelConstants(6549.0, 166.0),
+    "softmax_block": KernelConstants(3261.0, 310.0),
+    "log_softmax_block": KernelConstants(3261.0, 166.0),
+    "softmax_smem_backward": KernelConstants(0.0, 73.0),
+    "softmax_block_backward": KernelConstants(0.0, 73.0),
 }
 
-ROW_OVERLAP = 1.68  # p of the p-norm joining the blocks' chains and the HBM stream (ctas.overlap; F, same fit)
+ROW_OVERLAP = 1.95  # p of the p-norm joining the blocks' chains and the HBM stream (ctas.overlap; F, same fit)
 
 # Registers per thread (CUPTI via torch.profiler, H100, PyTorch 2.11: kernel_resources.csv), by
 # the warp kernels' padded row width (elements held per thread grow with it).
@@ -139,6 +145,7 @@ class Launch:
     hbm_bytes: float            # compulsory main-memory bytes (re-reads that miss L2 are added)
     blocks: float               # blocks launched
     elements_per_thread: float  # elements one thread works through in turn
+    write_row_bytes: float = 0.0  # bytes each row writes: they pass through the L2 between a row's reads
 
 
 def _pow2(x: float) -> int:
@@ -153,14 +160,14 @@ def _norm_forward(op: RowOp, row: int, rows: float, e: int) -> tuple[Launch, ...
     else:
         name, regs = "rms_norm", 32 if e >= 4 else 27
     return (Launch(name, 128, 1, regs, (Pass(steps, rb), Pass(steps, rb, reread=True)), 2 * rows * rb, rows,
-                   row / 128),)
+                   row / 128, write_row_bytes=rb),)
 
 
 def _norm_backward(row: int, rows: float, e: int) -> tuple[Launch, ...]:
     steps = math.ceil(row / 512)
     rb = row * e
     dx = Launch("layer_norm_grad_input", 128, 1, 32, (Pass(steps, 2 * rb), Pass(steps, 2 * rb, reread=True)),
-                3 * rows * rb, rows, row / 128)
+                3 * rows * rb, rows, row / 128, write_row_bytes=rb)
     gx = math.ceil(row / 32)                # GammaBeta: 32 columns per block, 8 rows per thread per round
     if rows > 65536 and gx < 66:            # partial sums over strips of 32 rows (N/32 < sm_count/2 on an H100)
         gy, by = min(32768 // gx, math.ceil(rows / 32)), 1
@@ -190,7 +197,7 @@ def _softmax_forward(op: RowOp, row: int, rows: float, e: int) -> tuple[Launch, 
     if rb < _SMEM_PER_BLOCK - 128:          # cunn_SoftMaxForwardSmem: one read, the row kept in shared memory
         return (Launch(prefix + "_smem", 1024, 1, 32, (Pass(steps, rb),), 2 * rows * rb, rows, row / 1024),)
     passes = (Pass(steps, rb), Pass(steps, rb, reread=True), Pass(steps, rb, reread=True))   # max, sum, write
-    return (Launch(prefix + "_block", 1024, 1, 32, passes, 2 * rows * rb, rows, row / 1024),)
+    return (Launch(prefix + "_block", 1024, 1, 32, passes, 2 * rows * rb, rows, row / 1024, write_row_bytes=rb),)
 
 
 def _softmax_backward(op: RowOp, row: int, rows: float, e: int) -> tuple[Launch, ...]:
@@ -255,7 +262,7 @@ def launch_time_s(k: Launch, hw: DeviceSpec, constants: Mapping[str, KernelConst
             hit = ps.resident_bytes <= cap
             extra += 0.0 if hit else ps.resident_bytes
         else:
-            hit = ps.reread and rows_in_flight * ps.row_bytes <= cap
+            hit = ps.reread and rows_in_flight * (ps.row_bytes + k.write_row_bytes) <= cap
             extra += ps.row_bytes * k.blocks * k.rows_per_block if ps.reread and not hit else 0.0
         chain += ps.steps * latency * (eff.l2_latency_fraction if hit else 1.0)
     c = constants[k.kernel]
