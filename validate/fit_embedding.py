@@ -37,6 +37,26 @@ def errors(d: pd.DataFrame, hw) -> np.ndarray:
     return np.array(pred) / d["measured_s"].to_numpy() - 1
 
 
+def by_bytes(d: pd.DataFrame, hw) -> np.ndarray:
+    """The same rows priced as before cost/embedding.py: the trace rule's bytes (table zeroed,
+    gradient rows read and added) with one launch per kernel the names list."""
+    from simhw.cost.roofline import op_cost
+    from simhw.spec.model import DType
+    from simhw.trace.ops import Args, rule_for
+    from simhw.workload.graph import Op, Phase, shape
+
+    out = []
+    for r in d.itertuples():
+        est = rule_for("aten::embedding_dense_backward").fn(Args(
+            [[r.tokens, r.hidden], [r.tokens], [], [], []], ["c10::BFloat16", "long int", "Scalar", "Scalar", "Scalar"],
+            ["", "", str(r.vocab), "-1", "False"]))
+        keys = dict(elements=est.shape["elements"], launches=float(r.kernels.count("|") + 1))
+        op = Op("embedding_dense_backward", est.kind, Phase.BWD, -1, est.flops, DType.BF16,
+                input_bytes=est.input_bytes, output_bytes=est.output_bytes, shape=shape(**keys))
+        out.append(op_cost(op, hw).time_s)
+    return np.array(out) / d["measured_s"].to_numpy() - 1
+
+
 def summary(err: np.ndarray) -> str:
     a = np.abs(err)
     return f"n={len(a)} median {np.median(a):.1%} p90 {np.quantile(a, 0.9):.1%} bias {np.median(err):+.1%}"
@@ -55,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"_CHAIN_PARTIAL = {best:.1f} (fitted on h100; _CHAIN_SCATTER = {emb._CHAIN_SCATTER:.1f})")
     for g, d in data.items():
         print(f"{g}: {summary(errors(d, hws[g]))}")
+        base = by_bytes(d, hws[g])
+        print(f"  by bytes alone: {summary(base)}; measured / bytes-only {1 / (1 + base.max()):.1f}-{1 / (1 + base.min()):.1f}x")
     return 0
 
 

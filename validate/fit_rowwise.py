@@ -3,7 +3,8 @@
 and per element of each PyTorch kernel) on the H100 sweep and check them on the H200's.
 
     python validate/fit_rowwise.py            # fit on H100, print constants and errors on both GPUs
-    python validate/fit_rowwise.py --check    # errors of the committed constants, no fit
+    python validate/fit_rowwise.py --check    # errors of the committed constants, no fit, and of
+                                              # pricing the same rows by their bytes alone
 
 Data: validate/data/<gpu>-2026-11-26/measurements-rowwise.csv (validate/gpu/rowwise.py: 7 ops x
 11 row widths x bf16/fp32 x 4 Mi/32 Mi elements per GPU, CUDA-graph kernel times). The fit
@@ -66,6 +67,15 @@ def predict(d: pd.DataFrame, hw, table, p: float | None = None) -> np.ndarray:
     return np.array(out)
 
 
+def by_bytes(d: pd.DataFrame, hw) -> np.ndarray:
+    """The same rows priced by their bytes (no ``row``: the elementwise roofline)."""
+    from simhw.validation import frame_to_measurements
+    from simhw.validation.predict import predict_s
+
+    rows, _ = frame_to_measurements(d.drop(columns=["row"]))
+    return np.array([predict_s(m, hw) for m in rows])
+
+
 def summary(d: pd.DataFrame, pred: np.ndarray) -> str:
     err = pred / d["measured_s"].to_numpy() - 1
     lines = [f"  all: n={len(d)} median {np.median(np.abs(err)):.1%} p90 {np.quantile(np.abs(err), 0.9):.1%}"]
@@ -84,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         for g, d in data.items():
             print(f"{g} (committed constants):\n{summary(d, predict(d, hws[g], ROW_KERNELS))}")
+            print(f"{g} (bytes alone, as before cost/rowwise.py):\n{summary(d, by_bytes(d, hws[g]))}")
+            ratio = d["measured_s"].to_numpy() / by_bytes(d, hws[g])
+            worst = d.iloc[int(np.argmax(ratio))]
+            print(f"  slowest against its bytes: {worst['label']} ({worst['dtype']}), {ratio.max():.0f}x")
         return 0
     from scipy.optimize import least_squares
 

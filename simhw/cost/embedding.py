@@ -1,5 +1,5 @@
 """PyTorch's embedding backward on CUDA (``aten::embedding_dense_backward``): the kernels it runs and
-why it takes 2-5x its bytes.
+why it takes 1.5-5.7x the time of its bytes (validate/fit_embedding.py --check).
 
 The gradient of a [vocab, hidden] table from ``tokens`` rows of output gradient
 (aten/src/ATen/native/cuda/Embedding.cu, EmbeddingBackwardKernel.cu; PyTorch 2.x):

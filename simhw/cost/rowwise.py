@@ -2,9 +2,9 @@
 
 These kernels reduce along a row (a softmax over the last dim, a norm over the hidden size), one
 block (or warp) per row, so bytes alone do not price them: in simhw's own sweeps over row widths
-(validate/data/h100-2026-11-26/measurements-rowwise.csv, validate/gpu/rowwise.py) a LayerNorm of
-64-wide rows streams at 0.05-0.1 of HBM bandwidth and one of 65536-wide rows at 0.04-0.3, where a
-4096-wide one reaches 0.7. What sets the time is the kernel PyTorch dispatches for the width and
+(validate/data/h*-2026-11-26/measurements-rowwise.csv, validate/gpu/rowwise.py) a LayerNorm of
+64-wide rows streams at 0.05-0.11 of the achievable HBM bandwidth and one of 65536-wide rows at
+0.04-0.44, where a 4096-wide one reaches 0.7. What sets the time is the kernel PyTorch dispatches for the width and
 how many rows it keeps in flight:
 
 - **dispatch** (aten/src/ATen/native/cuda/SoftMax.cu host_softmax / host_softmax_backward,
@@ -163,13 +163,13 @@ def _norm_forward(op: RowOp, row: int, rows: float, e: int) -> tuple[Launch, ...
                    row / 128, write_row_bytes=rb),)
 
 
-def _norm_backward(row: int, rows: float, e: int) -> tuple[Launch, ...]:
+def _norm_backward(row: int, rows: float, e: int, sms: int) -> tuple[Launch, ...]:
     steps = math.ceil(row / 512)
     rb = row * e
     dx = Launch("layer_norm_grad_input", 128, 1, 32, (Pass(steps, 2 * rb), Pass(steps, 2 * rb, reread=True)),
                 3 * rows * rb, rows, row / 128, write_row_bytes=rb)
     gx = math.ceil(row / 32)                # GammaBeta: 32 columns per block, 8 rows per thread per round
-    if rows > 65536 and gx < 66:            # partial sums over strips of 32 rows (N/32 < sm_count/2 on an H100)
+    if rows > 65536 and gx < sms / 2:       # partial sums over strips of 32 rows (N / 32 < sm_count / 2)
         gy, by = min(32768 // gx, math.ceil(rows / 32)), 1
     else:
         gy, by = 1, (1 if rows < 64 else 8 if rows < 128 else 16 if rows < 256 else 32)
@@ -221,12 +221,13 @@ def _softmax_backward(op: RowOp, row: int, rows: float, e: int) -> tuple[Launch,
     return pre + (Launch("softmax_block_backward", threads, 1, regs, passes, 4 * rows * rb, rows, row / threads),)
 
 
-def launches(op: RowOp, row: int, rows: float, esize: int) -> tuple[Launch, ...]:
-    """The kernels PyTorch runs for ``op`` over ``rows`` rows of ``row`` elements of ``esize`` bytes."""
+def launches(op: RowOp, row: int, rows: float, esize: int, sms: int = 132) -> tuple[Launch, ...]:
+    """The kernels PyTorch runs for ``op`` over ``rows`` rows of ``row`` elements of ``esize`` bytes
+    on a GPU of ``sms`` SMs."""
     if op in (RowOp.LAYER_NORM, RowOp.RMS_NORM):
         return _norm_forward(op, row, rows, esize)
     if op in (RowOp.LAYER_NORM_BACKWARD, RowOp.RMS_NORM_BACKWARD):
-        return _norm_backward(row, rows, esize)
+        return _norm_backward(row, rows, esize, sms)
     if op in (RowOp.SOFTMAX, RowOp.LOG_SOFTMAX):
         return _softmax_forward(op, row, rows, esize)
     return _softmax_backward(op, row, rows, esize)
@@ -278,7 +279,7 @@ def rowwise_time_s(op: RowOp, row: float, elements: float, esize: int, hw: Devic
     of ``row``: the sum of its kernels (module docstring)."""
     row_i = max(1, int(round(row)))
     rows = max(1.0, elements / row_i)
-    ks = launches(op, row_i, rows, esize)
+    ks = launches(op, row_i, rows, esize, max(1, hw.compute_units))
     return sum(launch_time_s(k, hw, constants, p) for k in ks), len(ks)
 
 
