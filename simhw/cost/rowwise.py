@@ -153,6 +153,8 @@ def _pow2(x: float) -> int:
 
 
 def _norm_forward(op: RowOp, row: int, rows: float, e: int) -> tuple[Launch, ...]:
+    # vectorized_layer_norm_kernel; rows not a multiple of 4 run two scalar kernels instead
+    # (RowwiseMomentsCUDAKernel, LayerNormForwardCUDAKernel), priced here as the vectorized one
     steps = math.ceil(row / 512)            # 128 threads x 4-element vectors per round
     rb = row * e
     if op is RowOp.LAYER_NORM:
@@ -194,7 +196,8 @@ def _softmax_forward(op: RowOp, row: int, rows: float, e: int) -> tuple[Launch, 
         return (Launch(prefix + "_reg", 1024, 1, _REG_FWD_REGS[reg_cnt][log], (Pass(1, rb),), 2 * rows * rb, rows,
                        reg_cnt),)
     steps = math.ceil(rb / (1024 * _VEC_BYTES))
-    if rb < _SMEM_PER_BLOCK - 128:          # cunn_SoftMaxForwardSmem: one read, the row kept in shared memory
+    if rb < _SMEM_PER_BLOCK - 128 and row % (_VEC_BYTES // e) == 0:   # cunn_SoftMaxForwardSmem: one read, the
+                                                                      # row kept in shared memory (whole vectors only)
         return (Launch(prefix + "_smem", 1024, 1, 32, (Pass(steps, rb),), 2 * rows * rb, rows, row / 1024),)
     passes = (Pass(steps, rb), Pass(steps, rb, reread=True), Pass(steps, rb, reread=True))   # max, sum, write
     return (Launch(prefix + "_block", 1024, 1, 32, passes, 2 * rows * rb, rows, row / 1024, write_row_bytes=rb),)
@@ -213,7 +216,7 @@ def _softmax_backward(op: RowOp, row: int, rows: float, e: int) -> tuple[Launch,
     ilp = _VEC_BYTES // e                   # SoftMax_getBlockSize: pow2 >= min(row / ILP, 1024) / 2
     threads = max(32, _pow2(min(row // ilp, 1024) // 2))
     steps = math.ceil(rb / (threads * _VEC_BYTES))
-    if rb < _SMEM_PER_BLOCK - threads // 32 * 4:   # grad cached in shared memory, then output
+    if rb < _SMEM_PER_BLOCK - threads // 32 * 4 and row % ilp == 0:   # grad cached in shared memory, then output
         return pre + (Launch("softmax_smem_backward", threads, 1, 29, (Pass(steps, rb), Pass(steps, rb)),
                              3 * rows * rb, rows, row / threads),)
     regs = 56 if op is RowOp.LOG_SOFTMAX_BACKWARD else 40

@@ -26,7 +26,8 @@ def kernels(op: RowOp, row: int, rows: int = 4096, esize: int = 2) -> list[str]:
 
 @pytest.mark.parametrize("row, esize, kernel", [
     (64, 2, "softmax_warp"), (2048, 2, "softmax_warp"), (2048, 4, "softmax_warp"),   # <= 2048 and <= 8 KiB
-    (2049, 2, "softmax_reg"), (9216, 2, "softmax_reg"), (9217, 2, "softmax_smem"),
+    (2049, 2, "softmax_reg"), (9216, 2, "softmax_reg"), (9224, 2, "softmax_smem"),
+    (9217, 2, "softmax_block"),      # shared memory takes whole 16-byte vectors only (row % ILP == 0)
     (16384, 2, "softmax_smem"), (24000, 2, "softmax_smem"), (24576, 2, "softmax_block"),
     (12288, 4, "softmax_block"), (11008, 4, "softmax_smem"), (128256, 2, "softmax_block"),
 ])
