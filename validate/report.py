@@ -315,6 +315,17 @@ def _e2e(data: Path, gpu: str = "a100") -> tuple[str, str | None]:
                                              llm_foundry_rows(path, {"a100_80gb": cool_a100_node()}))
         sections.append(section)
         summaries.append(summary)
+        from simhw.validation.training import own_training_rows, own_training_table
+
+        runs = {}
+        for spec in ("h100", "h200"):
+            own = ROOT / "validate" / "data" / f"{spec}-2026-11-26" / "train_e2e.csv"
+            if own.is_file():
+                runs[spec] = (own_training_rows(own, spec), own_training_rows(own, spec, "fused"))
+        if runs:
+            section, summary = own_training_table(runs)
+            sections.append(section)
+            summaries.append(summary)
     return "\n\n".join(sections), ("\n".join(summaries) or None)
 
 

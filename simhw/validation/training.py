@@ -100,3 +100,66 @@ def llm_foundry_table(rows: list[E2ERow], cool_rows: list[E2ERow] | None = None)
         lines += ["", "The A100's hot_flop_factor is the H100's, carried over (T). With a die that does not warm "
                   f"(factor 1) the A100 rows would come out at {errs}; " + tail[-1].replace("All", "all", 1)]
     return "\n".join(lines), "\n".join(summaries)
+
+
+def own_workload(row: dict, framework: str = "eager") -> dict:
+    """The workload dict of one row of simhw's own single-GPU runs (validate/gpu/train_e2e.py: a
+    decoder with LayerNorm, a GELU MLP of 4x hidden, no biases, no position embedding, an untied
+    head; bf16 autocast and torch.optim.AdamW: ``framework: eager``)."""
+    layers, hidden, heads, vocab, seq, batch = (int(row[k]) for k in ("layers", "hidden", "heads", "vocab",
+                                                                        "seq_len", "micro_batch"))
+    return {"name": f"gpt-{layers}x{hidden}", "mode": "train", "dtype": "bf16", "optimizer": "adamw",
+            "framework": framework,
+            "model": {"layers": layers, "hidden": hidden, "heads": heads, "ffn": 4 * hidden, "vocab": vocab,
+                      "activation": "gelu", "norm": "layernorm", "position": "none", "tied_embeddings": False,
+                      "bias": False},
+            "seq_len": seq, "micro_batch": batch, "global_batch": batch, "devices": 1,
+            "parallelism": {"tp": 1, "pp": 1}, "memory": {"recompute": "none", "flash_attention": True, "zero_stage": 0}}
+
+
+def own_training_rows(path: str | Path, spec: str, framework: str = "eager") -> list[tuple[E2ERow, float, float]]:
+    """(row, measured peak allocated bytes, simhw's peak bytes) per model of a train_e2e.csv,
+    costed on ``spec`` as ``framework``: step seconds in the row (phase ``train``)."""
+    import simhw
+    from ..workload.from_yaml import workload_from_dict
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: not found (validate/gpu/train_e2e.py writes it).")
+    hw = simhw.load_hw(spec)
+    out = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            wl = workload_from_dict(own_workload(row, framework), str(path))
+            est = simhw.estimate(wl, hw)
+            e2e = E2ERow(wl.name, 1, wl.micro_batch, wl.seq_len, 1, "train", float(row["step_s"]), est.step_time_s)
+            out.append((e2e, float(row["peak_allocated_bytes"]), est.memory.peak_bytes))
+    return out
+
+
+def own_training_table(runs: dict[str, tuple[list, list]]) -> tuple[str, str]:
+    """(REPORT.md section, accuracy-table rows) for simhw's own single-GPU training runs; ``runs``:
+    spec name -> (own_training_rows as eager, the same as fused)."""
+    from .e2e import _closing
+
+    lines = ["## End to end: training steps on one GPU (simhw's own runs, eager PyTorch)", "",
+             "validate/gpu/train_e2e.py on one H100 and one H200 (validate/data/*-2026-11-26/train_e2e.csv): GPT-like "
+             "decoders of 134 M to 2.7 B parameters, seq 2048, bf16 autocast over fp32 weights, torch.optim.AdamW; the "
+             "median step time of five. simhw.estimate with `framework: eager` (workload/eager.py: autocast casts, fp32 "
+             "residual stream, aten's norm and loss kernels, foreach AdamW) and, for comparison, with the default "
+             "`framework: fused`; nothing is fitted on these rows. Peak memory: torch.cuda.max_memory_allocated "
+             "against simhw's memory model.", "",
+             "| GPU | model | measured step | simhw eager | error | simhw fused | error | peak memory error |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    summaries, tails = [], []
+    for spec, (eager, fused) in runs.items():
+        for (r, peak, model_peak), (f, _, _) in zip(eager, fused):
+            lines.append(f"| {spec} | {r.model} | {1e3 * r.measured_s:.1f} ms | {1e3 * r.predicted_s:.1f} ms | "
+                         f"{100 * r.error:+.1f}% | {1e3 * f.predicted_s:.1f} ms | {100 * f.error:+.1f}% | "
+                         f"{100 * (model_peak / peak - 1):+.1f}% |")
+        for rows, label in ((eager, "eager"), (fused, "fused")):
+            tail, summary = _closing([r for r, _, _ in rows], f"simhw-gpu ({spec}, 1 GPU)",
+                                     f"end-to-end training step, framework: {label}")
+            tails += [line.replace("All ", f"{spec}, {label}: all ", 1) for line in tail]
+            summaries.append(summary)
+    return "\n".join(lines + tails), "\n".join(summaries)

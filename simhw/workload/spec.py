@@ -32,6 +32,14 @@ class Optimizer(Enum):
     NONE = "none"
 
 
+class Framework(Enum):
+    """What runs a training step's kernels (workload/eager.py)."""
+
+    FUSED = "fused"             # Megatron-LM / DeepSpeed style: bf16 weights, fused Adam, fused norms and loss
+    EAGER = "eager"             # eager PyTorch: torch.autocast over fp32 weights, torch.optim's foreach AdamW,
+                                # aten's LayerNorm / softmax / cross-entropy kernels
+
+
 class PipeSchedule(Enum):
     GPIPE = "gpipe"
     ONE_F_ONE_B = "1f1b"
@@ -100,6 +108,7 @@ class Workload:
     memory: MemoryOptions = MemoryOptions()
     decode: DecodeOptions = DecodeOptions()
     engine: EngineOptions = EngineOptions()
+    framework: Framework = Framework.FUSED
     source: str = ""
 
     @property

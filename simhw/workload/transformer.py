@@ -17,7 +17,8 @@ from dataclasses import replace
 from ..spec.model import DType
 from .graph import Collective, Graph, LinkScope, Op, OpKind, Phase, shape
 from .models import Position
-from .spec import Mode, Optimizer, Recompute, Workload
+from .eager import eager_ops
+from .spec import Framework, Mode, Optimizer, Recompute, Workload
 
 _OPT_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optimizer step
     Optimizer.ADAM: 4 * 4 + 2 + 3 * 4 + 2,     # read fp32 p, m, v, grad; write p, m, v, bf16 copy
@@ -67,6 +68,8 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
             ops.extend(b for op in reversed(layer_fwd[i]) for b in _backward(op))
         ops.extend(_backward(ops[0]))
         ops.extend(_optimizer_ops(wl))
+        if wl.framework is Framework.EAGER:     # autocast casts, fp32 residual stream, aten kernels (eager.py)
+            ops = eager_ops(wl, ops, wl.microbatches)
     return Graph(name=wl.name, ops=tuple(ops), layers=m.layers, tokens=n)
 
 

@@ -1,0 +1,115 @@
+"""Eager PyTorch training (workload ``framework: eager``): the kernels a plain PyTorch step runs that
+a fused training framework (Megatron-LM, DeepSpeed; ``framework: fused``, the default) does not.
+
+A step of ``torch.autocast(dtype=bf16)`` over fp32 parameters with ``torch.optim.AdamW`` (its
+default foreach implementation) and ``F.cross_entropy`` on fp32 logits, as in simhw's own runs
+(validate/gpu/train_e2e.py; kernel names and times in validate/data/h100-2026-11-26/
+train_e2e_*_trace.json.gz), differs from the fused graph by:
+
+- **autocast casts**: each forward casts every weight a GEMM reads from fp32 to bf16 (read 4 B,
+  write 2 B per parameter); each backward adds the bf16 weight gradient into the fp32 ``.grad``
+  (AccumulateGrad: read 2 B, write 4 B, and read the old 4 B when micro-batches accumulate);
+- **an fp32 residual stream**: the embedding runs in fp32 and a bf16 projection added to an fp32
+  stream promotes it, so residual adds and LayerNorm / RMSNorm (an autocast fp32 op) move 4-byte
+  elements; the norms run aten's row kernels (cost/rowwise.py);
+- **the embedding's backward**: aten's sort-based kernels on an fp32 table (cost/embedding.py);
+- **GELU in its erf form** (80 FLOPs per element forward, 100 backward: workload/functions.py);
+- **the loss**: ``logits.float()`` (a bf16 -> fp32 copy), aten's log-softmax over the vocabulary
+  (cost/rowwise.py) and NLL, and in backward the NLL gradient's fp32 fill, log-softmax backward
+  and the copy back to bf16;
+- **foreach AdamW**: seven ``_foreach_*`` ops (mul_ for weight decay, lerp_, mul_, addcmul_, sqrt,
+  div_, addcdiv_; the step counters stay on the host), each a full pass over fp32 lists: 84 bytes
+  per parameter against a fused kernel's 28-32 (the functors' list depths in the trace's kernel
+  names: 3 x (4 + 4) + (8 + 4) + (12 + 4) + (4 + 4) + (4 + 4) + (12 + 4)).
+
+Host dispatch gaps between kernels are not modelled (8 ms of a 56 ms step of a 134 M-parameter
+model on the H100; under 3% of the larger models' steps).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..cost.rowwise import ROW_OP_CODES, RowOp
+from ..spec.model import DType
+from .functions import function_flops
+from .graph import Op, OpKind, Phase, shape
+from .models import Activation, Norm
+from .spec import Optimizer, Workload
+
+FOREACH_ADAMW_BYTES_PER_PARAM = 3 * (4 + 4) + (8 + 4) + (12 + 4) + (4 + 4) + (4 + 4) + (12 + 4)
+FOREACH_SGD_BYTES_PER_PARAM = (4 + 4) + (8 + 4) + (8 + 4)      # weight decay, momentum update, param update
+_ROW_OP = {(Norm.LAYERNORM, False): RowOp.LAYER_NORM, (Norm.LAYERNORM, True): RowOp.LAYER_NORM_BACKWARD,
+           (Norm.RMSNORM, False): RowOp.RMS_NORM, (Norm.RMSNORM, True): RowOp.RMS_NORM_BACKWARD}
+
+
+def eager_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]:
+    """``ops`` (one micro-batch's graph, training) as eager PyTorch runs them (module docstring)."""
+    out: list[Op] = []
+    vocab = -(-wl.model.vocab // wl.parallelism.tp)
+    for op in ops:
+        base = op.name.split(".")[0]
+        backward = op.phase is Phase.BWD
+        if op.kind is OpKind.GEMM and op.weight_bytes > 0 and not backward:
+            out.append(_cast(f"autocast.{op.name}", op, op.weight_bytes / op.dtype.bytes, 4, 2))
+            out.append(op)
+        elif op.kind is OpKind.GEMM and op.name.endswith(".wgrad"):
+            out.append(op)
+            grad_elems = op.output_bytes / op.dtype.bytes
+            acc_read = 2 + 4 * (1 - 1 / max(1, microbatches))
+            out.append(_cast(f"accumulate_grad.{op.name}", op, grad_elems, acc_read, 4))
+        elif op.kind is OpKind.NORM and wl.model.norm in (Norm.LAYERNORM, Norm.RMSNORM):
+            out.append(_fp32(op, row=float(wl.model.hidden),
+                             row_op=float(ROW_OP_CODES[_ROW_OP[wl.model.norm, backward]])))
+        elif base in ("residual1", "residual2"):
+            out.append(_fp32(op))
+        elif base == "mlp_act" and wl.model.activation is Activation.GELU:
+            per = function_flops("gelu_backward" if backward else "gelu")
+            out.append(replace(op, flops=per * op.shape["elements"]))
+        elif op.kind is OpKind.EMBEDDING and backward and wl.parallelism.tp == 1:   # aten's sort-based
+            tokens = op.shape["elements"] / wl.model.hidden                            # kernels, fp32 table
+            out.append(replace(_fp32(op), shape=shape(elements=op.shape["elements"], tokens=tokens,
+                                                      vocab=float(wl.model.vocab), hidden=float(wl.model.hidden),
+                                                      dense_backward=1.0)))
+        elif op.kind is OpKind.LOSS and base == "loss":
+            out.extend(_loss(op, vocab, backward))
+        elif op.kind is OpKind.OPTIMIZER and wl.optimizer is not Optimizer.NONE:
+            per = FOREACH_SGD_BYTES_PER_PARAM if wl.optimizer is Optimizer.SGD else FOREACH_ADAMW_BYTES_PER_PARAM
+            params = op.shape["elements"]
+            reads = {Optimizer.SGD: 28.0}.get(wl.optimizer, 68.0)   # of the bytes above, those read
+            out.append(replace(op, input_bytes=params * reads, output_bytes=params * (per - reads),
+                               shape=shape(elements=params, launches=7.0 if per == FOREACH_ADAMW_BYTES_PER_PARAM else 3.0)))
+        else:
+            out.append(op)
+    return out
+
+
+def _cast(name: str, like: Op, elements: float, read_b: float, write_b: float) -> Op:
+    """A dtype cast (or accumulate) over ``elements`` elements next to ``like`` (same layer, phase, count)."""
+    return Op(name, OpKind.ELEMENTWISE, like.phase, like.layer, elements, DType.FP32,
+              input_bytes=elements * read_b, output_bytes=elements * write_b, model_flops=0.0,
+              shape=shape(elements=elements), count=like.count)
+
+
+def _fp32(op: Op, **keys: float) -> Op:
+    """``op`` on 4-byte elements (the fp32 residual stream), with extra shape keys."""
+    scale = 4 / op.dtype.bytes
+    return replace(op, dtype=DType.FP32, input_bytes=op.input_bytes * scale, output_bytes=op.output_bytes * scale,
+                   shape=shape(**{**op.shape, **keys}))
+
+
+def _loss(op: Op, vocab: int, backward: bool) -> list[Op]:
+    """logits.float() -> log_softmax -> nll_loss (and their backward) over tokens x vocab fp32 elements."""
+    n = op.shape["elements"]
+    tokens = n / vocab
+    lsm = RowOp.LOG_SOFTMAX_BACKWARD if backward else RowOp.LOG_SOFTMAX
+    keys = dict(elements=n, row=float(vocab), row_op=float(ROW_OP_CODES[lsm]))
+    softmax = Op(f"log_softmax{'.bwd' if backward else ''}", OpKind.SOFTMAX, op.phase, op.layer, 4.0 * n,
+                 DType.FP32, input_bytes=n * 4 * (2 if backward else 1), output_bytes=n * 4, model_flops=0.0,
+                 shape=shape(**keys), count=op.count)
+    if not backward:
+        return [_cast("logits_float", op, n, 2, 4), softmax,
+                Op("nll_loss", OpKind.LOSS, op.phase, op.layer, tokens, DType.FP32, input_bytes=tokens * 12,
+                   output_bytes=4, model_flops=0.0, shape=shape(elements=tokens), count=op.count)]
+    fill = Op("nll_loss.bwd", OpKind.LOSS, op.phase, op.layer, tokens, DType.FP32, input_bytes=tokens * 12,
+              output_bytes=n * 4, model_flops=0.0, shape=shape(elements=n), count=op.count)
+    return [fill, softmax, _cast("logits_float.bwd", op, n, 4, 2)]

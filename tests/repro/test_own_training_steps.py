@@ -1,0 +1,30 @@
+"""simhw's own single-GPU training steps (validate/data/*-2026-11-26/train_e2e.csv, measured with
+validate/gpu/train_e2e.py: eager PyTorch, bf16 autocast, AdamW) against simhw.estimate with
+``framework: eager``; nothing is fitted on these rows. Bands sit just above the errors in
+validate/REPORT.md; the fused framework's 21-32% shortfall is what the eager one accounts for."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simhw.validation.training import own_training_rows
+
+DATA = Path(__file__).resolve().parents[2] / "validate" / "data"
+
+
+@pytest.mark.parametrize("spec", ["h100", "h200"])
+def test_eager_training_steps_and_peak_memory(spec):
+    rows = own_training_rows(DATA / f"{spec}-2026-11-26" / "train_e2e.csv", spec)
+    step = np.array([abs(r.error) for r, _, _ in rows])
+    mem = np.array([abs(model / peak - 1) for _, peak, model in rows])
+    assert len(rows) == 4
+    assert np.median(step) <= 0.06 and step.max() <= 0.10, step
+    assert mem.max() <= 0.05, mem
+
+
+@pytest.mark.parametrize("spec", ["h100", "h200"])
+def test_the_fused_framework_misses_what_eager_pytorch_runs(spec):
+    rows = own_training_rows(DATA / f"{spec}-2026-11-26" / "train_e2e.csv", spec, "fused")
+    assert all(r.error < -0.2 for r, _, _ in rows)

@@ -1,0 +1,79 @@
+"""``framework: eager`` (workload/eager.py): the kernels eager PyTorch training adds to a step."""
+from __future__ import annotations
+
+import pytest
+
+import simhw
+from simhw.cost.rowwise import ROW_OP_CODES, RowOp
+from simhw.errors import WorkloadError
+from simhw.spec.model import DType
+from simhw.workload.eager import FOREACH_ADAMW_BYTES_PER_PARAM
+from simhw.workload.from_yaml import workload_from_dict
+from simhw.workload.graph import OpKind, Phase
+from simhw.workload.transformer import build_graph
+
+
+def gpt(framework: str = "eager", **over) -> dict:
+    wl = {"name": "gpt", "mode": "train", "dtype": "bf16", "optimizer": "adamw", "framework": framework,
+          "model": {"layers": 4, "hidden": 1024, "heads": 16, "ffn": 4096, "vocab": 32000, "activation": "gelu",
+                    "norm": "layernorm", "position": "none", "tied_embeddings": False, "bias": False},
+          "seq_len": 1024, "micro_batch": 4, "global_batch": 4, "devices": 1}
+    wl.update(over)
+    return wl
+
+
+def graph(framework: str = "eager", **over):
+    return build_graph(workload_from_dict(gpt(framework, **over), "test"))
+
+
+def test_autocast_casts_every_forward_weight_and_accumulates_every_weight_gradient():
+    g = graph()
+    weights = [op for op in g.ops if op.kind is OpKind.GEMM and op.weight_bytes > 0 and op.phase is Phase.FWD]
+    casts = [op for op in g.ops if op.name.startswith("autocast.")]
+    assert len(casts) == len(weights) > 0
+    assert all(c.input_bytes == 2 * c.output_bytes for c in casts)          # fp32 read, bf16 written
+    wgrads = [op for op in g.ops if op.kind is OpKind.GEMM and op.name.endswith(".wgrad")]
+    assert len([op for op in g.ops if op.name.startswith("accumulate_grad.")]) == len(wgrads)
+    assert not any(op.name.startswith(("autocast.", "accumulate_grad.")) for op in graph("fused").ops)
+
+
+def test_norms_run_on_the_fp32_residual_stream_as_row_kernels():
+    norms = [op for op in graph().ops if op.kind is OpKind.NORM]
+    assert norms and all(op.dtype is DType.FP32 and op.shape["row"] == 1024 for op in norms)
+    codes = {op.phase: op.shape["row_op"] for op in norms}
+    assert codes[Phase.FWD] == ROW_OP_CODES[RowOp.LAYER_NORM]
+    assert codes[Phase.BWD] == ROW_OP_CODES[RowOp.LAYER_NORM_BACKWARD]
+
+
+def test_the_loss_is_a_cast_a_log_softmax_over_the_vocabulary_and_nll():
+    names = [op.name for op in graph().ops]
+    for name in ("logits_float", "log_softmax", "nll_loss", "nll_loss.bwd", "log_softmax.bwd", "logits_float.bwd"):
+        assert name in names
+    lsm = next(op for op in graph().ops if op.name == "log_softmax")
+    assert lsm.shape["row"] == 32000 and lsm.shape["elements"] == 4 * 1024 * 32000
+    assert "loss" not in names and "loss" in [op.name for op in graph("fused").ops]
+
+
+def test_foreach_adamw_moves_84_bytes_per_parameter():
+    eager = next(op for op in graph().ops if op.name == "optimizer_step")
+    fused = next(op for op in graph("fused").ops if op.name == "optimizer_step")
+    params = eager.shape["elements"]
+    assert eager.bytes == pytest.approx(FOREACH_ADAMW_BYTES_PER_PARAM * params) and FOREACH_ADAMW_BYTES_PER_PARAM == 84
+    assert eager.bytes > 2.5 * fused.bytes
+
+
+def test_eager_steps_take_longer_than_fused_ones_and_inference_is_unchanged():
+    h100 = simhw.load_hw("h100")
+    eager = simhw.estimate(workload_from_dict(gpt(), "t"), h100).step_time_s
+    fused = simhw.estimate(workload_from_dict(gpt("fused"), "t"), h100).step_time_s
+    assert eager > 1.1 * fused
+    prefill = {k: v for k, v in gpt().items() if k not in ("optimizer", "global_batch")}
+    prefill.update(mode="prefill")
+    p_eager = build_graph(workload_from_dict(prefill, "t"))
+    p_fused = build_graph(workload_from_dict({**prefill, "framework": "fused"}, "t"))
+    assert p_eager.ops == p_fused.ops
+
+
+def test_an_unknown_framework_is_a_clear_error():
+    with pytest.raises(WorkloadError, match="framework: 'pytorch' is not allowed; choose one of: fused, eager"):
+        workload_from_dict(gpt("pytorch"), "w.yaml")
