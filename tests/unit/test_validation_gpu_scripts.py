@@ -80,3 +80,21 @@ def test_device_session_script_is_valid_bash_and_runs_the_three_parts(root):
     assert text.count("run_all.py") == 3 and "--smoke" in text and "--soak 5 --quick" in text
     proc = subprocess.run(["bash", str(script)], capture_output=True, text=True)      # no OUT given
     assert proc.returncode != 0 and "usage" in proc.stderr
+
+
+def test_train_e2e_smoke_on_the_cpu_feeds_the_training_check(root, tmp_path):
+    """validate/gpu/train_e2e.py --smoke --device cpu: one tiny model, its CSV readable by
+    simhw.validation.training.own_training_rows; without --smoke the host is refused."""
+    pytest.importorskip("torch")
+    script = root / "validate" / "gpu" / "train_e2e.py"
+    env = {**__import__("os").environ, "OUT": str(tmp_path)}
+    proc = subprocess.run([sys.executable, str(script), "--smoke", "--device", "cpu", "--trace", "1x64"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "train_e2e_1x64_trace.json").exists()
+    from simhw.validation.training import own_training_rows
+
+    rows = own_training_rows(tmp_path / "train_e2e.csv", "h100")
+    assert len(rows) == 1 and rows[0][0].measured_s > 0 and rows[0][0].predicted_s > 0
+    proc = subprocess.run([sys.executable, str(script), "--device", "cpu"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "--smoke" in proc.stderr and "Traceback" not in proc.stderr
