@@ -319,9 +319,10 @@ def _e2e(data: Path, gpu: str = "a100") -> tuple[str, str | None]:
 
         runs = {}
         for spec in ("h100", "h200"):
-            own = ROOT / "validate" / "data" / f"{spec}-2026-11-26" / "train_e2e.csv"
-            if own.is_file():
-                runs[spec] = (own_training_rows(own, spec), own_training_rows(own, spec, "fused"))
+            for stem, label in (("train_e2e", spec), ("train_e2e-checkpoint", f"{spec}, full recompute")):
+                own = ROOT / "validate" / "data" / f"{spec}-2026-11-26" / f"{stem}.csv"
+                if own.is_file():
+                    runs[label] = (own_training_rows(own, spec), own_training_rows(own, spec, "fused"))
         if runs:
             section, summary = own_training_table(runs)
             sections.append(section)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ..workload.spec import Loss, Mode, Optimizer, PipeSchedule, Recompute, Workload
+from ..workload.spec import Framework, Loss, Mode, Optimizer, PipeSchedule, Recompute, Workload
 
 OPT_STATE_BYTES = {Optimizer.ADAM: 12, Optimizer.ADAMW: 12, Optimizer.SGD: 8, Optimizer.NONE: 0}
 
@@ -37,11 +37,13 @@ class MemoryBreakdown:
     kv_cache_bytes: float
     logits_bytes: float
     capacity_bytes: float
+    optimizer_transient_bytes: float = 0.0  # held only during the optimizer step, when activations are freed
+                                            # (foreach AdamW's temporary list, workload/eager.py)
 
     @property
     def peak_bytes(self) -> float:
-        return (self.parameters_bytes + self.gradients_bytes + self.optimizer_bytes + self.activations_bytes
-                + self.kv_cache_bytes + self.logits_bytes)
+        return (self.parameters_bytes + self.gradients_bytes + self.optimizer_bytes
+                + max(self.activations_bytes + self.kv_cache_bytes + self.logits_bytes, self.optimizer_transient_bytes))
 
     @property
     def fits(self) -> bool:
@@ -230,7 +232,12 @@ def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     if hw is not None:
         device = getattr(hw, "device", hw)
         capacity = device.main_memory.capacity_bytes if device.memory else 0.0
+    # eager PyTorch's foreach AdamW builds sqrt(exp_avg_sq) as a new fp32 list over this device's
+    # parameters during the step (torch/optim/adamw.py _multi_tensor_adamw: torch._foreach_sqrt)
+    transient = 0.0
+    if train and wl.framework is Framework.EAGER and wl.optimizer in (Optimizer.ADAM, Optimizer.ADAMW):
+        transient = 4.0 * p_dev / (par.dp if wl.memory.zero_stage >= 1 else 1)
     return MemoryBreakdown(parameters_bytes=params, gradients_bytes=grads, optimizer_bytes=opt,
                            activations_bytes=activations_bytes(wl), kv_cache_bytes=kv_cache_bytes(wl),
                            logits_bytes=logits_bytes(wl) if par.pp == 1 or not train else 0.0,
-                           capacity_bytes=capacity)
+                           capacity_bytes=capacity, optimizer_transient_bytes=transient)

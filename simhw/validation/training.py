@@ -114,7 +114,9 @@ def own_workload(row: dict, framework: str = "eager") -> dict:
                       "activation": "gelu", "norm": "layernorm", "position": "none", "tied_embeddings": False,
                       "bias": False},
             "seq_len": seq, "micro_batch": batch, "global_batch": batch, "devices": 1,
-            "parallelism": {"tp": 1, "pp": 1}, "memory": {"recompute": "none", "flash_attention": True, "zero_stage": 0}}
+            "parallelism": {"tp": 1, "pp": 1},
+            "memory": {"recompute": "full" if row.get("activation_checkpointing") == "true" else "none",
+                       "flash_attention": True, "zero_stage": 0}}
 
 
 def own_training_rows(path: str | Path, spec: str, framework: str = "eager") -> list[tuple[E2ERow, float, float]]:
@@ -145,7 +147,8 @@ def own_training_table(runs: dict[str, tuple[list, list]]) -> tuple[str, str]:
     lines = ["## End to end: training steps on one GPU (simhw's own runs, eager PyTorch)", "",
              "validate/gpu/train_e2e.py on one H100 and one H200 (validate/data/*-2026-11-26/train_e2e.csv): GPT-like "
              "decoders of 134 M to 2.7 B parameters, seq 2048, bf16 autocast over fp32 weights, torch.optim.AdamW; the "
-             "median step time of five. simhw.estimate with `framework: eager` (workload/eager.py: autocast casts, fp32 "
+             "median step time of five; on the H100 also with every block under torch.utils.checkpoint "
+             "(train_e2e-checkpoint.csv, costed with memory.recompute: full). simhw.estimate with `framework: eager` (workload/eager.py: autocast casts, fp32 "
              "residual stream, aten's norm and loss kernels, foreach AdamW) and, for comparison, with the default "
              "`framework: fused`; nothing is fitted on these rows. Peak memory: torch.cuda.max_memory_allocated "
              "against simhw's memory model.", "",

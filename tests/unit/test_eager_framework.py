@@ -77,3 +77,15 @@ def test_eager_steps_take_longer_than_fused_ones_and_inference_is_unchanged():
 def test_an_unknown_framework_is_a_clear_error():
     with pytest.raises(WorkloadError, match="framework: 'pytorch' is not allowed; choose one of: fused, eager"):
         workload_from_dict(gpt("pytorch"), "w.yaml")
+
+
+def test_foreach_adamw_holds_one_more_fp32_list_during_the_step():
+    from simhw.cost.memory import memory_breakdown
+
+    eager = memory_breakdown(workload_from_dict(gpt(memory={"recompute": "full"}), "t"))
+    fused = memory_breakdown(workload_from_dict(gpt("fused", memory={"recompute": "full"}), "t"))
+    params = eager.parameters_bytes / 2          # bf16 weights in the model's accounting
+    assert eager.optimizer_transient_bytes == pytest.approx(4 * params) and fused.optimizer_transient_bytes == 0
+    static = eager.parameters_bytes + eager.gradients_bytes + eager.optimizer_bytes
+    assert eager.peak_bytes == pytest.approx(static + max(eager.activations_bytes + eager.logits_bytes,
+                                                          eager.optimizer_transient_bytes))

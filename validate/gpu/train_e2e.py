@@ -5,6 +5,7 @@
     OUT=DIR python validate/gpu/train_e2e.py              # four sizes, about a minute on an H100
     OUT=DIR python validate/gpu/train_e2e.py --smoke --device cpu   # check the script on the host
     OUT=DIR python validate/gpu/train_e2e.py --trace 12x768  # that model only, plus one profiled step
+    OUT=DIR python validate/gpu/train_e2e.py --checkpoint    # every block checkpointed (full recompute)
 
 Each model is train_step.build_model's decoder (LayerNorm, causal SDPA, GELU MLP of 4x hidden, no
 biases, no position embedding, untied head), trained with bf16 autocast and AdamW (PyTorch's
@@ -27,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # (layers, hidden, heads, micro_batch) at seq 2048, vocab 32000
 MODELS = ((12, 768, 12, 8), (24, 1024, 16, 8), (24, 2048, 16, 4), (32, 2560, 20, 2))
 SMOKE_MODELS = ((1, 64, 4, 2),)
-COLUMNS = ("layers", "hidden", "heads", "vocab", "seq_len", "micro_batch", "dtype", "parameters", "step_s",
-           "peak_allocated_bytes", "gpu")
+COLUMNS = ("layers", "hidden", "heads", "vocab", "seq_len", "micro_batch", "activation_checkpointing", "dtype",
+           "parameters", "step_s", "peak_allocated_bytes", "gpu")
 
 
 def measure(models, seq: int, vocab: int, steps: int, device: str, gpu: str, env: dict,
-            trace_dir: Path | None = None) -> list[dict]:
+            trace_dir: Path | None = None, checkpoint: bool = False) -> list[dict]:
     import torch
 
     import common
@@ -41,7 +42,7 @@ def measure(models, seq: int, vocab: int, steps: int, device: str, gpu: str, env
     rows = []
     for layers, hidden, heads, batch in models:
         torch.manual_seed(0)
-        model = build_model(layers=layers, hidden=hidden, heads=heads, vocab=vocab).to(device)
+        model = build_model(layers=layers, hidden=hidden, heads=heads, vocab=vocab, checkpoint=checkpoint).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
         tokens = torch.randint(0, vocab, (batch, seq), device=device)
 
@@ -74,7 +75,7 @@ def measure(models, seq: int, vocab: int, steps: int, device: str, gpu: str, env
                 common.synchronize(device)
             prof.export_chrome_trace(str(trace_dir / f"train_e2e_{layers}x{hidden}_trace.json"))
         rows.append(dict(layers=layers, hidden=hidden, heads=heads, vocab=vocab, seq_len=seq, micro_batch=batch,
-                         dtype="bf16", parameters=sum(p.numel() for p in model.parameters()),
+                         activation_checkpointing=str(checkpoint).lower(), dtype="bf16", parameters=sum(p.numel() for p in model.parameters()),
                          step_s=statistics.median(times), peak_allocated_bytes=peak, gpu=gpu))
         if device == "cuda":
             env.setdefault("nvidia_smi_after", {})[f"{layers}x{hidden}"] = common.smi()
@@ -90,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smoke", action="store_true", help="one tiny model: checks the script in seconds")
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--checkpoint", action="store_true",
+                   help="every block under torch.utils.checkpoint (full recompute); writes train_e2e-checkpoint.csv")
     p.add_argument("--trace", default="", help="LAYERSxHIDDEN of the models to profile one more step of "
                                                  "(Chrome trace with shapes, e.g. 12x768)")
     args = p.parse_args(argv)
@@ -115,10 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         wanted = {tuple(int(v) for v in t.split("x")) for t in args.trace.split(",")}
         models = tuple(m for m in models if m[:2] in wanted)
     rows = measure(models, seq, vocab, 2 if args.smoke else args.steps, args.device, gpu, env,
-                   out if args.trace else None)
-    common.write_rows(out / "train_e2e.csv", rows, COLUMNS)
-    common.write_json(out / "env-train-e2e.json", env)
-    print(f"wrote {out / 'train_e2e.csv'} ({len(rows)} rows)")
+                   out if args.trace else None, args.checkpoint)
+    stem = "train_e2e-checkpoint" if args.checkpoint else "train_e2e"
+    common.write_rows(out / f"{stem}.csv", rows, COLUMNS)
+    common.write_json(out / f"env-{stem.replace('_', '-')}.json", env)
+    print(f"wrote {out / (stem + '.csv')} ({len(rows)} rows)")
     return 0
 
 

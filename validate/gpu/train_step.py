@@ -8,7 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def build_model(layers: int = 4, hidden: int = 1024, heads: int = 16, vocab: int = 32000):
+def build_model(layers: int = 4, hidden: int = 1024, heads: int = 16, vocab: int = 32000, checkpoint: bool = False):
+    """The decoder; ``checkpoint``: each block under torch.utils.checkpoint (its activations are
+    recomputed in backward, only its input kept)."""
     import torch
     import torch.nn as nn
 
@@ -41,7 +43,7 @@ def build_model(layers: int = 4, hidden: int = 1024, heads: int = 16, vocab: int
         def forward(self, tokens):
             x = self.emb(tokens)
             for blk in self.blocks:
-                x = blk(x)
+                x = torch.utils.checkpoint.checkpoint(blk, x, use_reentrant=False) if checkpoint else blk(x)
             return self.head(self.norm(x))
 
     return Model()
