@@ -319,7 +319,8 @@ def _e2e(data: Path, gpu: str = "a100") -> tuple[str, str | None]:
 
         runs = {}
         for spec in ("h100", "h200"):
-            for stem, label in (("train_e2e", spec), ("train_e2e-checkpoint", f"{spec}, full recompute")):
+            for stem, label in (("train_e2e", spec), ("train_e2e-checkpoint", f"{spec}, full recompute"),
+                                ("train_e2e-llama", f"{spec}, RMSNorm + SwiGLU")):
                 own = ROOT / "validate" / "data" / f"{spec}-2026-11-26" / f"{stem}.csv"
                 if own.is_file():
                     runs[label] = (own_training_rows(own, spec), own_training_rows(own, spec, "fused"))

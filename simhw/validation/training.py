@@ -108,11 +108,13 @@ def own_workload(row: dict, framework: str = "eager") -> dict:
     head; bf16 autocast and torch.optim.AdamW: ``framework: eager``)."""
     layers, hidden, heads, vocab, seq, batch = (int(row[k]) for k in ("layers", "hidden", "heads", "vocab",
                                                                         "seq_len", "micro_batch"))
-    return {"name": f"gpt-{layers}x{hidden}", "mode": "train", "dtype": "bf16", "optimizer": "adamw",
-            "framework": framework,
-            "model": {"layers": layers, "hidden": hidden, "heads": heads, "ffn": 4 * hidden, "vocab": vocab,
-                      "activation": "gelu", "norm": "layernorm", "position": "none", "tied_embeddings": False,
-                      "bias": False},
+    llama = row.get("arch") == "llama"     # RMSNorm and a SwiGLU MLP (train_e2e.py --arch llama)
+    ffn = int(row.get("ffn") or 4 * hidden)
+    return {"name": f"{'llama' if llama else 'gpt'}-{layers}x{hidden}", "mode": "train", "dtype": "bf16",
+            "optimizer": "adamw", "framework": framework,
+            "model": {"layers": layers, "hidden": hidden, "heads": heads, "ffn": ffn, "vocab": vocab,
+                      "activation": "swiglu" if llama else "gelu", "norm": "rmsnorm" if llama else "layernorm",
+                      "position": "none", "tied_embeddings": False, "bias": False},
             "seq_len": seq, "micro_batch": batch, "global_batch": batch, "devices": 1,
             "parallelism": {"tp": 1, "pp": 1},
             "memory": {"recompute": "full" if row.get("activation_checkpointing") == "true" else "none",
@@ -148,7 +150,8 @@ def own_training_table(runs: dict[str, tuple[list, list]]) -> tuple[str, str]:
              "validate/gpu/train_e2e.py on one H100 and one H200 (validate/data/*-2026-11-26/train_e2e.csv): GPT-like "
              "decoders of 134 M to 2.7 B parameters, seq 2048, bf16 autocast over fp32 weights, torch.optim.AdamW; the "
              "median step time of five; on the H100 also with every block under torch.utils.checkpoint "
-             "(train_e2e-checkpoint.csv, costed with memory.recompute: full). simhw.estimate with `framework: eager` (workload/eager.py: autocast casts, fp32 "
+             "(train_e2e-checkpoint.csv, costed with memory.recompute: full) and as Llama-style blocks (RMSNorm, "
+             "SwiGLU MLP of 8/3 x hidden; train_e2e-llama.csv), which the eager model was not built on. simhw.estimate with `framework: eager` (workload/eager.py: autocast casts, fp32 "
              "residual stream, aten's norm and loss kernels, foreach AdamW) and, for comparison, with the default "
              "`framework: fused`; nothing is fitted on these rows. Peak memory: torch.cuda.max_memory_allocated "
              "against simhw's memory model.", "",

@@ -13,6 +13,7 @@ train_e2e_*_trace.json.gz), differs from the fused graph by:
   stream promotes it, so residual adds and LayerNorm / RMSNorm (an autocast fp32 op) move 4-byte
   elements; the norms run aten's row kernels (cost/rowwise.py);
 - **the embedding's backward**: aten's sort-based kernels on an fp32 table (cost/embedding.py);
+- **a gated MLP's activation** as two kernels (silu or gelu, then the product);
 - **GELU in its erf form** (80 FLOPs per element forward, 100 backward: workload/functions.py);
 - **the loss**: ``logits.float()`` (a bf16 -> fp32 copy), aten's log-softmax over the vocabulary
   (cost/rowwise.py) and NLL, and in backward the NLL gradient's fp32 fill, log-softmax backward
@@ -65,6 +66,11 @@ def eager_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]:
         elif base == "mlp_act" and wl.model.activation is Activation.GELU:
             per = function_flops("gelu_backward" if backward else "gelu")
             out.append(replace(op, flops=per * op.shape["elements"]))
+        elif base == "mlp_act" and wl.model.activation.gated:
+            # silu(gate) and the product are two kernels: the activation is written and read back
+            # (forward reads 3 and writes 2 ffn-wide tensors where a fused kernel reads 2, writes 1)
+            out.append(replace(op, input_bytes=op.input_bytes * 1.5, output_bytes=op.output_bytes * 2,
+                               shape=shape(**{**op.shape, "launches": 3.0 if backward else 2.0})))
         elif op.kind is OpKind.EMBEDDING and backward and wl.parallelism.tp == 1:   # aten's sort-based
             tokens = op.shape["elements"] / wl.model.hidden                            # kernels, fp32 table
             out.append(replace(_fp32(op), shape=shape(elements=op.shape["elements"], tokens=tokens,

@@ -38,3 +38,12 @@ def test_checkpointed_steps_and_the_optimizer_step_peak():
     mem = np.array([abs(model / peak - 1) for _, peak, model in rows])
     assert len(rows) == 4 and np.median(step) <= 0.05 and step.max() <= 0.15, step
     assert mem.max() <= 0.05, mem
+
+
+def test_llama_style_blocks_a_check_the_eager_model_was_not_built_on():
+    """RMSNorm and a SwiGLU MLP (train_e2e.py --arch llama): priced with the same eager rules."""
+    rows = own_training_rows(DATA / "h100-2026-11-26" / "train_e2e-llama.csv", "h100")
+    step = np.array([abs(r.error) for r, _, _ in rows])
+    mem = np.array([abs(model / peak - 1) for _, peak, model in rows])
+    assert len(rows) == 4 and np.median(step) <= 0.10 and step.max() <= 0.15, step
+    assert mem.max() <= 0.12, mem

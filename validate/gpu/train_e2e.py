@@ -28,12 +28,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # (layers, hidden, heads, micro_batch) at seq 2048, vocab 32000
 MODELS = ((12, 768, 12, 8), (24, 1024, 16, 8), (24, 2048, 16, 4), (32, 2560, 20, 2))
 SMOKE_MODELS = ((1, 64, 4, 2),)
-COLUMNS = ("layers", "hidden", "heads", "vocab", "seq_len", "micro_batch", "activation_checkpointing", "dtype",
-           "parameters", "step_s", "peak_allocated_bytes", "gpu")
+COLUMNS = ("layers", "hidden", "heads", "vocab", "seq_len", "micro_batch", "activation_checkpointing", "arch", "ffn",
+           "dtype", "parameters", "step_s", "peak_allocated_bytes", "gpu")
+
+
+def swiglu_ffn(hidden: int) -> int:
+    """Llama's SwiGLU width: 8/3 x hidden rounded up to a multiple of 256."""
+    return -(-(8 * hidden // 3) // 256) * 256
 
 
 def measure(models, seq: int, vocab: int, steps: int, device: str, gpu: str, env: dict,
-            trace_dir: Path | None = None, checkpoint: bool = False) -> list[dict]:
+            trace_dir: Path | None = None, checkpoint: bool = False, arch: str = "gpt") -> list[dict]:
     import torch
 
     import common
@@ -42,7 +47,9 @@ def measure(models, seq: int, vocab: int, steps: int, device: str, gpu: str, env
     rows = []
     for layers, hidden, heads, batch in models:
         torch.manual_seed(0)
-        model = build_model(layers=layers, hidden=hidden, heads=heads, vocab=vocab, checkpoint=checkpoint).to(device)
+        ffn = swiglu_ffn(hidden) if arch == "llama" else 4 * hidden
+        model = build_model(layers=layers, hidden=hidden, heads=heads, vocab=vocab, checkpoint=checkpoint,
+                            arch=arch, ffn=ffn).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
         tokens = torch.randint(0, vocab, (batch, seq), device=device)
 
@@ -75,7 +82,7 @@ def measure(models, seq: int, vocab: int, steps: int, device: str, gpu: str, env
                 common.synchronize(device)
             prof.export_chrome_trace(str(trace_dir / f"train_e2e_{layers}x{hidden}_trace.json"))
         rows.append(dict(layers=layers, hidden=hidden, heads=heads, vocab=vocab, seq_len=seq, micro_batch=batch,
-                         activation_checkpointing=str(checkpoint).lower(), dtype="bf16", parameters=sum(p.numel() for p in model.parameters()),
+                         activation_checkpointing=str(checkpoint).lower(), arch=arch, ffn=ffn, dtype="bf16", parameters=sum(p.numel() for p in model.parameters()),
                          step_s=statistics.median(times), peak_allocated_bytes=peak, gpu=gpu))
         if device == "cuda":
             env.setdefault("nvidia_smi_after", {})[f"{layers}x{hidden}"] = common.smi()
@@ -93,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--checkpoint", action="store_true",
                    help="every block under torch.utils.checkpoint (full recompute); writes train_e2e-checkpoint.csv")
+    p.add_argument("--arch", default="gpt", choices=("gpt", "llama"),
+                   help="llama: RMSNorm and a SwiGLU MLP of 8/3 x hidden (writes train_e2e-llama.csv)")
     p.add_argument("--trace", default="", help="LAYERSxHIDDEN of the models to profile one more step of "
                                                  "(Chrome trace with shapes, e.g. 12x768)")
     args = p.parse_args(argv)
@@ -118,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         wanted = {tuple(int(v) for v in t.split("x")) for t in args.trace.split(",")}
         models = tuple(m for m in models if m[:2] in wanted)
     rows = measure(models, seq, vocab, 2 if args.smoke else args.steps, args.device, gpu, env,
-                   out if args.trace else None, args.checkpoint)
-    stem = "train_e2e-checkpoint" if args.checkpoint else "train_e2e"
+                   out if args.trace else None, args.checkpoint, args.arch)
+    stem = "train_e2e" + ("-llama" if args.arch == "llama" else "") + ("-checkpoint" if args.checkpoint else "")
     common.write_rows(out / f"{stem}.csv", rows, COLUMNS)
     common.write_json(out / f"env-{stem.replace('_', '-')}.json", env)
     print(f"wrote {out / (stem + '.csv')} ({len(rows)} rows)")

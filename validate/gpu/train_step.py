@@ -8,21 +8,31 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def build_model(layers: int = 4, hidden: int = 1024, heads: int = 16, vocab: int = 32000, checkpoint: bool = False):
+def build_model(layers: int = 4, hidden: int = 1024, heads: int = 16, vocab: int = 32000, checkpoint: bool = False,
+                arch: str = "gpt", ffn: int = 0):
     """The decoder; ``checkpoint``: each block under torch.utils.checkpoint (its activations are
-    recomputed in backward, only its input kept)."""
+    recomputed in backward, only its input kept). ``arch``: ``gpt`` (LayerNorm, GELU MLP of
+    4 x hidden) or ``llama`` (RMSNorm, SwiGLU MLP of ``ffn``; no rotary embedding)."""
     import torch
     import torch.nn as nn
 
     class Block(nn.Module):
         def __init__(self):
             super().__init__()
-            self.norm1 = nn.LayerNorm(hidden)
+            norm = nn.RMSNorm if arch == "llama" else nn.LayerNorm
+            width = ffn or 4 * hidden
+            self.norm1 = norm(hidden)
             self.qkv = nn.Linear(hidden, 3 * hidden, bias=False)
             self.proj = nn.Linear(hidden, hidden, bias=False)
-            self.norm2 = nn.LayerNorm(hidden)
-            self.up = nn.Linear(hidden, 4 * hidden, bias=False)
-            self.down = nn.Linear(4 * hidden, hidden, bias=False)
+            self.norm2 = norm(hidden)
+            self.up = nn.Linear(hidden, (2 if arch == "llama" else 1) * width, bias=False)
+            self.down = nn.Linear(width, hidden, bias=False)
+
+        def mlp(self, x):
+            if arch == "llama":
+                gate, up = self.up(x).chunk(2, dim=-1)
+                return self.down(torch.nn.functional.silu(gate) * up)
+            return self.down(torch.nn.functional.gelu(self.up(x)))
 
         def forward(self, x):
             b, s, _ = x.shape
@@ -30,14 +40,14 @@ def build_model(layers: int = 4, hidden: int = 1024, heads: int = 16, vocab: int
             a = torch.nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
                                                                  v.transpose(1, 2), is_causal=True)
             x = x + self.proj(a.transpose(1, 2).reshape(b, s, hidden))
-            return x + self.down(torch.nn.functional.gelu(self.up(self.norm2(x))))
+            return x + self.mlp(self.norm2(x))
 
     class Model(nn.Module):
         def __init__(self):
             super().__init__()
             self.emb = nn.Embedding(vocab, hidden)
             self.blocks = nn.ModuleList(Block() for _ in range(layers))
-            self.norm = nn.LayerNorm(hidden)
+            self.norm = nn.RMSNorm(hidden) if arch == "llama" else nn.LayerNorm(hidden)
             self.head = nn.Linear(hidden, vocab, bias=False)
 
         def forward(self, tokens):
