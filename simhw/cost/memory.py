@@ -96,7 +96,9 @@ def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> d
         "qkv": e * s * b * (m.q_dim + 2 * m.kv_dim) / t,
         "attn_out": e * s * b * m.q_dim / t,
         "mlp_norm": 2 * e * sbh / rep,
-        "mlp_act": gated * e * s * b * m.token_ffn / t,    # mixture of experts: the top-k experts' FFNs
+        # mixture of experts: the top-k experts' FFNs; eager PyTorch runs a gated activation as two
+        # kernels, and the product's backward keeps silu(gate) too (workload/eager.py)
+        "mlp_act": (gated + (wl.framework is Framework.EAGER and gated > 1)) * e * s * b * m.token_ffn / t,
         "mlp_mid": e * s * b * m.token_ffn / t,
         "masks": 2 * mask * sbh / rep,
         "scores": 0.0,

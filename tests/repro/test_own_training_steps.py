@@ -46,4 +46,4 @@ def test_llama_style_blocks_a_check_the_eager_model_was_not_built_on():
     step = np.array([abs(r.error) for r, _, _ in rows])
     mem = np.array([abs(model / peak - 1) for _, peak, model in rows])
     assert len(rows) == 4 and np.median(step) <= 0.10 and step.max() <= 0.15, step
-    assert mem.max() <= 0.12, mem
+    assert mem.max() <= 0.06, mem
