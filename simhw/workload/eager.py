@@ -18,10 +18,9 @@ train_e2e_*_trace.json.gz), differs from the fused graph by:
 - **the loss**: ``logits.float()`` (a bf16 -> fp32 copy), aten's log-softmax over the vocabulary
   (cost/rowwise.py) and NLL, and in backward the NLL gradient's fp32 fill, log-softmax backward
   and the copy back to bf16;
-- **foreach AdamW**: seven ``_foreach_*`` ops (mul_ for weight decay, lerp_, mul_, addcmul_, sqrt,
-  div_, addcdiv_; the step counters stay on the host), each a full pass over fp32 lists: 84 bytes
-  per parameter against a fused kernel's 28-32 (the functors' list depths in the trace's kernel
-  names: 3 x (4 + 4) + (8 + 4) + (12 + 4) + (4 + 4) + (4 + 4) + (12 + 4)).
+- **foreach AdamW**: eight foreach passes over fp32 lists (three BinaryOpScalar: weight decay,
+  beta2 scaling and + eps; lerp_; addcmul_; sqrt; div_; addcdiv_), as the trace's multi-tensor
+  kernels show: 52 bytes read and 32 written per parameter, 84 against a fused kernel's 28-32.
 
 Host dispatch gaps between kernels are not modelled (8 ms of a 56 ms step of a 134 M-parameter
 model on the H100; under 3% of the larger models' steps).
@@ -37,8 +36,14 @@ from .graph import Op, OpKind, Phase, shape
 from .models import Activation, Norm
 from .spec import Optimizer, Workload
 
-FOREACH_ADAMW_BYTES_PER_PARAM = 3 * (4 + 4) + (8 + 4) + (12 + 4) + (4 + 4) + (4 + 4) + (12 + 4)
-FOREACH_SGD_BYTES_PER_PARAM = (4 + 4) + (8 + 4) + (8 + 4)      # weight decay, momentum update, param update
+# (bytes read, bytes written, foreach ops) per parameter of one step (torch/optim/adamw.py, sgd.py
+# _multi_tensor_*): AdamW's three BinaryOpScalar passes (weight decay, beta2 scaling, + eps), lerp_
+# (exp_avg, grad), addcmul_ (exp_avg_sq, grad, grad), sqrt, div_ and addcdiv_ (param, exp_avg,
+# denom); momentum SGD's weight-decay add (grad, param), momentum mul_ and add_, and the update
+FOREACH_STEP = {Optimizer.ADAM: (3 * 4 + 8 + 12 + 4 + 4 + 12, 3 * 4 + 4 + 4 + 4 + 4 + 4, 8),
+                Optimizer.ADAMW: (3 * 4 + 8 + 12 + 4 + 4 + 12, 3 * 4 + 4 + 4 + 4 + 4 + 4, 8),
+                Optimizer.SGD: (8 + 4 + 8 + 8, 4 + 4 + 4 + 4, 4)}
+FOREACH_ADAMW_BYTES_PER_PARAM = sum(FOREACH_STEP[Optimizer.ADAMW][:2])
 _ROW_OP = {(Norm.LAYERNORM, False): RowOp.LAYER_NORM, (Norm.LAYERNORM, True): RowOp.LAYER_NORM_BACKWARD,
            (Norm.RMSNORM, False): RowOp.RMS_NORM, (Norm.RMSNORM, True): RowOp.RMS_NORM_BACKWARD}
 
@@ -78,12 +83,11 @@ def eager_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]:
                                                       dense_backward=1.0)))
         elif op.kind is OpKind.LOSS and base == "loss":
             out.extend(_loss(op, vocab, backward))
-        elif op.kind is OpKind.OPTIMIZER and wl.optimizer is not Optimizer.NONE:
-            per = FOREACH_SGD_BYTES_PER_PARAM if wl.optimizer is Optimizer.SGD else FOREACH_ADAMW_BYTES_PER_PARAM
+        elif op.kind is OpKind.OPTIMIZER and wl.optimizer in FOREACH_STEP:
+            reads, writes, passes = FOREACH_STEP[wl.optimizer]
             params = op.shape["elements"]
-            reads = {Optimizer.SGD: 28.0}.get(wl.optimizer, 68.0)   # of the bytes above, those read
-            out.append(replace(op, input_bytes=params * reads, output_bytes=params * (per - reads),
-                               shape=shape(elements=params, launches=7.0 if per == FOREACH_ADAMW_BYTES_PER_PARAM else 3.0)))
+            out.append(replace(op, input_bytes=params * reads, output_bytes=params * writes,
+                               shape=shape(elements=params, launches=float(passes))))
         else:
             out.append(op)
     return out
