@@ -50,8 +50,9 @@ def own_runs(data: Path = DATA) -> list[tuple[str, str, str, object]]:
                 rows = [dataclasses.replace(m, held_s=held_s(m.measured_s))
                         if m.timing == "kernel" and m.held_s is None else m for m in rows]
                 out.append((folder.name, name, spec, evaluate(rows, hw, str(path), bad)))
-        if (folder / TRACE).is_file():
-            out.append((folder.name, TRACE, spec, trace_result(folder / TRACE, hw)))
+        for path in [folder / TRACE] + sorted(folder.glob("train_e2e_*_trace.json.gz")):
+            if path.is_file():    # the training steps of validate/gpu/train_e2e.py --trace, priced the same way
+                out.append((folder.name, path.name, spec, trace_result(path, hw)))
     return out
 
 

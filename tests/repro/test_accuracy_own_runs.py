@@ -52,3 +52,17 @@ def test_own_hopper_runs_stay_inside_their_bands(run, name, spec, kind, med, p90
     st = result.kinds[kind]
     assert st.n >= 6 and not result.unpriced
     assert st.median_ape <= med and st.p90_ape <= p90, (st.median_ape, st.p90_ape)
+
+
+@pytest.mark.parametrize("name", ["train_e2e_12x768_trace.json.gz", "train_e2e_32x2560_trace.json.gz"])
+def test_profiled_training_steps_recost_to_their_kernel_time(name):
+    """The two profiled eager training steps (validate/gpu/train_e2e.py --trace, H100): every op
+    re-costed on the h100 spec sums to the measured kernel time within 5%, and their LayerNorms
+    (aten's row kernels, not part of the row-kernel fit) stay within 8% median."""
+    from simhw.validation import trace_result
+
+    result = trace_result(DATA / "h100-2026-11-26" / name, simhw.load_hw("h100"))
+    measured = sum(r.measured_s for r in result.rows)
+    predicted = sum(r.predicted_s for r in result.rows)
+    assert abs(predicted / measured - 1) <= 0.05, (predicted, measured)
+    assert result.kinds["norm"].median_ape <= 0.08
