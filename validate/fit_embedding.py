@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Fit the chain length of PyTorch's embedding backward (simhw/cost/embedding.py _CHAIN_PARTIAL:
-dependent round trips of a compute_grad_weight block; sum_and_scatter's _CHAIN_SCATTER = 3 is
+"""Fit the chain length of PyTorch's embedding backward (simhw/cost/embedding.py PARTIAL_ROUND_TRIPS:
+dependent round trips of a compute_grad_weight block; sum_and_scatter's SCATTER_ROUND_TRIPS = 3 is
 counted from the kernel, not fitted: the two trade off on these rows) on the H100's embedding.csv
 and check it on the H200's.
 
@@ -29,10 +29,10 @@ DATA = ROOT / "validate" / "data"
 RUNS = {"h100": DATA / "h100-2026-11-26" / "embedding.csv", "h200": DATA / "h200-2026-11-26" / "embedding.csv"}
 
 
-def errors(d: pd.DataFrame, hw) -> np.ndarray:
+def errors(d: pd.DataFrame, hw, partial_round_trips: float = emb.PARTIAL_ROUND_TRIPS) -> np.ndarray:
     pred = []
     for r in d.itertuples():
-        body, kernels = emb.embedding_backward_time_s(r.tokens, r.vocab, r.hidden, 2, hw)
+        body, kernels = emb.embedding_backward_time_s(r.tokens, r.vocab, r.hidden, 2, hw, partial_round_trips)
         pred.append(body + kernels * hw.efficiency.launch_s)
     return np.array(pred) / d["measured_s"].to_numpy() - 1
 
@@ -70,19 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     hws = {g: load_hw(g) for g in data}
     if not args.check:
         grid = np.arange(1.0, 15.01, 0.5)
-        best = min(grid, key=lambda c: _score((c, emb._CHAIN_SCATTER), data["h100"], hws["h100"]))
-        emb._CHAIN_PARTIAL = best
-        print(f"_CHAIN_PARTIAL = {best:.1f} (fitted on h100; _CHAIN_SCATTER = {emb._CHAIN_SCATTER:.1f})")
+        trips = min(grid, key=lambda c: float(np.sum(np.log1p(errors(data["h100"], hws["h100"], c)) ** 2)))
+        print(f"PARTIAL_ROUND_TRIPS = {trips:.1f} (fitted on h100; SCATTER_ROUND_TRIPS = {emb.SCATTER_ROUND_TRIPS:.1f})")
+    else:
+        trips = emb.PARTIAL_ROUND_TRIPS
     for g, d in data.items():
-        print(f"{g}: {summary(errors(d, hws[g]))}")
+        print(f"{g}: {summary(errors(d, hws[g], trips))}")
         base = by_bytes(d, hws[g])
         print(f"  by bytes alone: {summary(base)}; measured / bytes-only {1 / (1 + base.max()):.1f}-{1 / (1 + base.min()):.1f}x")
     return 0
-
-
-def _score(chains, d, hw) -> float:
-    emb._CHAIN_PARTIAL, emb._CHAIN_SCATTER = chains
-    return float(np.sum(np.log1p(errors(d, hw)) ** 2))
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ROW_OVERLAP = {p:.2f}")
     print("ROW_KERNELS = {")
     for k, c in table.items():
-        print(f'    "{k}": KernelConstants({c.fixed:.0f}.0, {c.per_element:.0f}.0),')
+        print(f'    "{k}": KernelConstants({c.fixed_cycles:.0f}.0, {c.cycles_per_element:.0f}.0),')
     print("}")
     for g, d in data.items():
         tag = "fit" if g == "h100" else "check, not fitted"

@@ -13,9 +13,9 @@ The gradient of a [vocab, hidden] table from ``tokens`` rows of output gradient
   the table is zeroed, a handful of small kernels find the segments of equal ids and split them
   into partial segments of at most 10 tokens, ``compute_grad_weight`` sums each partial segment's
   gradient rows into an FP32 buffer (one thread per feature, blocks of min(hidden, 1024) threads,
-  each waiting on the segment's offsets, ids and gradient values: ``_CHAIN_PARTIAL`` dependent
+  each waiting on the segment's offsets, ids and gradient values: ``PARTIAL_ROUND_TRIPS`` dependent
   round trips) and ``sum_and_scatter`` adds each segment's partials into its table row
-  (``_CHAIN_SCATTER`` round trips).
+  (``SCATTER_ROUND_TRIPS`` round trips).
 
 Those two kernels run one short chain per block and hold two 1024-thread blocks per SM, so they
 are bound by waves x chain (Little's law), not by bytes: on the H100, 16384 tokens of a
@@ -34,18 +34,19 @@ from .rowwise import blocks_per_sm
 
 SMALL_TOKENS = 3072         # Embedding.cu: num_indices <= 3072 (and no scale_grad_by_freq) takes the feature kernel
 ROWS_PER_PARTIAL = 10       # EmbeddingBackwardKernel.cu NROWS_PER_THREAD
-_CHAIN_PARTIAL = 7.0        # F (validate/fit_embedding.py, H100): dependent round trips of a compute_grad_weight
+PARTIAL_ROUND_TRIPS = 7.0        # F (validate/fit_embedding.py, H100): dependent round trips of a compute_grad_weight
                             # block (segment and partial offsets, ids, then up to 10 gradient rows)
-_CHAIN_SCATTER = 3.0        # counted: a sum_and_scatter block loads its segment's partial range, the partial
+SCATTER_ROUND_TRIPS = 3.0        # counted: a sum_and_scatter block loads its segment's partial range, the partial
                             # sums, then writes the table row
 _SORT_PASSES = 8            # DeviceRadixSortOnesweepKernel launches (validate/data/*/embedding.csv kernel names)
 _KERNELS = 31               # all launches of the sorted path (arange, memsets, sort, fill, unique_by_key, segment
                             # counts and scans, compute_grad_weight, sum_and_scatter), as the kernel names list them
 
 
-def embedding_backward_time_s(tokens: float, vocab: float, hidden: float, esize: int,
-                              hw: DeviceSpec) -> tuple[float, int]:
-    """(seconds without launches, kernels launched) of embedding_dense_backward (module docstring)."""
+def embedding_backward_time_s(tokens: float, vocab: float, hidden: float, esize: int, hw: DeviceSpec,
+                              partial_round_trips: float = PARTIAL_ROUND_TRIPS) -> tuple[float, int]:
+    """(seconds without launches, kernels launched) of embedding_dense_backward (module docstring);
+    ``partial_round_trips``: compute_grad_weight's chain (validate/fit_embedding.py varies it)."""
     eff = hw.efficiency
     bw = hw.main_memory.bandwidth_bytes_per_s * eff.elementwise_memory_fraction
     latency = hw.main_memory.latency_s
@@ -65,8 +66,8 @@ def embedding_backward_time_s(tokens: float, vocab: float, hidden: float, esize:
     per_row = math.ceil(hidden / threads)                   # blocks per partial segment / segment
     slots = sms * blocks_per_sm(hw, threads, 32)
     sort = _SORT_PASSES * (16 * tokens / bw + latency)       # key + value of each token per pass
-    partial = max(1.0, partials * per_row / slots) * _CHAIN_PARTIAL * latency + (grads + partials * hidden * 4) / bw
-    scatter = max(1.0, distinct * per_row / slots) * _CHAIN_SCATTER * latency + (partials * hidden * 4 + distinct * hidden * esize) / bw
+    partial = max(1.0, partials * per_row / slots) * partial_round_trips * latency + (grads + partials * hidden * 4) / bw
+    scatter = max(1.0, distinct * per_row / slots) * SCATTER_ROUND_TRIPS * latency + (partials * hidden * 4 + distinct * hidden * esize) / bw
     return zero + sort + partial + scatter, _KERNELS
 
 

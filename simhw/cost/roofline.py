@@ -419,9 +419,9 @@ def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
         s = op.shape
         body, kernels = embedding_backward_time_s(s["tokens"], s["vocab"], s["hidden"], op.dtype.bytes, hw)
         return _finish(op, hw, body, 0.0, body, kernels)
-    elif row_op_of(op, hw) is not None:     # PyTorch's softmax / norm kernels (cost/rowwise.py)
+    elif (row_op := row_op_of(op, hw)) is not None:     # PyTorch's softmax / norm kernels (cost/rowwise.py)
         s = op.shape
-        body, kernels = rowwise_time_s(row_op_of(op, hw), s["row"], s["elements"], op.dtype.bytes, hw)
+        body, kernels = rowwise_time_s(row_op, s["row"], s["elements"], op.dtype.bytes, hw)
         return _finish(op, hw, body, 0.0, body, kernels)
     elif op.kind in (OpKind.ELEMENTWISE, OpKind.NORM, OpKind.SOFTMAX, OpKind.EMBEDDING, OpKind.LOSS,
                      OpKind.OPTIMIZER, OpKind.COPY):

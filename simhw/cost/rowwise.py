@@ -78,11 +78,11 @@ ROW_OP_OF_CODE = {code: op for op, code in ROW_OP_CODES.items()}
 
 @dataclass(frozen=True)
 class KernelConstants:
-    """Clock cycles of one block beyond its loads: ``fixed`` once (reductions, syncs, the write
-    loop's issue) and ``per_element`` for each element one thread works through in turn."""
+    """Clock cycles of one block beyond its loads: ``fixed_cycles`` once (reductions, syncs, the
+    write loop's issue) and ``cycles_per_element`` for each element one thread works through in turn."""
 
-    fixed: float
-    per_element: float
+    fixed_cycles: float
+    cycles_per_element: float
 
 
 # Fitted on the H100 sweep (validate/fit_rowwise.py; F). Keys: the kernel family, and for the
@@ -177,7 +177,7 @@ def _norm_backward(row: int, rows: float, e: int, sms: int) -> tuple[Launch, ...
         gy, by = 1, (1 if rows < 64 else 8 if rows < 128 else 16 if rows < 256 else 32)
     rounds = math.ceil(rows / gy / (8 * by))
     gb = Launch("gamma_beta", 32 * by, 1, 32, (Pass(rounds, resident_bytes=2 * rows * rb),), 0.0, gx * gy, 8.0 * rounds)
-    sums = tuple(Launch("gamma_beta", 128, 1, 32, (), gy * row * 4.0, 1, 0.0) for _ in range(2 if gy > 1 else 0))
+    sums = tuple(Launch("elementwise", 128, 1, 0, (), gy * row * 4.0, 1, 0.0) for _ in range(2 if gy > 1 else 0))
     return (dx, gb) + sums
 
 
@@ -224,7 +224,7 @@ def _softmax_backward(op: RowOp, row: int, rows: float, e: int) -> tuple[Launch,
     return pre + (Launch("softmax_block_backward", threads, 1, regs, passes, 4 * rows * rb, rows, row / threads),)
 
 
-def launches(op: RowOp, row: int, rows: float, esize: int, sms: int = 132) -> tuple[Launch, ...]:
+def launches(op: RowOp, row: int, rows: float, esize: int, sms: int) -> tuple[Launch, ...]:
     """The kernels PyTorch runs for ``op`` over ``rows`` rows of ``row`` elements of ``esize`` bytes
     on a GPU of ``sms`` SMs."""
     if op in (RowOp.LAYER_NORM, RowOp.RMS_NORM):
@@ -253,7 +253,7 @@ def launch_time_s(k: Launch, hw: DeviceSpec, constants: Mapping[str, KernelConst
     """Seconds one kernel's blocks take, launch excluded (module docstring)."""
     eff = hw.efficiency
     bw = hw.main_memory.bandwidth_bytes_per_s * eff.elementwise_memory_fraction
-    if k.kernel == "elementwise" or not k.passes and k.blocks <= 1:
+    if k.kernel == "elementwise":          # a pass priced by its bytes (a multiply, the partial sums' .sum(0))
         return k.hbm_bytes / bw
     slots = max(1, hw.compute_units) * blocks_per_sm(hw, k.threads, k.registers)
     rows_in_flight = min(k.blocks, slots) * k.rows_per_block
@@ -271,7 +271,7 @@ def launch_time_s(k: Launch, hw: DeviceSpec, constants: Mapping[str, KernelConst
         chain += ps.steps * latency * (eff.l2_latency_fraction if hit else 1.0)
     c = constants[k.kernel]
     clock = hw.clock_hz if hw.clock_hz > 0 else 1.5e9
-    chain += (c.fixed + c.per_element * k.elements_per_thread) / clock
+    chain += (c.fixed_cycles + c.cycles_per_element * k.elements_per_thread) / clock
     waves = max(1.0, k.blocks / slots)
     return overlap((waves * chain, (k.hbm_bytes + extra) / bw), ROW_OVERLAP if p is None else p)
 

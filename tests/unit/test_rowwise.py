@@ -21,7 +21,7 @@ def h100():
 
 
 def kernels(op: RowOp, row: int, rows: int = 4096, esize: int = 2) -> list[str]:
-    return [k.kernel for k in launches(op, row, rows, esize)]
+    return [k.kernel for k in launches(op, row, rows, esize, 132)]
 
 
 @pytest.mark.parametrize("row, esize, kernel", [
@@ -43,7 +43,7 @@ def test_softmax_backward_multiplies_first_and_uses_softmax_getblocksize():
     assert kernels(RowOp.LOG_SOFTMAX_BACKWARD, 2048) == ["softmax_smem_backward"]
     assert kernels(RowOp.LOG_SOFTMAX_BACKWARD, 32768) == ["softmax_block_backward"]
     # block threads: pow2 >= min(row / ILP, 1024) / 2 (fp32 2048 -> 256, bf16 4096 -> 256, >= 8192 -> 512)
-    threads = {(row, e): launches(RowOp.LOG_SOFTMAX_BACKWARD, row, 64, e)[0].threads
+    threads = {(row, e): launches(RowOp.LOG_SOFTMAX_BACKWARD, row, 64, e, 132)[0].threads
                for row, e in ((2048, 4), (4096, 2), (8192, 2), (65536, 2))}
     assert threads == {(2048, 4): 256, (4096, 2): 256, (8192, 2): 512, (65536, 2): 512}
 
@@ -51,7 +51,7 @@ def test_softmax_backward_multiplies_first_and_uses_softmax_getblocksize():
 def test_layer_norm_backward_adds_partial_sums_for_many_narrow_rows():
     assert kernels(RowOp.LAYER_NORM_BACKWARD, 4096, rows=8192) == ["layer_norm_grad_input", "gamma_beta"]
     # more than 65536 rows and ceil(N / 32) < sm_count / 2: partial sums, then two .sum(0) kernels
-    assert len(launches(RowOp.LAYER_NORM_BACKWARD, 64, 524288, 2)) == 4
+    assert len(launches(RowOp.LAYER_NORM_BACKWARD, 64, 524288, 2, 132)) == 4
 
 
 @pytest.mark.parametrize("threads, registers, blocks", [
