@@ -319,11 +319,15 @@ def _e2e(data: Path, gpu: str = "a100") -> tuple[str, str | None]:
 
         runs = {}
         for spec in ("h100", "h200"):
-            for stem, label in (("train_e2e", spec), ("train_e2e-checkpoint", f"{spec}, full recompute"),
-                                ("train_e2e-llama", f"{spec}, RMSNorm + SwiGLU")):
+            for stem, what in (("train_e2e", ""), ("train_e2e-checkpoint", ", full recompute"),
+                               ("train_e2e-llama", ", RMSNorm + SwiGLU"), ("train_e2e-fusedadam", ", fused AdamW"),
+                               ("train_e2e-fusedadam-compiled", ", torch.compile + fused AdamW"),
+                               ("train_e2e-llama-fusedadam-compiled", ", RMSNorm + SwiGLU, torch.compile + fused AdamW")):
                 own = ROOT / "validate" / "data" / f"{spec}-2026-11-26" / f"{stem}.csv"
                 if own.is_file():
-                    runs[label] = (own_training_rows(own, spec), own_training_rows(own, spec, "fused"))
+                    framework = "compiled" if stem.endswith("-compiled") else "eager"
+                    runs[spec + what] = (framework, own_training_rows(own, spec, framework),
+                                         own_training_rows(own, spec, "fused"))
         if runs:
             section, summary = own_training_table(runs)
             sections.append(section)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ..workload.spec import Framework, Loss, Mode, Optimizer, PipeSchedule, Recompute, Workload
+from ..workload.spec import Framework, Loss, Mode, Optimizer, OptimizerKernel, PipeSchedule, Recompute, Workload
 
 OPT_STATE_BYTES = {Optimizer.ADAM: 12, Optimizer.ADAMW: 12, Optimizer.SGD: 8, Optimizer.NONE: 0}
 
@@ -193,6 +193,8 @@ def logits_bytes(wl: Workload) -> float:
         tokens = wl.micro_batch * wl.seq_len / par.cp
         if wl.memory.loss is Loss.CCE:
             return tokens * 8.0
+        if wl.framework is Framework.COMPILED:   # Inductor keeps the bf16 logits, recomputes the rest in
+            return tokens * m.vocab / par.tp * wl.dtype.bytes   # backward (own compiled runs, H200)
         return tokens * m.vocab / par.tp * (2 + 4 + 4 + 4)
     tokens = wl.micro_batch * wl.decode.samples if wl.mode is Mode.DECODE else wl.micro_batch
     return tokens * m.vocab / par.tp * (wl.dtype.bytes + 4)
@@ -237,7 +239,8 @@ def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     # eager PyTorch's foreach AdamW builds sqrt(exp_avg_sq) as a new fp32 list over this device's
     # parameters during the step (torch/optim/adamw.py _multi_tensor_adamw: torch._foreach_sqrt)
     transient = 0.0
-    if train and wl.framework is Framework.EAGER and wl.optimizer in (Optimizer.ADAM, Optimizer.ADAMW):
+    if (train and wl.framework is not Framework.FUSED and wl.step_kernel is OptimizerKernel.FOREACH
+            and wl.optimizer in (Optimizer.ADAM, Optimizer.ADAMW)):
         transient = 4.0 * p_dev / (par.dp if wl.memory.zero_stage >= 1 else 1)
     return MemoryBreakdown(parameters_bytes=params, gradients_bytes=grads, optimizer_bytes=opt,
                            activations_bytes=activations_bytes(wl), kv_cache_bytes=kv_cache_bytes(wl),

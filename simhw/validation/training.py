@@ -102,16 +102,25 @@ def llm_foundry_table(rows: list[E2ERow], cool_rows: list[E2ERow] | None = None)
     return "\n".join(lines), "\n".join(summaries)
 
 
-def own_workload(row: dict, framework: str = "eager") -> dict:
+def run_framework(row: dict) -> str:
+    """The simhw framework that describes a train_e2e.py row: ``compiled`` for its --compile runs,
+    else ``eager``."""
+    return "compiled" if row.get("compiled") == "true" else "eager"
+
+
+def own_workload(row: dict, framework: str | None = None) -> dict:
     """The workload dict of one row of simhw's own single-GPU runs (validate/gpu/train_e2e.py: a
     decoder with LayerNorm, a GELU MLP of 4x hidden, no biases, no position embedding, an untied
-    head; bf16 autocast and torch.optim.AdamW: ``framework: eager``)."""
+    head; bf16 autocast and torch.optim.AdamW), as ``framework`` (default: the run's own,
+    :func:`run_framework`); the row's ``optimizer_impl`` (foreach when absent) is the optimizer kernel."""
+    framework = framework or run_framework(row)
     layers, hidden, heads, vocab, seq, batch = (int(row[k]) for k in ("layers", "hidden", "heads", "vocab",
                                                                         "seq_len", "micro_batch"))
     llama = row.get("arch") == "llama"     # RMSNorm and a SwiGLU MLP (train_e2e.py --arch llama)
     ffn = int(row.get("ffn") or 4 * hidden)
+    kernel = {"optimizer_kernel": row.get("optimizer_impl") or "foreach"} if framework != "fused" else {}
     return {"name": f"{'llama' if llama else 'gpt'}-{layers}x{hidden}", "mode": "train", "dtype": "bf16",
-            "optimizer": "adamw", "framework": framework,
+            "optimizer": "adamw", "framework": framework, **kernel,
             "model": {"layers": layers, "hidden": hidden, "heads": heads, "ffn": ffn, "vocab": vocab,
                       "activation": "swiglu" if llama else "gelu", "norm": "rmsnorm" if llama else "layernorm",
                       "position": "none", "tied_embeddings": False, "bias": False},
@@ -121,9 +130,10 @@ def own_workload(row: dict, framework: str = "eager") -> dict:
                        "flash_attention": True, "zero_stage": 0}}
 
 
-def own_training_rows(path: str | Path, spec: str, framework: str = "eager") -> list[tuple[E2ERow, float, float]]:
-    """(row, measured peak allocated bytes, simhw's peak bytes) per model of a train_e2e.csv,
-    costed on ``spec`` as ``framework``: step seconds in the row (phase ``train``)."""
+def own_training_rows(path: str | Path, spec: str, framework: str | None = None) -> list[tuple[E2ERow, float, float]]:
+    """(row, measured peak allocated bytes, simhw's peak bytes) per model of a train_e2e*.csv,
+    costed on ``spec`` as ``framework`` (default: each run's own): step seconds in the row (phase
+    ``train``)."""
     import simhw
     from ..workload.from_yaml import workload_from_dict
 
@@ -141,31 +151,37 @@ def own_training_rows(path: str | Path, spec: str, framework: str = "eager") -> 
     return out
 
 
-def own_training_table(runs: dict[str, tuple[list, list]]) -> tuple[str, str]:
+def own_training_table(runs: dict[str, tuple[str, list, list]]) -> tuple[str, str]:
     """(REPORT.md section, accuracy-table rows) for simhw's own single-GPU training runs; ``runs``:
-    spec name -> (own_training_rows as eager, the same as fused)."""
+    run label -> (its framework, own_training_rows as that framework, the same as fused)."""
     from .e2e import _closing
 
-    lines = ["## End to end: training steps on one GPU (simhw's own runs, eager PyTorch)", "",
-             "validate/gpu/train_e2e.py on one H100 and one H200 (validate/data/*-2026-11-26/train_e2e.csv): GPT-like "
+    lines = ["## End to end: training steps on one GPU (simhw's own runs)", "",
+             "validate/gpu/train_e2e.py on one H100 and one H200 (validate/data/*-2026-11-26/train_e2e*.csv): GPT-like "
              "decoders of 134 M to 2.7 B parameters, seq 2048, bf16 autocast over fp32 weights, torch.optim.AdamW; the "
-             "median step time of five; on the H100 also with every block under torch.utils.checkpoint "
-             "(train_e2e-checkpoint.csv, costed with memory.recompute: full) and as Llama-style blocks (RMSNorm, "
-             "SwiGLU MLP of 8/3 x hidden; train_e2e-llama.csv), which the eager model was not built on. simhw.estimate with `framework: eager` (workload/eager.py: autocast casts, fp32 "
-             "residual stream, aten's norm and loss kernels, foreach AdamW) and, for comparison, with the default "
-             "`framework: fused`; nothing is fitted on these rows. Peak memory: torch.cuda.max_memory_allocated "
-             "against simhw's memory model.", "",
-             "| GPU | model | measured step | simhw eager | error | simhw fused | error | peak memory error |",
+             "median step time of five. Eager PyTorch with the default foreach AdamW (train_e2e.csv), with every "
+             "block under torch.utils.checkpoint (train_e2e-checkpoint.csv, costed with memory.recompute: full), as "
+             "Llama-style blocks (RMSNorm, SwiGLU MLP of 8/3 x hidden; train_e2e-llama.csv), with AdamW(fused=True) "
+             "(train_e2e-fusedadam.csv, costed with optimizer_kernel: fused), and with each block and the loss under "
+             "torch.compile and fused AdamW (train_e2e*-fusedadam-compiled.csv, H200). Each run is costed by "
+             "simhw.estimate as the framework that describes it (`framework: eager`, workload/eager.py: autocast "
+             "casts, fp32 residual stream, aten's norm and loss kernels, torch.optim's update; `framework: compiled`: "
+             "the same casts around Inductor's fused kernels) and, for comparison, as the default `framework: fused`. "
+             "Nothing is fitted on the step times; the compiled framework's logit memory (the bf16 logits only) was "
+             "read off these runs' peak memory. Peak memory: torch.cuda.max_memory_allocated against simhw's memory "
+             "model.", "",
+             "| run | model | measured step | simhw, its framework | error | simhw fused | error | peak memory error |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     summaries, tails = [], []
-    for spec, (eager, fused) in runs.items():
-        for (r, peak, model_peak), (f, _, _) in zip(eager, fused):
-            lines.append(f"| {spec} | {r.model} | {1e3 * r.measured_s:.1f} ms | {1e3 * r.predicted_s:.1f} ms | "
-                         f"{100 * r.error:+.1f}% | {1e3 * f.predicted_s:.1f} ms | {100 * f.error:+.1f}% | "
+    for label, (framework, own, fused) in runs.items():
+        for (r, peak, model_peak), (f, _, _) in zip(own, fused):
+            lines.append(f"| {label} | {r.model} | {1e3 * r.measured_s:.1f} ms | {1e3 * r.predicted_s:.1f} ms "
+                         f"({framework}) | {100 * r.error:+.1f}% | {1e3 * f.predicted_s:.1f} ms | {100 * f.error:+.1f}% | "
                          f"{100 * (model_peak / peak - 1):+.1f}% |")
-        for rows, label in ((eager, "eager"), (fused, "fused")):
-            tail, summary = _closing([r for r, _, _ in rows], f"simhw-gpu ({spec}, 1 GPU)",
-                                     f"end-to-end training step, framework: {label}")
-            tails += [line.replace("All ", f"{spec}, {label}: all ", 1) for line in tail]
+        pairs = ((own, framework),) + (((fused, "fused"),) if framework != "fused" else ())
+        for rows, name in pairs:
+            tail, summary = _closing([r for r, _, _ in rows], f"simhw-gpu ({label}, 1 GPU)",
+                                     f"end-to-end training step, framework: {name}")
+            tails += [line.replace("All ", f"{label}, {name}: all ", 1) for line in tail]
             summaries.append(summary)
     return "\n".join(lines + tails), "\n".join(summaries)

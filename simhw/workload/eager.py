@@ -34,7 +34,7 @@ from ..spec.model import DType
 from .functions import function_flops
 from .graph import Op, OpKind, Phase, shape
 from .models import Activation, Norm
-from .spec import Optimizer, Workload
+from .spec import Optimizer, OptimizerKernel, Workload
 
 # (bytes read, bytes written, foreach ops) per parameter of one step (torch/optim/adamw.py, sgd.py
 # _multi_tensor_*): AdamW's three BinaryOpScalar passes (weight decay, beta2 scaling, + eps), lerp_
@@ -44,6 +44,10 @@ FOREACH_STEP = {Optimizer.ADAM: (3 * 4 + 8 + 12 + 4 + 4 + 12, 3 * 4 + 4 + 4 + 4 
                 Optimizer.ADAMW: (3 * 4 + 8 + 12 + 4 + 4 + 12, 3 * 4 + 4 + 4 + 4 + 4 + 4, 8),
                 Optimizer.SGD: (8 + 4 + 8 + 8, 4 + 4 + 4 + 4, 4)}
 FOREACH_ADAMW_BYTES_PER_PARAM = sum(FOREACH_STEP[Optimizer.ADAMW][:2])
+# torch.optim's fused kernels on fp32 parameters (torch/optim/adamw.py _fused_adamw, sgd.py _fused_sgd):
+# one pass reads param, grad, exp_avg, exp_avg_sq and writes param and both moments (AdamW, 28 B);
+# SGD reads param, grad, momentum and writes param and momentum (20 B)
+FUSED_STEP = {Optimizer.ADAM: (16, 12, 1), Optimizer.ADAMW: (16, 12, 1), Optimizer.SGD: (12, 8, 1)}
 _ROW_OP = {(Norm.LAYERNORM, False): RowOp.LAYER_NORM, (Norm.LAYERNORM, True): RowOp.LAYER_NORM_BACKWARD,
            (Norm.RMSNORM, False): RowOp.RMS_NORM, (Norm.RMSNORM, True): RowOp.RMS_NORM_BACKWARD}
 
@@ -76,21 +80,78 @@ def eager_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]:
             # (forward reads 3 and writes 2 ffn-wide tensors where a fused kernel reads 2, writes 1)
             out.append(replace(op, input_bytes=op.input_bytes * 1.5, output_bytes=op.output_bytes * 2,
                                shape=shape(**{**op.shape, "launches": 3.0 if backward else 2.0})))
-        elif op.kind is OpKind.EMBEDDING and backward and wl.parallelism.tp == 1:   # aten's sort-based
-            tokens = op.shape["elements"] / wl.model.hidden                            # kernels, fp32 table
-            out.append(replace(_fp32(op), shape=shape(elements=op.shape["elements"], tokens=tokens,
-                                                      vocab=float(wl.model.vocab), hidden=float(wl.model.hidden),
-                                                      dense_backward=1.0)))
+        elif op.kind is OpKind.EMBEDDING and backward and wl.parallelism.tp == 1:
+            out.append(_aten_embedding_backward(wl, op))
         elif op.kind is OpKind.LOSS and base == "loss":
             out.extend(_loss(op, vocab, backward))
-        elif op.kind is OpKind.OPTIMIZER and wl.optimizer in FOREACH_STEP:
-            reads, writes, passes = FOREACH_STEP[wl.optimizer]
-            params = op.shape["elements"]
-            out.append(replace(op, input_bytes=params * reads, output_bytes=params * writes,
-                               shape=shape(elements=params, launches=float(passes))))
+        elif op.kind is OpKind.OPTIMIZER:
+            out.append(_torch_optim(wl, op))
         else:
             out.append(op)
     return out
+
+
+def compiled_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]:
+    """``ops`` (one micro-batch's graph, training) as torch.compile runs them: each block and the
+    head with its loss compiled (regional compilation), the embedding eager, bf16 autocast over fp32
+    weights, a torch.optim update (fused by default).
+
+    From the Inductor kernels of simhw's own compiled steps (validate/data/h200-2026-11-26/
+    train_e2e_*-fusedadam-compiled_trace.json.gz): the weight casts and the fp32 gradient stay as
+    in eager (the graph casts each weight, backward writes its gradient in fp32); the residual
+    stream stays fp32, its add fused with the next norm into one kernel that reads the fp32 stream
+    and the bf16 branch and writes the fp32 sum (the norm then reads and writes as the fused graph
+    prices it); GELU is the erf form; a gated activation is one kernel; the loss reads the bf16
+    logits twice (online log-softmax, then the NLL) and its backward reads them once and writes
+    the bf16 gradient; the embedding's backward is aten's (eager).
+    """
+    out: list[Op] = []
+    for op in ops:
+        base = op.name.split(".")[0]
+        backward = op.phase is Phase.BWD
+        if op.kind is OpKind.GEMM and op.weight_bytes > 0 and not backward:
+            out.append(_cast(f"autocast.{op.name}", op, op.weight_bytes / op.dtype.bytes, 4, 2))
+            out.append(op)
+        elif op.kind is OpKind.GEMM and op.name.endswith(".wgrad"):
+            out.append(op)
+            acc_read = 2 + 4 * (1 - 1 / max(1, microbatches))
+            out.append(_cast(f"grad_fp32.{op.name}", op, op.output_bytes / op.dtype.bytes, acc_read, 4))
+        elif base in ("residual1", "residual2"):     # fp32 stream + bf16 branch in, fp32 out
+            e = op.dtype.bytes
+            out.append(replace(op, input_bytes=op.input_bytes * (4 + e) / (2 * e), output_bytes=op.output_bytes * 4 / e))
+        elif base == "mlp_act" and wl.model.activation is Activation.GELU:
+            per = function_flops("gelu_backward" if backward else "gelu")
+            out.append(replace(op, flops=per * op.shape["elements"]))
+        elif op.kind is OpKind.EMBEDDING and backward and wl.parallelism.tp == 1:
+            out.append(_aten_embedding_backward(wl, op))
+        elif op.kind is OpKind.LOSS and base == "loss":
+            n, logits_b = op.shape["elements"], wl.dtype.bytes
+            out.append(replace(op, input_bytes=n * logits_b * (1 if backward else 2),
+                               output_bytes=n * logits_b if backward else 4 * n / wl.model.vocab))
+        elif op.kind is OpKind.OPTIMIZER:
+            out.append(_torch_optim(wl, op))
+        else:
+            out.append(op)
+    return out
+
+
+def _torch_optim(wl: Workload, op: Op) -> Op:
+    """The optimizer step as torch.optim runs it on fp32 parameters (foreach or fused kernels)."""
+    table = FOREACH_STEP if wl.step_kernel is OptimizerKernel.FOREACH else FUSED_STEP
+    if wl.optimizer not in table:
+        return op
+    reads, writes, passes = table[wl.optimizer]
+    params = op.shape["elements"]
+    return replace(op, input_bytes=params * reads, output_bytes=params * writes,
+                   shape=shape(elements=params, launches=float(passes)))
+
+
+def _aten_embedding_backward(wl: Workload, op: Op) -> Op:
+    """aten's sort-based embedding backward on an fp32 table (cost/embedding.py)."""
+    tokens = op.shape["elements"] / wl.model.hidden
+    return replace(_fp32(op), shape=shape(elements=op.shape["elements"], tokens=tokens,
+                                          vocab=float(wl.model.vocab), hidden=float(wl.model.hidden),
+                                          dense_backward=1.0))
 
 
 def _cast(name: str, like: Op, elements: float, read_b: float, write_b: float) -> Op:

@@ -16,12 +16,13 @@ from ..spec.model import DType
 from ..units import Dim, parse_quantity
 from ..yamlio import check_keys, closest, read_yaml
 from .models import BUILTIN, Activation, ModelConfig, Norm, Position, builtin_model
-from .spec import (DecodeOptions, EngineOptions, Framework, Loss, MemoryOptions, Mode, Optimizer, Parallelism,
-                   PipeSchedule, Recompute, Workload)
+from .spec import (DecodeOptions, EngineOptions, Framework, Loss, MemoryOptions, Mode, Optimizer, OptimizerKernel,
+                   Parallelism, PipeSchedule, Recompute, Workload)
 
 SUPPORTED_VERSIONS = (1,)
 _TOP = ("name", "version", "model", "mode", "seq_len", "global_batch", "micro_batch", "dtype",
-        "optimizer", "devices", "parallelism", "memory", "decode", "engine", "framework", "description", "source")
+        "optimizer", "devices", "parallelism", "memory", "decode", "engine", "framework", "optimizer_kernel",
+        "description", "source")
 _MODEL_KEYS = tuple(f.name for f in fields(ModelConfig)) + ("hf_config", "base")
 _PAR_KEYS = tuple(f.name for f in fields(Parallelism))
 _MEM_KEYS = tuple(f.name for f in fields(MemoryOptions))
@@ -108,11 +109,17 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
     decode = _decode(raw.get("decode", {}), w, mode, seq_len)
     engine = _engine(raw.get("engine", {}), w)
     framework = _enum(Framework, raw.get("framework", "fused"), f"{w}framework")
+    kernel = raw.get("optimizer_kernel")
+    if kernel is not None:
+        kernel = _enum(OptimizerKernel, kernel, f"{w}optimizer_kernel")
+        if framework is Framework.FUSED:
+            raise WorkloadError(f"{w}optimizer_kernel: applies to framework eager or compiled (torch.optim); "
+                                f"the fused framework's update is always one fused kernel.")
     name = str(raw.get("name") or Path(where).stem)
     return Workload(name=name, model=model, mode=mode, seq_len=seq_len, global_batch=gbatch,
                     micro_batch=micro, dtype=dtype, optimizer=optimizer, devices=devices,
                     parallelism=par, memory=memory, decode=decode, engine=engine, framework=framework,
-                    source=where)
+                    optimizer_kernel=kernel, source=where)
 
 
 def _enum(cls: type[Enum], value: Any, where: str):

@@ -38,6 +38,15 @@ class Framework(Enum):
     FUSED = "fused"             # Megatron-LM / DeepSpeed style: bf16 weights, fused Adam, fused norms and loss
     EAGER = "eager"             # eager PyTorch: torch.autocast over fp32 weights, torch.optim's foreach AdamW,
                                 # aten's LayerNorm / softmax / cross-entropy kernels
+    COMPILED = "compiled"       # torch.compile'd blocks and loss (Inductor's fused kernels) under autocast over
+                                # fp32 weights, torch.optim's fused AdamW (torchtitan style)
+
+
+class OptimizerKernel(Enum):
+    """How torch.optim runs the update in ``framework: eager`` or ``compiled`` (workload/eager.py)."""
+
+    FOREACH = "foreach"         # torch.optim's default: one multi-tensor kernel per arithmetic step
+    FUSED = "fused"             # torch.optim.AdamW(fused=True): one kernel reads and writes each tensor once
 
 
 class PipeSchedule(Enum):
@@ -109,7 +118,16 @@ class Workload:
     decode: DecodeOptions = DecodeOptions()
     engine: EngineOptions = EngineOptions()
     framework: Framework = Framework.FUSED
+    optimizer_kernel: OptimizerKernel | None = None    # eager / compiled only; None: foreach eager, fused compiled
     source: str = ""
+
+    @property
+    def step_kernel(self) -> OptimizerKernel:
+        """The optimizer kernel the step runs: the workload's, else its framework's default (the
+        fused framework's own update, Megatron-style, is a fused kernel)."""
+        if self.optimizer_kernel is not None:
+            return self.optimizer_kernel
+        return OptimizerKernel.FOREACH if self.framework is Framework.EAGER else OptimizerKernel.FUSED
 
     @property
     def microbatches(self) -> int:

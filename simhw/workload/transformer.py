@@ -17,7 +17,7 @@ from dataclasses import replace
 from ..spec.model import DType
 from .graph import Collective, Graph, LinkScope, Op, OpKind, Phase, shape
 from .models import Position
-from .eager import eager_ops
+from .eager import compiled_ops, eager_ops
 from .spec import Framework, Mode, Optimizer, Recompute, Workload
 
 _OPT_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optimizer step
@@ -70,6 +70,8 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
         ops.extend(_optimizer_ops(wl))
         if wl.framework is Framework.EAGER:     # autocast casts, fp32 residual stream, aten kernels (eager.py)
             ops = eager_ops(wl, ops, wl.microbatches)
+        elif wl.framework is Framework.COMPILED:    # autocast casts around Inductor's fused kernels
+            ops = compiled_ops(wl, ops, wl.microbatches)
     return Graph(name=wl.name, ops=tuple(ops), layers=m.layers, tokens=n)
 
 

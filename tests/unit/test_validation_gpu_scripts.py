@@ -94,7 +94,27 @@ def test_train_e2e_smoke_on_the_cpu_feeds_the_training_check(root, tmp_path):
     assert (tmp_path / "train_e2e_1x64_trace.json").exists()
     from simhw.validation.training import own_training_rows
 
-    rows = own_training_rows(tmp_path / "train_e2e.csv", "h100")
+    rows = own_training_rows(tmp_path / "train_e2e-traced.csv", "h100")
     assert len(rows) == 1 and rows[0][0].measured_s > 0 and rows[0][0].predicted_s > 0
     proc = subprocess.run([sys.executable, str(script), "--device", "cpu"], capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and "--smoke" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_train_e2e_compiled_smoke_is_costed_as_the_compiled_framework(root, tmp_path):
+    """--compile --optimizer fused on the host: Inductor compiles the tiny blocks and loss, the CSV
+    names the run (compiled, fused optimizer) and own_training_rows costs it as ``compiled``."""
+    pytest.importorskip("torch")
+    import csv
+
+    script = root / "validate" / "gpu" / "train_e2e.py"
+    env = {**__import__("os").environ, "OUT": str(tmp_path)}
+    proc = subprocess.run([sys.executable, str(script), "--smoke", "--device", "cpu", "--compile", "--optimizer", "fused"],
+                          capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stderr
+    path = tmp_path / "train_e2e-fusedadam-compiled.csv"
+    row = next(csv.DictReader(path.open()))
+    assert row["compiled"] == "true" and row["optimizer_impl"] == "fused"
+    from simhw.validation.training import own_workload
+
+    wl = own_workload(row)
+    assert wl["framework"] == "compiled" and wl["optimizer_kernel"] == "fused"

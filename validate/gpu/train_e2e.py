@@ -6,6 +6,8 @@
     OUT=DIR python validate/gpu/train_e2e.py --smoke --device cpu   # check the script on the host
     OUT=DIR python validate/gpu/train_e2e.py --trace 12x768  # that model only, plus one profiled step
     OUT=DIR python validate/gpu/train_e2e.py --checkpoint    # every block checkpointed (full recompute)
+    OUT=DIR python validate/gpu/train_e2e.py --optimizer fused   # torch.optim.AdamW(fused=True)
+    OUT=DIR python validate/gpu/train_e2e.py --compile --optimizer fused   # torch.compile'd model and loss
 
 Each model is train_step.build_model's decoder (LayerNorm, causal SDPA, GELU MLP of 4x hidden, no
 biases, no position embedding, untied head), trained with bf16 autocast and AdamW (PyTorch's
@@ -29,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 MODELS = ((12, 768, 12, 8), (24, 1024, 16, 8), (24, 2048, 16, 4), (32, 2560, 20, 2))
 SMOKE_MODELS = ((1, 64, 4, 2),)
 COLUMNS = ("layers", "hidden", "heads", "vocab", "seq_len", "micro_batch", "activation_checkpointing", "arch", "ffn",
-           "dtype", "parameters", "step_s", "peak_allocated_bytes", "gpu")
+           "dtype", "optimizer_impl", "compiled", "parameters", "step_s", "peak_allocated_bytes", "gpu")
 
 
 def swiglu_ffn(hidden: int) -> int:
@@ -38,7 +40,8 @@ def swiglu_ffn(hidden: int) -> int:
 
 
 def measure(models, seq: int, vocab: int, steps: int, device: str, gpu: str, env: dict,
-            trace_dir: Path | None = None, checkpoint: bool = False, arch: str = "gpt") -> list[dict]:
+            trace_dir: Path | None = None, checkpoint: bool = False, arch: str = "gpt", optimizer: str = "foreach",
+            compiled: bool = False) -> list[dict]:
     import torch
 
     import common
@@ -50,13 +53,24 @@ def measure(models, seq: int, vocab: int, steps: int, device: str, gpu: str, env
         ffn = swiglu_ffn(hidden) if arch == "llama" else 4 * hidden
         model = build_model(layers=layers, hidden=hidden, heads=heads, vocab=vocab, checkpoint=checkpoint,
                             arch=arch, ffn=ffn).to(device)
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **({"fused": True} if optimizer == "fused" else {}))
         tokens = torch.randint(0, vocab, (batch, seq), device=device)
+
+        def head_loss(x, tokens):
+            logits = model.head(model.norm(x))
+            return torch.nn.functional.cross_entropy(logits.float().view(-1, vocab), tokens.view(-1))
+
+        if compiled:        # regional: each block (one graph, reused) and the head with the loss
+            for blk in model.blocks:
+                blk.compile()
+            head_loss = torch.compile(head_loss)
 
         def step():
             with torch.autocast(device, dtype=torch.bfloat16):
-                logits = model(tokens)
-                loss = torch.nn.functional.cross_entropy(logits.float().view(-1, vocab), tokens.view(-1))
+                x = model.emb(tokens)
+                for blk in model.blocks:
+                    x = torch.utils.checkpoint.checkpoint(blk, x, use_reentrant=False) if checkpoint else blk(x)
+                loss = head_loss(x, tokens)
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
@@ -80,14 +94,18 @@ def measure(models, seq: int, vocab: int, steps: int, device: str, gpu: str, env
             with profile(activities=activities, record_shapes=True) as prof:
                 step()
                 common.synchronize(device)
-            prof.export_chrome_trace(str(trace_dir / f"train_e2e_{layers}x{hidden}_trace.json"))
+            tag = ("-fusedadam" if optimizer == "fused" else "") + ("-compiled" if compiled else "")
+            prof.export_chrome_trace(str(trace_dir / f"train_e2e_{layers}x{hidden}{tag}_trace.json"))
         rows.append(dict(layers=layers, hidden=hidden, heads=heads, vocab=vocab, seq_len=seq, micro_batch=batch,
-                         activation_checkpointing=str(checkpoint).lower(), arch=arch, ffn=ffn, dtype="bf16", parameters=sum(p.numel() for p in model.parameters()),
+                         activation_checkpointing=str(checkpoint).lower(), arch=arch, ffn=ffn, dtype="bf16",
+                         optimizer_impl=optimizer, compiled=str(compiled).lower(), parameters=sum(p.numel() for p in model.parameters()),
                          step_s=statistics.median(times), peak_allocated_bytes=peak, gpu=gpu))
         if device == "cuda":
             env.setdefault("nvidia_smi_after", {})[f"{layers}x{hidden}"] = common.smi()
         print(f"{layers} x {hidden}: {rows[-1]['step_s'] * 1e3:.1f} ms, {peak / 2**30:.1f} GiB", flush=True)
-        del model, opt, tokens
+        del model, opt, tokens, head_loss
+        if compiled:
+            torch._dynamo.reset()
         if device == "cuda":
             torch.cuda.empty_cache()
     return rows
@@ -102,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="every block under torch.utils.checkpoint (full recompute); writes train_e2e-checkpoint.csv")
     p.add_argument("--arch", default="gpt", choices=("gpt", "llama"),
                    help="llama: RMSNorm and a SwiGLU MLP of 8/3 x hidden (writes train_e2e-llama.csv)")
+    p.add_argument("--optimizer", default="foreach", choices=("foreach", "fused"),
+                   help="fused: torch.optim.AdamW(fused=True), one kernel per tensor chunk (adds -fusedadam to the file name)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile each block and the head with the loss (regional compilation: Inductor fuses "
+                        "norms, casts, residual adds and the loss, forward and backward); adds -compiled to the file name")
     p.add_argument("--trace", default="", help="LAYERSxHIDDEN of the models to profile one more step of "
                                                  "(Chrome trace with shapes, e.g. 12x768)")
     args = p.parse_args(argv)
@@ -127,8 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         wanted = {tuple(int(v) for v in t.split("x")) for t in args.trace.split(",")}
         models = tuple(m for m in models if m[:2] in wanted)
     rows = measure(models, seq, vocab, 2 if args.smoke else args.steps, args.device, gpu, env,
-                   out if args.trace else None, args.checkpoint, args.arch)
-    stem = "train_e2e" + ("-llama" if args.arch == "llama" else "") + ("-checkpoint" if args.checkpoint else "")
+                   out if args.trace else None, args.checkpoint, args.arch, args.optimizer, args.compile)
+    stem = ("train_e2e" + ("-llama" if args.arch == "llama" else "") + ("-checkpoint" if args.checkpoint else "")
+            + ("-fusedadam" if args.optimizer == "fused" else "") + ("-compiled" if args.compile else "")
+            + ("-traced" if args.trace else ""))     # a profiled run's steps are not the sweep's
     common.write_rows(out / f"{stem}.csv", rows, COLUMNS)
     common.write_json(out / f"env-{stem.replace('_', '-')}.json", env)
     print(f"wrote {out / (stem + '.csv')} ({len(rows)} rows)")
