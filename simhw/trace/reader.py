@@ -360,6 +360,8 @@ class _Collector:
             extra = None
             if "Collective name" in a:
                 extra = {k: a[k] for k in _COMM_ARGS if k in a}
+            elif a.get("kernel_backend") == "triton":           # an Inductor launch: strides show broadcasts
+                extra = {"Input Strides": a.get("Input Strides")}
             if dims:
                 t.shaped_ops += 1
             if rule is not None and rule is not NO_WORK:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..cost.rowwise import RowOp
 from ..workload.graph import Collective, OpKind
 from ..workload.functions import function_flops
+from .inductor import inductor_rule, is_inductor_kernel
 from .memops import (collective, concat, copy, embedding_backward, foreach, gather_rows, nll_loss, norm_backward,
                      pointwise, reduction, row_norm, row_norm_backward, scan, softmax, to_copy, write_only)
 from .ops import COMPOSITE, NO_WORK, SELF_FIRST, TERMINAL, Rule, attention, bmm, conv, conv_backward, linear, matmul, mm, mv
@@ -201,5 +202,9 @@ _TABLE = _table()
 
 
 def lookup(name: str):
-    """Rule, NO_WORK or None for an op name (exact match on the profiler's spelling)."""
-    return _TABLE.get(name)
+    """Rule, NO_WORK or None for an op name (exact match on the profiler's spelling; torch.compile's
+    generated kernels by their prefix, inductor.py)."""
+    rule = _TABLE.get(name)
+    if rule is None and is_inductor_kernel(name):
+        rule = _TABLE[name] = Rule(TERMINAL, inductor_rule(name))
+    return rule
