@@ -59,14 +59,8 @@ def eager_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]:
     for op in ops:
         base = op.name.split(".")[0]
         backward = op.phase is Phase.BWD
-        if op.kind is OpKind.GEMM and op.weight_bytes > 0 and not backward:
-            out.append(_cast(f"autocast.{op.name}", op, op.weight_bytes / op.dtype.bytes, 4, 2))
-            out.append(op)
-        elif op.kind is OpKind.GEMM and op.name.endswith(".wgrad"):
-            out.append(op)
-            grad_elems = op.output_bytes / op.dtype.bytes
-            acc_read = 2 + 4 * (1 - 1 / max(1, microbatches))
-            out.append(_cast(f"accumulate_grad.{op.name}", op, grad_elems, acc_read, 4))
+        if (cast := _autocast(op, microbatches, "accumulate_grad")) is not None:
+            out.extend(cast)
         elif op.kind is OpKind.NORM and wl.model.norm in (Norm.LAYERNORM, Norm.RMSNORM):
             out.append(_fp32(op, row=float(wl.model.hidden),
                              row_op=float(ROW_OP_CODES[_ROW_OP[wl.model.norm, backward]])))
@@ -109,13 +103,8 @@ def compiled_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]
     for op in ops:
         base = op.name.split(".")[0]
         backward = op.phase is Phase.BWD
-        if op.kind is OpKind.GEMM and op.weight_bytes > 0 and not backward:
-            out.append(_cast(f"autocast.{op.name}", op, op.weight_bytes / op.dtype.bytes, 4, 2))
-            out.append(op)
-        elif op.kind is OpKind.GEMM and op.name.endswith(".wgrad"):
-            out.append(op)
-            acc_read = 2 + 4 * (1 - 1 / max(1, microbatches))
-            out.append(_cast(f"grad_fp32.{op.name}", op, op.output_bytes / op.dtype.bytes, acc_read, 4))
+        if (cast := _autocast(op, microbatches, "grad_fp32")) is not None:
+            out.extend(cast)
         elif base in ("residual1", "residual2"):     # fp32 stream + bf16 branch in, fp32 out
             e = op.dtype.bytes
             out.append(replace(op, input_bytes=op.input_bytes * (4 + e) / (2 * e), output_bytes=op.output_bytes * 4 / e))
@@ -133,6 +122,20 @@ def compiled_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]
         else:
             out.append(op)
     return out
+
+
+def _autocast(op: Op, microbatches: int, grad: str) -> list[Op] | None:
+    """A forward weight GEMM after autocast's cast of its fp32 weight (read 4 B, write 2 B per
+    element), or a weight-gradient GEMM and the bf16 -> fp32 write of its gradient named ``grad``
+    (read 2 B, write 4 B, and read the old 4 B when micro-batches accumulate); None for other ops."""
+    if op.kind is not OpKind.GEMM:
+        return None
+    if op.weight_bytes > 0 and op.phase is not Phase.BWD:
+        return [_cast(f"autocast.{op.name}", op, op.weight_bytes / op.dtype.bytes, 4, 2), op]
+    if op.name.endswith(".wgrad"):
+        acc_read = 2 + 4 * (1 - 1 / max(1, microbatches))
+        return [op, _cast(f"{grad}.{op.name}", op, op.output_bytes / op.dtype.bytes, acc_read, 4)]
+    return None
 
 
 def _torch_optim(wl: Workload, op: Op) -> Op:
