@@ -128,19 +128,25 @@ class OpCoster:
         self._full: dict = {}
         self._cache: dict = {}
 
-    def use_step_clock(self, ops) -> float:
-        """Run every op at the one clock that holds ``ops`` (a step, each op ``count`` times) at
-        power.tdp on average (power.step_clock); returns it. A BURST step that runs at the limit
+    def use_step_clock(self, ops, microbatches: int | None = None) -> float:
+        """Run every op at the one clock that holds ``ops`` (a step, each op ``count`` times, the
+        ops outside the optimizer phase once per each of ``microbatches`` micro-batches: by default
+        the training workload's, since the optimizer runs once a step and the micro-batch graph
+        that many times) at power.tdp on average (power.step_clock); returns it. A BURST step that runs at the limit
         warms the die while it lasts (power.hot_factor): the clock is found again for a burst as
         long as the step's kernels at the first clock (a prefill of seconds runs warmer than one of
         milliseconds)."""
         ops = list(ops)
-        costs = [(self.full(op), op.count) for op in ops]
+        if microbatches is None:
+            train = self.wl is not None and self.wl.mode is Mode.TRAIN
+            microbatches = self.wl.microbatches if train else 1
+        per_step = [op.count * (1 if op.phase is Phase.OPTIMIZER else microbatches) for op in ops]
+        costs = [(self.full(op), n) for op, n in zip(ops, per_step)]
         self.held_s = None
         self.clock = step_clock(costs, self.device, self.power)
         if self.power is PowerState.BURST and self.clock < 1.0 and self.device.hot_time_constant_s > 0:
             self._cache.clear()
-            self.held_s = sum(self(op).time_s * op.count for op in ops
+            self.held_s = sum(self(op).time_s * n for op, n in zip(ops, per_step)
                               if self.full(op).bound is not Bound.COMMUNICATION)
             self.clock = step_clock(costs, self.device, self.power, self.held_s)
         self._cache.clear()
