@@ -202,7 +202,8 @@ def default_power(wl: Workload) -> PowerState:
 
 
 def _key(op: Op) -> tuple:
-    return (op.kind, op.dtype, op.flops, op.weight_bytes, op.input_bytes, op.output_bytes, tuple(op.shape.items()))
+    return (op.kind, op.dtype, op.flops, op.weight_bytes, op.input_bytes, op.output_bytes, tuple(op.shape.items()),
+            op.phase is Phase.BWD)     # a backward attention kernel runs at its own rate (cost/roofline.py)
 
 
 def _stage_of(op: Op, layers_per_stage: int, pp: int) -> int:

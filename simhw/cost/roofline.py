@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..spec.model import AttentionKernel, DeviceSpec, DType, Efficiency
-from ..workload.graph import Op, OpKind
+from ..workload.graph import Op, OpKind, Phase
 from .ctas import dispatch, overlap, schedule, split_heuristic, stream_k
 from .embedding import embedding_backward_time_s, is_dense_backward
 from .latency import load_latency_time_s
@@ -324,6 +324,8 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         t_ref = t_mma * _REF_HEAD_DIM / d
         t_exp = min(work * rows * bkv * share / (eff.attention_exp_per_clock * hw.clock_hz), 0.8 * t_ref)
         t_mma = (t_ref - t_exp) * d / _REF_HEAD_DIM + t_exp
+    if op.phase is Phase.BWD:   # the backward kernel (2.5x the forward's FLOPs) runs its tiles at a lower rate
+        t_mma /= eff.attention_backward_fraction
     if fa2 and eff.sm_shared_bytes_per_cycle > 0 and hw.clock_hz > 0:
         # FlashAttention-2 splits a CTA's query rows over its warps, and every warp reads the whole
         # K and V tiles from shared memory for its MMAs (Dao 2023 §3.3): attention_warps x 2 x block x

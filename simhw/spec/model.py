@@ -177,6 +177,9 @@ class Efficiency:
     attention_first_block_latency_s: float = 4e-6  # split-KV decode: once per CTA, the dependent chain before the K/V
                                             # stream (block table -> first K -> QK^T/softmax -> first V; FP32 partials)
     attention_overlap: float = 3.0          # p of the p-norm joining the CTA schedule and the HBM time (inf: perfect overlap)
+    attention_backward_fraction: float = 0.70  # the backward kernel's tensor rate over the forward's (dQ atomics, five
+                                            # MMAs per tile under more register pressure; FLOPs are 2.5x the forward's):
+                                            # measured 0.70 on H100 / H200 (hwspecs/h100.yaml), carried to other GPUs
     attention_overhead_s: float = 0.0       # per attention op beyond one launch (e.g. KV-cache write kernel of a serving engine)
     attention_kernel: AttentionKernel = AttentionKernel.FA2  # FlashAttention generation (see AttentionKernel)
     l2_resident_fraction: float = 0.0       # share of the L2's capacity an operand re-read by a loop can stay in

@@ -231,9 +231,12 @@ def mv(a: Args, i=0, j=1) -> Est | None:
 
 # ---------------------------------------------------------------------------- attention
 
-def attention(q_at: int, layout: str, causal_at: int | None, backward: bool = False, flash: bool = True,
-              mask_type: bool = False) -> Callable:
-    """SDPA-family rule; ``layout`` "bhsd" (SDPA level) or "bshd" (_flash/_efficient kernels)."""
+def attention(q_at: int, layout: str, causal_at: int | tuple[int, ...] | None, backward: bool = False,
+              flash: bool = True, mask_type: bool = False) -> Callable:
+    """SDPA-family rule; ``layout`` "bhsd" (SDPA level) or "bshd" (_flash/_efficient kernels).
+    ``causal_at``: the is_causal argument's position, or positions across torch versions (the
+    first that holds a boolean is read); with ``mask_type`` the custom_mask_type int (1, 2: causal)."""
+    where = (causal_at,) if isinstance(causal_at, int) else causal_at
     def rule(a: Args) -> Est | None:
         q, k, v = a.shape(q_at), a.shape(q_at + 1), a.shape(q_at + 2)
         if not q or not k or len(q) != 4 or len(k) != 4:
@@ -245,12 +248,13 @@ def attention(q_at: int, layout: str, causal_at: int | None, backward: bool = Fa
             b, sq, h, d = q
             skv, hkv = k[1], k[2]
         dv = v[-1] if v else d
-        if causal_at is None:
+        if not where:
             causal = False
         elif mask_type:
-            causal = (a.ints(causal_at) or [0])[0] in (1, 2)
+            causal = (a.ints(where[0]) or [0])[0] in (1, 2)
         else:
-            causal = a.flag(causal_at)
+            at = next((i for i in where if a.text(i).strip().lower() in ("true", "false")), where[0])
+            causal = a.flag(at)
         full = 2.0 * b * h * sq * skv * (d + dv)
         executed = full * (0.5 if causal and sq == skv and flash else 1.0)
         e = a.esize(q_at)

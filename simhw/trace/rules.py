@@ -72,7 +72,7 @@ def _table() -> dict:
     add("addmv", TERMINAL, lambda a: mv(a, 1, 2))
     # attention: SDPA chooses a backend op; its fused kernels are costed, the math path by its parts
     add("scaled_dot_product_attention", COMPOSITE, attention(0, "bhsd", 5))
-    add("_scaled_dot_product_attention_math", COMPOSITE, attention(0, "bhsd", 4, flash=False))
+    add("_scaled_dot_product_attention_math", COMPOSITE, attention(0, "bhsd", 5, flash=False))
     add("_scaled_dot_product_flash_attention", TERMINAL, attention(0, "bhsd", 4))
     add("_scaled_dot_product_flash_attention_for_cpu", TERMINAL, attention(0, "bhsd", 4))
     add("_scaled_dot_product_efficient_attention", TERMINAL, attention(0, "bhsd", 6))
@@ -82,8 +82,8 @@ def _table() -> dict:
     add("_efficient_attention_forward", TERMINAL, attention(0, "bshd", 9, mask_type=True))
     add("_scaled_dot_product_flash_attention_backward", TERMINAL, attention(1, "bhsd", 11, backward=True))
     add("_scaled_dot_product_flash_attention_for_cpu_backward", TERMINAL, attention(1, "bhsd", 7, backward=True))
-    add("_scaled_dot_product_efficient_attention_backward", TERMINAL, attention(1, "bhsd", 10, backward=True))
-    add("_scaled_dot_product_cudnn_attention_backward", TERMINAL, attention(1, "bhsd", 12, backward=True))
+    add("_scaled_dot_product_efficient_attention_backward", TERMINAL, attention(1, "bhsd", (11, 6), backward=True))
+    add("_scaled_dot_product_cudnn_attention_backward", TERMINAL, attention(1, "bhsd", 14, backward=True))
     add("_flash_attention_backward", TERMINAL, attention(1, "bshd", 11, backward=True))
     add("_efficient_attention_backward", TERMINAL, attention(1, "bshd", 14, backward=True, mask_type=True))
     # convolution: the public ops descend to the backend that ran
