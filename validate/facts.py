@@ -188,11 +188,14 @@ def _vidur_prefill(rows, aic_rows, device) -> str:
     med = {k: (statistics.median(c for c, _ in v), statistics.median(r for _, r in v)) for k, v in rates.items()}
     (cs, rs), (cf, rf) = med["short chunk"], med["chunk ~ keys"]
     peak = device.peak(next(m.op.dtype for m in rows if m.kind == "attention"))
-    text = (f" Its prefill rows (a chunk of new tokens against the cache) do not skip the causal mask's "
-            f"blocks: counted over the causal scores they run at {cs / 1e12:.0f} TFLOP/s when the chunk is "
-            f"short and {cf / 1e12:.0f} when it is the whole sequence, but over the whole chunk x cache "
-            f"rectangle at {rs / 1e12:.0f} and {rf / 1e12:.0f} (medians of rows of 0.2 ms or more), "
-            f"{rf / peak:.2f} of the dense peak")
+    text = (f" Its prefill rows (a chunk of new tokens against the cache) run, counted over the causal "
+            f"scores, at {cs / 1e12:.0f} TFLOP/s when the chunk is short and {cf / 1e12:.0f} when it is the "
+            f"whole sequence ({rs / 1e12:.0f} and {rf / 1e12:.0f} over the whole chunk x cache rectangle; "
+            f"medians of rows of 0.2 ms or more): sarathi's wrapper hands the chunk's k and v to "
+            f"flash_attn_with_kvcache, whose kernel appends them to the paged cache itself, every CTA the "
+            f"new rows of its causal range again (once per q-block and per head of a GQA group), a cost "
+            f"that grows with the chunk's square; simhw prices that copy (rows kv_append=true) and the "
+            f"split heuristic mha_fwd_kvcache applies to few CTAs")
     whole = [c for c, _ in prefill_rates(aic_rows)["chunk ~ keys"]]
     if whole:
         text += (f"; aiconfigurator's causal prefills (FlashAttention-2, which skips those blocks) run at "

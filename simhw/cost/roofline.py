@@ -294,12 +294,14 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         # when the CTAs would not fill the SMs; the decision counts the split kernel's tiles.
         split_kernel = False
         split_tiles = paged and fa2
+        append_rows: list[float] = []
         rows = float(eff.attention_split_tile_q if split_tiles else eff.attention_tile_q)
         bkv = eff.attention_split_tile_kv if split_tiles else eff.attention_tile_kv
         q_blocks = math.ceil(sq / rows)
         kv_blocks = math.ceil(skv / bkv)
         splits = 1
-        if not split_tiles:
+        if not split_tiles or s.get("kv_append", 0.0):
+            # mha_fwd_kvcache (flash_attn_with_kvcache) takes the split heuristic on its split-KV tiles
             split_q = math.ceil(sq / max(eff.attention_split_tile_q, 1))
             split_kv = math.ceil(skv / eff.attention_split_tile_kv)
             splits = split_heuristic(int(b * h * split_q), slots, split_kv, eff.attention_max_splits)
@@ -312,6 +314,11 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
             else:
                 n = kv_blocks
             lengths_blocks.append((math.ceil(n / splits), int(b * h) * splits))
+            # flash_attn_with_kvcache given the new k, v (shape key kv_append) appends them inside the
+            # kernel: every CTA copies the new tokens of its key range into the cache before its main
+            # loop, the same rows again for each q-block and each head of a GQA group
+            # (flash_fwd_kernel.h compute_attn_1rowblock_splitkv, Append_KV)
+            append_rows.append(min((i + 1) * rows, sq) if causal else sq)
     active = max(1, min(slots, sum(c for _, c in lengths_blocks)))
     share = max(1.0, min(float(per_sm), active / units))   # CTAs sharing one SM
     port = min(sm_port / share, l2_bw / active)             # one CTA's L2 -> SM bandwidth
@@ -345,12 +352,15 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     t_qo = 2.0 * q_rows * d * e / port                    # load Q, store O
     merged: dict[float, int] = {}
     in_order: list[float] = []
-    for n, c in lengths_blocks:
+    append = bool(s.get("kv_append", 0.0)) and not decode
+    for j, (n, c) in enumerate(lengths_blocks):
         tokens = min(n * bkv, skv)
         stream = work * tokens * kv_tok / port
         if decode:   # nothing to overlap a block's dependent K, V loads with: latency + transfer per block
             stream += n * lat
         t = (0.0 if persistent else eff.attention_cta_overhead_s) + t_qo + first + max(n * t_mma, stream)
+        if append:   # read the new K, V rows and write them into the cache, through the SM's L2 port
+            t += append_rows[j] * 2.0 * kv_tok / port
         merged[t] = merged.get(t, 0) + c
         in_order.append(t)
     # HBM: Q and O once; K/V once per wave of CTAs that share them through L2 (the q-blocks of one

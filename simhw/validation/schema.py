@@ -24,6 +24,9 @@ paged          attention: true when the KV cache is paged (a block table; servin
                FlashAttention-2 serves with its split-KV kernel (cost/roofline.py)
 kv_cache_write attention: true when the measured op also copies the new K/V into a paged
                cache (serving engines)
+kv_append      attention: true when the kernel itself appends the new K/V to the cache
+               (flash_attn_with_kvcache given k and v): every CTA copies the new rows of its key
+               range, once per q-block and per head of a GQA group (cost/roofline.py)
 op, row        norm / softmax: the PyTorch op (layernorm, rmsnorm, layernorm_backward,
                rmsnorm_backward; softmax, log_softmax, softmax_backward, log_softmax_backward) and
                the elements of the row it normalises (the last dim); with both, the row is priced by
@@ -68,7 +71,7 @@ from ..spec.model import DType
 from ..workload.graph import Collective, Op, OpKind, Phase, shape
 
 COLUMNS = ("kind", "measured_s", "m", "n", "k", "dtype", "batch", "seq_q", "seq_kv", "heads", "kv_heads",
-           "head_dim", "causal", "kv_cache_write", "paged", "op", "bytes", "ranks", "ranks_per_node", "elements", "reads", "writes",
+           "head_dim", "causal", "kv_cache_write", "kv_append", "paged", "op", "bytes", "ranks", "ranks_per_node", "elements", "reads", "writes",
            "pinned", "load_bytes", "row", "a_reuse_bytes", "b_reuse_bytes", "timing", "power", "power_limited", "held_s", "source", "label")
 TIMINGS = ("kernel", "wall", "compiled")
 KINDS = ("gemm", "attention", "collective", "elementwise", "norm", "softmax", "copy")
@@ -175,6 +178,7 @@ def build_op(kind: str, row: dict) -> Op:
                   shape=shape(batch=b, heads=h, kv_heads=kvh, seq_q=sq, seq_kv=skv, head_dim=d,
                               causal=float(causal), flash=1.0,
                               kv_write=float(_bool(row, "kv_cache_write", False)),
+                              kv_append=float(_bool(row, "kv_append", False)),
                               paged=float(_bool(row, "paged", False))))
     if kind == "collective":
         name = _get(row, "op").lower()

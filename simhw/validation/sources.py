@@ -186,8 +186,10 @@ def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv:
     """Llama-2 per-layer GEMMs, RMSNorm and elementwise ops (fp16), NCCL all_reduce (and send_recv).
 
     ``legacy_attention`` adds the older FlashAttention prefill/decode table (Llama-2-70B at TP2):
-    sarathi's 2024 FlashAttention wrapper over a paged cache of 16-token blocks, whose prefill
-    kernel does not skip the causal mask's blocks (its rows are marked ``causal=false``).
+    sarathi's 2024 FlashAttention wrapper over a paged cache of 16-token blocks; its prefill calls
+    ``flash_attn_with_kvcache`` with the chunk's k and v, which the kernel appends to the cache
+    itself, redundantly per CTA (rows marked ``kv_append=true``; sarathi-serve
+    model_executor/attention/flash_attention_wrapper.py).
     ``send_recv=False`` leaves the point-to-point rows out. The network files' ``size`` column is
     bytes, not fp16 elements (see the comment where it is read). Its RMSNorm, SiLU-and-mul and
     RoPE rows time sarathi-serve's CUDA kernels, forked from vLLM's 2023 ``rms_norm_kernel``,
@@ -247,12 +249,11 @@ def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv:
                 t, sq = r.get("time_stats.attn_decode.median"), 1
             if t is None or (isinstance(t, float) and math.isnan(t)) or sq <= 0:
                 continue
-            # causal=false: the table's prefill kernel computes the whole chunk x cache rectangle (its
-            # time follows the rectangle, 110 and 109 TFLOP/s for short chunks and whole sequences,
-            # not the causal scores, 101 and 56: validate/REPORT.md), so it is priced as unmasked
+            # sarathi's wrapper passes the chunk's k, v to flash_attn_with_kvcache, which appends them
+            # to the paged cache inside the kernel, every CTA its causal range again (kv_append)
             rows.append(dict(kind="attention", measured_s=t * 1e-3, batch=b, seq_q=sq, seq_kv=cached + sq,
-                             heads=heads, kv_heads=kv_heads, head_dim=hd, causal="false",
-                             paged="true", dtype="fp16", source=src,
+                             heads=heads, kv_heads=kv_heads, head_dim=hd, causal="true" if prefill else "false",
+                             kv_append="true" if prefill else "false", paged="true", dtype="fp16", source=src,
                              label=f"{'prefill' if prefill else 'decode'} b={b} q={sq} kv={cached + sq}"))
     _need(root, mlp + net + att, "vidur profiles (mlp.csv, all_reduce.csv, send_recv.csv, attention.csv)")
     return _frame(rows)
