@@ -391,8 +391,11 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     if decode and split_kernel and fa2 and b > 1 and kvh > 1:
         # the GQA swap views q as (batch x group, kv_heads, head_dim): with more than one sequence
         # and more than one KV head that view is strided, so q is copied in and O copied back
-        # (flash_api.cpp mha_varlen_fwd: reshape after transpose) -- two more small kernels
-        body += 2.0 * (eff.launch_s + 2.0 * b * h * d * e / (bw * eff.elementwise_memory_fraction))
+        # (flash_api.cpp mha_varlen_fwd: reshape after transpose) -- two more small kernels;
+        # mha_fwd_kvcache (kv_append) hands the kernel q's strided view and allocates O with the
+        # same strides (empty_like), so its transpose back is a view: no copies
+        copies = 0.0 if s.get("kv_append", 0.0) else 2.0
+        body += copies * (eff.launch_s + 2.0 * b * h * d * e / (bw * eff.elementwise_memory_fraction))
     if splits > 1:   # combine kernel: read FP32 partial outputs and log-sum-exps, write O
         part = b * h * sq * splits * (d + 1) * 4.0 + b * h * sq * d * e
         body += eff.launch_s + eff.attention_cta_overhead_s + part / (bw * eff.attention_memory_fraction)

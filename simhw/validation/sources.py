@@ -249,11 +249,12 @@ def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv:
                 t, sq = r.get("time_stats.attn_decode.median"), 1
             if t is None or (isinstance(t, float) and math.isnan(t)) or sq <= 0:
                 continue
-            # sarathi's wrapper passes the chunk's k, v to flash_attn_with_kvcache, which appends them
-            # to the paged cache inside the kernel, every CTA its causal range again (kv_append)
+            # sarathi's wrapper passes the new k, v to flash_attn_with_kvcache (prefill and decode),
+            # which appends them to the paged cache inside the kernel, every CTA its causal range
+            # again (kv_append); its decode hands the kernel q's GQA-swapped view without copies
             rows.append(dict(kind="attention", measured_s=t * 1e-3, batch=b, seq_q=sq, seq_kv=cached + sq,
                              heads=heads, kv_heads=kv_heads, head_dim=hd, causal="true" if prefill else "false",
-                             kv_append="true" if prefill else "false", paged="true", dtype="fp16", source=src,
+                             kv_append="true", paged="true", dtype="fp16", source=src,
                              label=f"{'prefill' if prefill else 'decode'} b={b} q={sq} kv={cached + sq}"))
     _need(root, mlp + net + att, "vidur profiles (mlp.csv, all_reduce.csv, send_recv.csv, attention.csv)")
     return _frame(rows)
