@@ -132,10 +132,10 @@ class OpCoster:
         """Run every op at the one clock that holds ``ops`` (a step, each op ``count`` times, the
         ops outside the optimizer phase once per each of ``microbatches`` micro-batches: by default
         the training workload's, since the optimizer runs once a step and the micro-batch graph
-        that many times) at power.tdp on average (power.step_clock); returns it. A BURST step that runs at the limit
-        warms the die while it lasts (power.hot_factor): the clock is found again for a burst as
-        long as the step's kernels at the first clock (a prefill of seconds runs warmer than one of
-        milliseconds)."""
+        that many times) at power.tdp on average (power.step_clock); returns it. A BURST step that
+        runs at the limit warms the die while it lasts (power.hot_factor): the clock is found again
+        for a burst as long as the step's kernels at the first clock (a prefill of seconds runs
+        warmer than one of milliseconds)."""
         ops = list(ops)
         if microbatches is None:
             train = self.wl is not None and self.wl.mode is Mode.TRAIN
