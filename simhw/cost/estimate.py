@@ -201,6 +201,22 @@ def default_power(wl: Workload) -> PowerState:
     return PowerState.STEADY if wl.mode is Mode.TRAIN else PowerState.BURST
 
 
+def stage_p2p_s(wl: Workload, hw: DeviceSpec | NodeSpec, device: DeviceSpec) -> float:
+    """Seconds to pass one micro-batch's activations (or their gradients) across a pipeline-stage
+    boundary. Each tensor-parallel rank sends its 1/tp share over its own link (Megatron's
+    scatter/gather of the boundary tensor, Narayanan et al. 2021 §4.1; with sequence parallelism
+    the tensor is already split); without SP the receiving ranks all-gather the shares in the node."""
+    par = wl.parallelism
+    tokens = wl.seq_len // par.cp if wl.mode is not Mode.DECODE else wl.decode.samples
+    p2p_bytes = wl.micro_batch * tokens * wl.model.hidden * wl.dtype.bytes
+    span = par.tp * par.cp * par.dp
+    scope = LinkScope.INTER if isinstance(hw, NodeSpec) and span >= hw.device_count else LinkScope.INTRA
+    t = collective_time_s(Collective.SEND_RECV, p2p_bytes / par.tp, 2, pick_link(hw, scope, span + 1), device)
+    if par.tp > 1 and not par.sp:
+        t += collective_time_s(Collective.ALL_GATHER, p2p_bytes, par.tp, pick_link(hw, LinkScope.INTRA, par.tp), device)
+    return t
+
+
 def _key(op: Op) -> tuple:
     return (op.kind, op.dtype, op.flops, op.weight_bytes, op.input_bytes, op.output_bytes, tuple(op.shape.items()),
             op.phase is Phase.BWD)     # a backward attention kernel runs at its own rate (cost/roofline.py)
@@ -329,11 +345,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     crit = max(range(p), key=lambda i: stage_busy[i])
     stage_t = stage_busy[crit]
     if p > 1:  # activations (forward) and their gradients (backward) cross each stage boundary
-        p2p_bytes = wl.micro_batch * (wl.seq_len // par.cp if wl.mode is not Mode.DECODE else wl.decode.samples) \
-            * wl.model.hidden * wl.dtype.bytes
-        span = par.tp * par.cp * par.dp
-        link = pick_link(hw, LinkScope.INTER if isinstance(hw, NodeSpec) and span >= hw.device_count else LinkScope.INTRA, span + 1)
-        p2p_s = collective_time_s(Collective.SEND_RECV, p2p_bytes, 2, link, device)
+        p2p_s = stage_p2p_s(wl, hw, device)
         stage_t += (2 if wl.mode is Mode.TRAIN else 1) * p2p_s
         stage_bound[crit][Bound.COMMUNICATION] += (2 if wl.mode is Mode.TRAIN else 1) * p2p_s
     tokens_global = wl.global_batch * wl.seq_len

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from ..cost.comm import collective_time_s, pick_link
-from ..cost.estimate import exposed_dp_s
+from ..cost.estimate import exposed_dp_s, stage_p2p_s
 from ..cost.memory import activation_bytes_per_layer, memory_breakdown
 from ..spec.model import NodeSpec
-from ..workload.graph import Collective, LinkScope
 from ..workload.spec import PipeSchedule, Workload
 from .pipeline import PipelineKind, simulate_pipeline
 
@@ -31,10 +29,7 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
     split = par.schedule in SPLIT
     wgrad = costs.wgrad_s * lps if split else 0.0
     device = hw.device if isinstance(hw, NodeSpec) else hw
-    p2p_bytes = wl.micro_batch * wl.seq_len // par.cp * m.hidden * wl.dtype.bytes
-    span = par.tp * par.cp * par.dp
-    scope = LinkScope.INTER if isinstance(hw, NodeSpec) and span >= hw.device_count else LinkScope.INTRA
-    p2p = collective_time_s(Collective.SEND_RECV, p2p_bytes, 2, pick_link(hw, scope, span + 1), device)
+    p2p = stage_p2p_s(wl, hw, device)
     chunks = par.interleave if par.schedule is PipeSchedule.INTERLEAVED else 2
     kind = PipelineKind(par.schedule)
     mb = wl.microbatches
