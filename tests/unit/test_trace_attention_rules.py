@@ -63,3 +63,12 @@ def test_a_backward_attention_kernel_runs_at_the_backward_fraction():
 
 
 
+
+
+@pytest.mark.parametrize("types, concrete", [([BF16] * 3 + ["", S, S, S, ""], ["", "", "", "", "True", "0.", "True", ""]),
+                                             ([BF16] * 3 + [S, S], ["", "", "", "True", "True"])])
+def test_the_efficient_forward_finds_is_causal_in_either_schema(types, concrete):
+    """torch >= 2.1: (q, k, v, attn_bias, compute_log_sumexp, dropout_p, is_causal); 2.0: (q, k, v, lse, is_causal)."""
+    dims = [Q] * 3 + [[]] * (len(types) - 3)
+    e = _est("aten::_scaled_dot_product_efficient_attention", dims, types, concrete)
+    assert e.shape["causal"] == 1.0
