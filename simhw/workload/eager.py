@@ -115,8 +115,9 @@ def compiled_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]
             out.append(_aten_embedding_backward(wl, op))
         elif op.kind is OpKind.LOSS and base == "loss":
             n, logits_b = op.shape["elements"], wl.dtype.bytes
+            vocab = -(-wl.model.vocab // wl.parallelism.tp)      # this rank's vocabulary shard
             out.append(replace(op, input_bytes=n * logits_b * (1 if backward else 2),
-                               output_bytes=n * logits_b if backward else 4 * n / wl.model.vocab))
+                               output_bytes=n * logits_b if backward else 4 * n / vocab))
         elif op.kind is OpKind.OPTIMIZER:
             out.append(_torch_optim(wl, op))
         else:
