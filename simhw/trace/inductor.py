@@ -14,7 +14,8 @@ per row); a looped reduction (``red``) reads its largest input a
 second time when it writes a tensor of that size (a norm: one loop for the statistics, one to
 normalise). A softmax backward whose arguments hold one tensor of the full size writes its
 gradient over it (Inductor passes the logits as an in/out buffer when they die there), so that
-tensor is read and written. Template kernels (``triton_tem_``, autotuned GEMMs) carry no rule.
+tensor is read and written. GEMM templates (``triton_tem_..mm``, max-autotune) are costed as the
+GEMM their argument shapes chain into (template_gemm); other templates carry no rule.
 
 On simhw's two profiled compiled steps (H200; `simhw validate
 validate/data/h200-2026-11-26/train_e2e_{12x768,32x2560}-fusedadam-compiled_trace.json.gz --hw
@@ -33,13 +34,14 @@ from ..workload.graph import OpKind
 from .ops import Args, Est, dtype_of
 
 INDUCTOR_PREFIXES = ("triton_poi_", "triton_red_", "triton_per_")
+TEMPLATE_PREFIX = "triton_tem_"
 _KINDS = ((("native_layer_norm", "rms_norm", "_fused_rms_norm"), OpKind.NORM), (("softmax",), OpKind.SOFTMAX),
           (("nll_loss",), OpKind.LOSS))
 _TOKEN = re.compile(r"[a-z0-9]+(?:_backward)?")
 
 
 def is_inductor_kernel(name: str) -> bool:
-    return name.startswith(INDUCTOR_PREFIXES)
+    return name.startswith(INDUCTOR_PREFIXES) or (name.startswith(TEMPLATE_PREFIX) and "mm" in name)
 
 
 def _kind(name: str) -> OpKind:
@@ -70,8 +72,33 @@ def _iteration_space(a: Args, numels: int) -> float:
     return float(math.prod(counts)) if len(counts) == numels else math.inf
 
 
+def template_gemm(a: Args) -> Est | None:
+    """An Inductor GEMM template (max-autotune's ``triton_tem_fused_mm`` / ``addmm`` / ``bmm``): the
+    first two arguments that chain as A (.., m, k) x B (.., k, n) with an (.., m, n) argument for
+    the output; other arguments (a bias, a fused epilogue's inputs) add their bytes."""
+    from itertools import permutations
+
+    from .ops import _gemm
+
+    idx = [i for i in a.tensors() if len(a.shape(i)) in (2, 3)]
+    for i, j in permutations(idx, 2):
+        x, w = a.shape(i), a.shape(j)
+        if len(x) != len(w) or x[:-2] != w[:-2] or x[-1] != w[-2]:
+            continue
+        m, k, n = x[-2], x[-1], w[-1]
+        out = next((o for o in idx if o not in (i, j) and a.shape(o)[-2:] == (m, n)), None)
+        if out is None:
+            continue
+        rest = sum(a.nbytes(o) for o in a.tensors() if o not in (i, j, out))
+        batch = x[0] if len(x) == 3 else 1
+        return _gemm(m, n, k, batch, a.dtype(), a.nbytes(i), a.nbytes(j) + rest, a.nbytes(out))
+    return None
+
+
 def inductor_rule(name: str):
     """The cost rule of one Inductor kernel name (module docstring)."""
+    if name.startswith(TEMPLATE_PREFIX):
+        return template_gemm
     kind, flops_per, looped = _kind(name), _flops_per(name), name.startswith("triton_red_")
     in_place_grad = "softmax_backward" in name
     pointwise = name.startswith("triton_poi_")

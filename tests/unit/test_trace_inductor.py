@@ -54,4 +54,16 @@ def test_a_gather_moves_at_most_its_iteration_space():
 
 def test_inductor_names_map_to_rules_and_templates_do_not():
     assert is_inductor_kernel("triton_per_fused_x_1") and lookup("triton_per_fused_x_1") is not None
-    assert lookup("triton_tem_fused_mm_0") is None and lookup("my_triton_kernel") is None
+    assert lookup("triton_tem_fused_flex_attention_0") is None and lookup("my_triton_kernel") is None
+    assert lookup("triton_tem_fused_mm_0") is not None
+
+
+def test_a_gemm_template_is_costed_as_the_gemm_its_arguments_chain_into():
+    """max-autotune's triton_tem_fused_addmm: bias, A (m, k), B (k, n), out (m, n), in launch order."""
+    e = est("triton_tem_fused_addmm_0", [[4096], [8192, 4096], [4096, 4096], [8192, 4096]], [BF16] * 4, [""] * 4)
+    assert e.kind is OpKind.GEMM and (e.shape["m"], e.shape["n"], e.shape["k"]) == (8192, 4096, 4096)
+    assert e.flops == 2.0 * 8192 * 4096 * 4096 and e.output_bytes == 8192 * 4096 * 2
+    assert e.weight_bytes == (4096 * 4096 + 4096) * 2          # B and the bias
+    b = est("triton_tem_fused_bmm_1", [[8, 128, 64], [8, 64, 256], [8, 128, 256]], [BF16] * 3, [""] * 3)
+    assert b.shape["batch"] == 8 and b.flops == 2.0 * 8 * 128 * 256 * 64
+    assert est("triton_tem_fused_mm_2", [[64, 32], [16, 8]], [BF16] * 2, ["", ""]) is None   # nothing chains
