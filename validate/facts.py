@@ -198,8 +198,8 @@ def _vidur_prefill(rows, aic_rows, device) -> str:
             f"split heuristic mha_fwd_kvcache applies to few CTAs")
     whole = [c for c, _ in prefill_rates(aic_rows)["chunk ~ keys"]]
     if whole:
-        text += (f"; aiconfigurator's causal prefills (FlashAttention-2, which skips those blocks) run at "
-                 f"{statistics.median(whole) / peak:.2f} of it over the causal scores")
+        text += (f"; aiconfigurator's causal prefills (FlashAttention-2 over a cache vLLM filled beforehand) "
+                 f"run at {statistics.median(whole) / peak:.2f} of the dense peak over the causal scores")
     return text + "."
 
 

@@ -79,7 +79,7 @@ def test_prefill_rates_over_the_causal_scores_and_the_rectangle():
                                                     per_score * 2048 * 2048 / 0.002)])
     text = facts._vidur_prefill(rows, rows, simhw.load_hw("a100"))
     assert "(9 and 34 over the whole chunk x cache rectangle" in text and "kv_append=true" in text
-    assert "run at 0.06 of it" in text
+    assert "run at 0.06 of the dense peak over the causal scores" in text
 
 
 def test_vidur_card_check_prices_long_and_mid_gemms_on_both_cards():
