@@ -118,3 +118,16 @@ def test_train_e2e_compiled_smoke_is_costed_as_the_compiled_framework(root, tmp_
 
     wl = own_workload(row)
     assert wl["framework"] == "compiled" and wl["optimizer_kernel"] == "fused"
+
+
+def test_training_device_session_is_valid_bash_and_packs_every_part(root):
+    """device_session_train.sh: each train_e2e.py part under its own time limit, the folder packed
+    into OUT/train.tgz after every part (the device tool returns only a few files per run)."""
+    script = root / "validate" / "gpu" / "device_session_train.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    text = script.read_text()
+    parts = [line for line in text.splitlines() if line.startswith("part ")]
+    assert len(parts) == 6 and any("--compile" in p for p in parts) and any("--optimizer fused" in p for p in parts)
+    assert 'tar czf "$out/train.tgz"' in text
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True)      # no OUT given
+    assert proc.returncode != 0 and "usage" in proc.stderr
