@@ -152,7 +152,7 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     bw_read = bw * eff.memory_fraction
     bw_write = bw * eff.write_fraction
     l2 = hw.memory_level("l2")
-    l2_bw = (l2.bandwidth_bytes_per_s if l2 is not None else 2.5 * bw) * eff.l2_fraction
+    l2_bw = (l2.bandwidth_bytes_per_s if l2 is not None else 2.5 * bw) * eff.l2_fraction * eff.gemm_l2_ratio
     sm_port = eff.sm_l2_bytes_per_cycle * hw.clock_hz if hw.clock_hz > 0 else l2_bw / slots
     latency = hw.main_memory.latency_s
     read_bytes = (m * k * (not a_in_l2) + k * n * (not b_in_l2)) * e * batch * eff.l2_reuse

@@ -177,6 +177,8 @@ class Efficiency:
     attention_first_block_latency_s: float = 4e-6  # split-KV decode: once per CTA, the dependent chain before the K/V
                                             # stream (block table -> first K -> QK^T/softmax -> first V; FP32 partials)
     attention_overlap: float = 3.0          # p of the p-norm joining the CTA schedule and the HBM time (inf: perfect overlap)
+    gemm_l2_ratio: float = 1.0              # a GEMM's operand stream from the L2 over the l2 level's bandwidth figure
+                                            # (a load-instruction microbenchmark on Hopper; TMA bulk loads draw more)
     attention_backward_fraction: float = 0.70  # the backward kernel's tensor rate over the forward's (dQ atomics, five
                                             # MMAs per tile under more register pressure; FLOPs are 2.5x the forward's):
                                             # measured 0.70 on H100 / H200 (hwspecs/h100.yaml), carried to other GPUs
