@@ -13,7 +13,8 @@ train_e2e_*_trace.json.gz), differs from the fused graph by:
   stream promotes it, so residual adds and LayerNorm / RMSNorm (an autocast fp32 op) move 4-byte
   elements; the norms run aten's row kernels (cost/rowwise.py);
 - **the embedding's backward**: aten's sort-based kernels on an fp32 table (cost/embedding.py);
-- **a gated MLP's activation** as two kernels (silu or gelu, then the product);
+- **a gated MLP's activation** as two kernels (silu or gelu, then the product), and in backward
+  the two halves' gradients concatenated by one more copy (``chunk``'s backward is a ``cat``);
 - **GELU in its erf form** (80 FLOPs per element forward, 100 backward: workload/functions.py);
 - **the loss**: ``logits.float()`` (a bf16 -> fp32 copy), aten's log-softmax over the vocabulary
   (cost/rowwise.py) and NLL, and in backward the NLL gradient's fp32 fill, log-softmax backward
@@ -74,6 +75,9 @@ def eager_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]:
             # (forward reads 3 and writes 2 ffn-wide tensors where a fused kernel reads 2, writes 1)
             out.append(replace(op, input_bytes=op.input_bytes * 1.5, output_bytes=op.output_bytes * 2,
                                shape=shape(**{**op.shape, "launches": 3.0 if backward else 2.0})))
+            if backward:   # the gate / up halves' gradients are concatenated for the GEMMs (chunk's backward: cat)
+                e = op.dtype.bytes
+                out.append(_cast(f"chunk_cat.{op.name}", op, 2 * op.shape["elements"], e, e))
         elif op.kind is OpKind.EMBEDDING and backward and wl.parallelism.tp == 1:
             out.append(_aten_embedding_backward(wl, op))
         elif op.kind is OpKind.LOSS and base == "loss":

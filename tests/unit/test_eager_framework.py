@@ -89,3 +89,13 @@ def test_foreach_adamw_holds_one_more_fp32_list_during_the_step():
     static = eager.parameters_bytes + eager.gradients_bytes + eager.optimizer_bytes
     assert eager.peak_bytes == pytest.approx(static + max(eager.activations_bytes + eager.logits_bytes,
                                                           eager.optimizer_transient_bytes))
+
+
+def test_a_gated_mlp_backward_concatenates_the_two_halves_gradients():
+    """chunk's backward is a cat: one more copy of the 2 x ffn gradient in eager PyTorch only."""
+    swiglu = dict(model={"layers": 2, "hidden": 1024, "heads": 16, "ffn": 2816, "vocab": 32000, "activation": "swiglu",
+                         "norm": "rmsnorm", "position": "none", "tied_embeddings": False, "bias": False})
+    eager = {op.name: op for op in graph(**swiglu).ops}
+    cat = eager["chunk_cat.mlp_act.0.bwd"]
+    assert cat.input_bytes == cat.output_bytes == 2 * 4 * 1024 * 2816 * 2
+    assert not any(n.startswith("chunk_cat.") for n in (op.name for op in graph("compiled", **swiglu).ops))
