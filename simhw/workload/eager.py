@@ -13,6 +13,8 @@ train_e2e_*_trace.json.gz), differs from the fused graph by:
   stream promotes it, so residual adds and LayerNorm / RMSNorm (an autocast fp32 op) move 4-byte
   elements; the norms run aten's row kernels (cost/rowwise.py);
 - **the embedding's backward**: aten's sort-based kernels on an fp32 table (cost/embedding.py);
+- **the attention backward's q, k, v gradients** gathered into the QKV projection's gradient by
+  one copy (unbind's backward: a stack);
 - **a gated MLP's activation** as two kernels (silu or gelu, then the product), and in backward
   the two halves' gradients concatenated by one more copy (``chunk``'s backward is a ``cat``);
 - **GELU in its erf form** (80 FLOPs per element forward, 100 backward: workload/functions.py);
@@ -80,6 +82,8 @@ def eager_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]:
                 out.append(_cast(f"chunk_cat.{op.name}", op, 2 * op.shape["elements"], e, e))
         elif op.kind is OpKind.EMBEDDING and backward and wl.parallelism.tp == 1:
             out.append(_aten_embedding_backward(wl, op))
+        elif op.kind is OpKind.ATTENTION and backward and op.shape and "seq_q" in op.shape:
+            out.extend(_with_qkv_grad_stack(op))
         elif op.kind is OpKind.LOSS and base == "loss":
             out.extend(_loss(op, vocab, backward))
         elif op.kind is OpKind.OPTIMIZER:
@@ -101,7 +105,8 @@ def compiled_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]
     and the bf16 branch and writes the fp32 sum (the norm then reads and writes as the fused graph
     prices it); GELU is the erf form; a gated activation is one kernel; the loss reads the bf16
     logits twice (online log-softmax, then the NLL) and its backward reads them once and writes
-    the bf16 gradient; the embedding's backward is aten's (eager).
+    the bf16 gradient; the q, k, v gradients are gathered by one stack kernel as in eager; the
+    embedding's backward is aten's (eager).
     """
     out: list[Op] = []
     for op in ops:
@@ -117,6 +122,8 @@ def compiled_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]
             out.append(replace(op, flops=per * op.shape["elements"]))
         elif op.kind is OpKind.EMBEDDING and backward and wl.parallelism.tp == 1:
             out.append(_aten_embedding_backward(wl, op))
+        elif op.kind is OpKind.ATTENTION and backward and op.shape and "seq_q" in op.shape:
+            out.extend(_with_qkv_grad_stack(op))     # one Inductor kernel (triton_poi_fused_stack_transpose)
         elif op.kind is OpKind.LOSS and base == "loss":
             n, logits_b = op.shape["elements"], wl.dtype.bytes
             vocab = -(-wl.model.vocab // wl.parallelism.tp)      # this rank's vocabulary shard
@@ -141,6 +148,15 @@ def _autocast(op: Op, microbatches: int, grad: str) -> list[Op] | None:
         acc_read = 2 + 4 * (1 - 1 / max(1, microbatches))
         return [op, _cast(f"{grad}.{op.name}", op, op.output_bytes / op.dtype.bytes, acc_read, 4)]
     return None
+
+
+def _with_qkv_grad_stack(op: Op) -> list[Op]:
+    """An attention backward and the copy after it: SDPA's q, k, v gradients come out head-major
+    and autograd gathers them into the QKV projection's token-major gradient (unbind / split
+    backward: a stack or cat; aten::stack once per layer in the profiled eager steps)."""
+    sh = op.shape
+    qkv = sh["batch"] * sh["seq_q"] * (sh["heads"] + 2 * sh.get("kv_heads", sh["heads"])) * sh["head_dim"]
+    return [op, _cast(f"qkv_grad_stack.{op.name}", op, qkv, op.dtype.bytes, op.dtype.bytes)]
 
 
 def _torch_optim(wl: Workload, op: Op) -> Op:
