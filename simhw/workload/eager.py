@@ -11,7 +11,9 @@ train_e2e_*_trace.json.gz), differs from the fused graph by:
   (AccumulateGrad: read 2 B, write 4 B, and read the old 4 B when micro-batches accumulate);
 - **an fp32 residual stream**: the embedding runs in fp32 and a bf16 projection added to an fp32
   stream promotes it, so residual adds and LayerNorm / RMSNorm (an autocast fp32 op) move 4-byte
-  elements; the norms run aten's row kernels (cost/rowwise.py);
+  elements; the norms run aten's row kernels (cost/rowwise.py); each norm's fp32 output is cast to
+  bf16 for the next GEMM (its gradient cast back in backward), and each residual add's backward
+  casts the stream's gradient down for the bf16 branch (74 such casts in the 12-layer trace);
 - **the embedding's backward**: aten's sort-based kernels on an fp32 table (cost/embedding.py);
 - **the attention backward's q, k, v gradients** gathered into the QKV projection's gradient by
   one copy (unbind's backward: a stack);
@@ -65,8 +67,20 @@ def eager_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]:
         if (cast := _autocast(op, microbatches, "accumulate_grad")) is not None:
             out.extend(cast)
         elif op.kind is OpKind.NORM and wl.model.norm in (Norm.LAYERNORM, Norm.RMSNORM):
+            # the fp32 norm output is cast to bf16 for the next GEMM (and its gradient back to fp32)
+            n = op.shape["elements"]
+            if backward:
+                out.append(_cast(f"norm_grad_fp32.{op.name}", op, n, 2, 4))
             out.append(_fp32(op, row=float(wl.model.hidden),
                              row_op=float(ROW_OP_CODES[_ROW_OP[wl.model.norm, backward]])))
+            if not backward:
+                out.append(_cast(f"norm_out_bf16.{op.name}", op, n, 4, 2))
+        elif base in ("residual1", "residual2") and backward:
+            # autograd passes the sum's gradient through and adds the branch's into the stream's
+            # (aten::add_: two fp32 tensors read, one written), then casts it down for the bf16 branch
+            n = op.shape["elements"]
+            out.append(replace(_fp32(op), input_bytes=8 * n, output_bytes=4 * n))
+            out.append(_cast(f"branch_grad_bf16.{op.name}", op, n, 4, 2))
         elif base in ("residual1", "residual2"):
             out.append(_fp32(op))
         elif base == "mlp_act" and wl.model.activation is Activation.GELU:
