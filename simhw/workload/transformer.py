@@ -62,7 +62,7 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
         ops.extend(b for op in reversed(_head_ops(wl, head_tokens, Phase.FWD)) for b in _backward(op))
         for i in reversed(range(len(ids))):
             if recompute is Recompute.FULL:
-                ops.extend(_as_recompute(op) for op in layer_fwd[i])
+                ops.extend(_as_recompute(op) for op in _recomputed(wl, layer_fwd[i]))
             elif recompute is Recompute.SELECTIVE and not wl.memory.flash_attention:
                 ops.extend(_as_recompute(op) for op in layer_fwd[i] if op.name.startswith("attn."))
             ops.extend(b for op in reversed(layer_fwd[i]) for b in _backward(op))
@@ -231,6 +231,18 @@ def _backward(op: Op) -> list[Op]:
     return [Op(name, op.kind, Phase.BWD, op.layer, 2 * op.flops, op.dtype, weight_bytes=op.weight_bytes,
                input_bytes=op.input_bytes + op.output_bytes, output_bytes=op.input_bytes,
                model_flops=2 * op.mflops, shape=op.shape, count=op.count)]
+
+
+def _recomputed(wl: Workload, layer: list[Op]) -> list[Op]:
+    """The forward ops a full recompute runs again. torch.utils.checkpoint (non-reentrant, eager
+    and compiled frameworks) stops as soon as every tensor backward needs has been packed again
+    (set_checkpoint_early_stop, on by default): the MLP's down projection saves its inputs before
+    it runs, so it and the residual add after it are not recomputed. Megatron's checkpoint
+    (the fused framework) re-runs the whole layer."""
+    if wl.framework is Framework.FUSED:
+        return layer
+    last = max((j for j, op in enumerate(layer) if op.name.startswith("mlp_down")), default=len(layer))
+    return layer[:last]
 
 
 def _as_recompute(op: Op) -> Op:

@@ -32,13 +32,13 @@ def test_the_fused_framework_misses_what_eager_pytorch_runs(spec):
 
 def test_checkpointed_steps_and_the_optimizer_step_peak():
     """Every block under torch.utils.checkpoint (memory.recompute: full): the 2.7 B model's peak is
-    the optimizer step's (foreach AdamW's temporary fp32 list), not its activations. The three
-    larger models come out 4-7% slow: the recompute's extra forward (casts included) costs more
-    in simhw than the measured +17-22%."""
+    the optimizer step's (foreach AdamW's temporary fp32 list), not its activations. The recompute
+    stops before the MLP's down projection (torch.utils.checkpoint's early stop); the 134 M model
+    comes out 11% fast (its host gaps are not modelled)."""
     rows = own_training_rows(DATA / "h100-2026-11-26" / "train_e2e-checkpoint.csv", "h100")
     step = np.array([abs(r.error) for r, _, _ in rows])
     mem = np.array([abs(model / peak - 1) for _, peak, model in rows])
-    assert len(rows) == 4 and np.median(step) <= 0.08 and step.max() <= 0.15, step
+    assert len(rows) == 4 and np.median(step) <= 0.05 and step.max() <= 0.15, step
     assert mem.max() <= 0.05, mem
 
 

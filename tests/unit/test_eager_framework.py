@@ -121,3 +121,12 @@ def test_the_fp32_norms_and_residual_stream_cast_for_the_bf16_gemms():
     assert ops["residual1.0.bwd"].input_bytes == 8 * n and ops["residual1.0.bwd"].output_bytes == 4 * n
     assert ops["branch_grad_bf16.residual1.0.bwd"].bytes == n * 6
     assert not any(op.name.startswith(("norm_out_bf16.", "branch_grad_bf16.")) for op in graph("compiled").ops)
+
+
+def test_torch_checkpoint_stops_its_recompute_before_the_mlp_down_projection():
+    names = {fw: [op.name for op in graph(fw, memory={"recompute": "full"}).ops if op.name.endswith(".recompute")]
+             for fw in ("eager", "compiled", "fused")}
+    for fw in ("eager", "compiled"):
+        assert "mlp_act.0.recompute" in names[fw]
+        assert "mlp_down.0.recompute" not in names[fw] and "residual2.0.recompute" not in names[fw]
+    assert "mlp_down.0.recompute" in names["fused"] and "residual2.0.recompute" in names["fused"]
