@@ -64,8 +64,8 @@ def eager_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]:
     for op in ops:
         base = op.name.split(".")[0]
         backward = op.phase is Phase.BWD
-        if (cast := _autocast(op, microbatches, "accumulate_grad")) is not None:
-            out.extend(cast)
+        if (shared := _torch_common(wl, op, microbatches, "accumulate_grad")) is not None:
+            out.extend(shared)
         elif op.kind is OpKind.NORM and wl.model.norm in (Norm.LAYERNORM, Norm.RMSNORM):
             # the fp32 norm output is cast to bf16 for the next GEMM (and its gradient back to fp32)
             n = op.shape["elements"]
@@ -83,9 +83,6 @@ def eager_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]:
             out.append(_cast(f"branch_grad_bf16.{op.name}", op, n, 4, 2))
         elif base in ("residual1", "residual2"):
             out.append(_fp32(op))
-        elif base == "mlp_act" and wl.model.activation is Activation.GELU:
-            per = function_flops("gelu_backward" if backward else "gelu")
-            out.append(replace(op, flops=per * op.shape["elements"]))
         elif base == "mlp_act" and wl.model.activation.gated:
             # silu(gate) and the product are two kernels: the activation is written and read back
             # (forward reads 3 and writes 2 ffn-wide tensors where a fused kernel reads 2, writes 1)
@@ -94,14 +91,8 @@ def eager_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]:
             if backward:   # the gate / up halves' gradients are concatenated for the GEMMs (chunk's backward: cat)
                 e = op.dtype.bytes
                 out.append(_cast(f"chunk_cat.{op.name}", op, 2 * op.shape["elements"], e, e))
-        elif op.kind is OpKind.EMBEDDING and backward and wl.parallelism.tp == 1:
-            out.append(_aten_embedding_backward(wl, op))
-        elif op.kind is OpKind.ATTENTION and backward and op.shape and "seq_q" in op.shape:
-            out.extend(_with_qkv_grad_stack(op))
         elif op.kind is OpKind.LOSS and base == "loss":
             out.extend(_loss(op, vocab, backward))
-        elif op.kind is OpKind.OPTIMIZER:
-            out.append(_torch_optim(wl, op))
         else:
             out.append(op)
     return out
@@ -123,31 +114,42 @@ def compiled_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]
     embedding's backward is aten's (eager).
     """
     out: list[Op] = []
+    vocab = -(-wl.model.vocab // wl.parallelism.tp)      # this rank's vocabulary shard
     for op in ops:
         base = op.name.split(".")[0]
         backward = op.phase is Phase.BWD
-        if (cast := _autocast(op, microbatches, "grad_fp32")) is not None:
-            out.extend(cast)
+        if (shared := _torch_common(wl, op, microbatches, "grad_fp32")) is not None:
+            out.extend(shared)
         elif base in ("residual1", "residual2"):     # fp32 stream + bf16 branch in, fp32 out
             e = op.dtype.bytes
             out.append(replace(op, input_bytes=op.input_bytes * (4 + e) / (2 * e), output_bytes=op.output_bytes * 4 / e))
-        elif base == "mlp_act" and wl.model.activation is Activation.GELU:
-            per = function_flops("gelu_backward" if backward else "gelu")
-            out.append(replace(op, flops=per * op.shape["elements"]))
-        elif op.kind is OpKind.EMBEDDING and backward and wl.parallelism.tp == 1:
-            out.append(_aten_embedding_backward(wl, op))
-        elif op.kind is OpKind.ATTENTION and backward and op.shape and "seq_q" in op.shape:
-            out.extend(_with_qkv_grad_stack(op))     # one Inductor kernel (triton_poi_fused_stack_transpose)
         elif op.kind is OpKind.LOSS and base == "loss":
             n, logits_b = op.shape["elements"], wl.dtype.bytes
-            vocab = -(-wl.model.vocab // wl.parallelism.tp)      # this rank's vocabulary shard
             out.append(replace(op, input_bytes=n * logits_b * (1 if backward else 2),
                                output_bytes=n * logits_b if backward else 4 * n / vocab))
-        elif op.kind is OpKind.OPTIMIZER:
-            out.append(_torch_optim(wl, op))
         else:
             out.append(op)
     return out
+
+
+def _torch_common(wl: Workload, op: Op, microbatches: int, grad: str) -> list[Op] | None:
+    """What eager and compiled PyTorch run alike for ``op``: autocast's weight cast and fp32
+    gradient, erf GELU, aten's embedding backward, the q, k, v gradients' stack after the
+    attention backward (one Inductor kernel when compiled) and torch.optim's update; None for
+    other ops."""
+    backward = op.phase is Phase.BWD
+    if (cast := _autocast(op, microbatches, grad)) is not None:
+        return cast
+    if op.name.split(".")[0] == "mlp_act" and wl.model.activation is Activation.GELU:
+        per = function_flops("gelu_backward" if backward else "gelu")
+        return [replace(op, flops=per * op.shape["elements"])]
+    if op.kind is OpKind.EMBEDDING and backward and wl.parallelism.tp == 1:
+        return [_aten_embedding_backward(wl, op)]
+    if op.kind is OpKind.ATTENTION and backward and op.shape and "seq_q" in op.shape:
+        return _with_qkv_grad_stack(op)
+    if op.kind is OpKind.OPTIMIZER:
+        return [_torch_optim(wl, op)]
+    return None
 
 
 def _autocast(op: Op, microbatches: int, grad: str) -> list[Op] | None:
@@ -193,7 +195,8 @@ def _aten_embedding_backward(wl: Workload, op: Op) -> Op:
 
 
 def _cast(name: str, like: Op, elements: float, read_b: float, write_b: float) -> Op:
-    """A dtype cast (or accumulate) over ``elements`` elements next to ``like`` (same layer, phase, count)."""
+    """A dtype cast, accumulate or layout copy over ``elements`` elements next to ``like`` (same
+    layer, phase, count), moving ``read_b`` and ``write_b`` bytes per element."""
     return Op(name, OpKind.ELEMENTWISE, like.phase, like.layer, elements, DType.FP32,
               input_bytes=elements * read_b, output_bytes=elements * write_b, model_flops=0.0,
               shape=shape(elements=elements), count=like.count)
