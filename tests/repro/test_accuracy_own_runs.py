@@ -85,12 +85,17 @@ def test_profiled_compiled_steps_cost_inductors_kernels(size):
     from simhw.trace.cost import unmapped_report
     from simhw.validation import trace_result
 
+    from simhw.cost.power import PowerState
+
     path = DATA / "h200-2026-11-26" / f"train_e2e_{size}-fusedadam-compiled_trace.json.gz"
     assert not [u for u in unmapped_report(path) if u.name.startswith("triton_")]
-    result = trace_result(path, simhw.load_hw("h200"))
+    hw = simhw.load_hw("h200")
+    result = trace_result(path, hw)
     measured = sum(r.measured_s for r in result.rows)
     predicted = sum(r.predicted_s for r in result.rows)
     assert abs(predicted / measured - 1) <= 0.09, (predicted, measured)
+    steady = sum(r.predicted_s for r in trace_result(path, hw, PowerState.STEADY).rows)
+    assert predicted < measured < steady < 1.05 * measured
     tri = [r for r in result.rows if r.label.startswith("triton_")]
     assert len(tri) > 100
     ratio = sum(r.predicted_s for r in tri) / sum(r.measured_s for r in tri)
