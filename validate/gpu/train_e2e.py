@@ -11,10 +11,12 @@
 
 Each model is train_step.build_model's decoder (LayerNorm, causal SDPA, GELU MLP of 4x hidden, no
 biases, no position embedding, untied head), trained with bf16 autocast and AdamW (PyTorch's
-default foreach implementation) on micro-batches of random tokens, fp32 cross-entropy; the step
-time is the median of ``--steps`` steps after three warm-ups (host clock around a synchronised
-step). Writes DIR/train_e2e.csv (one row per model: shape, parameters, step seconds, peak
-allocated bytes) and DIR/env-train-e2e.json (with nvidia-smi clocks and power after each model).
+default foreach implementation, or fused with --optimizer fused; each block and the head with its
+loss under torch.compile with --compile) on micro-batches of random tokens, fp32 cross-entropy; the
+step time is the median of ``--steps`` steps after three warm-ups (host clock around a synchronised
+step). Writes DIR/train_e2e[-llama][-checkpoint][-fusedadam][-compiled][-traced].csv (one row per
+model: shape, options, parameters, step seconds, peak allocated bytes) and its env-*.json (with
+nvidia-smi clocks and power after each model).
 """
 from __future__ import annotations
 
