@@ -157,10 +157,15 @@ def _bool(data: Mapping, key: str, w: str, default: bool) -> bool:
 def _parallelism(data: Any, w: str) -> Parallelism:
     data = check_keys(data or {}, _PAR_KEYS, f"{w}parallelism", WorkloadError)
     p = f"{w}parallelism."
+    interleave = _pos_int(data, "interleave", p, 1)
+    # model chunks only mean something to the interleaved schedule: asking for them picks it
+    schedule = _enum(PipeSchedule, data.get("schedule", "interleaved" if interleave > 1 else "1f1b"), f"{p}schedule")
+    if interleave > 1 and schedule is not PipeSchedule.INTERLEAVED:
+        raise WorkloadError(f"{p}interleave: {interleave} model chunks per device need schedule: interleaved, "
+                            f"not {schedule.value}; drop interleave or change the schedule.")
     return Parallelism(tp=_pos_int(data, "tp", p, 1), pp=_pos_int(data, "pp", p, 1),
                        dp=_pos_int(data, "dp", p, 1), cp=_pos_int(data, "cp", p, 1), ep=_pos_int(data, "ep", p, 1),
-                       sp=_bool(data, "sp", p, False), interleave=_pos_int(data, "interleave", p, 1),
-                       schedule=_enum(PipeSchedule, data.get("schedule", "1f1b"), f"{p}schedule"))
+                       sp=_bool(data, "sp", p, False), interleave=interleave, schedule=schedule)
 
 
 def _memory(data: Any, w: str) -> MemoryOptions:

@@ -38,6 +38,8 @@ def test_good_workload_runs(tmp_path, capsys):
     (GOOD.replace("micro_batch: 1", "micro_batch: two"), "micro_batch"),
     (GOOD + "parallelism: {tp: 3}\n", "does not divide the 32 attention heads"),
     (GOOD + "parallelism: {pp: 3}\n", "does not divide the 32 layers"),
+    (GOOD + "parallelism: {pp: 2, interleave: 2, schedule: v-half}\n",
+     "parallelism.interleave: 2 model chunks per device need schedule: interleaved, not v-half"),
     (GOOD + "parallelism: {tp: 4, dp: 4}\n", "devices = 8"),
     (GOOD + "memory: {zero_stage: 5}\n", "zero_stage"),
     (GOOD + "memory: {recompute: some}\n", "recompute: 'some' is not allowed"),
@@ -112,3 +114,20 @@ def test_hf_config(tmp_path, capsys):
     (tmp_path / "config.json").write_text("{broken")
     code, err, out = run(tmp_path, capsys, text)
     assert code == 2 and "not valid JSON" in err
+
+
+def test_interleave_alone_picks_the_interleaved_schedule():
+    """``interleave: v`` without a schedule is Megatron's interleaved 1F1B (a smaller bubble), not
+    1F1B with the chunk count ignored."""
+    from simhw.workload.from_yaml import workload_from_dict
+    from simhw.workload.spec import PipeSchedule
+    import simhw
+    base = {"model": "llama2-7b", "mode": "train", "seq_len": 2048, "global_batch": 32, "micro_batch": 1,
+            "devices": 4}
+    plain = workload_from_dict({**base, "parallelism": {"pp": 4}})
+    chunked = workload_from_dict({**base, "parallelism": {"pp": 4, "interleave": 2}})
+    assert plain.parallelism.schedule is PipeSchedule.ONE_F_ONE_B
+    assert chunked.parallelism.schedule is PipeSchedule.INTERLEAVED
+    hw = simhw.load_hw("a100")
+    t_plain, t_chunked = (simhw.estimate(w, hw).time_breakdown_s["pipeline_bubble"] for w in (plain, chunked))
+    assert t_chunked == pytest.approx(t_plain / 2, rel=0.05)
