@@ -3,7 +3,9 @@
 Pipeline step time (Narayanan et al. 2021, "Efficient Large-Scale Language Model Training on GPU
 Clusters", §2.2): with m micro-batches and p stages of time T per micro-batch (forward + backward),
 1F1B and GPipe take (m + p - 1)·T; interleaving with v chunks (m + (p - 1)/v)·T; ZB-H1, V-Half
-and V-Min shrink the bubble to 1/3, 1/2 and 2/3 of 1F1B's (Qi et al. 2024, seed-targets §7a).
+and V-Min shrink the bubble to 1/3, 1/2 and 2/3 of 1F1B's (Qi et al. 2024, seed-targets §7a). With
+unequal stages (the first holds the embedding, the last the output layer and loss) the m slots run
+at the slowest stage and the fill and drain at the mean of the others (pipeline_time_s).
 The data-parallel gradient reduction overlaps the last micro-batch's backward; what is left is
 exposed. ZeRO-3 (FSDP FULL_SHARD) keeps parameters sharded: every micro-batch all-gathers them layer
 by layer before its forward and again before its backward, and reduce-scatters its gradients, each
@@ -232,8 +234,14 @@ _BUBBLE_SHARE = {PipeSchedule.GPIPE: 1.0, PipeSchedule.ONE_F_ONE_B: 1.0, PipeSch
                  PipeSchedule.V_HALF: 1 / 2, PipeSchedule.V_MIN: 2 / 3}
 
 
-def pipeline_time_s(stage_time_s: float, microbatches: int, wl: Workload) -> float:
-    """Step time of ``microbatches`` through ``pp`` stages of ``stage_time_s`` each (see module doc)."""
+def pipeline_time_s(stage_time_s: float, microbatches: int, wl: Workload,
+                    fill_stage_s: float | None = None) -> float:
+    """Step time of ``microbatches`` through ``pp`` stages (see module doc): the slowest stage's
+    ``stage_time_s`` per micro-batch in the steady state, and the fill and drain slots at
+    ``fill_stage_s``, the mean of the other stages (default: all stages equal). With stage times
+    t_s, 1F1B takes sum_s t_s + (m - 1) max_s t_s: the first micro-batch's forward and the last one's
+    backward pass every stage once, the steady state runs at the slowest (Narayanan et al. 2021
+    §2.2 with unequal stages, e.g. the last stage's output layer and loss)."""
     par = wl.parallelism
     p = par.pp
     if p == 1:
@@ -242,7 +250,7 @@ def pipeline_time_s(stage_time_s: float, microbatches: int, wl: Workload) -> flo
         fill = (p - 1) / max(par.interleave, 1)
     else:
         fill = (p - 1) * _BUBBLE_SHARE[par.schedule]
-    return (microbatches + fill) * stage_time_s
+    return microbatches * stage_time_s + fill * (stage_time_s if fill_stage_s is None else fill_stage_s)
 
 
 def exposed_dp_s(comm_s: float, gather_s: float, fwd_s: float, bwd_s: float, microbatches: int,
@@ -344,9 +352,11 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         stage_busy = [max(b, lps * engine.host_per_layer_s) for b in stage_busy]
     crit = max(range(p), key=lambda i: stage_busy[i])
     stage_t = stage_busy[crit]
+    fill_t = (sum(stage_busy) - stage_t) / (p - 1) if p > 1 else stage_t   # the other stages' mean
     if p > 1:  # activations (forward) and their gradients (backward) cross each stage boundary
         p2p_s = stage_p2p_s(wl, hw, device)
         stage_t += (2 if wl.mode is Mode.TRAIN else 1) * p2p_s
+        fill_t += (2 if wl.mode is Mode.TRAIN else 1) * p2p_s
         stage_bound[crit][Bound.COMMUNICATION] += (2 if wl.mode is Mode.TRAIN else 1) * p2p_s
     tokens_global = wl.global_batch * wl.seq_len
     engine_s = exposed_dp = 0.0
@@ -363,7 +373,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         n_micro_global = wl.global_batch // wl.micro_batch
     else:
         mb = wl.microbatches
-        pipe = pipeline_time_s(stage_t, mb, wl)
+        pipe = pipeline_time_s(stage_t, mb, wl, fill_t)
         # the collectives already carry one stage's parameters (memory.params_per_device)
         exposed_dp = exposed_dp_s(dp_comm_s, dp_gather_s, fwd_stage[crit], bwd_last_stage[crit], mb, lps,
                                   wl.mode is Mode.TRAIN and wl.memory.zero_stage >= 3)
