@@ -4,7 +4,10 @@ Per kind: op count, FLOPs and bytes computed from the recorded shapes (ops.py), 
 (inclusive duration of the costed ops on their CPU thread) and measured GPU time (their kernels,
 memcpy and memset), split by phase; the device; peak memory from ``[memory]`` events; how many
 backward nodes found their forward op; and every op that could not be mapped, with its share of
-the measured time. All times in seconds, per whole trace (not per step).
+the measured time; and each GPU's timeline: the span from its first record to its last, the time
+some kernel, copy or memset ran (the union over streams) and the idle rest, with its longest gaps
+(HTA's idle-time view: the GPU waiting on the host's launches, or on a synchronisation). All times
+in seconds, per whole trace (not per step).
 """
 from __future__ import annotations
 
@@ -14,6 +17,39 @@ from pathlib import Path
 from .cost import _analysis, _peak_memory, _trace
 
 SCHEMA = "simhw.trace-summary/1"
+LONG_GAP_US = 50            # idle gaps of at least this many microseconds are counted apart
+
+
+def gpu_timeline(gpu_records, longest: int = 5) -> list[dict]:
+    """Per device: span, busy (union of its records' intervals over all streams) and idle seconds,
+    the number and total of idle gaps of LONG_GAP_US or more, and the ``longest`` gaps with the name
+    of the record that ended each. ``gpu_records``: the reader's (ts_us, dur_us, code, name, device,
+    ...) tuples."""
+    by_device: dict = defaultdict(list)
+    for r in gpu_records:
+        by_device[r[4]].append((r[0], r[0] + r[1], r[3]))
+    out = []
+    for device, recs in sorted(by_device.items(), key=lambda kv: str(kv[0])):
+        recs.sort()
+        start, end = recs[0][0], max(r[1] for r in recs)
+        busy = 0.0
+        gaps = []
+        run_start, run_end = recs[0][0], recs[0][1]
+        for lo, hi, name in recs[1:]:
+            if lo > run_end:
+                busy += run_end - run_start
+                gaps.append((lo - run_end, name))
+                run_start, run_end = lo, hi
+            else:
+                run_end = max(run_end, hi)
+        busy += run_end - run_start
+        long_gaps = [g for g, _ in gaps if g >= LONG_GAP_US]
+        gaps.sort(key=lambda g: -g[0])
+        out.append({"device": device, "span_s": (end - start) * 1e-6, "busy_s": busy * 1e-6,
+                    "idle_s": (end - start - busy) * 1e-6, "gaps": len(gaps),
+                    "long_gaps": len(long_gaps), "long_gaps_s": sum(long_gaps) * 1e-6,
+                    "longest_gaps": [{"gap_s": g * 1e-6, "before": n} for g, n in gaps[:longest]]})
+    return out
 
 
 def summarize(source) -> dict:
@@ -53,6 +89,7 @@ def summarize(source) -> dict:
         "measured_gpu_s": a.total_gpu_s,
         "kinds": [dict(kind=k, **v) for k, v in sorted(kinds.items(), key=lambda kv: -(kv[1]["gpu_s"] or kv[1]["cpu_s"]))],
         "phases": {k: v for k, v in phases.items()},
+        "gpu_timeline": gpu_timeline(trace.gpu),
         "peak_memory_bytes": _peak_memory(trace),
         "memory_events": len(trace.memory),
         "backward_nodes": a.bwd_nodes,
@@ -74,6 +111,13 @@ def render_table(s: dict, limit: int = 15) -> str:
         head.append(f"peak allocated memory: {gib(s['peak_memory_bytes'])} ({s['memory_events']:,} [memory] events)")
     if s["backward_nodes"]:
         head.append(f"backward nodes with their forward op: {s['backward_nodes_with_forward']} of {s['backward_nodes']}")
+    for d in s.get("gpu_timeline", []):
+        if d["span_s"] > 0:
+            head.append(f"GPU {d['device']} timeline: {seconds(d['span_s'])} from first to last record, busy "
+                        f"{seconds(d['busy_s'])}, idle {seconds(d['idle_s'])} ({d['idle_s'] / d['span_s']:.0%}) in "
+                        f"{d['gaps']:,} gaps; {d['long_gaps']} of {LONG_GAP_US} us or more hold "
+                        f"{seconds(d['long_gaps_s'])} (the GPU waiting on launches or a synchronisation; the "
+                        f"profiler's own per-op cost lengthens host-bound gaps)")
     rows = []
     for k in s["kinds"]:
         row = [k["kind"], str(k["ops"]), si(k["flops"], "FLOP"), si(k["bytes"], "B"), seconds(k["cpu_s"])]
