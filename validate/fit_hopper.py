@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Where three Hopper constants of hwspecs/h100.yaml and h200.yaml come from, from simhw's own runs
-(validate/data/h100-2026-11-26, h200-2026-11-26); the H100 is the fit, the H200 the check.
+(validate/data/h100-2026-11-26, h200-2026-11-26); the H100 is the fit, the H200 the check; and the
+Inductor kernels' sums that simhw/trace/inductor.py quotes.
 
-    python validate/fit_hopper.py        # all three derivations (about a minute)
+    python validate/fit_hopper.py        # all of it (about a minute)
 
 - efficiency.gemm_l2_ratio: GEMM errors (median / p90) of each GEMM file at several ratios;
 - energy.flop.fp16: the paired bf16 and fp16 GEMM runs' measured time ratio by size (the power
@@ -10,7 +11,9 @@
   spec prices it;
 - efficiency.attention_backward_fraction: for each profiled training step, the backward attention
   kernels' predicted / measured time over the forward's with the fraction at 1, i.e. the fraction
-  that prices the backward as well as the forward.
+  that prices the backward as well as the forward;
+- the two profiled torch.compile steps (H200): the Triton kernels' predicted over measured time,
+  summed, and their median error one by one (no constant is fitted on them).
 """
 from __future__ import annotations
 
@@ -89,6 +92,23 @@ def backward_fractions() -> dict[str, float]:
     return out
 
 
+COMPILED = ("12x768", "32x2560")
+
+
+def inductor_sums() -> dict[str, tuple[int, float, float]]:
+    """Per profiled compiled step: (Triton kernels, their summed predicted / measured time, median
+    absolute error one by one), priced on the h200 spec as a burst (the trace default)."""
+    from simhw.validation import trace_result
+
+    out = {}
+    for size in COMPILED:
+        path = DATA / "h200-2026-11-26" / f"train_e2e_{size}-fusedadam-compiled_trace.json.gz"
+        tri = [r for r in trace_result(path, load_hw("h200")).rows if r.label.startswith("triton_")]
+        ratio = sum(r.predicted_s for r in tri) / sum(r.measured_s for r in tri)
+        out[size] = (len(tri), ratio, float(np.median([abs(r.predicted_s / r.measured_s - 1) for r in tri])))
+    return out
+
+
 def main() -> int:
     print("gemm_l2_ratio: GEMM median / p90 error per file")
     for spec in ("h100", "h200"):
@@ -109,6 +129,9 @@ def main() -> int:
         print(f"  {key}: {value:.2f}")
     print(f"  median {np.median(list(fractions.values())):.2f} "
           f"(spec: {load_hw('h100').efficiency.attention_backward_fraction})")
+    print("Inductor's Triton kernels in the profiled compiled steps (H200): predicted / measured, summed; median error")
+    for size, (n, ratio, median) in inductor_sums().items():
+        print(f"  {size}: {n} kernels, {ratio:.2f}, median {100 * median:.0f}%")
     return 0
 
 
