@@ -32,9 +32,7 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
     p2p = stage_p2p_s(wl, hw, device)
     chunks = par.interleave if par.schedule is PipeSchedule.INTERLEAVED else 2
     kind = PipelineKind(par.schedule)
-    mb = wl.microbatches
-    if kind is PipelineKind.INTERLEAVED and mb % par.pp:
-        mb = max(par.pp, mb - mb % par.pp)
+    mb = wl.microbatches      # a multiple of pp for the interleaved schedule (workload/from_yaml.py)
     res = simulate_pipeline(kind, par.pp, mb, fwd, bwd_total - wgrad, wgrad, p2p, chunks=chunks)
     mem = memory_breakdown(wl, hw)
     static = mem.parameters_bytes + mem.gradients_bytes + mem.optimizer_bytes
