@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from ..spec.model import DeviceSpec, NodeSpec
 from ..workload.graph import Collective, Graph, LinkScope, Op, OpKind, Phase
@@ -224,33 +224,70 @@ def _key(op: Op) -> tuple:
             op.phase is Phase.BWD)     # a backward attention kernel runs at its own rate (cost/roofline.py)
 
 
-def _stage_of(op: Op, layers_per_stage: int, pp: int) -> int:
+def _stage_of(op: Op, layers_per_stage: int, pp: int, v_shape: bool = False) -> int:
+    """The pipeline device that runs ``op``: layers in contiguous blocks (every device holds the
+    same number under any schedule), the embedding on the first, the output layer and loss on the
+    last, which a V shape's second chunk brings back to the first (Qi et al. 2024)."""
     if op.layer >= 0:
         return min(op.layer // layers_per_stage, pp - 1)
-    return 0 if op.kind is OpKind.EMBEDDING else pp - 1
+    return 0 if op.kind is OpKind.EMBEDDING or v_shape else pp - 1
 
 
 _BUBBLE_SHARE = {PipeSchedule.GPIPE: 1.0, PipeSchedule.ONE_F_ONE_B: 1.0, PipeSchedule.ZB_H1: 1 / 3,
                  PipeSchedule.V_HALF: 1 / 2, PipeSchedule.V_MIN: 2 / 3}
 
 
-def pipeline_time_s(stage_time_s: float, microbatches: int, wl: Workload,
-                    fill_stage_s: float | None = None) -> float:
+def steady_interval_s(schedule: PipeSchedule, f: float, b: float, w: float) -> float:
+    """Seconds per micro-batch a stage takes in the steady state of ``schedule``, given its forward
+    ``f``, input-gradient backward ``b`` and weight-gradient ``w`` seconds per micro-batch. With equal
+    passes every schedule keeps the stage busy (f + b + w); otherwise the V-shape building blocks of
+    Qi et al. 2024 ("Pipeline Parallelism with Controllable Memory") leave gaps: V-Min's block gives
+    each of its three passes a slot as long as the longer of F and B (a W fits in either or spills
+    into the gaps), 3 max(f, b); V-Half's stays bubble-free while w + 2f >= 2b and w + 2b >= 2f (the
+    paper's condition) and else takes max(2b, 2f) + w / 2.
+    sim/pipeline.py's event-driven schedules reproduce both (tests/unit/test_pipeline_fill.py)."""
+    busy = f + b + w
+    if schedule is PipeSchedule.V_MIN:
+        return max(busy, 3.0 * max(f, b))
+    if schedule is PipeSchedule.V_HALF:
+        return max(busy, 2.0 * max(f, b) + w / 2.0)
+    return busy
+
+
+def pipeline_time_s(stage_time_s: float, microbatches: int, wl: Workload, fill_stage_s: float | None = None,
+                    passes: Sequence[tuple[float, float, float]] | None = None) -> float:
     """Step time of ``microbatches`` through ``pp`` stages (see module doc): the slowest stage's
     ``stage_time_s`` per micro-batch in the steady state, and the fill and drain slots at
     ``fill_stage_s``, the mean of the other stages (default: all stages equal). With stage times
     t_s, 1F1B takes sum_s t_s + (m - 1) max_s t_s: the first micro-batch's forward and the last one's
     backward pass every stage once, the steady state runs at the slowest (Narayanan et al. 2021
-    §2.2 with unequal stages, e.g. the last stage's output layer and loss)."""
+    §2.2 with unequal stages, e.g. the last stage's output layer and loss).
+
+    ``passes``: per stage, its forward, input-gradient and weight-gradient seconds per micro-batch,
+    for the split-backward schedules whose bubbles depend on them. ZB-H1 fills (p - 1) max(f + b -
+    w, f, b) of the slowest stage (Qi et al. 2023, "Zero Bubble Pipeline Parallelism" §3: (p - 1)
+    (T_F + T_B - T_W), a third of 1F1B's with equal passes); V-Min and V-Half run the steady state
+    at the stages' mean steady interval (steady_interval_s) when it exceeds the slowest stage's
+    work. Without ``passes`` the passes are taken as equal. sim/pipeline.py's event-driven
+    schedules agree (tests/unit/test_pipeline_fill.py, tests/property/test_sim_integration.py)."""
     par = wl.parallelism
     p = par.pp
     if p == 1:
         return microbatches * stage_time_s
+    fill_s = stage_time_s if fill_stage_s is None else fill_stage_s
+    gap = 0.0
+    f, b, w = 1.0, 1.0, 1.0
+    if passes and any(sum(x) > 0 for x in passes):
+        f, b, w = max(passes, key=sum)
+        mean_interval = sum(steady_interval_s(par.schedule, *x) for x in passes) / len(passes)
+        gap = max(0.0, mean_interval - (f + b + w))
     if par.schedule is PipeSchedule.INTERLEAVED:
         fill = (p - 1) / max(par.interleave, 1)
+    elif par.schedule is PipeSchedule.ZB_H1:
+        fill = (p - 1) * max(f + b - w, f, b) / (f + b + w)
     else:
         fill = (p - 1) * _BUBBLE_SHARE[par.schedule]
-    return microbatches * stage_time_s + fill * (stage_time_s if fill_stage_s is None else fill_stage_s)
+    return microbatches * (stage_time_s + gap) + fill * fill_s
 
 
 def exposed_dp_s(comm_s: float, gather_s: float, fwd_s: float, bwd_s: float, microbatches: int,
@@ -314,6 +351,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     fwd_flops = hw_flops = mem_bytes = 0.0
     bwd_last_stage = [0.0] * p
     fwd_stage = [0.0] * p
+    wgrad_stage = [0.0] * p           # weight-gradient GEMMs: the W passes of split-backward schedules
     op_rows: list[OpResult] = []
     for op in graph.ops:
         cost = coster(op)
@@ -331,7 +369,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
                 step_bound[cost.bound] += t
             dyn_step_j += cost.energy_j * op.count
         else:
-            st = _stage_of(op, lps, p)
+            st = _stage_of(op, lps, p, par.schedule in (PipeSchedule.V_HALF, PipeSchedule.V_MIN))
             stage_busy[st] += t
             stage_bound[st][cost.bound] += t - limit
             stage_power[st] += limit
@@ -339,6 +377,8 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
                 fwd_stage[st] += t
             else:
                 bwd_last_stage[st] += t
+                if op.name.endswith(".wgrad"):
+                    wgrad_stage[st] += t
             dyn_mb_j += cost.energy_j * op.count
             fwd_flops += (op.mflops if op.phase is not Phase.RECOMPUTE else 0.0) * op.count
             hw_flops += op.mflops * op.count
@@ -373,7 +413,9 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         n_micro_global = wl.global_batch // wl.micro_batch
     else:
         mb = wl.microbatches
-        pipe = pipeline_time_s(stage_t, mb, wl, fill_t)
+        passes = [(f, b - w, w) for f, b, w in zip(fwd_stage, bwd_last_stage, wgrad_stage)] \
+            if wl.mode is Mode.TRAIN else None
+        pipe = pipeline_time_s(stage_t, mb, wl, fill_t, passes)
         # the collectives already carry one stage's parameters (memory.params_per_device)
         exposed_dp = exposed_dp_s(dp_comm_s, dp_gather_s, fwd_stage[crit], bwd_last_stage[crit], mb, lps,
                                   wl.mode is Mode.TRAIN and wl.memory.zero_stage >= 3)

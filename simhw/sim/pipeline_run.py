@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+import numpy as np
+
 from ..cost.estimate import exposed_dp_s, stage_p2p_s
 from ..cost.memory import activation_bytes_per_layer, memory_breakdown
 from ..spec.model import NodeSpec
@@ -24,14 +26,22 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
     par, m = wl.parallelism, wl.model
     costs = layer_costs(wl, hw)
     lps = m.layers // par.pp
-    fwd = costs.fwd_s * lps + max(costs.embed_s, costs.head_s / 3)
-    bwd_total = costs.bwd_s * lps + max(costs.embed_s, 2 * costs.head_s / 3)
-    split = par.schedule in SPLIT
-    wgrad = costs.wgrad_s * lps if split else 0.0
-    device = hw.device if isinstance(hw, NodeSpec) else hw
-    p2p = stage_p2p_s(wl, hw, device)
     chunks = par.interleave if par.schedule is PipeSchedule.INTERLEAVED else 2
     kind = PipelineKind(par.schedule)
+    # every device runs lps layers; the embedding runs where the model starts (device 0), the
+    # output layer and loss where it ends: the last device, or device 0 again for a V shape
+    last = 0 if kind in (PipelineKind.V_HALF, PipelineKind.V_MIN) else par.pp - 1
+    fwd = np.full(par.pp, costs.fwd_s * lps)
+    # the workload's own recompute re-runs its forward pieces just before each layer's backward
+    bwd_total = np.full(par.pp, (costs.bwd_s + costs.recompute_s) * lps)
+    fwd[0] += costs.embed_s / 3
+    bwd_total[0] += 2 * costs.embed_s / 3
+    fwd[last] += costs.head_s / 3
+    bwd_total[last] += 2 * costs.head_s / 3
+    split = par.schedule in SPLIT
+    wgrad = np.full(par.pp, costs.wgrad_s * lps if split else 0.0)
+    device = hw.device if isinstance(hw, NodeSpec) else hw
+    p2p = stage_p2p_s(wl, hw, device)
     mb = wl.microbatches      # a multiple of pp for the interleaved schedule (workload/from_yaml.py)
     res = simulate_pipeline(kind, par.pp, mb, fwd, bwd_total - wgrad, wgrad, p2p, chunks=chunks)
     mem = memory_breakdown(wl, hw)
@@ -39,9 +49,10 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
     per_mb = activation_bytes_per_layer(wl) * lps
     peak_dev = static + float(max(res.peak_activation_microbatches)) * per_mb
     zero3 = wl.memory.zero_stage >= 3
-    step = res.step_time_s + costs.optimizer_s + exposed_dp_s(costs.dp_comm_s, costs.dp_gather_s, fwd, bwd_total,
-                                                               mb, lps, zero3)
-    compute = (fwd + bwd_total) * mb
+    busiest = int(np.argmax(fwd + bwd_total))
+    step = res.step_time_s + costs.optimizer_s + exposed_dp_s(costs.dp_comm_s, costs.dp_gather_s, float(fwd[busiest]),
+                                                               float(bwd_total[busiest]), mb, lps, zero3)
+    compute = float(fwd[busiest] + bwd_total[busiest]) * mb
     tasks = ()
     return SimResult(
         hardware=hw.name, workload=wl.name, plan=plan.name, step_time_s=step, compute_s=compute,

@@ -105,6 +105,7 @@ class LayerCosts:
     dp_comm_s: float = 0.0    # data-parallel collectives of the device's parameters, once: gradient reduce + gather
     dp_gather_s: float = 0.0  # ... their all-gather part (ZeRO-1/2: after the update; ZeRO-3: every micro-batch, twice)
     clock: float = 1.0   # average DVFS clock of the ops under the power limit (cost/power.py: power_limited)
+    recompute_s: float = 0.0  # the workload's own memory.recompute, per layer (pipelines; plans bring their own)
 
 
 def layer_costs(wl: Workload, hw) -> LayerCosts:
@@ -112,7 +113,7 @@ def layer_costs(wl: Workload, hw) -> LayerCosts:
     graph = build_graph(wl, compact=True)
     coster = OpCoster(hw, wl)
     coster.use_step_clock(graph.ops)
-    fwd = bwd = wgrad = head = embed = step = dp_comm = dp_gather = 0.0
+    fwd = bwd = wgrad = head = embed = step = dp_comm = dp_gather = recompute = 0.0
     total = limited = 0.0
     by_name: dict[str, float] = {}
     for op in graph.ops:
@@ -124,6 +125,8 @@ def layer_costs(wl: Workload, hw) -> LayerCosts:
             fwd += t
             base = op.name.split(".")[0]
             by_name[base] = by_name.get(base, 0.0) + t
+        elif op.layer == 0 and op.phase is Phase.RECOMPUTE:
+            recompute += t
         elif op.layer == 0 and op.phase is Phase.BWD:
             bwd += t
             if op.name.endswith(".wgrad"):
@@ -140,7 +143,7 @@ def layer_costs(wl: Workload, hw) -> LayerCosts:
             head += t
     classes = {c: sum(by_name.get(p, 0.0) for p in ops) for c, ops in PRODUCERS.items()}
     return LayerCosts(fwd, bwd, wgrad, MappingProxyType(classes), head, embed, step, dp_comm, dp_gather,
-                      (total - limited) / total if total > 0 else 1.0)
+                      (total - limited) / total if total > 0 else 1.0, recompute)
 
 
 def memory_pools(hw, wl: Workload, device_memory_bytes, host_memory_bytes):

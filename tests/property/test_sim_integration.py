@@ -130,13 +130,15 @@ def test_plan_that_cannot_fit_names_the_task(workload):
         simulate_step(workload, NODE, builtin_plan("none"), device_memory_bytes=4.2e10)
 
 
-@pytest.mark.parametrize("schedule", ["1f1b", "gpipe", "interleaved"])
-@pytest.mark.parametrize("pp", [2, 4])
-def test_pipeline_simulation_agrees_with_the_estimate(schedule, pp):
+@pytest.mark.parametrize("schedule, tol", [("1f1b", 0.01), ("gpipe", 0.01), ("interleaved", 0.01), ("zb-h1", 0.01),
+                                           ("v-half", 0.06), ("v-min", 0.08)])
+@pytest.mark.parametrize("pp, gbatch, recompute", [(2, 8, "none"), (4, 16, "full"), (8, 16, "none")])
+def test_pipeline_simulation_agrees_with_the_estimate(schedule, tol, pp, gbatch, recompute):
     """The event-driven pipeline step and the analytical one (cost/estimate.py) price the same
-    micro-batches: within 3% (the simulation splits the embedding and head differently)."""
-    import simhw
-    w = wl(model="llama2-7b", seq_len=2048, micro_batch=1, global_batch=8, devices=pp,
-           parallelism={"pp": pp, "schedule": schedule, "interleave": 2 if schedule == "interleaved" else 1})
+    passes, recompute included: within 1% for 1F1B, GPipe, interleaved and ZB-H1; the V shapes'
+    fill and their steady gaps on unequal stages are approximated (within 6-8%)."""
+    w = wl(model="llama2-7b", seq_len=2048, micro_batch=1, global_batch=gbatch, devices=pp,
+           parallelism={"pp": pp, "schedule": schedule, "interleave": 2 if schedule == "interleaved" else 1},
+           memory={"recompute": recompute})
     hw = simhw.load_hw("a100")
-    assert simulate_step(w, hw).step_time_s == pytest.approx(simhw.estimate(w, hw).step_time_s, rel=0.03)
+    assert simulate_step(w, hw).step_time_s == pytest.approx(simhw.estimate(w, hw).step_time_s, rel=tol)

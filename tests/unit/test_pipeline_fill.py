@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import simhw
-from simhw.cost.estimate import pipeline_time_s
+from simhw.cost.estimate import pipeline_time_s, steady_interval_s
 from simhw.sim.pipeline import simulate_pipeline
 from simhw.workload.from_yaml import workload_from_dict
 
@@ -39,3 +39,32 @@ def test_estimate_fills_at_the_other_stages_mean():
     slowest_slot = (est.step_time_s - est.time_breakdown_s["pipeline_bubble"]
                     - est.time_breakdown_s["optimizer"] - est.time_breakdown_s["data_parallel"]) / 64
     assert 0 < est.time_breakdown_s["pipeline_bubble"] < 7 / 3 * slowest_slot
+
+
+PASSES = [(1.0, 1.0, 1.0), (1.0, 1.3, 0.7), (1.0, 1.5, 1.0), (1.2, 1.0, 1.0), (1.0, 2.0, 1.0), (1.0, 1.0, 0.5),
+          (2.0, 1.0, 1.0), (1.0, 2.0, 3.0)]
+
+
+@pytest.mark.parametrize("f, b, w", PASSES)
+@pytest.mark.parametrize("kind", ["v-min", "v-half", "zb-h1"])
+def test_steady_interval_is_the_simulated_schedules(kind, f, b, w):
+    """steady_interval_s against the event-driven schedule's time per extra micro-batch (4 stages,
+    32 -> 64 micro-batches; a V shape's device runs two chunks of f / 2, b / 2, w / 2)."""
+    from simhw.workload.spec import PipeSchedule
+
+    def step(m):
+        return simulate_pipeline(kind, 4, m, forward_s=f, backward_s=b, weight_grad_s=w).step_time_s
+    simulated = (step(64) - step(32)) / 32
+    assert steady_interval_s(PipeSchedule(kind), f, b, w) == pytest.approx(simulated, rel=1e-9)
+
+
+@pytest.mark.parametrize("f, b, w", PASSES)
+@pytest.mark.parametrize("p, m", [(4, 16), (8, 32)])
+def test_zb_h1_fill_is_the_simulated_schedules(p, m, f, b, w):
+    """ZB-H1's bubble, (p - 1) max(f + b - w, f, b): a third of 1F1B's with equal passes."""
+    wl = workload_from_dict({"model": "llama2-7b", "mode": "train", "seq_len": 512, "global_batch": m,
+                             "micro_batch": 1, "devices": p, "parallelism": {"pp": p, "schedule": "zb-h1"}})
+    stage = f + b + w
+    analytic = pipeline_time_s(stage, m, wl, passes=[(f, b, w)] * p)
+    simulated = simulate_pipeline("zb-h1", p, m, forward_s=f, backward_s=b, weight_grad_s=w).step_time_s
+    assert analytic == pytest.approx(simulated, rel=1e-9)
