@@ -8,8 +8,9 @@ def register(sub) -> None:
     p = sub.add_parser("simulate", help="event-driven simulation of one step: overlap, memory over time, timeline")
     p.add_argument("workload")
     p.add_argument("--hw", required=True, metavar="NAME")
-    p.add_argument("--plan", default="none",
-                   help="built-in plan (none, full-recompute, selective, cpu-offload, ssdtrain, memo) or a plan YAML")
+    p.add_argument("--plan", default=None,
+                   help="built-in plan (none, full-recompute, selective, cpu-offload, ssdtrain, memo) or a plan YAML "
+                        "(default: the workload's own memory.recompute: none, selective or full-recompute)")
     p.add_argument("--timeline", metavar="OUT.json", help="write a Chrome trace (open in Perfetto)")
     p.add_argument("--pageable", action="store_true", help="host buffers are pageable, not pinned")
     p.add_argument("--format", choices=("table", "json"), default="table")
@@ -31,7 +32,8 @@ def run(args) -> int:
 
     wl = load_workload(args.workload, args.overrides)
     hw = load_hw(args.hw)
-    res = simulate_step(wl, hw, load_plan(args.plan), pinned=not args.pageable)
+    plan = args.plan or {"none": "none", "selective": "selective", "full": "full-recompute"}[wl.memory.recompute.value]
+    res = simulate_step(wl, hw, load_plan(plan), pinned=not args.pageable)
     if args.timeline:
         write_bytes_atomic(Path(args.timeline), sim_to_chrome_trace(res).encode("utf-8"))
     if args.format == "json":

@@ -142,3 +142,19 @@ def test_pipeline_simulation_agrees_with_the_estimate(schedule, tol, pp, gbatch,
            memory={"recompute": recompute})
     hw = simhw.load_hw("a100")
     assert simulate_step(w, hw).step_time_s == pytest.approx(simhw.estimate(w, hw).step_time_s, rel=tol)
+
+
+def test_simulate_defaults_to_the_workloads_own_recompute(tmp_path, capsys):
+    """Without --plan, `simhw simulate` replays the workload's memory.recompute, as `simhw estimate`
+    prices it; --plan none keeps every activation instead."""
+    from simhw.cli import main
+    path = tmp_path / "w.yaml"
+    path.write_text("name: t\nversion: 1\nmodel: llama2-13b\nmode: train\nseq_len: 4096\nglobal_batch: 16\n"
+                    "micro_batch: 1\ndevices: 8\nparallelism: {tp: 8}\nmemory: {recompute: full}\n")
+    runs = {}
+    for extra in ([], ["--plan", "none"]):
+        assert main(["simulate", str(path), "--hw", "dgx-a100", "--format", "json", *extra]) == 0
+        runs[tuple(extra)] = json.loads(capsys.readouterr().out)
+    own, none = runs[()], runs[("--plan", "none")]
+    assert own["plan"] == "full-recompute" and none["plan"] == "none"
+    assert own["step_time_s"] > none["step_time_s"] and own["peak_memory_bytes"]["device"] < none["peak_memory_bytes"]["device"]
