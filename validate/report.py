@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         "## Per data set", "", "\n\n".join(sections), "", e2e_section, "",
         notes,
         ""])
+    args.out.mkdir(parents=True, exist_ok=True)
     if args.gpu != "a100":   # the README and its table are the A100 ones
         (args.out / report_name).write_text(report, encoding="utf-8")
         print(acc_text)
