@@ -67,6 +67,15 @@ def a100_notes(rows_by_source: dict, device) -> str:
             f"{len(fr)} GEMMs of 0.2 TFLOP or more reach {statistics.median(fr):.2f} of the dense peak at the "
             f"median and up to {max(fr):.2f}; its rows carry power=full. Other rows are priced at the "
             "DVFS clock of their own draw (power=burst: a die near idle temperature).")
+    inv = gemm_inversions(aic)
+    if inv:
+        n_inv, n_pairs, (small, large, t_small, t_large) = inv
+        lines.append(
+            f"- aiconfigurator's GEMM grid is not monotone: of its {n_pairs:,} pairs of shapes one grid step "
+            f"apart, {n_inv} run more than 15% faster on the larger problem (e.g. m x n x k {small} takes "
+            f"{1e6 * t_small:.1f} us, {large} {1e6 * t_large:.1f} us): cuBLAS's heuristics pick a slower kernel "
+            "for one of them. simhw prices the fastest of its tile shapes and split factors, so that more work "
+            "never takes less time, and misses one side of each such pair.")
     if vidur:
         fr = gemm_peak_fractions(vidur, device)
         text = "- vidur: the A100 variant is not stated"
@@ -84,6 +93,40 @@ def a100_notes(rows_by_source: dict, device) -> str:
               "functions are torch.compile'd, whose every call also runs Dynamo's guard checks (timing=compiled: "
               "host_compiled_call_gap instead).", ""]
     return "\n".join(lines)
+
+
+def gemm_inversions(rows, ratio: float = 1.15):
+    """(pairs where the larger GEMM is more than ``ratio`` times faster, neighbouring pairs, the
+    largest such inversion among rows of 5 us or more as (small shape, large shape, small s, large s))
+    over a grid of GEMM rows: pairs one grid step apart in one of m, n, k; None without rows."""
+    times: dict = {}
+    for m in rows:
+        if m.kind == "gemm":
+            s = m.op.shape
+            times.setdefault((s["m"], s["n"], s["k"]), []).append(m.measured_s)
+    if not times:
+        return None
+    t = {key: statistics.median(v) for key, v in times.items()}
+    axes = [sorted({key[i] for key in t}) for i in range(3)]
+    nxt = [dict(zip(a, a[1:])) for a in axes]
+    pairs = inversions = 0
+    worst = None
+    for key, small in t.items():
+        for i in range(3):
+            up = nxt[i].get(key[i])
+            big_key = key[:i] + (up,) + key[i + 1:] if up is not None else None
+            if big_key not in t:
+                continue
+            pairs += 1
+            large = t[big_key]
+            if small > ratio * large:
+                inversions += 1
+                if small >= 5e-6 and (worst is None or small / large > worst[2] / worst[3]):
+                    worst = (key, big_key, small, large)
+    if worst is None:
+        return None
+    fmt = lambda k: " x ".join(f"{v:g}" for v in k)   # noqa: E731
+    return inversions, pairs, (fmt(worst[0]), fmt(worst[1]), worst[2], worst[3])
 
 
 LONG_GEMM_S = 1e-3                  # vidur GEMMs long enough for the power limit to bind

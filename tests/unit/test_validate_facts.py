@@ -99,3 +99,18 @@ def test_the_a100_factor_line_needs_held_rows():
     assert "carried over from the H100 (hot_flop_factor 1.76, hot_time_constant 0.26 s" in out
     long = {rows[0].line}
     assert facts._cool_a100([rows[0]], long) and facts._cool_a100([_rows()[0]], long) == ""   # no held_s
+
+
+def test_gemm_inversions_count_larger_problems_that_run_faster():
+    grid = """kind,m,n,k,dtype,measured_s
+gemm,1,32,32,bf16,0.000010
+gemm,2,32,32,bf16,0.000006
+gemm,1,64,32,bf16,0.000011
+gemm,2,64,32,bf16,0.000012
+"""
+    rows, bad = parse_lines(grid.splitlines(), "grid.csv")
+    assert not bad
+    inversions, pairs, (small, large, t_small, t_large) = facts.gemm_inversions(rows)
+    assert pairs == 4 and inversions == 1           # 1x32x32 (10 us) -> 2x32x32 (6 us)
+    assert (small, large) == ("1 x 32 x 32", "2 x 32 x 32") and (t_small, t_large) == (10e-6, 6e-6)
+    assert facts.gemm_inversions(rows[:1]) is None
