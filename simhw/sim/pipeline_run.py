@@ -11,10 +11,10 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ..cost.estimate import exposed_dp_s, stage_p2p_s
+from ..cost.estimate import engine_costs, exposed_dp_s, stage_p2p_s
 from ..cost.memory import activation_bytes_per_layer, memory_breakdown
 from ..spec.model import NodeSpec
-from ..workload.spec import PipeSchedule, Workload
+from ..workload.spec import Mode, PipeSchedule, Workload
 from .pipeline import PipelineKind, simulate_pipeline
 
 SPLIT = {PipeSchedule.ZB_H1, PipeSchedule.V_HALF, PipeSchedule.V_MIN}
@@ -41,22 +41,31 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
     split = par.schedule in SPLIT
     wgrad = np.full(par.pp, costs.wgrad_s * lps if split else 0.0)
     device = hw.device if isinstance(hw, NodeSpec) else hw
+    # serving: the engine's host thread dispatches a stage's layers while its GPU runs them (a stage
+    # takes the longer of the two) and adds its per-iteration work (cost/estimate.py, as there)
+    host_wait = np.zeros(par.pp)
+    fixed_s = 0.0
+    if wl.mode is not Mode.TRAIN:
+        engine = engine_costs(wl, device)
+        host_wait = np.maximum(0.0, lps * engine.host_per_layer_s - fwd)
+        seqs = wl.micro_batch * (wl.decode.samples if wl.mode is Mode.DECODE else 1)
+        fixed_s = engine.step_s + engine.per_sequence_s * seqs
     p2p = stage_p2p_s(wl, hw, device)
     mb = wl.microbatches      # a multiple of pp for the interleaved schedule (workload/from_yaml.py)
-    res = simulate_pipeline(kind, par.pp, mb, fwd, bwd_total - wgrad, wgrad, p2p, chunks=chunks)
+    res = simulate_pipeline(kind, par.pp, mb, fwd + host_wait, bwd_total - wgrad, wgrad, p2p, chunks=chunks)
     mem = memory_breakdown(wl, hw)
     static = mem.parameters_bytes + mem.gradients_bytes + mem.optimizer_bytes
     per_mb = activation_bytes_per_layer(wl) * lps
     peak_dev = static + float(max(res.peak_activation_microbatches)) * per_mb
     zero3 = wl.memory.zero_stage >= 3
     busiest = int(np.argmax(fwd + bwd_total))
-    step = res.step_time_s + costs.optimizer_s + exposed_dp_s(costs.dp_comm_s, costs.dp_gather_s, float(fwd[busiest]),
-                                                               float(bwd_total[busiest]), mb, lps, zero3)
+    step = res.step_time_s + fixed_s + costs.optimizer_s + exposed_dp_s(
+        costs.dp_comm_s, costs.dp_gather_s, float(fwd[busiest]), float(bwd_total[busiest]), mb, lps, zero3)
     compute = float(fwd[busiest] + bwd_total[busiest]) * mb
     tasks = ()
     return SimResult(
         hardware=hw.name, workload=wl.name, plan=plan.name, step_time_s=step, compute_s=compute,
-        exposed_transfer_s=0.0, bubble_rate=res.bubble_rate,
+        exposed_transfer_s=0.0, bubble_rate=res.bubble_rate, engine_s=fixed_s + float(host_wait[busiest]) * mb,
         peak_memory_bytes=MappingProxyType({"device": peak_dev, "host": 0.0, "nvme": 0.0}),
         capacity_bytes=MappingProxyType({"device": device.main_memory.capacity_bytes}),
         utilisation=MappingProxyType({f"stage{d}": float(u) for d, u in

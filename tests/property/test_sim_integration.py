@@ -158,3 +158,16 @@ def test_simulate_defaults_to_the_workloads_own_recompute(tmp_path, capsys):
     own, none = runs[()], runs[("--plan", "none")]
     assert own["plan"] == "full-recompute" and none["plan"] == "none"
     assert own["step_time_s"] > none["step_time_s"] and own["peak_memory_bytes"]["device"] < none["peak_memory_bytes"]["device"]
+
+
+@pytest.mark.parametrize("mode, batch, pp", [("prefill", 1, 2), ("prefill", 4, 2), ("decode", 8, 2), ("decode", 64, 4)])
+def test_pipelined_serving_simulation_agrees_with_the_estimate(mode, batch, pp):
+    """Serving through pipeline stages: each stage waits on the engine's host dispatch of its layers
+    and the iteration pays the engine's fixed work, in the simulation as in the estimate."""
+    micro = batch if mode == "decode" else 1
+    w = wl(model="llama2-70b", mode=mode, seq_len=4096, micro_batch=micro, global_batch=batch, devices=8 * pp,
+           parallelism={"tp": 8, "pp": pp})
+    r = simulate_step(w, NODE)
+    e = simhw.estimate(w, NODE)
+    assert r.step_time_s == pytest.approx(e.step_time_s, rel=0.01)
+    assert r.engine_s > 0
