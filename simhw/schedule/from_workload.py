@@ -88,7 +88,8 @@ def pipeline_partition(wl: Workload, hw, device_memory_bytes: float | None = Non
     cap = device_memory_bytes or device.main_memory.capacity_bytes
     counts = tuple(sorted({c for c in (par.pp, 2 * par.pp, 4 * par.pp, wl.microbatches) if c <= wl.global_batch // par.dp}))
     data = pp.PipelineData(layers=tuple(layers), num_stages=par.pp, global_batch_samples=wl.global_batch // par.dp,
-                           device_capacity_bytes=cap, micro_batch_counts=counts or (par.pp,))
+                           device_capacity_bytes=cap, micro_batch_counts=counts or (par.pp,),
+                           interleave_chunks=par.interleave if par.interleave > 1 else 2)   # the workload's own v
     per_candidate = max(5.0, time_limit_s / (len(data.micro_batch_counts) * len(data.schedules)))
     return pp.solve(data, time_limit_s=per_candidate, mip_gap=1e-3)
 

@@ -141,3 +141,15 @@ def test_as_many_layers_as_stages():
     assert r.stage_layers == ((0,), (1,), (2,), (3,))
     with pytest.raises(InfeasibleError):
         pp.solve_fixed(PipelineData(layers, 2, 8, 1 * GB, (4,)), S.V_HALF, 4)
+
+
+def test_workload_partition_weighs_the_workloads_own_interleave():
+    """`simhw schedule` on a workload that interleaves 3 chunks weighs the interleaved schedule at
+    v = 3, whose smaller bubble makes it the pick here (at the default v = 2, V-Half was)."""
+    from simhw.schedule.from_workload import pipeline_partition
+    from simhw.workload.from_yaml import load_workload
+    import simhw
+    wl = load_workload("workloads/gpt3-175b-megatron.yaml", [])
+    result = pipeline_partition(wl, simhw.load_hw("dgx-a100"))
+    assert result.schedule is pp.PipelineSchedule.INTERLEAVED
+    assert all(len(stages) == 3 for stages in result.device_stages)
