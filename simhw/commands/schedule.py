@@ -51,17 +51,21 @@ def run(args) -> int:
     if model in ("checkpoint", "placement"):
         return _chain_or_placement(model, wl, hw, dev, args)
     if model == "inference":
-        from ..schedule.from_workload import decode_placement
+        from ..schedule.from_workload import decode_placement, serving_iteration_s
         import yaml
         r = decode_placement(wl, hw, dev, host, args.time_limit)
+        iteration = serving_iteration_s(wl, hw, r.step_time_s)
         rows = [[k, f"{getattr(r, k).gpu:.1%}", f"{getattr(r, k).cpu:.1%}", f"{getattr(r, k).nvme:.1%}"]
                 for k in ("weights", "kv_cache", "activations")]
         text = table(rows, ["data", "GPU", "CPU", "NVMe"]) + (
-            f"\npredicted decode step {seconds(r.step_time_s)}, {r.tokens_per_s:.4g} tok/s; binding: {r.binding}")
+            f"\npredicted decode step {seconds(r.step_time_s)} on the GPU, {r.tokens_per_s:.4g} tok/s; binding: "
+            f"{r.binding}\nwith the serving engine's host dispatch and per-iteration work (as simhw estimate): "
+            f"{seconds(iteration)} per iteration, {r.tokens_per_s * r.step_time_s / iteration:.4g} tok/s")
         plan_text = yaml.safe_dump({"name": "placement", "version": 1, "kind": "inference-placement",
                                     **{k: {t: float(getattr(getattr(r, k), t)) for t in ("gpu", "cpu", "nvme")}
                                        for k in ("weights", "kv_cache", "activations")},
-                                    "predicted": {"step_time_s": float(r.step_time_s), "tokens_per_s": float(r.tokens_per_s)}},
+                                    "predicted": {"step_time_s": float(r.step_time_s), "tokens_per_s": float(r.tokens_per_s),
+                                                  "iteration_s": float(iteration)}},
                                    sort_keys=False)
     elif model == "pipeline":
         from ..schedule.from_workload import pipeline_partition

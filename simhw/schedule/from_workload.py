@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..cost.estimate import OpCoster
+from ..cost.estimate import OpCoster, engine_costs
 from ..cost.memory import (activation_bytes_per_layer, layer_params_per_device, memory_breakdown,
                            static_bytes_per_param)
 from ..spec.model import NodeSpec
 from ..workload.graph import Phase
-from ..workload.spec import Workload
+from ..workload.spec import Mode, Workload
 from ..workload.transformer import build_graph
 
 
@@ -53,6 +53,17 @@ def decode_placement(wl: Workload, hw, device_memory_bytes: float | None = None,
         nvme_bandwidth_bytes_per_s=nvme_bw,
         kv_write_bytes_per_step=mem.kv_cache_bytes / max(1, wl.decode.context_len + wl.decode.new_tokens))
     return inf.solve(data, time_limit_s=time_limit_s)
+
+
+def serving_iteration_s(wl: Workload, hw, gpu_step_s: float) -> float:
+    """One serving iteration around a GPU step of ``gpu_step_s``: the engine's host dispatch of the
+    layers overlaps it (the iteration waits for the slower), then its per-iteration and per-sequence
+    work (cost/estimate.py's serving rule, the workload's engine: block over the spec's engine_*)."""
+    device = hw.device if isinstance(hw, NodeSpec) else hw
+    engine = engine_costs(wl, device)
+    seqs = wl.micro_batch * (wl.decode.samples if wl.mode is Mode.DECODE else 1)
+    host_s = wl.model.layers * engine.host_per_layer_s
+    return max(gpu_step_s, host_s) + engine.step_s + engine.per_sequence_s * seqs
 
 
 def pipeline_partition(wl: Workload, hw, device_memory_bytes: float | None = None, time_limit_s: float = 30.0):
