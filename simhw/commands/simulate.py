@@ -33,7 +33,12 @@ def run(args) -> int:
     wl = load_workload(args.workload, args.overrides)
     hw = load_hw(args.hw)
     plan = args.plan or {"none": "none", "selective": "selective", "full": "full-recompute"}[wl.memory.recompute.value]
-    res = simulate_step(wl, hw, load_plan(plan), pinned=not args.pageable)
+    if plan == "memo":     # MEMO's alpha for this workload and machine (its LP), not a fixed one
+        from ..schedule.from_workload import memo_plan
+        chosen = memo_plan(wl, hw)
+    else:
+        chosen = load_plan(plan)
+    res = simulate_step(wl, hw, chosen, pinned=not args.pageable)
     if args.timeline:
         write_bytes_atomic(Path(args.timeline), sim_to_chrome_trace(res).encode("utf-8"))
     if args.format == "json":

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from ..cost.estimate import OpCoster, engine_costs
 from ..cost.memory import (activation_bytes_per_layer, layer_params_per_device, memory_breakdown,
-                           static_bytes_per_param)
+                           saved_tensor_bytes, static_bytes_per_param)
 from ..spec.model import NodeSpec
 from ..workload.graph import Phase
 from ..workload.spec import Mode, Workload
@@ -53,6 +53,29 @@ def decode_placement(wl: Workload, hw, device_memory_bytes: float | None = None,
         nvme_bandwidth_bytes_per_s=nvme_bw,
         kv_write_bytes_per_step=mem.kv_cache_bytes / max(1, wl.decode.context_len + wl.decode.new_tokens))
     return inf.solve(data, time_limit_s=time_limit_s)
+
+
+def memo_plan(wl: Workload, hw, host_memory_bytes: float | None = None):
+    """MEMO's plan for ``wl`` on ``hw`` (Zhao et al. 2024 §4.1, seed-targets §2c): offload every
+    layer's input and attention output, a fraction alpha of the other saved tensors' tokens (the
+    rest recomputed), the last two layers kept; alpha the largest whose transfer hides behind a
+    layer's forward over the host link and whose bytes fit host memory (tokenwise.py
+    memo_alpha_closed_form), 0 when not even the fixed part fits."""
+    from ..cost.comm import host_link_bytes_per_s
+    from ..sim.run import layer_costs, memory_pools
+    from ..workload.spec import Recompute
+    from .plan import builtin_plan
+    from .tokenwise import MemoLPData, memo_alpha_closed_form
+
+    per_class = saved_tensor_bytes(wl, recompute=Recompute.NONE)
+    others = sum(v for k, v in per_class.items() if k not in ("input", "attn_out", "scores"))
+    _, host_cap, _ = memory_pools(hw, wl, None, host_memory_bytes)
+    data = MemoLPData(input_bytes=per_class.get("input", 0.0), attn_bytes=per_class.get("attn_out", 0.0),
+                      others_bytes=others, pcie_bandwidth_bytes_per_s=host_link_bytes_per_s(hw),
+                      layer_forward_time_s=layer_costs(wl, hw).fwd_s, num_layers=wl.model.layers,
+                      host_capacity_bytes=min(host_cap, 1e30))
+    alpha = memo_alpha_closed_form(data) if others > 0 else 1.0
+    return builtin_plan("memo", max(0.0, min(1.0, alpha)))
 
 
 def serving_iteration_s(wl: Workload, hw, gpu_step_s: float) -> float:
