@@ -43,3 +43,13 @@ def test_readme_command_runs(line, tmp_path, monkeypatch, capsys):
                          "-o", str(tmp_path / "plan.yaml")]) == 0
             args[i] = str(tmp_path / "plan.yaml")
     assert main(args) == 0, capsys.readouterr().err
+
+
+def test_readme_python_example_runs(monkeypatch):
+    """The README's Python API block, executed as written."""
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = text.split("The Python API gives the same as frozen values:", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)    # noqa: S102 (the project's own README)
+    assert scope["r"].step_time_s > 0 and scope["sim"].step_time_s > 0
