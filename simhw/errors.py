@@ -32,3 +32,16 @@ class InfeasibleError(SimhwError):
 
 class DataError(SimhwError):
     """A measurement file (validate / calibrate) cannot be read."""
+
+
+class MissingPeakError(SpecError, KeyError):
+    """A spec has no compute peak for a data type an op needs (nor a wider format). Also a
+    KeyError, so callers that price row by row can mark the row unpriced and go on."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingMemoryError(SpecError, ValueError):
+    """A spec has no memory level where an op needs main memory. Also a ValueError, so callers
+    that price row by row can mark the row unpriced and go on."""

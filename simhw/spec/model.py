@@ -234,7 +234,9 @@ class DeviceSpec:
     @property
     def main_memory(self) -> MemoryLevel:
         if not self.memory:
-            raise ValueError(f"{self.name} has no memory levels")
+            from ..errors import MissingMemoryError
+            raise MissingMemoryError(f"{self.name} ({self.kind.value}) has no memory levels, so its ops have no main "
+                                     "memory to move bytes through: cost a workload on a GPU, CPU or accelerator spec.")
         return self.memory[0]
 
     def memory_level(self, name: str) -> MemoryLevel | None:
@@ -254,7 +256,12 @@ class DeviceSpec:
         for candidate in _FALLBACK[dtype]:
             if candidate in self.peak_flop_per_s:
                 return self.peak_flop_per_s[candidate]
-        raise KeyError(dtype)
+        from ..errors import MissingPeakError
+        have = ", ".join(d.value for d in self.peak_flop_per_s)
+        raise MissingPeakError(
+            f"{self.name} ({self.kind.value}) has no {dtype.value} compute peak (nor a wider format)"
+            + (f"; its spec lists {have}, so ops in {dtype.value} cannot be priced on it." if have else
+               "; it computes nothing: cost a workload on a GPU, CPU or accelerator spec."))
 
     @property
     def busy_w(self) -> float:

@@ -133,3 +133,16 @@ def test_interleave_alone_picks_the_interleaved_schedule():
     hw = simhw.load_hw("a100")
     t_plain, t_chunked = (simhw.estimate(w, hw).time_breakdown_s["pipeline_bubble"] for w in (plain, chunked))
     assert t_chunked == pytest.approx(t_plain / 2, rel=0.05)
+
+
+@pytest.mark.parametrize("hw, needle", [
+    ("fusemax", "fusemax (spatial) has no fp32 compute peak (nor a wider format); its spec lists fp16"),
+    ("m1max-ssd", "m1max-ssd (flash) has no fp32 compute peak"),
+    ("memristor-crossbar-16nm", "memristor-crossbar-16nm (crossbar) has no memory levels"),
+    ("econ-t-asic-65nm", "econ-t-asic-65nm (spatial) has no memory levels"),
+])
+def test_workload_on_a_spec_that_cannot_run_it(tmp_path, capsys, hw, needle):
+    """Specs of accelerators, drives and arrays that lack what a transformer's ops need say so."""
+    code, err, out = run(tmp_path, capsys, GOOD, hw=hw)
+    assert code == 2 and needle in err and "Traceback" not in err and err.count("\n") == 1
+    assert not out.exists()
