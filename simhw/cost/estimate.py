@@ -315,6 +315,12 @@ class EngineCosts:
     per_sequence_s: float
     host_per_layer_s: float
 
+    def iteration_s(self, wl: Workload) -> float:
+        """The engine's own work per iteration of ``wl``: the fixed part plus per sequence (a
+        prefill's micro-batch, or a decode batch's sequences times its samples)."""
+        seqs = wl.micro_batch * (wl.decode.samples if wl.mode is Mode.DECODE else 1)
+        return self.step_s + self.per_sequence_s * seqs
+
 
 def engine_costs(wl: Workload, device: DeviceSpec) -> EngineCosts:
     """The workload's engine: block over the spec's engine_* constants (workload/engines.py)."""
@@ -400,12 +406,10 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         stage_bound[crit][Bound.COMMUNICATION] += (2 if wl.mode is Mode.TRAIN else 1) * p2p_s
     tokens_global = wl.global_batch * wl.seq_len
     engine_s = exposed_dp = 0.0
-    step_over, per_seq = engine.step_s, engine.per_sequence_s
     if wl.mode is Mode.DECODE:
         mb = 1
-        seqs = wl.micro_batch * wl.decode.samples
         pipe = sum(stage_busy) + (stage_t - stage_busy[crit]) * (p > 1)
-        engine_s = step_over + per_seq * seqs
+        engine_s = engine.iteration_s(wl)
         step = pipe + engine_s
         host_wait = sum(stage_busy) - sum(gpu_busy)      # the GPU waiting on the host's dispatch
         total = step * wl.decode.new_tokens
@@ -420,7 +424,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         exposed_dp = exposed_dp_s(dp_comm_s, dp_gather_s, fwd_stage[crit], bwd_last_stage[crit], mb, lps,
                                   wl.mode is Mode.TRAIN and wl.memory.zero_stage >= 3)
         if wl.mode is Mode.PREFILL:
-            engine_s = step_over + per_seq * wl.micro_batch
+            engine_s = engine.iteration_s(wl)
         step = pipe + exposed_dp + step_ops_s + engine_s
         host_wait = (stage_busy[crit] - gpu_busy[crit]) * mb
         total = step

@@ -17,7 +17,7 @@ from ..cost.memory import (activation_bytes_per_layer, layer_params_per_device, 
                            saved_tensor_bytes, static_bytes_per_param)
 from ..spec.model import NodeSpec
 from ..workload.graph import Phase
-from ..workload.spec import Mode, Workload
+from ..workload.spec import Workload
 from ..workload.transformer import build_graph
 
 
@@ -82,11 +82,8 @@ def serving_iteration_s(wl: Workload, hw, gpu_step_s: float) -> float:
     """One serving iteration around a GPU step of ``gpu_step_s``: the engine's host dispatch of the
     layers overlaps it (the iteration waits for the slower), then its per-iteration and per-sequence
     work (cost/estimate.py's serving rule, the workload's engine: block over the spec's engine_*)."""
-    device = hw.device if isinstance(hw, NodeSpec) else hw
-    engine = engine_costs(wl, device)
-    seqs = wl.micro_batch * (wl.decode.samples if wl.mode is Mode.DECODE else 1)
-    host_s = wl.model.layers * engine.host_per_layer_s
-    return max(gpu_step_s, host_s) + engine.step_s + engine.per_sequence_s * seqs
+    engine = engine_costs(wl, hw.device if isinstance(hw, NodeSpec) else hw)
+    return max(gpu_step_s, wl.model.layers * engine.host_per_layer_s) + engine.iteration_s(wl)
 
 
 def pipeline_partition(wl: Workload, hw, device_memory_bytes: float | None = None, time_limit_s: float = 30.0):

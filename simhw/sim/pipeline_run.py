@@ -48,8 +48,7 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
     if wl.mode is not Mode.TRAIN:
         engine = engine_costs(wl, device)
         host_wait = np.maximum(0.0, lps * engine.host_per_layer_s - fwd)
-        seqs = wl.micro_batch * (wl.decode.samples if wl.mode is Mode.DECODE else 1)
-        fixed_s = engine.step_s + engine.per_sequence_s * seqs
+        fixed_s = engine.iteration_s(wl)
     p2p = stage_p2p_s(wl, hw, device)
     mb = wl.microbatches      # a multiple of pp for the interleaved schedule (workload/from_yaml.py)
     res = simulate_pipeline(kind, par.pp, mb, fwd + host_wait, bwd_total - wgrad, wgrad, p2p, chunks=chunks)

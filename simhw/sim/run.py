@@ -223,8 +223,7 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
     engine = engine_costs(wl, device)
     dispatch = None
     if not train:
-        seqs = wl.micro_batch * (wl.decode.samples if wl.mode is Mode.DECODE else 1)
-        dispatch = add("engine", engine.step_s + engine.per_sequence_s * seqs, CPU, [prev])
+        dispatch = add("engine", engine.iteration_s(wl), CPU, [prev])
     for mb in range(mbs):
         fwd_ids, d2h_ids, nw_ids, layer_bytes = [], [], [], []
         emb = add(f"embed.mb{mb}", costs.embed_s, C, [prev, dispatch])

@@ -11,6 +11,8 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Mapping
 
+from ..errors import MissingMemoryError, MissingPeakError
+
 
 class AttentionKernel(Enum):
     """The FlashAttention generation a device's software stack runs (cost/roofline.py)."""
@@ -234,7 +236,6 @@ class DeviceSpec:
     @property
     def main_memory(self) -> MemoryLevel:
         if not self.memory:
-            from ..errors import MissingMemoryError
             raise MissingMemoryError(f"{self.name} ({self.kind.value}) has no memory levels, so its ops have no main "
                                      "memory to move bytes through: cost a workload on a GPU, CPU or accelerator spec.")
         return self.memory[0]
@@ -256,7 +257,6 @@ class DeviceSpec:
         for candidate in _FALLBACK[dtype]:
             if candidate in self.peak_flop_per_s:
                 return self.peak_flop_per_s[candidate]
-        from ..errors import MissingPeakError
         have = ", ".join(d.value for d in self.peak_flop_per_s)
         raise MissingPeakError(
             f"{self.name} ({self.kind.value}) has no {dtype.value} compute peak (nor a wider format)"
