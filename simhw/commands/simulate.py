@@ -25,19 +25,20 @@ def run(args) -> int:
 
     from ..report.chrome_trace import sim_to_chrome_trace
     from ..report.fmt import gib, pct, seconds, table
-    from ..schedule.plan import load_plan
+    from ..schedule.plan import load_plan, workload_plan
     from ..sim.run import simulate_step
     from ..spec.load import load_hw
     from ..workload.from_yaml import load_workload
 
     wl = load_workload(args.workload, args.overrides)
     hw = load_hw(args.hw)
-    plan = args.plan or {"none": "none", "selective": "selective", "full": "full-recompute"}[wl.memory.recompute.value]
-    if plan == "memo":     # MEMO's alpha for this workload and machine (its LP), not a fixed one
+    if args.plan is None:      # the workload's own recompute, priced as its op graph runs it
+        chosen = workload_plan(wl)
+    elif args.plan == "memo":  # MEMO's alpha for this workload and machine (its LP), not a fixed one
         from ..schedule.from_workload import memo_plan
         chosen = memo_plan(wl, hw)
     else:
-        chosen = load_plan(plan)
+        chosen = load_plan(args.plan)
     res = simulate_step(wl, hw, chosen, pinned=not args.pageable)
     if args.timeline:
         write_bytes_atomic(Path(args.timeline), sim_to_chrome_trace(res).encode("utf-8"))

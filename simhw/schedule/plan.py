@@ -56,6 +56,10 @@ class Plan:
     prefetch_distance: int = 1               # layers ahead the H2D prefetch may run in backward
     keep_last_layers: int = 0                # layers at the end of the forward that are never offloaded
     source: str = ""
+    # recompute as the workload's own memory.recompute runs it (the op graph's recompute ops: the
+    # whole layer for Megatron's full recompute, torch.utils.checkpoint's early stop for eager),
+    # not as the recomputed classes' producers; simulate's default plan
+    workload_recompute: bool = False
 
     def policy(self, layer: int, tensor: str, layers_total: int) -> TensorPolicy:
         if layer >= layers_total - self.keep_last_layers:
@@ -82,6 +86,14 @@ def builtin_plan(name: str, alpha: float = 1.0) -> Plan:
     if name not in plans:
         raise PlanError(f"unknown plan '{name}'; built-in plans: {', '.join(plans)}; or pass a plan YAML.")
     return plans[name]
+
+
+def workload_plan(wl) -> Plan:
+    """The plan of ``wl``'s own ``memory.recompute`` (none, selective, full-recompute), recomputing
+    as the workload's op graph does (workload_recompute): what simulate runs without a plan."""
+    from dataclasses import replace
+    name = {"none": "none", "selective": "selective", "full": "full-recompute"}[wl.memory.recompute.value]
+    return replace(builtin_plan(name), workload_recompute=True)
 
 
 BUILTIN_PLANS = ("none", "full-recompute", "selective", "cpu-offload", "ssdtrain", "memo")

@@ -38,7 +38,7 @@ from ..cost.estimate import OpCoster, engine_costs
 from ..cost.memory import layer_params_per_device, memory_breakdown, saved_tensor_bytes
 from ..errors import InfeasibleError
 from ..spec.model import DeviceSpec, NodeSpec
-from ..schedule.plan import Action, Plan, builtin_plan, validate_plan
+from ..schedule.plan import Action, Plan, validate_plan, workload_plan
 from ..workload.graph import Collective, OpKind, Phase
 from ..workload.spec import Mode, Recompute, Workload
 from ..workload.transformer import COLLECTIVE_BY_CODE, build_graph
@@ -161,11 +161,12 @@ def memory_pools(hw, wl: Workload, device_memory_bytes, host_memory_bytes):
 def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = None, *, pinned: bool = True,
                   device_memory_bytes: float | None = None, host_memory_bytes: float | None = None,
                   keep_tasks: bool = True) -> SimResult:
-    """Simulate one training step (or one inference pass) of ``wl`` on ``hw`` under ``plan``.
+    """Simulate one training step (or one inference pass) of ``wl`` on ``hw`` under ``plan``
+    (default: the workload's own memory.recompute, schedule/plan.py workload_plan).
 
     Power limit: every op runs at the DVFS clock its own draw allows (layer_costs through the cost
     model's OpCoster: power_limited); ``clock_scale`` is the ops' average clock."""
-    plan = plan or builtin_plan("none")
+    plan = plan or workload_plan(wl)
     m = wl.model
     validate_plan(plan, m.layers)
     if wl.parallelism.pp > 1:
@@ -232,6 +233,8 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
             if dispatch is not None:
                 dispatch = add(f"dispatch{i}", engine.host_per_layer_s, CPU, [dispatch])
             kept = off_cpu = off_nvme = recomp_s = recomp_bytes = 0.0
+            if plan.workload_recompute and train:
+                recomp_s = costs.recompute_s
             for cls, nbytes in per_class.items():
                 if nbytes <= 0:
                     continue
@@ -239,7 +242,7 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
                 if pol is None or pol.action is Action.KEEP or cls == "input" and pol.action is Action.RECOMPUTE:
                     kept += nbytes if train else 0.0
                 elif pol.action is Action.RECOMPUTE:
-                    recomp_s += costs.class_s.get(cls, 0.0)
+                    recomp_s += 0.0 if plan.workload_recompute else costs.class_s.get(cls, 0.0)
                     recomp_bytes += nbytes
                 else:
                     a, k = pol.offload_fraction, pol.keep_fraction

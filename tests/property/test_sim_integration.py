@@ -158,6 +158,10 @@ def test_simulate_defaults_to_the_workloads_own_recompute(tmp_path, capsys):
     own, none = runs[()], runs[("--plan", "none")]
     assert own["plan"] == "full-recompute" and none["plan"] == "none"
     assert own["step_time_s"] > none["step_time_s"] and own["peak_memory_bytes"]["device"] < none["peak_memory_bytes"]["device"]
+    # Megatron's full recompute re-runs the whole layer, as the estimate prices it
+    est = simhw.estimate(simhw.load_workload(str(path)), NODE)
+    assert own["step_time_s"] == pytest.approx(est.step_time_s, rel=0.01)
+    assert own["peak_memory_bytes"]["device"] == pytest.approx(est.memory.peak_bytes, rel=0.01)
 
 
 @pytest.mark.parametrize("mode, batch, pp", [("prefill", 1, 2), ("prefill", 4, 2), ("decode", 8, 2), ("decode", 64, 4)])
