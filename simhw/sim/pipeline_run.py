@@ -55,7 +55,8 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
     mem = memory_breakdown(wl, hw)
     static = mem.parameters_bytes + mem.gradients_bytes + mem.optimizer_bytes
     per_mb = activation_bytes_per_layer(wl) * lps
-    peak_dev = static + float(max(res.peak_activation_microbatches)) * per_mb
+    # the activations in flight at the stage's peak, or a foreach optimizer's fp32 list (cost/memory.py)
+    peak_dev = static + max(float(max(res.peak_activation_microbatches)) * per_mb, mem.optimizer_transient_bytes)
     zero3 = wl.memory.zero_stage >= 3
     busiest = int(np.argmax(fwd + bwd_total))
     step = res.step_time_s + fixed_s + costs.optimizer_s + exposed_dp_s(

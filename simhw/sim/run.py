@@ -309,8 +309,10 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
                 dp_ids.append(add(f"RS{i}.mb{mb}" if zero3 else f"DP{i}", reduce_l, NET, [bw], prio=1,
                                   free=(DEV, layer_param_bytes) if zero3 else None))
         prev = add(f"embed_bwd.mb{mb}", costs.embed_s, C, [last])
-    if train:
-        add("optimizer", costs.optimizer_s, C, [prev, *dp_ids])
+    if train:   # a foreach optimizer holds its temporary fp32 list while it runs (cost/memory.py)
+        transient = mem.optimizer_transient_bytes
+        add("optimizer", costs.optimizer_s, C, [prev, *dp_ids], alloc=(DEV, transient) if transient else None,
+            free=(DEV, transient) if transient else None)
     graph = b.build()
     try:
         sched: Schedule = simulate(graph)
