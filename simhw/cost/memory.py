@@ -57,14 +57,17 @@ class MemoryBreakdown:
 
 
 def params_per_device(wl: Workload, sharded_by_zero: bool = True) -> float:
-    """Parameters held by the most loaded device (first pipeline stage: layers + embedding)."""
+    """Parameters held by the most loaded device (first pipeline stage: layers + embedding; with a
+    V-shaped schedule the first device also holds the output layer, Qi et al. 2024)."""
     m, par = wl.model, wl.parallelism
     layers = m.layers / par.pp * layer_params_per_device(wl)
     embed = m.embedding_params() / par.tp
     head = m.head_params() / par.tp if par.pp == 1 or not m.tied_embeddings else 0.0
     total = layers + embed + (head if par.pp == 1 else 0.0)
     if par.pp > 1:  # the last stage holds the head instead of the embedding; take the larger
-        total = layers + max(embed, m.head_params() / par.tp + (m.vocab * m.hidden / par.tp if m.tied_embeddings else 0))
+        last = m.head_params() / par.tp + (m.vocab * m.hidden / par.tp if m.tied_embeddings else 0)
+        both = par.schedule in (PipeSchedule.V_HALF, PipeSchedule.V_MIN)
+        total = layers + (embed + m.head_params() / par.tp if both else max(embed, last))
     if sharded_by_zero and wl.memory.zero_stage >= 3:
         total /= par.dp
     return total
