@@ -15,30 +15,34 @@ from collections import defaultdict
 from pathlib import Path
 
 from .cost import _analysis, _peak_memory, _trace
+from .reader import RUNTIME
 
 SCHEMA = "simhw.trace-summary/1"
 LONG_GAP_US = 50            # idle gaps of at least this many microseconds are counted apart
 
 
-def gpu_timeline(gpu_records, longest: int = 5) -> list[dict]:
+def gpu_timeline(gpu_records, longest: int = 5, phase_of=None) -> list[dict]:
     """Per device: span, busy (union of its records' intervals over all streams) and idle seconds,
     the number and total of idle gaps of LONG_GAP_US or more, and the ``longest`` gaps with the name
     of the record that ended each. ``gpu_records``: the reader's (ts_us, dur_us, code, name, device,
-    ...) tuples."""
+    stream, correlation, ...) tuples. ``phase_of``: record -> phase name of the op that launched it
+    (or None); each gap is then charged to the phase whose launch ended it (idle_by_phase_s)."""
     by_device: dict = defaultdict(list)
     for r in gpu_records:
-        by_device[r[4]].append((r[0], r[0] + r[1], r[3]))
+        by_device[r[4]].append((r[0], r[0] + r[1], r[3], phase_of(r) if phase_of else None))
     out = []
     for device, recs in sorted(by_device.items(), key=lambda kv: str(kv[0])):
         recs.sort()
         start, end = recs[0][0], max(r[1] for r in recs)
         busy = 0.0
         gaps = []
+        by_phase: dict = defaultdict(float)
         run_start, run_end = recs[0][0], recs[0][1]
-        for lo, hi, name in recs[1:]:
+        for lo, hi, name, phase in recs[1:]:
             if lo > run_end:
                 busy += run_end - run_start
                 gaps.append((lo - run_end, name))
+                by_phase[phase or "unknown"] += (lo - run_end) * 1e-6
                 run_start, run_end = lo, hi
             else:
                 run_end = max(run_end, hi)
@@ -48,8 +52,32 @@ def gpu_timeline(gpu_records, longest: int = 5) -> list[dict]:
         out.append({"device": device, "span_s": (end - start) * 1e-6, "busy_s": busy * 1e-6,
                     "idle_s": (end - start - busy) * 1e-6, "gaps": len(gaps),
                     "long_gaps": len(long_gaps), "long_gaps_s": sum(long_gaps) * 1e-6,
-                    "longest_gaps": [{"gap_s": g * 1e-6, "before": n} for g, n in gaps[:longest]]})
+                    "longest_gaps": [{"gap_s": g * 1e-6, "before": n} for g, n in gaps[:longest]],
+                    **({"idle_by_phase_s": dict(by_phase)} if phase_of else {})})
     return out
+
+
+def _launch_phase(trace, a):
+    """record -> the phase (fwd, bwd, optimizer, ...) during which the host launched it: the phases'
+    first ops' CPU start times bound them; a GPU record finds its launch by correlation id."""
+    starts: dict = {}
+    for t in a.ops:
+        starts[t.phase.value] = min(starts.get(t.phase.value, t.ts_us), t.ts_us)
+    bounds = sorted((ts, ph) for ph, ts in starts.items())
+    launch = {r[4]: r[0] for recs in trace.threads.values() for r in recs if r[2] == RUNTIME and r[4] is not None}
+    if not bounds or not launch:
+        return None
+
+    def phase_of(record):
+        ts = launch.get(record[6])
+        if ts is None:
+            return None
+        current = bounds[0][1]
+        for start, ph in bounds:
+            if ts >= start:
+                current = ph
+        return current
+    return phase_of
 
 
 def summarize(source) -> dict:
@@ -89,7 +117,7 @@ def summarize(source) -> dict:
         "measured_gpu_s": a.total_gpu_s,
         "kinds": [dict(kind=k, **v) for k, v in sorted(kinds.items(), key=lambda kv: -(kv[1]["gpu_s"] or kv[1]["cpu_s"]))],
         "phases": {k: v for k, v in phases.items()},
-        "gpu_timeline": gpu_timeline(trace.gpu),
+        "gpu_timeline": gpu_timeline(trace.gpu, phase_of=_launch_phase(trace, a)),
         "peak_memory_bytes": _peak_memory(trace),
         "memory_events": len(trace.memory),
         "backward_nodes": a.bwd_nodes,
@@ -118,6 +146,9 @@ def render_table(s: dict, limit: int = 15) -> str:
                         f"{d['gaps']:,} gaps; {d['long_gaps']} of {LONG_GAP_US} us or more hold "
                         f"{seconds(d['long_gaps_s'])} (the GPU waiting on launches or a synchronisation; the "
                         f"profiler's own per-op cost lengthens host-bound gaps)")
+            if d.get("idle_by_phase_s"):
+                head.append("  idle by the phase whose launch ended it: " + ", ".join(
+                    f"{ph} {seconds(v)}" for ph, v in sorted(d["idle_by_phase_s"].items(), key=lambda kv: -kv[1])))
     rows = []
     for k in s["kinds"]:
         row = [k["kind"], str(k["ops"]), si(k["flops"], "FLOP"), si(k["bytes"], "B"), seconds(k["cpu_s"])]

@@ -36,4 +36,16 @@ def test_real_eager_step_waits_on_its_host():
     assert t["span_s"] == pytest.approx(56.0e-3, rel=0.01)
     assert t["busy_s"] == pytest.approx(s["measured_gpu_s"], rel=0.01)
     assert t["idle_s"] == pytest.approx(8.0e-3, rel=0.02) and t["long_gaps"] > 40
-    assert "idle 8.0" in render_table(s)
+    # the gaps are charged to the phase whose launch ended them: nearly all in the forward
+    by_phase = t["idle_by_phase_s"]
+    assert sum(by_phase.values()) == pytest.approx(t["idle_s"], rel=1e-6)
+    assert set(by_phase) == {"fwd", "bwd", "optimizer"} and by_phase["fwd"] > 0.8 * t["idle_s"]
+    text = render_table(s)
+    assert "idle 8.0" in text and "idle by the phase whose launch ended it: fwd 7.1" in text
+
+
+def test_gaps_charged_to_the_launching_phase():
+    records = [rec(0, 10, "a"), rec(30, 10, "b"), rec(100, 10, "c")]
+    phases = {"b": "fwd", "c": "bwd"}
+    (t,) = gpu_timeline(records, phase_of=lambda r: phases.get(r[3]))
+    assert t["idle_by_phase_s"] == {"fwd": pytest.approx(20e-6), "bwd": pytest.approx(60e-6)}
