@@ -59,3 +59,19 @@ def test_python_api_frame():
     assert frame.loc[0, "memory.peak_bytes"] == res.memory.peak_bytes
     with pytest.raises(Exception):
         res.step_time_s = 1.0     # frozen
+
+
+DECODE = ("name: t\nversion: 1\nmodel: llama2-7b\nmode: decode\nseq_len: 2048\nglobal_batch: 8\n"
+          "micro_batch: 8\ndevices: 1\ndecode: {context_len: 2048, new_tokens: 128}\n")
+
+
+def test_engine_bound_serving_gets_a_note(tmp_path, capsys):
+    """A serving workload that names no engine, spending most of an iteration in the spec's default
+    (eager) engine, is told so on stderr; naming an engine, or a GPU-bound case, prints nothing."""
+    path = tmp_path / "decode.yaml"
+    path.write_text(DECODE)
+    assert main(["estimate", str(path), "--hw", "a100", "--hw", "h100"]) == 0
+    err = capsys.readouterr().err
+    assert "note: on h100-sxm5-80gb the spec's default serving engine" in err and "a100-sxm4-80gb" not in err
+    assert main(["estimate", str(path), "--hw", "h100", "--set", "engine=vllm-v1"]) == 0
+    assert "note" not in capsys.readouterr().err
