@@ -76,6 +76,9 @@ _NCCL_BYTES = {"half": 2, "float16": 2, "bfloat16": 2, "bf16": 2, "int8": 1, "fl
 _AIC_GEMM_LAYERS = 6    # collect_gemm.py: outside_loop_count layers per timed bf16 graph
 
 
+_AIC_GEMM_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "fp8": "fp8"}
+
+
 def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = False, gpu: str | None = None):
     """GEMM (bf16), context and generation attention (bf16, head_dim 128), NCCL collectives.
 
@@ -104,10 +107,16 @@ def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = False, 
     for path in files:
         df = _csv(path)
         for r in df.itertuples(index=False):
-            x, w, out = (2.0 * a * b for a, b in ((r.m, r.k), (r.k, r.n), (r.m, r.n)))
-            rows.append(dict(kind="gemm", measured_s=r.latency * 1e-3, m=r.m, n=r.n, k=r.k, dtype="bf16",
+            # tables that keep aiconfigurator's gemm_dtype column (the full H100 parquet): bf16 and fp16
+            # rows as such, per-tensor fp8 as fp8; block-scaled fp8 (fp8_block) has no cost rule
+            dtype = _AIC_GEMM_DTYPES.get(str(getattr(r, "gemm_dtype", "bfloat16")))
+            if dtype is None:
+                continue
+            e = 1.0 if dtype == "fp8" else 2.0      # bytes per input element (fp8 GEMMs write bf16)
+            x, w, out = e * r.m * r.k, e * r.k * r.n, 2.0 * r.m * r.n
+            rows.append(dict(kind="gemm", measured_s=r.latency * 1e-3, m=r.m, n=r.n, k=r.k, dtype=dtype,
                              a_reuse_bytes=w + out, b_reuse_bytes=x + (_AIC_GEMM_LAYERS - 1) * w + _AIC_GEMM_LAYERS * out,
-                             source=src, label=f"gemm m={r.m} n={r.n} k={r.k}"))
+                             source=src, label=f"gemm m={r.m} n={r.n} k={r.k}" + ("" if dtype == "bf16" else f" {dtype}")))
     ctx = _find(root, "context_attention_*.csv", gpu)
     for path in ctx:
         df = _csv(path)

@@ -388,3 +388,17 @@ def test_an_elementwise_row_may_name_its_function():
     assert [b.line for b in bad] == [4] and "'op' = 'frobnicate' must be one of" in bad[0].reason
     h200 = simhw.load_hw("h200")
     assert predict_s(rows[0], h200) > 1.2 * predict_s(rows[1], h200)
+
+
+def test_aiconfigurator_gemm_table_with_its_dtype_column(tmp_path):
+    """A GEMM table that keeps aiconfigurator's gemm_dtype column (its full H100 parquet) converts
+    bf16 and per-tensor fp8 rows as such and leaves block-scaled fp8 out."""
+    from simhw.validation import convert
+    folder = tmp_path / "aiconfigurator" / "h100"
+    folder.mkdir(parents=True)
+    (folder / "gemm_perf.csv").write_text("m,n,k,latency,gemm_dtype\n16,4096,4096,0.010,bfloat16\n"
+                                          "16,4096,4096,0.006,fp8\n16,4096,4096,0.007,fp8_block\n")
+    df = convert("aiconfigurator", tmp_path / "aiconfigurator", gpu="h100")
+    assert list(df["dtype"]) == ["bf16", "fp8"]
+    fp8 = df[df["dtype"] == "fp8"].iloc[0]
+    assert fp8["a_reuse_bytes"] == 4096 * 4096 * 1 + 16 * 4096 * 2    # one byte per fp8 weight element
