@@ -5,7 +5,7 @@ Clusters", §2.2): with m micro-batches and p stages of time T per micro-batch (
 1F1B and GPipe take (m + p - 1)·T; interleaving with v chunks (m + (p - 1)/v)·T; ZB-H1, V-Half
 and V-Min shrink the bubble to 1/3, 1/2 and 2/3 of 1F1B's (Qi et al. 2024, seed-targets §7a). With
 unequal stages (the first holds the embedding, the last the output layer and loss) the m slots run
-at the slowest stage and the fill and drain at the mean of the others (pipeline_time_s).
+at the slowest stage and the fill and drain at the mean of the others (cost/pipeline.py).
 The data-parallel gradient reduction overlaps the last micro-batch's backward; what is left is
 exposed. ZeRO-3 (FSDP FULL_SHARD) keeps parameters sharded: every micro-batch all-gathers them layer
 by layer before its forward and again before its backward, and reduce-scatters its gradients, each
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
-from typing import Mapping, Sequence
+from typing import Mapping
 
 from ..spec.model import DeviceSpec, NodeSpec
 from ..workload.graph import Collective, Graph, LinkScope, Op, OpKind, Phase
@@ -43,6 +43,7 @@ from .comm import collective_time_s, group_link, pick_link
 from .intensity import plain_intensity
 from .kinetics import eflops as kinetics_eflops
 from .memory import MemoryBreakdown, memory_breakdown
+from .pipeline import exposed_dp_s, pipeline_time_s, stage_p2p_s
 from .power import PowerState, power_limited, step_clock
 from .roofline import Bound, OpCost, op_cost
 
@@ -203,22 +204,6 @@ def default_power(wl: Workload) -> PowerState:
     return PowerState.STEADY if wl.mode is Mode.TRAIN else PowerState.BURST
 
 
-def stage_p2p_s(wl: Workload, hw: DeviceSpec | NodeSpec, device: DeviceSpec) -> float:
-    """Seconds to pass one micro-batch's activations (or their gradients) across a pipeline-stage
-    boundary. Each tensor-parallel rank sends its 1/tp share over its own link (Megatron's
-    scatter/gather of the boundary tensor, Narayanan et al. 2021 §4.1; with sequence parallelism
-    the tensor is already split); without SP the receiving ranks all-gather the shares in the node."""
-    par = wl.parallelism
-    tokens = wl.seq_len // par.cp if wl.mode is not Mode.DECODE else wl.decode.samples
-    p2p_bytes = wl.micro_batch * tokens * wl.model.hidden * wl.dtype.bytes
-    span = par.tp * par.cp * par.dp
-    scope = LinkScope.INTER if isinstance(hw, NodeSpec) and span >= hw.device_count else LinkScope.INTRA
-    t = collective_time_s(Collective.SEND_RECV, p2p_bytes / par.tp, 2, pick_link(hw, scope, span + 1), device)
-    if par.tp > 1 and not par.sp:
-        t += collective_time_s(Collective.ALL_GATHER, p2p_bytes, par.tp, pick_link(hw, LinkScope.INTRA, par.tp), device)
-    return t
-
-
 def _key(op: Op) -> tuple:
     return (op.kind, op.dtype, op.flops, op.weight_bytes, op.input_bytes, op.output_bytes, tuple(op.shape.items()),
             op.phase is Phase.BWD)     # a backward attention kernel runs at its own rate (cost/roofline.py)
@@ -231,79 +216,6 @@ def _stage_of(op: Op, layers_per_stage: int, pp: int, v_shape: bool = False) -> 
     if op.layer >= 0:
         return min(op.layer // layers_per_stage, pp - 1)
     return 0 if op.kind is OpKind.EMBEDDING or v_shape else pp - 1
-
-
-_BUBBLE_SHARE = {PipeSchedule.GPIPE: 1.0, PipeSchedule.ONE_F_ONE_B: 1.0, PipeSchedule.ZB_H1: 1 / 3,
-                 PipeSchedule.V_HALF: 1 / 2, PipeSchedule.V_MIN: 2 / 3}
-
-
-def steady_interval_s(schedule: PipeSchedule, f: float, b: float, w: float) -> float:
-    """Seconds per micro-batch a stage takes in the steady state of ``schedule``, given its forward
-    ``f``, input-gradient backward ``b`` and weight-gradient ``w`` seconds per micro-batch. With equal
-    passes every schedule keeps the stage busy (f + b + w); otherwise the V-shape building blocks of
-    Qi et al. 2024 ("Pipeline Parallelism with Controllable Memory") leave gaps: V-Min's block gives
-    each of its three passes a slot as long as the longer of F and B (a W fits in either or spills
-    into the gaps), 3 max(f, b); V-Half's stays bubble-free while w + 2f >= 2b and w + 2b >= 2f (the
-    paper's condition) and else takes max(2b, 2f) + w / 2.
-    sim/pipeline.py's event-driven schedules reproduce both (tests/unit/test_pipeline_fill.py)."""
-    busy = f + b + w
-    if schedule is PipeSchedule.V_MIN:
-        return max(busy, 3.0 * max(f, b))
-    if schedule is PipeSchedule.V_HALF:
-        return max(busy, 2.0 * max(f, b) + w / 2.0)
-    return busy
-
-
-def pipeline_time_s(stage_time_s: float, microbatches: int, wl: Workload, fill_stage_s: float | None = None,
-                    passes: Sequence[tuple[float, float, float]] | None = None) -> float:
-    """Step time of ``microbatches`` through ``pp`` stages (see module doc): the slowest stage's
-    ``stage_time_s`` per micro-batch in the steady state, and the fill and drain slots at
-    ``fill_stage_s``, the mean of the other stages (default: all stages equal). With stage times
-    t_s, 1F1B takes sum_s t_s + (m - 1) max_s t_s: the first micro-batch's forward and the last one's
-    backward pass every stage once, the steady state runs at the slowest (Narayanan et al. 2021
-    §2.2 with unequal stages, e.g. the last stage's output layer and loss).
-
-    ``passes``: per stage, its forward, input-gradient and weight-gradient seconds per micro-batch,
-    for the split-backward schedules whose bubbles depend on them. ZB-H1 fills (p - 1) max(f + b -
-    w, f, b) of the slowest stage (Qi et al. 2023, "Zero Bubble Pipeline Parallelism" §3: (p - 1)
-    (T_F + T_B - T_W), a third of 1F1B's with equal passes); V-Min and V-Half run the steady state
-    at the stages' mean steady interval (steady_interval_s) when it exceeds the slowest stage's
-    work. Without ``passes`` the passes are taken as equal. sim/pipeline.py's event-driven
-    schedules agree (tests/unit/test_pipeline_fill.py, tests/property/test_sim_integration.py)."""
-    par = wl.parallelism
-    p = par.pp
-    if p == 1:
-        return microbatches * stage_time_s
-    fill_s = stage_time_s if fill_stage_s is None else fill_stage_s
-    gap = 0.0
-    f, b, w = 1.0, 1.0, 1.0
-    if passes and any(sum(x) > 0 for x in passes):
-        f, b, w = max(passes, key=sum)
-        mean_interval = sum(steady_interval_s(par.schedule, *x) for x in passes) / len(passes)
-        gap = max(0.0, mean_interval - (f + b + w))
-    if par.schedule is PipeSchedule.INTERLEAVED:
-        fill = (p - 1) / max(par.interleave, 1)
-    elif par.schedule is PipeSchedule.ZB_H1:
-        fill = (p - 1) * max(f + b - w, f, b) / (f + b + w)
-    else:
-        fill = (p - 1) * _BUBBLE_SHARE[par.schedule]
-    return microbatches * (stage_time_s + gap) + fill * fill_s
-
-
-def exposed_dp_s(comm_s: float, gather_s: float, fwd_s: float, bwd_s: float, microbatches: int,
-                 layers: int, zero3: bool) -> float:
-    """Seconds of data-parallel communication a training step exposes (see module doc).
-
-    ``comm_s``: one stage's whole reduction (gradient reduce plus any parameter gather) once,
-    ``gather_s`` its all-gather part; ``fwd_s`` / ``bwd_s``: one micro-batch's forward / backward
-    on that stage, of ``layers`` layers. Without ZeRO-3 the reduction overlaps the last
-    micro-batch's backward; with it every micro-batch gathers twice and reduces once, hidden under
-    its own compute except one layer's gathers and reduction."""
-    if zero3 and gather_s > 0:
-        reduce_s = comm_s - gather_s
-        return microbatches * (max(0.0, gather_s - fwd_s) + max(0.0, gather_s + reduce_s - bwd_s)
-                               + (2.0 * gather_s + reduce_s) / max(1, layers))
-    return max(0.0, comm_s - bwd_s)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ..cost.estimate import engine_costs, exposed_dp_s, stage_p2p_s
+from ..cost.estimate import engine_costs
+from ..cost.pipeline import exposed_dp_s, stage_p2p_s
 from ..cost.memory import activation_bytes_per_layer, memory_breakdown
 from ..spec.model import NodeSpec
 from ..workload.spec import Mode, PipeSchedule, Workload

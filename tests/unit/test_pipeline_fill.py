@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import simhw
-from simhw.cost.estimate import pipeline_time_s, steady_interval_s
+from simhw.cost.pipeline import pipeline_time_s, steady_interval_s
 from simhw.sim.pipeline import simulate_pipeline
 from simhw.workload.from_yaml import workload_from_dict
 

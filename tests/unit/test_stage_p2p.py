@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import simhw
 from simhw.cost.comm import collective_time_s, pick_link
-from simhw.cost.estimate import stage_p2p_s
+from simhw.cost.pipeline import stage_p2p_s
 from simhw.workload.from_yaml import workload_from_dict
 from simhw.workload.graph import Collective, LinkScope
 
