@@ -47,15 +47,28 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
-    try:
-        return int(args.run(args) or 0)
-    except SimhwError as exc:
-        sys.stderr.write(f"simhw: error: {exc}\n")
-        return 2
-    except BrokenPipeError:
-        return 0
-    except KeyboardInterrupt:
-        return 130
+    import warnings
+    from .errors import SimhwWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SimhwWarning)
+        try:
+            code = int(args.run(args) or 0)
+        except SimhwError as exc:
+            sys.stderr.write(f"simhw: error: {exc}\n")
+            code = 2
+        except BrokenPipeError:
+            return 0
+        except KeyboardInterrupt:
+            return 130
+    seen = set()
+    for w in caught:       # input simhw only approximates: once each, after the output
+        if not issubclass(w.category, SimhwWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        elif str(w.message) not in seen:
+            seen.add(str(w.message))
+            sys.stderr.write(f"simhw: warning: {w.message}\n")
+    return code
 
 
 if __name__ == "__main__":

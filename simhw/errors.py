@@ -10,6 +10,11 @@ class SimhwError(Exception):
     """Base class of all errors caused by user input."""
 
 
+class SimhwWarning(UserWarning):
+    """Input simhw reads but only approximates (e.g. an architecture feature it does not model); the
+    CLI prints each once as ``simhw: warning: ...``."""
+
+
 class SpecError(SimhwError):
     """A hardware spec (hwspecs/*.yaml or a --hw path) is missing, malformed or inconsistent."""
 

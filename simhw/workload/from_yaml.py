@@ -276,6 +276,28 @@ _HF_MAP = {"num_hidden_layers": "layers", "n_layer": "layers", "hidden_size": "h
            "num_experts_per_tok": "experts_per_token", "moe_intermediate_size": "expert_ffn"}
 
 
+# Hugging Face config keys of architecture features simhw does not model, and what it does instead
+_HF_UNMODELLED = {
+    "kv_lora_rank": "multi-head latent attention (kv_lora_rank, q_lora_rank) is priced as standard attention "
+                    "with num_key_value_heads heads: its compressed KV cache and projections differ",
+    "n_shared_experts": "shared experts (n_shared_experts) are left out: only the routed experts are priced",
+    "shared_expert_intermediate_size": "the shared expert (shared_expert_intermediate_size) is left out: only "
+                                       "the routed experts are priced",
+    "first_k_dense_replace": "the dense first layers (first_k_dense_replace) are priced as mixture-of-experts layers",
+    "sliding_window": "sliding-window attention (sliding_window) is priced as full attention",
+}
+
+
+def _warn_unmodelled(cfg: Mapping, path: Path) -> None:
+    import warnings
+
+    from ..errors import SimhwWarning
+    for key, what in _HF_UNMODELLED.items():
+        value = cfg.get(key)
+        if value and not (key == "sliding_window" and cfg.get("use_sliding_window") is False):
+            warnings.warn(SimhwWarning(f"{path}: {what}."), stacklevel=3)
+
+
 def hf_config_fields(path: Path, where: str) -> dict[str, Any]:
     """Map a Hugging Face ``config.json`` onto :class:`ModelConfig` fields."""
     if not path.exists():
@@ -292,7 +314,11 @@ def hf_config_fields(path: Path, where: str) -> dict[str, Any]:
             out[target] = cfg[key]
     act = str(cfg.get("hidden_act") or cfg.get("activation_function") or cfg.get("hidden_activation") or "gelu").lower()
     arch = " ".join(cfg.get("architectures") or []).lower() + " " + str(cfg.get("model_type", "")).lower()
-    gated = any(k in arch for k in ("llama", "mistral", "qwen", "gemma", "mixtral", "phi3"))
+    # SiLU MLPs in Hugging Face decoders are gated (LLaMA's SwiGLU and its descendants: DeepSeek,
+    # InternLM, Yi, OLMo, ...); GELU ones only in the families named
+    gated = any(k in arch for k in ("llama", "mistral", "qwen", "gemma", "mixtral", "phi3", "deepseek")) \
+        or "silu" in act or "swish" in act
+    _warn_unmodelled(cfg, path)
     if "silu" in act or "swish" in act:
         out["activation"] = Activation.SWIGLU if gated else Activation.GELU
     elif "gelu" in act:

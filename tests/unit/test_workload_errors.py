@@ -146,3 +146,27 @@ def test_workload_on_a_spec_that_cannot_run_it(tmp_path, capsys, hw, needle):
     code, err, out = run(tmp_path, capsys, GOOD, hw=hw)
     assert code == 2 and needle in err and "Traceback" not in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_hf_config_features_simhw_does_not_model_are_named(tmp_path, capsys):
+    """A DeepSeek-V3-style config estimates, and each architecture feature simhw only approximates
+    is named once on stderr (multi-head latent attention, shared experts, dense first layers); its
+    SiLU MLP is gated (SwiGLU)."""
+    import json
+    from simhw.workload.from_yaml import load_workload
+    from simhw.workload.models import Activation
+    cfg = {"architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3", "hidden_size": 1024,
+           "intermediate_size": 2816, "moe_intermediate_size": 256, "num_hidden_layers": 4,
+           "num_attention_heads": 16, "num_key_value_heads": 16, "n_routed_experts": 16, "n_shared_experts": 1,
+           "num_experts_per_tok": 4, "first_k_dense_replace": 1, "kv_lora_rank": 128, "q_lora_rank": 384,
+           "vocab_size": 32000, "hidden_act": "silu", "rms_norm_eps": 1e-6, "rope_theta": 10000}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    path = tmp_path / "w.yaml"
+    path.write_text(GOOD.replace("model: llama2-7b", "model: {hf_config: config.json}"))
+    assert main(["estimate", str(path), "--hw", "h100"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("simhw: warning:") == 3 and "multi-head latent attention" in err
+    assert "shared experts" in err and "first_k_dense_replace" in err
+    from simhw.errors import SimhwWarning
+    with pytest.warns(SimhwWarning, match="multi-head latent attention"):   # the Python API warns too
+        assert load_workload(str(path)).model.activation is Activation.SWIGLU
