@@ -255,13 +255,16 @@ def _model(value: Any, w: str, base_dir: Path) -> ModelConfig:
         elif key in ("kv_heads", "head_dim", "max_positions"):
             fields_in[key] = _pos_int(fields_in, key, f"{w}model.", minimum=0)
     fields_in.setdefault("name", "custom")
-    for key in ("experts", "experts_per_token", "expert_ffn"):
+    for key in ("experts", "experts_per_token", "expert_ffn", "shared_expert_ffn"):
         if key in fields_in:
             fields_in[key] = _pos_int(fields_in, key, f"{w}model.", minimum=0)
     model = ModelConfig(**fields_in)
     if model.experts and not 1 <= model.experts_per_token <= model.experts:
         raise WorkloadError(f"{w}model.experts_per_token: {model.experts_per_token} must be between 1 and "
                             f"experts = {model.experts} for a mixture-of-experts model.")
+    if model.shared_expert_ffn and not model.experts:
+        raise WorkloadError(f"{w}model.shared_expert_ffn: shared experts belong to a mixture of experts; set "
+                            f"experts and experts_per_token, or drop shared_expert_ffn.")
     if model.heads % model.kv_heads:
         raise WorkloadError(f"{w}model.kv_heads: {model.kv_heads} does not divide heads = {model.heads}.")
     return model
@@ -273,16 +276,14 @@ _HF_MAP = {"num_hidden_layers": "layers", "n_layer": "layers", "hidden_size": "h
            "n_inner": "ffn", "vocab_size": "vocab", "head_dim": "head_dim",
            "max_position_embeddings": "max_positions", "tie_word_embeddings": "tied_embeddings",
            "num_local_experts": "experts", "num_experts": "experts", "n_routed_experts": "experts",
-           "num_experts_per_tok": "experts_per_token", "moe_intermediate_size": "expert_ffn"}
+           "num_experts_per_tok": "experts_per_token", "moe_intermediate_size": "expert_ffn",
+           "shared_expert_intermediate_size": "shared_expert_ffn"}
 
 
 # Hugging Face config keys of architecture features simhw does not model, and what it does instead
 _HF_UNMODELLED = {
     "kv_lora_rank": "multi-head latent attention (kv_lora_rank, q_lora_rank) is priced as standard attention "
                     "with num_key_value_heads heads: its compressed KV cache and projections differ",
-    "n_shared_experts": "shared experts (n_shared_experts) are left out: only the routed experts are priced",
-    "shared_expert_intermediate_size": "the shared expert (shared_expert_intermediate_size) is left out: only "
-                                       "the routed experts are priced",
     "first_k_dense_replace": "the dense first layers (first_k_dense_replace) are priced as mixture-of-experts layers",
     "sliding_window": "sliding-window attention (sliding_window) is priced as full attention",
 }
@@ -328,6 +329,8 @@ def hf_config_fields(path: Path, where: str) -> dict[str, Any]:
     out["norm"] = Norm.RMSNORM if "rms_norm_eps" in cfg else Norm.LAYERNORM
     out["position"] = Position.ROPE if ("rope_theta" in cfg or "rotary" in json.dumps(cfg)) else \
         (Position.ALIBI if "alibi" in arch or "bloom" in arch else Position.LEARNED)
+    if cfg.get("n_shared_experts") and "shared_expert_ffn" not in out:   # DeepSeekMoE: n x the expert width
+        out["shared_expert_ffn"] = int(cfg["n_shared_experts"]) * int(cfg.get("moe_intermediate_size") or 0)
     if "ffn" not in out and "hidden" in out:
         out["ffn"] = 4 * int(out["hidden"])
     out["bias"] = bool(cfg.get("attention_bias", cfg.get("bias", not gated)))

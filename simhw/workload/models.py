@@ -56,6 +56,8 @@ class ModelConfig:
     experts: int = 0                  # routed experts per FFN (mixture of experts); 0 -> dense FFN
     experts_per_token: int = 0        # experts each token is routed to (top-k)
     expert_ffn: int = 0               # FFN width of one expert; 0 -> ffn
+    shared_expert_ffn: int = 0        # FFN width of the shared experts together, which every token also
+                                      # passes (DeepSeekMoE, Dai et al. 2024; Qwen-MoE); 0 -> none
     source: str = ""
 
     def __post_init__(self):
@@ -74,7 +76,7 @@ class ModelConfig:
     def token_ffn(self) -> int:
         """FFN width one token passes through: ffn, or expert_ffn x experts_per_token for a mixture of
         experts (the activation memory and FLOPs per token scale with it)."""
-        return self.expert_ffn * self.experts_per_token if self.moe else self.ffn
+        return self.expert_ffn * self.experts_per_token + self.shared_expert_ffn if self.moe else self.ffn
 
     def active_experts(self, tokens: float) -> float:
         """Expected distinct experts that ``tokens`` tokens route to, each choosing experts_per_token
@@ -98,8 +100,8 @@ class ModelConfig:
         attn = h * self.q_dim + 2 * h * self.kv_dim + self.q_dim * h
         if self.moe:
             f = self.expert_ffn
-            mlp = (3 if self.activation.gated else 2) * h * f * (self.experts_per_token if active else self.experts) \
-                + h * self.experts
+            mlp = (3 if self.activation.gated else 2) * h * (f * (self.experts_per_token if active else self.experts)
+                                                             + self.shared_expert_ffn) + h * self.experts
         else:
             f = self.ffn
             mlp = (3 if self.activation.gated else 2) * h * f

@@ -150,22 +150,24 @@ def _layer_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, ph
     return ops
 
 
-def _mlp_ops(wl: Workload, i: int, tokens: float, m_: float, ffn: int, groups: float, phase: Phase) -> list[Op]:
+def _mlp_ops(wl: Workload, i: int, tokens: float, m_: float, ffn: int, groups: float, phase: Phase,
+             prefix: str = "mlp") -> list[Op]:
     """Up projection (gate and up when gated), activation, down projection of ``tokens`` tokens, as
     ``groups`` GEMMs of ``m_`` rows each (one per active expert; 1 for a dense FFN)."""
     m, dt = wl.model, wl.dtype
     up_n = (2 if m.activation.gated else 1) * ffn
-    return [_gemm(f"mlp_up.{i}", i, phase, dt, m_, m.hidden, up_n, batch=groups),
-            _elementwise(f"mlp_act.{i}", OpKind.ELEMENTWISE, i, phase, dt, tokens * ffn,
+    return [_gemm(f"{prefix}_up.{i}", i, phase, dt, m_, m.hidden, up_n, batch=groups),
+            _elementwise(f"{prefix}_act.{i}", OpKind.ELEMENTWISE, i, phase, dt, tokens * ffn,
                          reads=2 if m.activation.gated else 1, flops_per=8),
-            _gemm(f"mlp_down.{i}", i, phase, dt, m_, ffn, m.hidden, batch=groups)]
+            _gemm(f"{prefix}_down.{i}", i, phase, dt, m_, ffn, m.hidden, batch=groups)]
 
 
 def _moe_ops(wl: Workload, i: int, n: int, phase: Phase) -> list[Op]:
     """Mixture of experts (Shazeer et al. 2017; Mixtral, arXiv 2401.04088): a router GEMM and top-k
     gate, each token's hidden state copied to its k experts, every active expert's FFN as one GEMM
     group over its tokens (experts sharded over the tensor-parallel ranks, as vLLM runs Mixtral),
-    and the k outputs combined. Active experts: ModelConfig.active_experts (uniform routing).
+    and the k outputs combined; shared experts (DeepSeekMoE) as one more dense FFN that every token
+    passes. Active experts: ModelConfig.active_experts (uniform routing).
     Expert parallelism (ep > 1; GShard, arXiv 2006.16668): a rank holds experts / ep experts and
     receives, by an all-to-all over the ep group, the copies routed to them (balanced routing: n x k
     per rank), which a second all-to-all returns."""
@@ -183,6 +185,8 @@ def _moe_ops(wl: Workload, i: int, n: int, phase: Phase) -> list[Op]:
     ops += [replace(op, name=op.name.replace("moe_a2a", "moe_a2a_back")) for op in a2a]
     ops.append(_elementwise(f"moe_combine.{i}", OpKind.ELEMENTWISE, i, phase, dt, routed * h, reads=1, writes=0,
                             flops_per=2))
+    if m.shared_expert_ffn:   # every token also passes the shared experts, one dense FFN split over TP
+        ops += _mlp_ops(wl, i, n, n, m.shared_expert_ffn // wl.parallelism.tp, 1.0, phase, prefix="moe_shared")
     return ops
 
 

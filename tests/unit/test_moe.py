@@ -170,3 +170,24 @@ def test_memory_helpers_agree_with_the_breakdown():
             tuple((p - pe) * d + pe * x for d, x in zip(dense, expert)))
         assert dense[2] == pytest.approx(12 / (16 if zero >= 1 else 1))        # optimizer state over dp = 16
         assert expert[2] == pytest.approx(12 / (2 if zero >= 1 else 1))        # an expert's over its 2 replicas
+
+
+def test_shared_experts_from_a_qwen_moe_config(tmp_path):
+    """Qwen1.5-MoE-A2.7B (its Hugging Face config: 60 experts of 1408, top 4, a shared expert of 5632)
+    has 14.3 B parameters, 2.7 B activated (its model card); the shared expert runs as one more dense
+    FFN that every token passes."""
+    cfg = {"architectures": ["Qwen2MoeForCausalLM"], "model_type": "qwen2_moe", "hidden_size": 2048,
+           "intermediate_size": 5632, "moe_intermediate_size": 1408, "shared_expert_intermediate_size": 5632,
+           "num_experts": 60, "num_experts_per_tok": 4, "num_hidden_layers": 24, "num_attention_heads": 16,
+           "num_key_value_heads": 16, "vocab_size": 151936, "hidden_act": "silu", "tie_word_embeddings": False,
+           "rms_norm_eps": 1e-6, "rope_theta": 1e6, "max_position_embeddings": 8192}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    (tmp_path / "w.yaml").write_text("model: {hf_config: config.json}\nmode: prefill\nseq_len: 1024\n")
+    wl = simhw.load_workload(tmp_path / "w.yaml")
+    m = wl.model
+    assert m.shared_expert_ffn == 5632
+    assert m.params() == pytest.approx(14.3e9, rel=0.01) and m.params(active=True) == pytest.approx(2.7e9, rel=0.01)
+    ops = {op.name: op for op in build_graph(wl).ops if op.layer == 0}
+    up = ops["moe_shared_up.0"]
+    assert up.flops == pytest.approx(2 * 1024 * 2048 * 2 * 5632)      # gate + up over every token
+    assert "moe_shared_down.0" in ops and "mlp_up.0" in ops           # routed experts stay mlp_*

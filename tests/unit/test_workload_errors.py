@@ -56,6 +56,8 @@ def test_good_workload_runs(tmp_path, capsys):
     (GOOD + "engine: {host_per_layer: 3 W}\n", "engine.host_per_layer: cannot read '3 W' as seconds"),
     (GOOD + "engine: {per_worker: -1 ms}\n", "engine.per_worker"),
     (GOOD + "engine: vllm-v2\n", "engine: unknown engine 'vllm-v2' (did you mean 'vllm-v1'?)"),
+    (GOOD.replace("model: llama2-7b", "model: {base: llama2-7b, shared_expert_ffn: 1024}"),
+     "model.shared_expert_ffn: shared experts belong to a mixture of experts"),
 ])
 def test_bad_workload(tmp_path, capsys, text, needle):
     code, err, out = run(tmp_path, capsys, text)
@@ -150,8 +152,8 @@ def test_workload_on_a_spec_that_cannot_run_it(tmp_path, capsys, hw, needle):
 
 def test_hf_config_features_simhw_does_not_model_are_named(tmp_path, capsys):
     """A DeepSeek-V3-style config estimates, and each architecture feature simhw only approximates
-    is named once on stderr (multi-head latent attention, shared experts, dense first layers); its
-    SiLU MLP is gated (SwiGLU)."""
+    is named once on stderr (multi-head latent attention, dense first layers); its SiLU MLP is gated
+    (SwiGLU) and its shared expert is priced."""
     import json
     from simhw.workload.from_yaml import load_workload
     from simhw.workload.models import Activation
@@ -165,9 +167,9 @@ def test_hf_config_features_simhw_does_not_model_are_named(tmp_path, capsys):
     path.write_text(GOOD.replace("model: llama2-7b", "model: {hf_config: config.json}"))
     assert main(["estimate", str(path), "--hw", "h100"]) == 0
     err = capsys.readouterr().err
-    assert err.count("simhw: warning:") == 3 and "multi-head latent attention" in err
-    assert "shared experts" in err and "first_k_dense_replace" in err
+    assert err.count("simhw: warning:") == 2 and "multi-head latent attention" in err
+    assert "first_k_dense_replace" in err and "shared experts" not in err     # those are modelled
     from simhw.errors import SimhwWarning
     with pytest.warns(SimhwWarning) as record:   # the Python API warns too
         assert load_workload(str(path)).model.activation is Activation.SWIGLU
-    assert len(record) == 3 and "multi-head latent attention" in str(record[0].message)
+    assert len(record) == 2 and "multi-head latent attention" in str(record[0].message)
