@@ -320,7 +320,9 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     engine_s = exposed_dp = 0.0
     if wl.mode is Mode.DECODE:
         mb = 1
-        pipe = sum(stage_busy) + (stage_t - stage_busy[crit]) * (p > 1)
+        # one iteration of every micro-batch: each passes the stages in turn, and with more
+        # micro-batches than stages the busiest stage serves them one after another
+        pipe = max(sum(stage_busy) + (stage_t - stage_busy[crit]) * (p > 1), wl.microbatches * stage_t)
         engine_s = engine.iteration_s(wl)
         step = pipe + engine_s
         host_wait = sum(stage_busy) - sum(gpu_busy)      # the GPU waiting on the host's dispatch

@@ -28,7 +28,8 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
     costs = layer_costs(wl, hw)
     lps = m.layers // par.pp
     chunks = par.interleave if par.schedule is PipeSchedule.INTERLEAVED else 2
-    kind = PipelineKind(par.schedule)
+    # a decode step passes its one batch through the stages in turn, whatever the training schedule
+    kind = PipelineKind.ONE_F_ONE_B if wl.mode is Mode.DECODE else PipelineKind(par.schedule)
     # every device runs lps layers; the embedding runs where the model starts (device 0), the
     # output layer and loss where it ends: the last device, or device 0 again for a V shape
     last = 0 if kind in (PipelineKind.V_HALF, PipelineKind.V_MIN) else par.pp - 1
@@ -53,6 +54,10 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
     p2p = stage_p2p_s(wl, hw, device)
     mb = wl.microbatches      # a multiple of pp for the interleaved schedule (workload/from_yaml.py)
     res = simulate_pipeline(kind, par.pp, mb, fwd + host_wait, bwd_total - wgrad, wgrad, p2p, chunks=chunks)
+    pipe_s = res.step_time_s
+    if wl.mode is Mode.DECODE:   # steady decoding: a round of every micro-batch, as cost/estimate.py
+        stage = fwd + host_wait
+        pipe_s = max(float(stage.sum()) + p2p, mb * (float(stage.max()) + p2p))
     mem = memory_breakdown(wl, hw)
     static = mem.parameters_bytes + mem.gradients_bytes + mem.optimizer_bytes
     per_mb = activation_bytes_per_layer(wl) * lps
@@ -60,7 +65,7 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
     peak_dev = static + max(float(max(res.peak_activation_microbatches)) * per_mb, mem.optimizer_transient_bytes)
     zero3 = wl.memory.zero_stage >= 3
     busiest = int(np.argmax(fwd + bwd_total))
-    step = res.step_time_s + fixed_s + costs.optimizer_s + exposed_dp_s(
+    step = pipe_s + fixed_s + costs.optimizer_s + exposed_dp_s(
         costs.dp_comm_s, costs.dp_gather_s, float(fwd[busiest]), float(bwd_total[busiest]), mb, lps, zero3)
     compute = float(fwd[busiest] + bwd_total[busiest]) * mb
     tasks = ()

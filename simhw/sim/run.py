@@ -206,7 +206,7 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
         return task
 
     prev = None
-    mbs = wl.microbatches if train else 1
+    mbs = wl.microbatches      # serving: one iteration of every micro-batch, one after another
     L = m.layers
     # data-parallel collectives on the network stream, a layer's share at a time (cost/estimate.py:
     # exposed_dp_s): ZeRO-3 gathers each layer's parameters before its forward and its backward

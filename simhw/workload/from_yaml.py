@@ -100,7 +100,7 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
                             f"divide the {model.layers} layers.")
     if mode is Mode.TRAIN and gbatch % (micro * par.dp):
         raise WorkloadError(f"{w}global_batch: {gbatch} is not a multiple of micro_batch x dp = {micro * par.dp}.")
-    if mode is Mode.TRAIN and par.interleave > 1 and (gbatch // (micro * par.dp)) % par.pp:
+    if mode is not Mode.DECODE and par.interleave > 1 and (gbatch // (micro * par.dp)) % par.pp:
         # Megatron-LM's interleaved 1F1B walks the micro-batches in groups of pp
         raise WorkloadError(f"{w}global_batch: the interleaved schedule needs the micro-batches per pipeline "
                             f"(global_batch / (micro_batch x dp) = {gbatch // (micro * par.dp)}) to be a multiple "

@@ -189,3 +189,20 @@ def test_one_device_simulation_agrees_with_the_estimate(framework, recompute):
     r, e = simulate_step(w, hw), simhw.estimate(w, hw)
     assert r.step_time_s == pytest.approx(e.step_time_s, rel=0.02)
     assert r.peak_memory_bytes["device"] == pytest.approx(e.memory.peak_bytes, rel=0.01)
+
+
+@pytest.mark.parametrize("hw_name, pp", [("a100", 1), ("dgx-a100", 4)])
+@pytest.mark.parametrize("mode, micro, gbatch", [("decode", 1, 8), ("decode", 8, 8), ("prefill", 1, 4)])
+def test_serving_with_several_micro_batches(hw_name, pp, mode, micro, gbatch):
+    """A serving step is one iteration of every micro-batch: one after another on one device, and
+    with more micro-batches than stages the busiest stage serves them in turn. Simulation and
+    estimate agree, and eight decode micro-batches of one sequence take several times one of eight."""
+    hw = simhw.load_hw(hw_name)
+    w = wl(model="llama2-7b", mode=mode, seq_len=2048, micro_batch=micro, global_batch=gbatch, devices=pp,
+           parallelism={"pp": pp})
+    r, e = simulate_step(w, hw), simhw.estimate(w, hw)
+    assert r.step_time_s == pytest.approx(e.step_time_s, rel=0.02)
+    if mode == "decode" and micro == 1 and pp == 1:
+        batched = simhw.estimate(wl(model="llama2-7b", mode="decode", seq_len=2048, micro_batch=8, global_batch=8,
+                                    devices=1), hw)
+        assert e.step_time_s > 3 * batched.step_time_s and e.tokens_per_s < batched.tokens_per_s / 3
