@@ -228,9 +228,9 @@ class EngineCosts:
     host_per_layer_s: float
 
     def iteration_s(self, wl: Workload) -> float:
-        """The engine's own work per iteration of ``wl``: the fixed part plus per sequence (a
-        prefill's micro-batch, or a decode batch's sequences times its samples)."""
-        seqs = wl.micro_batch * (wl.decode.samples if wl.mode is Mode.DECODE else 1)
+        """The engine's own work per iteration of ``wl``: the fixed part plus per sequence, over the
+        sequences of every micro-batch the iteration serves (decode: times its samples)."""
+        seqs = wl.micro_batch * wl.microbatches * (wl.decode.samples if wl.mode is Mode.DECODE else 1)
         return self.step_s + self.per_sequence_s * seqs
 
 
