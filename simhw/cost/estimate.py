@@ -322,10 +322,13 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         mb = 1
         # one iteration of every micro-batch: each passes the stages in turn, and with more
         # micro-batches than stages the busiest stage serves them one after another
-        pipe = max(sum(stage_busy) + (stage_t - stage_busy[crit]) * (p > 1), wl.microbatches * stage_t)
+        one_pass = sum(stage_busy) + (stage_t - stage_busy[crit]) * (p > 1)
+        rounds = wl.microbatches * stage_t > one_pass    # the busiest stage serves the micro-batches in turn
+        pipe = wl.microbatches * stage_t if rounds else one_pass
         engine_s = engine.iteration_s(wl)
         step = pipe + engine_s
-        host_wait = sum(stage_busy) - sum(gpu_busy)      # the GPU waiting on the host's dispatch
+        host_wait = (stage_busy[crit] - gpu_busy[crit]) * wl.microbatches if rounds else \
+            sum(stage_busy) - sum(gpu_busy)              # the GPU waiting on the host's dispatch
         total = step * wl.decode.new_tokens
         tokens_per_s = wl.global_batch * wl.decode.samples / step
         n_micro_global = wl.global_batch // wl.micro_batch
@@ -354,9 +357,12 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     energy = dyn_mb_j * ranks * n_micro_global + dyn_step_j * wl.devices + static_w * step
     busy = mb * stage_t
     bubble = max(0.0, pipe - busy) if wl.mode is not Mode.DECODE else max(0.0, pipe - stage_t * 1)
-    scale = busy / stage_t if stage_t > 0 and wl.mode is not Mode.DECODE else 1.0
-    sb = stage_bound[crit] if wl.mode is not Mode.DECODE else {b: sum(s[b] for s in stage_bound) for b in Bound}
-    op_limit = stage_power[crit] if wl.mode is not Mode.DECODE else sum(stage_power)
+    # decode: every stage's work once, or the busiest stage's once per micro-batch (rounds)
+    per_stage = wl.mode is Mode.DECODE and not rounds
+    scale = (busy / stage_t if wl.mode is not Mode.DECODE else wl.microbatches) if stage_t > 0 and not per_stage \
+        else 1.0
+    sb = {b: sum(s[b] for s in stage_bound) for b in Bound} if per_stage else stage_bound[crit]
+    op_limit = sum(stage_power) if per_stage else stage_power[crit]
     breakdown = {
         "compute": (sb[Bound.COMPUTE]) * scale,
         "memory": (sb[Bound.MEMORY]) * scale,

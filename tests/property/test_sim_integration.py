@@ -202,6 +202,7 @@ def test_serving_with_several_micro_batches(hw_name, pp, mode, micro, gbatch):
            parallelism={"pp": pp})
     r, e = simulate_step(w, hw), simhw.estimate(w, hw)
     assert r.step_time_s == pytest.approx(e.step_time_s, rel=0.02)
+    assert sum(e.time_breakdown_s.values()) == pytest.approx(e.step_time_s, rel=1e-9)   # where the time goes
     if mode == "decode" and micro == 1 and pp == 1:
         batched = simhw.estimate(wl(model="llama2-7b", mode="decode", seq_len=2048, micro_batch=8, global_batch=8,
                                     devices=1), hw)
