@@ -16,7 +16,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..report.fmt import table
     from ..report.tables import estimate_csv, estimate_json, estimate_table
-    from .estimate import _is_trace, engine_notes, estimate_many
+    from .estimate import estimate_many
 
     results = estimate_many(args.workload, args.hw, args.overrides)
     if args.format == "json":
@@ -32,8 +32,8 @@ def run(args) -> int:
     text = estimate_table(results) + "\n\nrelative to " + base.hardware + ":\n" + table(
         rows, ["hardware", "speed-up", "energy", "cost", "fits"])
     write_output(text, args.output)
-    if not _is_trace(args.workload):    # a speed-up masked by the serving engine deserves a word
-        import sys
-        for line in engine_notes(args.workload, args.overrides, results):
+    import sys
+    for r in results:      # e.g. a speed-up masked by the serving engine deserves a word
+        for line in r.notes():
             sys.stderr.write(f"simhw: {line}\n")
     return 0

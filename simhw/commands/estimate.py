@@ -30,37 +30,10 @@ def run(args) -> int:
               "csv": lambda: estimate_csv(results)}[args.format]
     write_output(render(), args.output)
     import sys
-    for r in results:      # traces: what could not be costed, and what the trace lacked
-        for line in getattr(r, "notes", list)():
-            sys.stderr.write(f"simhw: {line}\n")
-    if not _is_trace(args.workload):
-        for line in engine_notes(args.workload, args.overrides, results):
+    for r in results:      # traces: what could not be costed; workloads: e.g. an engine-bound serving step
+        for line in r.notes():
             sys.stderr.write(f"simhw: {line}\n")
     return 0
-
-
-ENGINE_BOUND_SHARE = 0.5    # a serving iteration this much the engine's is engine-bound
-
-
-def engine_notes(workload_path: str, overrides, results) -> list[str]:
-    """A note per machine on which a serving workload that names no engine spends at least
-    ENGINE_BOUND_SHARE of each iteration in the spec's default engine (Splitwise's eager one),
-    where the hardware hardly matters: the user should name the engine they run."""
-    from ..workload.from_yaml import load_workload
-    from ..workload.spec import EngineOptions, Mode
-
-    wl = load_workload(workload_path, overrides)
-    if wl.mode is Mode.TRAIN or wl.engine != EngineOptions():
-        return []
-    out = []
-    for r in results:
-        share = r.time_breakdown_s.get("engine_overhead", 0.0) / r.step_time_s if r.step_time_s > 0 else 0.0
-        if share >= ENGINE_BOUND_SHARE:
-            out.append(f"note: on {r.hardware} the spec's default serving engine (Splitwise's eager one: "
-                       f"per-iteration work and per-layer Python dispatch) takes {share:.0%} of each iteration, "
-                       "so the GPU hardly matters here; name the engine you run, e.g. --set engine=vllm-v1 "
-                       "(docs/workloads.md lists them).")
-    return out
 
 
 def estimate_many(workload_path: str, hw_names, overrides=(), ops: bool = False, power: str = "auto"):

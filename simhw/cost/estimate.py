@@ -37,7 +37,7 @@ from typing import Mapping
 
 from ..spec.model import DeviceSpec, NodeSpec
 from ..workload.graph import Collective, Graph, LinkScope, Op, OpKind, Phase
-from ..workload.spec import Mode, PipeSchedule, Workload
+from ..workload.spec import EngineOptions, Mode, PipeSchedule, Workload
 from ..workload.transformer import COLLECTIVE_BY_CODE, SCOPE_BY_CODE, build_graph
 from .comm import collective_time_s, group_link, pick_link
 from .intensity import plain_intensity
@@ -48,6 +48,7 @@ from .power import PowerState, power_limited, step_clock
 from .roofline import Bound, OpCost, op_cost
 
 SCHEMA = "simhw.estimate/1"
+ENGINE_BOUND_SHARE = 0.5    # a serving iteration at least this much the default engine's gets a note
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,11 @@ class EstimateResult:
     ops: tuple[OpResult, ...] = field(default=())
     clock_scale: float = 1.0          # average DVFS clock while the ops run (1: no power limit)
     power: str = PowerState.STEADY.value   # the die's state under the power limit (cost/power.py)
+    advisories: tuple[str, ...] = ()  # what the user should know about this estimate (the CLI's stderr)
+
+    def notes(self) -> list[str]:
+        """Lines for stderr (the CLI prefixes ``simhw: ``)."""
+        return list(self.advisories)
 
     def to_dict(self, ops: bool = False) -> dict:
         out = {k: getattr(self, k) for k in ("hardware", "workload", "mode", "devices", "step_time_s",
@@ -375,6 +381,13 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         "power_limit": op_limit * scale,
     }
     mem = memory_breakdown(wl, hw)
+    advisories = ()
+    share = breakdown["engine_overhead"] / step if step > 0 else 0.0
+    if wl.mode is not Mode.TRAIN and wl.engine == EngineOptions() and share >= ENGINE_BOUND_SHARE:
+        advisories = (f"note: on {getattr(hw, 'name', '?')} the spec's default serving engine (Splitwise's eager "
+                      f"one: per-iteration work and per-layer Python dispatch) takes {share:.0%} of each iteration, "
+                      "so the GPU hardly matters here; name the engine you run, e.g. --set engine=vllm-v1 "
+                      "(docs/workloads.md lists them).",)
     return EstimateResult(
         hardware=getattr(hw, "name", "?"), workload=wl.name, mode=wl.mode.value, devices=wl.devices,
         step_time_s=step, total_time_s=total, tokens_per_s=tokens_per_s, model_flops=model_flops,
@@ -383,4 +396,4 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         cost_usd=step * wl.devices * device.cloud_usd_per_s,
         eflops=kinetics_eflops(hardware_flops, mem_bytes * ranks * n_micro_global, device, wl.dtype),
         time_breakdown_s=MappingProxyType(breakdown), memory=mem, ops=tuple(op_rows),
-        clock_scale=(ops_s - power_s) / ops_s if ops_s > 0 else 1.0, power=power.value)
+        clock_scale=(ops_s - power_s) / ops_s if ops_s > 0 else 1.0, power=power.value, advisories=advisories)
