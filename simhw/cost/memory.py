@@ -12,7 +12,9 @@ Formulas:
   and ZeRO stages 1-3 shard optimizer, gradients, parameters over data parallelism (Rajbhandari
   et al. 2020, §5).
 - KV cache: 2 · layers · kv_heads · head_dim elements per token at the effective bit width
-  including quantisation scales and fp16 outliers (KVQuant, Hooper et al. 2024, §3).
+  including quantisation scales and fp16 outliers (KVQuant, Hooper et al. 2024, §3); multi-head
+  latent attention caches layers · (kv_lora_rank + rope_head_dim), whole on every TP rank
+  (DeepSeek-V2, arXiv 2405.04434, §2.1.2 and Table 1).
 - Logits and loss: standard cross-entropy materialises the bf16 logits, their fp32 upcast, the
   fp32 log-softmax and its fp32 gradient (14 B per token per vocabulary entry); CCE (Wijmans et al.
   2024) keeps only per-token log-sum-exp and loss (8 B per token).
@@ -61,6 +63,9 @@ def params_per_device(wl: Workload, sharded_by_zero: bool = True) -> float:
     V-shaped schedule the first device also holds the output layer, Qi et al. 2024)."""
     m, par = wl.model, wl.parallelism
     layers = m.layers / par.pp * layer_params_per_device(wl)
+    if par.pp == 1 and m.dense_layers:   # one device holds the dense leading layers too (with pp > 1 the
+        # most loaded stage is one of routed layers only)
+        layers += m.dense_layers * (layer_params_per_device(wl, moe=False) - layer_params_per_device(wl))
     embed = m.embedding_params() / par.tp
     head = m.head_params() / par.tp if par.pp == 1 or not m.tied_embeddings else 0.0
     total = layers + embed + (head if par.pp == 1 else 0.0)
@@ -96,8 +101,8 @@ def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> d
     out = {
         "input": e * sbh / rep,
         "attn_norm": e * sbh / rep,
-        "qkv": e * s * b * (m.q_dim + 2 * m.kv_dim) / t,
-        "attn_out": e * s * b * m.q_dim / t,
+        "qkv": e * s * b * _qkv_elements_per_token(m, t),
+        "attn_out": e * s * b * m.heads * m.v_head_dim / t,
         "mlp_norm": 2 * e * sbh / rep,
         # mixture of experts: the top-k experts' FFNs; eager PyTorch runs a gated activation as two
         # kernels, and the product's backward keeps silu(gate) too (workload/eager.py)
@@ -110,6 +115,16 @@ def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> d
         # softmax output (e), its dropout mask (1 B), dropout output (e): 5as²b at 16 bits
         out["scores"] = m.heads * s * s * b * (e + (mask + e if m.dropout else 0.0)) / t
     return out
+
+
+def _qkv_elements_per_token(m, t: int) -> float:
+    """Q, K and V elements one token keeps for backward on one of ``t`` TP ranks. MLA trains
+    unabsorbed: Q and K of qk head dims and V of v_head_dim per head, split over the ranks, plus the
+    latents every rank computes whole (c_Q and its norm, c_KV with the RoPE key, and its norm)."""
+    if not m.mla:
+        return (m.q_dim + 2 * m.kv_dim) / t
+    latents = 2 * m.q_lora_rank + 2 * m.kv_lora_rank + m.rope_head_dim
+    return m.heads * (2 * m.head_dim + m.v_head_dim) / t + latents
 
 
 def activation_bytes_per_layer(wl: Workload, *, recompute: Recompute | None = None) -> float:
@@ -185,7 +200,7 @@ def kv_cache_bytes(wl: Workload) -> float:
         tokens = wl.micro_batch * (d.context_len + d.samples * d.new_tokens)
     else:
         tokens = wl.micro_batch * wl.seq_len
-    shards = min(par.tp, wl.model.kv_heads) * par.pp * par.cp
+    shards = min(par.tp, wl.model.kv_cache_heads) * par.pp * par.cp
     return tokens * kv_cache_bytes_per_token(wl) / shards
 
 
@@ -215,16 +230,20 @@ def static_bytes_per_param(wl: Workload, replicas: int | None = None) -> tuple[f
             OPT_STATE_BYTES[wl.optimizer] / (n if zero >= 1 else 1) if train else 0.0)
 
 
-def layer_params_per_device(wl: Workload) -> float:
-    """Parameters of one layer on one device: tensor-parallel shard, experts / ep of the experts."""
+def layer_params_per_device(wl: Workload, moe: bool = True) -> float:
+    """Parameters of one layer on one device: tensor-parallel shard (MLA's down-projections whole
+    on every rank), experts / ep of the experts; ``moe=False``: a dense leading layer."""
     m, par = wl.model, wl.parallelism
-    return (m.layer_params() - m.expert_params() * (1 - 1 / par.ep)) / par.tp
+    rep = m.tp_replicated_params()
+    experts = m.expert_params() if moe else 0
+    return (m.layer_params(moe=moe) - rep - experts * (1 - 1 / par.ep)) / par.tp + rep
 
 
 def expert_params_per_device(wl: Workload) -> float:
     """Routed-expert parameters on one device of the first pipeline stage (0 for a dense model)."""
     m, par = wl.model, wl.parallelism
-    return m.layers / par.pp * m.expert_params() / par.ep / par.tp
+    layers = m.layers / par.pp if par.pp > 1 else m.moe_layers
+    return layers * m.expert_params() / par.ep / par.tp
 
 
 def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:

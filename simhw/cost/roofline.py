@@ -241,7 +241,9 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     and O once and K/V once per wave of CTAs that share them through L2, at
     attention_memory_fraction; the CTA schedule and the HBM
     time join as a p-norm (p = attention_overlap; large p = max). A KV-cache write (kv_write) adds
-    one copy kernel. Backward (more FLOPs per op than the forward) scales the block work and bytes.
+    one copy kernel. K and V take 2·head_dim elements per key token and KV head, or the shape's
+    kv_token_elems when they share one cached vector (absorbed MLA decode: workload/transformer.py
+    _mla_ops); head_dim is then the mean of the QK^T and AV dims, which keeps the FLOPs exact. Backward (more FLOPs per op than the forward) scales the block work and bytes.
     """
     s = op.shape
     eff = hw.efficiency
@@ -343,7 +345,9 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         t_smem = (work * eff.attention_warps * 2.0 * bkv * d * e * share
                   / (eff.sm_shared_bytes_per_cycle * hw.clock_hz))
         t_mma = overlap((t_mma, t_smem), eff.attention_overlap)
-    kv_tok = 2.0 * d * e                                  # K and V bytes per key token
+    # K and V bytes per key token and KV head (shape key kv_token_elems: what the cache holds per
+    # token when K and V share it, as MLA's latent does; else K and V of head_dim each)
+    kv_tok = float(s.get("kv_token_elems", 2.0 * d)) * e
     # paged decode waits on each block's K, V loads; the dense kernel's cp.async prefetch of the next
     # block (FlashAttention-2 flash_fwd_kernel) hides all but the first
     lat = eff.attention_block_latency_s if decode and paged else 0.0
@@ -387,7 +391,7 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     body = overlap((sched, t_hbm), eff.attention_overlap if paged else math.inf)
     compute = sum(n * t_mma * c for n, c in lengths_blocks) / slots
     if s.get("kv_write", 0.0):   # serving engines first copy the new K/V into the paged cache
-        body += eff.launch_s + 4.0 * b * sq * kvh * d * e / (bw * eff.elementwise_memory_fraction)
+        body += eff.launch_s + 2.0 * b * sq * kvh * kv_tok / (bw * eff.elementwise_memory_fraction)
     if decode and split_kernel and fa2 and b > 1 and kvh > 1:
         # the GQA swap views q as (batch x group, kv_heads, head_dim): with more than one sequence
         # and more than one KV head that view is strided, so q is copied in and O copied back

@@ -45,8 +45,10 @@ from ..workload.transformer import COLLECTIVE_BY_CODE, build_graph
 from .engine import Schedule, SimulationDeadlock, TaskGraphBuilder, simulate
 
 # Which forward ops produce each saved-tensor class (their time is the recompute cost).
-PRODUCERS = {"attn_norm": ("attn_norm",), "qkv": ("qkv", "rope"), "attn_out": ("attn",),
-             "mlp_norm": ("attn_out", "tp_attn", "residual1", "mlp_norm"), "mlp_act": ("mlp_up",),
+PRODUCERS = {"attn_norm": ("attn_norm",),
+             "qkv": ("qkv", "rope", "q_proj", "q_down", "q_norm", "q_up", "kv_down", "kv_norm", "kv_up", "q_absorb"),
+             "attn_out": ("attn",),
+             "mlp_norm": ("o_absorb", "attn_out", "tp_attn", "residual1", "mlp_norm"), "mlp_act": ("mlp_up",),
              "mlp_mid": ("mlp_act",), "scores": ("attn",), "masks": (), "input": ()}
 RESOURCES = ("compute", "h2d", "d2h", "nvme_write", "nvme_read", "host", "network")
 
@@ -109,28 +111,31 @@ class LayerCosts:
 
 
 def layer_costs(wl: Workload, hw) -> LayerCosts:
-    """Per-layer times from the cost model, the ops at the step's power-limited clock (OpCoster)."""
+    """Per-layer times from the cost model, the ops at the step's power-limited clock (OpCoster):
+    the mean layer (a mixture of experts' dense leading layers weigh in by their count)."""
     graph = build_graph(wl, compact=True)
     coster = OpCoster(hw, wl)
     coster.use_step_clock(graph.ops)
     fwd = bwd = wgrad = head = embed = step = dp_comm = dp_gather = recompute = 0.0
     total = limited = 0.0
+    layers = wl.model.layers
     by_name: dict[str, float] = {}
     for op in graph.ops:
         cost = coster(op)
         t = cost.time_s
         total += cost.time_s * op.count
         limited += cost.power_limit_s * op.count
-        if op.layer == 0 and op.phase is Phase.FWD:
-            fwd += t
+        share = t * op.count / layers
+        if op.layer >= 0 and op.phase is Phase.FWD:
+            fwd += share
             base = op.name.split(".")[0]
-            by_name[base] = by_name.get(base, 0.0) + t
-        elif op.layer == 0 and op.phase is Phase.RECOMPUTE:
-            recompute += t
-        elif op.layer == 0 and op.phase is Phase.BWD:
-            bwd += t
+            by_name[base] = by_name.get(base, 0.0) + share
+        elif op.layer >= 0 and op.phase is Phase.RECOMPUTE:
+            recompute += share
+        elif op.layer >= 0 and op.phase is Phase.BWD:
+            bwd += share
             if op.name.endswith(".wgrad"):
-                wgrad += t
+                wgrad += share
         elif op.layer < 0 and op.phase is Phase.OPTIMIZER and op.kind is OpKind.COLLECTIVE:
             dp_comm += t * op.count
             if COLLECTIVE_BY_CODE[int(op.shape["collective"])] is Collective.ALL_GATHER:

@@ -71,7 +71,7 @@ def eager_ops(wl: Workload, ops: list[Op], microbatches: int = 1) -> list[Op]:
             n = op.shape["elements"]
             if backward:
                 out.append(_cast(f"norm_grad_fp32.{op.name}", op, n, 2, 4))
-            out.append(_fp32(op, row=float(wl.model.hidden),
+            out.append(_fp32(op, row=float(op.shape.get("row", wl.model.hidden)),
                              row_op=float(ROW_OP_CODES[_ROW_OP[wl.model.norm, backward]])))
             if not backward:
                 out.append(_cast(f"norm_out_bf16.{op.name}", op, n, 4, 2))

@@ -255,10 +255,16 @@ def _model(value: Any, w: str, base_dir: Path) -> ModelConfig:
         elif key in ("kv_heads", "head_dim", "max_positions"):
             fields_in[key] = _pos_int(fields_in, key, f"{w}model.", minimum=0)
     fields_in.setdefault("name", "custom")
-    for key in ("experts", "experts_per_token", "expert_ffn", "shared_expert_ffn"):
+    for key in ("experts", "experts_per_token", "expert_ffn", "shared_expert_ffn", "dense_layers",
+                "kv_lora_rank", "q_lora_rank", "rope_head_dim", "v_head_dim"):
         if key in fields_in:
             fields_in[key] = _pos_int(fields_in, key, f"{w}model.", minimum=0)
     model = ModelConfig(**fields_in)
+    _check_model(model, w)
+    return model
+
+
+def _check_model(model: ModelConfig, w: str) -> None:
     if model.experts and not 1 <= model.experts_per_token <= model.experts:
         raise WorkloadError(f"{w}model.experts_per_token: {model.experts_per_token} must be between 1 and "
                             f"experts = {model.experts} for a mixture-of-experts model.")
@@ -267,7 +273,16 @@ def _model(value: Any, w: str, base_dir: Path) -> ModelConfig:
                             f"experts and experts_per_token, or drop shared_expert_ffn.")
     if model.heads % model.kv_heads:
         raise WorkloadError(f"{w}model.kv_heads: {model.kv_heads} does not divide heads = {model.heads}.")
-    return model
+    if model.dense_layers and not (model.moe and model.dense_layers < model.layers):
+        raise WorkloadError(f"{w}model.dense_layers: {model.dense_layers} dense leading layers need a mixture of "
+                            f"experts with more layers than that (layers = {model.layers}, experts = {model.experts}).")
+    if (model.q_lora_rank or model.rope_head_dim) and not model.mla:
+        raise WorkloadError(f"{w}model.kv_lora_rank: q_lora_rank and rope_head_dim describe multi-head latent "
+                            f"attention, which needs kv_lora_rank > 0; set it or drop them.")
+    if model.mla and not 0 < model.rope_head_dim < model.head_dim:
+        raise WorkloadError(f"{w}model.rope_head_dim: {model.rope_head_dim} must be positive and below head_dim = "
+                            f"{model.head_dim} (the query/key head is qk_nope_head_dim + rope_head_dim) for "
+                            f"multi-head latent attention.")
 
 
 _HF_MAP = {"num_hidden_layers": "layers", "n_layer": "layers", "hidden_size": "hidden", "n_embd": "hidden",
@@ -277,25 +292,29 @@ _HF_MAP = {"num_hidden_layers": "layers", "n_layer": "layers", "hidden_size": "h
            "max_position_embeddings": "max_positions", "tie_word_embeddings": "tied_embeddings",
            "num_local_experts": "experts", "num_experts": "experts", "n_routed_experts": "experts",
            "num_experts_per_tok": "experts_per_token", "moe_intermediate_size": "expert_ffn",
-           "shared_expert_intermediate_size": "shared_expert_ffn"}
+           "shared_expert_intermediate_size": "shared_expert_ffn", "first_k_dense_replace": "dense_layers",
+           "kv_lora_rank": "kv_lora_rank", "q_lora_rank": "q_lora_rank", "qk_rope_head_dim": "rope_head_dim",
+           "v_head_dim": "v_head_dim"}
 
 
-# Hugging Face config keys of architecture features simhw does not model, and what it does instead
-_HF_UNMODELLED = {
-    "kv_lora_rank": "multi-head latent attention (kv_lora_rank, q_lora_rank) is priced as standard attention "
-                    "with num_key_value_heads heads: its compressed KV cache and projections differ",
-    "first_k_dense_replace": "the dense first layers (first_k_dense_replace) are priced as mixture-of-experts layers",
-    "sliding_window": "sliding-window attention (sliding_window) is priced as full attention",
-}
+# Hugging Face config keys of architecture features simhw does not model, when each applies, and
+# what simhw does instead
+_HF_UNMODELLED = (
+    ("sliding_window", lambda cfg, v: bool(v) and cfg.get("use_sliding_window") is not False,
+     "sliding-window attention (sliding_window) is priced as full attention"),
+    ("moe_layer_freq", lambda cfg, v: isinstance(v, int) and v > 1,
+     "mixture-of-experts layers every moe_layer_freq layers are priced as every layer routing"),
+    ("decoder_sparse_step", lambda cfg, v: isinstance(v, int) and v > 1,
+     "mixture-of-experts layers every decoder_sparse_step layers are priced as every layer routing"),
+)
 
 
 def _warn_unmodelled(cfg: Mapping, path: Path) -> None:
     import warnings
 
     from ..errors import SimhwWarning
-    for key, what in _HF_UNMODELLED.items():
-        value = cfg.get(key)
-        if value and not (key == "sliding_window" and cfg.get("use_sliding_window") is False):
+    for key, applies, what in _HF_UNMODELLED:
+        if applies(cfg, cfg.get(key)):
             warnings.warn(SimhwWarning(f"{path}: {what}."), stacklevel=3)
 
 
@@ -329,6 +348,14 @@ def hf_config_fields(path: Path, where: str) -> dict[str, Any]:
     out["norm"] = Norm.RMSNORM if "rms_norm_eps" in cfg else Norm.LAYERNORM
     out["position"] = Position.ROPE if ("rope_theta" in cfg or "rotary" in json.dumps(cfg)) else \
         (Position.ALIBI if "alibi" in arch or "bloom" in arch else Position.LEARNED)
+    if cfg.get("kv_lora_rank"):   # MLA: the query/key head is its no-RoPE part plus the decoupled RoPE dims
+        missing = [k for k in ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim") if not cfg.get(k)]
+        if missing:
+            raise WorkloadError(f"{where}: {path} sets kv_lora_rank (multi-head latent attention) but not "
+                                f"{', '.join(missing)}; give its head dimensions as positive integers.")
+        out["head_dim"] = int(cfg["qk_nope_head_dim"]) + int(cfg["qk_rope_head_dim"])
+    if not out.get("experts"):
+        out.pop("dense_layers", None)   # first_k_dense_replace means nothing without routed experts
     if cfg.get("n_shared_experts") and "shared_expert_ffn" not in out:   # DeepSeekMoE: n x the expert width
         out["shared_expert_ffn"] = int(cfg["n_shared_experts"]) * int(cfg.get("moe_intermediate_size") or 0)
     if "ffn" not in out and "hidden" in out:

@@ -58,6 +58,14 @@ class ModelConfig:
     expert_ffn: int = 0               # FFN width of one expert; 0 -> ffn
     shared_expert_ffn: int = 0        # FFN width of the shared experts together, which every token also
                                       # passes (DeepSeekMoE, Dai et al. 2024; Qwen-MoE); 0 -> none
+    dense_layers: int = 0             # leading layers of a mixture of experts with a dense FFN of width ffn
+                                      # (DeepSeek's first_k_dense_replace); 0 -> every layer routes
+    kv_lora_rank: int = 0             # multi-head latent attention (DeepSeek-V2, arXiv 2405.04434 §2.1): width
+                                      # of the cached KV latent c_KV; 0 -> standard (grouped-query) attention
+    q_lora_rank: int = 0              # MLA: width of the query latent c_Q; 0 -> a full-rank query projection
+    rope_head_dim: int = 0            # MLA: decoupled RoPE dims per head of q and of the one shared RoPE key
+                                      # (qk_rope_head_dim); head_dim is then qk_nope_head_dim + rope_head_dim
+    v_head_dim: int = 0               # MLA: value dims per head; 0 -> head_dim
     source: str = ""
 
     def __post_init__(self):
@@ -67,6 +75,27 @@ class ModelConfig:
             object.__setattr__(self, "head_dim", self.hidden // self.heads)
         if self.experts and self.expert_ffn == 0:
             object.__setattr__(self, "expert_ffn", self.ffn)
+        if self.v_head_dim == 0 or not self.mla:     # standard attention: values as wide as keys
+            object.__setattr__(self, "v_head_dim", self.head_dim)
+
+    @property
+    def mla(self) -> bool:
+        """Multi-head latent attention: K and V are up-projected from a cached latent (kv_lora_rank > 0)."""
+        return self.kv_lora_rank > 0
+
+    @property
+    def moe_layers(self) -> int:
+        """Layers whose FFN is the mixture of experts (all but the dense_layers leading ones)."""
+        return self.layers - self.dense_layers if self.moe else 0
+
+    def is_moe_layer(self, layer: int) -> bool:
+        return self.moe and layer >= self.dense_layers
+
+    @property
+    def kv_cache_heads(self) -> int:
+        """Heads the KV cache is split by over tensor-parallel ranks: the KV heads, or 1 for MLA,
+        whose one latent per token every rank needs whole (DeepSeek-V2 §2.1.2)."""
+        return 1 if self.mla else self.kv_heads
 
     @property
     def moe(self) -> bool:
@@ -93,12 +122,33 @@ class ModelConfig:
     def kv_dim(self) -> int:
         return self.kv_heads * self.head_dim
 
-    def layer_params(self, active: bool = False) -> int:
-        """Parameters of one transformer layer (attention, FFN or experts + router, two norms);
-        ``active``: only the experts one token uses (top-k), as FLOPs per token count them."""
+    def attention_params(self) -> int:
+        """Weights of one layer's attention block, its latent norms included (MLA: W_DQ, q norm,
+        W_UQ; W_DKV with W_KR, kv norm, W_UK with W_UV; W_O. DeepSeek-V2 §2.1.2-2.1.3)."""
         h = self.hidden
-        attn = h * self.q_dim + 2 * h * self.kv_dim + self.q_dim * h
-        if self.moe:
+        if not self.mla:
+            return h * self.q_dim + 2 * h * self.kv_dim + self.q_dim * h
+        q = h * self.q_dim if not self.q_lora_rank else \
+            h * self.q_lora_rank + self.q_lora_rank + self.q_lora_rank * self.q_dim
+        kv = h * (self.kv_lora_rank + self.rope_head_dim) + self.kv_lora_rank \
+            + self.kv_lora_rank * self.heads * (self.head_dim - self.rope_head_dim + self.v_head_dim)
+        return q + kv + self.heads * self.v_head_dim * h
+
+    def tp_replicated_params(self) -> int:
+        """Weights of one layer that every tensor-parallel rank holds whole: MLA's down-projections
+        and latent norms (vLLM and SGLang run them as replicated linears)."""
+        if not self.mla:
+            return 0
+        q = self.hidden * self.q_lora_rank + self.q_lora_rank if self.q_lora_rank else 0
+        return q + self.hidden * (self.kv_lora_rank + self.rope_head_dim) + self.kv_lora_rank
+
+    def layer_params(self, active: bool = False, moe: bool = True) -> int:
+        """Parameters of one transformer layer (attention, FFN or experts + router, two norms);
+        ``active``: only the experts one token uses (top-k), as FLOPs per token count them;
+        ``moe=False``: one of a mixture of experts' dense leading layers."""
+        h = self.hidden
+        attn = self.attention_params()
+        if self.moe and moe:
             f = self.expert_ffn
             mlp = (3 if self.activation.gated else 2) * h * (f * (self.experts_per_token if active else self.experts)
                                                              + self.shared_expert_ffn) + h * self.experts
@@ -124,10 +174,16 @@ class ModelConfig:
 
     def params(self, active: bool = False) -> int:
         """All parameters; ``active``: those one token uses (a mixture of experts' top-k only)."""
-        return self.embedding_params() + self.layers * self.layer_params(active) + self.head_params()
+        layers = self.moe_layers * self.layer_params(active) \
+            + (self.layers - self.moe_layers) * self.layer_params(active, moe=False)
+        return self.embedding_params() + layers + self.head_params()
 
     def kv_elements_per_token(self) -> int:
-        """K and V elements cached per token over all layers: 2 * layers * kv_heads * head_dim."""
+        """K and V elements cached per token over all layers: 2 * layers * kv_heads * head_dim, or
+        for MLA layers * (kv_lora_rank + rope_head_dim), the latent and the shared RoPE key
+        (DeepSeek-V2 §2.1.2, Table 1: (d_c + d_h^R) l elements)."""
+        if self.mla:
+            return self.layers * (self.kv_lora_rank + self.rope_head_dim)
         return 2 * self.layers * self.kv_dim
 
 
@@ -198,6 +254,18 @@ BUILTIN: dict[str, ModelConfig] = {m.name: m for m in (
     ModelConfig(name="qwen3-30b-a3b", layers=48, hidden=2048, heads=32, kv_heads=4, head_dim=128, ffn=6144,
                 vocab=151936, activation=Activation.SWIGLU, norm=Norm.RMSNORM, position=Position.ROPE,
                 experts=128, experts_per_token=8, expert_ffn=768, source=_HF + "Qwen/Qwen3-30B-A3B"),
+    # multi-head latent attention and DeepSeekMoE with dense leading layers (the multi-token
+    # prediction module of V3's checkpoint is left out: 671 B main-model parameters, 37 B activated)
+    ModelConfig(name="deepseek-v3", layers=61, hidden=7168, heads=128, kv_heads=128, head_dim=192, ffn=18432,
+                vocab=129280, activation=Activation.SWIGLU, norm=Norm.RMSNORM, position=Position.ROPE,
+                experts=256, experts_per_token=8, expert_ffn=2048, shared_expert_ffn=2048, dense_layers=3,
+                kv_lora_rank=512, q_lora_rank=1536, rope_head_dim=64, v_head_dim=128,
+                source=_HF + "deepseek-ai/DeepSeek-V3; DeepSeek-V3 technical report (arXiv 2412.19437) §2, §4.2"),
+    ModelConfig(name="deepseek-v2-lite", layers=27, hidden=2048, heads=16, kv_heads=16, head_dim=192, ffn=10944,
+                vocab=102400, activation=Activation.SWIGLU, norm=Norm.RMSNORM, position=Position.ROPE,
+                experts=64, experts_per_token=6, expert_ffn=1408, shared_expert_ffn=2816, dense_layers=1,
+                kv_lora_rank=512, rope_head_dim=64, v_head_dim=128,
+                source=_HF + "deepseek-ai/DeepSeek-V2-Lite (15.7 B parameters, 2.4 B activated: its model card)"),
     ModelConfig(name="opt-6.7b", layers=32, hidden=4096, heads=32, ffn=16384, vocab=50272,
                 activation=Activation.RELU, norm=Norm.LAYERNORM, position=Position.LEARNED,
                 tied_embeddings=True, bias=True, dropout=True, max_positions=2050,

@@ -49,11 +49,12 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
     ops.append(Op("embedding", OpKind.EMBEDDING, Phase.FWD, -1, 0.0, wl.dtype,
                   weight_bytes=n * m.hidden * e, input_bytes=n * 8, output_bytes=n * m.hidden * e,
                   shape=shape(elements=n * m.hidden)))
-    lps = m.layers // par.pp
-    ids = [st * lps for st in range(par.pp)] if compact else list(range(m.layers))
+    groups = _layer_groups(m.layers, m.dense_layers if m.moe else 0, par.pp) if compact else \
+        [(i, 1) for i in range(m.layers)]
+    ids = [i for i, _ in groups]
     layer_fwd = [_layer_ops(wl, i, n, batch, s_q, s_kv, Phase.FWD) for i in ids]
     if compact:
-        layer_fwd = [[replace(op, count=lps) for op in ops_i] for ops_i in layer_fwd]
+        layer_fwd = [[replace(op, count=c) for op in ops_i] for ops_i, (_, c) in zip(layer_fwd, groups)]
     for ops_i in layer_fwd:
         ops.extend(ops_i)
     head_tokens = n if wl.mode is not Mode.PREFILL else batch
@@ -73,6 +74,17 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
         elif wl.framework is Framework.COMPILED:    # autocast casts around Inductor's fused kernels
             ops = compiled_ops(wl, ops, wl.microbatches)
     return Graph(name=wl.name, ops=tuple(ops), layers=m.layers, tokens=n)
+
+
+def _layer_groups(layers: int, dense: int, pp: int) -> list[tuple[int, int]]:
+    """(first layer, count) of each run of identical layers within each pipeline stage: a stage's
+    dense leading layers (a mixture of experts' first ``dense``), then its routed ones."""
+    lps = layers // pp
+    out = []
+    for first in range(0, layers, lps):
+        cut = min(max(dense, first), first + lps)
+        out += [(a, b - a) for a, b in ((first, cut), (cut, first + lps)) if b > a]
+    return out
 
 
 def _gemm(name, layer, phase, dtype, m_, k, n, *, batch=1, weight=True) -> Op:
@@ -112,42 +124,105 @@ SCOPE_BY_CODE = {0: LinkScope.INTRA, 1: LinkScope.INTER}
 
 def _layer_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, phase: Phase) -> list[Op]:
     m, t, dt = wl.model, wl.parallelism.tp, wl.dtype
-    h, act_bytes = m.hidden, wl.memory.activation_bits / 8
+    h = m.hidden
+    ops = [_elementwise(f"attn_norm.{i}", OpKind.NORM, i, phase, dt, n * h, flops_per=5)]
+    ops += _mla_ops(wl, i, n, batch, s_q, s_kv, phase) if m.mla else _attention_ops(wl, i, n, batch, s_q, s_kv, phase)
+    ops.extend(_tp_comm(wl, f"tp_attn.{i}", i, phase, n * h))
+    ops.append(_elementwise(f"residual1.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * h, reads=2))
+    ops.append(_elementwise(f"mlp_norm.{i}", OpKind.NORM, i, phase, dt, n * h, flops_per=5))
+    ops.extend(_moe_ops(wl, i, n, phase) if m.is_moe_layer(i) else _mlp_ops(wl, i, n, n, m.ffn // t, 1.0, phase))
+    ops.extend(_tp_comm(wl, f"tp_mlp.{i}", i, phase, n * h))
+    ops.append(_elementwise(f"residual2.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * h, reads=2))
+    return ops
+
+
+def _attention_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, phase: Phase) -> list[Op]:
+    """Multi-head or grouped-query attention: one QKV GEMM, RoPE, the attention kernel, the output
+    projection."""
+    m, t, dt = wl.model, wl.parallelism.tp, wl.dtype
+    h = m.hidden
     heads, kv_heads = m.heads // t, max(1, m.kv_heads // t)
     q_dim, kv_dim = heads * m.head_dim, kv_heads * m.head_dim
-    ffn = m.ffn // t
-    ops = [
-        _elementwise(f"attn_norm.{i}", OpKind.NORM, i, phase, dt, n * h, flops_per=5),
-        _gemm(f"qkv.{i}", i, phase, dt, n, h, q_dim + 2 * kv_dim),
-    ]
+    ops = [_gemm(f"qkv.{i}", i, phase, dt, n, h, q_dim + 2 * kv_dim)]
     if m.position is Position.ROPE:
         ops.append(_elementwise(f"rope.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * (q_dim + kv_dim), flops_per=3))
+    ops.append(_attention(wl, i, batch, s_q, s_kv, phase, heads, kv_heads, m.head_dim, 2 * m.head_dim))
+    ops.append(_gemm(f"attn_out.{i}", i, phase, dt, n, q_dim, h))
+    return ops
+
+
+def _mla_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, phase: Phase) -> list[Op]:
+    """Multi-head latent attention (DeepSeek-V2, arXiv 2405.04434 §2.1; V3, arXiv 2412.19437 §2.1.1).
+
+    The query comes through its latent c_Q (W_DQ, RMSNorm, W_UQ) or one projection; the key-value
+    latent c_KV and the shared RoPE key through W_DKV and W_KR (one GEMM), then an RMSNorm. Down-
+    projections and norms run whole on every TP rank, the rest per head as Megatron splits heads.
+    Training and prefill run it unabsorbed, as multi-head attention: W_UK and W_UV up-project every
+    token's K (qk_nope) and V (v_head_dim), and the kernel's QK^T uses head_dim = qk_nope + rope
+    dims, its AV v_head_dim; the attention op carries their mean, which keeps both its FLOPs and
+    the K + V bytes per token exact. Decode runs it absorbed (§2.1.2; vLLM's and SGLang's MLA
+    backends, FlashMLA): each head's q_nope is taken into latent space by W_UK (a batched GEMM over
+    heads), the kernel attends over the cached latents as one KV head shared by all query heads
+    (QK^T over kv_lora_rank + rope dims, AV over kv_lora_rank, K and V one cached vector), and W_UV
+    brings each head's output back to v_head_dim before W_O."""
+    m, t, dt = wl.model, wl.parallelism.tp, wl.dtype
+    h, heads = m.hidden, m.heads // t
+    c, rope, v = m.kv_lora_rank, m.rope_head_dim, m.v_head_dim
+    nope = m.head_dim - rope
+    ops: list[Op] = []
+    if m.q_lora_rank:
+        ops += [_gemm(f"q_down.{i}", i, phase, dt, n, h, m.q_lora_rank),
+                _norm(f"q_norm.{i}", i, phase, dt, n, m.q_lora_rank),
+                _gemm(f"q_up.{i}", i, phase, dt, n, m.q_lora_rank, heads * m.head_dim)]
+    else:
+        ops.append(_gemm(f"q_proj.{i}", i, phase, dt, n, h, heads * m.head_dim))
+    ops += [_gemm(f"kv_down.{i}", i, phase, dt, n, h, c + rope),
+            _norm(f"kv_norm.{i}", i, phase, dt, n, c),
+            _elementwise(f"rope.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * (heads + 1) * rope, flops_per=3)]
+    if wl.mode is Mode.DECODE:
+        ops.append(_gemm(f"q_absorb.{i}", i, phase, dt, n, nope, c, batch=heads))
+        ops.append(_attention(wl, i, batch, s_q, s_kv, phase, heads, 1, (2 * c + rope) / 2, c + rope))
+        ops.append(_gemm(f"o_absorb.{i}", i, phase, dt, n, c, v, batch=heads))
+    else:
+        ops.append(_gemm(f"kv_up.{i}", i, phase, dt, n, c, heads * (nope + v)))
+        ops.append(_attention(wl, i, batch, s_q, s_kv, phase, heads, heads, (m.head_dim + v) / 2, m.head_dim + v))
+    ops.append(_gemm(f"attn_out.{i}", i, phase, dt, n, heads * v, h))
+    return ops
+
+
+def _norm(name: str, layer: int, phase: Phase, dtype: DType, tokens: float, width: int) -> Op:
+    """A norm over rows of ``width`` elements (shape key row; the layer norms' rows are hidden wide)."""
+    op = _elementwise(name, OpKind.NORM, layer, phase, dtype, tokens * width, flops_per=5)
+    return replace(op, shape=shape(elements=tokens * width, row=float(width)))
+
+
+def _attention(wl: Workload, i: int, batch: int, s_q: int, s_kv: int, phase: Phase, heads: int, kv_heads: int,
+               d: float, kv_token: float) -> Op:
+    """The attention kernel of ``heads`` query heads over ``kv_heads`` KV heads: head_dim ``d`` (the
+    mean of the QK^T and AV dims: FLOPs 4·d per query-key pair and head) and ``kv_token`` elements
+    cached per key token and KV head (K and V: 2·head_dim; MLA's shared latent: its width)."""
+    m, dt = wl.model, wl.dtype
     causal = m.causal and wl.mode is not Mode.DECODE
-    full = 4.0 * batch * heads * s_q * s_kv * m.head_dim          # QK^T + AV, full matrix
+    full = 4.0 * batch * heads * s_q * s_kv * d          # QK^T + AV, full matrix
     executed = full * (0.5 if causal and s_q == s_kv else 1.0) if wl.memory.flash_attention else full
     e = dt.bytes
     kv_e = wl.memory.kv_bits / 8 if wl.mode is Mode.DECODE else e
     # prefill and decode run on a serving engine's paged KV cache (vLLM, TensorRT-LLM); training
     # attention is dense (cost/roofline.py attention_time_s)
     att_shape = shape(batch=batch, heads=heads, kv_heads=kv_heads, seq_q=s_q, seq_kv=s_kv,
-                      head_dim=m.head_dim, causal=float(causal), flash=float(wl.memory.flash_attention),
-                      paged=float(wl.mode is not Mode.TRAIN))
-    io = dict(input_bytes=batch * s_q * q_dim * e + 2 * batch * s_kv * kv_dim * kv_e,
+                      head_dim=d, causal=float(causal), flash=float(wl.memory.flash_attention),
+                      paged=float(wl.mode is not Mode.TRAIN),
+                      **({} if kv_token == 2 * d else {"kv_token_elems": float(kv_token)}))
+    q_dim = heads * d
+    io = dict(input_bytes=batch * s_q * q_dim * e + batch * s_kv * kv_heads * kv_token * kv_e,
               output_bytes=batch * s_q * q_dim * e)
     if not wl.memory.flash_attention:  # unfused: scores, softmax and dropout round-trip HBM (Korthikanti §4.1)
         # softmax output + dropout mask (1 B) + dropout output written, then read by A x V
+        act_bytes = wl.memory.activation_bits / 8
         scores = batch * heads * s_q * s_kv
         io["output_bytes"] += scores * (2 * act_bytes + 1)
         io["input_bytes"] += scores * act_bytes
-    ops.append(Op(f"attn.{i}", OpKind.ATTENTION, phase, i, executed, dt, shape=att_shape, **io))
-    ops.append(_gemm(f"attn_out.{i}", i, phase, dt, n, q_dim, h))
-    ops.extend(_tp_comm(wl, f"tp_attn.{i}", i, phase, n * h))
-    ops.append(_elementwise(f"residual1.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * h, reads=2))
-    ops.append(_elementwise(f"mlp_norm.{i}", OpKind.NORM, i, phase, dt, n * h, flops_per=5))
-    ops.extend(_moe_ops(wl, i, n, phase) if m.moe else _mlp_ops(wl, i, n, n, ffn, 1.0, phase))
-    ops.extend(_tp_comm(wl, f"tp_mlp.{i}", i, phase, n * h))
-    ops.append(_elementwise(f"residual2.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * h, reads=2))
-    return ops
+    return Op(f"attn.{i}", OpKind.ATTENTION, phase, i, executed, dt, shape=att_shape, **io)
 
 
 def _mlp_ops(wl: Workload, i: int, tokens: float, m_: float, ffn: int, groups: float, phase: Phase,

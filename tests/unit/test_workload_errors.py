@@ -151,9 +151,9 @@ def test_workload_on_a_spec_that_cannot_run_it(tmp_path, capsys, hw, needle):
 
 
 def test_hf_config_features_simhw_does_not_model_are_named(tmp_path, capsys):
-    """A DeepSeek-V3-style config estimates, and each architecture feature simhw only approximates
-    is named once on stderr (multi-head latent attention, dense first layers); its SiLU MLP is gated
-    (SwiGLU) and its shared expert is priced."""
+    """A DeepSeek-V3-style config estimates with its multi-head latent attention, dense first layer
+    and shared expert modelled (no warning), its SiLU MLP gated; features simhw only approximates
+    (MoE layers every other layer, sliding windows) are named once each on stderr."""
     import json
     from simhw.workload.from_yaml import load_workload
     from simhw.workload.models import Activation
@@ -161,15 +161,43 @@ def test_hf_config_features_simhw_does_not_model_are_named(tmp_path, capsys):
            "intermediate_size": 2816, "moe_intermediate_size": 256, "num_hidden_layers": 4,
            "num_attention_heads": 16, "num_key_value_heads": 16, "n_routed_experts": 16, "n_shared_experts": 1,
            "num_experts_per_tok": 4, "first_k_dense_replace": 1, "kv_lora_rank": 128, "q_lora_rank": 384,
+           "qk_nope_head_dim": 64, "qk_rope_head_dim": 32, "v_head_dim": 64, "moe_layer_freq": 1,
            "vocab_size": 32000, "hidden_act": "silu", "rms_norm_eps": 1e-6, "rope_theta": 10000}
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     path = tmp_path / "w.yaml"
     path.write_text(GOOD.replace("model: llama2-7b", "model: {hf_config: config.json}"))
     assert main(["estimate", str(path), "--hw", "h100"]) == 0
+    assert "simhw: warning:" not in capsys.readouterr().err
+    m = load_workload(str(path)).model
+    assert m.activation is Activation.SWIGLU and m.mla and m.dense_layers == 1
+    assert (m.kv_lora_rank, m.q_lora_rank, m.rope_head_dim, m.head_dim, m.v_head_dim) == (128, 384, 32, 96, 64)
+    (tmp_path / "config.json").write_text(json.dumps({**cfg, "moe_layer_freq": 2, "sliding_window": 4096}))
+    assert main(["estimate", str(path), "--hw", "h100"]) == 0
     err = capsys.readouterr().err
-    assert err.count("simhw: warning:") == 2 and "multi-head latent attention" in err
-    assert "first_k_dense_replace" in err and "shared experts" not in err     # those are modelled
+    assert err.count("simhw: warning:") == 2 and "moe_layer_freq" in err and "sliding_window" in err
     from simhw.errors import SimhwWarning
     with pytest.warns(SimhwWarning) as record:   # the Python API warns too
-        assert load_workload(str(path)).model.activation is Activation.SWIGLU
-    assert len(record) == 2 and "multi-head latent attention" in str(record[0].message)
+        load_workload(str(path))
+    assert len(record) == 2 and "moe_layer_freq" in str(record[1].message)
+
+
+def test_hf_config_mla_without_head_dims_is_a_clear_error(tmp_path, capsys):
+    import json
+    cfg = {"architectures": ["DeepseekV2ForCausalLM"], "hidden_size": 1024, "intermediate_size": 2816,
+           "num_hidden_layers": 4, "num_attention_heads": 16, "kv_lora_rank": 128, "vocab_size": 32000,
+           "hidden_act": "silu", "rms_norm_eps": 1e-6, "rope_theta": 10000}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    code, err, _ = run(tmp_path, capsys, GOOD.replace("model: llama2-7b", "model: {hf_config: config.json}"))
+    assert code == 2 and "Traceback" not in err
+    assert "kv_lora_rank" in err and "qk_rope_head_dim" in err and "config.json" in err
+
+
+@pytest.mark.parametrize("model, key", [
+    ("{base: deepseek-v2-lite, rope_head_dim: 192}", "model.rope_head_dim"),
+    ("{base: llama2-7b, q_lora_rank: 512}", "model.kv_lora_rank"),
+    ("{base: llama2-7b, dense_layers: 2}", "model.dense_layers"),
+    ("{base: deepseek-v2-lite, dense_layers: 27}", "model.dense_layers"),
+])
+def test_mla_and_dense_layer_keys_are_checked(tmp_path, capsys, model, key):
+    code, err, _ = run(tmp_path, capsys, GOOD.replace("model: llama2-7b", f"model: {model}"))
+    assert code == 2 and key in err and "Traceback" not in err
