@@ -7,7 +7,7 @@ The CSV has one row per measured prefill or decode iteration: ``model`` (a built
 overheads (workload/engines.py)
 
     time = step_overhead + per_worker x (TP x PP - 1) + max(GPU, layers / PP x host_per_layer)
-           + per_sequence x batch
+           + min(host_per_layer, GPU / layers) + per_sequence x batch
 
 are then fitted by ``scipy.optimize.least_squares`` on the log error of a deterministic 70 % of
 the rows (soft-L1 loss, all four non-negative); the report gives the held-back error with the
@@ -106,7 +106,8 @@ def cost_iterations(rows: list[Iteration], hw) -> list[Iteration]:
 def predict_s(r: Iteration, x) -> float:
     """The iteration time of ``r`` with engine overheads ``x`` (FIELDS order, seconds)."""
     step, per_seq, host, worker = x
-    return step + worker * (r.tp * r.pp - 1) + max(r.gpu_s, r.layers / r.pp * host) + per_seq * r.batch
+    return step + worker * (r.tp * r.pp - 1) + max(r.gpu_s, r.layers / r.pp * host) \
+        + min(host, r.gpu_s / r.layers) + per_seq * r.batch
 
 
 @dataclass(frozen=True)

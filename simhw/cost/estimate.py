@@ -17,7 +17,8 @@ count matrix multiplications (the full s x s attention matrix for unfused attent
 the causal half under FlashAttention); hardware FLOPs are model FLOPs plus recomputation.
 Serving (prefill, decode): an iteration adds the engine's overheads, ``step_overhead + per_worker x
 (TP x PP - 1) + per_sequence x sequences``, and each stage takes ``max(GPU time, layers x
-host_per_layer)``: the host dispatches layers while the GPU runs them (workload/engines.py).
+host_per_layer)``: the host dispatches layers while the GPU runs them (workload/engines.py); the
+iteration also pays one link of the faster chain, min(host_per_layer, GPU time of a layer).
 Energy: dynamic per-FLOP and per-byte energy of every op (a main-memory byte costs the memory's
 access energy plus the on-chip transport to the SMs) plus the static draw of a running device
 (power.idle + power.active) x step time for every device, host-side engine gaps included (and the
@@ -312,8 +313,12 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
                                     plain_intensity(op), cost.bound.value, t, cost.energy_j * op.count))
     gpu_busy = stage_busy
     engine = engine_costs(wl, device)
+    dispatch_fill = 0.0
     if wl.mode is not Mode.TRAIN:   # a serving engine's host dispatch of a stage's layers overlaps its GPU work
         stage_busy = [max(b, lps * engine.host_per_layer_s) for b in stage_busy]
+        # a layer starts once dispatched and once the layer before it ends, so an iteration also
+        # pays one link of the faster chain: the first layer's dispatch, or the last layer's work
+        dispatch_fill = min(engine.host_per_layer_s, gpu_busy[0] / lps)
     crit = max(range(p), key=lambda i: stage_busy[i])
     stage_t = stage_busy[crit]
     fill_t = (sum(stage_busy) - stage_t) / (p - 1) if p > 1 else stage_t   # the other stages' mean
@@ -332,9 +337,9 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         rounds = wl.microbatches * stage_t > one_pass    # the busiest stage serves the micro-batches in turn
         pipe = wl.microbatches * stage_t if rounds else one_pass
         engine_s = engine.iteration_s(wl)
-        step = pipe + engine_s
-        host_wait = (stage_busy[crit] - gpu_busy[crit]) * wl.microbatches if rounds else \
-            sum(stage_busy) - sum(gpu_busy)              # the GPU waiting on the host's dispatch
+        step = pipe + dispatch_fill + engine_s
+        host_wait = dispatch_fill + ((stage_busy[crit] - gpu_busy[crit]) * wl.microbatches if rounds else
+                                     sum(stage_busy) - sum(gpu_busy))     # the GPU waiting on the host's dispatch
         total = step * wl.decode.new_tokens
         tokens_per_s = wl.global_batch * wl.decode.samples / step
         n_micro_global = wl.global_batch // wl.micro_batch
@@ -348,8 +353,8 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
                                   wl.mode is Mode.TRAIN and wl.memory.zero_stage >= 3)
         if wl.mode is Mode.PREFILL:
             engine_s = engine.iteration_s(wl)
-        step = pipe + exposed_dp + step_ops_s + engine_s
-        host_wait = (stage_busy[crit] - gpu_busy[crit]) * mb
+        step = pipe + dispatch_fill + exposed_dp + step_ops_s + engine_s
+        host_wait = dispatch_fill + (stage_busy[crit] - gpu_busy[crit]) * mb
         total = step
         tokens_per_s = tokens_global / step
         n_micro_global = wl.global_batch // wl.micro_batch

@@ -225,7 +225,7 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
     dp_ids: list[int] = []
     logits = mem.logits_bytes
     # serving: the engine's host thread schedules the iteration, then dispatches the layers one by
-    # one while the GPU runs them (cost/estimate.py: step overhead + max(GPU, layers x host) + per sequence)
+    # one while the GPU runs them (cost/estimate.py: step overhead + max(GPU, layers x host) + one link + per sequence)
     engine = engine_costs(wl, device)
     dispatch = None
     if not train:

@@ -31,19 +31,23 @@ def test_engine_block_replaces_the_spec_values():
 
 
 def test_host_dispatch_per_layer_overlaps_the_gpu():
-    """An iteration takes step_overhead + max(GPU time, layers x host_per_layer) + per_sequence x b."""
+    """An iteration takes step_overhead + max(GPU time, layers x host_per_layer) + per_sequence x b,
+    plus one link of the faster chain: a layer starts once dispatched and once the one before it
+    ends (the first dispatch when GPU-bound, the last layer's GPU work when host-bound)."""
     wl = workload_from_dict({**BASE, "engine": {"host_per_layer": "1 us"}})
     assert wl.engine.host_per_layer_s == pytest.approx(1e-6)
     gpu_bound = simhw.estimate(wl, A100)
     host_bound = simhw.estimate(workload_from_dict({**BASE, "engine": {"host_per_layer": "5 ms"}}), A100)
     eff = A100.efficiency
     engine = eff.engine_step_overhead_s + 8 * eff.engine_per_token_s
-    assert host_bound.step_time_s == pytest.approx(engine + 32 * 5e-3)        # llama2-7b: 32 layers
+    gpu = gpu_bound.step_time_s - engine - 1e-6                                # GPU-bound: + the first dispatch
+    assert host_bound.step_time_s == pytest.approx(engine + 32 * 5e-3 + gpu / 32)   # llama2-7b: 32 layers
     assert gpu_bound.step_time_s < host_bound.step_time_s
     for r in (gpu_bound, host_bound):      # the GPU's wait on the host is engine time in the breakdown
         assert sum(r.time_breakdown_s.values()) == pytest.approx(r.step_time_s, rel=1e-9)
     assert host_bound.time_breakdown_s["engine_overhead"] == pytest.approx(
-        engine + 32 * 5e-3 - (gpu_bound.step_time_s - gpu_bound.time_breakdown_s["engine_overhead"]), rel=1e-6)
+        engine + 32 * 5e-3 + gpu / 32 - (gpu_bound.step_time_s - gpu_bound.time_breakdown_s["engine_overhead"]),
+        rel=1e-6)
     # the GPU draws its static power while it waits: a host-bound step costs more energy
     assert host_bound.energy_j > gpu_bound.energy_j
 
