@@ -14,7 +14,8 @@ Formulas:
 - KV cache: 2 · layers · kv_heads · head_dim elements per token at the effective bit width
   including quantisation scales and fp16 outliers (KVQuant, Hooper et al. 2024, §3); multi-head
   latent attention caches layers · (kv_lora_rank + rope_head_dim), whole on every TP rank
-  (DeepSeek-V2, arXiv 2405.04434, §2.1.2 and Table 1).
+  (DeepSeek-V2, arXiv 2405.04434, §2.1.2 and Table 1); sliding-window layers keep each
+  sequence's last window of tokens (Mistral 7B, arXiv 2310.06825, §2 rolling buffer cache).
 - Logits and loss: standard cross-entropy materialises the bf16 logits, their fp32 upcast, the
   fp32 log-softmax and its fp32 gradient (14 B per token per vocabulary entry); CCE (Wijmans et al.
   2024) keeps only per-token log-sum-exp and loss (8 B per token).
@@ -194,14 +195,20 @@ def kv_cache_bytes(wl: Workload) -> float:
     """KV cache on one device at the end of generation (prefill: the prompt's cache)."""
     if wl.mode is Mode.TRAIN:
         return 0.0
-    par = wl.parallelism
+    par, m = wl.parallelism, wl.model
     if wl.mode is Mode.DECODE:
         d = wl.decode
         tokens = wl.micro_batch * (d.context_len + d.samples * d.new_tokens)
+        sequences = wl.micro_batch * d.samples
     else:
         tokens = wl.micro_batch * wl.seq_len
-    shards = min(par.tp, wl.model.kv_cache_heads) * par.pp * par.cp
-    return tokens * kv_cache_bytes_per_token(wl) / shards
+        sequences = wl.micro_batch
+    shards = min(par.tp, m.kv_cache_heads) * par.pp * par.cp
+    full = tokens * kv_cache_bytes_per_token(wl) / shards
+    if m.sliding_window:   # a windowed layer keeps each sequence's last sliding_window tokens only
+        kept = min(tokens, sequences * m.sliding_window)
+        full -= m.windowed_layers / m.layers * (tokens - kept) * kv_cache_bytes_per_token(wl) / shards
+    return full
 
 
 def logits_bytes(wl: Workload) -> float:

@@ -241,7 +241,8 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     and O once and K/V once per wave of CTAs that share them through L2, at
     attention_memory_fraction; the CTA schedule and the HBM
     time join as a p-norm (p = attention_overlap; large p = max). A KV-cache write (kv_write) adds
-    one copy kernel. K and V take 2·head_dim elements per key token and KV head, or the shape's
+    one copy kernel. With a sliding window (shape key window) a causal q-block walks only the key
+    blocks its rows see, and decode reads the last window keys. K and V take 2·head_dim elements per key token and KV head, or the shape's
     kv_token_elems when they share one cached vector (absorbed MLA decode: workload/transformer.py
     _mla_ops); head_dim is then the mean of the QK^T and AV dims, which keeps the FLOPs exact. Backward (more FLOPs per op than the forward) scales the block work and bytes.
     """
@@ -250,6 +251,9 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     b, h, sq, skv, d = (float(s[k]) for k in ("batch", "heads", "seq_q", "seq_kv", "head_dim"))
     kvh = float(s.get("kv_heads", h)) or h
     causal = bool(s.get("causal", 0.0)) and sq > 1
+    window = float(s.get("window", 0.0))     # sliding-window attention: keys within `window` of the query
+    if window and sq == 1:
+        skv = min(skv, window)
     if b <= 0 or h <= 0 or sq <= 0 or skv <= 0 or d <= 0:
         return 0.0, 0.0, 0.0
     e = op.dtype.bytes
@@ -313,6 +317,8 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
             if causal:
                 last = offset + min((i + 1) * rows, sq)
                 n = math.ceil(min(skv, last) / bkv)
+                if window:   # the block's first query row sees keys from row - window + 1 on
+                    n -= math.floor(max(0.0, offset + i * rows - window + 1) / bkv)
             else:
                 n = kv_blocks
             lengths_blocks.append((math.ceil(n / splits), int(b * h) * splits))

@@ -256,7 +256,7 @@ def _model(value: Any, w: str, base_dir: Path) -> ModelConfig:
             fields_in[key] = _pos_int(fields_in, key, f"{w}model.", minimum=0)
     fields_in.setdefault("name", "custom")
     for key in ("experts", "experts_per_token", "expert_ffn", "shared_expert_ffn", "dense_layers",
-                "kv_lora_rank", "q_lora_rank", "rope_head_dim", "v_head_dim"):
+                "kv_lora_rank", "q_lora_rank", "rope_head_dim", "v_head_dim", "sliding_window", "global_every"):
         if key in fields_in:
             fields_in[key] = _pos_int(fields_in, key, f"{w}model.", minimum=0)
     model = ModelConfig(**fields_in)
@@ -276,6 +276,9 @@ def _check_model(model: ModelConfig, w: str) -> None:
     if model.dense_layers and not (model.moe and model.dense_layers < model.layers):
         raise WorkloadError(f"{w}model.dense_layers: {model.dense_layers} dense leading layers need a mixture of "
                             f"experts with more layers than that (layers = {model.layers}, experts = {model.experts}).")
+    if model.global_every and not model.sliding_window:
+        raise WorkloadError(f"{w}model.global_every: {model.global_every} says which layers attend globally among "
+                            f"sliding-window ones; set sliding_window (tokens) too, or drop global_every.")
     if (model.q_lora_rank or model.rope_head_dim) and not model.mla:
         raise WorkloadError(f"{w}model.kv_lora_rank: q_lora_rank and rope_head_dim describe multi-head latent "
                             f"attention, which needs kv_lora_rank > 0; set it or drop them.")
@@ -300,8 +303,9 @@ _HF_MAP = {"num_hidden_layers": "layers", "n_layer": "layers", "hidden_size": "h
 # Hugging Face config keys of architecture features simhw does not model, when each applies, and
 # what simhw does instead
 _HF_UNMODELLED = (
-    ("sliding_window", lambda cfg, v: bool(v) and cfg.get("use_sliding_window") is not False,
-     "sliding-window attention (sliding_window) is priced as full attention"),
+    ("max_window_layers", lambda cfg, v: bool(cfg.get("use_sliding_window")) and isinstance(v, int)
+     and 0 < v < int(cfg.get("num_hidden_layers") or 0),
+     "sliding windows on the layers from max_window_layers on are priced as windows on every layer"),
     ("moe_layer_freq", lambda cfg, v: isinstance(v, int) and v > 1,
      "mixture-of-experts layers every moe_layer_freq layers are priced as every layer routing"),
     ("decoder_sparse_step", lambda cfg, v: isinstance(v, int) and v > 1,
@@ -316,6 +320,33 @@ def _warn_unmodelled(cfg: Mapping, path: Path) -> None:
     for key, applies, what in _HF_UNMODELLED:
         if applies(cfg, cfg.get(key)):
             warnings.warn(SimhwWarning(f"{path}: {what}."), stacklevel=3)
+
+
+def _window_fields(cfg: Mapping, arch: str, path: Path) -> dict[str, int]:
+    """sliding_window and global_every from a config: layer_types ("sliding_attention" /
+    "full_attention", Gemma 3, gpt-oss) when given, else Gemma 2's alternation, else every layer
+    (Mistral 7B v0.1); none when use_sliding_window is false (Qwen2)."""
+    window = cfg.get("sliding_window")
+    if not isinstance(window, int) or window <= 0 or cfg.get("use_sliding_window") is False:
+        return {}
+    types = cfg.get("layer_types")
+    if isinstance(types, list) and types:
+        full = [i for i, t in enumerate(types) if t != "sliding_attention"]
+        if len(full) == len(types):
+            return {}
+        if not full:
+            return {"sliding_window": window}
+        every = full[0] + 1
+        if full != list(range(every - 1, len(types), every)):
+            import warnings
+
+            from ..errors import SimhwWarning
+            every = max(1, round(len(types) / len(full)))
+            warnings.warn(SimhwWarning(f"{path}: layer_types has no regular pattern of full-attention layers; "
+                                       f"every {every}th layer is priced as global, the others as windowed."),
+                          stacklevel=4)
+        return {"sliding_window": window, "global_every": every}
+    return {"sliding_window": window, "global_every": 2 if "gemma2" in arch or "gemma-2" in arch else 0}
 
 
 def hf_config_fields(path: Path, where: str) -> dict[str, Any]:
@@ -356,6 +387,7 @@ def hf_config_fields(path: Path, where: str) -> dict[str, Any]:
         out["head_dim"] = int(cfg["qk_nope_head_dim"]) + int(cfg["qk_rope_head_dim"])
     if not out.get("experts"):
         out.pop("dense_layers", None)   # first_k_dense_replace means nothing without routed experts
+    out.update(_window_fields(cfg, arch, path))
     if cfg.get("n_shared_experts") and "shared_expert_ffn" not in out:   # DeepSeekMoE: n x the expert width
         out["shared_expert_ffn"] = int(cfg["n_shared_experts"]) * int(cfg.get("moe_intermediate_size") or 0)
     if "ffn" not in out and "hidden" in out:

@@ -66,6 +66,10 @@ class ModelConfig:
     rope_head_dim: int = 0            # MLA: decoupled RoPE dims per head of q and of the one shared RoPE key
                                       # (qk_rope_head_dim); head_dim is then qk_nope_head_dim + rope_head_dim
     v_head_dim: int = 0               # MLA: value dims per head; 0 -> head_dim
+    sliding_window: int = 0           # keys a query sees in a windowed layer (Mistral 7B v0.1, Gemma 2); 0 -> none
+    global_every: int = 0             # with sliding_window: every global_every-th layer (i % k == k - 1) attends
+                                      # to all keys, the others in the window (Gemma 2, gpt-oss: 2; Gemma 3: 6);
+                                      # 0 -> every layer is windowed
     source: str = ""
 
     def __post_init__(self):
@@ -90,6 +94,20 @@ class ModelConfig:
 
     def is_moe_layer(self, layer: int) -> bool:
         return self.moe and layer >= self.dense_layers
+
+    def is_windowed(self, layer: int) -> bool:
+        """Whether ``layer`` attends to a sliding window of keys rather than all of them."""
+        if not self.sliding_window:
+            return False
+        return not self.global_every or layer % self.global_every != self.global_every - 1
+
+    @property
+    def windowed_layers(self) -> int:
+        return sum(self.is_windowed(i) for i in range(self.layers))
+
+    def layer_kind(self, layer: int) -> tuple[bool, bool]:
+        """What makes layers differ: (routes to experts, attends in a window)."""
+        return self.is_moe_layer(layer), self.is_windowed(layer)
 
     @property
     def kv_cache_heads(self) -> int:
@@ -202,6 +220,8 @@ def _llama(name, layers, hidden, heads, kv, ffn, vocab, source, head_dim=0, tied
 
 
 _K = "Korthikanti et al. 2022 (arXiv 2205.05198) Table 3"
+_G2 = ("; Gemma 2 alternates local sliding-window (4096 tokens) and global attention layers, the first "
+       "local (Gemma Team 2024, arXiv 2408.00118, §2 and Table 1)")
 _HF = "Hugging Face config.json of "
 _MEMO = "MEMO (arXiv 2407.12117) Table 2"
 
@@ -219,9 +239,10 @@ BUILTIN: dict[str, ModelConfig] = {m.name: m for m in (
     _llama("llama2-70b", 80, 8192, 64, 8, 28672, 32000, _HF + "meta-llama/Llama-2-70b-hf"),
     _llama("llama3-8b", 32, 4096, 32, 8, 14336, 128256, _HF + "meta-llama/Meta-Llama-3-8B"),
     _llama("llama3-70b", 80, 8192, 64, 8, 28672, 128256, _HF + "meta-llama/Meta-Llama-3-70B"),
-    _llama("mistral-7b", 32, 4096, 32, 8, 14336, 32000, _HF + "mistralai/Mistral-7B-v0.1"),
-    _llama("gemma2-2b", 26, 2304, 8, 4, 9216, 256000, _HF + "google/gemma-2-2b", head_dim=256,
-           tied=True, act=Activation.GEGLU),
+    replace(_llama("mistral-7b", 32, 4096, 32, 8, 14336, 32000, _HF + "mistralai/Mistral-7B-v0.1 (a 4096-token "
+                   "sliding window on every layer)"), sliding_window=4096),
+    replace(_llama("gemma2-2b", 26, 2304, 8, 4, 9216, 256000, _HF + "google/gemma-2-2b" + _G2, head_dim=256,
+           tied=True, act=Activation.GEGLU), sliding_window=4096, global_every=2),
     _llama("codellama-34b", 48, 8192, 64, 8, 22016, 32000, _HF + "codellama/CodeLlama-34b-hf"),
     _llama("mistral-nemo-12b", 40, 5120, 32, 8, 14336, 131072, _HF + "mistralai/Mistral-Nemo-Instruct-2407",
            head_dim=128),
@@ -233,10 +254,10 @@ BUILTIN: dict[str, ModelConfig] = {m.name: m for m in (
            head_dim=256, tied=True, act=Activation.GEGLU),
     _llama("gemma-7b", 28, 3072, 16, 16, 24576, 256000, _HF + "google/gemma-7b (CodeGemma 7B has its layers)",
            head_dim=256, tied=True, act=Activation.GEGLU),
-    _llama("gemma2-9b", 42, 3584, 16, 8, 14336, 256000, _HF + "google/gemma-2-9b", head_dim=256,
-           tied=True, act=Activation.GEGLU),
-    _llama("gemma2-27b", 46, 4608, 32, 16, 36864, 256000, _HF + "google/gemma-2-27b", head_dim=128,
-           tied=True, act=Activation.GEGLU),
+    replace(_llama("gemma2-9b", 42, 3584, 16, 8, 14336, 256000, _HF + "google/gemma-2-9b" + _G2, head_dim=256,
+           tied=True, act=Activation.GEGLU), sliding_window=4096, global_every=2),
+    replace(_llama("gemma2-27b", 46, 4608, 32, 16, 36864, 256000, _HF + "google/gemma-2-27b" + _G2, head_dim=128,
+           tied=True, act=Activation.GEGLU), sliding_window=4096, global_every=2),
     _llama("qwen2-7b", 28, 3584, 28, 4, 18944, 152064, _HF + "Qwen/Qwen2-7B (its Q, K, V biases are left out: 0.01% of "
            "the weights)"),
     _llama("qwen3-0.6b", 28, 1024, 16, 8, 3072, 151936, _HF + "Qwen/Qwen3-0.6B", head_dim=128, tied=True),

@@ -49,8 +49,7 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
     ops.append(Op("embedding", OpKind.EMBEDDING, Phase.FWD, -1, 0.0, wl.dtype,
                   weight_bytes=n * m.hidden * e, input_bytes=n * 8, output_bytes=n * m.hidden * e,
                   shape=shape(elements=n * m.hidden)))
-    groups = _layer_groups(m.layers, m.dense_layers if m.moe else 0, par.pp) if compact else \
-        [(i, 1) for i in range(m.layers)]
+    groups = _layer_groups(m, par.pp) if compact else [(i, 1) for i in range(m.layers)]
     ids = [i for i, _ in groups]
     layer_fwd = [_layer_ops(wl, i, n, batch, s_q, s_kv, Phase.FWD) for i in ids]
     if compact:
@@ -76,14 +75,17 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
     return Graph(name=wl.name, ops=tuple(ops), layers=m.layers, tokens=n)
 
 
-def _layer_groups(layers: int, dense: int, pp: int) -> list[tuple[int, int]]:
-    """(first layer, count) of each run of identical layers within each pipeline stage: a stage's
-    dense leading layers (a mixture of experts' first ``dense``), then its routed ones."""
-    lps = layers // pp
+def _layer_groups(m, pp: int) -> list[tuple[int, int]]:
+    """(first layer, count) of each kind of layer (ModelConfig.layer_kind: dense or routed FFN,
+    windowed or global attention) within each pipeline stage, in order of first appearance."""
+    lps = m.layers // pp
     out = []
-    for first in range(0, layers, lps):
-        cut = min(max(dense, first), first + lps)
-        out += [(a, b - a) for a, b in ((first, cut), (cut, first + lps)) if b > a]
+    for first in range(0, m.layers, lps):
+        kinds: dict = {}
+        for i in range(first, first + lps):
+            j, c = kinds.get(m.layer_kind(i), (i, 0))
+            kinds[m.layer_kind(i)] = (j, c + 1)
+        out += sorted(kinds.values())
     return out
 
 
@@ -203,8 +205,18 @@ def _attention(wl: Workload, i: int, batch: int, s_q: int, s_kv: int, phase: Pha
     cached per key token and KV head (K and V: 2·head_dim; MLA's shared latent: its width)."""
     m, dt = wl.model, wl.dtype
     causal = m.causal and wl.mode is not Mode.DECODE
+    w = m.sliding_window if m.is_windowed(i) else 0
     full = 4.0 * batch * heads * s_q * s_kv * d          # QK^T + AV, full matrix
     executed = full * (0.5 if causal and s_q == s_kv else 1.0) if wl.memory.flash_attention else full
+    if w and wl.memory.flash_attention and s_kv > w:
+        # a window of w keys: decode reads the last w; a causal square drops the triangle beyond it
+        # (w·s - w²/2 query-key pairs of s²/2); a chunk attends to at most w + s_q keys
+        if s_q == 1:
+            executed = 4.0 * batch * heads * w * d
+        elif causal and s_q == s_kv:
+            executed = 4.0 * batch * heads * d * (w * s_kv - w * w / 2.0)
+        else:
+            executed = full * min(1.0, (w + s_q) / s_kv)
     e = dt.bytes
     kv_e = wl.memory.kv_bits / 8 if wl.mode is Mode.DECODE else e
     # prefill and decode run on a serving engine's paged KV cache (vLLM, TensorRT-LLM); training
@@ -212,9 +224,11 @@ def _attention(wl: Workload, i: int, batch: int, s_q: int, s_kv: int, phase: Pha
     att_shape = shape(batch=batch, heads=heads, kv_heads=kv_heads, seq_q=s_q, seq_kv=s_kv,
                       head_dim=d, causal=float(causal), flash=float(wl.memory.flash_attention),
                       paged=float(wl.mode is not Mode.TRAIN),
-                      **({} if kv_token == 2 * d else {"kv_token_elems": float(kv_token)}))
+                      **({} if kv_token == 2 * d else {"kv_token_elems": float(kv_token)}),
+                      **({"window": float(w)} if w else {}))
     q_dim = heads * d
-    io = dict(input_bytes=batch * s_q * q_dim * e + batch * s_kv * kv_heads * kv_token * kv_e,
+    keys = min(s_kv, w + s_q - 1) if w else s_kv          # keys the kernel reads per sequence
+    io = dict(input_bytes=batch * s_q * q_dim * e + batch * keys * kv_heads * kv_token * kv_e,
               output_bytes=batch * s_q * q_dim * e)
     if not wl.memory.flash_attention:  # unfused: scores, softmax and dropout round-trip HBM (Korthikanti §4.1)
         # softmax output + dropout mask (1 B) + dropout output written, then read by A x V

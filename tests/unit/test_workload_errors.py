@@ -153,7 +153,7 @@ def test_workload_on_a_spec_that_cannot_run_it(tmp_path, capsys, hw, needle):
 def test_hf_config_features_simhw_does_not_model_are_named(tmp_path, capsys):
     """A DeepSeek-V3-style config estimates with its multi-head latent attention, dense first layer
     and shared expert modelled (no warning), its SiLU MLP gated; features simhw only approximates
-    (MoE layers every other layer, sliding windows) are named once each on stderr."""
+    (MoE layers every other layer, windows only from max_window_layers on) are named once each."""
     import json
     from simhw.workload.from_yaml import load_workload
     from simhw.workload.models import Activation
@@ -171,14 +171,15 @@ def test_hf_config_features_simhw_does_not_model_are_named(tmp_path, capsys):
     m = load_workload(str(path)).model
     assert m.activation is Activation.SWIGLU and m.mla and m.dense_layers == 1
     assert (m.kv_lora_rank, m.q_lora_rank, m.rope_head_dim, m.head_dim, m.v_head_dim) == (128, 384, 32, 96, 64)
-    (tmp_path / "config.json").write_text(json.dumps({**cfg, "moe_layer_freq": 2, "sliding_window": 4096}))
+    (tmp_path / "config.json").write_text(json.dumps({**cfg, "moe_layer_freq": 2, "sliding_window": 4096,
+                                                      "use_sliding_window": True, "max_window_layers": 2}))
     assert main(["estimate", str(path), "--hw", "h100"]) == 0
     err = capsys.readouterr().err
-    assert err.count("simhw: warning:") == 2 and "moe_layer_freq" in err and "sliding_window" in err
+    assert err.count("simhw: warning:") == 2 and "moe_layer_freq" in err and "max_window_layers" in err
     from simhw.errors import SimhwWarning
     with pytest.warns(SimhwWarning) as record:   # the Python API warns too
-        load_workload(str(path))
-    assert len(record) == 2 and "moe_layer_freq" in str(record[1].message)
+        assert load_workload(str(path)).model.sliding_window == 4096     # the window itself is modelled
+    assert len(record) == 2 and any("moe_layer_freq" in str(r.message) for r in record)
 
 
 def test_hf_config_mla_without_head_dims_is_a_clear_error(tmp_path, capsys):
@@ -197,7 +198,8 @@ def test_hf_config_mla_without_head_dims_is_a_clear_error(tmp_path, capsys):
     ("{base: llama2-7b, q_lora_rank: 512}", "model.kv_lora_rank"),
     ("{base: llama2-7b, dense_layers: 2}", "model.dense_layers"),
     ("{base: deepseek-v2-lite, dense_layers: 27}", "model.dense_layers"),
+    ("{base: llama2-7b, global_every: 2}", "model.global_every"),
 ])
-def test_mla_and_dense_layer_keys_are_checked(tmp_path, capsys, model, key):
+def test_mla_dense_layer_and_window_keys_are_checked(tmp_path, capsys, model, key):
     code, err, _ = run(tmp_path, capsys, GOOD.replace("model: llama2-7b", f"model: {model}"))
     assert code == 2 and key in err and "Traceback" not in err
