@@ -242,9 +242,11 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     attention_memory_fraction; the CTA schedule and the HBM
     time join as a p-norm (p = attention_overlap; large p = max). A KV-cache write (kv_write) adds
     one copy kernel. With a sliding window (shape key window) a causal q-block walks only the key
-    blocks its rows see, and decode reads the last window keys. K and V take 2·head_dim elements per key token and KV head, or the shape's
-    kv_token_elems when they share one cached vector (absorbed MLA decode: workload/transformer.py
-    _mla_ops); head_dim is then the mean of the QK^T and AV dims, which keeps the FLOPs exact. Backward (more FLOPs per op than the forward) scales the block work and bytes.
+    blocks its rows see, and decode reads the last window keys. K and V take 2·head_dim elements
+    per key token and KV head, or the shape's kv_token_elems when they share one cached vector
+    (absorbed MLA decode: workload/transformer.py _mla_ops); head_dim is then the mean of the
+    QK^T and AV dims, which keeps the FLOPs exact. Backward (more FLOPs per op than the forward)
+    scales the block work and bytes.
     """
     s = op.shape
     eff = hw.efficiency

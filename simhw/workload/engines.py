@@ -3,9 +3,10 @@
 An iteration of a serving engine (cost/estimate.py) takes
 ``step_overhead + per_worker x (TP x PP - 1) + max(GPU time, layers x host_per_layer)
 + min(host_per_layer, GPU time / layers) + per_sequence x sequences`` (a layer starts once
-dispatched and once the one before it ends: one link of the faster chain shows). Each profile below was fitted once on the end-to-end rows named with
-it (validate/REPORT.md gives the errors); the overheads are host-side software costs, so a profile
-carries over to other GPUs (unverified there). ``engine: vllm-v1`` in a workload, or
+dispatched and once the one before it ends: one link of the faster chain shows). Each profile
+below was fitted once on the end-to-end rows named with it (validate/REPORT.md gives the
+errors); the overheads are host-side software costs, so a profile carries over to other GPUs
+(unverified there). ``engine: vllm-v1`` in a workload, or
 ``--set engine=vllm-v1``; ``engine: {preset: vllm-v1, per_sequence: 100 us}`` starts from a profile
 and replaces some of its values.
 """
