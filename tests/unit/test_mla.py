@@ -107,14 +107,13 @@ def test_dense_leading_layers_in_the_compact_graph_and_pipeline_stages():
 
 
 def test_memory_holds_replicated_down_projections_and_the_dense_layers():
-    wl1, wl8 = _wl(V3, tp=1), _wl(V3, tp=8)
+    wl8 = _wl(V3, tp=8)
     rep = V3.tp_replicated_params()
     assert rep == 7168 * 1536 + 1536 + 7168 * 576 + 512
     assert layer_params_per_device(wl8) == pytest.approx((V3.layer_params() - rep) / 8 + rep)
     # one device holds the whole model: its three dense layers and 58 routed ones
     mem = memory_breakdown(_wl(LITE))
     assert mem.parameters_bytes == pytest.approx(2 * LITE.params(), rel=1e-12)
-    del wl1
 
 
 def test_mla_training_keeps_q_k_v_per_head_and_the_latents_whole():
