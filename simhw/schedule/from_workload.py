@@ -32,10 +32,11 @@ def decode_placement(wl: Workload, hw, device_memory_bytes: float | None = None,
     coster = OpCoster(hw, wl)
     graph = build_graph(wl, compact=True)
     coster.use_step_clock(graph.ops)
-    compute_s = 0.0
+    compute_s = ops_s = 0.0
     for op in graph.ops:
         c = coster(op)
         compute_s += (c.compute_s + device.efficiency.launch_s) * op.count
+        ops_s += c.time_s * op.count
     dev_cap, host_cap, nvme_cap = memory_pools(hw, wl, device_memory_bytes, host_memory_bytes)
     drive = hw.drives[0] if isinstance(hw, NodeSpec) and hw.drives else None
     nvme_bw = 1.0
@@ -51,7 +52,8 @@ def decode_placement(wl: Workload, hw, device_memory_bytes: float | None = None,
         hbm_bandwidth_bytes_per_s=device.main_memory.bandwidth_bytes_per_s * device.efficiency.memory_fraction,
         pcie_bandwidth_bytes_per_s=host_link_bytes_per_s(hw), nvme_capacity_bytes=nvme_cap,
         nvme_bandwidth_bytes_per_s=nvme_bw,
-        kv_write_bytes_per_step=mem.kv_cache_bytes / max(1, wl.decode.context_len + wl.decode.new_tokens))
+        kv_write_bytes_per_step=mem.kv_cache_bytes / max(1, wl.decode.context_len + wl.decode.new_tokens),
+        gpu_ops_time_s=ops_s)
     return inf.solve(data, time_limit_s=time_limit_s)
 
 
@@ -80,10 +82,12 @@ def memo_plan(wl: Workload, hw, host_memory_bytes: float | None = None):
 
 def serving_iteration_s(wl: Workload, hw, gpu_step_s: float) -> float:
     """One serving iteration around a GPU step of ``gpu_step_s``: the engine's host dispatch of the
-    layers overlaps it (the iteration waits for the slower), then its per-iteration and per-sequence
-    work (cost/estimate.py's serving rule, the workload's engine: block over the spec's engine_*)."""
+    layers overlaps it (the iteration waits for the slower, plus one link of the other), then its
+    per-iteration and per-sequence work (cost/estimate.py's serving rule, the workload's engine:
+    block over the spec's engine_*)."""
     engine = engine_costs(wl, hw.device if isinstance(hw, NodeSpec) else hw)
-    return max(gpu_step_s, wl.model.layers * engine.host_per_layer_s) + engine.iteration_s(wl)
+    host, layers = engine.host_per_layer_s, wl.model.layers
+    return max(gpu_step_s, layers * host) + min(host, gpu_step_s / layers) + engine.iteration_s(wl)
 
 
 def pipeline_partition(wl: Workload, hw, device_memory_bytes: float | None = None, time_limit_s: float = 30.0):

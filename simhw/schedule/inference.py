@@ -7,9 +7,12 @@ decode step reads all of them once; whatever is not on the GPU crosses PCIe, and
 NVMe also crosses the NVMe link, all overlapped with compute, so the step time is
 
     T = max(compute, (W + K + H)/B_hbm, off-GPU bytes/B_pcie, NVMe bytes/B_nvme,
-            off-GPU new-KV bytes/B_pcie)
+            off-GPU new-KV bytes/B_pcie, GPU ops)
 
-modelled with an epigraph variable T ≥ each term (min T = max tokens/s). Offloaded data streams
+modelled with an epigraph variable T ≥ each term (min T = max tokens/s). "GPU ops" (optional) is
+the cost model's own time for the step's kernels with everything on the GPU (cost/estimate.py:
+each op at its compute, memory and latency limits), a floor that FlexGen's two aggregate terms
+do not see. Offloaded data streams
 layer by layer through a double buffer, so the GPU holds 2/num_layers of the off-GPU bytes on top
 of its share (and the CPU 2/num_layers of the NVMe bytes). FlexGen's CPU-side attention and
 compression are not modelled.
@@ -41,6 +44,7 @@ class InferenceData:
     nvme_capacity_bytes: float = 0.0
     nvme_bandwidth_bytes_per_s: float = 1.0
     kv_write_bytes_per_step: float = 0.0  # new K,V written each step
+    gpu_ops_time_s: float = 0.0  # the cost model's time of the step's kernels, all data on the GPU
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class InferenceResult:
     activations: TierFractions
     step_time_s: float
     tokens_per_s: float
-    binding: str  # which term sets the step time: compute, HBM, PCIe, NVMe
+    binding: str  # which term sets the step time: compute, HBM, PCIe, NVMe, GPU ops
     gpu_bytes: float  # resident share plus streaming buffer
     cpu_bytes: float
     nvme_bytes: float
@@ -75,13 +79,13 @@ def build_model(data: InferenceData, relax: str | None = None):
             "activations": data.activation_bytes}
     bs = max(list(size.values()) + [1.0])
     hbm_s = sum(size.values()) / data.hbm_bandwidth_bytes_per_s
-    ts = max(data.compute_time_s, hbm_s, 1e-12)
+    ts = max(data.compute_time_s, hbm_s, data.gpu_ops_time_s, 1e-12)
     s = {k: v / bs for k, v in size.items()}
     tiers = [t for t in _TIERS if t != "nvme" or data.nvme_capacity_bytes > 0]
     m = pyo.ConcreteModel(name="flexgen_decode")
     m.byte_scale, m.time_scale = bs, ts
     m.f = pyo.Var(_KINDS, tiers, bounds=(0.0, 1.0))
-    m.T = pyo.Var(bounds=(max(data.compute_time_s, hbm_s) / ts, None))
+    m.T = pyo.Var(bounds=(max(data.compute_time_s, hbm_s, data.gpu_ops_time_s) / ts, None))
     m.one = pyo.Constraint(_KINDS, rule=lambda m, k: sum(m.f[k, t] for t in tiers) == 1.0)
 
     def on(tier):
@@ -149,6 +153,8 @@ def solve(data: InferenceData, time_limit_s: float = 30.0, mip_gap: float = 1e-6
     terms = {"compute": data.compute_time_s, "HBM": hbm_s,
              "PCIe": max(off_gpu, (1 - f["kv_cache"].gpu) * data.kv_write_bytes_per_step)
              / data.pcie_bandwidth_bytes_per_s}
+    if data.gpu_ops_time_s > 0:
+        terms["GPU ops"] = data.gpu_ops_time_s
     if data.nvme_capacity_bytes > 0:
         terms["NVMe"] = sum(f[k].nvme * b for k, b in sizes.items()) / data.nvme_bandwidth_bytes_per_s
     binding = max(terms, key=terms.get)
