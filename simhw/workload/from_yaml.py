@@ -359,15 +359,23 @@ def hf_config_fields(path: Path, where: str) -> dict[str, Any]:
         raise WorkloadError(f"{where}: {path} is not valid JSON ({exc.__class__.__name__}).") from None
     if not isinstance(cfg, Mapping):
         raise WorkloadError(f"{where}: {path} is not a config object.")
+    text = cfg.get("text_config")
+    if isinstance(text, Mapping) and "hidden_size" not in cfg:
+        # multimodal checkpoints (Gemma 3, Llama 4, Kimi K2.5, Qwen-VL) nest their language model:
+        # price that, its own keys over the wrapper's (the vision tower is not modelled)
+        cfg = {**{k: v for k, v in cfg.items() if k != "text_config"}, **text}
     out: dict[str, Any] = {"name": str(cfg.get("_name_or_path") or cfg.get("model_type") or path.stem)}
     for key, target in _HF_MAP.items():
         if key in cfg and cfg[key] is not None and target not in out:
             out[target] = cfg[key]
-    act = str(cfg.get("hidden_act") or cfg.get("activation_function") or cfg.get("hidden_activation") or "gelu").lower()
     arch = " ".join(cfg.get("architectures") or []).lower() + " " + str(cfg.get("model_type", "")).lower()
     # SiLU MLPs in Hugging Face decoders are gated (LLaMA's SwiGLU and its descendants: DeepSeek,
-    # InternLM, Yi, OLMo, ...); GELU ones only in the families named
-    gated = any(k in arch for k in ("llama", "mistral", "qwen", "gemma", "mixtral", "phi3", "deepseek")) \
+    # Kimi, InternLM, Yi, OLMo, ...); GELU ones only in the families named. A config that names no
+    # activation has its family's default (transformers' config classes: SiLU for DeepSeek / Kimi)
+    silu_family = any(k in arch for k in ("deepseek", "kimi"))
+    act = str(cfg.get("hidden_act") or cfg.get("activation_function") or cfg.get("hidden_activation")
+              or ("silu" if silu_family else "gelu")).lower()
+    gated = any(k in arch for k in ("llama", "mistral", "qwen", "gemma", "mixtral", "phi3", "deepseek", "kimi")) \
         or "silu" in act or "swish" in act
     _warn_unmodelled(cfg, path)
     if "silu" in act or "swish" in act:

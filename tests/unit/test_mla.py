@@ -150,3 +150,31 @@ def test_absorbed_decode_attention_near_flashmla_on_hopper(tp, metric, published
     t = op_cost(att, load_hw("h100")).time_s
     rate = (att.flops if metric == "flops" else att.input_bytes) / t
     assert rate == pytest.approx(published, rel=0.15)
+
+
+def test_kimi_k2_and_a_nested_multimodal_config():
+    """Kimi K2 (1 T parameters, 32 B activated: its model card) is DeepSeek-V3's architecture with
+    384 experts, 64 heads and one dense layer; Kimi K2.5 nests the same text model under
+    text_config, which simhw reads (the family's SiLU default applies when no activation is named)."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from simhw.workload.from_yaml import hf_config_fields
+    from simhw.workload.models import Activation, ModelConfig
+    k2 = builtin_model("kimi-k2")
+    assert k2.params() == pytest.approx(1.0e12, rel=0.03)
+    assert k2.params(active=True) == pytest.approx(32e9, rel=0.03)
+    text = {"model_type": "kimi_k2", "hidden_size": 7168, "intermediate_size": 18432, "moe_intermediate_size": 2048,
+            "num_hidden_layers": 61, "num_attention_heads": 64, "num_key_value_heads": 64, "kv_lora_rank": 512,
+            "q_lora_rank": 1536, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128,
+            "n_routed_experts": 384, "n_shared_experts": 1, "num_experts_per_tok": 8, "first_k_dense_replace": 1,
+            "vocab_size": 163840, "rms_norm_eps": 1e-6, "rope_theta": 50000, "tie_word_embeddings": False}
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "config.json"
+        path.write_text(json.dumps({"architectures": ["KimiK25ForConditionalGeneration"], "model_type": "kimi_k25",
+                                    "text_config": text, "vision_config": {"hidden_size": 1152}}))
+        fields = hf_config_fields(path, "w")
+    m = ModelConfig(**fields)
+    assert m.activation is Activation.SWIGLU
+    assert m.params() == k2.params() and m.kv_elements_per_token() == k2.kv_elements_per_token()
