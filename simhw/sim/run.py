@@ -27,7 +27,8 @@ Pipelines (pp > 1) use sim/pipeline.py with F/B/W per stage from the same cost m
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Mapping
 
@@ -227,6 +228,11 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
     # serving: the engine's host thread schedules the iteration, then dispatches the layers one by
     # one while the GPU runs them (cost/estimate.py: step overhead + max(GPU, layers x host) + one link + per sequence)
     engine = engine_costs(wl, device)
+
+    @functools.cache
+    def full_recompute_s() -> float:
+        return layer_costs(replace(wl, memory=replace(wl.memory, recompute=Recompute.FULL)), hw).recompute_s
+
     dispatch = None
     if not train:
         dispatch = add("engine", engine.iteration_s(wl), CPU, [prev])
@@ -240,10 +246,12 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
             kept = off_cpu = off_nvme = recomp_s = recomp_bytes = 0.0
             if plan.workload_recompute and train:
                 recomp_s = costs.recompute_s
+            whole = train and not plan.workload_recompute    # every class but the input recomputed
             for cls, nbytes in per_class.items():
                 if nbytes <= 0:
                     continue
                 pol = plan.policy(i, cls, L) if train else None
+                whole = whole and (cls == "input" or pol is not None and pol.action is Action.RECOMPUTE)
                 if pol is None or pol.action is Action.KEEP or cls == "input" and pol.action is Action.RECOMPUTE:
                     kept += nbytes if train else 0.0
                 elif pol.action is Action.RECOMPUTE:
@@ -259,6 +267,11 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
                     off_nvme += target if pol.action is Action.NVME else 0.0
                     recomp_s += max(0.0, 1 - a - k) * costs.class_s.get(cls, 0.0)
                     recomp_bytes += max(0.0, 1 - a - k) * nbytes
+            if whole and recomp_bytes > 0:
+                # nothing but the layer's input is kept: the layer re-runs as the framework's checkpoint
+                # does (Megatron's whole layer; torch.utils.checkpoint up to its early stop), not just
+                # the saved tensors' producers
+                recomp_s = full_recompute_s()
             gather = add(f"AG{i}.mb{mb}", gather_l, NET, [fwd_ids[i - 2] if i >= 2 else prev],
                          alloc=(DEV, layer_param_bytes)) if zero3 else None
             f = add(f"F{i}.mb{mb}", costs.fwd_s, C, [last, dispatch, gather], alloc=(DEV, kept + off_cpu + off_nvme),
