@@ -324,8 +324,9 @@ def _warn_unmodelled(cfg: Mapping, path: Path) -> None:
 
 def _window_fields(cfg: Mapping, arch: str, path: Path) -> dict[str, int]:
     """sliding_window and global_every from a config: layer_types ("sliding_attention" /
-    "full_attention", Gemma 3, gpt-oss) when given, else Gemma 2's alternation, else every layer
-    (Mistral 7B v0.1); none when use_sliding_window is false (Qwen2)."""
+    "full_attention", Gemma 3, gpt-oss) when given, else sliding_window_pattern (Gemma 3), else
+    Gemma 2's alternation, else every layer (Mistral 7B v0.1); none when use_sliding_window is
+    false (Qwen2)."""
     window = cfg.get("sliding_window")
     if not isinstance(window, int) or window <= 0 or cfg.get("use_sliding_window") is False:
         return {}
@@ -346,6 +347,9 @@ def _window_fields(cfg: Mapping, arch: str, path: Path) -> dict[str, int]:
                                        f"every {every}th layer is priced as global, the others as windowed."),
                           stacklevel=4)
         return {"sliding_window": window, "global_every": every}
+    pattern = cfg.get("sliding_window_pattern")     # Gemma 3's configs before layer_types: 6
+    if isinstance(pattern, int) and pattern > 1:
+        return {"sliding_window": window, "global_every": pattern}
     return {"sliding_window": window, "global_every": 2 if "gemma2" in arch or "gemma-2" in arch else 0}
 
 

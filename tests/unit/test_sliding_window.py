@@ -95,6 +95,7 @@ def test_simulation_agrees_with_the_estimate_on_alternating_layers():
      128, 2),
     ({"model_type": "gemma3_text", "sliding_window": 1024,
       "layer_types": (["sliding_attention"] * 5 + ["full_attention"]) * 2}, 1024, 6),
+    ({"model_type": "gemma3", "sliding_window": 1024, "sliding_window_pattern": 6}, 1024, 6),
 ])
 def test_hugging_face_windows(tmp_path, extra, window, every):
     from simhw.workload.from_yaml import hf_config_fields
