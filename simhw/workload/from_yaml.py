@@ -5,7 +5,6 @@ was wrong and what is allowed.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import fields
 from enum import Enum
 from pathlib import Path
@@ -15,6 +14,7 @@ from ..errors import SpecError, WorkloadError
 from ..spec.model import DType
 from ..units import Dim, parse_quantity
 from ..yamlio import check_keys, closest, read_yaml
+from .hf_config import hf_config_fields
 from .models import BUILTIN, Activation, ModelConfig, Norm, Position, builtin_model
 from .spec import (DecodeOptions, EngineOptions, Framework, Loss, MemoryOptions, Mode, Optimizer, OptimizerKernel,
                    Parallelism, PipeSchedule, Recompute, Workload)
@@ -286,125 +286,3 @@ def _check_model(model: ModelConfig, w: str) -> None:
         raise WorkloadError(f"{w}model.rope_head_dim: {model.rope_head_dim} must be positive and below head_dim = "
                             f"{model.head_dim} (the query/key head is qk_nope_head_dim + rope_head_dim) for "
                             f"multi-head latent attention.")
-
-
-_HF_MAP = {"num_hidden_layers": "layers", "n_layer": "layers", "hidden_size": "hidden", "n_embd": "hidden",
-           "d_model": "hidden", "num_attention_heads": "heads", "n_head": "heads",
-           "num_key_value_heads": "kv_heads", "intermediate_size": "ffn", "ffn_dim": "ffn",
-           "n_inner": "ffn", "vocab_size": "vocab", "head_dim": "head_dim",
-           "max_position_embeddings": "max_positions", "tie_word_embeddings": "tied_embeddings",
-           "num_local_experts": "experts", "num_experts": "experts", "n_routed_experts": "experts",
-           "num_experts_per_tok": "experts_per_token", "moe_intermediate_size": "expert_ffn",
-           "shared_expert_intermediate_size": "shared_expert_ffn", "first_k_dense_replace": "dense_layers",
-           "kv_lora_rank": "kv_lora_rank", "q_lora_rank": "q_lora_rank", "qk_rope_head_dim": "rope_head_dim",
-           "v_head_dim": "v_head_dim"}
-
-
-# Hugging Face config keys of architecture features simhw does not model, when each applies, and
-# what simhw does instead
-_HF_UNMODELLED = (
-    ("max_window_layers", lambda cfg, v: bool(cfg.get("use_sliding_window")) and isinstance(v, int)
-     and 0 < v < int(cfg.get("num_hidden_layers") or 0),
-     "sliding windows on the layers from max_window_layers on are priced as windows on every layer"),
-    ("moe_layer_freq", lambda cfg, v: isinstance(v, int) and v > 1,
-     "mixture-of-experts layers every moe_layer_freq layers are priced as every layer routing"),
-    ("decoder_sparse_step", lambda cfg, v: isinstance(v, int) and v > 1,
-     "mixture-of-experts layers every decoder_sparse_step layers are priced as every layer routing"),
-)
-
-
-def _warn_unmodelled(cfg: Mapping, path: Path) -> None:
-    import warnings
-
-    from ..errors import SimhwWarning
-    for key, applies, what in _HF_UNMODELLED:
-        if applies(cfg, cfg.get(key)):
-            warnings.warn(SimhwWarning(f"{path}: {what}."), stacklevel=3)
-
-
-def _window_fields(cfg: Mapping, arch: str, path: Path) -> dict[str, int]:
-    """sliding_window and global_every from a config: layer_types ("sliding_attention" /
-    "full_attention", Gemma 3, gpt-oss) when given, else sliding_window_pattern (Gemma 3), else
-    Gemma 2's alternation, else every layer (Mistral 7B v0.1); none when use_sliding_window is
-    false (Qwen2)."""
-    window = cfg.get("sliding_window")
-    if not isinstance(window, int) or window <= 0 or cfg.get("use_sliding_window") is False:
-        return {}
-    types = cfg.get("layer_types")
-    if isinstance(types, list) and types:
-        full = [i for i, t in enumerate(types) if t != "sliding_attention"]
-        if len(full) == len(types):
-            return {}
-        if not full:
-            return {"sliding_window": window}
-        every = full[0] + 1
-        if full != list(range(every - 1, len(types), every)):
-            import warnings
-
-            from ..errors import SimhwWarning
-            every = max(1, round(len(types) / len(full)))
-            warnings.warn(SimhwWarning(f"{path}: layer_types has no regular pattern of full-attention layers; "
-                                       f"every {every}th layer is priced as global, the others as windowed."),
-                          stacklevel=4)
-        return {"sliding_window": window, "global_every": every}
-    pattern = cfg.get("sliding_window_pattern")     # Gemma 3's configs before layer_types: 6
-    if isinstance(pattern, int) and pattern > 1:
-        return {"sliding_window": window, "global_every": pattern}
-    return {"sliding_window": window, "global_every": 2 if "gemma2" in arch or "gemma-2" in arch else 0}
-
-
-def hf_config_fields(path: Path, where: str) -> dict[str, Any]:
-    """Map a Hugging Face ``config.json`` onto :class:`ModelConfig` fields."""
-    if not path.exists():
-        raise WorkloadError(f"{where}: {path} not found.")
-    try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise WorkloadError(f"{where}: {path} is not valid JSON ({exc.__class__.__name__}).") from None
-    if not isinstance(cfg, Mapping):
-        raise WorkloadError(f"{where}: {path} is not a config object.")
-    text = cfg.get("text_config")
-    if isinstance(text, Mapping) and "hidden_size" not in cfg:
-        # multimodal checkpoints (Gemma 3, Llama 4, Kimi K2.5, Qwen-VL) nest their language model:
-        # price that, its own keys over the wrapper's (the vision tower is not modelled)
-        cfg = {**{k: v for k, v in cfg.items() if k != "text_config"}, **text}
-    out: dict[str, Any] = {"name": str(cfg.get("_name_or_path") or cfg.get("model_type") or path.stem)}
-    for key, target in _HF_MAP.items():
-        if key in cfg and cfg[key] is not None and target not in out:
-            out[target] = cfg[key]
-    arch = " ".join(cfg.get("architectures") or []).lower() + " " + str(cfg.get("model_type", "")).lower()
-    # SiLU MLPs in Hugging Face decoders are gated (LLaMA's SwiGLU and its descendants: DeepSeek,
-    # Kimi, InternLM, Yi, OLMo, ...); GELU ones only in the families named. A config that names no
-    # activation has its family's default (transformers' config classes: SiLU for DeepSeek / Kimi)
-    silu_family = any(k in arch for k in ("deepseek", "kimi"))
-    act = str(cfg.get("hidden_act") or cfg.get("activation_function") or cfg.get("hidden_activation")
-              or ("silu" if silu_family else "gelu")).lower()
-    gated = any(k in arch for k in ("llama", "mistral", "qwen", "gemma", "mixtral", "phi3", "deepseek", "kimi")) \
-        or "silu" in act or "swish" in act
-    _warn_unmodelled(cfg, path)
-    if "silu" in act or "swish" in act:
-        out["activation"] = Activation.SWIGLU if gated else Activation.GELU
-    elif "gelu" in act:
-        out["activation"] = Activation.GEGLU if gated else Activation.GELU
-    elif "relu" in act:
-        out["activation"] = Activation.RELU
-    out["norm"] = Norm.RMSNORM if "rms_norm_eps" in cfg else Norm.LAYERNORM
-    out["position"] = Position.ROPE if ("rope_theta" in cfg or "rotary" in json.dumps(cfg)) else \
-        (Position.ALIBI if "alibi" in arch or "bloom" in arch else Position.LEARNED)
-    if cfg.get("kv_lora_rank"):   # MLA: the query/key head is its no-RoPE part plus the decoupled RoPE dims
-        missing = [k for k in ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim") if not cfg.get(k)]
-        if missing:
-            raise WorkloadError(f"{where}: {path} sets kv_lora_rank (multi-head latent attention) but not "
-                                f"{', '.join(missing)}; give its head dimensions as positive integers.")
-        out["head_dim"] = int(cfg["qk_nope_head_dim"]) + int(cfg["qk_rope_head_dim"])
-    if not out.get("experts"):
-        out.pop("dense_layers", None)   # first_k_dense_replace means nothing without routed experts
-    out.update(_window_fields(cfg, arch, path))
-    if cfg.get("n_shared_experts") and "shared_expert_ffn" not in out:   # DeepSeekMoE: n x the expert width
-        out["shared_expert_ffn"] = int(cfg["n_shared_experts"]) * int(cfg.get("moe_intermediate_size") or 0)
-    if "ffn" not in out and "hidden" in out:
-        out["ffn"] = 4 * int(out["hidden"])
-    out["bias"] = bool(cfg.get("attention_bias", cfg.get("bias", not gated)))
-    out["causal"] = "bert" not in arch
-    out["tied_embeddings"] = bool(out.get("tied_embeddings", False))
-    return out

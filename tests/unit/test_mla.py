@@ -160,7 +160,7 @@ def test_kimi_k2_and_a_nested_multimodal_config():
     import tempfile
     from pathlib import Path
 
-    from simhw.workload.from_yaml import hf_config_fields
+    from simhw.workload.hf_config import hf_config_fields
     from simhw.workload.models import Activation, ModelConfig
     k2 = builtin_model("kimi-k2")
     assert k2.params() == pytest.approx(1.0e12, rel=0.03)

@@ -98,7 +98,7 @@ def test_simulation_agrees_with_the_estimate_on_alternating_layers():
     ({"model_type": "gemma3", "sliding_window": 1024, "sliding_window_pattern": 6}, 1024, 6),
 ])
 def test_hugging_face_windows(tmp_path, extra, window, every):
-    from simhw.workload.from_yaml import hf_config_fields
+    from simhw.workload.hf_config import hf_config_fields
     cfg = {"hidden_size": 512, "num_attention_heads": 8, "num_hidden_layers": 12, "intermediate_size": 1024,
            "vocab_size": 1000, "hidden_act": "silu", "rms_norm_eps": 1e-6, **extra}
     (tmp_path / "config.json").write_text(json.dumps(cfg))
@@ -108,7 +108,7 @@ def test_hugging_face_windows(tmp_path, extra, window, every):
 
 def test_irregular_layer_types_are_approximated_with_a_warning(tmp_path):
     from simhw.errors import SimhwWarning
-    from simhw.workload.from_yaml import hf_config_fields
+    from simhw.workload.hf_config import hf_config_fields
     types = ["sliding_attention"] * 3 + ["full_attention"] + ["sliding_attention"] * 7 + ["full_attention"]
     (tmp_path / "config.json").write_text(json.dumps({"hidden_size": 512, "num_attention_heads": 8,
                                                       "num_hidden_layers": 12, "vocab_size": 1000,
