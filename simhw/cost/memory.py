@@ -203,7 +203,8 @@ def kv_cache_bytes(wl: Workload) -> float:
     else:
         tokens = wl.micro_batch * wl.seq_len
         sequences = wl.micro_batch
-    shards = min(par.tp, m.kv_cache_heads) * par.pp * par.cp
+    # TP ranks split the cache by KV heads, or by sequences under data-parallel attention
+    shards = (par.tp if par.attention_dp else min(par.tp, m.kv_cache_heads)) * par.pp * par.cp
     full = tokens * kv_cache_bytes_per_token(wl) / shards
     if m.sliding_window:   # a windowed layer keeps each sequence's last sliding_window tokens only
         kept = min(tokens, sequences * m.sliding_window)
@@ -241,7 +242,8 @@ def layer_params_per_device(wl: Workload, moe: bool = True) -> float:
     """Parameters of one layer on one device: tensor-parallel shard (MLA's down-projections whole
     on every rank), experts / ep of the experts; ``moe=False``: a dense leading layer."""
     m, par = wl.model, wl.parallelism
-    rep = m.tp_replicated_params()
+    # data-parallel attention holds the whole attention block on every TP rank
+    rep = m.attention_params() if par.attention_dp else m.tp_replicated_params()
     experts = m.expert_params() if moe else 0
     return (m.layer_params(moe=moe) - rep - experts * (1 - 1 / par.ep)) / par.tp + rep
 

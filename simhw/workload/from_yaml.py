@@ -98,6 +98,10 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
     if par.interleave > 1 and model.layers % (par.pp * par.interleave):
         raise WorkloadError(f"{w}parallelism.interleave: pp x interleave = {par.pp * par.interleave} does not "
                             f"divide the {model.layers} layers.")
+    if par.attention_dp and (mode is Mode.TRAIN or par.tp == 1 or micro % par.tp or par.sp):
+        raise WorkloadError(f"{w}parallelism.attention_dp: data-parallel attention serves (prefill, decode) with "
+                            f"tp > 1, each TP rank its own sequences, so micro_batch ({micro}) must be a multiple "
+                            f"of tp ({par.tp}), without sp; mode is {mode.value}.")
     if mode is Mode.TRAIN and gbatch % (micro * par.dp):
         raise WorkloadError(f"{w}global_batch: {gbatch} is not a multiple of micro_batch x dp = {micro * par.dp}.")
     if mode is not Mode.DECODE and par.interleave > 1 and (gbatch // (micro * par.dp)) % par.pp:
@@ -170,7 +174,8 @@ def _parallelism(data: Any, w: str) -> Parallelism:
                             f"not {schedule.value}; drop interleave or change the schedule.")
     return Parallelism(tp=_pos_int(data, "tp", p, 1), pp=_pos_int(data, "pp", p, 1),
                        dp=_pos_int(data, "dp", p, 1), cp=_pos_int(data, "cp", p, 1), ep=_pos_int(data, "ep", p, 1),
-                       sp=_bool(data, "sp", p, False), interleave=interleave, schedule=schedule)
+                       sp=_bool(data, "sp", p, False), attention_dp=_bool(data, "attention_dp", p, False),
+                       interleave=interleave, schedule=schedule)
 
 
 def _memory(data: Any, w: str) -> MemoryOptions:

@@ -66,6 +66,9 @@ class Parallelism:
     cp: int = 1
     ep: int = 1                       # expert parallelism: experts sharded over ep of the dp ranks
     sp: bool = False
+    attention_dp: bool = False        # serving: attention data-parallel over the TP group, each rank its own
+                                      # sequences with whole attention weights and KV cache; the FFN / experts
+                                      # stay TP-split over the gathered tokens (SGLang's DP attention)
     interleave: int = 1
     schedule: PipeSchedule = PipeSchedule.ONE_F_ONE_B
 

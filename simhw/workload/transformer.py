@@ -127,21 +127,41 @@ SCOPE_BY_CODE = {0: LinkScope.INTRA, 1: LinkScope.INTER}
 def _layer_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, phase: Phase) -> list[Op]:
     m, t, dt = wl.model, wl.parallelism.tp, wl.dtype
     h = m.hidden
-    ops = [_elementwise(f"attn_norm.{i}", OpKind.NORM, i, phase, dt, n * h, flops_per=5)]
-    ops += _mla_ops(wl, i, n, batch, s_q, s_kv, phase) if m.mla else _attention_ops(wl, i, n, batch, s_q, s_kv, phase)
-    ops.extend(_tp_comm(wl, f"tp_attn.{i}", i, phase, n * h))
-    ops.append(_elementwise(f"residual1.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * h, reads=2))
-    ops.append(_elementwise(f"mlp_norm.{i}", OpKind.NORM, i, phase, dt, n * h, flops_per=5))
+    # data-parallel attention: this rank attends for its own batch / tp sequences with whole heads,
+    # then all-gathers the tokens for the TP-split FFN and reduce-scatters them back (SGLang's DP
+    # attention, as served for DeepSeek-V3: the MLA latent cache is then not replicated)
+    dpa = wl.parallelism.attention_dp
+    ta, na, ba = (1, n // t, batch // t) if dpa else (t, n, batch)
+    ops = [_elementwise(f"attn_norm.{i}", OpKind.NORM, i, phase, dt, na * h, flops_per=5)]
+    attention = _mla_ops if m.mla else _attention_ops
+    ops += attention(wl, i, na, ba, s_q, s_kv, phase, ta)
+    if not dpa:
+        ops.extend(_tp_comm(wl, f"tp_attn.{i}", i, phase, n * h))
+    ops.append(_elementwise(f"residual1.{i}", OpKind.ELEMENTWISE, i, phase, dt, na * h, reads=2))
+    ops.append(_elementwise(f"mlp_norm.{i}", OpKind.NORM, i, phase, dt, na * h, flops_per=5))
+    if dpa:
+        ops.append(_collective(wl, f"dpa_gather.{i}", i, phase, Collective.ALL_GATHER, n * h))
     ops.extend(_moe_ops(wl, i, n, phase) if m.is_moe_layer(i) else _mlp_ops(wl, i, n, n, m.ffn // t, 1.0, phase))
-    ops.extend(_tp_comm(wl, f"tp_mlp.{i}", i, phase, n * h))
-    ops.append(_elementwise(f"residual2.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * h, reads=2))
+    if dpa:
+        ops.append(_collective(wl, f"dpa_scatter.{i}", i, phase, Collective.REDUCE_SCATTER, n * h))
+    else:
+        ops.extend(_tp_comm(wl, f"tp_mlp.{i}", i, phase, n * h))
+    ops.append(_elementwise(f"residual2.{i}", OpKind.ELEMENTWISE, i, phase, dt, na * h, reads=2))
     return ops
 
 
-def _attention_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, phase: Phase) -> list[Op]:
-    """Multi-head or grouped-query attention: one QKV GEMM, RoPE, the attention kernel, the output
-    projection."""
-    m, t, dt = wl.model, wl.parallelism.tp, wl.dtype
+def _collective(wl: Workload, name: str, layer: int, phase: Phase, kind: Collective, elements: float) -> Op:
+    """One collective of ``elements`` (the whole tensor) over the tensor-parallel group."""
+    nbytes = elements * wl.dtype.bytes
+    return Op(name, OpKind.COLLECTIVE, phase, layer, 0.0, wl.dtype, input_bytes=nbytes, output_bytes=nbytes,
+              shape=shape(collective=_COLL_CODE[kind], bytes=nbytes, ranks=wl.parallelism.tp, scope=0))
+
+
+def _attention_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, phase: Phase,
+                   t: int) -> list[Op]:
+    """Multi-head or grouped-query attention with its heads split over ``t`` ranks: one QKV GEMM,
+    RoPE, the attention kernel, the output projection."""
+    m, dt = wl.model, wl.dtype
     h = m.hidden
     heads, kv_heads = m.heads // t, max(1, m.kv_heads // t)
     q_dim, kv_dim = heads * m.head_dim, kv_heads * m.head_dim
@@ -153,7 +173,7 @@ def _attention_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int
     return ops
 
 
-def _mla_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, phase: Phase) -> list[Op]:
+def _mla_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, phase: Phase, t: int) -> list[Op]:
     """Multi-head latent attention (DeepSeek-V2, arXiv 2405.04434 §2.1; V3, arXiv 2412.19437 §2.1.1).
 
     The query comes through its latent c_Q (W_DQ, RMSNorm, W_UQ) or one projection; the key-value
@@ -166,8 +186,8 @@ def _mla_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, phas
     backends, FlashMLA): each head's q_nope is taken into latent space by W_UK (a batched GEMM over
     heads), the kernel attends over the cached latents as one KV head shared by all query heads
     (QK^T over kv_lora_rank + rope dims, AV over kv_lora_rank, K and V one cached vector), and W_UV
-    brings each head's output back to v_head_dim before W_O."""
-    m, t, dt = wl.model, wl.parallelism.tp, wl.dtype
+    brings each head's output back to v_head_dim before W_O. Heads are split over ``t`` ranks."""
+    m, dt = wl.model, wl.dtype
     h, heads = m.hidden, m.heads // t
     c, rope, v = m.kv_lora_rank, m.rope_head_dim, m.v_head_dim
     nope = m.head_dim - rope

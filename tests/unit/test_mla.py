@@ -178,3 +178,56 @@ def test_kimi_k2_and_a_nested_multimodal_config():
     m = ModelConfig(**fields)
     assert m.activation is Activation.SWIGLU
     assert m.params() == k2.params() and m.kv_elements_per_token() == k2.kv_elements_per_token()
+
+
+def _dpa(wl):
+    return replace(wl, parallelism=replace(wl.parallelism, attention_dp=True))
+
+
+def test_data_parallel_attention_splits_sequences_not_heads():
+    """SGLang's DP attention: each of the 8 TP ranks attends for 64 / 8 sequences with all 128
+    heads and keeps only their latent cache; the FFN stays TP-split over the gathered tokens, so an
+    all-gather and a reduce-scatter replace the two all-reduces of each layer."""
+    from simhw.workload.graph import Collective
+    from simhw.workload.transformer import COLLECTIVE_BY_CODE
+    tp, dpa = _wl(V3, tp=8, batch=64, seq=4096), _dpa(_wl(V3, tp=8, batch=64, seq=4096))
+    assert kv_cache_bytes(dpa) == pytest.approx(kv_cache_bytes(tp) / 8)
+    assert layer_params_per_device(dpa) - layer_params_per_device(tp) == pytest.approx(
+        V3.attention_params() - (V3.attention_params() - V3.tp_replicated_params()) / 8 - V3.tp_replicated_params())
+    ops = [op for op in build_graph(dpa, compact=True).ops if op.layer == 3]
+    att = next(op for op in ops if op.kind is OpKind.ATTENTION)
+    assert (att.shape["batch"], att.shape["heads"]) == (8, 128)
+    colls = [COLLECTIVE_BY_CODE[int(op.shape["collective"])] for op in ops if op.kind is OpKind.COLLECTIVE]
+    assert colls == [Collective.ALL_GATHER, Collective.REDUCE_SCATTER]
+    # the same attention work, over sequences instead of heads
+    flops = lambda wl: sum(op.flops * op.count for op in build_graph(wl, compact=True).ops  # noqa: E731
+                           if op.kind is OpKind.ATTENTION)
+    assert flops(dpa) == pytest.approx(flops(tp))
+
+
+def test_data_parallel_attention_reads_each_latent_once_and_simulates_as_estimated():
+    from simhw import estimate, simulate
+    from simhw.spec.load import load_hw
+    h200 = load_hw("h200")
+    wl = replace(_wl(V3, tp=8, batch=64, seq=8192), dtype=DType.FP8)
+    tp, dpa = estimate(wl, h200), estimate(_dpa(wl), h200)
+    assert dpa.step_time_s < tp.step_time_s            # every rank read all 64 latents under TP
+    assert dpa.memory.kv_cache_bytes == pytest.approx(tp.memory.kv_cache_bytes / 8)
+    assert simulate(_dpa(wl), h200).step_time_s == pytest.approx(dpa.step_time_s, rel=0.02)
+
+
+@pytest.mark.parametrize("change, needle", [({"mode": "train"}, "mode is train"),
+                                            ({"micro_batch": 12, "global_batch": 12}, "multiple of tp"),
+                                            ({"parallelism": {"tp": 1, "attention_dp": True}}, "tp > 1")])
+def test_data_parallel_attention_errors(change, needle):
+    from simhw.errors import WorkloadError
+    from simhw.workload.from_yaml import workload_from_dict
+    raw = {"model": "deepseek-v2-lite", "mode": "decode", "seq_len": 1024, "micro_batch": 8, "global_batch": 8,
+           "devices": 8, "parallelism": {"tp": 8, "attention_dp": True}, **change}
+    if change.get("parallelism"):
+        raw["devices"] = 1
+    with pytest.raises(WorkloadError, match="attention_dp"):
+        workload_from_dict(raw)
+    with pytest.raises(WorkloadError) as err:
+        workload_from_dict(raw)
+    assert needle in str(err.value)
