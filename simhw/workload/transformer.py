@@ -105,18 +105,13 @@ def _elementwise(name, kind, layer, phase, dtype, elements, reads=1, writes=1, f
 
 def _tp_comm(wl: Workload, name: str, layer: int, phase: Phase, elements: float) -> list[Op]:
     """Megatron TP: an all-reduce after the attention and the MLP block (reduce-scatter with SP)."""
-    t = wl.parallelism.tp
-    if t == 1:
+    par = wl.parallelism
+    if par.tp == 1:
         return []
-    nbytes = elements * wl.dtype.bytes
-    kind = Collective.REDUCE_SCATTER if wl.parallelism.sp else Collective.ALL_REDUCE
-    ops = [Op(name, OpKind.COLLECTIVE, phase, layer, 0.0, wl.dtype, input_bytes=nbytes, output_bytes=nbytes,
-              shape=shape(collective=_COLL_CODE[kind], bytes=nbytes, ranks=t, scope=0))]
-    if wl.parallelism.sp:
-        ops.append(Op(name + ".ag", OpKind.COLLECTIVE, phase, layer, 0.0, wl.dtype, input_bytes=nbytes,
-                      output_bytes=nbytes, shape=shape(collective=_COLL_CODE[Collective.ALL_GATHER],
-                                                       bytes=nbytes, ranks=t, scope=0)))
-    return ops
+    if not par.sp:
+        return [_collective(wl, name, layer, phase, Collective.ALL_REDUCE, elements)]
+    return [_collective(wl, name, layer, phase, Collective.REDUCE_SCATTER, elements),
+            _collective(wl, name + ".ag", layer, phase, Collective.ALL_GATHER, elements)]
 
 
 _COLL_CODE = {c: i for i, c in enumerate(Collective)}
