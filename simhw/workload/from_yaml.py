@@ -230,6 +230,12 @@ def _engine(data: Any, w: str) -> EngineOptions:
     return EngineOptions(**out)
 
 
+def model_from_mapping(value: Any, base_dir: Path, where: str = "") -> ModelConfig:
+    """A workload's ``model:`` value (a built-in name, or a mapping with base / hf_config / fields)
+    as a checked :class:`ModelConfig`; errors name ``where`` and the key."""
+    return _model(value, where, base_dir)
+
+
 def _model(value: Any, w: str, base_dir: Path) -> ModelConfig:
     if isinstance(value, str):
         model = builtin_model(value)

@@ -1,0 +1,107 @@
+"""``simhw models list`` and ``simhw models show NAME``: the built-in transformer registry (and any
+Hugging Face config.json), with the figures a workload's cost starts from: parameters (all and
+active per token), attention kind, KV cache per token, and where each model's numbers come from."""
+from __future__ import annotations
+
+from .common import add_format_option, write_output
+
+
+def register(sub) -> None:
+    p = sub.add_parser("models", help="list built-in models or show one: parameters, attention, KV cache",
+                       description="Browse the built-in models (simhw/workload/models.py) or read a Hugging "
+                                   "Face config.json.")
+    m_sub = p.add_subparsers(dest="models_command", metavar="ACTION")
+    lp = m_sub.add_parser("list", help="every built-in model: size, active size, attention, FFN")
+    add_format_option(lp, ("table", "json"))
+    sp = m_sub.add_parser("show", help="one model's architecture and derived figures")
+    sp.add_argument("name", metavar="NAME", help="a built-in name (simhw models list) or a Hugging Face config.json")
+    add_format_option(sp, ("table", "json"))
+    p.set_defaults(run=run, models_parser=p)
+
+
+def run(args) -> int:
+    import json
+
+    from ..workload.models import BUILTIN
+
+    action = getattr(args, "models_command", None)
+    if action == "list":
+        rows = [summary(m) for m in BUILTIN.values()]
+        if args.format == "json":
+            text = json.dumps(rows, indent=2)
+        else:
+            keys = ("name", "params", "active params", "attention", "ffn")
+            text = _table([[r[k] for k in keys] for r in rows], list(keys))
+        write_output(text, args.output)
+        return 0
+    if action == "show":
+        model = _load(args.name)
+        info = {**summary(model), **details(model)}
+        text = json.dumps(info, indent=2) if args.format == "json" else \
+            "\n".join(f"{k:<24} {v}" for k, v in info.items())
+        write_output(text, args.output)
+        return 0
+    args.models_parser.print_help()
+    return 2
+
+
+def _load(name: str):
+    from pathlib import Path
+
+    from ..errors import WorkloadError
+    from ..workload.from_yaml import model_from_mapping
+    from ..workload.models import BUILTIN, builtin_model
+    from ..yamlio import closest
+
+    model = builtin_model(name)
+    if model is not None:
+        return model
+    path = Path(name)
+    if path.suffix == ".json" or path.exists():    # checked as a workload's model: {hf_config: PATH}
+        return model_from_mapping({"hf_config": path.name}, path.parent, f"{path}: ")
+    raise WorkloadError(f"unknown model '{name}'{closest(name.lower(), tuple(BUILTIN))}; run 'simhw models list' "
+                        f"for the built-in names, or pass a Hugging Face config.json.")
+
+
+def attention_kind(m) -> str:
+    """MHA, GQA (kv heads), MQA or MLA (latent width), with a sliding window when it has one."""
+    if m.mla:
+        kind = f"MLA (latent {m.kv_lora_rank} + RoPE {m.rope_head_dim})"
+    elif m.kv_heads == m.heads:
+        kind = "MHA"
+    elif m.kv_heads == 1:
+        kind = "MQA"
+    else:
+        kind = f"GQA ({m.kv_heads} KV heads)"
+    if m.sliding_window:
+        share = "all layers" if not m.global_every else f"{m.windowed_layers} of {m.layers} layers"
+        kind += f", window {m.sliding_window} on {share}"
+    return kind
+
+
+def summary(m) -> dict:
+    ffn = (f"MoE {m.experts} x {m.expert_ffn}, top {m.experts_per_token}"
+           + (f" + shared {m.shared_expert_ffn}" if m.shared_expert_ffn else "")
+           + (f"; {m.dense_layers} dense first" if m.dense_layers else "")) if m.moe else \
+        f"{m.activation.value} {m.ffn}"
+    return {"name": m.name, "params": _billions(m.params()), "active params": _billions(m.params(active=True)),
+            "attention": attention_kind(m), "ffn": ffn}
+
+
+def details(m) -> dict:
+    """Architecture and the per-token figures: KV cache at 16 bits for the whole model."""
+    return {"layers": m.layers, "hidden": m.hidden, "heads": m.heads, "kv heads": m.kv_heads,
+            "head dim (q, k)": m.head_dim, "head dim (v)": m.v_head_dim, "vocab": m.vocab,
+            "norm": m.norm.value, "position": m.position.value, "tied embeddings": m.tied_embeddings,
+            "kv cache per token": f"{m.kv_elements_per_token() * 2 / 1024:.1f} KiB at 16 bits "
+                                  f"({m.kv_elements_per_token()} elements)",
+            "source": m.source or "-"}
+
+
+def _billions(n: float) -> str:
+    return f"{n / 1e12:.2f} T" if n >= 1e12 else f"{n / 1e9:.2f} B" if n >= 1e9 else f"{n / 1e6:.0f} M"
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    from .hw import _table as table
+    return table(rows, header)
