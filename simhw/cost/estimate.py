@@ -340,8 +340,9 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         step = pipe + dispatch_fill + engine_s
         host_wait = dispatch_fill + ((stage_busy[crit] - gpu_busy[crit]) * wl.microbatches if rounds else
                                      sum(stage_busy) - sum(gpu_busy))     # the GPU waiting on the host's dispatch
-        total = step * wl.decode.new_tokens
-        tokens_per_s = wl.global_batch * wl.decode.samples / step
+        per_step = wl.decode.tokens_per_step             # speculative decoding: accepted drafts + 1
+        total = step * wl.decode.new_tokens / per_step
+        tokens_per_s = wl.global_batch * wl.decode.samples * per_step / step
         n_micro_global = wl.global_batch // wl.micro_batch
     else:
         mb = wl.microbatches

@@ -74,6 +74,9 @@ def params_per_device(wl: Workload, sharded_by_zero: bool = True) -> float:
         last = m.head_params() / par.tp + (m.vocab * m.hidden / par.tp if m.tied_embeddings else 0)
         both = par.schedule in (PipeSchedule.V_HALF, PipeSchedule.V_MIN)
         total = layers + (embed + m.head_params() / par.tp if both else max(embed, last))
+    if wl.mode is Mode.DECODE and wl.decode.speculative_tokens:
+        # the drafter (workload/transformer.py _draft_ops): one more layer and its 2h x h projection
+        total += layer_params_per_device(wl) + 2 * m.hidden * m.hidden / par.tp
     if sharded_by_zero and wl.memory.zero_stage >= 3:
         total /= par.dp
     return total
@@ -209,6 +212,8 @@ def kv_cache_bytes(wl: Workload) -> float:
     if m.sliding_window:   # a windowed layer keeps each sequence's last sliding_window tokens only
         kept = min(tokens, sequences * m.sliding_window)
         full -= m.windowed_layers / m.layers * (tokens - kept) * kv_cache_bytes_per_token(wl) / shards
+    if wl.mode is Mode.DECODE and wl.decode.speculative_tokens:
+        full *= (m.layers + 1) / m.layers          # the drafter's layer caches its keys and values too
     return full
 
 

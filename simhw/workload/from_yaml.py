@@ -200,9 +200,16 @@ def _memory(data: Any, w: str) -> MemoryOptions:
 def _decode(data: Any, w: str, mode: Mode, seq_len: int) -> DecodeOptions:
     data = check_keys(data or {}, _DEC_KEYS, f"{w}decode", WorkloadError)
     p = f"{w}decode."
+    k = _pos_int(data, "speculative_tokens", p, 0, 0)
+    a = data.get("acceptance", 0.0)
+    if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0.0 <= a < 1.0:
+        raise WorkloadError(f"{p}acceptance: expected a probability from 0 to below 1, got {a!r}.")
+    if k and mode is not Mode.DECODE:
+        raise WorkloadError(f"{p}speculative_tokens: speculative decoding applies to mode: decode, not "
+                            f"{mode.value}; drop it or set mode: decode.")
     return DecodeOptions(context_len=_pos_int(data, "context_len", p, seq_len if mode is Mode.DECODE else 0, 0),
                          new_tokens=_pos_int(data, "new_tokens", p, 1),
-                         samples=_pos_int(data, "samples", p, 1))
+                         samples=_pos_int(data, "samples", p, 1), speculative_tokens=k, acceptance=float(a))
 
 
 def _engine(data: Any, w: str) -> EngineOptions:

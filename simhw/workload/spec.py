@@ -90,6 +90,17 @@ class DecodeOptions:
     context_len: int = 0               # prompt tokens already in the KV cache
     new_tokens: int = 1
     samples: int = 1                   # sequences per prompt (best-of-N) sharing the prompt's KV
+    speculative_tokens: int = 0        # draft tokens proposed per step by a one-layer drafter (DeepSeek-V3's
+                                       # MTP module, EAGLE) and verified in one pass of the model; 0: none
+    acceptance: float = 0.0            # chance that each draft token is accepted, given the ones before it
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Tokens a sequence gains per step: with k draft tokens each accepted with chance a, the
+        expected accepted prefix plus the one the verifier adds, (1 - a^(k+1)) / (1 - a)
+        (Leviathan et al. 2023, "Fast Inference from Transformers via Speculative Decoding", Eq. 1)."""
+        k, a = self.speculative_tokens, self.acceptance
+        return float(k + 1) if k and a >= 1.0 else (1.0 - a ** (k + 1)) / (1.0 - a) if k else 1.0
 
 
 @dataclass(frozen=True)

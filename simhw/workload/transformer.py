@@ -36,9 +36,11 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
     """
     m, par = wl.model, wl.parallelism
     e = wl.dtype.bytes
+    k = wl.decode.speculative_tokens if wl.mode is Mode.DECODE else 0
     if wl.mode is Mode.DECODE:
         batch = wl.micro_batch * wl.decode.samples
-        s_q, s_kv = 1, wl.decode.context_len + max(1, wl.decode.new_tokens) // 2
+        # speculative decoding verifies the k draft tokens and the next one in one pass
+        s_q, s_kv = 1 + k, wl.decode.context_len + max(1, wl.decode.new_tokens) // 2 + k
     else:
         batch, s_q = wl.micro_batch, wl.seq_len // par.cp
         s_kv = wl.seq_len
@@ -58,6 +60,7 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
         ops.extend(ops_i)
     head_tokens = n if wl.mode is not Mode.PREFILL else batch
     ops.extend(_head_ops(wl, head_tokens, Phase.FWD))
+    ops.extend(_draft_ops(wl, batch, s_kv, k))
     if train:
         ops.extend(b for op in reversed(_head_ops(wl, head_tokens, Phase.FWD)) for b in _backward(op))
         for i in reversed(range(len(ids))):
@@ -73,6 +76,23 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
         elif wl.framework is Framework.COMPILED:    # autocast casts around Inductor's fused kernels
             ops = compiled_ops(wl, ops, wl.microbatches)
     return Graph(name=wl.name, ops=tuple(ops), layers=m.layers, tokens=n)
+
+
+def _draft_ops(wl: Workload, batch: int, s_kv: int, k: int) -> list[Op]:
+    """The drafter of speculative decoding: k sequential draft tokens, each from one more
+    transformer layer of the model's last layer's kind that takes the hidden state and the last
+    token's embedding through a 2h x h projection and shares the output head (DeepSeek-V3's
+    multi-token prediction module, arXiv 2412.19437 §2.2, as served for speculation; EAGLE's
+    one-layer drafter, Li et al. 2024). It runs on the last pipeline stage, one decode step each."""
+    m, dt = wl.model, wl.dtype
+    ops: list[Op] = []
+    last = m.layers - 1
+    for j in range(k):
+        draft = [_gemm("mtp_proj", last, Phase.FWD, dt, batch, 2 * m.hidden, m.hidden)]
+        draft += _layer_ops(wl, last, batch, batch, 1, s_kv, Phase.FWD)
+        draft += _head_ops(wl, batch, Phase.FWD)
+        ops += [replace(op, name=f"draft{j}.{op.name}") for op in draft]
+    return ops
 
 
 def _layer_groups(m, pp: int) -> list[tuple[int, int]]:
@@ -219,6 +239,10 @@ def _attention(wl: Workload, i: int, batch: int, s_q: int, s_kv: int, phase: Pha
     mean of the QK^T and AV dims: FLOPs 4·d per query-key pair and head) and ``kv_token`` elements
     cached per key token and KV head (K and V: 2·head_dim; MLA's shared latent: its width)."""
     m, dt = wl.model, wl.dtype
+    if wl.mode is Mode.DECODE and s_q > 1:
+        # speculative verification: a sequence's few new queries share its keys, and decode kernels
+        # pack them with the query heads onto the same KV (FlashMLA's h_q x s_q rows, pack-GQA)
+        heads, s_q = heads * s_q, 1
     causal = m.causal and wl.mode is not Mode.DECODE
     w = m.sliding_window if m.is_windowed(i) else 0
     full = 4.0 * batch * heads * s_q * s_kv * d          # QK^T + AV, full matrix
