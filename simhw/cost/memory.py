@@ -22,7 +22,7 @@ Formulas:
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from ..workload.spec import Framework, Loss, Mode, Optimizer, OptimizerKernel, PipeSchedule, Recompute, Workload
 
@@ -75,8 +75,11 @@ def params_per_device(wl: Workload, sharded_by_zero: bool = True) -> float:
         both = par.schedule in (PipeSchedule.V_HALF, PipeSchedule.V_MIN)
         total = layers + (embed + m.head_params() / par.tp if both else max(embed, last))
     if wl.mode is Mode.DECODE and wl.decode.speculative_tokens:
-        # the drafter (workload/transformer.py _draft_ops): one more layer and its 2h x h projection
-        total += layer_params_per_device(wl) + 2 * m.hidden * m.hidden / par.tp
+        # the drafter (workload/transformer.py _draft_ops): a draft model on the same TP ranks, or
+        # one more layer and its 2h x h projection
+        draft = wl.decode.draft_model
+        total += draft.params() / par.tp if draft is not None else \
+            layer_params_per_device(wl) + 2 * m.hidden * m.hidden / par.tp
     if sharded_by_zero and wl.memory.zero_stage >= 3:
         total /= par.dp
     return total
@@ -213,7 +216,12 @@ def kv_cache_bytes(wl: Workload) -> float:
         kept = min(tokens, sequences * m.sliding_window)
         full -= m.windowed_layers / m.layers * (tokens - kept) * kv_cache_bytes_per_token(wl) / shards
     if wl.mode is Mode.DECODE and wl.decode.speculative_tokens:
-        full *= (m.layers + 1) / m.layers          # the drafter's layer caches its keys and values too
+        draft = wl.decode.draft_model
+        if draft is not None:                      # the draft model keeps its own cache of the sequences
+            full += kv_cache_bytes(replace(wl, model=draft, decode=replace(wl.decode, speculative_tokens=0,
+                                                                            draft_model=None)))
+        else:
+            full *= (m.layers + 1) / m.layers      # the drafter's layer caches its keys and values too
     return full
 
 

@@ -115,7 +115,7 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
     default_opt = "adam" if mode is Mode.TRAIN else "none"
     optimizer = _enum(Optimizer, raw.get("optimizer", default_opt), f"{w}optimizer")
     memory = _memory(raw.get("memory", {}), w)
-    decode = _decode(raw.get("decode", {}), w, mode, seq_len)
+    decode = _decode(raw.get("decode", {}), w, mode, seq_len, model, base_dir or Path("."))
     engine = _engine(raw.get("engine", {}), w)
     framework = _enum(Framework, raw.get("framework", "fused"), f"{w}framework")
     kernel = raw.get("optimizer_kernel")
@@ -197,7 +197,7 @@ def _memory(data: Any, w: str) -> MemoryOptions:
                          loss=_enum(Loss, data.get("loss", "standard"), f"{p}loss"), **out)
 
 
-def _decode(data: Any, w: str, mode: Mode, seq_len: int) -> DecodeOptions:
+def _decode(data: Any, w: str, mode: Mode, seq_len: int, model: ModelConfig, base_dir: Path) -> DecodeOptions:
     data = check_keys(data or {}, _DEC_KEYS, f"{w}decode", WorkloadError)
     p = f"{w}decode."
     k = _pos_int(data, "speculative_tokens", p, 0, 0)
@@ -207,9 +207,19 @@ def _decode(data: Any, w: str, mode: Mode, seq_len: int) -> DecodeOptions:
     if k and mode is not Mode.DECODE:
         raise WorkloadError(f"{p}speculative_tokens: speculative decoding applies to mode: decode, not "
                             f"{mode.value}; drop it or set mode: decode.")
+    draft = None
+    if data.get("draft_model") is not None:
+        draft = _model(data["draft_model"], f"{w}decode.draft_", base_dir)
+        if not k:
+            raise WorkloadError(f"{p}draft_model: a draft model proposes speculative_tokens per step; set "
+                                f"speculative_tokens (and acceptance) or drop draft_model.")
+        if draft.vocab != model.vocab:
+            raise WorkloadError(f"{p}draft_model: its vocabulary ({draft.vocab}) differs from {model.name}'s "
+                                f"({model.vocab}); a draft model must share the model's tokenizer.")
     return DecodeOptions(context_len=_pos_int(data, "context_len", p, seq_len if mode is Mode.DECODE else 0, 0),
                          new_tokens=_pos_int(data, "new_tokens", p, 1),
-                         samples=_pos_int(data, "samples", p, 1), speculative_tokens=k, acceptance=float(a))
+                         samples=_pos_int(data, "samples", p, 1), speculative_tokens=k, acceptance=float(a),
+                         draft_model=draft)
 
 
 def _engine(data: Any, w: str) -> EngineOptions:

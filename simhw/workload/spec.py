@@ -93,6 +93,8 @@ class DecodeOptions:
     speculative_tokens: int = 0        # draft tokens proposed per step by a one-layer drafter (DeepSeek-V3's
                                        # MTP module, EAGLE) and verified in one pass of the model; 0: none
     acceptance: float = 0.0            # chance that each draft token is accepted, given the ones before it
+    draft_model: ModelConfig | None = None   # a separate draft model (same tokenizer) instead of the one-layer
+                                             # drafter: k decode steps of it per step
 
     @property
     def tokens_per_step(self) -> float:

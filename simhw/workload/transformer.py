@@ -83,10 +83,18 @@ def _draft_ops(wl: Workload, batch: int, s_kv: int, k: int) -> list[Op]:
     transformer layer of the model's last layer's kind that takes the hidden state and the last
     token's embedding through a 2h x h projection and shares the output head (DeepSeek-V3's
     multi-token prediction module, arXiv 2412.19437 §2.2, as served for speculation; EAGLE's
-    one-layer drafter, Li et al. 2024). It runs on the last pipeline stage, one decode step each."""
+    one-layer drafter, Li et al. 2024). It runs on the last pipeline stage, one decode step each.
+    With ``decode.draft_model`` each draft token is instead one decode step of that model (its
+    embedding, layers and head, on the same tensor-parallel ranks; Leviathan et al. 2023)."""
     m, dt = wl.model, wl.dtype
     ops: list[Op] = []
     last = m.layers - 1
+    draft_model = wl.decode.draft_model
+    if k and draft_model is not None:
+        dwl = replace(wl, model=draft_model, parallelism=replace(wl.parallelism, pp=1),
+                      decode=replace(wl.decode, speculative_tokens=0, draft_model=None))
+        step = [replace(op, layer=last) for op in build_graph(dwl, compact=True).ops]
+        return [replace(op, name=f"draft{j}.{op.name}") for j in range(k) for op in step]
     for j in range(k):
         draft = [_gemm("mtp_proj", last, Phase.FWD, dt, batch, 2 * m.hidden, m.hidden)]
         draft += _layer_ops(wl, last, batch, batch, 1, s_kv, Phase.FWD)

@@ -81,3 +81,38 @@ def test_simulation_agrees_with_the_estimate():
 def test_bad_speculation_is_a_clear_error(decode, extra, needle):
     with pytest.raises(WorkloadError, match=needle.replace(".", r"\.")):
         workload_from_dict({**BASE, **extra, "decode": {**BASE["decode"], **decode}})
+
+
+def _draft_wl(k=3, **decode):
+    raw = {**BASE, "model": "qwen3-32b", "devices": 2, "parallelism": {"tp": 2},
+           "decode": {**BASE["decode"], "speculative_tokens": k, "acceptance": 0.7, "draft_model": "qwen3-0.6b",
+                      **decode}}
+    return workload_from_dict(raw)
+
+
+def test_a_draft_model_runs_k_decode_steps_and_holds_its_weights_and_cache():
+    from simhw.workload.models import builtin_model
+    wl = _draft_wl(3)
+    g = build_graph(wl, compact=True)
+    plain = workload_from_dict({**BASE, "model": "qwen3-0.6b", "devices": 2, "parallelism": {"tp": 2}})
+    one_step = build_graph(plain, compact=True)
+    draft = [op for op in g.ops if op.name.startswith("draft")]
+    assert len(draft) == 3 * len(one_step.ops)
+    assert sum(op.flops * op.count for op in draft) == pytest.approx(
+        3 * sum(op.flops * op.count for op in one_step.ops))
+    no_draft = workload_from_dict({**BASE, "model": "qwen3-32b", "devices": 2, "parallelism": {"tp": 2}})
+    mem, base = simhw.estimate(wl, H100).memory, simhw.estimate(no_draft, H100).memory
+    assert mem.parameters_bytes - base.parameters_bytes == pytest.approx(2 * builtin_model("qwen3-0.6b").params() / 2)
+    assert mem.kv_cache_bytes - base.kv_cache_bytes == pytest.approx(simhw.estimate(plain, H100).memory.kv_cache_bytes)
+    assert simhw.simulate(wl, H100).step_time_s == pytest.approx(simhw.estimate(wl, H100).step_time_s, rel=0.01)
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"draft_model": "llama3-8b"}, "vocabulary"),
+    ({"draft_model": "qwen3-0.5b"}, "decode.draft_model: unknown model"),
+])
+def test_bad_draft_models_are_clear_errors(change, needle):
+    with pytest.raises(WorkloadError, match=needle):
+        _draft_wl(3, **change)
+    with pytest.raises(WorkloadError, match="draft_model: a draft model proposes"):
+        _draft_wl(0)
