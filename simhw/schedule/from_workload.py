@@ -43,7 +43,7 @@ def decode_placement(wl: Workload, hw, device_memory_bytes: float | None = None,
     if drive is not None:
         from ..devices.storage import throughput_bytes_per_s
         nvme_bw = throughput_bytes_per_s(drive, 4 * 2**20) * hw.drive_count / hw.device_count
-    seqs = wl.micro_batch * wl.decode.samples
+    seqs = wl.micro_batch * wl.decode.samples * wl.decode.tokens_per_step   # tokens a step yields
     data = inf.InferenceData(
         weights_bytes=mem.parameters_bytes, kv_cache_bytes=mem.kv_cache_bytes,
         activation_bytes=mem.activations_bytes + mem.logits_bytes, compute_time_s=compute_s,

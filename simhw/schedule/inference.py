@@ -35,7 +35,7 @@ class InferenceData:
     kv_cache_bytes: float
     activation_bytes: float
     compute_time_s: float  # per decode step
-    tokens_per_step: int  # the batch: tokens produced per decode step
+    tokens_per_step: float  # tokens produced per decode step: the batch (x the accepted drafts + 1 when speculating)
     num_layers: int
     gpu_capacity_bytes: float
     cpu_capacity_bytes: float

@@ -116,3 +116,13 @@ def test_bad_draft_models_are_clear_errors(change, needle):
         _draft_wl(3, **change)
     with pytest.raises(WorkloadError, match="draft_model: a draft model proposes"):
         _draft_wl(0)
+
+
+def test_decode_placement_counts_the_accepted_tokens_too():
+    from simhw.schedule.from_workload import decode_placement, serving_iteration_s
+    wl = _draft_wl(3)
+    r = decode_placement(wl, H100)
+    iteration = serving_iteration_s(wl, H100, r.step_time_s)
+    est = simhw.estimate(wl, H100)
+    assert iteration == pytest.approx(est.step_time_s, rel=0.005)
+    assert r.tokens_per_s * r.step_time_s / iteration == pytest.approx(est.tokens_per_s, rel=0.005)
