@@ -239,6 +239,8 @@ BUILTIN: dict[str, ModelConfig] = {m.name: m for m in (
     _llama("llama2-70b", 80, 8192, 64, 8, 28672, 32000, _HF + "meta-llama/Llama-2-70b-hf"),
     _llama("llama3-8b", 32, 4096, 32, 8, 14336, 128256, _HF + "meta-llama/Meta-Llama-3-8B"),
     _llama("llama3-70b", 80, 8192, 64, 8, 28672, 128256, _HF + "meta-llama/Meta-Llama-3-70B"),
+    _llama("llama3.1-405b", 126, 16384, 128, 8, 53248, 128256, _HF + "meta-llama/Llama-3.1-405B (405 B parameters: "
+           "Llama 3 paper, arXiv 2407.21783, Table 3)"),
     replace(_llama("mistral-7b", 32, 4096, 32, 8, 14336, 32000, _HF + "mistralai/Mistral-7B-v0.1 (a 4096-token "
                    "sliding window on every layer)"), sliding_window=4096),
     replace(_llama("gemma2-2b", 26, 2304, 8, 4, 9216, 256000, _HF + "google/gemma-2-2b" + _G2, head_dim=256,
@@ -292,6 +294,10 @@ BUILTIN: dict[str, ModelConfig] = {m.name: m for m in (
                 experts=64, experts_per_token=6, expert_ffn=1408, shared_expert_ffn=2816, dense_layers=1,
                 kv_lora_rank=512, rope_head_dim=64, v_head_dim=128,
                 source=_HF + "deepseek-ai/DeepSeek-V2-Lite (15.7 B parameters, 2.4 B activated: its model card)"),
+    ModelConfig(name="qwen3-235b-a22b", layers=94, hidden=4096, heads=64, kv_heads=4, head_dim=128, ffn=12288,
+                vocab=151936, activation=Activation.SWIGLU, norm=Norm.RMSNORM, position=Position.ROPE,
+                experts=128, experts_per_token=8, expert_ffn=1536,
+                source=_HF + "Qwen/Qwen3-235B-A22B (235 B parameters, 22 B activated: its model card)"),
     ModelConfig(name="opt-6.7b", layers=32, hidden=4096, heads=32, ffn=16384, vocab=50272,
                 activation=Activation.RELU, norm=Norm.LAYERNORM, position=Position.LEARNED,
                 tied_embeddings=True, bias=True, dropout=True, max_positions=2050,

@@ -9,7 +9,8 @@ from simhw.workload.models import BUILTIN
     ("mistral-7b", 7.24), ("gemma2-2b", 2.61), ("gemma2-9b", 9.24), ("gemma2-27b", 27.2), ("gemma-2b", 2.51),
     ("gemma-7b", 8.54), ("codellama-34b", 33.7), ("mistral-nemo-12b", 12.2), ("mistral-large-123b", 123.0),
     ("phi3-mini", 3.82), ("phi3-medium", 14.0), ("mixtral-8x7b", 46.7), ("mixtral-8x22b", 141.0),
-    ("qwen3-8b", 8.19), ("qwen3-30b-a3b", 30.5), ("qwen2-7b", 7.62),
+    ("qwen3-8b", 8.19), ("qwen3-30b-a3b", 30.5), ("qwen2-7b", 7.62), ("llama3.1-405b", 405.0),
+    ("qwen3-235b-a22b", 235.0), ("deepseek-v3", 671.0), ("deepseek-v2-lite", 15.7),
 ])
 def test_parameter_counts(name, billions):
     assert BUILTIN[name].params() / 1e9 == pytest.approx(billions, rel=0.02)
@@ -17,3 +18,9 @@ def test_parameter_counts(name, billions):
 
 def test_every_builtin_cites_its_source():
     assert all(m.source for m in BUILTIN.values())
+
+
+@pytest.mark.parametrize("name, billions", [("qwen3-30b-a3b", 3.3), ("qwen3-235b-a22b", 22.0),
+                                            ("deepseek-v3", 37.0), ("kimi-k2", 32.0)])
+def test_activated_parameter_counts(name, billions):
+    assert BUILTIN[name].params(active=True) / 1e9 == pytest.approx(billions, rel=0.03)
