@@ -32,13 +32,14 @@ cap is a spec with a lower tdp.
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
 from ..spec.model import DeviceSpec, NodeSpec
 from ..workload.graph import Collective, Graph, LinkScope, Op, OpKind, Phase
-from ..workload.spec import EngineOptions, Mode, PipeSchedule, Workload
+from ..workload.spec import EngineOptions, Mode, PipeSchedule, Workload, stage_layers, stage_starts
 from ..workload.transformer import COLLECTIVE_BY_CODE, SCOPE_BY_CODE, build_graph
 from .comm import collective_time_s, group_link, pick_link
 from .intensity import plain_intensity
@@ -216,13 +217,13 @@ def _key(op: Op) -> tuple:
             op.phase is Phase.BWD)     # a backward attention kernel runs at its own rate (cost/roofline.py)
 
 
-def _stage_of(op: Op, layers_per_stage: int, pp: int, v_shape: bool = False) -> int:
-    """The pipeline device that runs ``op``: layers in contiguous blocks (every device holds the
-    same number under any schedule), the embedding on the first, the output layer and loss on the
+def _stage_of(op: Op, starts: tuple[int, ...], v_shape: bool = False) -> int:
+    """The pipeline device that runs ``op``: layers in contiguous blocks from ``starts``
+    (workload/spec.py stage_layers), the embedding on the first, the output layer and loss on the
     last, which a V shape's second chunk brings back to the first (Qi et al. 2024)."""
     if op.layer >= 0:
-        return min(op.layer // layers_per_stage, pp - 1)
-    return 0 if op.kind is OpKind.EMBEDDING or v_shape else pp - 1
+        return bisect.bisect_right(starts, op.layer) - 1
+    return 0 if op.kind is OpKind.EMBEDDING or v_shape else len(starts) - 1
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,8 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     power = coster.power
     device = coster.device
     p = par.pp
-    lps = max(1, wl.model.layers // p)
+    per_stage = stage_layers(wl.model.layers, p)
+    starts = stage_starts(wl.model.layers, p)
     stage_busy = [0.0] * p
     stage_bound = [{b: 0.0 for b in Bound} for _ in range(p)]
     stage_power = [0.0] * p           # time the power limit adds to each stage's ops
@@ -294,7 +296,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
                 step_bound[cost.bound] += t
             dyn_step_j += cost.energy_j * op.count
         else:
-            st = _stage_of(op, lps, p, par.schedule in (PipeSchedule.V_HALF, PipeSchedule.V_MIN))
+            st = _stage_of(op, starts, par.schedule in (PipeSchedule.V_HALF, PipeSchedule.V_MIN))
             stage_busy[st] += t
             stage_bound[st][cost.bound] += t - limit
             stage_power[st] += limit
@@ -315,10 +317,10 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     engine = engine_costs(wl, device)
     dispatch_fill = 0.0
     if wl.mode is not Mode.TRAIN:   # a serving engine's host dispatch of a stage's layers overlaps its GPU work
-        stage_busy = [max(b, lps * engine.host_per_layer_s) for b in stage_busy]
+        stage_busy = [max(b, n * engine.host_per_layer_s) for b, n in zip(stage_busy, per_stage)]
         # a layer starts once dispatched and once the layer before it ends, so an iteration also
         # pays one link of the faster chain: the first layer's dispatch, or the last layer's work
-        dispatch_fill = min(engine.host_per_layer_s, gpu_busy[0] / lps)
+        dispatch_fill = min(engine.host_per_layer_s, gpu_busy[0] / per_stage[0])
     crit = max(range(p), key=lambda i: stage_busy[i])
     stage_t = stage_busy[crit]
     fill_t = (sum(stage_busy) - stage_t) / (p - 1) if p > 1 else stage_t   # the other stages' mean
@@ -350,7 +352,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
             if wl.mode is Mode.TRAIN else None
         pipe = pipeline_time_s(stage_t, mb, wl, fill_t, passes)
         # the collectives already carry one stage's parameters (memory.params_per_device)
-        exposed_dp = exposed_dp_s(dp_comm_s, dp_gather_s, fwd_stage[crit], bwd_last_stage[crit], mb, lps,
+        exposed_dp = exposed_dp_s(dp_comm_s, dp_gather_s, fwd_stage[crit], bwd_last_stage[crit], mb, per_stage[crit],
                                   wl.mode is Mode.TRAIN and wl.memory.zero_stage >= 3)
         if wl.mode is Mode.PREFILL:
             engine_s = engine.iteration_s(wl)

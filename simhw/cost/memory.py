@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from ..workload.spec import Framework, Loss, Mode, Optimizer, OptimizerKernel, PipeSchedule, Recompute, Workload
+from ..workload.spec import (Framework, Loss, Mode, Optimizer, OptimizerKernel, PipeSchedule, Recompute, Workload,
+                             stage_layers)
 
 OPT_STATE_BYTES = {Optimizer.ADAM: 12, Optimizer.ADAMW: 12, Optimizer.SGD: 8, Optimizer.NONE: 0}
 
@@ -63,7 +64,7 @@ def params_per_device(wl: Workload, sharded_by_zero: bool = True) -> float:
     """Parameters held by the most loaded device (first pipeline stage: layers + embedding; with a
     V-shaped schedule the first device also holds the output layer, Qi et al. 2024)."""
     m, par = wl.model, wl.parallelism
-    layers = m.layers / par.pp * layer_params_per_device(wl)
+    layers = max(stage_layers(m.layers, par.pp)) * layer_params_per_device(wl)
     if par.pp == 1 and m.dense_layers:   # one device holds the dense leading layers too (with pp > 1 the
         # most loaded stage is one of routed layers only)
         layers += m.dense_layers * (layer_params_per_device(wl, moe=False) - layer_params_per_device(wl))
@@ -158,14 +159,19 @@ def in_flight_microbatches(wl: Workload) -> float:
 
 
 def activations_bytes(wl: Workload) -> float:
-    """Peak activation bytes on the first pipeline stage, with Korthikanti §4.3's extra terms."""
+    """Peak activation bytes on the most loaded pipeline stage (the first, with equal stages), with
+    Korthikanti §4.3's extra terms."""
     if wl.mode is not Mode.TRAIN:
         return _inference_activation_bytes(wl)
     m, par = wl.model, wl.parallelism
     s, b, h, t = wl.seq_len / par.cp, wl.micro_batch, m.hidden, par.tp
     per_layer = activation_bytes_per_layer(wl)
-    layers_per_stage = m.layers / par.pp
-    total = per_layer * layers_per_stage * in_flight_microbatches(wl)
+    flight = in_flight_microbatches(wl)
+    # 1F1B-like schedules hold p - s micro-batches on stage s, the first the most; with uneven
+    # stages (workload/spec.py stage_layers) a later, longer stage can hold more layers' worth
+    stepped = par.schedule in (PipeSchedule.ONE_F_ONE_B, PipeSchedule.ZB_H1)
+    total = per_layer * max(n * (max(1.0, flight - st) if stepped else flight)
+                            for st, n in enumerate(stage_layers(m.layers, par.pp)))
     if m.dropout:
         total += s * b * h * in_flight_microbatches(wl) / t     # embedding dropout mask, sbhp/t
     if par.pp == 1:
@@ -264,7 +270,7 @@ def layer_params_per_device(wl: Workload, moe: bool = True) -> float:
 def expert_params_per_device(wl: Workload) -> float:
     """Routed-expert parameters on one device of the first pipeline stage (0 for a dense model)."""
     m, par = wl.model, wl.parallelism
-    layers = m.layers / par.pp if par.pp > 1 else m.moe_layers
+    layers = max(stage_layers(m.layers, par.pp)) if par.pp > 1 else m.moe_layers
     return layers * m.expert_params() / par.ep / par.tp
 
 

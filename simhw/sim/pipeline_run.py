@@ -15,7 +15,7 @@ from ..cost.estimate import engine_costs
 from ..cost.pipeline import exposed_dp_s, stage_p2p_s
 from ..cost.memory import activation_bytes_per_layer, memory_breakdown
 from ..spec.model import NodeSpec
-from ..workload.spec import Mode, PipeSchedule, Workload
+from ..workload.spec import Mode, PipeSchedule, Workload, stage_layers
 from .pipeline import PipelineKind, simulate_pipeline
 
 SPLIT = {PipeSchedule.ZB_H1, PipeSchedule.V_HALF, PipeSchedule.V_MIN}
@@ -26,22 +26,22 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
 
     par, m = wl.parallelism, wl.model
     costs = layer_costs(wl, hw)
-    lps = m.layers // par.pp
+    lps = np.array(stage_layers(m.layers, par.pp), dtype=float)     # layers on each device
     chunks = par.interleave if par.schedule is PipeSchedule.INTERLEAVED else 2
     # a decode step passes its one batch through the stages in turn, whatever the training schedule
     kind = PipelineKind.ONE_F_ONE_B if wl.mode is Mode.DECODE else PipelineKind(par.schedule)
     # every device runs lps layers; the embedding runs where the model starts (device 0), the
     # output layer and loss where it ends: the last device, or device 0 again for a V shape
     last = 0 if kind in (PipelineKind.V_HALF, PipelineKind.V_MIN) else par.pp - 1
-    fwd = np.full(par.pp, costs.fwd_s * lps)
+    fwd = costs.fwd_s * lps
     # the workload's own recompute re-runs its forward pieces just before each layer's backward
-    bwd_total = np.full(par.pp, (costs.bwd_s + costs.recompute_s) * lps)
+    bwd_total = (costs.bwd_s + costs.recompute_s) * lps
     fwd[0] += costs.embed_s / 3
     bwd_total[0] += 2 * costs.embed_s / 3
     fwd[last] += costs.head_s / 3
     bwd_total[last] += 2 * costs.head_s / 3
     split = par.schedule in SPLIT
-    wgrad = np.full(par.pp, costs.wgrad_s * lps if split else 0.0)
+    wgrad = costs.wgrad_s * lps if split else np.zeros(par.pp)
     device = hw.device if isinstance(hw, NodeSpec) else hw
     # serving: the engine's host thread dispatches a stage's layers while its GPU runs them (a stage
     # takes the longer of the two) and adds its per-iteration work (cost/estimate.py, as there)
@@ -62,11 +62,12 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
     static = mem.parameters_bytes + mem.gradients_bytes + mem.optimizer_bytes
     per_mb = activation_bytes_per_layer(wl) * lps
     # the activations in flight at the stage's peak, or a foreach optimizer's fp32 list (cost/memory.py)
-    peak_dev = static + max(float(max(res.peak_activation_microbatches)) * per_mb, mem.optimizer_transient_bytes)
+    peak_dev = static + max(float(np.max(np.asarray(res.peak_activation_microbatches) * per_mb)),
+                            mem.optimizer_transient_bytes)
     zero3 = wl.memory.zero_stage >= 3
     busiest = int(np.argmax(fwd + bwd_total))
     step = pipe_s + fixed_s + costs.optimizer_s + exposed_dp_s(
-        costs.dp_comm_s, costs.dp_gather_s, float(fwd[busiest]), float(bwd_total[busiest]), mb, lps, zero3)
+        costs.dp_comm_s, costs.dp_gather_s, float(fwd[busiest]), float(bwd_total[busiest]), mb, int(lps[busiest]), zero3)
     compute = float(fwd[busiest] + bwd_total[busiest]) * mb
     tasks = ()
     return SimResult(
@@ -77,7 +78,7 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
         utilisation=MappingProxyType({f"stage{d}": float(u) for d, u in
                                       enumerate(res.schedule.utilization()[:par.pp])}),
         memory_timeline=MappingProxyType({"device": (res.schedule.memory_time_s[0],
-                                                     static + res.schedule.memory_bytes[0] * per_mb / res.chunks)}),
+                                                     static + res.schedule.memory_bytes[0] * per_mb[0] / res.chunks)}),
         clock_scale=costs.clock,
         tasks=tasks or tuple(Task(f"{tp[1].kind}{tp[1].chunk}.mb{tp[1].microbatch}", f"stage{tp[0]}", float(s), float(e))
                              for tp, s, e in zip(res.task_pass, res.schedule.start_s, res.schedule.end_s) if tp))

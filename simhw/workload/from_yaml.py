@@ -79,9 +79,14 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
     if model.heads % par.tp or model.kv_heads % par.tp and par.tp % model.kv_heads:
         raise WorkloadError(f"{w}parallelism.tp: tp = {par.tp} does not divide the {model.heads} attention heads "
                             f"({model.kv_heads} KV heads) of {model.name}; choose a divisor.")
-    if model.layers % par.pp:
-        raise WorkloadError(f"{w}parallelism.pp: pp = {par.pp} does not divide the {model.layers} layers "
-                            f"of {model.name}; choose a divisor.")
+    if par.pp > model.layers:
+        raise WorkloadError(f"{w}parallelism.pp: pp = {par.pp} stages for the {model.layers} layers of "
+                            f"{model.name}; give each stage at least one layer.")
+    if model.layers % par.pp and par.schedule not in (PipeSchedule.ONE_F_ONE_B, PipeSchedule.GPIPE,
+                                                      PipeSchedule.ZB_H1):
+        raise WorkloadError(f"{w}parallelism.pp: pp = {par.pp} does not divide the {model.layers} layers of "
+                            f"{model.name}, which the {par.schedule.value} schedule's model chunks need; choose a "
+                            f"divisor (uneven stages work with 1f1b, gpipe and zb-h1).")
     devices = _pos_int(raw, "devices", w, default=par.tp * par.pp * par.cp * par.dp)
     if "dp" not in (raw.get("parallelism") or {}):
         denom = par.tp * par.pp * par.cp

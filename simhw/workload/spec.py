@@ -58,6 +58,33 @@ class PipeSchedule(Enum):
     V_MIN = "v-min"
 
 
+def stage_layers(layers: int, pp: int) -> tuple[int, ...]:
+    """Transformer layers on each of ``pp`` pipeline stages: equal when pp divides them; otherwise
+    ceil(layers / pp) each, less one on the first and last stages, then the second and the
+    second-to-last, ..., for the pp x ceil - layers left over: those stages also run the embedding
+    and the output layer (Llama 3, arXiv 2407.21783 §3.3.2: 126 layers on 16 stages, one fewer on
+    the first and the last)."""
+    per = -(-layers // pp)
+    counts = [per] * pp
+    ends = []
+    for i in range(pp):
+        for j in (i, pp - 1 - i):
+            if j not in ends:
+                ends.append(j)
+    for j in ends[:per * pp - layers]:
+        counts[j] -= 1
+    return tuple(counts)
+
+
+def stage_starts(layers: int, pp: int) -> tuple[int, ...]:
+    """The first layer of each pipeline stage (stage_layers)."""
+    out, first = [], 0
+    for c in stage_layers(layers, pp):
+        out.append(first)
+        first += c
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Parallelism:
     tp: int = 1

@@ -18,7 +18,7 @@ from ..spec.model import DType
 from .graph import Collective, Graph, LinkScope, Op, OpKind, Phase, shape
 from .models import Position
 from .eager import compiled_ops, eager_ops
-from .spec import Framework, Mode, Optimizer, Recompute, Workload
+from .spec import Framework, Mode, Optimizer, Recompute, Workload, stage_layers, stage_starts
 
 _OPT_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optimizer step
     Optimizer.ADAM: 4 * 4 + 2 + 3 * 4 + 2,     # read fp32 p, m, v, grad; write p, m, v, bf16 copy
@@ -106,11 +106,10 @@ def _draft_ops(wl: Workload, batch: int, s_kv: int, k: int) -> list[Op]:
 def _layer_groups(m, pp: int) -> list[tuple[int, int]]:
     """(first layer, count) of each kind of layer (ModelConfig.layer_kind: dense or routed FFN,
     windowed or global attention) within each pipeline stage, in order of first appearance."""
-    lps = m.layers // pp
     out = []
-    for first in range(0, m.layers, lps):
+    for first, count in zip(stage_starts(m.layers, pp), stage_layers(m.layers, pp)):
         kinds: dict = {}
-        for i in range(first, first + lps):
+        for i in range(first, first + count):
             j, c = kinds.get(m.layer_kind(i), (i, 0))
             kinds[m.layer_kind(i)] = (j, c + 1)
         out += sorted(kinds.values())

@@ -37,7 +37,8 @@ def test_good_workload_runs(tmp_path, capsys):
     (GOOD.replace("seq_len: 2048", "seq_len: -5"), "seq_len"),
     (GOOD.replace("micro_batch: 1", "micro_batch: two"), "micro_batch"),
     (GOOD + "parallelism: {tp: 3}\n", "does not divide the 32 attention heads"),
-    (GOOD + "parallelism: {pp: 3}\n", "does not divide the 32 layers"),
+    (GOOD + "parallelism: {pp: 3, schedule: v-half}\n", "does not divide the 32 layers"),
+    (GOOD.replace("devices: 8", "devices: 40") + "parallelism: {pp: 40}\n", "at least one layer"),
     (GOOD.replace("devices: 8", "devices: 2").replace("global_batch: 8", "global_batch: 3")
      + "parallelism: {pp: 2, interleave: 2}\n", "to be a multiple of pp = 2"),
     (GOOD + "parallelism: {pp: 2, interleave: 2, schedule: v-half}\n",
