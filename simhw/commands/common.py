@@ -60,3 +60,17 @@ def _share(text: str) -> float:
     if not 0.05 <= value <= 0.95:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a share between 0.05 and 0.95")
     return value
+
+
+def add_list_show(sub, name: str, help_text: str, description: str, list_help: str, show_help: str,
+                  name_help: str, run) -> None:
+    """A registry browser: ``simhw NAME list`` and ``simhw NAME show NAME``, each with --format
+    table|json and -o; ``args.<name>_command`` is the action, ``args.<name>_parser`` the parser."""
+    p = sub.add_parser(name, help=help_text, description=description)
+    actions = p.add_subparsers(dest=f"{name}_command", metavar="ACTION")
+    add_format_option(actions.add_parser("list", help=list_help), ("table", "json"))
+    show = actions.add_parser("show", help=show_help)
+    show.add_argument("name", metavar="NAME", help=name_help)
+    add_format_option(show, ("table", "json"))
+    p.set_defaults(run=run, **{f"{name}_parser": p})
+

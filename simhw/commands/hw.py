@@ -2,19 +2,15 @@
 unit and its source."""
 from __future__ import annotations
 
-from .common import add_format_option, write_output
+from .common import add_list_show, write_output
 
 
 def register(sub) -> None:
-    p = sub.add_parser("hw", help="list shipped hardware specs or show one with units and sources",
-                       description="Browse the hardware registry (hwspecs/*.yaml).")
-    hw_sub = p.add_subparsers(dest="hw_command", metavar="ACTION")
-    lp = hw_sub.add_parser("list", help="every shipped device and node: name, kind, aliases, description")
-    add_format_option(lp, ("table", "json"))
-    sp = hw_sub.add_parser("show", help="every value of one spec with its unit and source")
-    sp.add_argument("name", metavar="NAME", help="a shipped name or alias (simhw hw list) or a spec YAML path")
-    add_format_option(sp, ("table", "json"))
-    p.set_defaults(run=run, hw_parser=p)
+    add_list_show(sub, "hw", "list shipped hardware specs or show one with units and sources",
+                  "Browse the hardware registry (hwspecs/*.yaml).",
+                  "every shipped device and node: name, kind, aliases, description",
+                  "every value of one spec with its unit and source",
+                  "a shipped name or alias (simhw hw list) or a spec YAML path", run)
 
 
 def run(args) -> int:

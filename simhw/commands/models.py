@@ -3,20 +3,15 @@ Hugging Face config.json), with the figures a workload's cost starts from: param
 active per token), attention kind, KV cache per token, and where each model's numbers come from."""
 from __future__ import annotations
 
-from .common import add_format_option, write_output
+from .common import add_list_show, write_output
 
 
 def register(sub) -> None:
-    p = sub.add_parser("models", help="list built-in models or show one: parameters, attention, KV cache",
-                       description="Browse the built-in models (simhw/workload/models.py) or read a Hugging "
-                                   "Face config.json.")
-    m_sub = p.add_subparsers(dest="models_command", metavar="ACTION")
-    lp = m_sub.add_parser("list", help="every built-in model: size, active size, attention, FFN")
-    add_format_option(lp, ("table", "json"))
-    sp = m_sub.add_parser("show", help="one model's architecture and derived figures")
-    sp.add_argument("name", metavar="NAME", help="a built-in name (simhw models list) or a Hugging Face config.json")
-    add_format_option(sp, ("table", "json"))
-    p.set_defaults(run=run, models_parser=p)
+    add_list_show(sub, "models", "list built-in models or show one: parameters, attention, KV cache",
+                  "Browse the built-in models (simhw/workload/models.py) or read a Hugging Face config.json.",
+                  "every built-in model: size, active size, attention, FFN",
+                  "one model's architecture and derived figures",
+                  "a built-in name (simhw models list) or a Hugging Face config.json", run)
 
 
 def run(args) -> int:
