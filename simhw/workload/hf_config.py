@@ -36,6 +36,10 @@ _HF_UNMODELLED = (
      "mixture-of-experts layers every moe_layer_freq layers are priced as every layer routing"),
     ("decoder_sparse_step", lambda cfg, v: isinstance(v, int) and v > 1,
      "mixture-of-experts layers every decoder_sparse_step layers are priced as every layer routing"),
+    ("layer_types", lambda cfg, v: isinstance(v, list)
+     and any(t not in ("sliding_attention", "full_attention") for t in v),
+     "layers of other kinds than sliding_attention / full_attention in layer_types (linear attention, "
+     "state-space layers) are priced as full attention"),
 )
 
 
@@ -58,7 +62,7 @@ def _window_fields(cfg: Mapping, arch: str, path: Path) -> dict[str, int]:
         return {}
     types = cfg.get("layer_types")
     if isinstance(types, list) and types:
-        full = [i for i, t in enumerate(types) if t != "sliding_attention"]
+        full = [i for i, t in enumerate(types) if t != "sliding_attention"]   # other kinds: as full (warned)
         if len(full) == len(types):
             return {}
         if not full:

@@ -116,3 +116,17 @@ def test_irregular_layer_types_are_approximated_with_a_warning(tmp_path):
     with pytest.warns(SimhwWarning, match="layer_types"):
         out = hf_config_fields(tmp_path / "config.json", "w")
     assert out["global_every"] == 6
+
+
+def test_layer_kinds_simhw_does_not_model_are_named(tmp_path):
+    """Hybrid models (Qwen3-Next's linear attention, state-space layers) list other layer kinds:
+    they are priced as full attention, and a warning says so."""
+    from simhw.errors import SimhwWarning
+    from simhw.workload.hf_config import hf_config_fields
+    types = ["linear_attention"] * 3 + ["full_attention"]
+    (tmp_path / "config.json").write_text(json.dumps({"hidden_size": 512, "num_attention_heads": 8,
+                                                      "num_hidden_layers": 4, "vocab_size": 1000,
+                                                      "layer_types": types}))
+    with pytest.warns(SimhwWarning, match="linear attention"):
+        out = hf_config_fields(tmp_path / "config.json", "w")
+    assert "sliding_window" not in out
