@@ -165,14 +165,16 @@ class OpCoster:
 
     def comm_time(self, op: Op) -> float:
         """A collective's time; an inter-node group's ranks sit ``stride x tp x cp`` devices apart
-        (stride 1 for data parallelism, ep for an expert's replicas), ``device_count / (stride x tp x cp)``
-        of them on each node (comm.group_link)."""
+        (stride 1 for data parallelism, ep for an expert's replicas; or the shape's ``inner``: tp for a
+        context-parallel group), ``device_count / (stride x tp x cp)`` of them on each node
+        (comm.group_link)."""
         s = op.shape
         kind = COLLECTIVE_BY_CODE[int(s["collective"])]
         ranks = int(s["ranks"])
         scope = SCOPE_BY_CODE[int(s.get("scope", 0))]
         par = self.wl.parallelism if self.wl is not None else None
-        inner = 1 if scope is LinkScope.INTRA or par is None else par.tp * par.cp * int(s.get("stride", 1))
+        inner = 1 if scope is LinkScope.INTRA or par is None else \
+            int(s["inner"]) if "inner" in s else par.tp * par.cp * int(s.get("stride", 1))
         node = getattr(self.hw, "device_count", ranks * inner)
         if ranks * inner <= node:      # the whole group sits in one node
             link = pick_link(self.hw, LinkScope.INTRA, ranks)
@@ -361,7 +363,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         total = step
         tokens_per_s = tokens_global / step
         n_micro_global = wl.global_batch // wl.micro_batch
-    ranks = par.tp
+    ranks = par.tp * par.cp        # the devices one micro-batch is split over (every pipeline stage in the graph)
     model_flops = fwd_flops * ranks * n_micro_global
     hardware_flops = hw_flops * ranks * n_micro_global
     peak = device.peak(wl.dtype)

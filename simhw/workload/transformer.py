@@ -190,6 +190,7 @@ def _attention_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int
     ops = [_gemm(f"qkv.{i}", i, phase, dt, n, h, q_dim + 2 * kv_dim)]
     if m.position is Position.ROPE:
         ops.append(_elementwise(f"rope.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * (q_dim + kv_dim), flops_per=3))
+    ops += _cp_gather(wl, i, phase, batch, s_q, kv_heads * 2 * m.head_dim)
     ops.append(_attention(wl, i, batch, s_q, s_kv, phase, heads, kv_heads, m.head_dim, 2 * m.head_dim))
     ops.append(_gemm(f"attn_out.{i}", i, phase, dt, n, q_dim, h))
     return ops
@@ -229,9 +230,23 @@ def _mla_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, phas
         ops.append(_gemm(f"o_absorb.{i}", i, phase, dt, n, c, v, batch=heads))
     else:
         ops.append(_gemm(f"kv_up.{i}", i, phase, dt, n, c, heads * (nope + v)))
+        ops += _cp_gather(wl, i, phase, batch, s_q, heads * (m.head_dim + v))
         ops.append(_attention(wl, i, batch, s_q, s_kv, phase, heads, heads, (m.head_dim + v) / 2, m.head_dim + v))
     ops.append(_gemm(f"attn_out.{i}", i, phase, dt, n, heads * v, h))
     return ops
+
+
+def _cp_gather(wl: Workload, i: int, phase: Phase, batch: int, s_q: int, kv_elems: float) -> list[Op]:
+    """Context parallelism: every rank gathers the whole sequence's K and V (``kv_elems`` per token
+    on this TP rank) from the cp ranks of its group, which sit tp devices apart (Llama 3's
+    all-gather context parallelism, arXiv 2407.21783 §3.3.2; the backward reduce-scatters dK, dV)."""
+    cp = wl.parallelism.cp
+    if cp == 1 or wl.mode is Mode.DECODE:
+        return []
+    nbytes = batch * s_q * cp * kv_elems * wl.dtype.bytes
+    return [Op(f"cp_kv.{i}", OpKind.COLLECTIVE, phase, i, 0.0, wl.dtype, input_bytes=nbytes, output_bytes=nbytes,
+               shape=shape(collective=_COLL_CODE[Collective.ALL_GATHER], bytes=nbytes, ranks=cp, scope=1,
+                           inner=float(wl.parallelism.tp)))]
 
 
 def _norm(name: str, layer: int, phase: Phase, dtype: DType, tokens: float, width: int) -> Op:
@@ -252,6 +267,12 @@ def _attention(wl: Workload, i: int, batch: int, s_q: int, s_kv: int, phase: Pha
         heads, s_q = heads * s_q, 1
     causal = m.causal and wl.mode is not Mode.DECODE
     w = m.sliding_window if m.is_windowed(i) else 0
+    if causal and wl.parallelism.cp > 1 and s_q * wl.parallelism.cp == s_kv:
+        # context parallelism splits the sequence in 2 x cp chunks, each rank taking an early and a
+        # late one, so every rank does the same share of the causal work (load-balanced CP: Llama 3
+        # §3.3.2; Megatron-LM's zig-zag): its queries see half the keys on average, priced as a
+        # full (non-causal) attention over s_kv / 2 keys
+        causal, s_kv = False, s_kv // 2
     full = 4.0 * batch * heads * s_q * s_kv * d          # QK^T + AV, full matrix
     executed = full * (0.5 if causal and s_q == s_kv else 1.0) if wl.memory.flash_attention else full
     if w and wl.memory.flash_attention and s_kv > w:
