@@ -82,7 +82,7 @@ def params_per_device(wl: Workload, sharded_by_zero: bool = True) -> float:
         total += draft.params() / par.tp if draft is not None else \
             layer_params_per_device(wl) + 2 * m.hidden * m.hidden / par.tp
     if sharded_by_zero and wl.memory.zero_stage >= 3:
-        total /= par.dp
+        total /= par.replicas
     return total
 
 
@@ -247,9 +247,10 @@ def logits_bytes(wl: Workload) -> float:
 
 def static_bytes_per_param(wl: Workload, replicas: int | None = None) -> tuple[float, float, float]:
     """(parameter, gradient, optimizer-state) bytes a device keeps per parameter it holds, after
-    ZeRO sharding over the ``replicas`` that hold the same parameter (default: the data-parallel
-    ranks; dp / ep for a routed expert) (stage 1: optimizer state, 2: + gradients, 3: + weights)."""
-    zero, n = wl.memory.zero_stage, replicas or wl.parallelism.dp
+    ZeRO sharding over the ``replicas`` that hold the same parameter (default: the data- and
+    context-parallel ranks, dp x cp; dp / ep x cp for a routed expert) (stage 1: optimizer state,
+    2: + gradients, 3: + weights)."""
+    zero, n = wl.memory.zero_stage, replicas or wl.parallelism.replicas
     e = wl.dtype.bytes
     train = wl.mode is Mode.TRAIN
     return (e / (n if zero >= 3 else 1),
@@ -281,7 +282,7 @@ def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     p_dev = params_per_device(wl, sharded_by_zero=False)
     p_expert = expert_params_per_device(wl) if par.ep > 1 else 0.0     # sharded over its dp / ep replicas
     params, grads, opt = ((p_dev - p_expert) * b + p_expert * x for b, x in
-                          zip(static_bytes_per_param(wl), static_bytes_per_param(wl, par.dp // par.ep)))
+                          zip(static_bytes_per_param(wl), static_bytes_per_param(wl, par.dp // par.ep * par.cp)))
     capacity = 0.0
     if hw is not None:
         device = getattr(hw, "device", hw)
@@ -291,7 +292,7 @@ def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     transient = 0.0
     if (train and wl.framework is not Framework.FUSED and wl.step_kernel is OptimizerKernel.FOREACH
             and wl.optimizer in (Optimizer.ADAM, Optimizer.ADAMW)):
-        transient = 4.0 * p_dev / (par.dp if wl.memory.zero_stage >= 1 else 1)
+        transient = 4.0 * p_dev / (par.replicas if wl.memory.zero_stage >= 1 else 1)
     return MemoryBreakdown(parameters_bytes=params, gradients_bytes=grads, optimizer_bytes=opt,
                            activations_bytes=activations_bytes(wl), kv_cache_bytes=kv_cache_bytes(wl),
                            logits_bytes=logits_bytes(wl) if par.pp == 1 or not train else 0.0,

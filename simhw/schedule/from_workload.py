@@ -114,7 +114,7 @@ def pipeline_partition(wl: Workload, hw, device_memory_bytes: float | None = Non
     per_param = sum(static_bytes_per_param(wl))            # parameter + gradient + optimizer state, ZeRO-sharded
     expert = m.expert_params() / par.ep / par.tp if par.ep > 1 else 0.0   # a routed expert's ZeRO group is dp / ep
     layer_static = (layer_params_per_device(wl) - expert) * per_param \
-        + expert * sum(static_bytes_per_param(wl, par.dp // par.ep))
+        + expert * sum(static_bytes_per_param(wl, par.dp // par.ep * par.cp))
     act = activation_bytes_per_layer(one)
     layers = [pp.PipelineLayer("embedding", embed_s, m.embedding_params() / par.tp * per_param, act / 34)]
     layers += [pp.PipelineLayer(f"layer{i}", layer_s, layer_static, act) for i in range(m.layers)]

@@ -99,6 +99,13 @@ class Parallelism:
     interleave: int = 1
     schedule: PipeSchedule = PipeSchedule.ONE_F_ONE_B
 
+    @property
+    def replicas(self) -> int:
+        """Ranks that hold the same parameters and reduce their gradients together (and share a
+        ZeRO shard): the data-parallel ranks times the context-parallel ones, whose sequence
+        chunks train the same weights (Megatron-LM's data-parallel-with-context-parallel group)."""
+        return self.dp * self.cp
+
 
 @dataclass(frozen=True)
 class MemoryOptions:

@@ -420,23 +420,23 @@ def _optimizer_ops(wl: Workload) -> list[Op]:
     # an expert's replicas are the dp / ep ranks that hold it: its gradients reduce over those only
     p_expert = expert_params_per_device(wl) if par.ep > 1 else 0.0
     ops: list[Op] = []
-    for name, params, ranks, stride in (("dp", p_local - p_expert, par.dp, 1),
-                                        ("dp_expert", p_expert, par.dp // par.ep, par.ep)):
+    # the dense weights' replicas are the dp x cp ranks, tp devices apart; a routed expert's are the
+    # dp / ep ranks that hold it (times cp), ep x tp x cp apart (cost/estimate.py OpCoster.comm_time)
+    for name, params, ranks, group in (("dp", p_local - p_expert, par.replicas, {"inner": float(par.tp)}),
+                                       ("dp_expert", p_expert, par.dp // par.ep * par.cp, {"stride": par.ep})):
         if ranks <= 1 or params <= 0:
             continue
         grad_bytes = params * wl.dtype.bytes
         kind = Collective.REDUCE_SCATTER if wl.memory.zero_stage >= 1 else Collective.ALL_REDUCE
-        # stride: ranks of the group sit stride x tp x cp devices apart (cost/estimate.py OpCoster.comm_time)
         ops.append(Op(f"{name}_grad_reduce", OpKind.COLLECTIVE, Phase.OPTIMIZER, -1, 0.0, wl.dtype,
                       input_bytes=grad_bytes, output_bytes=grad_bytes,
-                      shape=shape(collective=_COLL_CODE[kind], bytes=grad_bytes, ranks=ranks, scope=1,
-                                  stride=stride)))
+                      shape=shape(collective=_COLL_CODE[kind], bytes=grad_bytes, ranks=ranks, scope=1, **group)))
         if wl.memory.zero_stage >= 1:
             ops.append(Op(f"{name}_param_gather", OpKind.COLLECTIVE, Phase.OPTIMIZER, -1, 0.0, wl.dtype,
                           input_bytes=grad_bytes, output_bytes=grad_bytes,
                           shape=shape(collective=_COLL_CODE[Collective.ALL_GATHER], bytes=grad_bytes,
-                                      ranks=ranks, scope=1, stride=stride)))
-    shard = p_local / (par.dp if wl.memory.zero_stage >= 1 else 1)
+                                      ranks=ranks, scope=1, **group)))
+    shard = p_local / (par.replicas if wl.memory.zero_stage >= 1 else 1)
     per = _OPT_BYTES_PER_PARAM[wl.optimizer]
     if per:
         ops.append(Op("optimizer_step", OpKind.OPTIMIZER, Phase.OPTIMIZER, -1, 10.0 * shard, DType.FP32,

@@ -43,3 +43,17 @@ def test_model_flops_and_mfu_count_every_context_parallel_rank():
     assert four.model_flops == pytest.approx(one.model_flops, rel=1e-9)
     assert four.mfu == pytest.approx(one.mfu * one.step_time_s / four.step_time_s, rel=1e-9)
     assert four.memory.activations_bytes < one.memory.activations_bytes / 3
+
+
+def test_gradients_reduce_and_zero_shards_over_data_and_context_parallel_ranks():
+    """The cp ranks train the same weights on different chunks: with dp = 1 and cp = 4 the
+    gradients still reduce over 4 ranks, and ZeRO-3 shards the weights 4 ways."""
+    raw = {"model": "llama3-8b", "mode": "train", "seq_len": 65536, "micro_batch": 1, "global_batch": 8,
+           "devices": 16, "parallelism": {"tp": 4, "cp": 4}, "memory": {"zero_stage": 3}}
+    wl = workload_from_dict(raw)
+    (reduce,) = [op for op in build_graph(wl, compact=True).ops if op.name == "dp_grad_reduce"]
+    assert reduce.shape["ranks"] == 4 and reduce.shape["inner"] == 4
+    plain = workload_from_dict({**raw, "devices": 16, "parallelism": {"tp": 4, "cp": 1}})   # dp = 4
+    hw = simhw.load_hw("dgx-h100")
+    assert simhw.estimate(wl, hw).memory.parameters_bytes == pytest.approx(
+        simhw.estimate(plain, hw).memory.parameters_bytes)
