@@ -4,6 +4,7 @@ active per token), attention kind, KV cache per token, and where each model's nu
 from __future__ import annotations
 
 from .common import add_list_show, write_output
+from .hw import _table
 
 
 def register(sub) -> None:
@@ -95,8 +96,3 @@ def details(m) -> dict:
 
 def _billions(n: float) -> str:
     return f"{n / 1e12:.2f} T" if n >= 1e12 else f"{n / 1e9:.2f} B" if n >= 1e9 else f"{n / 1e6:.0f} M"
-
-
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    from .hw import _table as table
-    return table(rows, header)

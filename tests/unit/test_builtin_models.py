@@ -24,3 +24,10 @@ def test_every_builtin_cites_its_source():
                                             ("deepseek-v3", 37.0), ("kimi-k2", 32.0)])
 def test_activated_parameter_counts(name, billions):
     assert BUILTIN[name].params(active=True) / 1e9 == pytest.approx(billions, rel=0.03)
+
+
+def test_the_readme_counts_the_builtins():
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert int(re.search(r"\*\*Models\*\*: (\d+) built-in", text).group(1)) == len(BUILTIN)
