@@ -69,9 +69,15 @@ def attention_kind(m) -> str:
         kind = "MQA"
     else:
         kind = f"GQA ({m.kv_heads} KV heads)"
+    if m.attention_gate:
+        kind += ", gated"
     if m.sliding_window:
         share = "all layers" if not m.global_every else f"{m.windowed_layers} of {m.layers} layers"
         kind += f", window {m.sliding_window} on {share}"
+    if m.recurrent_layers:
+        name = {"gated_deltanet": "Gated DeltaNet", "mamba2": "Mamba-2"}[m.recurrent.value]
+        kind = (f"{name} on {m.recurrent_layers} of {m.layers} layers"
+                + (f"; {kind} on the others" if m.attention_layers else ""))
     return kind
 
 
@@ -91,7 +97,18 @@ def details(m) -> dict:
             "norm": m.norm.value, "position": m.position.value, "tied embeddings": m.tied_embeddings,
             "kv cache per token": f"{m.kv_elements_per_token() * 2 / 1024:.1f} KiB at 16 bits "
                                   f"({m.kv_elements_per_token()} elements)",
-            "source": m.source or "-"}
+            **_recurrent_details(m), "source": m.source or "-"}
+
+
+def _recurrent_details(m) -> dict:
+    if not m.recurrent_layers:
+        return {}
+    states, conv = m.recurrent_state_elements()
+    return {"recurrent heads (k, v)": f"{m.recurrent_key_heads} x {m.recurrent_key_dim}, "
+                                            f"{m.recurrent_value_heads} x {m.recurrent_value_dim}",
+            "recurrent state / seq": f"{(states * m.recurrent_state_bits / 8 + conv * 2) / 2**20:.1f} MiB "
+                                            f"({states} state elements at {m.recurrent_state_bits} bits, {conv} "
+                                            f"convolution inputs at 16)"}
 
 
 def _billions(n: float) -> str:

@@ -109,8 +109,9 @@ def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> d
     out = {
         "input": e * sbh / rep,
         "attn_norm": e * sbh / rep,
-        "qkv": e * s * b * _qkv_elements_per_token(m, t),
-        "attn_out": e * s * b * m.heads * m.v_head_dim / t,
+        "qkv": e * s * b * _mean_layer(m, _qkv_elements_per_token(m, t), _recurrent_in_elements(m, t)),
+        "attn_out": e * s * b * _mean_layer(m, m.heads * m.v_head_dim * (1 + m.attention_gate) / t,
+                                            2 * m.recurrent_value_heads * m.recurrent_value_dim / t),
         "mlp_norm": 2 * e * sbh / rep,
         # mixture of experts: the top-k experts' FFNs; eager PyTorch runs a gated activation as two
         # kernels, and the product's backward keeps silu(gate) too (workload/eager.py)
@@ -121,8 +122,22 @@ def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> d
     }
     if not wl.memory.flash_attention and recompute is Recompute.NONE:
         # softmax output (e), its dropout mask (1 B), dropout output (e): 5as²b at 16 bits
-        out["scores"] = m.heads * s * s * b * (e + (mask + e if m.dropout else 0.0)) / t
+        out["scores"] = m.attention_layers / m.layers * m.heads * s * s * b * (e + (mask + e if m.dropout else 0.0)) / t
     return out
+
+
+def _mean_layer(m, attention: float, recurrent: float) -> float:
+    """A per-layer quantity of the mean layer of a hybrid model (saved_tensor_bytes' classes)."""
+    return attention if not m.recurrent_layers else \
+        (m.attention_layers * attention + m.recurrent_layers * recurrent) / m.layers
+
+
+def _recurrent_in_elements(m, t: int) -> float:
+    """What a recurrent layer keeps for backward in place of Q, K and V, per token on one of
+    ``t`` TP ranks: its input projection's outputs (convolution input, z, gates) and the
+    convolution's output (workload/transformer.py _recurrent_ops)."""
+    conv = m.recurrent_conv_dim / t
+    return 2 * conv + m.recurrent_value_heads * (m.recurrent_value_dim + m.recurrent_gates) / t
 
 
 def _qkv_elements_per_token(m, t: int) -> float:
@@ -130,7 +145,7 @@ def _qkv_elements_per_token(m, t: int) -> float:
     unabsorbed: Q and K of qk head dims and V of v_head_dim per head, split over the ranks, plus the
     latents every rank computes whole (c_Q and its norm, c_KV with the RoPE key, and its norm)."""
     if not m.mla:
-        return (m.q_dim + 2 * m.kv_dim) / t
+        return (m.q_dim * (1 + m.attention_gate) + 2 * m.kv_dim) / t
     latents = 2 * m.q_lora_rank + 2 * m.kv_lora_rank + m.rope_head_dim
     return m.heads * (2 * m.head_dim + m.v_head_dim) / t + latents
 
@@ -203,8 +218,29 @@ def kv_cache_bytes_per_token(wl: Workload) -> float:
     return wl.model.kv_elements_per_token() * kv_bits_effective(wl) / 8
 
 
+def recurrent_state_bytes_per_sequence(wl: Workload) -> float:
+    """What one sequence keeps between steps in a model's recurrent layers (all layers, all TP
+    ranks): each value head's key_dim x value_dim state at recurrent_state_bits and each convolution
+    channel's last recurrent_conv - 1 inputs at the KV cache's width (vLLM's mamba cache; Qwen3-Next,
+    Mamba-2). It does not grow with the context."""
+    states, conv = wl.model.recurrent_state_elements()
+    return states * wl.model.recurrent_state_bits / 8 + conv * wl.dtype.bytes
+
+
+def recurrent_state_bytes(wl: Workload) -> float:
+    """The recurrent layers' states on one device: TP ranks split them by value heads (by sequences
+    under DP attention), pipeline stages by layers. A decode step rewrites all of it."""
+    m, par = wl.model, wl.parallelism
+    if not m.recurrent_layers or wl.mode is Mode.TRAIN:
+        return 0.0
+    sequences = wl.micro_batch * (wl.decode.samples if wl.mode is Mode.DECODE else 1)
+    return sequences * recurrent_state_bytes_per_sequence(wl) / (
+        (par.tp if par.attention_dp else min(par.tp, m.recurrent_value_heads)) * par.pp)
+
+
 def kv_cache_bytes(wl: Workload) -> float:
-    """KV cache on one device at the end of generation (prefill: the prompt's cache)."""
+    """KV cache on one device at the end of generation (prefill: the prompt's cache), with the
+    recurrent layers' per-sequence state (recurrent_state_bytes_per_sequence)."""
     if wl.mode is Mode.TRAIN:
         return 0.0
     par, m = wl.parallelism, wl.model
@@ -218,9 +254,10 @@ def kv_cache_bytes(wl: Workload) -> float:
     # TP ranks split the cache by KV heads, or by sequences under data-parallel attention
     shards = (par.tp if par.attention_dp else min(par.tp, m.kv_cache_heads)) * par.pp * par.cp
     full = tokens * kv_cache_bytes_per_token(wl) / shards
-    if m.sliding_window:   # a windowed layer keeps each sequence's last sliding_window tokens only
+    if m.windowed_layers:   # a windowed layer keeps each sequence's last sliding_window tokens only
         kept = min(tokens, sequences * m.sliding_window)
-        full -= m.windowed_layers / m.layers * (tokens - kept) * kv_cache_bytes_per_token(wl) / shards
+        full -= m.windowed_layers / m.attention_layers * (tokens - kept) * kv_cache_bytes_per_token(wl) / shards
+    full += recurrent_state_bytes(wl)
     if wl.mode is Mode.DECODE and wl.decode.speculative_tokens:
         draft = wl.decode.draft_model
         if draft is not None:                      # the draft model keeps its own cache of the sequences
@@ -263,7 +300,7 @@ def layer_params_per_device(wl: Workload, moe: bool = True) -> float:
     on every rank), experts / ep of the experts; ``moe=False``: a dense leading layer."""
     m, par = wl.model, wl.parallelism
     # data-parallel attention holds the whole attention block on every TP rank
-    rep = m.attention_params() if par.attention_dp else m.tp_replicated_params()
+    rep = m.mixer_params() if par.attention_dp else m.tp_replicated_params()
     experts = m.expert_params() if moe else 0
     return (m.layer_params(moe=moe) - rep - experts * (1 - 1 / par.ep)) / par.tp + rep
 

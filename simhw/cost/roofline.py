@@ -10,6 +10,9 @@
   main loop with gemm_epilogue_overlap) and pays gemm_cta_overhead; split-K adds a reduction pass;
   with gemm_stream_k each tile shape also has a stream-K schedule (cost/ctas.py stream_k);
 - attention (attention_time_s): FlashAttention-2/3 prefill and split-KV decode kernels, CTA by CTA;
+- recurrent scans (linear attention, state space; chunked): ``max(FLOPs / (peak x
+  attention_compute_fraction), bytes / (HBM x attention_memory_fraction))``: like FlashAttention
+  they run a chunk's small matrix products on tensor cores out of shared memory;
 - PyTorch's softmax and norm kernels with a known row width (shape ``row``, ``row_op``): the
   kernel the width dispatches to, its occupancy and its blocks' load chains (cost/rowwise.py);
 - elementwise, other norms and others: ``max(FLOPs / peak, bytes / achievable bandwidth)``, the
@@ -440,6 +443,9 @@ def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
         body, compute, memory = attention_time_s(op, hw)
         return _finish(op, hw, body, compute, memory)
     if op.kind is OpKind.ATTENTION:   # unfused attention: scores round-trip HBM
+        compute = op.flops / (hw.peak(op.dtype) * eff.attention_compute_fraction)
+        memory = memory_time_s(op.bytes, hw, eff.attention_memory_fraction)
+    elif op.kind is OpKind.SCAN:
         compute = op.flops / (hw.peak(op.dtype) * eff.attention_compute_fraction)
         memory = memory_time_s(op.bytes, hw, eff.attention_memory_fraction)
     elif is_dense_backward(op, hw):          # PyTorch's sort-based embedding backward (cost/embedding.py)

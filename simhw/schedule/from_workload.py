@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from ..cost.estimate import OpCoster, engine_costs
 from ..cost.memory import (activation_bytes_per_layer, layer_params_per_device, memory_breakdown,
-                           saved_tensor_bytes, static_bytes_per_param)
+                           recurrent_state_bytes, saved_tensor_bytes, static_bytes_per_param)
 from ..spec.model import NodeSpec
 from ..workload.graph import Phase
 from ..workload.spec import Workload
@@ -44,6 +44,7 @@ def decode_placement(wl: Workload, hw, device_memory_bytes: float | None = None,
         from ..devices.storage import throughput_bytes_per_s
         nvme_bw = throughput_bytes_per_s(drive, 4 * 2**20) * hw.drive_count / hw.device_count
     seqs = wl.micro_batch * wl.decode.samples * wl.decode.tokens_per_step   # tokens a step yields
+    state = recurrent_state_bytes(wl)
     data = inf.InferenceData(
         weights_bytes=mem.parameters_bytes, kv_cache_bytes=mem.kv_cache_bytes,
         activation_bytes=mem.activations_bytes + mem.logits_bytes, compute_time_s=compute_s,
@@ -52,7 +53,9 @@ def decode_placement(wl: Workload, hw, device_memory_bytes: float | None = None,
         hbm_bandwidth_bytes_per_s=device.main_memory.bandwidth_bytes_per_s * device.efficiency.memory_fraction,
         pcie_bandwidth_bytes_per_s=host_link_bytes_per_s(hw), nvme_capacity_bytes=nvme_cap,
         nvme_bandwidth_bytes_per_s=nvme_bw,
-        kv_write_bytes_per_step=mem.kv_cache_bytes / max(1, wl.decode.context_len + wl.decode.new_tokens),
+        # each step appends one token's K and V and rewrites the recurrent layers' states
+        kv_write_bytes_per_step=(mem.kv_cache_bytes - state) / max(1, wl.decode.context_len + wl.decode.new_tokens)
+        + state,
         gpu_ops_time_s=ops_s)
     return inf.solve(data, time_limit_s=time_limit_s)
 

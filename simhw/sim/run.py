@@ -47,9 +47,10 @@ from .engine import Schedule, SimulationDeadlock, TaskGraphBuilder, simulate
 
 # Which forward ops produce each saved-tensor class (their time is the recompute cost).
 PRODUCERS = {"attn_norm": ("attn_norm",),
-             "qkv": ("qkv", "rope", "q_proj", "q_down", "q_norm", "q_up", "kv_down", "kv_norm", "kv_up", "q_absorb"),
-             "attn_out": ("attn",),
-             "mlp_norm": ("o_absorb", "attn_out", "tp_attn", "residual1", "mlp_norm"), "mlp_act": ("mlp_up",),
+             "qkv": ("qkv", "rope", "q_proj", "q_down", "q_norm", "q_up", "kv_down", "kv_norm", "kv_up", "q_absorb",
+                     "lin_in", "lin_conv"),
+             "attn_out": ("attn", "attn_gate", "lin_scan", "lin_norm"),
+             "mlp_norm": ("o_absorb", "attn_out", "lin_out", "tp_attn", "residual1", "mlp_norm"), "mlp_act": ("mlp_up",),
              "mlp_mid": ("mlp_act",), "scores": ("attn",), "masks": (), "input": ()}
 RESOURCES = ("compute", "h2d", "d2h", "nvme_write", "nvme_read", "host", "network")
 

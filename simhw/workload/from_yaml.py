@@ -15,7 +15,7 @@ from ..spec.model import DType
 from ..units import Dim, parse_quantity
 from ..yamlio import check_keys, closest, read_yaml
 from .hf_config import hf_config_fields
-from .models import BUILTIN, Activation, ModelConfig, Norm, Position, builtin_model
+from .models import BUILTIN, Activation, ModelConfig, Norm, Position, Recurrent, builtin_model
 from .spec import (DecodeOptions, EngineOptions, Framework, Loss, MemoryOptions, Mode, Optimizer, OptimizerKernel,
                    Parallelism, PipeSchedule, Recompute, Workload)
 
@@ -114,6 +114,10 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
         raise WorkloadError(f"{w}global_batch: the interleaved schedule needs the micro-batches per pipeline "
                             f"(global_batch / (micro_batch x dp) = {gbatch // (micro * par.dp)}) to be a multiple "
                             f"of pp = {par.pp}.")
+    if par.cp > 1 and model.recurrent_layers:
+        raise WorkloadError(f"{w}parallelism.cp: context parallelism over {model.name}'s recurrent layers would pass "
+                            f"each chunk's state from rank to rank, which simhw does not model; use cp: 1 (tp, pp "
+                            f"and dp split it).")
     if par.cp > 1 and seq_len % par.cp:
         raise WorkloadError(f"{w}seq_len: {seq_len} is not a multiple of cp = {par.cp}.")
     dtype = _dtype(raw.get("dtype", "bf16"), f"{w}dtype")
@@ -279,7 +283,7 @@ def _model(value: Any, w: str, base_dir: Path) -> ModelConfig:
     for key in ("layers", "hidden", "heads", "ffn", "vocab"):
         if key not in fields_in:
             raise WorkloadError(f"{w}model.{key}: missing; an inline model needs layers, hidden, heads, ffn, vocab.")
-    conv = {"activation": Activation, "norm": Norm, "position": Position}
+    conv = {"activation": Activation, "norm": Norm, "position": Position, "recurrent": Recurrent}
     for key, v in list(fields_in.items()):
         if key in conv and not isinstance(v, Enum):
             fields_in[key] = _enum(conv[key], v, f"{w}model.{key}")
@@ -287,11 +291,20 @@ def _model(value: Any, w: str, base_dir: Path) -> ModelConfig:
             fields_in[key] = _pos_int(fields_in, key, f"{w}model.")
         elif key in ("kv_heads", "head_dim", "max_positions"):
             fields_in[key] = _pos_int(fields_in, key, f"{w}model.", minimum=0)
+        elif key in ("tied_embeddings", "bias", "dropout", "causal", "attention_gate"):
+            fields_in[key] = _bool(fields_in, key, f"{w}model.", False)
     fields_in.setdefault("name", "custom")
     for key in ("experts", "experts_per_token", "expert_ffn", "shared_expert_ffn", "dense_layers",
-                "kv_lora_rank", "q_lora_rank", "rope_head_dim", "v_head_dim", "sliding_window", "global_every"):
+                "kv_lora_rank", "q_lora_rank", "rope_head_dim", "v_head_dim", "sliding_window", "global_every",
+                "attention_every", "recurrent_key_heads", "recurrent_key_dim", "recurrent_value_heads",
+                "recurrent_value_dim", "recurrent_chunk"):
         if key in fields_in:
             fields_in[key] = _pos_int(fields_in, key, f"{w}model.", minimum=0)
+    for key in ("recurrent_conv", "recurrent_state_bits"):
+        if key in fields_in:
+            fields_in[key] = _pos_int(fields_in, key, f"{w}model.")
+    if "attention_offset" in fields_in:
+        fields_in["attention_offset"] = _pos_int(fields_in, "attention_offset", f"{w}model.", minimum=-1)
     model = ModelConfig(**fields_in)
     _check_model(model, w)
     return model
@@ -315,7 +328,30 @@ def _check_model(model: ModelConfig, w: str) -> None:
     if (model.q_lora_rank or model.rope_head_dim) and not model.mla:
         raise WorkloadError(f"{w}model.kv_lora_rank: q_lora_rank and rope_head_dim describe multi-head latent "
                             f"attention, which needs kv_lora_rank > 0; set it or drop them.")
+    _check_recurrent(model, w)
     if model.mla and not 0 < model.rope_head_dim < model.head_dim:
         raise WorkloadError(f"{w}model.rope_head_dim: {model.rope_head_dim} must be positive and below head_dim = "
                             f"{model.head_dim} (the query/key head is qk_nope_head_dim + rope_head_dim) for "
                             f"multi-head latent attention.")
+
+
+def _check_recurrent(model: ModelConfig, w: str) -> None:
+    """A recurrent mixer needs its head sizes; attention_every / offset must name layers."""
+    if model.recurrent is Recurrent.NONE:
+        if model.attention_every:
+            raise WorkloadError(f"{w}model.attention_every: {model.attention_every} says which layers attend among "
+                                f"recurrent ones; set recurrent (gated_deltanet or mamba2) too, or drop it.")
+        return
+    for key in ("recurrent_key_heads", "recurrent_key_dim", "recurrent_value_heads", "recurrent_value_dim"):
+        if getattr(model, key) <= 0:
+            raise WorkloadError(f"{w}model.{key}: missing; a {model.recurrent.value} mixer needs recurrent_key_heads, "
+                                f"recurrent_key_dim, recurrent_value_heads and recurrent_value_dim as positive integers.")
+    if model.recurrent_value_heads % model.recurrent_key_heads:
+        raise WorkloadError(f"{w}model.recurrent_key_heads: {model.recurrent_key_heads} does not divide "
+                            f"recurrent_value_heads = {model.recurrent_value_heads}.")
+    if model.attention_every and not 0 <= model.attention_offset < model.attention_every:
+        raise WorkloadError(f"{w}model.attention_offset: {model.attention_offset} must be from 0 to attention_every - 1 "
+                            f"= {model.attention_every - 1} (layer i attends when i % attention_every == offset).")
+    if model.recurrent_state_bits > 32:
+        raise WorkloadError(f"{w}model.recurrent_state_bits: {model.recurrent_state_bits} is more than 32; "
+                            f"recurrent states are kept at 32 bits or fewer.")

@@ -20,6 +20,7 @@ from ..spec.model import DType
 class OpKind(Enum):
     GEMM = "gemm"
     ATTENTION = "attention"
+    SCAN = "scan"                  # chunked scan of a recurrent mixer (linear attention, state space)
     ELEMENTWISE = "elementwise"
     NORM = "norm"
     SOFTMAX = "softmax"

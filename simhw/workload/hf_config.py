@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import WorkloadError
-from .models import Activation, Norm, Position
+from .models import Activation, Norm, Position, Recurrent
 
 _HF_MAP = {"num_hidden_layers": "layers", "n_layer": "layers", "hidden_size": "hidden", "n_embd": "hidden",
            "d_model": "hidden", "num_attention_heads": "heads", "n_head": "heads",
@@ -37,10 +37,17 @@ _HF_UNMODELLED = (
     ("decoder_sparse_step", lambda cfg, v: isinstance(v, int) and v > 1,
      "mixture-of-experts layers every decoder_sparse_step layers are priced as every layer routing"),
     ("layer_types", lambda cfg, v: isinstance(v, list)
-     and any(t not in ("sliding_attention", "full_attention") for t in v),
-     "layers of other kinds than sliding_attention / full_attention in layer_types (linear attention, "
-     "state-space layers) are priced as full attention"),
+     and any(t not in _ATTENTION_KINDS + _RECURRENT_KINDS for t in v),
+     "layers of other kinds than sliding_attention, full_attention, linear_attention and mamba in layer_types "
+     "are priced as full attention"),
+    ("hybrid_override_pattern", lambda cfg, v: isinstance(v, str),
+     "Nemotron-H's blocks of one sublayer each (hybrid_override_pattern) are priced as transformer layers of "
+     "attention and FFN"),
+    ("attn_layer_period", lambda cfg, v: isinstance(v, int) and v > 1,
+     "Jamba's Mamba-1 layers are priced as attention layers"),
 )
+_ATTENTION_KINDS = ("sliding_attention", "full_attention", "attention")
+_RECURRENT_KINDS = ("linear_attention", "mamba")
 
 
 def _warn_unmodelled(cfg: Mapping, path: Path) -> None:
@@ -81,6 +88,59 @@ def _window_fields(cfg: Mapping, arch: str, path: Path) -> dict[str, int]:
     if isinstance(pattern, int) and pattern > 1:
         return {"sliding_window": window, "global_every": pattern}
     return {"sliding_window": window, "global_every": 2 if "gemma2" in arch or "gemma-2" in arch else 0}
+
+
+def _recurrent_fields(cfg: Mapping, arch: str, path: Path) -> dict[str, Any]:
+    """The recurrent mixer of a hybrid config: Qwen3-Next / Qwen3.5's Gated DeltaNet (linear_*
+    keys), Granite 4.0-H's Mamba-2 (mamba_* keys), and which layers attend (layer_types, else
+    full_attention_interval)."""
+    if cfg.get("linear_num_value_heads"):
+        out: dict[str, Any] = {
+            "recurrent": Recurrent.GATED_DELTANET, "recurrent_key_heads": cfg.get("linear_num_key_heads"),
+            "recurrent_key_dim": cfg.get("linear_key_head_dim"), "recurrent_value_heads": cfg.get("linear_num_value_heads"),
+            "recurrent_value_dim": cfg.get("linear_value_head_dim"), "recurrent_conv": cfg.get("linear_conv_kernel_dim", 4),
+            # Qwen3-Next's full-attention layers gate their output; Qwen3.5 says so in attn_output_gate
+            "attention_gate": bool(cfg.get("attn_output_gate", "qwen3_next" in arch or "qwen3_5" in arch))}
+    elif cfg.get("mamba_n_heads") and isinstance(cfg.get("layer_types"), list):
+        inner = int(cfg.get("mamba_expand", 2)) * int(cfg.get("hidden_size") or 0)
+        heads = int(cfg["mamba_n_heads"])
+        out = {"recurrent": Recurrent.MAMBA2, "recurrent_key_heads": cfg.get("mamba_n_groups", 1),
+               "recurrent_key_dim": cfg.get("mamba_d_state"), "recurrent_value_heads": heads,
+               "recurrent_value_dim": cfg.get("mamba_d_head") or inner // heads,
+               "recurrent_conv": cfg.get("mamba_d_conv", 4), "recurrent_chunk": cfg.get("mamba_chunk_size", 0) or 0}
+    else:
+        kinds = set(cfg.get("layer_types") or ()) & set(_RECURRENT_KINDS) if isinstance(cfg.get("layer_types"), list) \
+            else ()
+        if kinds:
+            import warnings
+
+            from ..errors import SimhwWarning
+            warnings.warn(SimhwWarning(f"{path}: layer_types names {' and '.join(sorted(kinds))} layers but the config "
+                                       f"has no linear_num_value_heads or mamba_n_heads to size them; they are "
+                                       f"priced as full attention."), stacklevel=4)
+        return {}
+    if str(cfg.get("mamba_ssm_dtype", "float32")) in ("bfloat16", "float16"):
+        out["recurrent_state_bits"] = 16
+    types = cfg.get("layer_types")
+    layers = int(cfg.get("num_hidden_layers") or 0)
+    if isinstance(types, list) and types:
+        attend, layers = [i for i, t in enumerate(types) if t not in _RECURRENT_KINDS], len(types)
+    else:
+        every = int(cfg.get("full_attention_interval") or 0)
+        attend = list(range(every - 1, layers, every)) if every > 0 else []
+    if attend:
+        every = attend[1] - attend[0] if len(attend) > 1 else layers
+        offset = attend[0]
+        if offset >= every or attend != list(range(offset, layers, every)):
+            import warnings
+
+            from ..errors import SimhwWarning
+            every = max(1, round(layers / len(attend)))
+            offset = every - 1
+            warnings.warn(SimhwWarning(f"{path}: the attention layers among the recurrent ones have no regular "
+                                       f"pattern; every {every}th layer is priced as attention."), stacklevel=4)
+        out.update(attention_every=every, attention_offset=offset)
+    return out
 
 
 def hf_config_fields(path: Path, where: str) -> dict[str, Any]:
@@ -130,6 +190,7 @@ def hf_config_fields(path: Path, where: str) -> dict[str, Any]:
     if not out.get("experts"):
         out.pop("dense_layers", None)   # first_k_dense_replace means nothing without routed experts
     out.update(_window_fields(cfg, arch, path))
+    out.update(_recurrent_fields(cfg, arch, path))
     if cfg.get("n_shared_experts") and "shared_expert_ffn" not in out:   # DeepSeekMoE: n x the expert width
         out["shared_expert_ffn"] = int(cfg["n_shared_experts"]) * int(cfg.get("moe_intermediate_size") or 0)
     if "ffn" not in out and "hidden" in out:

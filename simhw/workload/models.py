@@ -26,6 +26,16 @@ class Norm(Enum):
     RMSNORM = "rmsnorm"
 
 
+class Recurrent(Enum):
+    """A layer's token mixer when it is not softmax attention: a recurrence over a fixed-size
+    state per sequence, run as a chunked parallel scan over a sequence and one step per token."""
+    NONE = "none"
+    GATED_DELTANET = "gated_deltanet"   # Gated DeltaNet linear attention (Yang et al. 2024, arXiv 2412.06464):
+                                        # Qwen3-Next, Qwen3.5 (their "linear_attention" layers)
+    MAMBA2 = "mamba2"                   # Mamba-2's state-space duality (Dao & Gu 2024, arXiv 2405.21060):
+                                        # Granite 4.0-H, Nemotron-H mixers
+
+
 class Position(Enum):
     ROPE = "rope"
     LEARNED = "learned"
@@ -70,6 +80,23 @@ class ModelConfig:
     global_every: int = 0             # with sliding_window: every global_every-th layer (i % k == k - 1) attends
                                       # to all keys, the others in the window (Gemma 2, gpt-oss: 2; Gemma 3: 6);
                                       # 0 -> every layer is windowed
+    attention_gate: bool = False      # the query projection also emits a per-element sigmoid gate on the
+                                      # attention output (gated attention: Qwen3-Next's full-attention layers)
+    recurrent: Recurrent = Recurrent.NONE   # recurrent (linear-attention / state-space) mixer of the other layers
+    attention_every: int = 0          # with a recurrent mixer: layer i attends (softmax) when i % attention_every ==
+                                      # attention_offset, the rest recur (Qwen3-Next: 4, 3); 0 -> every layer recurs
+    attention_offset: int = -1        # -1 -> attention_every - 1 (Jamba's attn_layer_offset: 4 of period 8)
+    recurrent_key_heads: int = 0      # query/key heads of the recurrence (GDN: linear_num_key_heads; Mamba-2:
+                                      # n_groups of B and C)
+    recurrent_key_dim: int = 0        # their width (GDN: linear_key_head_dim; Mamba-2: ssm_state_size)
+    recurrent_value_heads: int = 0    # value heads, each with a key_dim x value_dim state (GDN:
+                                      # linear_num_value_heads; Mamba-2: mamba_num_heads)
+    recurrent_value_dim: int = 0      # (GDN: linear_value_head_dim; Mamba-2: mamba_head_dim)
+    recurrent_conv: int = 4           # taps of the causal depthwise convolution before the recurrence
+    recurrent_chunk: int = 0          # tokens per chunk of the parallel scan; 0 -> the kernels' 64 (GDN:
+                                      # flash-linear-attention) or 256 (Mamba-2: mamba_ssm's chunk_size)
+    recurrent_state_bits: int = 32    # bits per recurrent-state element kept between decode steps (fp32:
+                                      # Qwen3.5's mamba_ssm_dtype, vLLM's default for these caches)
     source: str = ""
 
     def __post_init__(self):
@@ -81,6 +108,10 @@ class ModelConfig:
             object.__setattr__(self, "expert_ffn", self.ffn)
         if self.v_head_dim == 0 or not self.mla:     # standard attention: values as wide as keys
             object.__setattr__(self, "v_head_dim", self.head_dim)
+        if self.attention_every and self.attention_offset < 0:
+            object.__setattr__(self, "attention_offset", self.attention_every - 1)
+        if self.recurrent is not Recurrent.NONE and self.recurrent_chunk == 0:
+            object.__setattr__(self, "recurrent_chunk", 256 if self.recurrent is Recurrent.MAMBA2 else 64)
 
     @property
     def mla(self) -> bool:
@@ -95,9 +126,24 @@ class ModelConfig:
     def is_moe_layer(self, layer: int) -> bool:
         return self.moe and layer >= self.dense_layers
 
+    def is_recurrent(self, layer: int) -> bool:
+        """Whether ``layer`` mixes tokens by its recurrence rather than by softmax attention."""
+        if self.recurrent is Recurrent.NONE:
+            return False
+        return not self.attention_every or layer % self.attention_every != self.attention_offset
+
+    @property
+    def recurrent_layers(self) -> int:
+        return sum(self.is_recurrent(i) for i in range(self.layers))
+
+    @property
+    def attention_layers(self) -> int:
+        """Layers with softmax attention, which keep a KV cache."""
+        return self.layers - self.recurrent_layers
+
     def is_windowed(self, layer: int) -> bool:
         """Whether ``layer`` attends to a sliding window of keys rather than all of them."""
-        if not self.sliding_window:
+        if not self.sliding_window or self.is_recurrent(layer):
             return False
         return not self.global_every or layer % self.global_every != self.global_every - 1
 
@@ -105,9 +151,52 @@ class ModelConfig:
     def windowed_layers(self) -> int:
         return sum(self.is_windowed(i) for i in range(self.layers))
 
-    def layer_kind(self, layer: int) -> tuple[bool, bool]:
-        """What makes layers differ: (routes to experts, attends in a window)."""
-        return self.is_moe_layer(layer), self.is_windowed(layer)
+    def layer_kind(self, layer: int) -> tuple[bool, bool, bool]:
+        """What makes layers differ: (routes to experts, attends in a window, recurs)."""
+        return self.is_moe_layer(layer), self.is_windowed(layer), self.is_recurrent(layer)
+
+    @property
+    def recurrent_conv_dim(self) -> int:
+        """Channels of the recurrence's convolution: its queries, keys and values (GDN's q, k, v;
+        Mamba-2's C, B, x)."""
+        return 2 * self.recurrent_key_heads * self.recurrent_key_dim + self.recurrent_value_heads * self.recurrent_value_dim
+
+    @property
+    def recurrent_gates(self) -> int:
+        """Scalars per value head and token from the input projection: GDN's beta and decay alpha,
+        Mamba-2's time step dt."""
+        return 2 if self.recurrent is Recurrent.GATED_DELTANET else 1
+
+    @property
+    def recurrent_in_width(self) -> int:
+        """Outputs of the recurrent layer's input projection: convolution channels, the output gate z
+        (value_heads x value_dim) and the per-head gates."""
+        return self.recurrent_conv_dim + self.recurrent_value_heads * (self.recurrent_value_dim + self.recurrent_gates)
+
+    def recurrent_params(self) -> int:
+        """Weights of one recurrent mixer: input projection, convolution (Mamba-2's with a bias), per-head
+        decay and time-step scalars (Mamba-2 also D), the gated output norm (GDN's shared over heads),
+        the output projection (Qwen3-Next's modeling code; Mamba-2's reference block)."""
+        hv, dv = self.recurrent_value_heads, self.recurrent_value_dim
+        mamba = self.recurrent is Recurrent.MAMBA2
+        conv = self.recurrent_conv_dim * (self.recurrent_conv + mamba)
+        return (self.hidden * self.recurrent_in_width + conv + (3 if mamba else 2) * hv
+                + (hv * dv if mamba else dv) + hv * dv * self.hidden)
+
+    def recurrent_state_elements(self) -> tuple[int, int]:
+        """(recurrent-state, convolution-state) elements one sequence keeps over all recurrent layers:
+        a key_dim x value_dim matrix per value head, and the last recurrent_conv - 1 inputs of each
+        convolution channel."""
+        layers = self.recurrent_layers
+        return (layers * self.recurrent_value_heads * self.recurrent_key_dim * self.recurrent_value_dim,
+                layers * self.recurrent_conv_dim * (self.recurrent_conv - 1))
+
+    def mixer_params(self) -> float:
+        """Token-mixer weights of the mean layer (attention and recurrent layers weighted by count)."""
+        if self.recurrent is Recurrent.NONE:
+            return self.attention_params()
+        return (self.attention_layers * self.attention_params()
+                + self.recurrent_layers * self.recurrent_params()) / self.layers
 
     @property
     def kv_cache_heads(self) -> int:
@@ -145,7 +234,7 @@ class ModelConfig:
         W_UQ; W_DKV with W_KR, kv norm, W_UK with W_UV; W_O. DeepSeek-V2 §2.1.2-2.1.3)."""
         h = self.hidden
         if not self.mla:
-            return h * self.q_dim + 2 * h * self.kv_dim + self.q_dim * h
+            return h * self.q_dim * (2 if self.attention_gate else 1) + 2 * h * self.kv_dim + self.q_dim * h
         q = h * self.q_dim if not self.q_lora_rank else \
             h * self.q_lora_rank + self.q_lora_rank + self.q_lora_rank * self.q_dim
         kv = h * (self.kv_lora_rank + self.rope_head_dim) + self.kv_lora_rank \
@@ -163,9 +252,10 @@ class ModelConfig:
     def layer_params(self, active: bool = False, moe: bool = True) -> int:
         """Parameters of one transformer layer (attention, FFN or experts + router, two norms);
         ``active``: only the experts one token uses (top-k), as FLOPs per token count them;
-        ``moe=False``: one of a mixture of experts' dense leading layers."""
+        ``moe=False``: one of a mixture of experts' dense leading layers. A hybrid model's token
+        mixer is the mean layer's (ModelConfig.mixer_params), so layers x this is exact."""
         h = self.hidden
-        attn = self.attention_params()
+        attn = self.mixer_params()
         if self.moe and moe:
             f = self.expert_ffn
             mlp = (3 if self.activation.gated else 2) * h * (f * (self.experts_per_token if active else self.experts)
@@ -197,12 +287,13 @@ class ModelConfig:
         return self.embedding_params() + layers + self.head_params()
 
     def kv_elements_per_token(self) -> int:
-        """K and V elements cached per token over all layers: 2 * layers * kv_heads * head_dim, or
-        for MLA layers * (kv_lora_rank + rope_head_dim), the latent and the shared RoPE key
-        (DeepSeek-V2 §2.1.2, Table 1: (d_c + d_h^R) l elements)."""
+        """K and V elements cached per token over the attention layers: 2 * layers * kv_heads *
+        head_dim, or for MLA layers * (kv_lora_rank + rope_head_dim), the latent and the shared
+        RoPE key (DeepSeek-V2 §2.1.2, Table 1: (d_c + d_h^R) l elements). Recurrent layers keep
+        a fixed state per sequence instead (recurrent_state_elements)."""
         if self.mla:
-            return self.layers * (self.kv_lora_rank + self.rope_head_dim)
-        return 2 * self.layers * self.kv_dim
+            return self.attention_layers * (self.kv_lora_rank + self.rope_head_dim)
+        return 2 * self.attention_layers * self.kv_dim
 
 
 def _gpt(name, heads, hidden, layers, source, vocab=51200, ffn=None) -> ModelConfig:
@@ -298,6 +389,13 @@ BUILTIN: dict[str, ModelConfig] = {m.name: m for m in (
                 vocab=151936, activation=Activation.SWIGLU, norm=Norm.RMSNORM, position=Position.ROPE,
                 experts=128, experts_per_token=8, expert_ffn=1536,
                 source=_HF + "Qwen/Qwen3-235B-A22B (235 B parameters, 22 B activated: its model card)"),
+    # hybrid: three Gated DeltaNet layers to one gated full-attention layer (80 B parameters, 3 B activated)
+    ModelConfig(name="qwen3-next-80b-a3b", layers=48, hidden=2048, heads=16, kv_heads=2, head_dim=256, ffn=5120,
+                vocab=151936, activation=Activation.SWIGLU, norm=Norm.RMSNORM, position=Position.ROPE,
+                experts=512, experts_per_token=10, expert_ffn=512, shared_expert_ffn=512, attention_gate=True,
+                recurrent=Recurrent.GATED_DELTANET, attention_every=4, recurrent_key_heads=16,
+                recurrent_key_dim=128, recurrent_value_heads=32, recurrent_value_dim=128, recurrent_conv=4,
+                source=_HF + "Qwen/Qwen3-Next-80B-A3B-Instruct (80 B parameters, 3 B activated: its model card)"),
     ModelConfig(name="opt-6.7b", layers=32, hidden=4096, heads=32, ffn=16384, vocab=50272,
                 activation=Activation.RELU, norm=Norm.LAYERNORM, position=Position.LEARNED,
                 tied_embeddings=True, bias=True, dropout=True, max_positions=2050,

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from ..spec.model import DType
 from .graph import Collective, Graph, LinkScope, Op, OpKind, Phase, shape
-from .models import Position
+from .models import Position, Recurrent
 from .eager import compiled_ops, eager_ops
 from .spec import Framework, Mode, Optimizer, Recompute, Workload, stage_layers, stage_starts
 
@@ -155,7 +155,7 @@ def _layer_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, ph
     dpa = wl.parallelism.attention_dp
     ta, na, ba = (1, n // t, batch // t) if dpa else (t, n, batch)
     ops = [_elementwise(f"attn_norm.{i}", OpKind.NORM, i, phase, dt, na * h, flops_per=5)]
-    attention = _mla_ops if m.mla else _attention_ops
+    attention = _recurrent_ops if m.is_recurrent(i) else _mla_ops if m.mla else _attention_ops
     ops += attention(wl, i, na, ba, s_q, s_kv, phase, ta)
     if not dpa:
         ops.extend(_tp_comm(wl, f"tp_attn.{i}", i, phase, n * h))
@@ -187,13 +187,68 @@ def _attention_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int
     h = m.hidden
     heads, kv_heads = m.heads // t, max(1, m.kv_heads // t)
     q_dim, kv_dim = heads * m.head_dim, kv_heads * m.head_dim
-    ops = [_gemm(f"qkv.{i}", i, phase, dt, n, h, q_dim + 2 * kv_dim)]
+    gate = q_dim if m.attention_gate else 0
+    ops = [_gemm(f"qkv.{i}", i, phase, dt, n, h, q_dim + gate + 2 * kv_dim)]
     if m.position is Position.ROPE:
         ops.append(_elementwise(f"rope.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * (q_dim + kv_dim), flops_per=3))
     ops += _cp_gather(wl, i, phase, batch, s_q, kv_heads * 2 * m.head_dim)
     ops.append(_attention(wl, i, batch, s_q, s_kv, phase, heads, kv_heads, m.head_dim, 2 * m.head_dim))
+    if gate:    # gated attention: output x sigmoid(gate), element by element (Qwen3-Next)
+        ops.append(_elementwise(f"attn_gate.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * q_dim, reads=2, flops_per=5))
     ops.append(_gemm(f"attn_out.{i}", i, phase, dt, n, q_dim, h))
     return ops
+
+
+def _recurrent_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, phase: Phase,
+                   t: int) -> list[Op]:
+    """A recurrent token mixer with its heads split over ``t`` ranks: the input projection, the
+    causal depthwise convolution (and SiLU) over its query, key and value channels, the chunked
+    scan, the gated RMSNorm of its output by z, the output projection (Qwen3-Next's Gated DeltaNet
+    layer; Mamba-2's block, Dao & Gu 2024 §7).
+
+    The scan runs chunks of Q tokens (recurrent_chunk; a decode step is a chunk of its s_q tokens).
+    Per token and value head of key width K and value width V it executes (Dao & Gu 2024 §6, the
+    SSD algorithm: intra-chunk C·B^T and its product with X, chunk state and output from state;
+    Yang et al. 2024, arXiv 2406.06484 §3, the chunkwise delta rule's K·K^T, its UT transform
+    applied to K and V, Q·K^T and the intra-chunk output, three K x V state products):
+    Mamba-2 2·Q·V + 4·K·V, plus 2·Q·K per key head (B and C are shared by the heads of a group);
+    Gated DeltaNet Q·(6K + 4V) + Q²/3 + 6·K·V. It reads the convolved q, k, v and the gates,
+    writes the output, and writes then reads each chunk's K x V states; a decode step instead
+    reads and writes the sequence's state at recurrent_state_bits, a prefill writes it once."""
+    m, dt = wl.model, wl.dtype
+    e = dt.bytes
+    hk, hv = max(1, m.recurrent_key_heads // t), max(1, m.recurrent_value_heads // t)
+    dk, dv = m.recurrent_key_dim, m.recurrent_value_dim
+    conv_dim = 2 * hk * dk + hv * dv
+    gates = hv * m.recurrent_gates
+    q = min(m.recurrent_chunk, s_q)
+    if m.recurrent is Recurrent.MAMBA2:
+        per_token = hv * (2 * q * dv + 4 * dk * dv) + hk * 2 * q * dk
+    else:
+        per_token = hv * (q * (6 * dk + 4 * dv) + q * q / 3 + 6 * dk * dv)
+    state = batch * hv * dk * dv
+    state_e = m.recurrent_state_bits / 8
+    # kernels per scan: flash-linear-attention's chunked gated delta rule runs six (decay cumsum, K·K^T,
+    # its triangular solve, w and u, chunk states, output), mamba_ssm's chunked scan five (dt cumsum,
+    # chunk states, state passing, C·B^T, output); a decode step is one fused recurrent kernel
+    launches = 5 if m.recurrent is Recurrent.MAMBA2 else 6
+    if wl.mode is Mode.DECODE:
+        launches = 1
+        state_io = 2 * state * state_e
+        conv_io = 2 * batch * conv_dim * (m.recurrent_conv - 1) * e     # the convolution's rolling inputs
+    else:
+        chunks = batch * -(-s_q // m.recurrent_chunk)
+        state_io = 2 * chunks * hv * dk * dv * e + (state * state_e if wl.mode is Mode.PREFILL else 0.0)
+        conv_io = 0.0
+    scan = Op(f"lin_scan.{i}", OpKind.SCAN, phase, i, n * per_token, dt,
+              input_bytes=n * (conv_dim + gates) * e + state_io / 2, output_bytes=n * hv * dv * e + state_io / 2,
+              shape=shape(tokens=n, heads=hv, chunk=q, launches=float(launches)))
+    conv = _elementwise(f"lin_conv.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * conv_dim,
+                        flops_per=2 * m.recurrent_conv + 4)
+    conv = replace(conv, input_bytes=conv.input_bytes + conv_io / 2, output_bytes=conv.output_bytes + conv_io / 2)
+    return [_gemm(f"lin_in.{i}", i, phase, dt, n, m.hidden, conv_dim + hv * dv + gates), conv, scan,
+            _elementwise(f"lin_norm.{i}", OpKind.NORM, i, phase, dt, n * hv * dv, reads=2, flops_per=7),
+            _gemm(f"lin_out.{i}", i, phase, dt, n, hv * dv, m.hidden)]
 
 
 def _mla_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, phase: Phase, t: int) -> list[Op]:

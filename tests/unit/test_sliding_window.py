@@ -118,15 +118,17 @@ def test_irregular_layer_types_are_approximated_with_a_warning(tmp_path):
     assert out["global_every"] == 6
 
 
-def test_layer_kinds_simhw_does_not_model_are_named(tmp_path):
-    """Hybrid models (Qwen3-Next's linear attention, state-space layers) list other layer kinds:
-    they are priced as full attention, and a warning says so."""
+@pytest.mark.parametrize("kind, match", [("hyper_attention", "other kinds"),
+                                         ("linear_attention", "no linear_num_value_heads")])
+def test_layer_kinds_simhw_does_not_model_are_named(tmp_path, kind, match):
+    """A layer kind simhw does not know, or recurrent layers without the keys that size them, are
+    priced as full attention, and a warning says so."""
     from simhw.errors import SimhwWarning
     from simhw.workload.hf_config import hf_config_fields
-    types = ["linear_attention"] * 3 + ["full_attention"]
+    types = [kind] * 3 + ["full_attention"]
     (tmp_path / "config.json").write_text(json.dumps({"hidden_size": 512, "num_attention_heads": 8,
                                                       "num_hidden_layers": 4, "vocab_size": 1000,
                                                       "layer_types": types}))
-    with pytest.warns(SimhwWarning, match="linear attention"):
+    with pytest.warns(SimhwWarning, match=match):
         out = hf_config_fields(tmp_path / "config.json", "w")
-    assert "sliding_window" not in out
+    assert "sliding_window" not in out and "recurrent" not in out
