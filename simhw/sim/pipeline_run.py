@@ -1,9 +1,10 @@
 """Pipeline-parallel training step: per-stage F/B/W durations from the cost model, timed by the
 schedules of sim/pipeline.py; peak activation memory per stage from the memory model.
 
-The plan's per-tensor offload and recompute decisions are not replayed inside pipelines yet: the
-workload's own ``memory.recompute`` sets the per-layer activation bytes, and the schedule sets how
-many micro-batches each stage holds (seed-targets §7).
+A plan's recompute decisions are replayed layer by layer (sim/plan_layers.py): each stage's
+backward pays its layers' recompute and holds their kept bytes for every micro-batch in flight,
+which the schedule sets (seed-targets §7); the workload's own ``memory.recompute`` is the default
+plan. Plans that offload activations are not simulated inside pipelines (an error says so).
 """
 from __future__ import annotations
 
@@ -34,8 +35,10 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
     # output layer and loss where it ends: the last device, or device 0 again for a V shape
     last = 0 if kind in (PipelineKind.V_HALF, PipelineKind.V_MIN) else par.pp - 1
     fwd = costs.fwd_s * lps
-    # the workload's own recompute re-runs its forward pieces just before each layer's backward
-    bwd_total = (costs.bwd_s + costs.recompute_s) * lps
+    # the plan's recompute (by default the workload's own) re-runs forward pieces just before each
+    # layer's backward; per_mb: the activation bytes a stage keeps per micro-batch in flight
+    recompute, per_mb = _stage_plan(wl, hw, plan, costs, lps)
+    bwd_total = costs.bwd_s * lps + recompute
     fwd[0] += costs.embed_s / 3
     bwd_total[0] += 2 * costs.embed_s / 3
     fwd[last] += costs.head_s / 3
@@ -60,7 +63,6 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
         pipe_s = max(float(stage.sum()) + p2p, mb * (float(stage.max()) + p2p))
     mem = memory_breakdown(wl, hw)
     static = mem.parameters_bytes + mem.gradients_bytes + mem.optimizer_bytes
-    per_mb = activation_bytes_per_layer(wl) * lps
     # the activations in flight at the stage's peak, or a foreach optimizer's fp32 list (cost/memory.py)
     peak_dev = static + max(float(np.max(np.asarray(res.peak_activation_microbatches) * per_mb)),
                             mem.optimizer_transient_bytes)
@@ -82,3 +84,34 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
         clock_scale=costs.clock,
         tasks=tasks or tuple(Task(f"{tp[1].kind}{tp[1].chunk}.mb{tp[1].microbatch}", f"stage{tp[0]}", float(s), float(e))
                              for tp, s, e in zip(res.task_pass, res.schedule.start_s, res.schedule.end_s) if tp))
+
+
+def _stage_plan(wl: Workload, hw, plan, costs, lps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(recompute seconds, kept activation bytes) per stage and micro-batch under ``plan``."""
+    if plan.workload_recompute or wl.mode is not Mode.TRAIN:
+        return costs.recompute_s * lps, activation_bytes_per_layer(wl) * lps
+    from dataclasses import replace
+
+    from ..cost.memory import saved_tensor_bytes
+    from ..errors import PlanError
+    from ..workload.spec import Recompute
+    from .plan_layers import layer_decision
+    from .run import layer_costs
+
+    per_class = saved_tensor_bytes(wl, recompute=Recompute.NONE)
+    if wl.memory.flash_attention:
+        per_class["scores"] = 0.0
+    full = lambda: layer_costs(replace(wl, memory=replace(wl.memory, recompute=Recompute.FULL)), hw).recompute_s  # noqa: E731
+    layers = wl.model.layers
+    rec, kept = np.zeros(len(lps)), np.zeros(len(lps))
+    first = np.concatenate(([0], np.cumsum(lps)[:-1])).astype(int)
+    for d, (start, count) in enumerate(zip(first, lps.astype(int))):
+        for i in range(start, start + count):
+            dec = layer_decision(plan, i, layers, per_class, costs.class_s, costs.recompute_s, full)
+            if dec.offloaded_bytes > 0:
+                raise PlanError(f"plan '{plan.name}' offloads layer {i}'s activations, which the pipeline simulation "
+                                f"(pp = {wl.parallelism.pp}) does not replay; use a plan that keeps or recomputes "
+                                f"(none, selective, full-recompute), or pp: 1.")
+            rec[d] += dec.recompute_s
+            kept[d] += dec.kept_bytes
+    return rec, kept

@@ -39,11 +39,12 @@ from ..cost.estimate import OpCoster, engine_costs
 from ..cost.memory import layer_params_per_device, memory_breakdown, saved_tensor_bytes
 from ..errors import InfeasibleError
 from ..spec.model import DeviceSpec, NodeSpec
-from ..schedule.plan import Action, Plan, validate_plan, workload_plan
+from ..schedule.plan import Plan, validate_plan, workload_plan
 from ..workload.graph import Collective, OpKind, Phase
 from ..workload.spec import Mode, Recompute, Workload
 from ..workload.transformer import COLLECTIVE_BY_CODE, build_graph
 from .engine import Schedule, SimulationDeadlock, TaskGraphBuilder, simulate
+from .plan_layers import LayerDecision, layer_decision
 
 # Which forward ops produce each saved-tensor class (their time is the recompute cost).
 PRODUCERS = {"attn_norm": ("attn_norm",),
@@ -244,35 +245,12 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
         for i in range(L):
             if dispatch is not None:
                 dispatch = add(f"dispatch{i}", engine.host_per_layer_s, CPU, [dispatch])
-            kept = off_cpu = off_nvme = recomp_s = recomp_bytes = 0.0
-            if plan.workload_recompute and train:
-                recomp_s = costs.recompute_s
-            whole = train and not plan.workload_recompute    # every class but the input recomputed
-            for cls, nbytes in per_class.items():
-                if nbytes <= 0:
-                    continue
-                pol = plan.policy(i, cls, L) if train else None
-                whole = whole and (cls == "input" or pol is not None and pol.action is Action.RECOMPUTE)
-                if pol is None or pol.action is Action.KEEP or cls == "input" and pol.action is Action.RECOMPUTE:
-                    kept += nbytes if train else 0.0
-                elif pol.action is Action.RECOMPUTE:
-                    recomp_s += 0.0 if plan.workload_recompute else costs.class_s.get(cls, 0.0)
-                    recomp_bytes += nbytes
-                else:
-                    a, k = pol.offload_fraction, pol.keep_fraction
-                    if cls == "input":                       # the checkpoint cannot be recomputed
-                        k = 1.0 - a
-                    target = a * nbytes
-                    kept += k * nbytes
-                    off_cpu += target if pol.action is Action.CPU else 0.0
-                    off_nvme += target if pol.action is Action.NVME else 0.0
-                    recomp_s += max(0.0, 1 - a - k) * costs.class_s.get(cls, 0.0)
-                    recomp_bytes += max(0.0, 1 - a - k) * nbytes
-            if whole and recomp_bytes > 0:
-                # nothing but the layer's input is kept: the layer re-runs as the framework's checkpoint
-                # does (Megatron's whole layer; torch.utils.checkpoint up to its early stop), not just
-                # the saved tensors' producers
-                recomp_s = full_recompute_s()
+            if train:
+                dec = layer_decision(plan, i, L, per_class, costs.class_s, costs.recompute_s, full_recompute_s)
+            else:
+                dec = LayerDecision()
+            kept, off_cpu, off_nvme = dec.kept_bytes, dec.cpu_bytes, dec.nvme_bytes
+            recomp_s, recomp_bytes = dec.recompute_s, dec.recompute_bytes
             gather = add(f"AG{i}.mb{mb}", gather_l, NET, [fwd_ids[i - 2] if i >= 2 else prev],
                          alloc=(DEV, layer_param_bytes)) if zero3 else None
             f = add(f"F{i}.mb{mb}", costs.fwd_s, C, [last, dispatch, gather], alloc=(DEV, kept + off_cpu + off_nvme),
