@@ -9,7 +9,7 @@ from .hw import _table
 
 def register(sub) -> None:
     add_list_show(sub, "models", "list built-in models or show one: parameters, attention, KV cache",
-                  "Browse the built-in models (simhw/workload/models.py) or read a Hugging Face config.json.",
+                  "Browse the built-in models (simhw/workload/builtins.py) or read a Hugging Face config.json.",
                   "every built-in model: size, active size, attention, FFN",
                   "one model's architecture and derived figures",
                   "a built-in name (simhw models list) or a Hugging Face config.json", run)
@@ -18,7 +18,7 @@ def register(sub) -> None:
 def run(args) -> int:
     import json
 
-    from ..workload.models import BUILTIN
+    from ..workload.builtins import BUILTIN
 
     action = getattr(args, "models_command", None)
     if action == "list":
@@ -46,7 +46,7 @@ def _load(name: str):
 
     from ..errors import WorkloadError
     from ..workload.from_yaml import model_from_mapping
-    from ..workload.models import BUILTIN, builtin_model
+    from ..workload.builtins import BUILTIN, builtin_model
     from ..yamlio import closest
 
     model = builtin_model(name)
@@ -76,8 +76,12 @@ def attention_kind(m) -> str:
         kind += f", window {m.sliding_window} on {share}"
     if m.recurrent_layers:
         name = {"gated_deltanet": "Gated DeltaNet", "mamba2": "Mamba-2"}[m.recurrent.value]
-        kind = (f"{name} on {m.recurrent_layers} of {m.layers} layers"
-                + (f"; {kind} on the others" if m.attention_layers else ""))
+        if m.block_pattern:
+            kind = (f"{name} on {m.recurrent_layers} of {m.layers} blocks, {kind} on {m.attention_layers}, "
+                    f"FFN on {m.ffn_layers}")
+        else:
+            kind = (f"{name} on {m.recurrent_layers} of {m.layers} layers"
+                    + (f"; {kind} on the others" if m.attention_layers else ""))
     return kind
 
 

@@ -106,18 +106,20 @@ def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> d
         return {"input": e * sbh / rep}          # Table 2 last row: 2sbh (no SP split in the paper)
     mask = 1.0 if m.dropout else 0.0
     gated = 2 if m.activation.gated else 1
+    # the mean layer: with block_pattern a layer holds a mixer or an FFN
+    mix, ffn = m.mixer_layers / m.layers, m.ffn_layers / m.layers
     out = {
         "input": e * sbh / rep,
-        "attn_norm": e * sbh / rep,
+        "attn_norm": mix * e * sbh / rep,
         "qkv": e * s * b * _mean_layer(m, _qkv_elements_per_token(m, t), _recurrent_in_elements(m, t)),
         "attn_out": e * s * b * _mean_layer(m, m.heads * m.v_head_dim * (1 + m.attention_gate) / t,
                                             2 * m.recurrent_value_heads * m.recurrent_value_dim / t),
-        "mlp_norm": 2 * e * sbh / rep,
+        "mlp_norm": ffn * 2 * e * sbh / rep,
         # mixture of experts: the top-k experts' FFNs; eager PyTorch runs a gated activation as two
         # kernels, and the product's backward keeps silu(gate) too (workload/eager.py)
-        "mlp_act": (gated + (wl.framework is Framework.EAGER and gated > 1)) * e * s * b * m.token_ffn / t,
-        "mlp_mid": e * s * b * m.token_ffn / t,
-        "masks": 2 * mask * sbh / rep,
+        "mlp_act": ffn * (gated + (wl.framework is Framework.EAGER and gated > 1)) * e * s * b * m.token_ffn / t,
+        "mlp_mid": ffn * e * s * b * m.token_ffn / t,
+        "masks": (mix + ffn) * mask * sbh / rep,
         "scores": 0.0,
     }
     if not wl.memory.flash_attention and recompute is Recompute.NONE:
@@ -128,7 +130,7 @@ def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> d
 
 def _mean_layer(m, attention: float, recurrent: float) -> float:
     """A per-layer quantity of the mean layer of a hybrid model (saved_tensor_bytes' classes)."""
-    return attention if not m.recurrent_layers else \
+    return attention if m.attention_layers == m.layers else \
         (m.attention_layers * attention + m.recurrent_layers * recurrent) / m.layers
 
 
@@ -308,7 +310,8 @@ def layer_params_per_device(wl: Workload, moe: bool = True) -> float:
 def expert_params_per_device(wl: Workload) -> float:
     """Routed-expert parameters on one device of the first pipeline stage (0 for a dense model)."""
     m, par = wl.model, wl.parallelism
-    layers = max(stage_layers(m.layers, par.pp)) if par.pp > 1 else m.moe_layers
+    # (with block_pattern, expert_params is the mean block's)
+    layers = max(stage_layers(m.layers, par.pp)) if par.pp > 1 or m.block_pattern else m.moe_layers
     return layers * m.expert_params() / par.ep / par.tp
 
 

@@ -15,7 +15,8 @@ from ..spec.model import DType
 from ..units import Dim, parse_quantity
 from ..yamlio import check_keys, closest, read_yaml
 from .hf_config import hf_config_fields
-from .models import BUILTIN, Activation, ModelConfig, Norm, Position, Recurrent, builtin_model
+from .builtins import BUILTIN, builtin_model
+from .models import Activation, ModelConfig, Norm, Position, Recurrent
 from .spec import (DecodeOptions, EngineOptions, Framework, Loss, MemoryOptions, Mode, Optimizer, OptimizerKernel,
                    Parallelism, PipeSchedule, Recompute, Workload)
 
@@ -336,7 +337,16 @@ def _check_model(model: ModelConfig, w: str) -> None:
 
 
 def _check_recurrent(model: ModelConfig, w: str) -> None:
-    """A recurrent mixer needs its head sizes; attention_every / offset must name layers."""
+    """A recurrent mixer needs its head sizes; attention_every / offset must name layers; a
+    block_pattern names every layer with M, *, - or E."""
+    pattern = model.block_pattern
+    if pattern:
+        if not isinstance(pattern, str) or len(pattern) != model.layers or set(pattern) - set("M*-E"):
+            raise WorkloadError(f"{w}model.block_pattern: {pattern!r} must give one of M (recurrent mixer), * "
+                                f"(attention), - (dense FFN), E (mixture of experts) for each of the {model.layers} layers.")
+        if "M" in pattern and model.recurrent is Recurrent.NONE or "E" in pattern and not model.moe:
+            raise WorkloadError(f"{w}model.block_pattern: M blocks need recurrent (mamba2 or gated_deltanet) and E "
+                                f"blocks need experts; set them or change the pattern.")
     if model.recurrent is Recurrent.NONE:
         if model.attention_every:
             raise WorkloadError(f"{w}model.attention_every: {model.attention_every} says which layers attend among "

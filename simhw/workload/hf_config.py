@@ -23,7 +23,7 @@ _HF_MAP = {"num_hidden_layers": "layers", "n_layer": "layers", "hidden_size": "h
            "num_experts_per_tok": "experts_per_token", "moe_intermediate_size": "expert_ffn",
            "shared_expert_intermediate_size": "shared_expert_ffn", "first_k_dense_replace": "dense_layers",
            "kv_lora_rank": "kv_lora_rank", "q_lora_rank": "q_lora_rank", "qk_rope_head_dim": "rope_head_dim",
-           "v_head_dim": "v_head_dim"}
+           "v_head_dim": "v_head_dim", "moe_shared_expert_intermediate_size": "shared_expert_ffn"}
 
 
 # Hugging Face config keys of architecture features simhw does not model, when each applies, and
@@ -40,9 +40,6 @@ _HF_UNMODELLED = (
      and any(t not in _ATTENTION_KINDS + _RECURRENT_KINDS for t in v),
      "layers of other kinds than sliding_attention, full_attention, linear_attention and mamba in layer_types "
      "are priced as full attention"),
-    ("hybrid_override_pattern", lambda cfg, v: isinstance(v, str),
-     "Nemotron-H's blocks of one sublayer each (hybrid_override_pattern) are priced as transformer layers of "
-     "attention and FFN"),
     ("attn_layer_period", lambda cfg, v: isinstance(v, int) and v > 1,
      "Jamba's Mamba-1 layers are priced as attention layers"),
 )
@@ -101,6 +98,16 @@ def _recurrent_fields(cfg: Mapping, arch: str, path: Path) -> dict[str, Any]:
             "recurrent_value_dim": cfg.get("linear_value_head_dim"), "recurrent_conv": cfg.get("linear_conv_kernel_dim", 4),
             # Qwen3-Next's full-attention layers gate their output; Qwen3.5 says so in attn_output_gate
             "attention_gate": bool(cfg.get("attn_output_gate", "qwen3_next" in arch or "qwen3_5" in arch))}
+    elif isinstance(cfg.get("hybrid_override_pattern"), str) and cfg.get("mamba_num_heads"):
+        # Nemotron-H: one sublayer per block (M Mamba-2, * attention, - MLP, E mixture of experts)
+        heads = int(cfg["mamba_num_heads"])
+        pattern = cfg["hybrid_override_pattern"]
+        return {"recurrent": Recurrent.MAMBA2, "block_pattern": pattern, "layers": len(pattern),
+                "recurrent_key_heads": cfg.get("n_groups") or cfg.get("mamba_num_groups") or 1,
+                "recurrent_key_dim": cfg.get("ssm_state_size"), "recurrent_value_heads": heads,
+                "recurrent_value_dim": cfg.get("mamba_head_dim")
+                or int(cfg.get("expand", 2)) * int(cfg.get("hidden_size") or 0) // heads,
+                "recurrent_conv": cfg.get("conv_kernel", 4), "recurrent_chunk": cfg.get("chunk_size", 0) or 0}
     elif cfg.get("mamba_n_heads") and isinstance(cfg.get("layer_types"), list):
         inner = int(cfg.get("mamba_expand", 2)) * int(cfg.get("hidden_size") or 0)
         heads = int(cfg["mamba_n_heads"])
@@ -167,7 +174,7 @@ def hf_config_fields(path: Path, where: str) -> dict[str, Any]:
     # Kimi, InternLM, Yi, OLMo, ...); GELU ones only in the families named. A config that names no
     # activation has its family's default (transformers' config classes: SiLU for DeepSeek / Kimi)
     silu_family = any(k in arch for k in ("deepseek", "kimi"))
-    act = str(cfg.get("hidden_act") or cfg.get("activation_function") or cfg.get("hidden_activation")
+    act = str(cfg.get("mlp_hidden_act") or cfg.get("hidden_act") or cfg.get("activation_function") or cfg.get("hidden_activation")
               or ("silu" if silu_family else "gelu")).lower()
     gated = any(k in arch for k in ("llama", "mistral", "qwen", "gemma", "mixtral", "phi3", "deepseek", "kimi")) \
         or "silu" in act or "swish" in act
@@ -195,7 +202,7 @@ def hf_config_fields(path: Path, where: str) -> dict[str, Any]:
         out["shared_expert_ffn"] = int(cfg["n_shared_experts"]) * int(cfg.get("moe_intermediate_size") or 0)
     if "ffn" not in out and "hidden" in out:
         out["ffn"] = 4 * int(out["hidden"])
-    out["bias"] = bool(cfg.get("attention_bias", cfg.get("bias", not gated)))
+    out["bias"] = bool(cfg.get("attention_bias", cfg.get("use_bias", cfg.get("bias", not gated))))
     out["causal"] = "bert" not in arch
     out["tied_embeddings"] = bool(out.get("tied_embeddings", False))
     return out

@@ -154,12 +154,16 @@ def _layer_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, ph
     # attention, as served for DeepSeek-V3: the MLA latent cache is then not replicated)
     dpa = wl.parallelism.attention_dp
     ta, na, ba = (1, n // t, batch // t) if dpa else (t, n, batch)
-    ops = [_elementwise(f"attn_norm.{i}", OpKind.NORM, i, phase, dt, na * h, flops_per=5)]
-    attention = _recurrent_ops if m.is_recurrent(i) else _mla_ops if m.mla else _attention_ops
-    ops += attention(wl, i, na, ba, s_q, s_kv, phase, ta)
-    if not dpa:
-        ops.extend(_tp_comm(wl, f"tp_attn.{i}", i, phase, n * h))
-    ops.append(_elementwise(f"residual1.{i}", OpKind.ELEMENTWISE, i, phase, dt, na * h, reads=2))
+    ops: list[Op] = []
+    if m.has_mixer(i):      # (a block_pattern layer has its mixer or its FFN only)
+        ops.append(_elementwise(f"attn_norm.{i}", OpKind.NORM, i, phase, dt, na * h, flops_per=5))
+        attention = _recurrent_ops if m.is_recurrent(i) else _mla_ops if m.mla else _attention_ops
+        ops += attention(wl, i, na, ba, s_q, s_kv, phase, ta)
+        if not dpa:
+            ops.extend(_tp_comm(wl, f"tp_attn.{i}", i, phase, n * h))
+        ops.append(_elementwise(f"residual1.{i}", OpKind.ELEMENTWISE, i, phase, dt, na * h, reads=2))
+    if not m.has_ffn(i):
+        return ops
     ops.append(_elementwise(f"mlp_norm.{i}", OpKind.NORM, i, phase, dt, na * h, flops_per=5))
     if dpa:
         ops.append(_collective(wl, f"dpa_gather.{i}", i, phase, Collective.ALL_GATHER, n * h))

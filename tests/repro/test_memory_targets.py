@@ -4,7 +4,7 @@ import pytest
 import simhw
 from simhw.cost.kinetics import intensity_elements, kinetics_dense_cost
 from simhw.cost.memory import kv_cache_bytes_per_token, logits_bytes
-from simhw.workload.models import builtin_model
+from simhw.workload.builtins import builtin_model
 
 from tests.helpers import wl
 

@@ -1,7 +1,7 @@
 """Built-in models: parameter counts against the sizes their publishers state (model cards)."""
 import pytest
 
-from simhw.workload.models import BUILTIN
+from simhw.workload.builtins import BUILTIN
 
 
 @pytest.mark.parametrize("name, billions", [

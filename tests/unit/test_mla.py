@@ -8,7 +8,7 @@ import pytest
 from simhw.cost.memory import kv_cache_bytes, layer_params_per_device, memory_breakdown, saved_tensor_bytes
 from simhw.spec.model import DType
 from simhw.workload.graph import OpKind, Phase
-from simhw.workload.models import builtin_model
+from simhw.workload.builtins import builtin_model
 from simhw.workload.spec import DecodeOptions, Mode, Optimizer, Parallelism, Workload
 from simhw.workload.transformer import build_graph
 

@@ -3,7 +3,7 @@ with the figures costs start from; bad names and configs are one-line errors (ex
 import json
 
 from simhw.cli import main
-from simhw.workload.models import BUILTIN, builtin_model
+from simhw.workload.builtins import BUILTIN, builtin_model
 
 
 def test_list_has_every_builtin_with_its_sizes(capsys):

@@ -8,7 +8,7 @@ import pytest
 import simhw
 from simhw.workload.from_yaml import workload_from_dict
 from simhw.workload.graph import OpKind
-from simhw.workload.models import BUILTIN
+from simhw.workload.builtins import BUILTIN
 from simhw.workload.transformer import build_graph
 
 

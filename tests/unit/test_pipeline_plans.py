@@ -8,7 +8,7 @@ from simhw import simulate
 from simhw.errors import PlanError
 from simhw.schedule.plan import Action, Plan, TensorPolicy, builtin_plan
 from simhw.spec.load import load_hw
-from simhw.workload.models import builtin_model
+from simhw.workload.builtins import builtin_model
 from simhw.workload.spec import MemoryOptions, Mode, Optimizer, Parallelism, Recompute, Workload
 from simhw.spec.model import DType
 

@@ -9,7 +9,8 @@ import pytest
 from simhw.cost.memory import kv_cache_bytes, memory_breakdown, saved_tensor_bytes
 from simhw.spec.model import DType
 from simhw.workload.graph import OpKind, Phase
-from simhw.workload.models import Recurrent, builtin_model
+from simhw.workload.builtins import builtin_model
+from simhw.workload.models import Recurrent
 from simhw.workload.spec import DecodeOptions, Mode, Optimizer, Parallelism, Workload
 from simhw.workload.transformer import build_graph
 
@@ -187,3 +188,67 @@ def test_models_show_gives_the_recurrent_state(capsys):
     assert main(["models", "show", "qwen3-next-80b-a3b"]) == 0
     out = capsys.readouterr().out
     assert "Gated DeltaNet on 36 of 48 layers" in out and "73.7 MiB" in out
+
+
+NEMOTRON_H = {"model_type": "nemotron_h", "architectures": ["NemotronHForCausalLM"], "num_hidden_layers": 56,
+              "hidden_size": 4480, "intermediate_size": 15680, "num_attention_heads": 40, "num_key_value_heads": 8,
+              "head_dim": 128, "vocab_size": 131072, "tie_word_embeddings": False, "rms_norm_eps": 1e-5,
+              "mlp_hidden_act": "relu2", "use_bias": False,
+              "hybrid_override_pattern": "M-M-M-MM-M-M-M*-M-M-M*-M-M-M-M*-M-M-M-M*-M-MM-M-M-M-M-M-",
+              "ssm_state_size": 128, "conv_kernel": 4, "n_groups": 8, "mamba_num_heads": 128, "mamba_head_dim": 80,
+              "chunk_size": 128}
+
+
+def _nemotron(tmp_path):
+    from simhw.workload.from_yaml import model_from_mapping
+    (tmp_path / "config.json").write_text(json.dumps(NEMOTRON_H))
+    return model_from_mapping({"hf_config": "config.json"}, tmp_path)
+
+
+def test_nemotron_h_blocks_hold_one_sublayer_each(tmp_path):
+    """hybrid_override_pattern: 27 Mamba-2 blocks, 4 attention blocks, 25 MLP blocks (squared-ReLU,
+    two matrices), each with its own pre-norm; the KV cache covers the 4 attention blocks only."""
+    m = _nemotron(tmp_path)
+    assert (m.layers, m.recurrent_layers, m.attention_layers, m.ffn_layers) == (56, 27, 4, 25)
+    assert m.recurrent is Recurrent.MAMBA2 and m.recurrent_chunk == 128 and not m.activation.gated and not m.bias
+    inner, conv_dim = 128 * 80, 128 * 80 + 2 * 8 * 128
+    mamba = 4480 * (2 * inner + 2 * 8 * 128 + 128) + conv_dim * 5 + 3 * 128 + inner + inner * 4480 + 4480
+    attention = 4480 * 40 * 128 * 2 + 2 * 4480 * 8 * 128 + 4480
+    mlp = 2 * 4480 * 15680 + 4480
+    embed = 2 * 131072 * 4480 + 4480
+    assert m.params() == 27 * mamba + 4 * attention + 25 * mlp + embed
+    assert m.kv_elements_per_token() == 4 * 2 * 8 * 128
+    ops = build_graph(_wl(m, mode=Mode.PREFILL, batch=1, seq=512)).ops
+    names = {op.name.split(".")[0] for op in ops if op.layer == 0}
+    assert "lin_scan" in names and "mlp_up" not in names and "attn" not in names
+    names = {op.name.split(".")[0] for op in ops if op.layer == 1}
+    assert names == {"mlp_norm", "mlp_up", "mlp_act", "mlp_down", "residual2"}
+
+
+@pytest.mark.parametrize("mode, pp", [(Mode.PREFILL, 1), (Mode.DECODE, 2), (Mode.TRAIN, 2)])
+def test_block_patterns_simulate_as_estimated(tmp_path, mode, pp):
+    from simhw import estimate, simulate
+    from simhw.spec.load import load_hw
+    m = _nemotron(tmp_path)
+    if mode is Mode.TRAIN:
+        m = replace(m, layers=8, block_pattern="M-M*-M-E", experts=8, experts_per_token=2, expert_ffn=1024,
+                    vocab=32000)
+    wl = _wl(m, mode=mode, pp=pp, batch=2)
+    full, compact = build_graph(wl), build_graph(wl, compact=True)
+    assert sum(op.flops * op.count for op in compact.ops) == pytest.approx(sum(op.flops for op in full.ops), rel=1e-12)
+    h100 = load_hw("h100")
+    assert simulate(wl, h100).step_time_s == pytest.approx(estimate(wl, h100).step_time_s, rel=0.02)
+    if mode is Mode.TRAIN:   # one device holds every block's weights (pp = 1)
+        assert memory_breakdown(replace(wl, parallelism=Parallelism(), devices=1, global_batch=2)).parameters_bytes \
+            == pytest.approx(2 * m.params(), rel=1e-12)
+
+
+@pytest.mark.parametrize("pattern, needle", [("M-M*-M", "for each of the 8 layers"), ("M-M*-MX-", "for each of"),
+                                             ("M-M*-ME-", "E blocks need experts")])
+def test_block_pattern_errors(pattern, needle):
+    from simhw.errors import WorkloadError
+    from simhw.workload.from_yaml import workload_from_dict
+    model = {"base": "llama3-8b", "layers": 8, "recurrent": "mamba2", "recurrent_key_heads": 1, "recurrent_key_dim": 128,
+             "recurrent_value_heads": 64, "recurrent_value_dim": 64, "block_pattern": pattern}
+    with pytest.raises(WorkloadError, match=needle):
+        workload_from_dict({"name": "x", "model": model, "mode": "prefill", "seq_len": 512, "micro_batch": 1})

@@ -11,7 +11,7 @@ from simhw.cost.roofline import op_cost
 from simhw.spec.load import load_hw
 from simhw.spec.model import DType
 from simhw.workload.graph import OpKind
-from simhw.workload.models import builtin_model
+from simhw.workload.builtins import builtin_model
 from simhw.workload.spec import DecodeOptions, Mode, Optimizer, Parallelism, Workload
 from simhw.workload.transformer import build_graph
 

@@ -60,7 +60,7 @@ def test_deepseek_v3_mtp_speed_up_is_near_its_report():
 
 def test_the_drafter_holds_a_layer_of_weights_and_of_cache():
     plain, spec = simhw.estimate(_wl(0), H100).memory, simhw.estimate(_wl(1), H100).memory
-    from simhw.workload.models import builtin_model
+    from simhw.workload.builtins import builtin_model
     llama = builtin_model("llama3-8b")
     assert spec.parameters_bytes - plain.parameters_bytes == pytest.approx(
         2 * (llama.layer_params() + 2 * 4096 * 4096))
@@ -91,7 +91,7 @@ def _draft_wl(k=3, **decode):
 
 
 def test_a_draft_model_runs_k_decode_steps_and_holds_its_weights_and_cache():
-    from simhw.workload.models import builtin_model
+    from simhw.workload.builtins import builtin_model
     wl = _draft_wl(3)
     g = build_graph(wl, compact=True)
     plain = workload_from_dict({**BASE, "model": "qwen3-0.6b", "devices": 2, "parallelism": {"tp": 2}})

@@ -113,7 +113,7 @@ def test_hf_config(tmp_path, capsys):
     code, err, out = run(tmp_path, capsys, text, "--format", "json")
     assert code == 0, err
     from simhw.workload.from_yaml import load_workload
-    from simhw.workload.models import builtin_model
+    from simhw.workload.builtins import builtin_model
     wl = load_workload(tmp_path / "w.yaml")
     assert wl.model.params() == builtin_model("llama2-7b").params()
     (tmp_path / "config.json").write_text("{broken")
