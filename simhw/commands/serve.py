@@ -1,0 +1,104 @@
+"""``simhw serve WORKLOAD --hw NAME [--rate R] [--requests N | --trace CSV]``: request-level serving
+simulation (continuous batching, KV admission, prefill/decode disaggregation; sim/serving.py)."""
+from __future__ import annotations
+
+from .common import add_set_option, write_output
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="serve a stream of requests: TTFT, time per output token, throughput",
+                       description="Simulate serving requests with the workload's model and parallelism: "
+                                   "arrivals, continuous batching, KV-cache admission, optional prefill/decode "
+                                   "disaggregation; iteration times from the cost model. The workload's devices "
+                                   "give the replicas (devices / (tp x pp)).")
+    p.add_argument("workload", help="a serving workload YAML (mode: decode or prefill)")
+    p.add_argument("--hw", required=True, metavar="NAME")
+    p.add_argument("--rate", type=_nonneg, default=1.0, metavar="REQ_PER_S",
+                   help="Poisson arrival rate in requests per second (0: all at once; default 1)")
+    p.add_argument("--requests", type=_count, default=200, metavar="N", help="requests to simulate (default 200)")
+    p.add_argument("--prompt-tokens", type=_count, default=None, metavar="N",
+                   help="prompt length (default: the workload's decode.context_len, else seq_len)")
+    p.add_argument("--output-tokens", type=_count, default=None, metavar="N",
+                   help="output length (default: the workload's decode.new_tokens)")
+    p.add_argument("--trace", default=None, metavar="CSV",
+                   help="requests from a CSV (prompt_tokens, output_tokens, optional arrival_s) instead of "
+                        "--rate / --requests / lengths")
+    p.add_argument("--prefill-replicas", type=_nonneg_int, default=0, metavar="N",
+                   help="disaggregated serving: N replicas only prefill and send the KV cache to the others")
+    p.add_argument("--max-seqs", type=_count, default=256, metavar="N", help="sequences per replica (default 256)")
+    p.add_argument("--max-batch-tokens", type=_count, default=8192, metavar="N",
+                   help="prompt tokens per prefill iteration (default 8192)")
+    p.add_argument("--memory-fraction", type=_fraction, default=0.9, metavar="F",
+                   help="share of device memory for weights, activations and KV cache (default 0.9)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the arrival process")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("-o", "--output", default=None, metavar="FILE")
+    add_set_option(p)
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    import json
+
+    from ..report.fmt import pct, seconds, si, table
+    from ..sim.serving import ServingOptions, poisson_requests, read_request_trace, simulate_serving
+    from ..spec.load import load_hw
+    from ..workload.from_yaml import load_workload
+
+    wl = load_workload(args.workload, args.overrides)
+    hw = load_hw(args.hw)
+    if args.trace:
+        requests = read_request_trace(args.trace)
+    else:
+        prompt = args.prompt_tokens or wl.decode.context_len or wl.seq_len
+        output = args.output_tokens or wl.decode.new_tokens
+        requests = poisson_requests(args.requests, args.rate, prompt, output, args.seed)
+    res = simulate_serving(wl, hw, requests, ServingOptions(
+        max_num_seqs=args.max_seqs, max_batch_tokens=args.max_batch_tokens,
+        prefill_replicas=args.prefill_replicas, kv_memory_fraction=args.memory_fraction))
+    if args.format == "json":
+        write_output(json.dumps(res.to_dict(), indent=2), args.output)
+        return 0
+    s = res.summary()
+    layout = f"{res.replicas} replica{'s' if res.replicas > 1 else ''} of {res.devices_per_replica} devices"
+    if res.prefill_replicas:
+        layout += f" ({res.prefill_replicas} prefill, {res.replicas - res.prefill_replicas} decode)"
+    rows = [["replicas", layout], ["requests", str(s["requests"])], ["makespan", seconds(s["makespan_s"])],
+            ["output throughput", si(s["output_tokens_per_s"], "tok/s")],
+            ["request throughput", f"{s['requests_per_s']:.3g} req/s"]]
+    for name, label in (("ttft", "time to first token"), ("tpot", "time per output token"), ("e2e", "request latency")):
+        rows.append([f"{label} p50 / p90 / p99",
+                     " / ".join(seconds(s[f"{name}_p{q}_s"]) for q in (50, 90, 99))])
+    rows += [["mean decode batch", f"{res.mean_decode_batch:.1f}"],
+             ["KV capacity per replica", f"{res.kv_capacity_tokens:,.0f} tokens"],
+             ["replicas busy", pct(res.busy_share)]]
+    write_output(f"{res.workload} served on {res.hardware}\n" + table(rows, ["metric", "value"]), args.output)
+    return 0
+
+
+def _number(text: str, what: str, ok) -> float:
+    import argparse
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return value
+
+
+def _nonneg(text: str) -> float:
+    import math
+    return _number(text, "a rate ≥ 0", lambda v: math.isfinite(v) and v >= 0)
+
+
+def _count(text: str) -> int:
+    return int(_number(text, "a whole number ≥ 1", lambda v: v >= 1 and v == int(v)))
+
+
+def _nonneg_int(text: str) -> int:
+    return int(_number(text, "a whole number ≥ 0", lambda v: v >= 0 and v == int(v)))
+
+
+def _fraction(text: str) -> float:
+    return _number(text, "a fraction in (0, 1]", lambda v: 0 < v <= 1)

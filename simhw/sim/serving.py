@@ -1,0 +1,374 @@
+"""Request-level serving simulation: arrivals, continuous batching, KV-cache admission, and
+prefill / decode disaggregation, over iteration times from the cost model.
+
+A *replica* is one copy of the model on tp x pp devices (the workload's parallelism); the
+workload's ``devices`` give the replica count. Requests arrive (Poisson at ``rate_per_s``, or
+from a trace), go to the replica with the fewest outstanding requests, and are served as vLLM's
+scheduler serves them (Kwon et al. 2023, "Efficient Memory Management for Large Language Model
+Serving with PagedAttention", §4; Yu et al. 2022, Orca, iteration-level scheduling): an idle
+replica first runs a prefill iteration over the waiting requests, first come first served, up to
+``max_batch_tokens`` prompt tokens and ``max_num_seqs`` sequences in all, admitting a request only
+when its whole KV cache (prompt + output tokens) fits what the weights leave of
+``kv_memory_fraction`` of device memory; otherwise it runs one decode iteration over every running
+sequence. A prefill yields each request's first token; each decode iteration one more (the
+expected accepted tokens per step with speculative decoding).
+
+Disaggregated serving (``prefill_replicas`` > 0; Splitwise, Patel et al. 2024, arXiv 2311.18677;
+DistServe, Zhong et al. 2024, arXiv 2401.09670): those replicas only prefill, then send each
+request's KV cache to a decode replica over the network (each TP rank its shard, in parallel);
+the decode replicas only decode.
+
+Iteration times come from ``cost.estimate`` (engine overheads included) on a grid of batch sizes
+and lengths, interpolated linearly in between. Approximations: a prefill batch is priced at its
+mean prompt length; a decode batch at its mean context; KV is reserved whole at admission, so
+nothing is preempted (vLLM allocates blocks as tokens come and preempts when it runs out).
+"""
+from __future__ import annotations
+
+import functools
+import heapq
+import math
+from collections import deque
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ..errors import WorkloadError
+from ..workload.spec import DecodeOptions, Mode, Workload
+
+
+@dataclass(frozen=True)
+class Request:
+    arrival_s: float
+    prompt_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True)
+class ServingOptions:
+    max_num_seqs: int = 256            # sequences a replica runs at once (vLLM's max_num_seqs)
+    max_batch_tokens: int = 8192       # prompt tokens per prefill iteration (vLLM's max_num_batched_tokens)
+    prefill_replicas: int = 0          # disaggregated: replicas that only prefill (0: every replica does both)
+    kv_memory_fraction: float = 0.9    # of device memory, for weights, activations and KV (gpu_memory_utilization)
+
+
+@dataclass(frozen=True)
+class RequestResult:
+    arrival_s: float
+    first_token_s: float
+    done_s: float
+    prompt_tokens: int
+    output_tokens: int
+
+    @property
+    def ttft_s(self) -> float:
+        return self.first_token_s - self.arrival_s
+
+    @property
+    def e2e_s(self) -> float:
+        return self.done_s - self.arrival_s
+
+    @property
+    def tpot_s(self) -> float:
+        """Mean time per output token after the first (0 for one-token outputs)."""
+        return (self.done_s - self.first_token_s) / (self.output_tokens - 1) if self.output_tokens > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class ServingResult:
+    hardware: str
+    workload: str
+    replicas: int
+    prefill_replicas: int
+    devices_per_replica: int
+    requests: tuple[RequestResult, ...]
+    kv_capacity_tokens: float          # per replica that decodes, at the mean request's length
+    mean_decode_batch: float
+    busy_share: float                  # replicas' busy time over (replicas x makespan)
+
+    @property
+    def makespan_s(self) -> float:
+        return max(r.done_s for r in self.requests) - min(r.arrival_s for r in self.requests)
+
+    def summary(self) -> dict:
+        out = {"requests": len(self.requests), "makespan_s": self.makespan_s,
+               "output_tokens_per_s": sum(r.output_tokens for r in self.requests) / self.makespan_s,
+               "requests_per_s": len(self.requests) / self.makespan_s}
+        for name in ("ttft_s", "tpot_s", "e2e_s"):
+            values = np.array([getattr(r, name) for r in self.requests])
+            for q in (50, 90, 99):
+                out[f"{name[:-2]}_p{q}_s"] = float(np.percentile(values, q))
+            out[f"{name[:-2]}_mean_s"] = float(values.mean())
+        return out
+
+    def to_dict(self) -> dict:
+        return {"schema": "simhw.serve/1", "hardware": self.hardware, "workload": self.workload,
+                "replicas": self.replicas, "prefill_replicas": self.prefill_replicas,
+                "devices_per_replica": self.devices_per_replica, "kv_capacity_tokens": self.kv_capacity_tokens,
+                "mean_decode_batch": self.mean_decode_batch, "busy_share": self.busy_share, **self.summary()}
+
+
+def poisson_requests(n: int, rate_per_s: float, prompt_tokens: int, output_tokens: int,
+                     seed: int = 0) -> tuple[Request, ...]:
+    """``n`` requests of fixed lengths arriving as a Poisson process (exponential gaps); a rate of
+    0 puts every arrival at time 0 (an offline batch)."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.exponential(1.0 / rate_per_s, n) if rate_per_s > 0 else np.zeros(n)
+    times = np.cumsum(gaps) - gaps[0]
+    return tuple(Request(float(t), prompt_tokens, output_tokens) for t in times)
+
+
+class IterationCosts:
+    """Seconds of one prefill or decode iteration of a replica, from the cost model on a grid of
+    batch sizes (powers of two) and lengths (powers of two), interpolated linearly."""
+
+    def __init__(self, wl: Workload, hw):
+        self.wl, self.hw = wl, hw
+        self.tp = wl.parallelism.tp if wl.parallelism.attention_dp else 1
+
+    @functools.lru_cache(maxsize=None)
+    def _at(self, mode: Mode, batch: int, length: int) -> float:
+        from ..cost.estimate import estimate
+        b = -(-batch // self.tp) * self.tp               # DP attention: whole sequences per TP rank
+        d = self.wl.decode
+        if mode is Mode.DECODE:
+            wl = replace(self.wl, mode=mode, micro_batch=b, global_batch=b, seq_len=length,
+                         decode=replace(d, context_len=length, new_tokens=1, samples=1))
+        else:
+            wl = replace(self.wl, mode=mode, micro_batch=b, global_batch=b, seq_len=length,
+                         decode=DecodeOptions())
+        return estimate(wl, self.hw).step_time_s
+
+    def seconds(self, mode: Mode, batch: float, length: float) -> float:
+        """Bilinear interpolation of the grid around (batch, length)."""
+        (b0, b1), wb = _bracket(batch)
+        (l0, l1), wl = _bracket(max(length, 16.0))
+        t = [[self._at(mode, b, n) for n in (l0, l1)] for b in (b0, b1)]
+        return ((1 - wb) * ((1 - wl) * t[0][0] + wl * t[0][1])
+                + wb * ((1 - wl) * t[1][0] + wl * t[1][1]))
+
+
+def _bracket(x: float) -> tuple[tuple[int, int], float]:
+    lo = 2 ** max(0, math.floor(math.log2(max(x, 1.0))))
+    hi = lo * 2 if x > lo else lo
+    return (lo, hi), (x - lo) / (hi - lo) if hi > lo else 0.0
+
+
+@dataclass
+class _Seq:
+    req: Request
+    index: int
+    kv_tokens: int
+    produced: float = 0.0
+    first_s: float = math.nan
+    reserved: float = 0.0          # KV bytes held for it on its replica
+
+
+@dataclass
+class _Replica:
+    prefill: bool
+    decode: bool
+    waiting: deque = field(default_factory=deque)
+    running: list = field(default_factory=list)
+    kv_used: float = 0.0
+    busy: bool = False
+    busy_s: float = 0.0
+
+    @property
+    def load(self) -> int:
+        return len(self.waiting) + len(self.running)
+
+
+def kv_model(wl: Workload) -> tuple[float, float]:
+    """(bytes per cached token, bytes per sequence) on one device of a replica, from two points of
+    the memory model (the per-sequence part is a recurrent model's state)."""
+    from ..cost.memory import kv_cache_bytes
+
+    def kv(ctx: int) -> float:
+        return kv_cache_bytes(replace(wl, mode=Mode.DECODE, micro_batch=1, global_batch=1, seq_len=ctx,
+                                      decode=replace(wl.decode, context_len=ctx, new_tokens=1, samples=1)))
+    per_token = (kv(4096) - kv(2048)) / 2048
+    return per_token, max(0.0, kv(2048) - 2048 * per_token)
+
+
+def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
+                     options: ServingOptions = ServingOptions()) -> ServingResult:
+    """Serve ``requests`` with ``wl``'s model and parallelism on ``hw`` (see module docstring)."""
+    from ..cost.comm import pick_link
+    from ..cost.memory import memory_breakdown
+    from ..spec.model import NodeSpec
+    from ..workload.graph import LinkScope
+
+    if wl.mode is Mode.TRAIN:
+        raise WorkloadError(f"{wl.name}: serve simulates inference; the workload's mode is train. Set mode: "
+                            f"decode (or prefill).")
+    if not requests:
+        raise WorkloadError("serve: no requests to simulate.")
+    par = wl.parallelism
+    per_replica = par.tp * par.pp
+    replicas = max(1, wl.devices // per_replica)
+    n_pre = options.prefill_replicas
+    if n_pre and not 0 < n_pre < replicas:
+        raise WorkloadError(f"serve: {n_pre} prefill replicas leave no decode replica of the {replicas} that "
+                            f"{wl.devices} devices make at tp x pp = {per_replica}; use fewer, or more devices.")
+    device = hw.device if isinstance(hw, NodeSpec) else hw
+    costs = IterationCosts(wl, hw)
+    per_token, per_seq = kv_model(wl)
+    # what the weights and the largest iteration's activations leave of the usable memory
+    mem = memory_breakdown(replace(wl, mode=Mode.DECODE, micro_batch=options.max_num_seqs,
+                                   global_batch=options.max_num_seqs), hw)
+    budget = device.main_memory.capacity_bytes * options.kv_memory_fraction - mem.parameters_bytes \
+        - mem.activations_bytes - mem.logits_bytes
+    longest = max(r.prompt_tokens + r.output_tokens for r in requests)
+    if budget < per_token * longest + per_seq:
+        raise WorkloadError(
+            f"serve: on {hw.name} one replica (tp x pp = {per_replica}) keeps {budget / 2**30:.1f} GiB per device "
+            f"for the KV cache after the weights, but the longest request ({longest} tokens) needs "
+            f"{(per_token * longest + per_seq) / 2**30:.2f} GiB; add tensor parallelism or memory.")
+    link = pick_link(hw, LinkScope.INTER, 2 * per_replica)
+    step_tokens = wl.decode.tokens_per_step
+    reps = [_Replica(prefill=i < n_pre or not n_pre, decode=i >= n_pre) for i in range(replicas)]
+    seqs = [_Seq(r, i, r.prompt_tokens + r.output_tokens) for i, r in enumerate(requests)]
+    done: dict[int, float] = {}
+    events: list = []
+    counter = 0
+    decode_batches: list[int] = []
+
+    def push(t: float, kind: str, rep: int, payload) -> None:
+        nonlocal counter
+        heapq.heappush(events, (t, counter, kind, rep, payload))
+        counter += 1
+
+    def least_loaded(prefill: bool) -> int:
+        pool = [i for i, r in enumerate(reps) if (r.prefill if prefill else r.decode)]
+        return min(pool, key=lambda i: (reps[i].load, i))
+
+    def need(rep: _Replica, s: _Seq) -> float:
+        """KV bytes a sequence reserves: its prompt on a prefill-only replica, else prompt + output."""
+        return per_token * (s.req.prompt_tokens if not rep.decode else s.kv_tokens) + per_seq
+
+    def fits(rep: _Replica, s: _Seq) -> bool:
+        return rep.kv_used + need(rep, s) <= budget
+
+    def admit(rep: _Replica, s: _Seq) -> None:
+        s.reserved = need(rep, s)
+        rep.kv_used += s.reserved
+
+    def release(rep: _Replica, s: _Seq) -> None:
+        rep.kv_used -= s.reserved
+        s.reserved = 0.0
+
+    def start(i: int, now: float) -> None:
+        rep = reps[i]
+        if rep.busy:
+            return
+        if rep.prefill:
+            batch, tokens = [], 0
+            while rep.waiting and len(rep.running) + len(batch) < options.max_num_seqs:
+                s = rep.waiting[0]
+                if batch and tokens + s.req.prompt_tokens > options.max_batch_tokens or not fits(rep, s):
+                    break
+                rep.waiting.popleft()
+                admit(rep, s)
+                batch.append(s)
+                tokens += s.req.prompt_tokens
+            if batch:
+                dur = costs.seconds(Mode.PREFILL, len(batch), tokens / len(batch))
+                rep.busy, rep.busy_s = True, rep.busy_s + dur
+                push(now + dur, "prefilled", i, batch)
+                return
+        if rep.decode and not rep.prefill:       # a decode replica admits transferred sequences
+            while rep.waiting and len(rep.running) < options.max_num_seqs and fits(rep, rep.waiting[0]):
+                s = rep.waiting.popleft()
+                admit(rep, s)
+                rep.running.append(s)
+        if rep.running:
+            ctx = sum(s.req.prompt_tokens + s.produced for s in rep.running) / len(rep.running)
+            dur = costs.seconds(Mode.DECODE, len(rep.running), ctx)
+            decode_batches.append(len(rep.running))
+            rep.busy, rep.busy_s = True, rep.busy_s + dur
+            push(now + dur, "decoded", i, None)
+
+    def finish(rep: _Replica, s: _Seq, now: float) -> None:
+        release(rep, s)
+        done[s.index] = now
+
+    for s in seqs:
+        push(s.req.arrival_s, "arrive", -1, s)
+    while events:
+        now, _, kind, i, payload = heapq.heappop(events)
+        if kind == "arrive":
+            j = least_loaded(prefill=True)
+            reps[j].waiting.append(payload)
+            start(j, now)
+            continue
+        if kind == "transferred":
+            reps[i].waiting.append(payload)
+            start(i, now)
+            continue
+        rep = reps[i]
+        rep.busy = False
+        if kind == "prefilled":
+            for s in payload:
+                s.first_s, s.produced = now, 1.0
+                if s.produced >= s.req.output_tokens:
+                    finish(rep, s, now)
+                elif n_pre:     # send the KV cache to a decode replica; the prefill replica frees it
+                    release(rep, s)
+                    j = least_loaded(prefill=False)
+                    kv_bytes = per_token * s.req.prompt_tokens + per_seq
+                    push(now + link.latency_s + kv_bytes / link.bandwidth_bytes_per_s, "transferred", j, s)
+                else:
+                    rep.running.append(s)
+        else:
+            still = []
+            for s in rep.running:
+                s.produced += step_tokens
+                if s.produced >= s.req.output_tokens:
+                    finish(rep, s, now)
+                else:
+                    still.append(s)
+            rep.running = still
+        start(i, now)
+    results = tuple(RequestResult(s.req.arrival_s, s.first_s, done[s.index], s.req.prompt_tokens,
+                                  s.req.output_tokens) for s in seqs)
+    span = max(r.done_s for r in results) - min(r.arrival_s for r in results)
+    mean_len = float(np.mean([s.kv_tokens for s in seqs]))
+    return ServingResult(
+        hardware=hw.name, workload=wl.name, replicas=replicas, prefill_replicas=n_pre,
+        devices_per_replica=per_replica, requests=results,
+        kv_capacity_tokens=budget / (per_token + per_seq / mean_len) if per_token + per_seq > 0 else math.inf,
+        mean_decode_batch=float(np.mean(decode_batches)) if decode_batches else 0.0,
+        busy_share=sum(r.busy_s for r in reps) / (replicas * span) if span > 0 else 0.0)
+
+
+def read_request_trace(path) -> tuple[Request, ...]:
+    """Requests from a CSV with columns ``prompt_tokens``, ``output_tokens`` and optionally
+    ``arrival_s`` (seconds; default: all at 0). Errors name the file, line and column."""
+    import csv
+    from pathlib import Path
+
+    from ..errors import DataError
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: not found.")
+    out = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"prompt_tokens", "output_tokens"} - set(reader.fieldnames or ())
+        if missing:
+            raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))}; a request trace has "
+                            f"prompt_tokens, output_tokens and optionally arrival_s.")
+        for line, row in enumerate(reader, start=2):
+            try:
+                req = Request(float(row.get("arrival_s") or 0.0), int(row["prompt_tokens"]), int(row["output_tokens"]))
+            except (TypeError, ValueError):
+                raise DataError(f"{path}:{line}: prompt_tokens and output_tokens must be whole numbers and arrival_s "
+                                f"a number of seconds.") from None
+            if req.prompt_tokens < 1 or req.output_tokens < 1 or req.arrival_s < 0 or not math.isfinite(req.arrival_s):
+                raise DataError(f"{path}:{line}: token counts must be at least 1 and arrival_s a time ≥ 0.")
+            out.append(req)
+    if not out:
+        raise DataError(f"{path}: no requests.")
+    return tuple(sorted(out, key=lambda r: r.arrival_s))

@@ -1,0 +1,113 @@
+"""Request-level serving simulation (simhw/sim/serving.py, `simhw serve`): its limits agree with
+the cost model's iteration times, queueing behaves, KV admission caps the batch, disaggregation
+removes prefill stalls from decoding, and bad input is a clear error."""
+from dataclasses import replace
+
+import pytest
+
+from simhw import estimate
+from simhw.errors import DataError, WorkloadError
+from simhw.sim.serving import (Request, ServingOptions, poisson_requests, read_request_trace, simulate_serving)
+from simhw.spec.load import load_hw
+from simhw.workload.from_yaml import load_workload
+from simhw.workload.spec import DecodeOptions, Mode
+
+HW = load_hw("dgx-a100")
+WL = load_workload("workloads/llama2-70b-decode.yaml")     # TP 4 on 4 devices: one replica
+
+
+def _one_request_times(prompt, output):
+    pre = replace(WL, mode=Mode.PREFILL, micro_batch=1, global_batch=1, seq_len=prompt, decode=DecodeOptions())
+    return estimate(pre, HW).step_time_s
+
+
+def test_a_lone_request_takes_the_estimates_prefill_and_decode_times():
+    """At a rate far below capacity every request is served alone: its time to first token is the
+    estimate's prefill of its prompt, each later token one decode iteration at batch 1."""
+    res = simulate_serving(WL, HW, poisson_requests(20, 0.01, 1024, 64, seed=3))
+    assert res.mean_decode_batch == pytest.approx(1.0)
+    ttft = _one_request_times(1024, 64)
+    for r in res.requests:
+        assert r.ttft_s == pytest.approx(ttft, rel=1e-9)
+    mid = replace(WL, micro_batch=1, global_batch=1, decode=replace(WL.decode, context_len=1024 + 32, new_tokens=1))
+    assert res.requests[0].tpot_s == pytest.approx(estimate(mid, HW).step_time_s, rel=0.02)
+
+
+def test_queueing_grows_with_load_and_throughput_saturates():
+    low, mid, high = (simulate_serving(WL, HW, poisson_requests(200, rate, 1024, 128, seed=1)).summary()
+                      for rate in (0.1, 2.0, 20.0))
+    assert low["ttft_p90_s"] < mid["ttft_p90_s"] < high["ttft_p90_s"]
+    assert low["output_tokens_per_s"] < mid["output_tokens_per_s"] < high["output_tokens_per_s"]
+    # an offline batch of the same 200 requests gives the same saturated throughput within 10%
+    batch = simulate_serving(WL, HW, poisson_requests(200, 0.0, 1024, 128)).summary()
+    assert batch["output_tokens_per_s"] == pytest.approx(high["output_tokens_per_s"], rel=0.1)
+
+
+def test_kv_admission_caps_the_batch():
+    """With 45% of memory for weights and KV, the ~4.7 GiB per device left holds about 58k tokens:
+    at 1152 tokens a request, no more than 50 run at once."""
+    res = simulate_serving(WL, HW, poisson_requests(120, 0.0, 1024, 128), ServingOptions(kv_memory_fraction=0.45))
+    per_request = 1024 + 128
+    assert res.kv_capacity_tokens // per_request < 80
+    assert res.mean_decode_batch <= res.kv_capacity_tokens // per_request + 1e-9
+    full = simulate_serving(WL, HW, poisson_requests(120, 0.0, 1024, 128))
+    assert full.mean_decode_batch > res.mean_decode_batch
+
+
+def test_disaggregation_keeps_prefills_out_of_decode_iterations():
+    """Splitwise's point: on shared replicas each new prompt stalls every running sequence for a
+    prefill; with one prefill and one decode replica, decoding runs undisturbed (the KV cache moves
+    over the network)."""
+    wl = replace(WL, devices=8)
+    reqs = poisson_requests(200, 3.0, 1024, 128, seed=2)
+    shared = simulate_serving(wl, HW, reqs).summary()
+    split = simulate_serving(wl, HW, reqs, ServingOptions(prefill_replicas=1)).summary()
+    assert split["tpot_p90_s"] < 0.75 * shared["tpot_p90_s"]
+    # ... and the lone prefill replica queues the prompts the two shared ones split
+    assert split["ttft_p90_s"] > shared["ttft_p90_s"]
+    assert split["requests"] == shared["requests"] == 200
+
+
+def test_speculative_decoding_shortens_time_per_token():
+    spec = replace(WL, decode=replace(WL.decode, speculative_tokens=3, acceptance=0.8))
+    reqs = poisson_requests(20, 0.01, 512, 64)
+    plain, fast = simulate_serving(WL, HW, reqs).summary(), simulate_serving(spec, HW, reqs).summary()
+    assert fast["tpot_p50_s"] < 0.7 * plain["tpot_p50_s"]
+
+
+def test_request_traces_and_their_errors(tmp_path):
+    good = tmp_path / "t.csv"
+    good.write_text("arrival_s,prompt_tokens,output_tokens\n1.5,100,10\n0.5,200,20\n")
+    assert read_request_trace(good) == (Request(0.5, 200, 20), Request(1.5, 100, 10))
+    for text, needle in (("prompt_tokens\n5\n", "missing column"), ("prompt_tokens,output_tokens\n5,x\n", ":2:"),
+                         ("prompt_tokens,output_tokens\n0,5\n", "at least 1"), ("prompt_tokens,output_tokens\n", "no requests")):
+        bad = tmp_path / "bad.csv"
+        bad.write_text(text)
+        with pytest.raises(DataError, match=needle):
+            read_request_trace(bad)
+
+
+@pytest.mark.parametrize("change, options, needle", [
+    ({"mode": Mode.TRAIN}, ServingOptions(), "serve simulates inference"),
+    ({}, ServingOptions(prefill_replicas=1), "leave no decode replica"),
+    ({}, ServingOptions(kv_memory_fraction=0.4), "needs"),
+])
+def test_serving_errors(change, options, needle):
+    with pytest.raises(WorkloadError, match=needle):
+        simulate_serving(replace(WL, **change), HW, poisson_requests(5, 1.0, 1024, 64), options)
+
+
+def test_serve_cli(tmp_path, capsys):
+    from simhw.cli import main
+    assert main(["serve", "workloads/llama2-70b-decode.yaml", "--hw", "dgx-a100", "--rate", "0.5", "--requests", "30",
+                 "--format", "json", "-o", str(tmp_path / "s.json")]) == 0
+    import json
+    out = json.loads((tmp_path / "s.json").read_text())
+    assert out["schema"] == "simhw.serve/1" and out["requests"] == 30 and out["ttft_p50_s"] > 0
+    trace = tmp_path / "bad.csv"
+    trace.write_text("prompt_tokens\n5\n")
+    assert main(["serve", "workloads/llama2-70b-decode.yaml", "--hw", "dgx-a100", "--trace", str(trace)]) == 2
+    assert "missing column" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "workloads/llama2-70b-decode.yaml", "--hw", "dgx-a100", "--rate", "-1"])
+    assert exc.value.code == 2
