@@ -2,7 +2,7 @@
 simulation (continuous batching, KV admission, prefill/decode disaggregation; sim/serving.py)."""
 from __future__ import annotations
 
-from .common import add_set_option, write_output
+from .common import add_format_option, add_set_option, write_output
 
 
 def register(sub) -> None:
@@ -31,8 +31,7 @@ def register(sub) -> None:
     p.add_argument("--memory-fraction", type=_fraction, default=0.9, metavar="F",
                    help="share of device memory for weights, activations and KV cache (default 0.9)")
     p.add_argument("--seed", type=int, default=0, help="seed of the arrival process")
-    p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument("-o", "--output", default=None, metavar="FILE")
+    add_format_option(p, choices=("table", "json"))
     add_set_option(p)
     p.set_defaults(run=run)
 
