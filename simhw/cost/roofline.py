@@ -422,6 +422,20 @@ _REF_HEAD_DIM = 128.0     # the head_dim the attention fractions describe (Llama
 _DENSE_DECODE_CTAS_PER_SM = 2   # PyTorch SDPA's FlashAttention-2 decode kernels (attention_time_s)
 
 
+def scan_chain_s(op: Op, hw: DeviceSpec) -> float:
+    """The sequential part of a chunked delta-rule scan: its state kernel runs one CTA per sequence,
+    value head and ``scan_value_block`` of value columns, each walking the sequence's chunks in
+    order (``steps``), in waves over the SMs, at ``scan_step_latency`` per chunk; the scan's other
+    kernels, parallel over chunks, are the roofline. (Yang et al. 2024, arXiv 2406.06484 §3.2 and
+    flash-linear-attention's chunk_gated_delta_rule_fwd_h.)"""
+    s, eff = op.shape or {}, hw.efficiency
+    steps = s.get("steps", 0.0)
+    if not steps or eff.scan_step_latency_s <= 0:
+        return 0.0
+    ctas = s["seqs"] * s["heads"] * math.ceil(s["vdim"] / max(1, eff.scan_value_block))
+    return math.ceil(ctas / max(hw.compute_units, 1)) * steps * eff.scan_step_latency_s
+
+
 def _causal_share(sq: float, skv: float) -> float:
     """Share of the sq x skv score matrix a causal kernel computes (the queries are the last sq)."""
     sq = min(sq, skv)
@@ -448,6 +462,7 @@ def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
     elif op.kind is OpKind.SCAN:
         compute = op.flops / (hw.peak(op.dtype) * eff.attention_compute_fraction)
         memory = memory_time_s(op.bytes, hw, eff.attention_memory_fraction)
+        return _finish(op, hw, max(compute, memory) + scan_chain_s(op, hw), compute, memory)
     elif is_dense_backward(op, hw):          # PyTorch's sort-based embedding backward (cost/embedding.py)
         s = op.shape
         body, kernels = embedding_backward_time_s(s["tokens"], s["vocab"], s["hidden"], op.dtype.bytes, hw)

@@ -179,6 +179,9 @@ class Efficiency:
     attention_first_block_latency_s: float = 4e-6  # split-KV decode: once per CTA, the dependent chain before the K/V
                                             # stream (block table -> first K -> QK^T/softmax -> first V; FP32 partials)
     attention_overlap: float = 3.0          # p of the p-norm joining the CTA schedule and the HBM time (inf: perfect overlap)
+    scan_step_latency_s: float = 0.0        # chunked delta-rule scan: one chunk's step of a CTA's sequential state
+                                            # recurrence (W·S, then S += K^T·(U - W·S), dependent MMAs); 0: not modelled
+    scan_value_block: int = 64              # value columns of the K x V state one CTA of that recurrence carries
     gemm_l2_ratio: float = 1.0              # a GEMM's operand stream from the L2 over the l2 level's bandwidth figure
                                             # (a load-instruction microbenchmark on Hopper; TMA bulk loads draw more)
     attention_backward_fraction: float = 0.70  # the backward kernel's tensor rate over the forward's (dQ atomics, five

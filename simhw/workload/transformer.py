@@ -236,7 +236,13 @@ def _recurrent_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int
     # its triangular solve, w and u, chunk states, output), mamba_ssm's chunked scan five (dt cumsum,
     # chunk states, state passing, C·B^T, output); a decode step is one fused recurrent kernel
     launches = 5 if m.recurrent is Recurrent.MAMBA2 else 6
+    # the delta rule carries its state from chunk to chunk through matrix products (W·S, then
+    # K^T(U - W·S): Yang et al. 2024 §3.2), a sequential chain of s_q / Q steps per sequence that the
+    # cost model prices (cost/roofline.py scan_chain_s); Mamba-2 passes its chunk states by an
+    # elementwise scan (Dao & Gu 2024 §6, "state passing"), too light to bound the kernel
+    steps = -(-s_q // m.recurrent_chunk) if m.recurrent is Recurrent.GATED_DELTANET else 0
     if wl.mode is Mode.DECODE:
+        steps = 0
         launches = 1
         state_io = 2 * state * state_e
         conv_io = 2 * batch * conv_dim * (m.recurrent_conv - 1) * e     # the convolution's rolling inputs
@@ -246,7 +252,8 @@ def _recurrent_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int
         conv_io = 0.0
     scan = Op(f"lin_scan.{i}", OpKind.SCAN, phase, i, n * per_token, dt,
               input_bytes=n * (conv_dim + gates) * e + state_io / 2, output_bytes=n * hv * dv * e + state_io / 2,
-              shape=shape(tokens=n, heads=hv, chunk=q, launches=float(launches)))
+              shape=shape(tokens=n, heads=hv, chunk=q, launches=float(launches), seqs=batch, vdim=dv,
+                          steps=float(steps)))
     conv = _elementwise(f"lin_conv.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * conv_dim,
                         flops_per=2 * m.recurrent_conv + 4)
     conv = replace(conv, input_bytes=conv.input_bytes + conv_io / 2, output_bytes=conv.output_bytes + conv_io / 2)

@@ -252,3 +252,31 @@ def test_block_pattern_errors(pattern, needle):
              "recurrent_value_heads": 64, "recurrent_value_dim": 64, "block_pattern": pattern}
     with pytest.raises(WorkloadError, match=needle):
         workload_from_dict({"name": "x", "model": model, "mode": "prefill", "seq_len": 512, "micro_batch": 1})
+
+
+# flashinfer PR #2742 (github.com/flashinfer-ai/flashinfer/pull/2742): its CuTe-DSL chunked Gated
+# DeltaNet prefill on B200, bf16, head dim 128, q/k heads = v heads, fixed lengths, in ms
+FLASHINFER_B200_GDN = [(1, 512, 96, 0.0501), (1, 1024, 96, 0.0869), (1, 4096, 96, 0.3082), (1, 8192, 96, 0.6009),
+                       (9, 512, 32, 0.0986), (9, 1024, 32, 0.1735)]
+
+
+def test_gated_deltanet_prefill_scan_against_published_b200_kernel_times():
+    """The scan's time grows with each sequence's chunk count times the waves of (sequence, head,
+    value block) CTAs, not with its bytes alone: the b200 spec's scan_step_latency reproduces the
+    published kernel times (the roofline alone is 2-2.5x fast)."""
+    from simhw.cost.roofline import op_cost, scan_chain_s
+    from simhw.spec.load import load_hw
+    b200 = load_hw("b200")
+    errors = []
+    for batch, seq, heads, ms in FLASHINFER_B200_GDN:
+        m = replace(QN, recurrent_key_heads=heads, recurrent_value_heads=heads)
+        op = _op(_wl(m, mode=Mode.PREFILL, batch=batch, seq=seq), "lin_scan")
+        assert op.shape["steps"] == seq // 64
+        errors.append(op_cost(op, b200).time_s / (ms * 1e-3) - 1)
+        assert scan_chain_s(op, b200) > 0.4 * ms * 1e-3
+    errors.sort(key=abs)
+    assert abs(errors[len(errors) // 2]) < 0.05 and abs(errors[-1]) < 0.15
+    # a decode step and Mamba-2's elementwise state passing carry no chain
+    assert scan_chain_s(_op(_wl(QN, batch=8), "lin_scan"), b200) == 0.0
+    mamba = replace(QN, recurrent=Recurrent.MAMBA2, recurrent_chunk=256)
+    assert scan_chain_s(_op(_wl(mamba, mode=Mode.PREFILL, seq=4096), "lin_scan"), b200) == 0.0
