@@ -1,6 +1,6 @@
 """How CTAs share an SM's pipelines and the GPU's SMs: the p-norm of concurrent limits, the block
 scheduler's makespans, the stream-K GEMM schedule and FlashAttention-2's split-KV heuristic (used by
-cost/roofline.py's GEMM and attention models)."""
+cost/roofline.py's GEMM and cost/attention.py's attention models)."""
 from __future__ import annotations
 
 import heapq

@@ -40,7 +40,8 @@ from typing import Mapping
 from ..spec.model import DeviceSpec, NodeSpec
 from ..workload.graph import Collective, Graph, LinkScope, Op, OpKind, Phase
 from ..workload.spec import EngineOptions, Mode, PipeSchedule, Workload, stage_layers, stage_starts
-from ..workload.transformer import COLLECTIVE_BY_CODE, SCOPE_BY_CODE, build_graph
+from ..workload.opbuild import COLLECTIVE_BY_CODE, SCOPE_BY_CODE
+from ..workload.transformer import build_graph
 from .comm import collective_time_s, group_link, pick_link
 from .intensity import plain_intensity
 from .kinetics import eflops as kinetics_eflops

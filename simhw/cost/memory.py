@@ -137,7 +137,7 @@ def _mean_layer(m, attention: float, recurrent: float) -> float:
 def _recurrent_in_elements(m, t: int) -> float:
     """What a recurrent layer keeps for backward in place of Q, K and V, per token on one of
     ``t`` TP ranks: its input projection's outputs (convolution input, z, gates) and the
-    convolution's output (workload/transformer.py _recurrent_ops)."""
+    convolution's output (workload/mixers.py recurrent_ops)."""
     conv = m.recurrent_conv_dim / t
     return 2 * conv + m.recurrent_value_heads * (m.recurrent_value_dim + m.recurrent_gates) / t
 

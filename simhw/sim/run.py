@@ -42,7 +42,8 @@ from ..spec.model import DeviceSpec, NodeSpec
 from ..schedule.plan import Plan, validate_plan, workload_plan
 from ..workload.graph import Collective, OpKind, Phase
 from ..workload.spec import Mode, Recompute, Workload
-from ..workload.transformer import COLLECTIVE_BY_CODE, build_graph
+from ..workload.opbuild import COLLECTIVE_BY_CODE
+from ..workload.transformer import build_graph
 from .engine import Schedule, SimulationDeadlock, TaskGraphBuilder, simulate
 from .plan_layers import LayerDecision, layer_decision
 

@@ -15,7 +15,7 @@ from ..errors import MissingMemoryError, MissingPeakError
 
 
 class AttentionKernel(Enum):
-    """The FlashAttention generation a device's software stack runs (cost/roofline.py)."""
+    """The FlashAttention generation a device's software stack runs (cost/attention.py)."""
     FA2 = "fa2"   # Dao 2023: grid (q-block, batch, head) dispatched in launch order; the varlen GQA swap
                   # copies q and O; a paged KV cache runs the split-KV kernel and its tiles
     FA3 = "fa3"   # Shah et al. 2024: persistent CTAs, longest causal tiles first; packs GQA itself
@@ -159,7 +159,7 @@ class Efficiency:
     gemm_prologue_s: float = 0.0            # once per GEMM kernel beyond the launch: setup before the first wave
                                             # streams (Hopper: TMA descriptors, barriers, cluster launch)
     sm_l2_bytes_per_cycle: float = 64.0     # most L2 bytes one SM can take per clock (when few SMs are busy)
-    # --- FlashAttention (cost/roofline.py: attention_time_s). FlashAttention-2 forward tiles:
+    # --- FlashAttention (cost/attention.py: attention_time_s). FlashAttention-2 forward tiles:
     # each CTA owns attention_tile_q query rows of one head and walks the keys in blocks of
     # attention_tile_kv; decode (one query per sequence) packs a GQA group into one CTA and splits
     # the keys over CTAs (flash-decoding) in blocks of attention_split_tile_kv.

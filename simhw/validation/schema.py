@@ -21,7 +21,7 @@ op, bytes, pinned
                copy: h2d | d2h over the host link (PCIe); pinned true/false (pageable copies
                are staged through a pinned buffer: host_pageable_fraction of the pinned rate)
 paged          attention: true when the KV cache is paged (a block table; serving engines), which
-               FlashAttention-2 serves with its split-KV kernel (cost/roofline.py)
+               FlashAttention-2 serves with its split-KV kernel (cost/attention.py)
 kv_cache_write attention: true when the measured op also copies the new K/V into a paged
                cache (serving engines)
 kv_append      attention: true when the kernel itself appends the new K/V to the cache

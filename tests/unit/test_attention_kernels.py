@@ -10,7 +10,7 @@ import pytest
 
 import simhw
 from simhw.cost.ctas import dispatch, schedule
-from simhw.cost.roofline import attention_time_s
+from simhw.cost.attention import attention_time_s
 from simhw.errors import SpecError
 from simhw.spec.model import AttentionKernel, DType
 from simhw.workload.graph import Op, OpKind, Phase, shape

@@ -6,7 +6,8 @@ import pytest
 import simhw
 from simhw.workload.from_yaml import workload_from_dict
 from simhw.workload.graph import OpKind, Phase
-from simhw.workload.transformer import COLLECTIVE_BY_CODE, build_graph
+from simhw.workload.opbuild import COLLECTIVE_BY_CODE
+from simhw.workload.transformer import build_graph
 from simhw.workload.graph import Collective
 
 

@@ -190,7 +190,7 @@ def test_data_parallel_attention_splits_sequences_not_heads():
     heads and keeps only their latent cache; the FFN stays TP-split over the gathered tokens, so an
     all-gather and a reduce-scatter replace the two all-reduces of each layer."""
     from simhw.workload.graph import Collective
-    from simhw.workload.transformer import COLLECTIVE_BY_CODE
+    from simhw.workload.opbuild import COLLECTIVE_BY_CODE
     tp, dpa = _wl(V3, tp=8, batch=64, seq=4096), _dpa(_wl(V3, tp=8, batch=64, seq=4096))
     assert kv_cache_bytes(dpa) == pytest.approx(kv_cache_bytes(tp) / 8)
     assert layer_params_per_device(dpa) - layer_params_per_device(tp) == pytest.approx(
