@@ -68,7 +68,9 @@ def run(args) -> int:
     for name, label in (("ttft", "time to first token"), ("tpot", "time per output token"), ("e2e", "request latency")):
         rows.append([f"{label} p50 / p90 / p99",
                      " / ".join(seconds(s[f"{name}_p{q}_s"]) for q in (50, 90, 99))])
-    rows += [["mean decode batch", f"{res.mean_decode_batch:.1f}"],
+    rows += [["energy per output token", si(s["energy_per_output_token_j"], "J")],
+             ["average power (devices and hosts)", si(s["average_power_w"], "W")],
+             ["mean decode batch", f"{res.mean_decode_batch:.1f}"],
              ["KV capacity per replica", f"{res.kv_capacity_tokens:,.0f} tokens"],
              ["replicas busy", pct(res.busy_share)]]
     write_output(f"{res.workload} served on {res.hardware}\n" + table(rows, ["metric", "value"]), args.output)

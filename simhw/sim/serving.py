@@ -85,15 +85,20 @@ class ServingResult:
     kv_capacity_tokens: float          # per replica that decodes, at the mean request's length
     mean_decode_batch: float
     busy_share: float                  # replicas' busy time over (replicas x makespan)
+    energy_j: float = 0.0              # from the first arrival to the last token: the iterations' energy, the
+                                       # devices' idle draw in between, and the hosts' draw throughout
 
     @property
     def makespan_s(self) -> float:
         return max(r.done_s for r in self.requests) - min(r.arrival_s for r in self.requests)
 
     def summary(self) -> dict:
+        tokens = sum(r.output_tokens for r in self.requests)
         out = {"requests": len(self.requests), "makespan_s": self.makespan_s,
-               "output_tokens_per_s": sum(r.output_tokens for r in self.requests) / self.makespan_s,
-               "requests_per_s": len(self.requests) / self.makespan_s}
+               "output_tokens_per_s": tokens / self.makespan_s,
+               "requests_per_s": len(self.requests) / self.makespan_s,
+               "energy_per_output_token_j": self.energy_j / tokens,
+               "average_power_w": self.energy_j / self.makespan_s if self.makespan_s > 0 else 0.0}
         for name in ("ttft_s", "tpot_s", "e2e_s"):
             values = np.array([getattr(r, name) for r in self.requests])
             for q in (50, 90, 99):
@@ -119,15 +124,17 @@ def poisson_requests(n: int, rate_per_s: float, prompt_tokens: int, output_token
 
 
 class IterationCosts:
-    """Seconds of one prefill or decode iteration of a replica, from the cost model on a grid of
-    batch sizes (powers of two) and lengths (powers of two), interpolated linearly."""
+    """(seconds, joules) of one prefill or decode iteration of a replica, from the cost model on a
+    grid of batch sizes (powers of two) and lengths (powers of two), interpolated linearly."""
 
     def __init__(self, wl: Workload, hw):
-        self.wl, self.hw = wl, hw
-        self.tp = wl.parallelism.tp if wl.parallelism.attention_dp else 1
+        par = wl.parallelism
+        # one replica: its tp x pp devices, no data parallelism (energy counts its devices only)
+        self.wl, self.hw = replace(wl, devices=par.tp * par.pp, parallelism=replace(par, dp=1, ep=1)), hw
+        self.tp = par.tp if par.attention_dp else 1
 
     @functools.lru_cache(maxsize=None)
-    def _at(self, mode: Mode, batch: int, length: int) -> float:
+    def _at(self, mode: Mode, batch: int, length: int) -> tuple[float, float]:
         from ..cost.estimate import estimate
         b = -(-batch // self.tp) * self.tp               # DP attention: whole sequences per TP rank
         d = self.wl.decode
@@ -137,15 +144,26 @@ class IterationCosts:
         else:
             wl = replace(self.wl, mode=mode, micro_batch=b, global_batch=b, seq_len=length,
                          decode=DecodeOptions())
-        return estimate(wl, self.hw).step_time_s
+        r = estimate(wl, self.hw)
+        # the devices' energy; the hosts' draw is charged once for the whole run (simulate_serving)
+        return r.step_time_s, r.energy_j - _host_w(self.hw, wl.devices) * r.step_time_s
 
-    def seconds(self, mode: Mode, batch: float, length: float) -> float:
-        """Bilinear interpolation of the grid around (batch, length)."""
+    def cost(self, mode: Mode, batch: float, length: float) -> tuple[float, float]:
+        """Bilinear interpolation of the grid around (batch, length): (seconds, joules)."""
         (b0, b1), wb = _bracket(batch)
         (l0, l1), wl = _bracket(max(length, 16.0))
         t = [[self._at(mode, b, n) for n in (l0, l1)] for b in (b0, b1)]
-        return ((1 - wb) * ((1 - wl) * t[0][0] + wl * t[0][1])
-                + wb * ((1 - wl) * t[1][0] + wl * t[1][1]))
+        return tuple(((1 - wb) * ((1 - wl) * t[0][0][k] + wl * t[0][1][k])
+                      + wb * ((1 - wl) * t[1][0][k] + wl * t[1][1][k])) for k in (0, 1))
+
+
+def _host_w(hw, devices: int) -> float:
+    """Draw of the hosts (CPUs, fans, NICs) of the nodes ``devices`` devices occupy (0 for a bare
+    device spec), as cost/estimate.py charges it."""
+    from ..spec.model import NodeSpec
+    if not isinstance(hw, NodeSpec):
+        return 0.0
+    return hw.host_power_w * math.ceil(devices / max(1, hw.device_count))
 
 
 def _bracket(x: float) -> tuple[tuple[int, int], float]:
@@ -173,6 +191,7 @@ class _Replica:
     kv_used: float = 0.0
     busy: bool = False
     busy_s: float = 0.0
+    energy_j: float = 0.0
 
     @property
     def load(self) -> int:
@@ -273,8 +292,8 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
                 batch.append(s)
                 tokens += s.req.prompt_tokens
             if batch:
-                dur = costs.seconds(Mode.PREFILL, len(batch), tokens / len(batch))
-                rep.busy, rep.busy_s = True, rep.busy_s + dur
+                dur, joules = costs.cost(Mode.PREFILL, len(batch), tokens / len(batch))
+                rep.busy, rep.busy_s, rep.energy_j = True, rep.busy_s + dur, rep.energy_j + joules
                 push(now + dur, "prefilled", i, batch)
                 return
         if rep.decode and not rep.prefill:       # a decode replica admits transferred sequences
@@ -284,9 +303,9 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
                 rep.running.append(s)
         if rep.running:
             ctx = sum(s.req.prompt_tokens + s.produced for s in rep.running) / len(rep.running)
-            dur = costs.seconds(Mode.DECODE, len(rep.running), ctx)
+            dur, joules = costs.cost(Mode.DECODE, len(rep.running), ctx)
             decode_batches.append(len(rep.running))
-            rep.busy, rep.busy_s = True, rep.busy_s + dur
+            rep.busy, rep.busy_s, rep.energy_j = True, rep.busy_s + dur, rep.energy_j + joules
             push(now + dur, "decoded", i, None)
 
     def finish(rep: _Replica, s: _Seq, now: float) -> None:
@@ -339,7 +358,10 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         devices_per_replica=per_replica, requests=results,
         kv_capacity_tokens=budget / (per_token + per_seq / mean_len) if per_token + per_seq > 0 else math.inf,
         mean_decode_batch=float(np.mean(decode_batches)) if decode_batches else 0.0,
-        busy_share=sum(r.busy_s for r in reps) / (replicas * span) if span > 0 else 0.0)
+        busy_share=sum(r.busy_s for r in reps) / (replicas * span) if span > 0 else 0.0,
+        # a replica's devices draw idle power whenever it runs no iteration
+        energy_j=sum(r.energy_j + device.idle_w * per_replica * max(0.0, span - r.busy_s) for r in reps)
+        + _host_w(hw, replicas * per_replica) * span)
 
 
 def read_request_trace(path) -> tuple[Request, ...]:

@@ -111,3 +111,16 @@ def test_serve_cli(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["serve", "workloads/llama2-70b-decode.yaml", "--hw", "dgx-a100", "--rate", "-1"])
     assert exc.value.code == 2
+
+
+def test_energy_counts_iterations_idle_draw_and_hosts():
+    """Energy per output token: at a low rate the replica idles most of the time and its idle draw
+    dominates; a node spec adds its hosts' draw once for the run, as estimate charges it."""
+    a100 = load_hw("a100")
+    low = simulate_serving(WL, a100, poisson_requests(20, 0.01, 512, 64, seed=4))
+    busy = simulate_serving(WL, a100, poisson_requests(20, 0.0, 512, 64))
+    assert low.summary()["energy_per_output_token_j"] > 3 * busy.summary()["energy_per_output_token_j"]
+    idle = a100.idle_w * 4 * (low.makespan_s * (1 - low.busy_share))
+    assert low.energy_j > idle > 0.5 * low.energy_j
+    node = simulate_serving(WL, HW, poisson_requests(20, 0.0, 512, 64))
+    assert node.energy_j == pytest.approx(busy.energy_j + HW.host_power_w * node.makespan_s, rel=0.02)
