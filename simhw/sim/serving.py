@@ -25,7 +25,6 @@ nothing is preempted (vLLM allocates blocks as tokens come and preempts when it 
 """
 from __future__ import annotations
 
-import functools
 import heapq
 import math
 from collections import deque
@@ -132,9 +131,15 @@ class IterationCosts:
         # one replica: its tp x pp devices, no data parallelism (energy counts its devices only)
         self.wl, self.hw = replace(wl, devices=par.tp * par.pp, parallelism=replace(par, dp=1, ep=1)), hw
         self.tp = par.tp if par.attention_dp else 1
+        self._grid: dict[tuple, tuple[float, float]] = {}
 
-    @functools.lru_cache(maxsize=None)
     def _at(self, mode: Mode, batch: int, length: int) -> tuple[float, float]:
+        key = (mode, batch, length)
+        if key not in self._grid:
+            self._grid[key] = self._estimate(mode, batch, length)
+        return self._grid[key]
+
+    def _estimate(self, mode: Mode, batch: int, length: int) -> tuple[float, float]:
         from ..cost.estimate import estimate
         b = -(-batch // self.tp) * self.tp               # DP attention: whole sequences per TP rank
         d = self.wl.decode
