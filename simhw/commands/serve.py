@@ -25,6 +25,9 @@ def register(sub) -> None:
                         "--rate / --requests / lengths")
     p.add_argument("--prefill-replicas", type=_nonneg_int, default=0, metavar="N",
                    help="disaggregated serving: N replicas only prefill and send the KV cache to the others")
+    p.add_argument("--chunked-prefill", action="store_true",
+                   help="each iteration decodes every running sequence and fills the rest of --max-batch-tokens "
+                        "with prompt chunks (vLLM V1, SGLang); default: prefills run as their own iterations first")
     p.add_argument("--max-seqs", type=_count, default=256, metavar="N", help="sequences per replica (default 256)")
     p.add_argument("--max-batch-tokens", type=_count, default=8192, metavar="N",
                    help="prompt tokens per prefill iteration (default 8192)")
@@ -54,7 +57,8 @@ def run(args) -> int:
         requests = poisson_requests(args.requests, args.rate, prompt, output, args.seed)
     res = simulate_serving(wl, hw, requests, ServingOptions(
         max_num_seqs=args.max_seqs, max_batch_tokens=args.max_batch_tokens,
-        prefill_replicas=args.prefill_replicas, kv_memory_fraction=args.memory_fraction))
+        prefill_replicas=args.prefill_replicas, kv_memory_fraction=args.memory_fraction,
+        chunked_prefill=args.chunked_prefill))
     if args.format == "json":
         write_output(json.dumps(res.to_dict(), indent=2), args.output)
         return 0

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..errors import WorkloadError
-from ..workload.spec import DecodeOptions, Mode, Workload
+from ..workload.spec import Mode, Workload
+from .serving_costs import IterationCosts, host_w
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class ServingOptions:
     max_batch_tokens: int = 8192       # prompt tokens per prefill iteration (vLLM's max_num_batched_tokens)
     prefill_replicas: int = 0          # disaggregated: replicas that only prefill (0: every replica does both)
     kv_memory_fraction: float = 0.9    # of device memory, for weights, activations and KV (gpu_memory_utilization)
+    chunked_prefill: bool = False      # each iteration decodes every running sequence and fills the rest of
+                                       # max_batch_tokens with prompt chunks (vLLM V1, SGLang; Sarathi-Serve)
 
 
 @dataclass(frozen=True)
@@ -122,61 +125,6 @@ def poisson_requests(n: int, rate_per_s: float, prompt_tokens: int, output_token
     return tuple(Request(float(t), prompt_tokens, output_tokens) for t in times)
 
 
-class IterationCosts:
-    """(seconds, joules) of one prefill or decode iteration of a replica, from the cost model on a
-    grid of batch sizes (powers of two) and lengths (powers of two), interpolated linearly."""
-
-    def __init__(self, wl: Workload, hw):
-        par = wl.parallelism
-        # one replica: its tp x pp devices, no data parallelism (energy counts its devices only)
-        self.wl, self.hw = replace(wl, devices=par.tp * par.pp, parallelism=replace(par, dp=1, ep=1)), hw
-        self.tp = par.tp if par.attention_dp else 1
-        self._grid: dict[tuple, tuple[float, float]] = {}
-
-    def _at(self, mode: Mode, batch: int, length: int) -> tuple[float, float]:
-        key = (mode, batch, length)
-        if key not in self._grid:
-            self._grid[key] = self._estimate(mode, batch, length)
-        return self._grid[key]
-
-    def _estimate(self, mode: Mode, batch: int, length: int) -> tuple[float, float]:
-        from ..cost.estimate import estimate
-        b = -(-batch // self.tp) * self.tp               # DP attention: whole sequences per TP rank
-        d = self.wl.decode
-        if mode is Mode.DECODE:
-            wl = replace(self.wl, mode=mode, micro_batch=b, global_batch=b, seq_len=length,
-                         decode=replace(d, context_len=length, new_tokens=1, samples=1))
-        else:
-            wl = replace(self.wl, mode=mode, micro_batch=b, global_batch=b, seq_len=length,
-                         decode=DecodeOptions())
-        r = estimate(wl, self.hw)
-        # the devices' energy; the hosts' draw is charged once for the whole run (simulate_serving)
-        return r.step_time_s, r.energy_j - _host_w(self.hw, wl.devices) * r.step_time_s
-
-    def cost(self, mode: Mode, batch: float, length: float) -> tuple[float, float]:
-        """Bilinear interpolation of the grid around (batch, length): (seconds, joules)."""
-        (b0, b1), wb = _bracket(batch)
-        (l0, l1), wl = _bracket(max(length, 16.0))
-        t = [[self._at(mode, b, n) for n in (l0, l1)] for b in (b0, b1)]
-        return tuple(((1 - wb) * ((1 - wl) * t[0][0][k] + wl * t[0][1][k])
-                      + wb * ((1 - wl) * t[1][0][k] + wl * t[1][1][k])) for k in (0, 1))
-
-
-def _host_w(hw, devices: int) -> float:
-    """Draw of the hosts (CPUs, fans, NICs) of the nodes ``devices`` devices occupy (0 for a bare
-    device spec), as cost/estimate.py charges it."""
-    from ..spec.model import NodeSpec
-    if not isinstance(hw, NodeSpec):
-        return 0.0
-    return hw.host_power_w * math.ceil(devices / max(1, hw.device_count))
-
-
-def _bracket(x: float) -> tuple[tuple[int, int], float]:
-    lo = 2 ** max(0, math.floor(math.log2(max(x, 1.0))))
-    hi = lo * 2 if x > lo else lo
-    return (lo, hi), (x - lo) / (hi - lo) if hi > lo else 0.0
-
-
 @dataclass
 class _Seq:
     req: Request
@@ -185,6 +133,8 @@ class _Seq:
     produced: float = 0.0
     first_s: float = math.nan
     reserved: float = 0.0          # KV bytes held for it on its replica
+    cached: int = 0                # prompt tokens prefilled so far
+    prefilled: bool = False
 
 
 @dataclass
@@ -282,78 +232,84 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         rep.kv_used -= s.reserved
         s.reserved = 0.0
 
-    def start(i: int, now: float) -> None:
-        rep = reps[i]
-        if rep.busy:
-            return
-        if rep.prefill:
-            batch, tokens = [], 0
-            while rep.waiting and len(rep.running) + len(batch) < options.max_num_seqs:
-                s = rep.waiting[0]
-                if batch and tokens + s.req.prompt_tokens > options.max_batch_tokens or not fits(rep, s):
-                    break
-                rep.waiting.popleft()
-                admit(rep, s)
-                batch.append(s)
-                tokens += s.req.prompt_tokens
-            if batch:
-                dur, joules = costs.cost(Mode.PREFILL, len(batch), tokens / len(batch))
-                rep.busy, rep.busy_s, rep.energy_j = True, rep.busy_s + dur, rep.energy_j + joules
-                push(now + dur, "prefilled", i, batch)
-                return
+    def plan(rep: _Replica) -> tuple[list, list]:
+        """The next iteration's decoding sequences and prompt chunks (sequence, tokens)."""
         if rep.decode and not rep.prefill:       # a decode replica admits transferred sequences
             while rep.waiting and len(rep.running) < options.max_num_seqs and fits(rep, rep.waiting[0]):
                 s = rep.waiting.popleft()
                 admit(rep, s)
                 rep.running.append(s)
-        if rep.running:
-            ctx = sum(s.req.prompt_tokens + s.produced for s in rep.running) / len(rep.running)
-            dur, joules = costs.cost(Mode.DECODE, len(rep.running), ctx)
-            decode_batches.append(len(rep.running))
-            rep.busy, rep.busy_s, rep.energy_j = True, rep.busy_s + dur, rep.energy_j + joules
-            push(now + dur, "decoded", i, None)
+        decodes = [s for s in rep.running if s.prefilled] if rep.decode else []
+        chunks: list = []
+        if not rep.prefill:
+            return decodes, chunks
+        room = options.max_batch_tokens - (len(decodes) if options.chunked_prefill else 0)
+        if options.chunked_prefill:               # unfinished prompts first, then new ones
+            for s in rep.running:
+                if not s.prefilled and room > 0:
+                    chunks.append((s, min(s.req.prompt_tokens - s.cached, room)))
+                    room -= chunks[-1][1]
+        while rep.waiting and len(rep.running) < options.max_num_seqs and room > 0 and fits(rep, rep.waiting[0]):
+            s = rep.waiting[0]
+            if not options.chunked_prefill and chunks and s.req.prompt_tokens > room:
+                break
+            rep.waiting.popleft()
+            admit(rep, s)
+            rep.running.append(s)
+            chunks.append((s, min(s.req.prompt_tokens, room) if options.chunked_prefill else s.req.prompt_tokens))
+            room -= chunks[-1][1]
+        if chunks and not options.chunked_prefill:
+            decodes = []                          # prefills run first, as their own iteration
+        return decodes, chunks
 
-    def finish(rep: _Replica, s: _Seq, now: float) -> None:
-        release(rep, s)
-        done[s.index] = now
+    def start(i: int, now: float) -> None:
+        rep = reps[i]
+        if rep.busy:
+            return
+        decodes, chunks = plan(rep)
+        if not decodes and not chunks:
+            return
+        ctx = sum(s.req.prompt_tokens + s.produced for s in decodes) / len(decodes) if decodes else 0.0
+        dur, joules = costs.mixed(len(decodes), ctx, [(c, s.cached) for s, c in chunks])
+        if decodes:
+            decode_batches.append(len(decodes))
+        rep.busy, rep.busy_s, rep.energy_j = True, rep.busy_s + dur, rep.energy_j + joules
+        push(now + dur, "iteration", i, (decodes, chunks))
+
+    def complete(i: int, now: float, decodes: list, chunks: list) -> None:
+        rep = reps[i]
+        rep.busy = False
+        for s in decodes:
+            s.produced += step_tokens
+        for s, c in chunks:
+            s.cached += c
+            if s.cached >= s.req.prompt_tokens:   # the prefill's last chunk yields the first token
+                s.first_s, s.produced, s.prefilled = now, 1.0, True
+        still = []
+        for s in rep.running:
+            if s.prefilled and s.produced >= s.req.output_tokens:
+                release(rep, s)
+                done[s.index] = now
+            elif s.prefilled and not rep.decode:  # send the KV cache to a decode replica; free it here
+                release(rep, s)
+                j = least_loaded(prefill=False)
+                kv_bytes = per_token * s.req.prompt_tokens + per_seq
+                push(now + link.latency_s + kv_bytes / link.bandwidth_bytes_per_s, "transferred", j, s)
+            else:
+                still.append(s)
+        rep.running = still
+        start(i, now)
 
     for s in seqs:
         push(s.req.arrival_s, "arrive", -1, s)
     while events:
         now, _, kind, i, payload = heapq.heappop(events)
-        if kind == "arrive":
-            j = least_loaded(prefill=True)
-            reps[j].waiting.append(payload)
-            start(j, now)
+        if kind == "iteration":
+            complete(i, now, *payload)
             continue
-        if kind == "transferred":
-            reps[i].waiting.append(payload)
-            start(i, now)
-            continue
-        rep = reps[i]
-        rep.busy = False
-        if kind == "prefilled":
-            for s in payload:
-                s.first_s, s.produced = now, 1.0
-                if s.produced >= s.req.output_tokens:
-                    finish(rep, s, now)
-                elif n_pre:     # send the KV cache to a decode replica; the prefill replica frees it
-                    release(rep, s)
-                    j = least_loaded(prefill=False)
-                    kv_bytes = per_token * s.req.prompt_tokens + per_seq
-                    push(now + link.latency_s + kv_bytes / link.bandwidth_bytes_per_s, "transferred", j, s)
-                else:
-                    rep.running.append(s)
-        else:
-            still = []
-            for s in rep.running:
-                s.produced += step_tokens
-                if s.produced >= s.req.output_tokens:
-                    finish(rep, s, now)
-                else:
-                    still.append(s)
-            rep.running = still
-        start(i, now)
+        j = least_loaded(prefill=True) if kind == "arrive" else i
+        reps[j].waiting.append(payload)
+        start(j, now)
     results = tuple(RequestResult(s.req.arrival_s, s.first_s, done[s.index], s.req.prompt_tokens,
                                   s.req.output_tokens) for s in seqs)
     span = max(r.done_s for r in results) - min(r.arrival_s for r in results)
@@ -366,7 +322,7 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         busy_share=sum(r.busy_s for r in reps) / (replicas * span) if span > 0 else 0.0,
         # a replica's devices draw idle power whenever it runs no iteration
         energy_j=sum(r.energy_j + device.idle_w * per_replica * max(0.0, span - r.busy_s) for r in reps)
-        + _host_w(hw, replicas * per_replica) * span)
+        + host_w(hw, replicas * per_replica) * span)
 
 
 def read_request_trace(path) -> tuple[Request, ...]:

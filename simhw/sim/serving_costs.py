@@ -1,0 +1,127 @@
+"""Iteration times and energy of a serving replica for sim/serving.py, from the cost model: whole
+prefill and decode iterations on a grid of batch sizes and lengths, and mixed iterations of chunked
+prefill (decode tokens and prompt chunks in one pass) composed from the same estimates' parts."""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from ..workload.spec import DecodeOptions, EngineOptions, Mode, Workload
+
+
+class IterationCosts:
+    """(seconds, joules) of one prefill or decode iteration of a replica, from the cost model on a
+    grid of batch sizes (powers of two) and lengths (powers of two), interpolated linearly."""
+
+    def __init__(self, wl: Workload, hw):
+        par = wl.parallelism
+        # one replica: its tp x pp devices, no data parallelism (energy counts its devices only)
+        self.wl, self.hw = replace(wl, devices=par.tp * par.pp, parallelism=replace(par, dp=1, ep=1)), hw
+        self.tp = par.tp if par.attention_dp else 1
+        self._grid: dict[tuple, tuple[float, float]] = {}
+
+    def _at(self, mode: Mode, batch: int, length: int) -> tuple[float, float]:
+        key = (mode, batch, length)
+        if key not in self._grid:
+            self._grid[key] = self._estimate(mode, batch, length)
+        return self._grid[key]
+
+    def _workload(self, mode: Mode, batch: int, length: int) -> Workload:
+        b = -(-batch // self.tp) * self.tp               # DP attention: whole sequences per TP rank
+        length = max(1, int(round(length)))
+        if mode is Mode.DECODE:
+            return replace(self.wl, mode=mode, micro_batch=b, global_batch=b, seq_len=length,
+                           decode=replace(self.wl.decode, context_len=length, new_tokens=1, samples=1))
+        return replace(self.wl, mode=mode, micro_batch=b, global_batch=b, seq_len=length, decode=DecodeOptions())
+
+    def _estimate(self, mode: Mode, batch: int, length: int) -> tuple[float, float]:
+        from ..cost.estimate import estimate
+        wl = self._workload(mode, batch, length)
+        r = estimate(wl, self.hw)
+        # the devices' energy; the hosts' draw is charged once for the whole run (simulate_serving)
+        return r.step_time_s, r.energy_j - host_w(self.hw, wl.devices) * r.step_time_s
+
+    def _parts_at(self, mode: Mode, batch: int, length: int) -> tuple[float, ...]:
+        """(GPU seconds, attention share, head share, dynamic joules) of a whole iteration with no
+        engine overheads: the op graph's attention and recurrent-scan kernels (which depend on each
+        sequence's context) and its embedding / output layer (once per token) against the rest."""
+        key = ("parts", mode, batch, length)
+        if key not in self._grid:
+            from ..cost.estimate import OpCoster, estimate
+            from ..workload.graph import OpKind
+            from ..workload.transformer import build_graph
+            wl = replace(self._workload(mode, batch, length), engine=EngineOptions(0.0, 0.0, 0.0, 0.0))
+            r = estimate(wl, self.hw)
+            graph = build_graph(wl, compact=True)
+            coster = OpCoster(self.hw, wl)
+            coster.use_step_clock(graph.ops)
+            total = attn = head = 0.0
+            for op in graph.ops:
+                t = coster(op).time_s * op.count
+                total += t
+                attn += t if op.kind in (OpKind.ATTENTION, OpKind.SCAN) else 0.0
+                head += t if op.layer < 0 and op.kind is not OpKind.COLLECTIVE else 0.0
+            device = getattr(self.hw, "device", self.hw)
+            dyn = r.energy_j - (device.busy_w * wl.devices + host_w(self.hw, wl.devices)) * r.step_time_s
+            self._grid[key] = (r.step_time_s, attn / total if total else 0.0, head / total if total else 0.0, dyn)
+        return self._grid[key]
+
+    def _parts(self, mode: Mode, batch: float, length: float) -> tuple[float, ...]:
+        (b0, b1), wb = _bracket(batch)
+        (l0, l1), wl = _bracket(max(length, 16.0))
+        t = [[self._parts_at(mode, b, n) for n in (l0, l1)] for b in (b0, b1)]
+        return tuple(((1 - wb) * ((1 - wl) * t[0][0][k] + wl * t[0][1][k])
+                      + wb * ((1 - wl) * t[1][0][k] + wl * t[1][1][k])) for k in range(4))
+
+    def mixed(self, decodes: int, context: float, chunks: list[tuple[int, int]]) -> tuple[float, float]:
+        """(seconds, joules) of one chunked-prefill iteration: ``decodes`` sequences at mean
+        ``context`` decoding one token each, and prompt ``chunks`` of (tokens, tokens already
+        cached before them) (Agrawal et al. 2024, Sarathi-Serve, arXiv 2403.02310 §4). The
+        per-token ops (projections, FFN or experts, norms, collectives) run once over all the
+        iteration's tokens: a prefill's of that many tokens; each sequence's attention is its
+        own: the decode step's, and for a chunk of p tokens after o cached ones, a prefill's over
+        the length whose causal square has as many query-key pairs, sqrt(p (2o + p)); the decode
+        tokens' output layer is the decode step's. A plain decode step or a batch of fresh
+        prompts is the whole iteration's estimate."""
+        if not chunks:
+            return self.cost(Mode.DECODE, decodes, context)
+        if not decodes and all(o == 0 for _, o in chunks):
+            return self.cost(Mode.PREFILL, len(chunks), sum(p for p, _ in chunks) / len(chunks))
+        tokens = decodes + sum(p for p, _ in chunks)
+        lin_s, lin_attn, lin_head, lin_j = self._parts(Mode.PREFILL, 1, tokens)
+        gpu = lin_s * (1 - lin_attn)
+        joules = lin_j * (1 - lin_attn)
+        for p, o in chunks:
+            s, a, _, j = self._parts(Mode.PREFILL, 1, math.sqrt(p * (2 * o + p)))
+            gpu, joules = gpu + s * a, joules + j * a
+        if decodes:
+            s, a, h, j = self._parts(Mode.DECODE, decodes, context)
+            gpu, joules = gpu + s * (a + h), joules + j * (a + h)
+        from ..schedule.from_workload import serving_iteration_s
+        seqs = decodes + len(chunks)
+        t = serving_iteration_s(self._workload(Mode.DECODE, seqs, int(context) or 1), self.hw, gpu)
+        device = getattr(self.hw, "device", self.hw)
+        return t, joules + device.busy_w * self.wl.devices * t
+
+    def cost(self, mode: Mode, batch: float, length: float) -> tuple[float, float]:
+        """Bilinear interpolation of the grid around (batch, length): (seconds, joules)."""
+        (b0, b1), wb = _bracket(batch)
+        (l0, l1), wl = _bracket(max(length, 16.0))
+        t = [[self._at(mode, b, n) for n in (l0, l1)] for b in (b0, b1)]
+        return tuple(((1 - wb) * ((1 - wl) * t[0][0][k] + wl * t[0][1][k])
+                      + wb * ((1 - wl) * t[1][0][k] + wl * t[1][1][k])) for k in (0, 1))
+
+
+def host_w(hw, devices: int) -> float:
+    """Draw of the hosts (CPUs, fans, NICs) of the nodes ``devices`` devices occupy (0 for a bare
+    device spec), as cost/estimate.py charges it."""
+    from ..spec.model import NodeSpec
+    if not isinstance(hw, NodeSpec):
+        return 0.0
+    return hw.host_power_w * math.ceil(devices / max(1, hw.device_count))
+
+
+def _bracket(x: float) -> tuple[tuple[int, int], float]:
+    lo = 2 ** max(0, math.floor(math.log2(max(x, 1.0))))
+    hi = lo * 2 if x > lo else lo
+    return (lo, hi), (x - lo) / (hi - lo) if hi > lo else 0.0
