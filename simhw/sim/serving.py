@@ -11,15 +11,18 @@ replica first runs a prefill iteration over the waiting requests, first come fir
 when its whole KV cache (prompt + output tokens) fits what the weights leave of
 ``kv_memory_fraction`` of device memory; otherwise it runs one decode iteration over every running
 sequence. A prefill yields each request's first token; each decode iteration one more (the
-expected accepted tokens per step with speculative decoding).
+expected accepted tokens per step with speculative decoding). With ``chunked_prefill`` (vLLM V1,
+SGLang; Agrawal et al. 2024, Sarathi-Serve, arXiv 2403.02310) every iteration decodes all running
+sequences and fills the rest of ``max_batch_tokens`` with prompt chunks.
 
 Disaggregated serving (``prefill_replicas`` > 0; Splitwise, Patel et al. 2024, arXiv 2311.18677;
 DistServe, Zhong et al. 2024, arXiv 2401.09670): those replicas only prefill, then send each
 request's KV cache to a decode replica over the network (each TP rank its shard, in parallel);
 the decode replicas only decode.
 
-Iteration times come from ``cost.estimate`` (engine overheads included) on a grid of batch sizes
-and lengths, interpolated linearly in between. Approximations: a prefill batch is priced at its
+Iteration times and energy come from ``cost.estimate`` (engine overheads included) on a grid of
+batch sizes and lengths, interpolated linearly in between; mixed iterations are composed from the
+same estimates' parts (sim/serving_costs.py). Approximations: a prefill batch is priced at its
 mean prompt length; a decode batch at its mean context; KV is reserved whole at admission, so
 nothing is preempted (vLLM allocates blocks as tokens come and preempts when it runs out).
 """
@@ -47,7 +50,8 @@ class Request:
 @dataclass(frozen=True)
 class ServingOptions:
     max_num_seqs: int = 256            # sequences a replica runs at once (vLLM's max_num_seqs)
-    max_batch_tokens: int = 8192       # prompt tokens per prefill iteration (vLLM's max_num_batched_tokens)
+    max_batch_tokens: int = 8192       # tokens per iteration: prompt tokens of a prefill, or with chunked
+                                       # prefill decode tokens and chunks (vLLM's max_num_batched_tokens)
     prefill_replicas: int = 0          # disaggregated: replicas that only prefill (0: every replica does both)
     kv_memory_fraction: float = 0.9    # of device memory, for weights, activations and KV (gpu_memory_utilization)
     chunked_prefill: bool = False      # each iteration decodes every running sequence and fills the rest of
