@@ -39,6 +39,7 @@ PARAMS = {
     "wall": ("host_launch_gap_s",),
     "compiled": ("host_compiled_call_gap_s",),
     "copy": ("host_copy_fraction",),
+    "scan": ("scan_step_latency_s", "attention_memory_fraction"),
 }
 # The node's network link (comm.group_link aggregates it over the ranks each node contributes).
 NETWORK_PARAMS = ("network_bandwidth_bytes_per_s", "network_latency_s")
@@ -46,7 +47,7 @@ NETWORK_PARAMS = ("network_bandwidth_bytes_per_s", "network_latency_s")
 # kernels of simhw's H100/H200 training-step traces, validate/data/*/train_step_trace.json.gz)
 _FLOORS = {"host_launch_gap_s": 1e-6, "host_compiled_call_gap_s": 1e-6, "attention_block_latency_s": 1e-7,
            "attention_overhead_s": 1e-7, "attention_cta_overhead_s": 1e-7, "gemm_cta_overhead_s": 1e-8,
-           "network_latency_s": 1e-8, "launch_s": 5e-7}
+           "network_latency_s": 1e-8, "launch_s": 5e-7, "scan_step_latency_s": 1e-8}
 
 
 def with_efficiency(hw: DeviceSpec | NodeSpec, **changes) -> DeviceSpec | NodeSpec:

@@ -3,7 +3,7 @@
 Columns (unused cells empty; extra columns are ignored):
 
 =============  =============================================================================
-kind           gemm | attention | collective | elementwise | norm | softmax
+kind           gemm | attention | collective | elementwise | norm | softmax | copy | scan
 measured_s     measured time of one execution, seconds
 m, n, k        GEMM: C[m,n] = A[m,k]·B[k,n]; ``batch`` (optional) for batched GEMMs
 dtype          fp16, bf16, fp32, fp8, ... (default bf16)
@@ -20,6 +20,11 @@ elements, reads, writes, op
 op, bytes, pinned
                copy: h2d | d2h over the host link (PCIe); pinned true/false (pageable copies
                are staged through a pinned buffer: host_pageable_fraction of the pinned rate)
+batch, seq_q, heads, kv_heads, head_dim, op
+               scan: a recurrent layer's chunked scan (workload/mixers.py), op gated_deltanet
+               (default; Qwen3-Next's linear attention) or mamba2; heads = value heads, kv_heads =
+               key heads (Mamba-2: groups); head_dim = key and value widths; seq_q = 1 is a decode
+               step (one state read and written per sequence and head)
 paged          attention: true when the KV cache is paged (a block table; serving engines), which
                FlashAttention-2 serves with its split-KV kernel (cost/attention.py)
 kv_cache_write attention: true when the measured op also copies the new K/V into a paged
@@ -74,7 +79,8 @@ COLUMNS = ("kind", "measured_s", "m", "n", "k", "dtype", "batch", "seq_q", "seq_
            "head_dim", "causal", "kv_cache_write", "kv_append", "paged", "op", "bytes", "ranks", "ranks_per_node", "elements", "reads", "writes",
            "pinned", "load_bytes", "row", "a_reuse_bytes", "b_reuse_bytes", "timing", "power", "power_limited", "held_s", "source", "label")
 TIMINGS = ("kernel", "wall", "compiled")
-KINDS = ("gemm", "attention", "collective", "elementwise", "norm", "softmax", "copy")
+KINDS = ("gemm", "attention", "collective", "elementwise", "norm", "softmax", "copy", "scan")
+SCANS = ("gated_deltanet", "mamba2")
 COPY_OPS = ("h2d", "d2h")
 COLLECTIVES = tuple(c.value for c in Collective)
 _OPKIND = {"elementwise": OpKind.ELEMENTWISE, "norm": OpKind.NORM, "softmax": OpKind.SOFTMAX}
@@ -180,6 +186,17 @@ def build_op(kind: str, row: dict) -> Op:
                               kv_write=float(_bool(row, "kv_cache_write", False)),
                               kv_append=float(_bool(row, "kv_append", False)),
                               paged=float(_bool(row, "paged", False))))
+    if kind == "scan":
+        from ..workload.mixers import scan_op
+        from ..workload.models import Recurrent
+        b, sq, hv, d = (_number(row, c) for c in ("batch", "seq_q", "heads", "head_dim"))
+        hk = _number(row, "kv_heads", hv)
+        name = (_get(row, "op") or "gated_deltanet").lower()
+        if name not in SCANS:
+            raise ValueError(f"'op' = {name!r} must be one of {', '.join(SCANS)} for a scan")
+        if any(v != int(v) for v in (b, sq, hv, hk, d)) or hv % hk:
+            raise ValueError("batch, seq_q, heads, kv_heads and head_dim must be whole numbers, kv_heads dividing heads")
+        return scan_op(Recurrent(name), b, sq, hv, hk, d, dt)
     if kind == "collective":
         name = _get(row, "op").lower()
         if name not in COLLECTIVES:

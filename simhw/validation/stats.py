@@ -178,10 +178,11 @@ def render_table(result: ValidationResult, worst: int = 5) -> str:
         o = result.overall
         lines.append(f"{'overall':<14}{o.n:>7}{_pct(o.median_ape):>10}{_pct(o.p90_ape):>10}{_spct(o.bias):>10}")
     if len(result.sources) > 1:
-        lines += ["", f"{'source':<16}{'kind':<14}{'n':>7}{'median':>10}{'p90':>10}{'bias':>10}"]
+        w = max(16, 2 + max(len(src) for src in result.sources))
+        lines += ["", f"{'source':<{w}}{'kind':<14}{'n':>7}{'median':>10}{'p90':>10}{'bias':>10}"]
         for s, ks in result.sources.items():
             for k, v in ks.items():
-                lines.append(f"{s:<16}{k:<14}{v.n:>7}{_pct(v.median_ape):>10}{_pct(v.p90_ape):>10}{_spct(v.bias):>10}")
+                lines.append(f"{s:<{w}}{k:<14}{v.n:>7}{_pct(v.median_ape):>10}{_pct(v.p90_ape):>10}{_spct(v.bias):>10}")
     bands = duration_bands(result.rows)
     if bands:
         lines += ["", f"{'kind':<14}{'measured':<14}{'n':>7}{'median':>10}{'p90':>10}{'bias':>10}"]

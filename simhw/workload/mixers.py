@@ -8,7 +8,7 @@ from dataclasses import replace
 from .graph import Collective, Op, OpKind, Phase, shape
 from .models import Position, Recurrent
 from .opbuild import COLL_CODE, elementwise, gemm, norm
-from .spec import Mode, Workload
+from .spec import DecodeOptions, Mode, Optimizer, Workload
 
 
 def attention_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, phase: Phase,
@@ -192,3 +192,20 @@ def attention_op(wl: Workload, i: int, batch: int, s_q: int, s_kv: int, phase: P
         io["output_bytes"] += scores * (2 * act_bytes + 1)
         io["input_bytes"] += scores * act_bytes
     return Op(f"attn.{i}", OpKind.ATTENTION, phase, i, executed, dt, shape=att_shape, **io)
+
+
+def scan_op(recurrent: Recurrent, batch: float, seq_q: float, value_heads: float, key_heads: float,
+            head_dim: float, dtype, chunk: int = 0) -> Op:
+    """The scan op recurrent_ops prices, for one measured kernel: ``batch`` sequences of ``seq_q``
+    tokens (1: a decode step that reads and writes each state), ``value_heads`` and ``key_heads``
+    of ``head_dim`` (key and value widths alike; Mamba-2: its heads, groups, head dim = state size
+    too). A validation row's op (simhw validate, kind scan)."""
+    from .models import ModelConfig
+    b, s, hv, hk, d = (int(v) for v in (batch, seq_q, value_heads, key_heads, head_dim))
+    model = ModelConfig(name="scan", layers=1, hidden=hv * d, heads=1, ffn=1, vocab=1, recurrent=recurrent,
+                        recurrent_key_heads=hk, recurrent_key_dim=d, recurrent_value_heads=hv, recurrent_value_dim=d,
+                        recurrent_chunk=chunk)
+    wl = Workload(name="scan", model=model, mode=Mode.DECODE if s == 1 else Mode.PREFILL, seq_len=s,
+                  global_batch=b, micro_batch=b, dtype=dtype, optimizer=Optimizer.NONE, devices=1,
+                  decode=DecodeOptions(context_len=s, new_tokens=1))
+    return next(op for op in recurrent_ops(wl, 0, b * s, b, s, s, Phase.FWD, 1) if op.kind is OpKind.SCAN)

@@ -280,3 +280,30 @@ def test_gated_deltanet_prefill_scan_against_published_b200_kernel_times():
     assert scan_chain_s(_op(_wl(QN, batch=8), "lin_scan"), b200) == 0.0
     mamba = replace(QN, recurrent=Recurrent.MAMBA2, recurrent_chunk=256)
     assert scan_chain_s(_op(_wl(mamba, mode=Mode.PREFILL, seq=4096), "lin_scan"), b200) == 0.0
+
+
+def test_validate_and_calibrate_scan_rows(tmp_path):
+    """`simhw validate` reads kind scan rows as the op the estimates price; `simhw calibrate` fits
+    scan_step_latency on them (here: recovering a perturbed value from synthetic rows)."""
+    from simhw.calibrate import calibrate, with_efficiency
+    from simhw.cost.roofline import op_cost
+    from simhw.spec.load import load_hw
+    from simhw.validation.predict import predict_s
+    from simhw.validation.schema import parse_lines
+    b200 = load_hw("b200")
+    shapes = [(b, t, h) for b in (1, 2, 4, 8) for t in (512, 1024, 2048, 4096, 8192) for h in (16, 32, 64)]
+    text = "kind,measured_s,batch,seq_q,heads,kv_heads,head_dim,dtype,label\n" + "".join(
+        f"scan,1,{b},{t},{h},{h // 2},128,bf16,b{b}t{t}h{h}\n" for b, t, h in shapes) + "scan,1,1,1,3,2,128,bf16,bad\n"
+    rows, bad = parse_lines(text.splitlines(True))
+    assert len(rows) == len(shapes) and bad[0].line == len(shapes) + 2 and "kv_heads dividing" in bad[0].reason
+    # the row's op is the one a Qwen3-Next-shaped layer prices
+    m = replace(QN, recurrent_key_heads=16, recurrent_value_heads=32)
+    layer = _op(_wl(m, mode=Mode.PREFILL, batch=2, seq=2048), "lin_scan")
+    row = next(r for r in rows if r.label == "b2t2048h32")
+    assert predict_s(row, b200) == pytest.approx(op_cost(layer, b200).time_s, rel=1e-12)
+    truth = with_efficiency(b200, scan_step_latency_s=2.5e-6)
+    measured = "".join(f"scan,{predict_s(r, truth)},{b},{t},{h},{h // 2},128,bf16,b{b}t{t}h{h}\n"
+                       for r, (b, t, h) in zip(rows, shapes))
+    rows, _ = parse_lines(("kind,measured_s,batch,seq_q,heads,kv_heads,head_dim,dtype,label\n" + measured).splitlines(True))
+    result = calibrate(rows, b200, params=["scan_step_latency_s"])
+    assert result.params["scan_step_latency_s"][1] == pytest.approx(2.5e-6, rel=0.02)

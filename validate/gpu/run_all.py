@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Measure this CUDA GPU for simhw: GEMMs, SDPA prefill and decode, elementwise bandwidth,
-host<->device copies, and one small transformer training step under torch.profiler.
+host<->device copies, Gated DeltaNet scans (when flash-linear-attention is installed), and one small
+transformer training step under torch.profiler.
 
     python validate/gpu/run_all.py --out DIR [--quick] [--dtype bf16|fp16] [--skip copies,train]
     python validate/gpu/run_all.py --out DIR --smoke [--device cpu]   # check the harness itself
@@ -25,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-PARTS = ("gemm", "attention", "elementwise", "copies", "rowwise", "reuse", "microbench", "power", "train")
+PARTS = ("gemm", "attention", "elementwise", "copies", "rowwise", "reuse", "scan", "microbench", "power", "train")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     import gemm_reuse
     import power
     import rowwise
+    import scan
     import train_step
 
     if args.l2 == "hot":
@@ -89,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
              ("elementwise", lambda: elementwise.measure(args.dtype, args.quick, gpu, device=dev, smoke=smoke)),
              ("copies", lambda: copies.measure(args.quick or smoke, gpu)),
              ("rowwise", lambda: rowwise.measure(args.quick, gpu, device=dev, smoke=smoke)),
-             ("reuse", lambda: gemm_reuse.measure(args.quick, gpu, device=dev, smoke=smoke)))
+             ("reuse", lambda: gemm_reuse.measure(args.quick, gpu, device=dev, smoke=smoke)),
+             ("scan", lambda: scan.measure(args.dtype, args.quick, gpu, device=dev, smoke=smoke)))
     for name, fn in steps:
         if name in skip or (name == "copies" and dev == "cpu"):   # host<->device needs a device
             continue
