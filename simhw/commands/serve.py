@@ -28,6 +28,9 @@ def register(sub) -> None:
     p.add_argument("--chunked-prefill", action="store_true",
                    help="each iteration decodes every running sequence and fills the rest of --max-batch-tokens "
                         "with prompt chunks (vLLM V1, SGLang); default: prefills run as their own iterations first")
+    p.add_argument("--reserve-kv", action="store_true",
+                   help="each request reserves its whole KV cache (prompt + output) at admission; default: the "
+                        "cache grows as tokens come and the newest sequence is preempted when it runs out (vLLM)")
     p.add_argument("--max-seqs", type=_count, default=256, metavar="N", help="sequences per replica (default 256)")
     p.add_argument("--max-batch-tokens", type=_count, default=8192, metavar="N",
                    help="prompt tokens per prefill iteration (default 8192)")
@@ -58,7 +61,7 @@ def run(args) -> int:
     res = simulate_serving(wl, hw, requests, ServingOptions(
         max_num_seqs=args.max_seqs, max_batch_tokens=args.max_batch_tokens,
         prefill_replicas=args.prefill_replicas, kv_memory_fraction=args.memory_fraction,
-        chunked_prefill=args.chunked_prefill))
+        chunked_prefill=args.chunked_prefill, kv_on_demand=not args.reserve_kv))
     if args.format == "json":
         write_output(json.dumps(res.to_dict(), indent=2), args.output)
         return 0
@@ -76,6 +79,7 @@ def run(args) -> int:
              ["average power (devices and hosts)", si(s["average_power_w"], "W")],
              ["mean decode batch", f"{res.mean_decode_batch:.1f}"],
              ["KV capacity per replica", f"{res.kv_capacity_tokens:,.0f} tokens"],
+             ["preemptions (KV cache full)", str(res.preemptions)],
              ["replicas busy", pct(res.busy_share)]]
     write_output(f"{res.workload} served on {res.hardware}\n" + table(rows, ["metric", "value"]), args.output)
     return 0

@@ -8,8 +8,8 @@ scheduler serves them (Kwon et al. 2023, "Efficient Memory Management for Large 
 Serving with PagedAttention", §4; Yu et al. 2022, Orca, iteration-level scheduling): an idle
 replica first runs a prefill iteration over the waiting requests, first come first served, up to
 ``max_batch_tokens`` prompt tokens and ``max_num_seqs`` sequences in all, admitting a request only
-when its whole KV cache (prompt + output tokens) fits what the weights leave of
-``kv_memory_fraction`` of device memory; otherwise it runs one decode iteration over every running
+while its KV cache fits what the weights leave of ``kv_memory_fraction`` of device memory (below);
+otherwise it runs one decode iteration over every running
 sequence. A prefill yields each request's first token; each decode iteration one more (the
 expected accepted tokens per step with speculative decoding). With ``chunked_prefill`` (vLLM V1,
 SGLang; Agrawal et al. 2024, Sarathi-Serve, arXiv 2403.02310) every iteration decodes all running
@@ -20,11 +20,16 @@ DistServe, Zhong et al. 2024, arXiv 2401.09670): those replicas only prefill, th
 request's KV cache to a decode replica over the network (each TP rank its shard, in parallel);
 the decode replicas only decode.
 
+The KV cache grows as tokens come (``kv_on_demand``, vLLM's block manager): a request is admitted
+when its prompt fits, and when a decode step's tokens do not, the newest running sequence is
+preempted and later prefilled again with the tokens it had emitted (vLLM's recompute preemption).
+With ``kv_on_demand=False``, and on disaggregated replicas, each request reserves its whole cache at
+admission and nothing is preempted.
+
 Iteration times and energy come from ``cost.estimate`` (engine overheads included) on a grid of
 batch sizes and lengths, interpolated linearly in between; mixed iterations are composed from the
 same estimates' parts (sim/serving_costs.py). Approximations: a prefill batch is priced at its
-mean prompt length; a decode batch at its mean context; KV is reserved whole at admission, so
-nothing is preempted (vLLM allocates blocks as tokens come and preempts when it runs out).
+mean prompt length; a decode batch at its mean context; KV is counted in tokens, not blocks.
 """
 from __future__ import annotations
 
@@ -56,6 +61,9 @@ class ServingOptions:
     kv_memory_fraction: float = 0.9    # of device memory, for weights, activations and KV (gpu_memory_utilization)
     chunked_prefill: bool = False      # each iteration decodes every running sequence and fills the rest of
                                        # max_batch_tokens with prompt chunks (vLLM V1, SGLang; Sarathi-Serve)
+    kv_on_demand: bool = True          # KV grows as tokens come and the newest sequence is preempted (and later
+                                       # recomputed) when it runs out, as vLLM's block manager does; False: each
+                                       # request reserves prompt + output at admission (disaggregated replicas do)
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,7 @@ class ServingResult:
     kv_capacity_tokens: float          # per replica that decodes, at the mean request's length
     mean_decode_batch: float
     busy_share: float                  # replicas' busy time over (replicas x makespan)
+    preemptions: int = 0               # sequences evicted when the KV cache ran out (recomputed later)
     energy_j: float = 0.0              # from the first arrival to the last token: the iterations' energy, the
                                        # devices' idle draw in between, and the hosts' draw throughout
 
@@ -116,7 +125,8 @@ class ServingResult:
         return {"schema": "simhw.serve/1", "hardware": self.hardware, "workload": self.workload,
                 "replicas": self.replicas, "prefill_replicas": self.prefill_replicas,
                 "devices_per_replica": self.devices_per_replica, "kv_capacity_tokens": self.kv_capacity_tokens,
-                "mean_decode_batch": self.mean_decode_batch, "busy_share": self.busy_share, **self.summary()}
+                "mean_decode_batch": self.mean_decode_batch, "busy_share": self.busy_share,
+                "preemptions": self.preemptions, **self.summary()}
 
 
 def poisson_requests(n: int, rate_per_s: float, prompt_tokens: int, output_tokens: int,
@@ -139,6 +149,7 @@ class _Seq:
     reserved: float = 0.0          # KV bytes held for it on its replica
     cached: int = 0                # prompt tokens prefilled so far
     prefilled: bool = False
+    prompt_len: int = 0            # tokens to prefill: the prompt, and after a preemption the tokens emitted so far
 
 
 @dataclass
@@ -206,7 +217,9 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
     link = pick_link(hw, LinkScope.INTER, 2 * per_replica)
     step_tokens = wl.decode.tokens_per_step
     reps = [_Replica(prefill=i < n_pre or not n_pre, decode=i >= n_pre) for i in range(replicas)]
-    seqs = [_Seq(r, i, r.prompt_tokens + r.output_tokens) for i, r in enumerate(requests)]
+    seqs = [_Seq(r, i, r.prompt_tokens + r.output_tokens, prompt_len=r.prompt_tokens) for i, r in enumerate(requests)]
+    on_demand = options.kv_on_demand and not n_pre
+    preempted = 0
     done: dict[int, float] = {}
     events: list = []
     counter = 0
@@ -222,7 +235,10 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         return min(pool, key=lambda i: (reps[i].load, i))
 
     def need(rep: _Replica, s: _Seq) -> float:
-        """KV bytes a sequence reserves: its prompt on a prefill-only replica, else prompt + output."""
+        """KV bytes a sequence takes at admission: its prompt and first token when the cache grows on
+        demand; else its prompt on a prefill-only replica, prompt + output elsewhere."""
+        if on_demand:
+            return per_token * (s.prompt_len + 1) + per_seq
         return per_token * (s.req.prompt_tokens if not rep.decode else s.kv_tokens) + per_seq
 
     def fits(rep: _Replica, s: _Seq) -> bool:
@@ -244,6 +260,10 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
                 admit(rep, s)
                 rep.running.append(s)
         decodes = [s for s in rep.running if s.prefilled] if rep.decode else []
+        if on_demand:       # room for this step's tokens: evict the newest sequences (vLLM's recompute preemption)
+            while decodes and rep.kv_used + per_token * step_tokens * len(decodes) > budget and len(rep.running) > 1:
+                preempt(rep, rep.running[-1])
+                decodes = [s for s in rep.running if s.prefilled]
         chunks: list = []
         if not rep.prefill:
             return decodes, chunks
@@ -251,20 +271,28 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         if options.chunked_prefill:               # unfinished prompts first, then new ones
             for s in rep.running:
                 if not s.prefilled and room > 0:
-                    chunks.append((s, min(s.req.prompt_tokens - s.cached, room)))
+                    chunks.append((s, min(s.prompt_len - s.cached, room)))
                     room -= chunks[-1][1]
         while rep.waiting and len(rep.running) < options.max_num_seqs and room > 0 and fits(rep, rep.waiting[0]):
             s = rep.waiting[0]
-            if not options.chunked_prefill and chunks and s.req.prompt_tokens > room:
+            if not options.chunked_prefill and chunks and s.prompt_len > room:
                 break
             rep.waiting.popleft()
             admit(rep, s)
             rep.running.append(s)
-            chunks.append((s, min(s.req.prompt_tokens, room) if options.chunked_prefill else s.req.prompt_tokens))
+            chunks.append((s, min(s.prompt_len, room) if options.chunked_prefill else s.prompt_len))
             room -= chunks[-1][1]
         if chunks and not options.chunked_prefill:
             decodes = []                          # prefills run first, as their own iteration
         return decodes, chunks
+
+    def preempt(rep: _Replica, s: _Seq) -> None:
+        nonlocal preempted
+        release(rep, s)
+        rep.running.remove(s)
+        s.cached, s.prefilled, s.prompt_len = 0, False, s.req.prompt_tokens + int(s.produced)
+        rep.waiting.appendleft(s)
+        preempted += 1
 
     def start(i: int, now: float) -> None:
         rep = reps[i]
@@ -285,10 +313,15 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         rep.busy = False
         for s in decodes:
             s.produced += step_tokens
+            if on_demand:                           # the cache grows by the step's tokens
+                s.reserved += per_token * step_tokens
+                rep.kv_used += per_token * step_tokens
         for s, c in chunks:
             s.cached += c
-            if s.cached >= s.req.prompt_tokens:   # the prefill's last chunk yields the first token
-                s.first_s, s.produced, s.prefilled = now, 1.0, True
+            if s.cached >= s.prompt_len:          # the prefill's last chunk yields the next token
+                if math.isnan(s.first_s):
+                    s.first_s = now
+                s.produced, s.prefilled = s.produced + 1.0, True
         still = []
         for s in rep.running:
             if s.prefilled and s.produced >= s.req.output_tokens:
@@ -322,7 +355,7 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         hardware=hw.name, workload=wl.name, replicas=replicas, prefill_replicas=n_pre,
         devices_per_replica=per_replica, requests=results,
         kv_capacity_tokens=budget / (per_token + per_seq / mean_len) if per_token + per_seq > 0 else math.inf,
-        mean_decode_batch=float(np.mean(decode_batches)) if decode_batches else 0.0,
+        mean_decode_batch=float(np.mean(decode_batches)) if decode_batches else 0.0, preemptions=preempted,
         busy_share=sum(r.busy_s for r in reps) / (replicas * span) if span > 0 else 0.0,
         # a replica's devices draw idle power whenever it runs no iteration
         energy_j=sum(r.energy_j + device.idle_w * per_replica * max(0.0, span - r.busy_s) for r in reps)

@@ -44,9 +44,10 @@ def test_queueing_grows_with_load_and_throughput_saturates():
 
 
 def test_kv_admission_caps_the_batch():
-    """With 45% of memory for weights and KV, the ~4.7 GiB per device left holds about 58k tokens:
-    at 1152 tokens a request, no more than 50 run at once."""
-    res = simulate_serving(WL, HW, poisson_requests(120, 0.0, 1024, 128), ServingOptions(kv_memory_fraction=0.45))
+    """With 45% of memory for weights and KV, what is left holds under 80 requests of 1152 tokens:
+    reserving each request's whole cache, no more than that run at once."""
+    res = simulate_serving(WL, HW, poisson_requests(120, 0.0, 1024, 128),
+                           ServingOptions(kv_memory_fraction=0.45, kv_on_demand=False))
     per_request = 1024 + 128
     assert res.kv_capacity_tokens // per_request < 80
     assert res.mean_decode_batch <= res.kv_capacity_tokens // per_request + 1e-9
@@ -152,3 +153,19 @@ def test_chunked_prefill_spreads_prompts_over_iterations():
     chunked = simulate_serving(WL, HW, reqs, ServingOptions(chunked_prefill=True, max_batch_tokens=512)).summary()
     assert chunked["tpot_p90_s"] < 0.9 * plain["tpot_p90_s"]
     assert chunked["requests"] == 200
+
+
+def test_on_demand_kv_preempts_the_newest_sequence_and_recomputes_it():
+    """vLLM's block manager: admission needs only the prompt, so more sequences start than the
+    cache can finish; when a decode step's tokens do not fit, the newest is evicted and later
+    prefilled again with what it had emitted. Every request still completes with its full output;
+    with room to spare nothing is preempted, and reserving whole caches never preempts."""
+    reqs = poisson_requests(60, 0.0, 1024, 512)
+    tight = simulate_serving(WL, HW, reqs, ServingOptions(kv_memory_fraction=0.45))
+    reserved = simulate_serving(WL, HW, reqs, ServingOptions(kv_memory_fraction=0.45, kv_on_demand=False))
+    roomy = simulate_serving(WL, HW, reqs)
+    assert tight.preemptions > 0 and reserved.preemptions == roomy.preemptions == 0
+    assert len(tight.requests) == 60 and all(r.done_s > r.first_token_s >= r.arrival_s for r in tight.requests)
+    # admitting on the prompt alone runs larger decode batches than reserving whole caches
+    assert tight.mean_decode_batch > reserved.mean_decode_batch
+    assert tight.summary()["output_tokens_per_s"] < roomy.summary()["output_tokens_per_s"]
