@@ -36,6 +36,10 @@ def register(sub) -> None:
                    help="prompt tokens per prefill iteration (default 8192)")
     p.add_argument("--memory-fraction", type=_fraction, default=0.9, metavar="F",
                    help="share of device memory for weights, activations and KV cache (default 0.9)")
+    p.add_argument("--slo-ttft", default=None, metavar="TIME",
+                   help="with --slo-tpot: find the goodput, the highest rate at which 90%% of requests get their "
+                        "first token within TIME (e.g. 2s) and later tokens within --slo-tpot each (DistServe)")
+    p.add_argument("--slo-tpot", default=None, metavar="TIME", help="time per output token target (e.g. 100ms)")
     p.add_argument("--seed", type=int, default=0, help="seed of the arrival process")
     add_format_option(p, choices=("table", "json"))
     add_set_option(p)
@@ -58,10 +62,13 @@ def run(args) -> int:
         prompt = args.prompt_tokens or wl.decode.context_len or wl.seq_len
         output = args.output_tokens or wl.decode.new_tokens
         requests = poisson_requests(args.requests, args.rate, prompt, output, args.seed)
-    res = simulate_serving(wl, hw, requests, ServingOptions(
+    options = ServingOptions(
         max_num_seqs=args.max_seqs, max_batch_tokens=args.max_batch_tokens,
         prefill_replicas=args.prefill_replicas, kv_memory_fraction=args.memory_fraction,
-        chunked_prefill=args.chunked_prefill, kv_on_demand=not args.reserve_kv))
+        chunked_prefill=args.chunked_prefill, kv_on_demand=not args.reserve_kv)
+    if args.slo_ttft or args.slo_tpot:
+        return _goodput(args, wl, hw, options)
+    res = simulate_serving(wl, hw, requests, options)
     if args.format == "json":
         write_output(json.dumps(res.to_dict(), indent=2), args.output)
         return 0
@@ -82,6 +89,42 @@ def run(args) -> int:
              ["preemptions (KV cache full)", str(res.preemptions)],
              ["replicas busy", pct(res.busy_share)]]
     write_output(f"{res.workload} served on {res.hardware}\n" + table(rows, ["metric", "value"]), args.output)
+    return 0
+
+
+def _goodput(args, wl, hw, options) -> int:
+    import json
+
+    from ..errors import WorkloadError
+    from ..report.fmt import seconds, table
+    from ..sim.goodput import max_goodput
+    from ..units import Dim, parse_quantity
+
+    if not (args.slo_ttft and args.slo_tpot) or args.trace:
+        raise WorkloadError("serve: the goodput search takes both --slo-ttft and --slo-tpot, and Poisson arrivals "
+                            "(not --trace).")
+    ttft = parse_quantity(args.slo_ttft, Dim.SECONDS, "--slo-ttft")
+    tpot = parse_quantity(args.slo_tpot, Dim.SECONDS, "--slo-tpot")
+    prompt = args.prompt_tokens or wl.decode.context_len or wl.seq_len
+    output = args.output_tokens or wl.decode.new_tokens
+    g = max_goodput(wl, hw, prompt, output, ttft, tpot, options, requests=args.requests, seed=args.seed)
+    if args.format == "json":
+        out = {"schema": "simhw.goodput/1", "hardware": hw.name, "workload": wl.name, "ttft_slo_s": ttft,
+               "tpot_slo_s": tpot, "goodput_requests_per_s": g.rate_per_s, "per_device": g.per_device,
+               "attainment": g.attainment, "saturation_requests_per_s": g.saturation_rate_per_s,
+               "at_goodput": g.result.to_dict() if g.result else None}
+        write_output(json.dumps(out, indent=2), args.output)
+        return 0
+    rows = [["SLO", f"TTFT ≤ {seconds(ttft)}, TPOT ≤ {seconds(tpot)} for 90% of requests"],
+            ["goodput", f"{g.rate_per_s:.3g} req/s ({g.per_device:.3g} per device)" if g.result else
+             "none: even a trickle of requests misses the SLO"],
+            ["saturation (offline batch)", f"{g.saturation_rate_per_s:.3g} req/s"]]
+    if g.result:
+        s = g.result.summary()
+        rows += [["attainment at goodput", f"{g.attainment:.1%}"],
+                 ["TTFT p90 / TPOT p90 at goodput", f"{seconds(s['ttft_p90_s'])} / {seconds(s['tpot_p90_s'])}"]]
+    write_output(f"{wl.name} on {hw.name}: goodput of {prompt}-token prompts, {output}-token outputs\n"
+                 + table(rows, ["metric", "value"]), args.output)
     return 0
 
 

@@ -169,3 +169,29 @@ def test_on_demand_kv_preempts_the_newest_sequence_and_recomputes_it():
     # admitting on the prompt alone runs larger decode batches than reserving whole caches
     assert tight.mean_decode_batch > reserved.mean_decode_batch
     assert tight.summary()["output_tokens_per_s"] < roomy.summary()["output_tokens_per_s"]
+
+
+def test_goodput_search():
+    """DistServe's goodput: loose SLOs let the rate approach the offline batch's; a TPOT target
+    below one decode step at batch 1 admits no rate at all; the rate found meets the attainment."""
+    from simhw.sim.goodput import attainment, max_goodput
+    loose = max_goodput(WL, HW, 1024, 64, 60.0, 1.0, requests=80)
+    assert 0.8 * loose.saturation_rate_per_s <= loose.rate_per_s <= 1.5 * loose.saturation_rate_per_s
+    tight = max_goodput(WL, HW, 1024, 64, 2.0, 0.1, requests=80)
+    assert 0 < tight.rate_per_s < loose.rate_per_s
+    assert attainment(tight.result, 2.0, 0.1) >= 0.9 and tight.attainment >= 0.9
+    never = max_goodput(WL, HW, 1024, 64, 2.0, 0.001, requests=40, steps=4)
+    assert never.rate_per_s == 0.0 and never.result is None
+
+
+def test_goodput_cli(tmp_path, capsys):
+    from simhw.cli import main
+    assert main(["serve", "workloads/llama2-70b-decode.yaml", "--hw", "dgx-a100", "--slo-ttft", "2 s", "--slo-tpot",
+                 "100 ms", "--requests", "60", "--format", "json", "-o", str(tmp_path / "g.json")]) == 0
+    import json
+    out = json.loads((tmp_path / "g.json").read_text())
+    assert out["schema"] == "simhw.goodput/1" and out["goodput_requests_per_s"] > 0
+    assert main(["serve", "workloads/llama2-70b-decode.yaml", "--hw", "dgx-a100", "--slo-ttft", "2 s"]) == 2
+    assert "both --slo-ttft and --slo-tpot" in capsys.readouterr().err
+    assert main(["serve", "workloads/llama2-70b-decode.yaml", "--hw", "dgx-a100", "--slo-ttft", "2 parsecs",
+                 "--slo-tpot", "1 ms"]) == 2
