@@ -12,7 +12,8 @@ def register(sub) -> None:
                                    "disaggregation; iteration times from the cost model. The workload's devices "
                                    "give the replicas (devices / (tp x pp)).")
     p.add_argument("workload", help="a serving workload YAML (mode: decode or prefill)")
-    p.add_argument("--hw", required=True, metavar="NAME")
+    p.add_argument("--hw", action="append", required=True, metavar="NAME",
+                   help="hardware: a shipped name or a spec YAML; repeat to compare")
     p.add_argument("--rate", type=_nonneg, default=1.0, metavar="REQ_PER_S",
                    help="Poisson arrival rate in requests per second (0: all at once; default 1)")
     p.add_argument("--requests", type=_count, default=200, metavar="N", help="requests to simulate (default 200)")
@@ -49,50 +50,58 @@ def register(sub) -> None:
 def run(args) -> int:
     import json
 
-    from ..report.fmt import pct, seconds, si, table
+    from ..report.fmt import table
     from ..sim.serving import ServingOptions, poisson_requests, read_request_trace, simulate_serving
     from ..spec.load import load_hw
     from ..workload.from_yaml import load_workload
 
     wl = load_workload(args.workload, args.overrides)
-    hw = load_hw(args.hw)
-    if args.trace:
-        requests = read_request_trace(args.trace)
-    else:
-        prompt = args.prompt_tokens or wl.decode.context_len or wl.seq_len
-        output = args.output_tokens or wl.decode.new_tokens
-        requests = poisson_requests(args.requests, args.rate, prompt, output, args.seed)
+    hws = [load_hw(name) for name in args.hw]
+    prompt = args.prompt_tokens or wl.decode.context_len or wl.seq_len
+    output = args.output_tokens or wl.decode.new_tokens
     options = ServingOptions(
         max_num_seqs=args.max_seqs, max_batch_tokens=args.max_batch_tokens,
         prefill_replicas=args.prefill_replicas, kv_memory_fraction=args.memory_fraction,
         chunked_prefill=args.chunked_prefill, kv_on_demand=not args.reserve_kv)
     if args.slo_ttft or args.slo_tpot:
-        return _goodput(args, wl, hw, options)
-    res = simulate_serving(wl, hw, requests, options)
+        return _goodput(args, wl, hws, options, prompt, output)
+    requests = read_request_trace(args.trace) if args.trace else \
+        poisson_requests(args.requests, args.rate, prompt, output, args.seed)
+    results = [simulate_serving(wl, hw, requests, options) for hw in hws]
     if args.format == "json":
-        write_output(json.dumps(res.to_dict(), indent=2), args.output)
+        body = results[0].to_dict() if len(results) == 1 else {"schema": "simhw.serve/1",
+                                                                 "results": [r.to_dict() for r in results]}
+        write_output(json.dumps(body, indent=2), args.output)
         return 0
-    s = res.summary()
-    layout = f"{res.replicas} replica{'s' if res.replicas > 1 else ''} of {res.devices_per_replica} devices"
-    if res.prefill_replicas:
-        layout += f" ({res.prefill_replicas} prefill, {res.replicas - res.prefill_replicas} decode)"
-    rows = [["replicas", layout], ["requests", str(s["requests"])], ["makespan", seconds(s["makespan_s"])],
-            ["output throughput", si(s["output_tokens_per_s"], "tok/s")],
-            ["request throughput", f"{s['requests_per_s']:.3g} req/s"]]
-    for name, label in (("ttft", "time to first token"), ("tpot", "time per output token"), ("e2e", "request latency")):
-        rows.append([f"{label} p50 / p90 / p99",
-                     " / ".join(seconds(s[f"{name}_p{q}_s"]) for q in (50, 90, 99))])
-    rows += [["energy per output token", si(s["energy_per_output_token_j"], "J")],
-             ["average power (devices and hosts)", si(s["average_power_w"], "W")],
-             ["mean decode batch", f"{res.mean_decode_batch:.1f}"],
-             ["KV capacity per replica", f"{res.kv_capacity_tokens:,.0f} tokens"],
-             ["preemptions (KV cache full)", str(res.preemptions)],
-             ["replicas busy", pct(res.busy_share)]]
-    write_output(f"{res.workload} served on {res.hardware}\n" + table(rows, ["metric", "value"]), args.output)
+    columns = [_rows(r) for r in results]
+    rows = [[label] + [col[i][1] for col in columns] for i, (label, _) in enumerate(columns[0])]
+    write_output(f"{wl.name} served\n" + table(rows, ["metric"] + [r.hardware for r in results], width=200),
+                 args.output)
     return 0
 
 
-def _goodput(args, wl, hw, options) -> int:
+def _rows(res) -> list[tuple[str, str]]:
+    """(metric, value) lines of one simulation."""
+    from ..report.fmt import pct, seconds, si
+
+    s = res.summary()
+    layout = f"{res.replicas} x {res.devices_per_replica} devices"
+    if res.prefill_replicas:
+        layout += f" ({res.prefill_replicas} prefill, {res.replicas - res.prefill_replicas} decode)"
+    rows = [("replicas", layout), ("requests", str(s["requests"])), ("makespan", seconds(s["makespan_s"])),
+            ("output throughput", si(s["output_tokens_per_s"], "tok/s")),
+            ("request throughput", f"{s['requests_per_s']:.3g} req/s")]
+    for name, label in (("ttft", "time to first token"), ("tpot", "time per output token"), ("e2e", "request latency")):
+        rows += [(f"{label} p{q}", seconds(s[f"{name}_p{q}_s"])) for q in (50, 90, 99)]
+    return rows + [("energy per output token", si(s["energy_per_output_token_j"], "J")),
+                   ("average power (devices and hosts)", si(s["average_power_w"], "W")),
+                   ("mean decode batch", f"{res.mean_decode_batch:.1f}"),
+                   ("KV capacity per replica", f"{res.kv_capacity_tokens:,.0f} tokens"),
+                   ("preemptions (KV cache full)", str(res.preemptions)),
+                   ("replicas busy", pct(res.busy_share))]
+
+
+def _goodput(args, wl, hws, options, prompt: int, output: int) -> int:
     import json
 
     from ..errors import WorkloadError
@@ -105,26 +114,26 @@ def _goodput(args, wl, hw, options) -> int:
                             "(not --trace).")
     ttft = parse_quantity(args.slo_ttft, Dim.SECONDS, "--slo-ttft")
     tpot = parse_quantity(args.slo_tpot, Dim.SECONDS, "--slo-tpot")
-    prompt = args.prompt_tokens or wl.decode.context_len or wl.seq_len
-    output = args.output_tokens or wl.decode.new_tokens
-    g = max_goodput(wl, hw, prompt, output, ttft, tpot, options, requests=args.requests, seed=args.seed)
+    found = [(hw, max_goodput(wl, hw, prompt, output, ttft, tpot, options, requests=args.requests, seed=args.seed))
+             for hw in hws]
     if args.format == "json":
-        out = {"schema": "simhw.goodput/1", "hardware": hw.name, "workload": wl.name, "ttft_slo_s": ttft,
-               "tpot_slo_s": tpot, "goodput_requests_per_s": g.rate_per_s, "per_device": g.per_device,
-               "attainment": g.attainment, "saturation_requests_per_s": g.saturation_rate_per_s,
-               "at_goodput": g.result.to_dict() if g.result else None}
-        write_output(json.dumps(out, indent=2), args.output)
+        out = [{"schema": "simhw.goodput/1", "hardware": hw.name, "workload": wl.name, "ttft_slo_s": ttft,
+                "tpot_slo_s": tpot, "goodput_requests_per_s": g.rate_per_s, "per_device": g.per_device,
+                "attainment": g.attainment, "saturation_requests_per_s": g.saturation_rate_per_s,
+                "at_goodput": g.result.to_dict() if g.result else None} for hw, g in found]
+        write_output(json.dumps(out[0] if len(out) == 1 else {"schema": "simhw.goodput/1", "results": out}, indent=2),
+                     args.output)
         return 0
-    rows = [["SLO", f"TTFT ≤ {seconds(ttft)}, TPOT ≤ {seconds(tpot)} for 90% of requests"],
-            ["goodput", f"{g.rate_per_s:.3g} req/s ({g.per_device:.3g} per device)" if g.result else
-             "none: even a trickle of requests misses the SLO"],
-            ["saturation (offline batch)", f"{g.saturation_rate_per_s:.3g} req/s"]]
-    if g.result:
-        s = g.result.summary()
-        rows += [["attainment at goodput", f"{g.attainment:.1%}"],
-                 ["TTFT p90 / TPOT p90 at goodput", f"{seconds(s['ttft_p90_s'])} / {seconds(s['tpot_p90_s'])}"]]
-    write_output(f"{wl.name} on {hw.name}: goodput of {prompt}-token prompts, {output}-token outputs\n"
-                 + table(rows, ["metric", "value"]), args.output)
+    rows = []
+    for hw, g in found:
+        s = g.result.summary() if g.result else None
+        rows.append([hw.name, f"{g.rate_per_s:.3g} req/s" if g.result else "none", f"{g.per_device:.3g}",
+                     f"{g.saturation_rate_per_s:.3g} req/s", f"{g.attainment:.1%}" if g.result else "-",
+                     f"{seconds(s['ttft_p90_s'])} / {seconds(s['tpot_p90_s'])}" if s else "-"])
+    head = (f"{wl.name}: goodput of {prompt}-token prompts, {output}-token outputs, for TTFT ≤ {seconds(ttft)} and "
+            f"TPOT ≤ {seconds(tpot)} on 90% of requests\n")
+    write_output(head + table(rows, ["hardware", "goodput", "per device", "saturation", "attainment",
+                                     "TTFT / TPOT p90"], width=200), args.output)
     return 0
 
 

@@ -195,3 +195,17 @@ def test_goodput_cli(tmp_path, capsys):
     assert "both --slo-ttft and --slo-tpot" in capsys.readouterr().err
     assert main(["serve", "workloads/llama2-70b-decode.yaml", "--hw", "dgx-a100", "--slo-ttft", "2 parsecs",
                  "--slo-tpot", "1 ms"]) == 2
+
+
+def test_serve_compares_hardware(tmp_path, capsys):
+    from simhw.cli import main
+    assert main(["serve", "workloads/llama2-70b-decode.yaml", "--hw", "dgx-a100", "--hw", "dgx-h100", "--rate", "1",
+                 "--requests", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "dgx-a100" in out and "dgx-h100" in out and "time per output token p90" in out
+    assert main(["serve", "workloads/llama2-70b-decode.yaml", "--hw", "dgx-a100", "--hw", "dgx-h100", "--rate", "1",
+                 "--requests", "30", "--format", "json", "-o", str(tmp_path / "s.json")]) == 0
+    import json
+    body = json.loads((tmp_path / "s.json").read_text())
+    a100, h100 = body["results"]
+    assert a100["hardware"] == "dgx-a100" and h100["tpot_p50_s"] < a100["tpot_p50_s"]
