@@ -193,6 +193,10 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
                             f"decode (or prefill).")
     if not requests:
         raise WorkloadError("serve: no requests to simulate.")
+    if wl.parallelism.ep > 1 or wl.parallelism.cp > 1:
+        raise WorkloadError(f"serve: each tp x pp group is an independent replica here; expert or context "
+                            f"parallelism across them (ep = {wl.parallelism.ep}, cp = {wl.parallelism.cp}) is not "
+                            f"modelled. Use ep: 1 and cp: 1 (simhw estimate prices one such step).")
     par = wl.parallelism
     per_replica = par.tp * par.pp
     replicas = max(1, wl.devices // per_replica)

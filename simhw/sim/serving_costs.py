@@ -16,7 +16,7 @@ class IterationCosts:
     def __init__(self, wl: Workload, hw):
         par = wl.parallelism
         # one replica: its tp x pp devices, no data parallelism (energy counts its devices only)
-        self.wl, self.hw = replace(wl, devices=par.tp * par.pp, parallelism=replace(par, dp=1, ep=1)), hw
+        self.wl, self.hw = replace(wl, devices=par.tp * par.pp, parallelism=replace(par, dp=1)), hw
         self.tp = par.tp if par.attention_dp else 1
         self._grid: dict[tuple, tuple[float, float]] = {}
 

@@ -92,6 +92,7 @@ def test_request_traces_and_their_errors(tmp_path):
     ({"mode": Mode.TRAIN}, ServingOptions(), "serve simulates inference"),
     ({}, ServingOptions(prefill_replicas=1), "leave no decode replica"),
     ({}, ServingOptions(kv_memory_fraction=0.4), "needs"),
+    ({"parallelism": replace(WL.parallelism, cp=2), "devices": 8}, ServingOptions(), "context parallelism"),
 ])
 def test_serving_errors(change, options, needle):
     with pytest.raises(WorkloadError, match=needle):
