@@ -20,7 +20,8 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     import simhw
-    from simhw.sim.serving import ServingOptions, poisson_requests, simulate_serving
+    from simhw.sim.requests import poisson_requests
+    from simhw.sim.serving import ServingOptions, simulate_serving
 
     hw = simhw.load_hw("dgx-a100")
     wl = simhw.load_workload(str(ROOT / "workloads" / "llama2-70b-decode.yaml"))

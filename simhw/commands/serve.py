@@ -29,6 +29,9 @@ def register(sub) -> None:
     p.add_argument("--chunked-prefill", action="store_true",
                    help="each iteration decodes every running sequence and fills the rest of --max-batch-tokens "
                         "with prompt chunks (vLLM V1, SGLang); default: prefills run as their own iterations first")
+    p.add_argument("--prefix-tokens", type=_nonneg_int, default=0, metavar="N",
+                   help="leading prompt tokens every request shares (a system prompt), cached once per replica "
+                        "and not prefilled again (automatic prefix caching)")
     p.add_argument("--reserve-kv", action="store_true",
                    help="each request reserves its whole KV cache (prompt + output) at admission; default: the "
                         "cache grows as tokens come and the newest sequence is preempted when it runs out (vLLM)")
@@ -51,7 +54,8 @@ def run(args) -> int:
     import json
 
     from ..report.fmt import table
-    from ..sim.serving import ServingOptions, poisson_requests, read_request_trace, simulate_serving
+    from ..sim.requests import poisson_requests, read_request_trace
+    from ..sim.serving import ServingOptions, simulate_serving
     from ..spec.load import load_hw
     from ..workload.from_yaml import load_workload
 
@@ -62,7 +66,7 @@ def run(args) -> int:
     options = ServingOptions(
         max_num_seqs=args.max_seqs, max_batch_tokens=args.max_batch_tokens,
         prefill_replicas=args.prefill_replicas, kv_memory_fraction=args.memory_fraction,
-        chunked_prefill=args.chunked_prefill, kv_on_demand=not args.reserve_kv)
+        chunked_prefill=args.chunked_prefill, kv_on_demand=not args.reserve_kv, prefix_tokens=args.prefix_tokens)
     if args.slo_ttft or args.slo_tpot:
         return _goodput(args, wl, hws, options, prompt, output)
     requests = read_request_trace(args.trace) if args.trace else \

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .serving import ServingOptions, ServingResult, poisson_requests, simulate_serving
+from .requests import poisson_requests
+from .serving import ServingOptions, ServingResult, simulate_serving
 
 
 @dataclass(frozen=True)

@@ -42,14 +42,8 @@ import numpy as np
 
 from ..errors import WorkloadError
 from ..workload.spec import Mode, Workload
+from .requests import Request
 from .serving_costs import IterationCosts, host_w
-
-
-@dataclass(frozen=True)
-class Request:
-    arrival_s: float
-    prompt_tokens: int
-    output_tokens: int
 
 
 @dataclass(frozen=True)
@@ -61,6 +55,9 @@ class ServingOptions:
     kv_memory_fraction: float = 0.9    # of device memory, for weights, activations and KV (gpu_memory_utilization)
     chunked_prefill: bool = False      # each iteration decodes every running sequence and fills the rest of
                                        # max_batch_tokens with prompt chunks (vLLM V1, SGLang; Sarathi-Serve)
+    prefix_tokens: int = 0             # leading prompt tokens every request shares (a system prompt), kept cached
+                                       # once per replica and not prefilled again (vLLM's automatic prefix caching,
+                                       # SGLang's RadixAttention)
     kv_on_demand: bool = True          # KV grows as tokens come and the newest sequence is preempted (and later
                                        # recomputed) when it runs out, as vLLM's block manager does; False: each
                                        # request reserves prompt + output at admission (disaggregated replicas do)
@@ -127,16 +124,6 @@ class ServingResult:
                 "devices_per_replica": self.devices_per_replica, "kv_capacity_tokens": self.kv_capacity_tokens,
                 "mean_decode_batch": self.mean_decode_batch, "busy_share": self.busy_share,
                 "preemptions": self.preemptions, **self.summary()}
-
-
-def poisson_requests(n: int, rate_per_s: float, prompt_tokens: int, output_tokens: int,
-                     seed: int = 0) -> tuple[Request, ...]:
-    """``n`` requests of fixed lengths arriving as a Poisson process (exponential gaps); a rate of
-    0 puts every arrival at time 0 (an offline batch)."""
-    rng = np.random.default_rng(seed)
-    gaps = rng.exponential(1.0 / rate_per_s, n) if rate_per_s > 0 else np.zeros(n)
-    times = np.cumsum(gaps) - gaps[0]
-    return tuple(Request(float(t), prompt_tokens, output_tokens) for t in times)
 
 
 @dataclass
@@ -210,18 +197,24 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
     # what the weights and the largest iteration's activations leave of the usable memory
     mem = memory_breakdown(replace(wl, mode=Mode.DECODE, micro_batch=options.max_num_seqs,
                                    global_batch=options.max_num_seqs), hw)
+    prefix = options.prefix_tokens
+    if prefix and any(r.prompt_tokens <= prefix for r in requests):
+        raise WorkloadError(f"serve: the shared prefix ({prefix} tokens) must be shorter than every prompt; the "
+                            f"shortest has {min(r.prompt_tokens for r in requests)}.")
     budget = device.main_memory.capacity_bytes * options.kv_memory_fraction - mem.parameters_bytes \
-        - mem.activations_bytes - mem.logits_bytes
-    longest = max(r.prompt_tokens + r.output_tokens for r in requests)
+        - mem.activations_bytes - mem.logits_bytes - per_token * prefix      # the prefix's one cached copy
+    longest = max(r.prompt_tokens + r.output_tokens for r in requests) - prefix
     if budget < per_token * longest + per_seq:
         raise WorkloadError(
             f"serve: on {hw.name} one replica (tp x pp = {per_replica}) keeps {budget / 2**30:.1f} GiB per device "
-            f"for the KV cache after the weights, but the longest request ({longest} tokens) needs "
+            f"for the KV cache after the weights, but the longest request ({longest} tokens beyond any shared "
+            f"prefix) needs "
             f"{(per_token * longest + per_seq) / 2**30:.2f} GiB; add tensor parallelism or memory.")
     link = pick_link(hw, LinkScope.INTER, 2 * per_replica)
     step_tokens = wl.decode.tokens_per_step
     reps = [_Replica(prefill=i < n_pre or not n_pre, decode=i >= n_pre) for i in range(replicas)]
-    seqs = [_Seq(r, i, r.prompt_tokens + r.output_tokens, prompt_len=r.prompt_tokens) for i, r in enumerate(requests)]
+    seqs = [_Seq(r, i, r.prompt_tokens + r.output_tokens - prefix, prompt_len=r.prompt_tokens, cached=prefix)
+            for i, r in enumerate(requests)]
     on_demand = options.kv_on_demand and not n_pre
     preempted = 0
     done: dict[int, float] = {}
@@ -242,8 +235,8 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         """KV bytes a sequence takes at admission: its prompt and first token when the cache grows on
         demand; else its prompt on a prefill-only replica, prompt + output elsewhere."""
         if on_demand:
-            return per_token * (s.prompt_len + 1) + per_seq
-        return per_token * (s.req.prompt_tokens if not rep.decode else s.kv_tokens) + per_seq
+            return per_token * (s.prompt_len - prefix + 1) + per_seq
+        return per_token * (s.req.prompt_tokens - prefix if not rep.decode else s.kv_tokens) + per_seq
 
     def fits(rep: _Replica, s: _Seq) -> bool:
         return rep.kv_used + need(rep, s) <= budget
@@ -279,12 +272,13 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
                     room -= chunks[-1][1]
         while rep.waiting and len(rep.running) < options.max_num_seqs and room > 0 and fits(rep, rep.waiting[0]):
             s = rep.waiting[0]
-            if not options.chunked_prefill and chunks and s.prompt_len > room:
+            if not options.chunked_prefill and chunks and s.prompt_len - s.cached > room:
                 break
             rep.waiting.popleft()
             admit(rep, s)
             rep.running.append(s)
-            chunks.append((s, min(s.prompt_len, room) if options.chunked_prefill else s.prompt_len))
+            fresh = s.prompt_len - s.cached             # the shared prefix is already cached
+            chunks.append((s, min(fresh, room) if options.chunked_prefill else fresh))
             room -= chunks[-1][1]
         if chunks and not options.chunked_prefill:
             decodes = []                          # prefills run first, as their own iteration
@@ -294,7 +288,7 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         nonlocal preempted
         release(rep, s)
         rep.running.remove(s)
-        s.cached, s.prefilled, s.prompt_len = 0, False, s.req.prompt_tokens + int(s.produced)
+        s.cached, s.prefilled, s.prompt_len = prefix, False, s.req.prompt_tokens + int(s.produced)
         rep.waiting.appendleft(s)
         preempted += 1
 
@@ -334,7 +328,7 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
             elif s.prefilled and not rep.decode:  # send the KV cache to a decode replica; free it here
                 release(rep, s)
                 j = least_loaded(prefill=False)
-                kv_bytes = per_token * s.req.prompt_tokens + per_seq
+                kv_bytes = per_token * (s.req.prompt_tokens - prefix) + per_seq   # decode replicas hold the prefix
                 push(now + link.latency_s + kv_bytes / link.bandwidth_bytes_per_s, "transferred", j, s)
             else:
                 still.append(s)
@@ -364,35 +358,3 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         # a replica's devices draw idle power whenever it runs no iteration
         energy_j=sum(r.energy_j + device.idle_w * per_replica * max(0.0, span - r.busy_s) for r in reps)
         + host_w(hw, replicas * per_replica) * span)
-
-
-def read_request_trace(path) -> tuple[Request, ...]:
-    """Requests from a CSV with columns ``prompt_tokens``, ``output_tokens`` and optionally
-    ``arrival_s`` (seconds; default: all at 0). Errors name the file, line and column."""
-    import csv
-    from pathlib import Path
-
-    from ..errors import DataError
-
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: not found.")
-    out = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = {"prompt_tokens", "output_tokens"} - set(reader.fieldnames or ())
-        if missing:
-            raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))}; a request trace has "
-                            f"prompt_tokens, output_tokens and optionally arrival_s.")
-        for line, row in enumerate(reader, start=2):
-            try:
-                req = Request(float(row.get("arrival_s") or 0.0), int(row["prompt_tokens"]), int(row["output_tokens"]))
-            except (TypeError, ValueError):
-                raise DataError(f"{path}:{line}: prompt_tokens and output_tokens must be whole numbers and arrival_s "
-                                f"a number of seconds.") from None
-            if req.prompt_tokens < 1 or req.output_tokens < 1 or req.arrival_s < 0 or not math.isfinite(req.arrival_s):
-                raise DataError(f"{path}:{line}: token counts must be at least 1 and arrival_s a time ≥ 0.")
-            out.append(req)
-    if not out:
-        raise DataError(f"{path}: no requests.")
-    return tuple(sorted(out, key=lambda r: r.arrival_s))

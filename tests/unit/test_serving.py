@@ -7,7 +7,8 @@ import pytest
 
 from simhw import estimate
 from simhw.errors import DataError, WorkloadError
-from simhw.sim.serving import (Request, ServingOptions, poisson_requests, read_request_trace, simulate_serving)
+from simhw.sim.requests import Request, poisson_requests, read_request_trace
+from simhw.sim.serving import ServingOptions, simulate_serving
 from simhw.spec.load import load_hw
 from simhw.workload.from_yaml import load_workload
 from simhw.workload.spec import DecodeOptions, Mode
@@ -210,3 +211,18 @@ def test_serve_compares_hardware(tmp_path, capsys):
     body = json.loads((tmp_path / "s.json").read_text())
     a100, h100 = body["results"]
     assert a100["hardware"] == "dgx-a100" and h100["tpot_p50_s"] < a100["tpot_p50_s"]
+
+
+def test_a_shared_prefix_is_prefilled_once():
+    """With a 1536-token system prompt cached on the replica, a lone 2048-token request prefills only
+    its last 512 tokens, attending over the whole prompt: faster than the full prefill, slower than
+    a fresh 512-token prompt; the prefix's cache is held once, not per request."""
+    reqs = poisson_requests(10, 0.01, 2048, 16)
+    full = simulate_serving(WL, HW, reqs)
+    cached = simulate_serving(WL, HW, reqs, ServingOptions(prefix_tokens=1536))
+    short = simulate_serving(WL, HW, poisson_requests(10, 0.01, 512, 16))
+    f, c, s = (r.requests[0].ttft_s for r in (full, cached, short))
+    assert s < c < f
+    assert cached.kv_capacity_tokens < full.kv_capacity_tokens      # the prefix's one copy
+    with pytest.raises(WorkloadError, match="shared prefix"):
+        simulate_serving(WL, HW, reqs, ServingOptions(prefix_tokens=4096))

@@ -1,0 +1,57 @@
+"""Requests for the serving simulation (sim/serving.py): a Poisson stream of fixed lengths, or a
+request trace read from CSV."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Request:
+    arrival_s: float
+    prompt_tokens: int
+    output_tokens: int
+
+
+def poisson_requests(n: int, rate_per_s: float, prompt_tokens: int, output_tokens: int,
+                     seed: int = 0) -> tuple[Request, ...]:
+    """``n`` requests of fixed lengths arriving as a Poisson process (exponential gaps); a rate of
+    0 puts every arrival at time 0 (an offline batch)."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.exponential(1.0 / rate_per_s, n) if rate_per_s > 0 else np.zeros(n)
+    times = np.cumsum(gaps) - gaps[0]
+    return tuple(Request(float(t), prompt_tokens, output_tokens) for t in times)
+
+
+def read_request_trace(path) -> tuple[Request, ...]:
+    """Requests from a CSV with columns ``prompt_tokens``, ``output_tokens`` and optionally
+    ``arrival_s`` (seconds; default: all at 0). Errors name the file, line and column."""
+    import csv
+    from pathlib import Path
+
+    from ..errors import DataError
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: not found.")
+    out = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"prompt_tokens", "output_tokens"} - set(reader.fieldnames or ())
+        if missing:
+            raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))}; a request trace has "
+                            f"prompt_tokens, output_tokens and optionally arrival_s.")
+        for line, row in enumerate(reader, start=2):
+            try:
+                req = Request(float(row.get("arrival_s") or 0.0), int(row["prompt_tokens"]), int(row["output_tokens"]))
+            except (TypeError, ValueError):
+                raise DataError(f"{path}:{line}: prompt_tokens and output_tokens must be whole numbers and arrival_s "
+                                f"a number of seconds.") from None
+            if req.prompt_tokens < 1 or req.output_tokens < 1 or req.arrival_s < 0 or not math.isfinite(req.arrival_s):
+                raise DataError(f"{path}:{line}: token counts must be at least 1 and arrival_s a time ≥ 0.")
+            out.append(req)
+    if not out:
+        raise DataError(f"{path}: no requests.")
+    return tuple(sorted(out, key=lambda r: r.arrival_s))
