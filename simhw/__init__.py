@@ -21,6 +21,10 @@ _LAZY = {
     "memory_breakdown": ("simhw.cost.memory", "memory_breakdown"),
     "simulate": ("simhw.sim.run", "simulate_step"),
     "optimize": ("simhw.schedule.activation", "schedule_activations"),
+    "serve": ("simhw.sim.serving", "simulate_serving"),
+    "poisson_requests": ("simhw.sim.requests", "poisson_requests"),
+    "ServingOptions": ("simhw.sim.serving", "ServingOptions"),
+    "max_goodput": ("simhw.sim.goodput", "max_goodput"),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
