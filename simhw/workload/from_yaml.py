@@ -344,6 +344,9 @@ def _check_recurrent(model: ModelConfig, w: str) -> None:
         if not isinstance(pattern, str) or len(pattern) != model.layers or set(pattern) - set("M*-E"):
             raise WorkloadError(f"{w}model.block_pattern: {pattern!r} must give one of M (recurrent mixer), * "
                                 f"(attention), - (dense FFN), E (mixture of experts) for each of the {model.layers} layers.")
+        if model.attention_every or model.dense_layers:
+            raise WorkloadError(f"{w}model.block_pattern: it names every layer's kind, so attention_every and "
+                                f"dense_layers do not apply; drop them.")
         if "M" in pattern and model.recurrent is Recurrent.NONE or "E" in pattern and not model.moe:
             raise WorkloadError(f"{w}model.block_pattern: M blocks need recurrent (mamba2 or gated_deltanet) and E "
                                 f"blocks need experts; set them or change the pattern.")

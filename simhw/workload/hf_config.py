@@ -102,7 +102,7 @@ def _recurrent_fields(cfg: Mapping, arch: str, path: Path) -> dict[str, Any]:
         # Nemotron-H: one sublayer per block (M Mamba-2, * attention, - MLP, E mixture of experts)
         heads = int(cfg["mamba_num_heads"])
         pattern = cfg["hybrid_override_pattern"]
-        return {"recurrent": Recurrent.MAMBA2, "block_pattern": pattern, "layers": len(pattern),
+        return {"recurrent": Recurrent.MAMBA2, "block_pattern": pattern, "layers": len(pattern), "dense_layers": 0,
                 "recurrent_key_heads": cfg.get("n_groups") or cfg.get("mamba_num_groups") or 1,
                 "recurrent_key_dim": cfg.get("ssm_state_size"), "recurrent_value_heads": heads,
                 "recurrent_value_dim": cfg.get("mamba_head_dim")

@@ -244,12 +244,15 @@ def test_block_patterns_simulate_as_estimated(tmp_path, mode, pp):
 
 
 @pytest.mark.parametrize("pattern, needle", [("M-M*-M", "for each of the 8 layers"), ("M-M*-MX-", "for each of"),
-                                             ("M-M*-ME-", "E blocks need experts")])
+                                             ("M-M*-ME-", "E blocks need experts"),
+                                             ("M-M*-M-M", "attention_every and dense_layers do not apply")])
 def test_block_pattern_errors(pattern, needle):
     from simhw.errors import WorkloadError
     from simhw.workload.from_yaml import workload_from_dict
     model = {"base": "llama3-8b", "layers": 8, "recurrent": "mamba2", "recurrent_key_heads": 1, "recurrent_key_dim": 128,
              "recurrent_value_heads": 64, "recurrent_value_dim": 64, "block_pattern": pattern}
+    if needle.startswith("attention_every"):
+        model["attention_every"] = 4
     with pytest.raises(WorkloadError, match=needle):
         workload_from_dict({"name": "x", "model": model, "mode": "prefill", "seq_len": 512, "micro_batch": 1})
 
