@@ -65,3 +65,32 @@ def own_runs_table(runs) -> str:
             lines.append(f"| {run} | {name} | {spec} | {kind} | {st.n} | {100 * st.median_ape:.1f}% | "
                          f"{100 * st.p90_ape:.1f}% | {100 * st.bias:+.1f}% |")
     return "\n".join(lines)
+
+
+# published kernel times (validate/data/published/README.md): file -> (spec, what the rows are)
+PUBLISHED = {"flashinfer-gdn-b200.csv": ("b200", "flashinfer's Gated DeltaNet prefill (PR 2742); the spec's "
+                                                 "scan_step_latency was fitted on these rows")}
+
+
+def published_runs(data: Path = DATA) -> list[tuple[str, str, str, object]]:
+    """(file, note, spec name, ValidationResult) for each transcribed published file."""
+    from simhw.spec.load import load_hw
+    from simhw.validation import evaluate, read_measurements
+
+    out = []
+    for name, (spec, note) in PUBLISHED.items():
+        path = data / "published" / name
+        if path.is_file():
+            rows, bad = read_measurements(path)
+            out.append((name, note, spec, evaluate(rows, load_hw(spec), str(path), bad)))
+    return out
+
+
+def published_table(runs) -> str:
+    lines = ["| file | spec | what | op kind | n | median error | p90 error | bias |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |"]
+    for name, note, spec, result in runs:
+        for kind, st in result.kinds.items():
+            lines.append(f"| {name} | {spec} | {note} | {kind} | {st.n} | {100 * st.median_ape:.1f}% | "
+                         f"{100 * st.p90_ape:.1f}% | {100 * st.bias:+.1f}% |")
+    return "\n".join(lines)

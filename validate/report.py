@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from simhw.validation.stats import DURATION_BANDS_S, RowResult, duration_bands
     from agreement import agreement, agreement_table
     from facts import a100_notes
-    from own_runs import own_runs, own_runs_table
+    from own_runs import own_runs, own_runs_table, published_runs, published_table
     from simhw.workload.graph import Collective
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -204,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
               if name in ("measurements-rowwise.csv", "measurements-rowwise-holdout.csv")]
     own_text = ("\n\n" + own_intro + "):\n\n" + own_runs_table(short)
                 + "\n\nThe fp16 runs, the training-step traces and the row-wise files' GELU and GEMM rows: validate/REPORT.md.") if runs else ""
+    published = published_runs() if args.gpu == "a100" else []
+    published_text = ("\n\nPublished kernel times of other GPUs, transcribed in validate/data/published/ "
+                      "(its README names each source and what was fitted on it):\n\n"
+                      + published_table(published)) if published else ""
     agree = agreement_table(agreement(rows_by_source, predicted_by_source))
     agree_text = ("\n\nThe public sets also disagree with each other where they timed the same kernel shape on "
                   "the same GPU model (kernel-timed rows, per-shape medians; validate/agreement.py). The best single "
@@ -212,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     acc_text = (f"Accuracy of simhw against real {label} measurements (errors are |predicted/measured - 1|; "
                 f"bias = median signed error, + = simhw slower). Produced by `{command}`; details in "
                 f"validate/{report_name}.\n\n" + "\n".join(acc) + "\n\nTargets of issue 3 (median / p90) against "
-                "these rows:\n\n" + "\n".join(targets) + agree_text + own_text + "\n")
+                "these rows:\n\n" + "\n".join(targets) + agree_text + own_text + published_text + "\n")
     notes = a100_notes(rows_by_source, device_of(hw)) if args.gpu == "a100" else (
         f"## Notes\n\nEvery constant marked F in the specs was fitted on A100 rows; these {label} rows were "
         "not used to fit anything (the specs' T/D values carry the A100 fits over).\n")
@@ -226,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         "## Summary", "", "\n".join(acc), "", "## Targets", "", "\n".join(targets), "",
         *(["## Agreement between the sets", "", agree_text.strip(), ""] if agree_text else []),
         *(["## simhw's own CUDA runs", "", own_full, ""] if own_full else []),
+        *(["## Published kernel times", "", published_text.strip(), ""] if published_text else []),
         "## Per data set", "", "\n\n".join(sections), "", e2e_section, "",
         notes,
         ""])
