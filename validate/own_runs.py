@@ -58,11 +58,16 @@ def own_runs(data: Path = DATA) -> list[tuple[str, str, str, object]]:
 
 def own_runs_table(runs) -> str:
     """Markdown table: run, file, spec, kind, n, median, p90, bias."""
-    lines = ["| run | file | spec | op kind | n | median error | p90 error | bias |",
-             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |"]
-    for run, name, spec, result in runs:
+    return _kinds_table(("run", "file", "spec"), [((run, name, spec), result) for run, name, spec, result in runs])
+
+
+def _kinds_table(heads: tuple[str, ...], groups) -> str:
+    """Markdown: the ``heads`` cells of each group, then one line per op kind of its ValidationResult."""
+    lines = ["| " + " | ".join(heads) + " | op kind | n | median error | p90 error | bias |",
+             "| " + " | ".join("---" for _ in heads) + " | --- | ---: | ---: | ---: | ---: |"]
+    for cells, result in groups:
         for kind, st in result.kinds.items():
-            lines.append(f"| {run} | {name} | {spec} | {kind} | {st.n} | {100 * st.median_ape:.1f}% | "
+            lines.append("| " + " | ".join(cells) + f" | {kind} | {st.n} | {100 * st.median_ape:.1f}% | "
                          f"{100 * st.p90_ape:.1f}% | {100 * st.bias:+.1f}% |")
     return "\n".join(lines)
 
@@ -87,10 +92,4 @@ def published_runs(data: Path = DATA) -> list[tuple[str, str, str, object]]:
 
 
 def published_table(runs) -> str:
-    lines = ["| file | spec | what | op kind | n | median error | p90 error | bias |",
-             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |"]
-    for name, note, spec, result in runs:
-        for kind, st in result.kinds.items():
-            lines.append(f"| {name} | {spec} | {note} | {kind} | {st.n} | {100 * st.median_ape:.1f}% | "
-                         f"{100 * st.p90_ape:.1f}% | {100 * st.bias:+.1f}% |")
-    return "\n".join(lines)
+    return _kinds_table(("file", "spec", "what"), [((name, spec, note), result) for name, note, spec, result in runs])
