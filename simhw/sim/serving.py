@@ -133,7 +133,7 @@ class _Seq:
     kv_tokens: int
     produced: float = 0.0
     first_s: float = math.nan
-    reserved: float = 0.0          # KV bytes held for it on its replica
+    reserved_bytes: float = 0.0    # KV held for it on its replica
     cached: int = 0                # prompt tokens prefilled so far
     prefilled: bool = False
     prompt_len: int = 0            # tokens to prefill: the prompt, and after a preemption the tokens emitted so far
@@ -145,7 +145,7 @@ class _Replica:
     decode: bool
     waiting: deque = field(default_factory=deque)
     running: list = field(default_factory=list)
-    kv_used: float = 0.0
+    kv_used_bytes: float = 0.0
     busy: bool = False
     busy_s: float = 0.0
     energy_j: float = 0.0
@@ -163,8 +163,8 @@ def kv_model(wl: Workload) -> tuple[float, float]:
     def kv(ctx: int) -> float:
         return kv_cache_bytes(replace(wl, mode=Mode.DECODE, micro_batch=1, global_batch=1, seq_len=ctx,
                                       decode=replace(wl.decode, context_len=ctx, new_tokens=1, samples=1)))
-    per_token = (kv(4096) - kv(2048)) / 2048
-    return per_token, max(0.0, kv(2048) - 2048 * per_token)
+    token_bytes = (kv(4096) - kv(2048)) / 2048
+    return token_bytes, max(0.0, kv(2048) - 2048 * token_bytes)
 
 
 def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
@@ -193,7 +193,7 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
                             f"{wl.devices} devices make at tp x pp = {per_replica}; use fewer, or more devices.")
     device = hw.device if isinstance(hw, NodeSpec) else hw
     costs = IterationCosts(wl, hw)
-    per_token, per_seq = kv_model(wl)
+    token_bytes, seq_bytes = kv_model(wl)
     # what the weights and the largest iteration's activations leave of the usable memory
     mem = memory_breakdown(replace(wl, mode=Mode.DECODE, micro_batch=options.max_num_seqs,
                                    global_batch=options.max_num_seqs), hw)
@@ -201,15 +201,15 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
     if prefix and any(r.prompt_tokens <= prefix for r in requests):
         raise WorkloadError(f"serve: the shared prefix ({prefix} tokens) must be shorter than every prompt; the "
                             f"shortest has {min(r.prompt_tokens for r in requests)}.")
-    budget = device.main_memory.capacity_bytes * options.kv_memory_fraction - mem.parameters_bytes \
-        - mem.activations_bytes - mem.logits_bytes - per_token * prefix      # the prefix's one cached copy
+    kv_budget_bytes = device.main_memory.capacity_bytes * options.kv_memory_fraction - mem.parameters_bytes \
+        - mem.activations_bytes - mem.logits_bytes - token_bytes * prefix      # the prefix's one cached copy
     longest = max(r.prompt_tokens + r.output_tokens for r in requests) - prefix
-    if budget < per_token * longest + per_seq:
+    if kv_budget_bytes < token_bytes * longest + seq_bytes:
         raise WorkloadError(
-            f"serve: on {hw.name} one replica (tp x pp = {per_replica}) keeps {budget / 2**30:.1f} GiB per device "
+            f"serve: on {hw.name} one replica (tp x pp = {per_replica}) keeps {kv_budget_bytes / 2**30:.1f} GiB per device "
             f"for the KV cache after the weights, but the longest request ({longest} tokens beyond any shared "
             f"prefix) needs "
-            f"{(per_token * longest + per_seq) / 2**30:.2f} GiB; add tensor parallelism or memory.")
+            f"{(token_bytes * longest + seq_bytes) / 2**30:.2f} GiB; add tensor parallelism or memory.")
     link = pick_link(hw, LinkScope.INTER, 2 * per_replica)
     step_tokens = wl.decode.tokens_per_step
     reps = [_Replica(prefill=i < n_pre or not n_pre, decode=i >= n_pre) for i in range(replicas)]
@@ -235,19 +235,19 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         """KV bytes a sequence takes at admission: its prompt and first token when the cache grows on
         demand; else its prompt on a prefill-only replica, prompt + output elsewhere."""
         if on_demand:
-            return per_token * (s.prompt_len - prefix + 1) + per_seq
-        return per_token * (s.req.prompt_tokens - prefix if not rep.decode else s.kv_tokens) + per_seq
+            return token_bytes * (s.prompt_len - prefix + 1) + seq_bytes
+        return token_bytes * (s.req.prompt_tokens - prefix if not rep.decode else s.kv_tokens) + seq_bytes
 
     def fits(rep: _Replica, s: _Seq) -> bool:
-        return rep.kv_used + need(rep, s) <= budget
+        return rep.kv_used_bytes + need(rep, s) <= kv_budget_bytes
 
     def admit(rep: _Replica, s: _Seq) -> None:
-        s.reserved = need(rep, s)
-        rep.kv_used += s.reserved
+        s.reserved_bytes = need(rep, s)
+        rep.kv_used_bytes += s.reserved_bytes
 
     def release(rep: _Replica, s: _Seq) -> None:
-        rep.kv_used -= s.reserved
-        s.reserved = 0.0
+        rep.kv_used_bytes -= s.reserved_bytes
+        s.reserved_bytes = 0.0
 
     def plan(rep: _Replica) -> tuple[list, list]:
         """The next iteration's decoding sequences and prompt chunks (sequence, tokens)."""
@@ -258,7 +258,7 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
                 rep.running.append(s)
         decodes = [s for s in rep.running if s.prefilled] if rep.decode else []
         if on_demand:       # room for this step's tokens: evict the newest sequences (vLLM's recompute preemption)
-            while decodes and rep.kv_used + per_token * step_tokens * len(decodes) > budget and len(rep.running) > 1:
+            while decodes and rep.kv_used_bytes + token_bytes * step_tokens * len(decodes) > kv_budget_bytes and len(rep.running) > 1:
                 preempt(rep, rep.running[-1])
                 decodes = [s for s in rep.running if s.prefilled]
         chunks: list = []
@@ -312,8 +312,8 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         for s in decodes:
             s.produced += step_tokens
             if on_demand:                           # the cache grows by the step's tokens
-                s.reserved += per_token * step_tokens
-                rep.kv_used += per_token * step_tokens
+                s.reserved_bytes += token_bytes * step_tokens
+                rep.kv_used_bytes += token_bytes * step_tokens
         for s, c in chunks:
             s.cached += c
             if s.cached >= s.prompt_len:          # the prefill's last chunk yields the next token
@@ -328,7 +328,7 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
             elif s.prefilled and not rep.decode:  # send the KV cache to a decode replica; free it here
                 release(rep, s)
                 j = least_loaded(prefill=False)
-                kv_bytes = per_token * (s.req.prompt_tokens - prefix) + per_seq   # decode replicas hold the prefix
+                kv_bytes = token_bytes * (s.req.prompt_tokens - prefix) + seq_bytes   # decode replicas hold the prefix
                 push(now + link.latency_s + kv_bytes / link.bandwidth_bytes_per_s, "transferred", j, s)
             else:
                 still.append(s)
@@ -352,7 +352,7 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
     return ServingResult(
         hardware=hw.name, workload=wl.name, replicas=replicas, prefill_replicas=n_pre,
         devices_per_replica=per_replica, requests=results,
-        kv_capacity_tokens=budget / (per_token + per_seq / mean_len) if per_token + per_seq > 0 else math.inf,
+        kv_capacity_tokens=kv_budget_bytes / (token_bytes + seq_bytes / mean_len) if token_bytes + seq_bytes > 0 else math.inf,
         mean_decode_batch=float(np.mean(decode_batches)) if decode_batches else 0.0, preemptions=preempted,
         busy_share=sum(r.busy_s for r in reps) / (replicas * span) if span > 0 else 0.0,
         # a replica's devices draw idle power whenever it runs no iteration
