@@ -255,6 +255,14 @@ def engine_costs(wl: Workload, device: DeviceSpec) -> EngineCosts:
                        pick(e.host_per_layer_s, eff.engine_host_per_layer_s))
 
 
+def hosts_power_w(hw: DeviceSpec | NodeSpec, devices: int) -> float:
+    """Draw of the hosts (CPUs, fans, NICs) of the nodes ``devices`` devices occupy; 0 for a bare
+    device spec. Charged over the whole step, as the devices' static draw is."""
+    if not isinstance(hw, NodeSpec):
+        return 0.0
+    return hw.host_power_w * -(-devices // hw.device_count)
+
+
 def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False,
              graph: Graph | None = None, power: PowerState | None = None) -> EstimateResult:
     """Cost ``workload`` on ``hw`` (a device spec or a node spec). See the module docstring;
@@ -369,8 +377,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     hardware_flops = hw_flops * ranks * n_micro_global
     peak = device.peak(wl.dtype)
     denom = step * wl.devices * peak
-    nodes = -(-wl.devices // hw.device_count) if isinstance(hw, NodeSpec) else 0
-    static_w = device.busy_w * wl.devices + (hw.host_power_w * nodes if isinstance(hw, NodeSpec) else 0.0)
+    static_w = device.busy_w * wl.devices + hosts_power_w(hw, wl.devices)
     energy = dyn_mb_j * ranks * n_micro_global + dyn_step_j * wl.devices + static_w * step
     busy = mb * stage_t
     bubble = max(0.0, pipe - busy) if wl.mode is not Mode.DECODE else max(0.0, pipe - stage_t * 1)

@@ -43,7 +43,8 @@ import numpy as np
 from ..errors import WorkloadError
 from ..workload.spec import Mode, Workload
 from .requests import Request
-from .serving_costs import IterationCosts, host_w
+from ..cost.estimate import hosts_power_w
+from .serving_costs import IterationCosts
 
 
 @dataclass(frozen=True)
@@ -357,4 +358,4 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         busy_share=sum(r.busy_s for r in reps) / (replicas * span) if span > 0 else 0.0,
         # a replica's devices draw idle power whenever it runs no iteration
         energy_j=sum(r.energy_j + device.idle_w * per_replica * max(0.0, span - r.busy_s) for r in reps)
-        + host_w(hw, replicas * per_replica) * span)
+        + hosts_power_w(hw, replicas * per_replica) * span)

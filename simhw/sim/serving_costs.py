@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from ..cost.estimate import OpCoster, estimate, hosts_power_w
 from ..workload.spec import DecodeOptions, EngineOptions, Mode, Workload
 
 
@@ -35,11 +36,10 @@ class IterationCosts:
         return replace(self.wl, mode=mode, micro_batch=b, global_batch=b, seq_len=length, decode=DecodeOptions())
 
     def _estimate(self, mode: Mode, batch: int, length: int) -> tuple[float, float]:
-        from ..cost.estimate import estimate
         wl = self._workload(mode, batch, length)
         r = estimate(wl, self.hw)
         # the devices' energy; the hosts' draw is charged once for the whole run (simulate_serving)
-        return r.step_time_s, r.energy_j - host_w(self.hw, wl.devices) * r.step_time_s
+        return r.step_time_s, r.energy_j - hosts_power_w(self.hw, wl.devices) * r.step_time_s
 
     def _parts_at(self, mode: Mode, batch: int, length: int) -> tuple[float, ...]:
         """(GPU seconds, attention share, head share, dynamic joules) of a whole iteration with no
@@ -47,7 +47,6 @@ class IterationCosts:
         sequence's context) and its embedding / output layer (once per token) against the rest."""
         key = ("parts", mode, batch, length)
         if key not in self._grid:
-            from ..cost.estimate import OpCoster, estimate
             from ..workload.graph import OpKind
             from ..workload.transformer import build_graph
             wl = replace(self._workload(mode, batch, length), engine=EngineOptions(0.0, 0.0, 0.0, 0.0))
@@ -62,7 +61,7 @@ class IterationCosts:
                 attn += t if op.kind in (OpKind.ATTENTION, OpKind.SCAN) else 0.0
                 head += t if op.layer < 0 and op.kind is not OpKind.COLLECTIVE else 0.0
             device = getattr(self.hw, "device", self.hw)
-            dyn = r.energy_j - (device.busy_w * wl.devices + host_w(self.hw, wl.devices)) * r.step_time_s
+            dyn = r.energy_j - (device.busy_w * wl.devices + hosts_power_w(self.hw, wl.devices)) * r.step_time_s
             self._grid[key] = (r.step_time_s, attn / total if total else 0.0, head / total if total else 0.0, dyn)
         return self._grid[key]
 
@@ -110,15 +109,6 @@ class IterationCosts:
         t = [[self._at(mode, b, n) for n in (l0, l1)] for b in (b0, b1)]
         return tuple(((1 - wb) * ((1 - wl) * t[0][0][k] + wl * t[0][1][k])
                       + wb * ((1 - wl) * t[1][0][k] + wl * t[1][1][k])) for k in (0, 1))
-
-
-def host_w(hw, devices: int) -> float:
-    """Draw of the hosts (CPUs, fans, NICs) of the nodes ``devices`` devices occupy (0 for a bare
-    device spec), as cost/estimate.py charges it."""
-    from ..spec.model import NodeSpec
-    if not isinstance(hw, NodeSpec):
-        return 0.0
-    return hw.host_power_w * math.ceil(devices / max(1, hw.device_count))
 
 
 def _bracket(x: float) -> tuple[tuple[int, int], float]:
