@@ -71,6 +71,8 @@ def attention_kind(m) -> str:
         kind = f"GQA ({m.kv_heads} KV heads)"
     if m.attention_gate:
         kind += ", gated"
+    if m.sparse:
+        kind += f", sparse: top {m.index_topk} keys ({m.index_heads} x {m.index_head_dim} indexer)"
     if m.sliding_window:
         share = "all layers" if not m.global_every else f"{m.windowed_layers} of {m.layers} layers"
         kind += f", window {m.sliding_window} on {share}"
@@ -99,8 +101,10 @@ def details(m) -> dict:
     return {"layers": m.layers, "hidden": m.hidden, "heads": m.heads, "kv heads": m.kv_heads,
             "head dim (q, k)": m.head_dim, "head dim (v)": m.v_head_dim, "vocab": m.vocab,
             "norm": m.norm.value, "position": m.position.value, "tied embeddings": m.tied_embeddings,
-            "kv cache per token": f"{m.kv_elements_per_token() * 2 / 1024:.1f} KiB at 16 bits "
-                                  f"({m.kv_elements_per_token()} elements)",
+            "kv cache per token": f"{(m.kv_elements_per_token() * 2 + m.attention_layers * m.index_key_bytes) / 1024:.1f}"
+                                  f" KiB at 16 bits ({m.kv_elements_per_token()} elements"
+                                  + (f" + {m.attention_layers * m.index_key_bytes:.0f} B of FP8 indexer keys)"
+                                     if m.sparse else ")"),
             **_recurrent_details(m), "source": m.source or "-"}
 
 

@@ -45,7 +45,9 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     per key token and KV head, or the shape's kv_token_elems when they share one cached vector
     (absorbed MLA decode: workload/mixers.py mla_ops); head_dim is then the mean of the
     QK^T and AV dims, which keeps the FLOPs exact. Backward (more FLOPs per op than the forward)
-    scales the block work and bytes.
+    scales the block work and bytes. DeepSeek sparse attention (workload/sparse_attention.py)
+    prices its prompt attention as one-query rows gathering their keys (shape keys gather_seqs,
+    gather_from) and its indexer as a kernel that writes FP32 scores (scores_out) for a top-k pass.
     """
     s = op.shape
     eff = hw.efficiency
@@ -132,13 +134,18 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     share = max(1.0, min(float(per_sm), active / units))   # CTAs sharing one SM
     port = min(sm_port / share, l2_bw / active)             # one CTA's L2 -> SM bandwidth
     t_mma = work * 4.0 * rows * bkv * d * share / (p_cta * per_sm)
-    if d != _REF_HEAD_DIM and hw.clock_hz > 0:
+    score_bytes = float(s.get("scores_out", 0.0))
+    if d != _REF_HEAD_DIM and hw.clock_hz > 0 and not score_bytes:   # (a scoring kernel has no softmax)
         # attention_compute_fraction is the kernel's rate at head_dim 128; of a block's time there,
         # the softmax's exponentials (one per score, on the SM's special-function units) do not
         # scale with head_dim while the two MMAs do (Shah et al. 2024 §3: H100 has 989 TFLOP/s of
         # MMA but 3.9 TFLOP/s of exponentials)
         t_ref = t_mma * _REF_HEAD_DIM / d
-        t_exp = min(work * rows * bkv * share / (eff.attention_exp_per_clock * hw.clock_hz), 0.8 * t_ref)
+        # the MMA share of t_ref runs no faster than a GEMM's (compute_fraction of peak): where the
+        # special-function units are slow beside the tensor cores (B200: 16 exponentials per clock
+        # per SM for twice Hopper's MMA rate) the rest of t_ref is not all exponentials
+        exp_cap = max(0.0, 1.0 - eff.attention_compute_fraction / max(eff.compute_fraction, 1e-9))
+        t_exp = min(work * rows * bkv * share / (eff.attention_exp_per_clock * hw.clock_hz), exp_cap * t_ref)
         t_mma = (t_ref - t_exp) * d / _REF_HEAD_DIM + t_exp
     if op.phase is Phase.BWD:   # the backward kernel (2.5x the forward's FLOPs) runs its tiles at a lower rate
         t_mma /= eff.attention_backward_fraction
@@ -177,12 +184,25 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     # HBM: Q and O once; K/V once per wave of CTAs that share them through L2 (the q-blocks of one
     # head, and the heads of one GQA group, run side by side)
     kv_unique = b * skv * kvh * kv_tok
+    pool = float(s.get("gather_from", 0.0))
+    if decode and pool:
+        # sparse attention over a prompt (workload/sparse_attention.py): the b query rows are the
+        # tokens of gather_seqs sequences, each gathering its own skv top keys from its sequence's
+        # cache of `pool` tokens. A wave of CTAs holds consecutive query tokens, taken to choose
+        # mostly the same keys (UNVERIFIED: no published overlap figure), which it shares through
+        # L2: HBM carries each sequence's selection once per wave, the SM ports every CTA's own
+        seqs = max(1.0, float(s.get("gather_seqs", b)))
+        waves = math.ceil(b / seqs / slots)
+        kv_unique = seqs * waves * min(skv, pool) * kvh * kv_tok
     if decode:
         hbm = 2.0 * b * h * d * e + kv_unique
     else:
         rereads = max(1.0, math.ceil(sq / rows) / slots) * (_causal_share(sq, skv) if causal else 1.0)
         hbm = 2.0 * b * sq * h * d * e + kv_unique * max(rereads, 1.0)
     hbm *= work
+    pairs = b * sq * skv * (_causal_share(sq, skv) if causal else 1.0)
+    if score_bytes:   # a scoring kernel (the DSA indexer's) writes a score per query-key pair
+        hbm += pairs * score_bytes
     if causal and fa2 and work <= 1.0 and len(in_order) > 1:
         # FlashAttention-2's forward launches grid (q-block, batch, head): the block scheduler hands
         # out the q-blocks of each head in ascending order, the shortest causal rows first (its
@@ -210,6 +230,8 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     if splits > 1:   # combine kernel: read FP32 partial outputs and log-sum-exps, write O
         part = b * h * sq * splits * (d + 1) * 4.0 + b * h * sq * d * e
         body += eff.launch_s + eff.attention_cta_overhead_s + part / (bw * eff.attention_memory_fraction)
+    if score_bytes:   # ... which a top-k selection kernel then reads
+        body += eff.launch_s + pairs * score_bytes / (bw * eff.elementwise_memory_fraction)
     body += eff.attention_overhead_s
     return body, compute, t_hbm
 

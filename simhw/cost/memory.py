@@ -216,8 +216,10 @@ def kv_bits_effective(wl: Workload) -> float:
 
 
 def kv_cache_bytes_per_token(wl: Workload) -> float:
-    """KV bytes per token for the whole model (all layers, all TP ranks)."""
-    return wl.model.kv_elements_per_token() * kv_bits_effective(wl) / 8
+    """KV bytes per token for the whole model (all layers, all TP ranks), with a sparse-attention
+    model's FP8 indexer keys (ModelConfig.index_key_bytes), which the KV precision does not change."""
+    m = wl.model
+    return m.kv_elements_per_token() * kv_bits_effective(wl) / 8 + m.attention_layers * m.index_key_bytes
 
 
 def recurrent_state_bytes_per_sequence(wl: Workload) -> float:

@@ -298,7 +298,7 @@ def _model(value: Any, w: str, base_dir: Path) -> ModelConfig:
     for key in ("experts", "experts_per_token", "expert_ffn", "shared_expert_ffn", "dense_layers",
                 "kv_lora_rank", "q_lora_rank", "rope_head_dim", "v_head_dim", "sliding_window", "global_every",
                 "attention_every", "recurrent_key_heads", "recurrent_key_dim", "recurrent_value_heads",
-                "recurrent_value_dim", "recurrent_chunk"):
+                "recurrent_value_dim", "recurrent_chunk", "index_topk", "index_heads", "index_head_dim"):
         if key in fields_in:
             fields_in[key] = _pos_int(fields_in, key, f"{w}model.", minimum=0)
     for key in ("recurrent_conv", "recurrent_state_bits"):
@@ -330,6 +330,13 @@ def _check_model(model: ModelConfig, w: str) -> None:
         raise WorkloadError(f"{w}model.kv_lora_rank: q_lora_rank and rope_head_dim describe multi-head latent "
                             f"attention, which needs kv_lora_rank > 0; set it or drop them.")
     _check_recurrent(model, w)
+    if model.sparse and not (model.mla and model.index_heads and model.index_head_dim):
+        raise WorkloadError(f"{w}model.index_topk: DeepSeek sparse attention ({model.index_topk} keys per query) runs "
+                            f"on multi-head latent attention and its indexer; it needs kv_lora_rank, index_heads and "
+                            f"index_head_dim > 0.")
+    if (model.index_heads or model.index_head_dim) and not model.sparse:
+        raise WorkloadError(f"{w}model.index_heads: index_heads and index_head_dim size a sparse-attention indexer, "
+                            f"which needs index_topk > 0 (keys per query); set it or drop them.")
     if model.mla and not 0 < model.rope_head_dim < model.head_dim:
         raise WorkloadError(f"{w}model.rope_head_dim: {model.rope_head_dim} must be positive and below head_dim = "
                             f"{model.head_dim} (the query/key head is qk_nope_head_dim + rope_head_dim) for "

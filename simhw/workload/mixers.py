@@ -8,6 +8,7 @@ from dataclasses import replace
 from .graph import Collective, Op, OpKind, Phase, shape
 from .models import Position, Recurrent
 from .opbuild import COLL_CODE, elementwise, gemm, norm
+from .sparse_attention import indexer_ops, sparse_attention_op
 from .spec import DecodeOptions, Mode, Optimizer, Workload
 
 
@@ -118,9 +119,19 @@ def mla_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, phase
     ops += [gemm(f"kv_down.{i}", i, phase, dt, n, h, c + rope),
             norm(f"kv_norm.{i}", i, phase, dt, n, c),
             elementwise(f"rope.{i}", OpKind.ELEMENTWISE, i, phase, dt, n * (heads + 1) * rope, flops_per=3)]
-    if wl.mode is Mode.DECODE:
+    sparse = m.sparse and s_kv > m.index_topk      # some query has more keys than its indexer keeps
+    if m.sparse:
+        ops += indexer_ops(wl, i, n, batch, s_q, s_kv, phase)
+    if wl.mode is Mode.DECODE or sparse:
+        # absorbed (MQA mode): decode, and DeepSeek sparse attention, which attends over the selected
+        # latents with all heads sharing them (DeepSeek-V3.2-Exp report §2.1; FlashMLA's sparse kernels)
         ops.append(gemm(f"q_absorb.{i}", i, phase, dt, n, nope, c, batch=heads))
-        ops.append(attention_op(wl, i, batch, s_q, s_kv, phase, heads, 1, (2 * c + rope) / 2, c + rope))
+        if wl.mode is Mode.DECODE:
+            ops.append(attention_op(wl, i, batch, s_q, s_kv, phase, heads, 1, (2 * c + rope) / 2, c + rope,
+                                    window=m.index_topk if m.sparse else None))
+        else:
+            ops += cp_gather(wl, i, phase, batch, s_q, c + rope + m.index_key_bytes / dt.bytes)
+            ops.append(sparse_attention_op(wl, i, batch, s_q, s_kv, phase, heads, (2 * c + rope) / 2, c + rope))
         ops.append(gemm(f"o_absorb.{i}", i, phase, dt, n, c, v, batch=heads))
     else:
         ops.append(gemm(f"kv_up.{i}", i, phase, dt, n, c, heads * (nope + v)))
@@ -144,17 +155,19 @@ def cp_gather(wl: Workload, i: int, phase: Phase, batch: int, s_q: int, kv_elems
 
 
 def attention_op(wl: Workload, i: int, batch: int, s_q: int, s_kv: int, phase: Phase, heads: int, kv_heads: int,
-               d: float, kv_token: float) -> Op:
+               d: float, kv_token: float, window: int | None = None) -> Op:
     """The attention kernel of ``heads`` query heads over ``kv_heads`` KV heads: head_dim ``d`` (the
     mean of the QK^T and AV dims: FLOPs 4·d per query-key pair and head) and ``kv_token`` elements
-    cached per key token and KV head (K and V: 2·head_dim; MLA's shared latent: its width)."""
+    cached per key token and KV head (K and V: 2·head_dim; MLA's shared latent: its width).
+    ``window``: keys a decode query reads at most (a sparse-attention decode step's top-k), in
+    place of the layer's sliding window."""
     m, dt = wl.model, wl.dtype
     if wl.mode is Mode.DECODE and s_q > 1:
         # speculative verification: a sequence's few new queries share its keys, and decode kernels
         # pack them with the query heads onto the same KV (FlashMLA's h_q x s_q rows, pack-GQA)
         heads, s_q = heads * s_q, 1
     causal = m.causal and wl.mode is not Mode.DECODE
-    w = m.sliding_window if m.is_windowed(i) else 0
+    w = window if window is not None else m.sliding_window if m.is_windowed(i) else 0
     if causal and wl.parallelism.cp > 1 and s_q * wl.parallelism.cp == s_kv:
         # context parallelism splits the sequence in 2 x cp chunks, each rank taking an early and a
         # late one, so every rank does the same share of the causal work (load-balanced CP: Llama 3

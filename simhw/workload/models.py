@@ -73,6 +73,10 @@ class ModelConfig:
     rope_head_dim: int = 0            # MLA: decoupled RoPE dims per head of q and of the one shared RoPE key
                                       # (qk_rope_head_dim); head_dim is then qk_nope_head_dim + rope_head_dim
     v_head_dim: int = 0               # MLA: value dims per head; 0 -> head_dim
+    index_topk: int = 0               # DeepSeek sparse attention (DSA; DeepSeek-V3.2-Exp report §2): keys each query
+                                      # attends to, chosen by a lightning indexer; 0 -> dense attention
+    index_heads: int = 0              # DSA: the indexer's query heads (index_n_heads; V3.2: 64)
+    index_head_dim: int = 0           # DSA: their width and that of the one indexer key cached per token (V3.2: 128)
     sliding_window: int = 0           # keys a query sees in a windowed layer (Mistral 7B v0.1, Gemma 2); 0 -> none
     global_every: int = 0             # with sliding_window: every global_every-th layer (i % k == k - 1) attends
                                       # to all keys, the others in the window (Gemma 2, gpt-oss: 2; Gemma 3: 6);
@@ -117,6 +121,29 @@ class ModelConfig:
     def mla(self) -> bool:
         """Multi-head latent attention: K and V are up-projected from a cached latent (kv_lora_rank > 0)."""
         return self.kv_lora_rank > 0
+
+    @property
+    def sparse(self) -> bool:
+        """DeepSeek sparse attention: each query attends to the index_topk keys its indexer scores highest."""
+        return self.index_topk > 0
+
+    def indexer_params(self) -> int:
+        """Weights of one layer's lightning indexer (DeepSeek-V3.2's inference code, Indexer): its query
+        up-projection from the query latent (W_q^I: q_lora_rank -> heads x dim; from the hidden state
+        without one), the key projection W_k^I, the head weights' projection w^I (hidden -> heads) and
+        the key's LayerNorm (weight and bias)."""
+        if not self.sparse:
+            return 0
+        q_in = self.q_lora_rank or self.hidden
+        d = self.index_head_dim
+        return q_in * self.index_heads * d + self.hidden * (d + self.index_heads) + 2 * d
+
+    @property
+    def index_key_bytes(self) -> float:
+        """Bytes one token's indexer key takes in one layer's index cache: index_head_dim FP8 values
+        and an FP32 scale per 128 of them (DeepSeek-V3.2's inference code quantises the key in blocks
+        of 128; vLLM's and SGLang's index caches alike)."""
+        return self.index_head_dim + 4.0 * -(-self.index_head_dim // 128) if self.sparse else 0.0
 
     @property
     def moe_layers(self) -> int:
@@ -267,15 +294,16 @@ class ModelConfig:
             h * self.q_lora_rank + self.q_lora_rank + self.q_lora_rank * self.q_dim
         kv = h * (self.kv_lora_rank + self.rope_head_dim) + self.kv_lora_rank \
             + self.kv_lora_rank * self.heads * (self.head_dim - self.rope_head_dim + self.v_head_dim)
-        return q + kv + self.heads * self.v_head_dim * h
+        return q + kv + self.heads * self.v_head_dim * h + self.indexer_params()
 
     def tp_replicated_params(self) -> int:
         """Weights of one layer that every tensor-parallel rank holds whole: MLA's down-projections
-        and latent norms (vLLM and SGLang run them as replicated linears)."""
+        and latent norms, and a sparse-attention indexer (vLLM and SGLang run them as replicated
+        linears)."""
         if not self.mla:
             return 0
         q = self.hidden * self.q_lora_rank + self.q_lora_rank if self.q_lora_rank else 0
-        return q + self.hidden * (self.kv_lora_rank + self.rope_head_dim) + self.kv_lora_rank
+        return q + self.hidden * (self.kv_lora_rank + self.rope_head_dim) + self.kv_lora_rank + self.indexer_params()
 
     def layer_params(self, active: bool = False, moe: bool = True) -> int:
         """Parameters of one transformer layer (attention, FFN or experts + router, two norms);
