@@ -30,6 +30,12 @@ Iteration times and energy come from ``cost.estimate`` (engine overheads include
 batch sizes and lengths, interpolated linearly in between; mixed iterations are composed from the
 same estimates' parts (sim/serving_costs.py). Approximations: a prefill batch is priced at its
 mean prompt length; a decode batch at its mean context; KV is counted in tokens, not blocks.
+
+A pipelined replica (pp > 1) keeps up to pp iterations in flight, as vLLM's pipeline parallelism
+does: pp virtual engines, each scheduling its own sequences (up to max_num_seqs / pp) and one
+iteration at a time, take turns; an iteration starts once the previous one has cleared the first
+stage (1 / pp of its GPU time, the stages taken as balanced) and the engine's host has scheduled
+it. A sequence's tokens still come one pass through every stage apart.
 """
 from __future__ import annotations
 
@@ -138,6 +144,7 @@ class _Seq:
     cached: int = 0                # prompt tokens prefilled so far
     prefilled: bool = False
     prompt_len: int = 0            # tokens to prefill: the prompt, and after a preemption the tokens emitted so far
+    group: int = 0                 # the replica's virtual engine it runs in (one per pipeline stage)
 
 
 @dataclass
@@ -147,8 +154,12 @@ class _Replica:
     waiting: deque = field(default_factory=deque)
     running: list = field(default_factory=list)
     kv_used_bytes: float = 0.0
-    busy: bool = False
-    busy_s: float = 0.0
+    flying: set = field(default_factory=set)   # virtual engines with an iteration running (up to pp)
+    next_group: int = 0            # the virtual engine whose turn it is
+    next_start_s: float = 0.0      # when its first stage is free for the next iteration
+    busy_until_s: float = 0.0      # when the last iteration started ends
+    wake_pending: bool = False
+    busy_s: float = 0.0            # time with at least one iteration running
     energy_j: float = 0.0
 
     @property
@@ -212,6 +223,9 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
             f"prefix) needs "
             f"{(token_bytes * longest + seq_bytes) / 2**30:.2f} GiB; add tensor parallelism or memory.")
     link = pick_link(hw, LinkScope.INTER, 2 * per_replica)
+    pp = par.pp
+    group_seqs = math.ceil(options.max_num_seqs / pp)   # each virtual engine's share of max_num_seqs
+    static_w = device.busy_w * per_replica     # the replica's draw while it runs (IterationCosts charges it per iteration)
     step_tokens = wl.decode.tokens_per_step
     reps = [_Replica(prefill=i < n_pre or not n_pre, decode=i >= n_pre) for i in range(replicas)]
     seqs = [_Seq(r, i, r.prompt_tokens + r.output_tokens - prefix, prompt_len=r.prompt_tokens, cached=prefix)
@@ -250,34 +264,52 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         rep.kv_used_bytes -= s.reserved_bytes
         s.reserved_bytes = 0.0
 
-    def plan(rep: _Replica) -> tuple[list, list]:
-        """The next iteration's decoding sequences and prompt chunks (sequence, tokens)."""
+    def plan(rep: _Replica) -> tuple[int, list, list] | None:
+        """The next iteration: a virtual engine of the replica with no iteration in flight (one per
+        pipeline stage, each with its own sequences, as vLLM runs pipeline parallelism; one without
+        it), its decoding sequences and prompt chunks (sequence, tokens)."""
+        for k in range(pp):
+            g = (rep.next_group + k) % pp
+            if g in rep.flying:
+                continue
+            decodes, chunks = plan_group(rep, g)
+            if decodes or chunks:
+                rep.next_group = (g + 1) % pp
+                return g, decodes, chunks
+        return None
+
+    def plan_group(rep: _Replica, g: int) -> tuple[list, list]:
+        members = (lambda: rep.running) if pp == 1 else (lambda: [s for s in rep.running if s.group == g])  # noqa: E731
+
+        def join() -> _Seq:
+            s = rep.waiting.popleft()
+            s.group = g
+            admit(rep, s)
+            rep.running.append(s)
+            return s
         if rep.decode and not rep.prefill:       # a decode replica admits transferred sequences
-            while rep.waiting and len(rep.running) < options.max_num_seqs and fits(rep, rep.waiting[0]):
-                s = rep.waiting.popleft()
-                admit(rep, s)
-                rep.running.append(s)
-        decodes = [s for s in rep.running if s.prefilled] if rep.decode else []
+            while rep.waiting and len(members()) < group_seqs and fits(rep, rep.waiting[0]):
+                join()
+        decodes = [s for s in members() if s.prefilled] if rep.decode else []
         if on_demand:       # room for this step's tokens: evict the newest sequences (vLLM's recompute preemption)
-            while decodes and rep.kv_used_bytes + token_bytes * step_tokens * len(decodes) > kv_budget_bytes and len(rep.running) > 1:
-                preempt(rep, rep.running[-1])
-                decodes = [s for s in rep.running if s.prefilled]
+            while decodes and rep.kv_used_bytes + token_bytes * step_tokens * len(decodes) > kv_budget_bytes \
+                    and len(members()) > 1:
+                preempt(rep, members()[-1])
+                decodes = [s for s in members() if s.prefilled]
         chunks: list = []
         if not rep.prefill:
             return decodes, chunks
         room = options.max_batch_tokens - (len(decodes) if options.chunked_prefill else 0)
         if options.chunked_prefill:               # unfinished prompts first, then new ones
-            for s in rep.running:
+            for s in members():
                 if not s.prefilled and room > 0:
                     chunks.append((s, min(s.prompt_len - s.cached, room)))
                     room -= chunks[-1][1]
-        while rep.waiting and len(rep.running) < options.max_num_seqs and room > 0 and fits(rep, rep.waiting[0]):
+        while rep.waiting and len(members()) < group_seqs and room > 0 and fits(rep, rep.waiting[0]):
             s = rep.waiting[0]
             if not options.chunked_prefill and chunks and s.prompt_len - s.cached > room:
                 break
-            rep.waiting.popleft()
-            admit(rep, s)
-            rep.running.append(s)
+            join()
             fresh = s.prompt_len - s.cached             # the shared prefix is already cached
             chunks.append((s, min(fresh, room) if options.chunked_prefill else fresh))
             room -= chunks[-1][1]
@@ -294,27 +326,47 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         preempted += 1
 
     def start(i: int, now: float) -> None:
+        """Start the replica's next iteration if it has one: when its first pipeline stage is free
+        and fewer than pp iterations run (one at a time without pipeline parallelism)."""
         rep = reps[i]
-        if rep.busy:
+        if len(rep.flying) >= pp:
             return
-        decodes, chunks = plan(rep)
-        if not decodes and not chunks:
+        if now < rep.next_start_s:
+            if not rep.wake_pending:
+                rep.wake_pending = True
+                push(rep.next_start_s, "wake", i, None)
             return
+        picked = plan(rep)
+        if picked is None:
+            return
+        g, decodes, chunks = picked
         ctx = sum(s.req.prompt_tokens + s.produced for s in decodes) / len(decodes) if decodes else 0.0
         dur, joules = costs.mixed(len(decodes), ctx, [(c, s.cached) for s, c in chunks])
         if decodes:
             decode_batches.append(len(decodes))
-        rep.busy, rep.busy_s, rep.energy_j = True, rep.busy_s + dur, rep.energy_j + joules
-        push(now + dur, "iteration", i, (decodes, chunks))
-
-    def complete(i: int, now: float, decodes: list, chunks: list) -> None:
-        rep = reps[i]
-        rep.busy = False
         for s in decodes:
-            s.produced += step_tokens
-            if on_demand:                           # the cache grows by the step's tokens
+            if on_demand:                           # the step's tokens take their cache slots when scheduled
                 s.reserved_bytes += token_bytes * step_tokens
                 rep.kv_used_bytes += token_bytes * step_tokens
+        # the devices' static draw counts once over time with any iteration running (pipelined
+        # iterations overlap); the dynamic energy is each iteration's own
+        end = now + dur
+        rep.busy_s += max(0.0, end - max(now, rep.busy_until_s))
+        rep.busy_until_s = max(rep.busy_until_s, end)
+        rep.energy_j += joules - static_w * dur
+        # the next iteration may start once this one's GPU pass has cleared the first of pp balanced
+        # stages and the engine's host process has done this one's scheduling and sampling, which
+        # it does serially for every batch in flight
+        host = costs.host_s(len(decodes) + len(chunks)) if pp > 1 else 0.0
+        rep.flying.add(g)
+        rep.next_start_s = now + max((dur - host) / pp, host)
+        push(end, "iteration", i, (g, decodes, chunks))
+
+    def complete(i: int, now: float, g: int, decodes: list, chunks: list) -> None:
+        rep = reps[i]
+        rep.flying.discard(g)
+        for s in decodes:
+            s.produced += step_tokens
         for s, c in chunks:
             s.cached += c
             if s.cached >= s.prompt_len:          # the prefill's last chunk yields the next token
@@ -343,6 +395,10 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         if kind == "iteration":
             complete(i, now, *payload)
             continue
+        if kind == "wake":
+            reps[i].wake_pending = False
+            start(i, now)
+            continue
         j = least_loaded(prefill=True) if kind == "arrive" else i
         reps[j].waiting.append(payload)
         start(j, now)
@@ -356,6 +412,7 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         kv_capacity_tokens=kv_budget_bytes / (token_bytes + seq_bytes / mean_len) if token_bytes + seq_bytes > 0 else math.inf,
         mean_decode_batch=float(np.mean(decode_batches)) if decode_batches else 0.0, preemptions=preempted,
         busy_share=sum(r.busy_s for r in reps) / (replicas * span) if span > 0 else 0.0,
-        # a replica's devices draw idle power whenever it runs no iteration
-        energy_j=sum(r.energy_j + device.idle_w * per_replica * max(0.0, span - r.busy_s) for r in reps)
+        # a replica's devices draw busy power while any iteration runs, idle power otherwise
+        energy_j=sum(r.energy_j + static_w * r.busy_s + device.idle_w * per_replica * max(0.0, span - r.busy_s)
+                     for r in reps)
         + hosts_power_w(hw, replicas * per_replica) * span)

@@ -102,6 +102,13 @@ class IterationCosts:
         device = getattr(self.hw, "device", self.hw)
         return t, joules + device.busy_w * self.wl.devices * t
 
+    def host_s(self, seqs: int) -> float:
+        """The engine's own host work in an iteration of ``seqs`` sequences (its fixed part and per
+        sequence: cost/estimate.py EngineCosts), which one host process does serially."""
+        from ..cost.estimate import engine_costs
+        wl = self._workload(Mode.DECODE, max(1, seqs), 1)
+        return engine_costs(wl, getattr(self.hw, "device", self.hw)).iteration_s(wl)
+
     def cost(self, mode: Mode, batch: float, length: float) -> tuple[float, float]:
         """Bilinear interpolation of the grid around (batch, length): (seconds, joules)."""
         (b0, b1), wb = _bracket(batch)

@@ -226,3 +226,25 @@ def test_a_shared_prefix_is_prefilled_once():
     assert cached.kv_capacity_tokens < full.kv_capacity_tokens      # the prefix's one copy
     with pytest.raises(WorkloadError, match="shared prefix"):
         simulate_serving(WL, HW, reqs, ServingOptions(prefix_tokens=4096))
+
+
+def test_a_pipelined_replica_keeps_pp_batches_in_flight():
+    """vLLM's pipeline parallelism: pp virtual engines, each with its own sequences, keep pp batches
+    in flight. An offline, decode-heavy batch on tp 4 x pp 2 runs two batches of max_num_seqs / 2;
+    each sequence's token takes one pass through both stages (the estimate's decode iteration at
+    that batch), and the replica delivers two batches per pass. The devices' static draw is counted
+    once while iterations overlap."""
+    h100 = load_hw("dgx-h100")
+    wl = replace(WL, devices=8, parallelism=replace(WL.parallelism, tp=4, pp=2))
+    res = simulate_serving(wl, h100, poisson_requests(256, 0.0, 256, 512), ServingOptions(max_num_seqs=128))
+    assert res.mean_decode_batch == pytest.approx(64, rel=0.02)
+    s = res.summary()
+    step = replace(wl, micro_batch=64, global_batch=64, decode=replace(wl.decode, context_len=256 + 256, new_tokens=1))
+    one_pass = estimate(step, h100).step_time_s
+    assert s["tpot_p50_s"] == pytest.approx(one_pass, rel=0.05)
+    assert s["output_tokens_per_s"] == pytest.approx(2 * 64 / s["tpot_p50_s"], rel=0.1)
+    flat = simulate_serving(replace(wl, parallelism=replace(wl.parallelism, tp=8, pp=1)), h100,
+                            poisson_requests(256, 0.0, 256, 512), ServingOptions(max_num_seqs=128))
+    assert flat.mean_decode_batch == pytest.approx(128, rel=0.02)
+    from simhw.cost.estimate import hosts_power_w
+    assert s["average_power_w"] < 8 * h100.device.tdp_w + hosts_power_w(h100, 8)
