@@ -18,6 +18,7 @@ _LAZY = {
     "load_workload": ("simhw.workload.from_yaml", "load_workload"),
     "build_graph": ("simhw.workload.transformer", "build_graph"),
     "estimate": ("simhw.cost.estimate", "estimate"),
+    "sweep": ("simhw.cost.sweep", "sweep"),
     "memory_breakdown": ("simhw.cost.memory", "memory_breakdown"),
     "simulate": ("simhw.sim.run", "simulate_step"),
     "optimize": ("simhw.schedule.activation", "schedule_activations"),

@@ -12,7 +12,7 @@ import functools
 from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..errors import SpecError
 from ..units import Dim, parse_quantity
@@ -82,6 +82,50 @@ def resolve_hw_path(name: str) -> Path:
 def load_hw(name: str) -> DeviceSpec | NodeSpec:
     """Load a device or node spec by shipped name, alias or file path."""
     return _load_path(resolve_hw_path(name).resolve())
+
+
+def load_hw_varied(name: str, overrides: Sequence[tuple[str, Any]] = ()) -> DeviceSpec | NodeSpec:
+    """A spec with some of its YAML values replaced: ``overrides`` are (dotted path, value) pairs
+    such as ("memory.hbm.bandwidth", "4 TB/s") or ("efficiency.launch", "2 us"), values as they
+    would be written in the YAML (unit strings parsed by the same strict parser). On a node,
+    "device.<path>", or a path that only a device has (memory.hbm.bandwidth), changes its device.
+    What-if questions of an architect: simhw sweep --vary hw.KEY."""
+    if not overrides:
+        return load_hw(name)
+    path = resolve_hw_path(name).resolve()
+    raw = _raw_with_extends(path, ())
+    told = ", ".join(f"{k}={v}" for k, v in overrides)
+    is_node = raw.get("kind") == "node"
+
+    def of_device(key: str) -> bool:      # on a node: device.<path>, or a path only a device has
+        return is_node and (key.startswith("device.") or str(key).split(".")[0] not in _TOP_NODE)
+    device_over = [(k.split(".", 1)[1] if k.startswith("device.") else k, v) for k, v in overrides if of_device(k)]
+    for key, value in overrides:
+        if of_device(key):
+            continue
+        parts = [p for p in str(key).split(".") if p]
+        if not parts:
+            raise SpecError(f"{path.name}: an empty spec key in {told}.")
+        node = raw
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is not None and not isinstance(child, Mapping):
+                raise SpecError(f"{path.name}: {'.'.join(parts)}: '{part}' holds a value, not a group of them; "
+                                f"name a key that exists in the spec (simhw hw show {name}).")
+            node[part] = dict(child) if isinstance(child, Mapping) else {}
+            node = node[part]
+        old = node.get(parts[-1])
+        # a sourced value {value, source} keeps its shape, the source saying it was changed
+        node[parts[-1]] = {"value": value, "source": f"what-if: {key}={value}"} if isinstance(old, Mapping) \
+            and "value" in old and not isinstance(value, Mapping) else value
+    where = f"{path.name} with {told}: "
+    if is_node:
+        ref = str(raw.get("device", ""))
+        local = path.parent / ref
+        device = load_hw_varied(str(local.resolve()) if ref.endswith((".yaml", ".yml")) and local.exists() else ref,
+                                device_over) if device_over else None
+        return _node(raw, where, path, device=device)
+    return _device(raw, where, path)
 
 
 @functools.lru_cache(maxsize=256)
@@ -309,14 +353,15 @@ def _extra_value(q: _Q, data: Mapping, key: str, path: str = "extra") -> float:
     raise SpecError(f"{q.where}{path}.{key}: {value!r} is neither a number nor a quantity with a unit.")
 
 
-def _node(raw: Mapping, where: str, path: Path) -> NodeSpec:
+def _node(raw: Mapping, where: str, path: Path, device: DeviceSpec | None = None) -> NodeSpec:
     name, version, aliases, description, source = _common(raw, where, _TOP_NODE)
     q = _Q(where)
     if "device" not in raw or "device_count" not in raw:
         raise SpecError(f"{where}a node needs 'device' (a shipped device name) and 'device_count'.")
     ref = str(raw["device"])     # a shipped name, or a YAML path (relative to this file, as extends:)
-    device = load_hw(str((path.parent / ref).resolve()) if ref.endswith((".yaml", ".yml")) and
-                     (path.parent / ref).exists() else ref)
+    if device is None:
+        device = load_hw(str((path.parent / ref).resolve()) if ref.endswith((".yaml", ".yml")) and
+                         (path.parent / ref).exists() else ref)
     if not isinstance(device, DeviceSpec):
         raise SpecError(f"{where}device: '{raw['device']}' is a node, expected a device.")
     links = check_keys(raw.get("links", {}), ("intra", "host", "network"), f"{where}links", SpecError)
