@@ -51,14 +51,15 @@ def schedule(lengths: list[tuple[float, int]], slots: int) -> float:
 
 
 def stream_k(m, n, k, batch, tm, tn, e, slots, p_slot, sm_port, l2_bw, bw_read, bw_write, latency,
-             read_bytes, eff) -> tuple[float, float, float] | None:
+             read_bytes, eff, eb=None) -> tuple[float, float, float] | None:
     """(time, compute, memory) of a stream-K kernel with tm x tn tiles (CUTLASS sm90 stream-K tile
     scheduler; Osama et al., "Stream-K", PPoPP 2023): every SM takes an equal share of all tiles'
     k-iterations, so no wave is partly idle; an SM whose share ends inside a tile writes its FP32
     partial tile, and the tile's owner reads the others' partials back through its own L2 port. Used when the grid has at least
     two k-iterations per SM. Inputs as in roofline.gemm_time_s: e bytes per element, p_slot FLOP/s
     per SM, sm_port / l2_bw / bw_read / bw_write in bytes/s, latency in s, read_bytes the operands'
-    HBM bytes."""
+    HBM bytes, eb the k x n operand's bytes per element (default e)."""
+    eb = e if eb is None else eb
     kt = math.ceil(k / eff.gemm_tile_k)
     tiles = math.ceil(m / tm) * math.ceil(n / tn) * batch
     if tiles * kt < 2 * slots:
@@ -66,7 +67,7 @@ def stream_k(m, n, k, batch, tm, tn, e, slots, p_slot, sm_port, l2_bw, bw_read, 
     kc = math.ceil(tiles * kt / slots) * eff.gemm_tile_k        # k-extent of one SM's share
     um, un = min(tm, m), min(tn, n)
     t_mma = 2.0 * tm * tn * kc / p_slot
-    t_l2 = max((um + un) * kc * e / sm_port, (um + un / max(1, eff.gemm_cluster)) * kc * e * slots / l2_bw)
+    t_l2 = max((um * e + un * eb) * kc / sm_port, (um * e + un * eb / max(1, eff.gemm_cluster)) * kc * slots / l2_bw)
     t_rd = read_bytes / bw_read
     main = max(overlap((max(t_mma, t_l2), t_rd), eff.gemm_overlap),
                math.ceil(kc / (eff.gemm_tile_k * eff.gemm_pipeline_stages)) * latency)

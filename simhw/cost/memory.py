@@ -63,6 +63,16 @@ class MemoryBreakdown:
 def params_per_device(wl: Workload, sharded_by_zero: bool = True) -> float:
     """Parameters held by the most loaded device (first pipeline stage: layers + embedding; with a
     V-shaped schedule the first device also holds the output layer, Qi et al. 2024)."""
+    layers, other = _params_parts(wl)
+    total = layers + other
+    if sharded_by_zero and wl.memory.zero_stage >= 3:
+        total /= wl.parallelism.replicas
+    return total
+
+
+def _params_parts(wl: Workload) -> tuple[float, float]:
+    """(transformer-layer parameters, embedding and output-layer parameters) of the most loaded
+    device (params_per_device); a drafter counts as layers."""
     m, par = wl.model, wl.parallelism
     layers = max(stage_layers(m.layers, par.pp)) * layer_params_per_device(wl)
     if par.pp == 1 and m.dense_layers:   # one device holds the dense leading layers too (with pp > 1 the
@@ -70,20 +80,18 @@ def params_per_device(wl: Workload, sharded_by_zero: bool = True) -> float:
         layers += m.dense_layers * (layer_params_per_device(wl, moe=False) - layer_params_per_device(wl))
     embed = m.embedding_params() / par.tp
     head = m.head_params() / par.tp if par.pp == 1 or not m.tied_embeddings else 0.0
-    total = layers + embed + (head if par.pp == 1 else 0.0)
+    other = embed + (head if par.pp == 1 else 0.0)
     if par.pp > 1:  # the last stage holds the head instead of the embedding; take the larger
         last = m.head_params() / par.tp + (m.vocab * m.hidden / par.tp if m.tied_embeddings else 0)
         both = par.schedule in (PipeSchedule.V_HALF, PipeSchedule.V_MIN)
-        total = layers + (embed + m.head_params() / par.tp if both else max(embed, last))
+        other = embed + m.head_params() / par.tp if both else max(embed, last)
     if wl.mode is Mode.DECODE and wl.decode.speculative_tokens:
         # the drafter (workload/transformer.py _draft_ops): a draft model on the same TP ranks, or
         # one more layer and its 2h x h projection
         draft = wl.decode.draft_model
-        total += draft.params() / par.tp if draft is not None else \
+        layers += draft.params() / par.tp if draft is not None else \
             layer_params_per_device(wl) + 2 * m.hidden * m.hidden / par.tp
-    if sharded_by_zero and wl.memory.zero_stage >= 3:
-        total /= par.replicas
-    return total
+    return layers, other
 
 
 def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> dict[str, float]:
@@ -325,6 +333,11 @@ def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     p_expert = expert_params_per_device(wl) if par.ep > 1 else 0.0     # sharded over its dp / ep replicas
     params, grads, opt = ((p_dev - p_expert) * b + p_expert * x for b, x in
                           zip(static_bytes_per_param(wl), static_bytes_per_param(wl, par.dp // par.ep * par.cp)))
+    bits = 8 * wl.dtype.bytes
+    w_bits = wl.memory.weight_bits_effective(bits)
+    if w_bits < bits and not train:    # weight-only quantization: the layers' weights at w_bits (scales included)
+        layers, other = _params_parts(wl)
+        params = layers * w_bits / 8 + other * wl.dtype.bytes
     capacity = 0.0
     if hw is not None:
         device = getattr(hw, "device", hw)

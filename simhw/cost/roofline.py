@@ -105,7 +105,7 @@ def _splits(k: float, tile_k: int, max_split: int) -> tuple[int, ...]:
     return tuple(s for s in _SPLITS if s <= limit)
 
 
-def l2_hits(shape, e: float, hw: DeviceSpec) -> tuple[bool, bool]:
+def l2_hits(shape, e: float, hw: DeviceSpec, b_bytes: float | None = None) -> tuple[bool, bool]:
     """Whether a GEMM's A and B operands are read from L2 rather than main memory.
 
     A benchmark loop (or a model's step) that reads an operand again after touching ``reuse``
@@ -119,13 +119,13 @@ def l2_hits(shape, e: float, hw: DeviceSpec) -> tuple[bool, bool]:
     if cap <= 0 or not shape:
         return False, False
     b = shape.get("batch", 1.0)
-    sizes = (shape["m"] * shape["k"] * e * b, shape["k"] * shape["n"] * e * b)
+    sizes = (shape["m"] * shape["k"] * e * b, shape["k"] * shape["n"] * (b_bytes or e) * b)
     return tuple(shape.get(key, -1.0) >= 0 and size + shape[key] <= cap
                  for key, size in zip(("a_reuse", "b_reuse"), sizes))
 
 
 def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: DeviceSpec,
-                a_in_l2: bool = False, b_in_l2: bool = False) -> tuple[float, float, float]:
+                a_in_l2: bool = False, b_in_l2: bool = False, b_bytes: float | None = None) -> tuple[float, float, float]:
     """(time, compute-limited part, memory-limited part) of one GEMM, launch excluded.
 
     The library runs the fastest of its tile shapes and split-K factors (cuBLAS heuristics pick
@@ -144,11 +144,15 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     operand already in L2 (``a_in_l2``,
     ``b_in_l2``: l2_hits) costs no main-memory reads; the k-tile pipeline keeps main memory's
     latency (pricing it at the L2's made aiconfigurator's small GEMMs too fast).
+    ``b_bytes``: bytes per element of the k x n operand when it is stored narrower than ``dtype``
+    (weight-only quantization: the kernel dequantizes the weight tiles it loads, as AWQ's and
+    Marlin's do, and computes in ``dtype``; the dequantization itself is not priced).
     """
     if m <= 0 or n <= 0 or k <= 0 or batch <= 0:
         return 0.0, 0.0, 0.0
     eff = hw.efficiency
     e = dtype.bytes
+    eb = e if b_bytes is None else b_bytes
     units = max(hw.compute_units, 1)
     slots = units * eff.gemm_tiles_per_sm
     peak = hw.peak(dtype) * eff.compute_fraction
@@ -160,14 +164,18 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     l2_bw = (l2.bandwidth_bytes_per_s if l2 is not None else 2.5 * bw) * eff.l2_fraction * eff.gemm_l2_ratio
     sm_port = eff.sm_l2_bytes_per_cycle * hw.clock_hz if hw.clock_hz > 0 else l2_bw / slots
     latency = hw.main_memory.latency_s
-    read_bytes = (m * k * (not a_in_l2) + k * n * (not b_in_l2)) * e * batch * eff.l2_reuse
+    read_bytes = (m * k * e * (not a_in_l2) + k * n * eb * (not b_in_l2)) * batch * eff.l2_reuse
     cluster = max(1, eff.gemm_cluster)
     p_overlap = eff.gemm_overlap
     inv_p = 1.0 / p_overlap
     blend_from = 0.05 if p_overlap <= 50 else math.inf    # lo / hi below which the p-norm is the max
     epilogue_overlap, cta_overhead = eff.gemm_epilogue_overlap, eff.gemm_cta_overhead_s
     best = None
-    for tm, tn in gemm_tiles(eff):
+    # mixed-precision kernels for narrow weights run 16-row MMA tiles at small batch (Marlin,
+    # Frantar et al. 2024 §3: m16n8k16 instructions, batch 16 per tile row block)
+    library = gemm_tiles(eff) if eb >= e else _tiles(eff.gemm_tile_m, eff.gemm_tile_n, min(16, eff.gemm_min_tile_m),
+                                                      eff.gemm_min_tile_n, eff.gemm_max_tile_edge, eff.gemm_max_tile_elems)
+    for tm, tn in library:
         tiles = math.ceil(m / tm) * math.ceil(n / tn) * batch
         um, un = min(tm, m), min(tn, n)                      # rows/cols of the tile that hold data
         for split in _splits(k, eff.gemm_tile_k, eff.gemm_max_split_k):
@@ -185,7 +193,7 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
                     continue
                 # the SM takes both operand tiles through its port; with a multicast cluster the L2
                 # reads the shared (n-side) tile once for the cluster's CTAs
-                t_l2 = max((um + un) * kc * e / sm_port, (um + un / cluster) * kc * e * active / l2_bw)
+                t_l2 = max((um * e + un * eb) * kc / sm_port, (um * e + un * eb / cluster) * kc * active / l2_bw)
                 t_rd = active * rd_cta / bw_read
                 # overlap((on-chip, HBM), gemm_overlap) inlined (cost/ctas.py); a limit under a twentieth
                 # of the other changes it by less than 20^-p / p and is dropped
@@ -213,7 +221,7 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
                 best = (total, comp, mem)
         if eff.gemm_stream_k:
             cand = stream_k(m, n, k, batch, tm, tn, e, slots, p_slot, sm_port, l2_bw, bw_read, bw_write,
-                            latency, read_bytes, eff)
+                            latency, read_bytes, eff, eb)
             if cand is not None and cand[0] < best[0]:
                 best = cand
     return (best[0] + eff.gemm_prologue_s, best[1], best[2])
@@ -241,8 +249,9 @@ def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
         return OpCost(t, Bound.COMMUNICATION, 0.0, 0.0, op.bytes * _link_energy(hw))
     if op.kind is OpKind.GEMM and op.shape:
         s = op.shape
+        wb = s.get("weight_bits", 0.0) / 8 or None    # weight-only quantized (workload/transformer.py)
         body, compute, memory = gemm_time_s(s["m"], s["n"], s["k"], s.get("batch", 1), op.dtype, hw,
-                                            *l2_hits(s, op.dtype.bytes, hw))
+                                            *l2_hits(s, op.dtype.bytes, hw, wb), b_bytes=wb)
         return _finish(op, hw, body, compute, memory)
     if op.kind is OpKind.ATTENTION and op.shape and op.shape.get("flash", 1.0) and "seq_q" in op.shape:
         body, compute, memory = attention_time_s(op, hw)

@@ -125,6 +125,10 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
     default_opt = "adam" if mode is Mode.TRAIN else "none"
     optimizer = _enum(Optimizer, raw.get("optimizer", default_opt), f"{w}optimizer")
     memory = _memory(raw.get("memory", {}), w)
+    if memory.weight_bits and mode is Mode.TRAIN:
+        raise WorkloadError(f"{w}memory.weight_bits: weight-only quantization ({memory.weight_bits:g} bits) applies to "
+                            f"serving (prefill, decode); training updates its weights in the workload's dtype. Drop it "
+                            f"or set mode: prefill or decode.")
     decode = _decode(raw.get("decode", {}), w, mode, seq_len, model, base_dir or Path("."))
     engine = _engine(raw.get("engine", {}), w)
     framework = _enum(Framework, raw.get("framework", "fused"), f"{w}framework")
@@ -195,7 +199,8 @@ def _memory(data: Any, w: str) -> MemoryOptions:
     if zero not in (0, 1, 2, 3):
         raise WorkloadError(f"{p}zero_stage: {zero!r} is not allowed; choose 0, 1, 2 or 3.")
     out = {}
-    for key, lo, hi in (("kv_bits", 1, 32), ("activation_bits", 1, 32), ("kv_outlier_fraction", 0, 1)):
+    for key, lo, hi in (("kv_bits", 1, 32), ("activation_bits", 1, 32), ("kv_outlier_fraction", 0, 1),
+                        ("weight_bits", 0, 32)):
         if key in data:
             v = data[key]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
@@ -204,6 +209,7 @@ def _memory(data: Any, w: str) -> MemoryOptions:
     return MemoryOptions(recompute=_enum(Recompute, data.get("recompute", "none"), f"{p}recompute"),
                          flash_attention=_bool(data, "flash_attention", p, True), zero_stage=zero,
                          kv_group_size=_pos_int(data, "kv_group_size", p, 128),
+                         weight_group_size=_pos_int(data, "weight_group_size", p, 128),
                          loss=_enum(Loss, data.get("loss", "standard"), f"{p}loss"), **out)
 
 

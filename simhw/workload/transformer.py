@@ -76,7 +76,21 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
             ops = eager_ops(wl, ops, wl.microbatches)
         elif wl.framework is Framework.COMPILED:    # autocast casts around Inductor's fused kernels
             ops = compiled_ops(wl, ops, wl.microbatches)
+    bits = 8 * wl.dtype.bytes
+    w_bits = wl.memory.weight_bits_effective(bits)
+    if w_bits < bits:   # weight-only quantization: the layers' linear weights stored narrower
+        ops = [_weight_quantized(op, w_bits) for op in ops]
     return Graph(name=wl.name, ops=tuple(ops), layers=m.layers, tokens=n)
+
+
+def _weight_quantized(op: Op, w_bits: float) -> Op:
+    """A layer's weight GEMM reading its weights at ``w_bits`` per element (scales included) and
+    computing in its own dtype (AWQ, GPTQ, Marlin kernels); the embedding and the output layer stay
+    in the dtype, as those methods leave them."""
+    if op.kind is not OpKind.GEMM or op.layer < 0 or op.weight_bytes <= 0 or "weight_bits" in op.shape:
+        return op
+    return replace(op, weight_bytes=op.weight_bytes * w_bits / (8 * op.dtype.bytes),
+                   shape=shape(**op.shape, weight_bits=w_bits))
 
 
 def _draft_ops(wl: Workload, batch: int, s_kv: int, k: int) -> list[Op]:
