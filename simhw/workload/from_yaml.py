@@ -98,6 +98,9 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
     if par.tp * par.pp * par.cp * par.dp != devices:
         raise WorkloadError(f"{w}parallelism: tp x pp x cp x dp = {par.tp * par.pp * par.cp * par.dp} "
                             f"but devices = {devices}; make them equal.")
+    if par.ep_imbalance > par.ep:
+        raise WorkloadError(f"{w}parallelism.ep_imbalance: {par.ep_imbalance:g} is more than the ep = {par.ep} ranks "
+                            f"could hold (all routed tokens on one rank is ep); it applies with ep > 1.")
     if par.ep > 1 and (not model.moe or par.dp % par.ep or model.experts % par.ep):
         raise WorkloadError(f"{w}parallelism.ep: ep = {par.ep} needs a mixture-of-experts model whose experts "
                             f"({model.experts}) and data-parallel ranks (dp = {par.dp}) it divides.")
@@ -189,7 +192,15 @@ def _parallelism(data: Any, w: str) -> Parallelism:
     return Parallelism(tp=_pos_int(data, "tp", p, 1), pp=_pos_int(data, "pp", p, 1),
                        dp=_pos_int(data, "dp", p, 1), cp=_pos_int(data, "cp", p, 1), ep=_pos_int(data, "ep", p, 1),
                        sp=_bool(data, "sp", p, False), attention_dp=_bool(data, "attention_dp", p, False),
-                       interleave=interleave, schedule=schedule)
+                       interleave=interleave, schedule=schedule, ep_imbalance=_imbalance(data, p))
+
+
+def _imbalance(data, p: str) -> float:
+    v = data.get("ep_imbalance", 1.0)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 1:
+        raise WorkloadError(f"{p}ep_imbalance: expected a number of at least 1 (the most loaded expert-parallel "
+                            f"rank's routed tokens over the mean), got {v!r}.")
+    return float(v)
 
 
 def _memory(data: Any, w: str) -> MemoryOptions:

@@ -92,6 +92,8 @@ class Parallelism:
     dp: int = 1
     cp: int = 1
     ep: int = 1                       # expert parallelism: experts sharded over ep of the dp ranks
+    ep_imbalance: float = 1.0         # with ep: the hottest rank's expected share of routed tokens over the mean
+                                      # from skewed routing (1: every expert equally likely; measure yours)
     sp: bool = False
     attention_dp: bool = False        # serving: attention data-parallel over the TP group, each rank its own
                                       # sequences with whole attention weights and KV cache; the FFN / experts

@@ -12,6 +12,7 @@ loss execute FLOPs that the convention leaves out.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from ..spec.model import DType
@@ -198,25 +199,39 @@ def _moe_ops(wl: Workload, i: int, n: int, phase: Phase) -> list[Op]:
     and the k outputs combined; shared experts (DeepSeekMoE) as one more dense FFN that every token
     passes. Active experts: ModelConfig.active_experts (uniform routing).
     Expert parallelism (ep > 1; GShard, arXiv 2006.16668): a rank holds experts / ep experts and
-    receives, by an all-to-all over the ep group, the copies routed to them (balanced routing: n x k
-    per rank), which a second all-to-all returns."""
+    receives, by an all-to-all over the ep group, the copies routed to them, which a second
+    all-to-all returns; the op graph is the most loaded rank's, which the others wait for: n x k
+    copies on average, more by chance and by skewed routing (hot_rank_copies)."""
     m, dt, h, ep = wl.model, wl.dtype, wl.model.hidden, wl.parallelism.ep
     k = m.experts_per_token
-    routed = n * k                                   # token-expert pairs this rank sends and receives
+    routed = n * k                                   # token-expert pairs this rank sends
+    # ... and receives: with ep > 1 the step waits for the most loaded rank
+    hot = hot_rank_copies(routed, ep, wl.parallelism.ep_imbalance)
     active = max(1.0, m.active_experts(n * ep) / ep)   # of this rank's experts / ep, hit by the group's tokens
     ops = [gemm(f"moe_router.{i}", i, phase, dt, n, h, m.experts),
            elementwise(f"moe_gate.{i}", OpKind.SOFTMAX, i, phase, dt, n * m.experts, flops_per=5),
            elementwise(f"moe_dispatch.{i}", OpKind.ELEMENTWISE, i, phase, dt, routed * h, reads=1, writes=1,
                         flops_per=0)]
-    a2a = _all_to_all(wl, f"moe_a2a.{i}", i, phase, routed * h * dt.bytes) if ep > 1 else []
+    a2a = _all_to_all(wl, f"moe_a2a.{i}", i, phase, hot * h * dt.bytes) if ep > 1 else []
     ops += a2a
-    ops += _mlp_ops(wl, i, routed, routed / active, m.expert_ffn // wl.parallelism.tp, active, phase)
+    ops += _mlp_ops(wl, i, hot, hot / active, m.expert_ffn // wl.parallelism.tp, active, phase)
     ops += [replace(op, name=op.name.replace("moe_a2a", "moe_a2a_back")) for op in a2a]
     ops.append(elementwise(f"moe_combine.{i}", OpKind.ELEMENTWISE, i, phase, dt, routed * h, reads=1, writes=0,
                             flops_per=2))
     if m.shared_expert_ffn:   # every token also passes the shared experts, one dense FFN split over TP
         ops += _mlp_ops(wl, i, n, n, m.shared_expert_ffn // wl.parallelism.tp, 1.0, phase, prefix="moe_shared")
     return ops
+
+
+def hot_rank_copies(mean: float, ranks: int, skew: float = 1.0) -> float:
+    """Expected token copies on the most loaded of ``ranks`` expert-parallel ranks that each expect
+    ``mean``: ``skew`` x mean (routing that favours some experts), plus the random excess of the
+    largest of ``ranks`` binomial counts, sqrt(2 mean (1 - 1/ranks) ln ranks) (balls into bins:
+    Raab & Steger 1998, "Balls into Bins: A Simple and Tight Analysis", Thm 1, for m >= n log n;
+    the Gaussian maximum), capped at every copy on one rank. Small decode batches feel it most."""
+    if ranks <= 1 or mean <= 0:
+        return mean
+    return min(ranks * mean, skew * mean + math.sqrt(2.0 * mean * (1.0 - 1.0 / ranks) * math.log(ranks)))
 
 
 def _all_to_all(wl: Workload, name: str, layer: int, phase: Phase, nbytes: float) -> list[Op]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -122,7 +123,9 @@ def test_expert_parallelism_shards_the_experts_and_adds_all_to_alls():
     a2a = [op for op in build_graph(eight).ops if op.name.startswith("moe_a2a")]
     assert len(a2a) == 4 * m.layers                                      # there and back, forward and backward
     fwd = [op for op in a2a if op.phase.value == "fwd"]
-    assert all(op.shape["ranks"] == 8 and op.shape["bytes"] == 4096 * 2 * m.hidden * 2 for op in fwd)
+    # the most loaded of 8 ranks: 4096 x 2 copies on average plus the largest binomial excess
+    hot = 8192 + math.sqrt(2 * 8192 * (7 / 8) * math.log(8))
+    assert all(op.shape["ranks"] == 8 and op.shape["bytes"] == pytest.approx(hot * m.hidden * 2) for op in fwd)
     assert not [op for op in build_graph(one).ops if op.name.startswith("moe_a2a")]
     # the experts' gradients reduce over their dp / ep replicas only
     reds = {op.name: op for op in build_graph(eight).ops if op.name.endswith("_grad_reduce")}
@@ -191,3 +194,33 @@ def test_shared_experts_from_a_qwen_moe_config(tmp_path):
     up = ops["moe_shared_up.0"]
     assert up.flops == pytest.approx(2 * 1024 * 2048 * 2 * 5632)      # gate + up over every token
     assert "moe_shared_down.0" in ops and "mlp_up.0" in ops           # routed experts stay mlp_*
+
+
+def test_the_most_loaded_expert_parallel_rank_sets_the_pace():
+    """Balls into bins (Raab & Steger 1998): with uniform routing the fullest of ep ranks expects
+    mean + sqrt(2 mean (1 - 1/ep) ln ep) copies, a large excess at decode batches and a small one
+    at training's; ep_imbalance scales the mean for skewed routing and every copy on one rank caps it."""
+    from simhw.workload.transformer import hot_rank_copies
+    assert hot_rank_copies(16, 32) == pytest.approx(16 + math.sqrt(2 * 16 * (31 / 32) * math.log(32)))
+    assert hot_rank_copies(16, 32) / 16 > 1.5 and hot_rank_copies(32768, 8) / 32768 < 1.02
+    assert hot_rank_copies(100, 8, skew=1.5) == pytest.approx(150 + math.sqrt(2 * 100 * (7 / 8) * math.log(8)))
+    assert hot_rank_copies(1, 8) == pytest.approx(1 + math.sqrt(2 * 0.875 * math.log(8)))
+    assert hot_rank_copies(1, 2, skew=2.0) == 2.0 and hot_rank_copies(50, 1) == 50
+
+    def decode(**par):
+        return workload_from_dict({"model": "qwen3-30b-a3b", "mode": "decode", "seq_len": 1024, "devices": 8,
+                                   "micro_batch": 8, "global_batch": 64,
+                                   "parallelism": {"dp": 8, "ep": 8, **par}}, "test")
+    up = {w: next(op for op in build_graph(decode(**par)).ops if op.name.startswith("mlp_up"))
+          for w, par in (("even", {}), ("skewed", {"ep_imbalance": 2.0}))}
+    assert up["skewed"].flops > 1.3 * up["even"].flops
+    h100 = simhw.load_hw("h100")
+    assert simhw.estimate(decode(ep_imbalance=2.0), h100).step_time_s > simhw.estimate(decode(), h100).step_time_s
+
+
+@pytest.mark.parametrize("par", [{"dp": 8, "ep": 8, "ep_imbalance": 0.5}, {"dp": 8, "ep": 8, "ep_imbalance": 9},
+                                 {"dp": 8, "ep_imbalance": 1.5}, {"dp": 8, "ep": 8, "ep_imbalance": "high"}])
+def test_bad_ep_imbalance(par):
+    with pytest.raises(simhw.errors.WorkloadError, match="ep_imbalance"):
+        workload_from_dict({"model": "qwen3-30b-a3b", "mode": "decode", "seq_len": 1024, "devices": 8,
+                            "micro_batch": 8, "global_batch": 64, "parallelism": par}, "test")
