@@ -105,9 +105,12 @@ class IterationCosts:
     def host_s(self, seqs: int) -> float:
         """The engine's own host work in an iteration of ``seqs`` sequences (its fixed part and per
         sequence: cost/estimate.py EngineCosts), which one host process does serially."""
-        from ..cost.estimate import engine_costs
-        wl = self._workload(Mode.DECODE, max(1, seqs), 1)
-        return engine_costs(wl, getattr(self.hw, "device", self.hw)).iteration_s(wl)
+        key = ("host", seqs)
+        if key not in self._grid:
+            from ..cost.estimate import engine_costs
+            wl = self._workload(Mode.DECODE, max(1, seqs), 1)
+            self._grid[key] = engine_costs(wl, getattr(self.hw, "device", self.hw)).iteration_s(wl)
+        return self._grid[key]
 
     def cost(self, mode: Mode, batch: float, length: float) -> tuple[float, float]:
         """Bilinear interpolation of the grid around (batch, length): (seconds, joules)."""

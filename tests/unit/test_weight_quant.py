@@ -68,7 +68,7 @@ def test_marlin_like_speedups_where_weights_dominate_and_none_where_compute_does
 def test_decode_gets_faster_prefill_does_not():
     h100 = load_hw("h100")
     one = [estimate(_wl(b, "micro_batch=1", "global_batch=1"), h100).step_time_s for b in (0, 8, 4)]
-    assert one[0] > 1.3 * one[1] > 1.3 * one[2] / 1.3 * 1.0 and one[1] > one[2]
+    assert one[0] > 1.3 * one[1] and one[1] > 1.15 * one[2]     # fp16 > 8-bit > 4-bit weights at batch 1
     pre = [estimate(_wl(b, "mode=prefill", "micro_batch=8", "global_batch=8"), h100).step_time_s for b in (0, 4)]
     assert pre[1] == pytest.approx(pre[0], rel=0.02)
     gemm = next(op for op in build_graph(_wl(4, "micro_batch=1", "global_batch=1"), compact=True).ops
