@@ -104,7 +104,10 @@ def mla_ops(wl: Workload, i: int, n: int, batch: int, s_q: int, s_kv: int, phase
     backends, FlashMLA): each head's q_nope is taken into latent space by W_UK (a batched GEMM over
     heads), the kernel attends over the cached latents as one KV head shared by all query heads
     (QK^T over kv_lora_rank + rope dims, AV over kv_lora_rank, K and V one cached vector), and W_UV
-    brings each head's output back to v_head_dim before W_O. Heads are split over ``t`` ranks."""
+    brings each head's output back to v_head_dim before W_O. Heads are split over ``t`` ranks.
+    With DeepSeek sparse attention (index_topk) the layer also runs its lightning indexer, and a
+    prompt longer than index_topk attends absorbed, each query over its top-k latents
+    (workload/sparse_attention.py); decode reads index_topk latents."""
     m, dt = wl.model, wl.dtype
     h, heads = m.hidden, m.heads // t
     c, rope, v = m.kv_lora_rank, m.rope_head_dim, m.v_head_dim
