@@ -21,9 +21,12 @@ def register(sub) -> None:
                    help="prompt length (default: the workload's decode.context_len, else seq_len)")
     p.add_argument("--output-tokens", type=_count, default=None, metavar="N",
                    help="output length (default: the workload's decode.new_tokens)")
+    p.add_argument("--cached-tokens", type=_nonneg_int, default=0, metavar="N",
+                   help="leading tokens of each prompt already in the KV cache: a conversation's earlier turns, "
+                        "kept by prefix caching, so only the rest is prefilled (default 0)")
     p.add_argument("--trace", default=None, metavar="CSV",
-                   help="requests from a CSV (prompt_tokens, output_tokens, optional arrival_s) instead of "
-                        "--rate / --requests / lengths")
+                   help="requests from a CSV (prompt_tokens, output_tokens, optional arrival_s and cached_tokens) "
+                        "instead of --rate / --requests / lengths")
     p.add_argument("--prefill-replicas", type=_nonneg_int, default=0, metavar="N",
                    help="disaggregated serving: N replicas only prefill and send the KV cache to the others")
     p.add_argument("--chunked-prefill", action="store_true",
@@ -70,7 +73,7 @@ def run(args) -> int:
     if args.slo_ttft or args.slo_tpot:
         return _goodput(args, wl, hws, options, prompt, output)
     requests = read_request_trace(args.trace) if args.trace else \
-        poisson_requests(args.requests, args.rate, prompt, output, args.seed)
+        poisson_requests(args.requests, args.rate, prompt, output, args.seed, args.cached_tokens)
     results = [simulate_serving(wl, hw, requests, options) for hw in hws]
     if args.format == "json":
         body = results[0].to_dict() if len(results) == 1 else {"schema": "simhw.serve/1",
@@ -118,8 +121,8 @@ def _goodput(args, wl, hws, options, prompt: int, output: int) -> int:
                             "(not --trace).")
     ttft = parse_quantity(args.slo_ttft, Dim.SECONDS, "--slo-ttft")
     tpot = parse_quantity(args.slo_tpot, Dim.SECONDS, "--slo-tpot")
-    found = [(hw, max_goodput(wl, hw, prompt, output, ttft, tpot, options, requests=args.requests, seed=args.seed))
-             for hw in hws]
+    found = [(hw, max_goodput(wl, hw, prompt, output, ttft, tpot, options, requests=args.requests, seed=args.seed,
+                              cached_tokens=args.cached_tokens)) for hw in hws]
     if args.format == "json":
         out = [{"schema": "simhw.goodput/1", "hardware": hw.name, "workload": wl.name, "ttft_slo_s": ttft,
                 "tpot_slo_s": tpot, "goodput_requests_per_s": g.rate_per_s, "per_device": g.per_device,

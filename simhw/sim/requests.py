@@ -13,21 +13,30 @@ class Request:
     arrival_s: float
     prompt_tokens: int
     output_tokens: int
+    cached_tokens: int = 0         # leading prompt tokens already in the replica's KV cache (an earlier turn
+                                   # of the same conversation, kept by prefix caching): not prefilled again
 
 
 def poisson_requests(n: int, rate_per_s: float, prompt_tokens: int, output_tokens: int,
-                     seed: int = 0) -> tuple[Request, ...]:
+                     seed: int = 0, cached_tokens: int = 0) -> tuple[Request, ...]:
     """``n`` requests of fixed lengths arriving as a Poisson process (exponential gaps); a rate of
-    0 puts every arrival at time 0 (an offline batch)."""
+    0 puts every arrival at time 0 (an offline batch). ``cached_tokens``: each prompt's leading
+    tokens already cached (later turns of conversations)."""
+    from ..errors import WorkloadError
+
+    if not 0 <= cached_tokens < prompt_tokens:
+        raise WorkloadError(f"serve: cached tokens ({cached_tokens}) must be from 0 to the prompt's {prompt_tokens} "
+                            f"- 1: at least one prompt token is new.")
     rng = np.random.default_rng(seed)
     gaps = rng.exponential(1.0 / rate_per_s, n) if rate_per_s > 0 else np.zeros(n)
     times = np.cumsum(gaps) - gaps[0]
-    return tuple(Request(float(t), prompt_tokens, output_tokens) for t in times)
+    return tuple(Request(float(t), prompt_tokens, output_tokens, cached_tokens) for t in times)
 
 
 def read_request_trace(path) -> tuple[Request, ...]:
     """Requests from a CSV with columns ``prompt_tokens``, ``output_tokens`` and optionally
-    ``arrival_s`` (seconds; default: all at 0). Errors name the file, line and column."""
+    ``arrival_s`` (seconds; default: all at 0) and ``cached_tokens`` (a multi-turn conversation's
+    earlier turns, still cached: default 0). Errors name the file, line and column."""
     import csv
     from pathlib import Path
 
@@ -45,12 +54,16 @@ def read_request_trace(path) -> tuple[Request, ...]:
                             f"prompt_tokens, output_tokens and optionally arrival_s.")
         for line, row in enumerate(reader, start=2):
             try:
-                req = Request(float(row.get("arrival_s") or 0.0), int(row["prompt_tokens"]), int(row["output_tokens"]))
+                req = Request(float(row.get("arrival_s") or 0.0), int(row["prompt_tokens"]), int(row["output_tokens"]),
+                              int(row.get("cached_tokens") or 0))
             except (TypeError, ValueError):
-                raise DataError(f"{path}:{line}: prompt_tokens and output_tokens must be whole numbers and arrival_s "
-                                f"a number of seconds.") from None
+                raise DataError(f"{path}:{line}: prompt_tokens, output_tokens and cached_tokens must be whole numbers "
+                                f"and arrival_s a number of seconds.") from None
             if req.prompt_tokens < 1 or req.output_tokens < 1 or req.arrival_s < 0 or not math.isfinite(req.arrival_s):
                 raise DataError(f"{path}:{line}: token counts must be at least 1 and arrival_s a time ≥ 0.")
+            if not 0 <= req.cached_tokens < req.prompt_tokens:
+                raise DataError(f"{path}:{line}: cached_tokens ({req.cached_tokens}) must be from 0 to prompt_tokens - 1 "
+                                f"({req.prompt_tokens - 1}): at least one prompt token is new.")
             out.append(req)
     if not out:
         raise DataError(f"{path}: no requests.")

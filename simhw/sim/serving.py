@@ -228,8 +228,9 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
     static_w = device.busy_w * per_replica     # the replica's draw while it runs (IterationCosts charges it per iteration)
     step_tokens = wl.decode.tokens_per_step
     reps = [_Replica(prefill=i < n_pre or not n_pre, decode=i >= n_pre) for i in range(replicas)]
-    seqs = [_Seq(r, i, r.prompt_tokens + r.output_tokens - prefix, prompt_len=r.prompt_tokens, cached=prefix)
-            for i, r in enumerate(requests)]
+    # a request's own cached turns (cached_tokens) are its KV too; only the shared prefix is held once
+    seqs = [_Seq(r, i, r.prompt_tokens + r.output_tokens - prefix, prompt_len=r.prompt_tokens,
+                 cached=max(prefix, r.cached_tokens)) for i, r in enumerate(requests)]
     on_demand = options.kv_on_demand and not n_pre
     preempted = 0
     done: dict[int, float] = {}

@@ -248,3 +248,25 @@ def test_a_pipelined_replica_keeps_pp_batches_in_flight():
     assert flat.mean_decode_batch == pytest.approx(128, rel=0.02)
     from simhw.cost.estimate import hosts_power_w
     assert s["average_power_w"] < 8 * h100.device.tdp_w + hosts_power_w(h100, 8)
+
+
+def test_a_conversations_cached_turns_are_not_prefilled_again(tmp_path):
+    """A later turn of a conversation whose earlier 1536 tokens are still cached prefills only its
+    last 512 tokens over the whole context: the same TTFT as the shared-prefix case, but its turns
+    are its own KV (no capacity is held once for all). The trace column cached_tokens says so."""
+    from simhw.sim.serving_costs import IterationCosts
+    reqs = poisson_requests(10, 0.01, 2048, 16, cached_tokens=1536)
+    turn = simulate_serving(WL, HW, reqs)
+    shared = simulate_serving(WL, HW, poisson_requests(10, 0.01, 2048, 16), ServingOptions(prefix_tokens=1536))
+    assert turn.requests[0].ttft_s == pytest.approx(shared.requests[0].ttft_s, rel=1e-9)
+    assert turn.requests[0].ttft_s == pytest.approx(IterationCosts(WL, HW).mixed(0, 0.0, [(512, 1536)])[0], rel=1e-9)
+    assert turn.kv_capacity_tokens > shared.kv_capacity_tokens
+    csv = tmp_path / "t.csv"
+    csv.write_text("arrival_s,prompt_tokens,output_tokens,cached_tokens\n0,2048,16,1536\n1,2048,16,\n")
+    got = read_request_trace(csv)
+    assert [r.cached_tokens for r in got] == [1536, 0]
+    csv.write_text("prompt_tokens,output_tokens,cached_tokens\n2048,16,2048\n")
+    with pytest.raises(DataError, match=r"t.csv:2: cached_tokens"):
+        read_request_trace(csv)
+    with pytest.raises(WorkloadError, match="cached tokens"):
+        poisson_requests(3, 1.0, 100, 8, cached_tokens=100)
