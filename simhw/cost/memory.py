@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, replace
 from ..workload.spec import (Framework, Loss, Mode, Optimizer, OptimizerKernel, PipeSchedule, Recompute, Workload,
                              stage_layers)
 
-OPT_STATE_BYTES = {Optimizer.ADAM: 12, Optimizer.ADAMW: 12, Optimizer.SGD: 8, Optimizer.NONE: 0}
+OPT_STATE_BYTES = {Optimizer.ADAM: 12, Optimizer.ADAMW: 12, Optimizer.SGD: 8, Optimizer.MUON: 8, Optimizer.NONE: 0}
 
 
 @dataclass(frozen=True)
@@ -333,6 +333,10 @@ def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     p_expert = expert_params_per_device(wl) if par.ep > 1 else 0.0     # sharded over its dp / ep replicas
     params, grads, opt = ((p_dev - p_expert) * b + p_expert * x for b, x in
                           zip(static_bytes_per_param(wl), static_bytes_per_param(wl, par.dp // par.ep * par.cp)))
+    if train and wl.optimizer is Optimizer.MUON:
+        # Muon's momentum covers the layers' matrices; the embedding and output layer keep AdamW's
+        # second moment too (4 B more each), sharded as the rest of the state
+        opt += _params_parts(wl)[1] * 4.0 / (par.replicas if wl.memory.zero_stage >= 1 else 1)
     bits = 8 * wl.dtype.bytes
     w_bits = wl.memory.weight_bits_effective(bits)
     if w_bits < bits and not train:    # weight-only quantization: the layers' weights at w_bits (scales included)

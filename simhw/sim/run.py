@@ -145,7 +145,7 @@ def layer_costs(wl: Workload, hw) -> LayerCosts:
             if COLLECTIVE_BY_CODE[int(op.shape["collective"])] is Collective.ALL_GATHER:
                 dp_gather += t * op.count
         elif op.layer < 0 and op.phase is Phase.OPTIMIZER:
-            step += t
+            step += t * op.count
         elif op.layer < 0 and op.kind is OpKind.EMBEDDING:
             embed += t
         elif op.layer < 0:

@@ -48,11 +48,13 @@ from .spec import Optimizer, OptimizerKernel, Workload
 FOREACH_STEP = {Optimizer.ADAM: (3 * 4 + 8 + 12 + 4 + 4 + 12, 3 * 4 + 4 + 4 + 4 + 4 + 4, 8),
                 Optimizer.ADAMW: (3 * 4 + 8 + 12 + 4 + 4 + 12, 3 * 4 + 4 + 4 + 4 + 4 + 4, 8),
                 Optimizer.SGD: (8 + 4 + 8 + 8, 4 + 4 + 4 + 4, 4)}
+FOREACH_STEP[Optimizer.MUON] = FOREACH_STEP[Optimizer.SGD]    # torch.optim.Muon's momentum and update passes
 FOREACH_ADAMW_BYTES_PER_PARAM = sum(FOREACH_STEP[Optimizer.ADAMW][:2])
 # torch.optim's fused kernels on fp32 parameters (torch/optim/adamw.py _fused_adamw, sgd.py _fused_sgd):
 # one pass reads param, grad, exp_avg, exp_avg_sq and writes param and both moments (AdamW, 28 B);
 # SGD reads param, grad, momentum and writes param and momentum (20 B)
-FUSED_STEP = {Optimizer.ADAM: (16, 12, 1), Optimizer.ADAMW: (16, 12, 1), Optimizer.SGD: (12, 8, 1)}
+FUSED_STEP = {Optimizer.ADAM: (16, 12, 1), Optimizer.ADAMW: (16, 12, 1), Optimizer.SGD: (12, 8, 1),
+              Optimizer.MUON: (12, 8, 1)}
 _ROW_OP = {(Norm.LAYERNORM, False): RowOp.LAYER_NORM, (Norm.LAYERNORM, True): RowOp.LAYER_NORM_BACKWARD,
            (Norm.RMSNORM, False): RowOp.RMS_NORM, (Norm.RMSNORM, True): RowOp.RMS_NORM_BACKWARD}
 

@@ -29,6 +29,9 @@ class Optimizer(Enum):
     ADAM = "adam"               # mixed precision: fp32 master + m + v = 12 B/param (ZeRO paper, K = 12)
     ADAMW = "adamw"
     SGD = "sgd"                 # fp32 master + momentum = 8 B/param
+    MUON = "muon"               # Muon (Jordan et al. 2024; Liu et al. 2025, arXiv 2502.16982): momentum + Newton-Schulz
+                                # orthogonalised updates for the layers' weight matrices (8 B/param), AdamW for the
+                                # embedding and output layer (12 B/param)
     NONE = "none"
 
 

@@ -26,6 +26,7 @@ _OPT_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optimizer 
     Optimizer.ADAM: 4 * 4 + 2 + 3 * 4 + 2,     # read fp32 p, m, v, grad; write p, m, v, bf16 copy
     Optimizer.ADAMW: 4 * 4 + 2 + 3 * 4 + 2,
     Optimizer.SGD: 3 * 4 + 2 * 4 + 2,
+    Optimizer.MUON: 3 * 4 + 2 * 4 + 2,         # momentum as SGD's; the Newton-Schulz GEMMs are _muon_ops
     Optimizer.NONE: 0,
 }
 
@@ -73,6 +74,8 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
             ops.extend(b for op in reversed(layer_fwd[i]) for b in _backward(op))
         ops.extend(_backward(ops[0]))
         ops.extend(_optimizer_ops(wl))
+        if wl.optimizer is Optimizer.MUON:
+            ops.extend(_muon_ops(wl, [op for ops_i in layer_fwd for op in ops_i]))
         if wl.framework is Framework.EAGER:     # autocast casts, fp32 residual stream, aten kernels (eager.py)
             ops = eager_ops(wl, ops, wl.microbatches)
         elif wl.framework is Framework.COMPILED:    # autocast casts around Inductor's fused kernels
@@ -297,6 +300,45 @@ def _as_recompute(op: Op) -> Op:
     return Op(op.name + ".recompute", op.kind, Phase.RECOMPUTE, op.layer, op.flops, op.dtype,
               weight_bytes=op.weight_bytes, input_bytes=op.input_bytes, output_bytes=op.output_bytes,
               model_flops=op.model_flops, shape=op.shape, count=op.count)
+
+
+_NS_STEPS = 5     # Newton-Schulz iterations per Muon update (Jordan et al. 2024; Moonlight, Liu et al. 2025 §2)
+
+
+def _muon_ops(wl: Workload, layer_ops: list[Op]) -> list[Op]:
+    """Muon's orthogonalisation of the layers' weight-matrix updates: each of _NS_STEPS quintic
+    Newton-Schulz steps on an m x n matrix (m <= n) is three bf16 GEMMs, A = X X^T (m x n x m),
+    B = bA + cA^2 (m x m x m), X = aX + BX (m x m x n) (Jordan et al. 2024). Each matrix (its TP
+    shard, orthogonalised as a block) is updated by one owner among the data-parallel replicas that
+    hold it, which then shares the new weights in the all-gather ZeRO already runs (nanochat's
+    DistMuon; DMuon's owner-centric scheme: about 2% over AdamW), so a rank runs 1 / replicas of the
+    iterations; gathering every matrix on every rank instead (Moonlight's Distributed Muon, Liu et
+    al. 2025 §2.3) would repeat them dp times. With pipeline stages a device updates its stage's
+    layers (the busiest stage's share). The ops belong to no layer: the optimizer runs once per step
+    after the pipeline drains."""
+    owners = max(1, wl.parallelism.replicas)
+    # with pipeline stages a device holds (and updates) its stage's layers only: the busiest stage's
+    stage = max(stage_layers(wl.model.layers, wl.parallelism.pp)) / wl.model.layers
+    ops: list[Op] = []
+    share: dict[str, tuple[float, int]] = {}    # per matrix: iterations due to this rank so far, emitted
+    for op in layer_ops:
+        if op.kind is not OpKind.GEMM or op.layer < 0 or op.weight_bytes <= 0:
+            continue
+        k, n, b = op.shape["k"], op.shape["n"], op.shape.get("batch", 1)
+        small, big = min(k, n), max(k, n)
+        base = op.name.split(".")[0]
+        due, done = share.get(base, (0.0, 0))
+        due += op.count * _NS_STEPS * stage / owners
+        runs = math.floor(due + 1e-9) - done        # whole iterations, the layers taking turns
+        share[base] = (due, done + runs)
+        if runs <= 0:
+            continue
+        for part, (m_, k_, n_) in (("gram", (small, big, small)), ("square", (small, small, small)),
+                                   ("update", (small, small, big))):
+            ns = gemm(f"muon_{part}.{base}.{op.layer}", -1, Phase.OPTIMIZER, wl.dtype, m_, k_, n_, batch=b,
+                      weight=False)
+            ops.append(replace(ns, count=runs))
+    return ops
 
 
 def _optimizer_ops(wl: Workload) -> list[Op]:
