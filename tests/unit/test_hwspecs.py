@@ -355,3 +355,23 @@ def test_a100_pcie_is_the_same_chip_on_a_300_w_card():
               input_bytes=2 * m * k, output_bytes=2 * m * n, shape=shape(m=m, n=n, k=k))
     t_sxm, t_pcie = OpCoster(sxm)(gemm).time_s, OpCoster(pcie)(gemm).time_s
     assert 1.05 < t_pcie / t_sxm < 1.2          # ((400 - 60) / (300 - 50))^(1/3) ~ 1.11 in clock
+
+
+def test_gb200_nvl72_is_one_nvlink_domain_of_72_blackwell_gpus():
+    """GB200 NVL72 page: per GPU 5 / 10 / 20 PFLOP/s BF16 / FP8 / FP4 sparse, 186 GB at 8 TB/s, up to
+    1,200 W; 72 GPUs whose 1.8 TB/s NVLink 5 ports make the rack's 130 TB/s. A 64-way expert-parallel
+    all-to-all stays on NVLink there, where eight DGX B200s send it over their network ports."""
+    from simhw.cost.estimate import OpCoster
+    from simhw.workload.from_yaml import load_workload
+    from simhw.workload.transformer import build_graph
+    gpu, rack, b200 = load_hw("gb200"), load_hw("gb200-nvl72"), load_hw("b200")
+    assert gpu.peak(DType.BF16) == pytest.approx(5e15 / 2) and gpu.peak(DType.FP4) == pytest.approx(20e15 / 2)
+    assert gpu.main_memory.capacity_bytes == pytest.approx(186e9) and gpu.tdp_w == 1200
+    assert gpu.compute_units == b200.compute_units and gpu.efficiency.launch_s == b200.efficiency.launch_s
+    assert rack.device_count == 72 and rack.intra_link.bandwidth_bytes_per_s * 2 * 72 == pytest.approx(129.6e12)
+    sets = ["devices=64", "parallelism.tp=1", "parallelism.dp=64", "parallelism.ep=64", "global_batch=4096",
+            "micro_batch=64"]
+    wl = load_workload("workloads/deepseek-v3-decode.yaml", sets)
+    a2a = next(op for op in build_graph(wl, compact=True).ops if op.name.startswith("moe_a2a"))
+    t = {hw: OpCoster(load_hw(hw), wl).comm_time(a2a) for hw in ("gb200-nvl72", "dgx-b200")}
+    assert t["gb200-nvl72"] < t["dgx-b200"] / 4
