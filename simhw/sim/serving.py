@@ -1,8 +1,10 @@
 """Request-level serving simulation: arrivals, continuous batching, KV-cache admission, and
 prefill / decode disaggregation, over iteration times from the cost model.
 
-A *replica* is one copy of the model on tp x pp devices (the workload's parallelism); the
-workload's ``devices`` give the replica count. Requests arrive (Poisson at ``rate_per_s``, or
+A *replica* is one copy of the model on tp x pp devices (the workload's parallelism), or with
+expert parallelism on its ep x tp x pp devices, ep data-parallel ranks that each serve their own
+sequences (max_num_seqs each) and step together through the experts spread over them (wide-EP
+serving: SGLang's, DeepSeek's); the workload's ``devices`` give the replica count. Requests arrive (Poisson at ``rate_per_s``, or
 from a trace), go to the replica with the fewest outstanding requests, and are served as vLLM's
 scheduler serves them (Kwon et al. 2023, "Efficient Memory Management for Large Language Model
 Serving with PagedAttention", §4; Yu et al. 2022, Orca, iteration-level scheduling): an idle
@@ -192,17 +194,19 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
                             f"decode (or prefill).")
     if not requests:
         raise WorkloadError("serve: no requests to simulate.")
-    if wl.parallelism.ep > 1 or wl.parallelism.cp > 1:
-        raise WorkloadError(f"serve: each tp x pp group is an independent replica here; expert or context "
-                            f"parallelism across them (ep = {wl.parallelism.ep}, cp = {wl.parallelism.cp}) is not "
-                            f"modelled. Use ep: 1 and cp: 1 (simhw estimate prices one such step).")
+    if wl.parallelism.cp > 1:
+        raise WorkloadError(f"serve: context parallelism across replicas (cp = {wl.parallelism.cp}) is not modelled; "
+                            f"use cp: 1 (simhw estimate prices one such step).")
     par = wl.parallelism
-    per_replica = par.tp * par.pp
+    # expert parallelism makes one replica of its ep data-parallel ranks (wide-EP serving, each rank
+    # with its own sequences and scheduler, the experts spread over them, every iteration in step)
+    ranks = par.ep
+    per_replica = par.tp * par.pp * ranks
     replicas = max(1, wl.devices // per_replica)
     n_pre = options.prefill_replicas
     if n_pre and not 0 < n_pre < replicas:
         raise WorkloadError(f"serve: {n_pre} prefill replicas leave no decode replica of the {replicas} that "
-                            f"{wl.devices} devices make at tp x pp = {per_replica}; use fewer, or more devices.")
+                            f"{wl.devices} devices make at tp x pp x ep = {per_replica}; use fewer, or more devices.")
     device = hw.device if isinstance(hw, NodeSpec) else hw
     costs = IterationCosts(wl, hw)
     token_bytes, seq_bytes = kv_model(wl)
@@ -218,13 +222,15 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
     longest = max(r.prompt_tokens + r.output_tokens for r in requests) - prefix
     if kv_budget_bytes < token_bytes * longest + seq_bytes:
         raise WorkloadError(
-            f"serve: on {hw.name} one replica (tp x pp = {per_replica}) keeps {kv_budget_bytes / 2**30:.1f} GiB per device "
+            f"serve: on {hw.name} one replica (tp x pp x ep = {per_replica}) keeps {kv_budget_bytes / 2**30:.1f} GiB per device "
             f"for the KV cache after the weights, but the longest request ({longest} tokens beyond any shared "
             f"prefix) needs "
             f"{(token_bytes * longest + seq_bytes) / 2**30:.2f} GiB; add tensor parallelism or memory.")
     link = pick_link(hw, LinkScope.INTER, 2 * per_replica)
     pp = par.pp
-    group_seqs = math.ceil(options.max_num_seqs / pp)   # each virtual engine's share of max_num_seqs
+    pool_bytes = kv_budget_bytes * ranks             # the replica's KV cache: each sequence on one of its ranks
+    batch_tokens = options.max_batch_tokens * ranks   # each rank's scheduler fills its own iteration
+    group_seqs = math.ceil(options.max_num_seqs * ranks / pp)   # each virtual engine's share of the sequences
     static_w = device.busy_w * per_replica     # the replica's draw while it runs (IterationCosts charges it per iteration)
     step_tokens = wl.decode.tokens_per_step
     reps = [_Replica(prefill=i < n_pre or not n_pre, decode=i >= n_pre) for i in range(replicas)]
@@ -255,7 +261,7 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         return token_bytes * (s.req.prompt_tokens - prefix if not rep.decode else s.kv_tokens) + seq_bytes
 
     def fits(rep: _Replica, s: _Seq) -> bool:
-        return rep.kv_used_bytes + need(rep, s) <= kv_budget_bytes
+        return rep.kv_used_bytes + need(rep, s) <= pool_bytes
 
     def admit(rep: _Replica, s: _Seq) -> None:
         s.reserved_bytes = need(rep, s)
@@ -293,14 +299,14 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
                 join()
         decodes = [s for s in members() if s.prefilled] if rep.decode else []
         if on_demand:       # room for this step's tokens: evict the newest sequences (vLLM's recompute preemption)
-            while decodes and rep.kv_used_bytes + token_bytes * step_tokens * len(decodes) > kv_budget_bytes \
+            while decodes and rep.kv_used_bytes + token_bytes * step_tokens * len(decodes) > pool_bytes \
                     and len(members()) > 1:
                 preempt(rep, members()[-1])
                 decodes = [s for s in members() if s.prefilled]
         chunks: list = []
         if not rep.prefill:
             return decodes, chunks
-        room = options.max_batch_tokens - (len(decodes) if options.chunked_prefill else 0)
+        room = batch_tokens - (len(decodes) if options.chunked_prefill else 0)
         if options.chunked_prefill:               # unfinished prompts first, then new ones
             for s in members():
                 if not s.prefilled and room > 0:
@@ -410,7 +416,7 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
     return ServingResult(
         hardware=hw.name, workload=wl.name, replicas=replicas, prefill_replicas=n_pre,
         devices_per_replica=per_replica, requests=results,
-        kv_capacity_tokens=kv_budget_bytes / (token_bytes + seq_bytes / mean_len) if token_bytes + seq_bytes > 0 else math.inf,
+        kv_capacity_tokens=pool_bytes / (token_bytes + seq_bytes / mean_len) if token_bytes + seq_bytes > 0 else math.inf,
         mean_decode_batch=float(np.mean(decode_batches)) if decode_batches else 0.0, preemptions=preempted,
         busy_share=sum(r.busy_s for r in reps) / (replicas * span) if span > 0 else 0.0,
         # a replica's devices draw busy power while any iteration runs, idle power otherwise

@@ -16,8 +16,10 @@ class IterationCosts:
 
     def __init__(self, wl: Workload, hw):
         par = wl.parallelism
-        # one replica: its tp x pp devices, no data parallelism (energy counts its devices only)
-        self.wl, self.hw = replace(wl, devices=par.tp * par.pp, parallelism=replace(par, dp=1)), hw
+        # one replica: its tp x pp devices, no data parallelism (energy counts its devices only); with
+        # expert parallelism its ep data-parallel ranks, each with 1 / ep of the sequences
+        self.dp = par.ep
+        self.wl, self.hw = replace(wl, devices=par.tp * par.pp * self.dp, parallelism=replace(par, dp=self.dp)), hw
         self.tp = par.tp if par.attention_dp else 1
         self._grid: dict[tuple, tuple[float, float]] = {}
 
@@ -28,12 +30,15 @@ class IterationCosts:
         return self._grid[key]
 
     def _workload(self, mode: Mode, batch: int, length: int) -> Workload:
-        b = -(-batch // self.tp) * self.tp               # DP attention: whole sequences per TP rank
+        # each data-parallel rank takes its share of the sequences (the busiest rank's); DP attention:
+        # whole sequences per TP rank
+        b = -(-max(1, -(-batch // self.dp)) // self.tp) * self.tp
         length = max(1, int(round(length)))
         if mode is Mode.DECODE:
-            return replace(self.wl, mode=mode, micro_batch=b, global_batch=b, seq_len=length,
+            return replace(self.wl, mode=mode, micro_batch=b, global_batch=b * self.dp, seq_len=length,
                            decode=replace(self.wl.decode, context_len=length, new_tokens=1, samples=1))
-        return replace(self.wl, mode=mode, micro_batch=b, global_batch=b, seq_len=length, decode=DecodeOptions())
+        return replace(self.wl, mode=mode, micro_batch=b, global_batch=b * self.dp, seq_len=length,
+                       decode=DecodeOptions())
 
     def _estimate(self, mode: Mode, batch: int, length: int) -> tuple[float, float]:
         wl = self._workload(mode, batch, length)
@@ -87,12 +92,15 @@ class IterationCosts:
         if not decodes and all(o == 0 for _, o in chunks):
             return self.cost(Mode.PREFILL, len(chunks), sum(p for p, _ in chunks) / len(chunks))
         tokens = decodes + sum(p for p, _ in chunks)
-        lin_s, lin_attn, lin_head, lin_j = self._parts(Mode.PREFILL, 1, tokens)
+        # with expert parallelism each of the dp ranks takes its share of the tokens and chunks, all
+        # ranks in step (a rank's own load priced, every rank's energy)
+        share = 1.0 / self.dp
+        lin_s, lin_attn, lin_head, lin_j = self._parts(Mode.PREFILL, 1, max(1.0, tokens * share))
         gpu = lin_s * (1 - lin_attn)
         joules = lin_j * (1 - lin_attn)
         for p, o in chunks:
             s, a, _, j = self._parts(Mode.PREFILL, 1, math.sqrt(p * (2 * o + p)))
-            gpu, joules = gpu + s * a, joules + j * a
+            gpu, joules = gpu + s * a * share, joules + j * a * share
         if decodes:
             s, a, h, j = self._parts(Mode.DECODE, decodes, context)
             gpu, joules = gpu + s * (a + h), joules + j * (a + h)

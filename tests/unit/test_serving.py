@@ -270,3 +270,22 @@ def test_a_conversations_cached_turns_are_not_prefilled_again(tmp_path):
         read_request_trace(csv)
     with pytest.raises(WorkloadError, match="cached tokens"):
         poisson_requests(3, 1.0, 100, 8, cached_tokens=100)
+
+
+def test_an_expert_parallel_replica_serves_on_all_its_ranks():
+    """Wide-EP serving (ep = 64 ranks of DeepSeek-V3, DP attention across them): one replica of 64
+    devices whose ranks each hold their own sequences and KV cache and step together through the
+    experts. Its KV capacity is the ranks' together; in the same rack's NVLink domain (GB200 NVL72)
+    its all-to-alls are far faster than across eight DGX B200 nodes, so it serves more at a lower TPOT."""
+    wl = load_workload("workloads/deepseek-v3-decode.yaml",
+                       ["devices=64", "parallelism.tp=1", "parallelism.dp=64", "parallelism.ep=64"])
+    reqs = poisson_requests(600, 0.0, 1024, 128)
+    res = {hw: simulate_serving(wl, load_hw(hw), reqs) for hw in ("gb200-nvl72", "dgx-b200")}
+    assert all(r.replicas == 1 and r.devices_per_replica == 64 for r in res.values())
+    half = simulate_serving(replace(wl, devices=32, parallelism=replace(wl.parallelism, dp=32, ep=32)),
+                            load_hw("gb200-nvl72"), reqs[:1])
+    assert half.devices_per_replica == 32
+    assert res["gb200-nvl72"].kv_capacity_tokens > 2 * half.kv_capacity_tokens    # twice the ranks, fewer experts each
+    fast, slow = res["gb200-nvl72"].summary(), res["dgx-b200"].summary()
+    assert fast["output_tokens_per_s"] > 1.2 * slow["output_tokens_per_s"]
+    assert fast["tpot_p50_s"] < slow["tpot_p50_s"]
