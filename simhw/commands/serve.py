@@ -21,6 +21,9 @@ def register(sub) -> None:
                    help="prompt length (default: the workload's decode.context_len, else seq_len)")
     p.add_argument("--output-tokens", type=_count, default=None, metavar="N",
                    help="output length (default: the workload's decode.new_tokens)")
+    p.add_argument("--range-ratio", type=_ratio, default=0.0, metavar="R",
+                   help="draw each request's prompt and output lengths uniformly from L (1 - R) to L (1 + R), as "
+                        "vLLM's benchmark_serving --random-range-ratio (default 0: fixed lengths)")
     p.add_argument("--cached-tokens", type=_nonneg_int, default=0, metavar="N",
                    help="leading tokens of each prompt already in the KV cache: a conversation's earlier turns, "
                         "kept by prefix caching, so only the rest is prefilled (default 0)")
@@ -73,7 +76,7 @@ def run(args) -> int:
     if args.slo_ttft or args.slo_tpot:
         return _goodput(args, wl, hws, options, prompt, output)
     requests = read_request_trace(args.trace) if args.trace else \
-        poisson_requests(args.requests, args.rate, prompt, output, args.seed, args.cached_tokens)
+        poisson_requests(args.requests, args.rate, prompt, output, args.seed, args.cached_tokens, args.range_ratio)
     results = [simulate_serving(wl, hw, requests, options) for hw in hws]
     if args.format == "json":
         body = results[0].to_dict() if len(results) == 1 else {"schema": "simhw.serve/1",
@@ -122,7 +125,7 @@ def _goodput(args, wl, hws, options, prompt: int, output: int) -> int:
     ttft = parse_quantity(args.slo_ttft, Dim.SECONDS, "--slo-ttft")
     tpot = parse_quantity(args.slo_tpot, Dim.SECONDS, "--slo-tpot")
     found = [(hw, max_goodput(wl, hw, prompt, output, ttft, tpot, options, requests=args.requests, seed=args.seed,
-                              cached_tokens=args.cached_tokens)) for hw in hws]
+                              cached_tokens=args.cached_tokens, range_ratio=args.range_ratio)) for hw in hws]
     if args.format == "json":
         out = [{"schema": "simhw.goodput/1", "hardware": hw.name, "workload": wl.name, "ttft_slo_s": ttft,
                 "tpot_slo_s": tpot, "goodput_requests_per_s": g.rate_per_s, "per_device": g.per_device,
@@ -170,3 +173,7 @@ def _nonneg_int(text: str) -> int:
 
 def _fraction(text: str) -> float:
     return _number(text, "a fraction in (0, 1]", lambda v: 0 < v <= 1)
+
+
+def _ratio(text: str) -> float:
+    return _number(text, "a ratio from 0 to below 1", lambda v: 0 <= v < 1)

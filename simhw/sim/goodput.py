@@ -34,11 +34,11 @@ def attainment(res: ServingResult, ttft_slo_s: float, tpot_slo_s: float) -> floa
 
 def max_goodput(wl, hw, prompt_tokens: int, output_tokens: int, ttft_slo_s: float, tpot_slo_s: float,
                 options: ServingOptions = ServingOptions(), requests: int = 200, target: float = 0.9,
-                seed: int = 0, steps: int = 12, cached_tokens: int = 0) -> Goodput:
+                seed: int = 0, steps: int = 12, cached_tokens: int = 0, range_ratio: float = 0.0) -> Goodput:
     """The highest Poisson rate at which ``target`` of ``requests`` requests meet both SLOs."""
     def run(rate: float) -> ServingResult:
         return simulate_serving(wl, hw, poisson_requests(requests, rate, prompt_tokens, output_tokens, seed,
-                                                                cached_tokens), options)
+                                                                cached_tokens, range_ratio), options)
 
     batch = run(0.0)
     ceiling = len(batch.requests) / batch.makespan_s if batch.makespan_s > 0 else 0.0

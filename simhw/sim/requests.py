@@ -18,19 +18,32 @@ class Request:
 
 
 def poisson_requests(n: int, rate_per_s: float, prompt_tokens: int, output_tokens: int,
-                     seed: int = 0, cached_tokens: int = 0) -> tuple[Request, ...]:
-    """``n`` requests of fixed lengths arriving as a Poisson process (exponential gaps); a rate of
-    0 puts every arrival at time 0 (an offline batch). ``cached_tokens``: each prompt's leading
-    tokens already cached (later turns of conversations)."""
+                     seed: int = 0, cached_tokens: int = 0, range_ratio: float = 0.0) -> tuple[Request, ...]:
+    """``n`` requests arriving as a Poisson process (exponential gaps); a rate of 0 puts every
+    arrival at time 0 (an offline batch). Lengths are fixed, or with ``range_ratio`` r drawn
+    uniformly from [L (1 - r), L (1 + r)] for each request's prompt and output, as vLLM's
+    benchmark_serving draws its random dataset (--random-range-ratio). ``cached_tokens``: each
+    prompt's leading tokens already cached (later turns of conversations)."""
     from ..errors import WorkloadError
 
-    if not 0 <= cached_tokens < prompt_tokens:
-        raise WorkloadError(f"serve: cached tokens ({cached_tokens}) must be from 0 to the prompt's {prompt_tokens} "
+    if not 0 <= range_ratio < 1:
+        raise WorkloadError(f"serve: the length range ratio {range_ratio} must be from 0 to below 1 (lengths drawn from "
+                            f"L (1 - r) to L (1 + r)).")
+    low = int(prompt_tokens * (1 - range_ratio))
+    if not 0 <= cached_tokens < max(1, low):
+        raise WorkloadError(f"serve: cached tokens ({cached_tokens}) must be from 0 to the shortest prompt's {max(1, low)} "
                             f"- 1: at least one prompt token is new.")
     rng = np.random.default_rng(seed)
     gaps = rng.exponential(1.0 / rate_per_s, n) if rate_per_s > 0 else np.zeros(n)
     times = np.cumsum(gaps) - gaps[0]
-    return tuple(Request(float(t), prompt_tokens, output_tokens, cached_tokens) for t in times)
+
+    def lengths(mean: int) -> np.ndarray:
+        if not range_ratio:
+            return np.full(n, mean)
+        lo, hi = max(1, int(mean * (1 - range_ratio))), max(1, int(mean * (1 + range_ratio)))
+        return rng.integers(lo, hi + 1, n)
+    prompts, outputs = lengths(prompt_tokens), lengths(output_tokens)
+    return tuple(Request(float(t), int(p), int(o), cached_tokens) for t, p, o in zip(times, prompts, outputs))
 
 
 def read_request_trace(path) -> tuple[Request, ...]:

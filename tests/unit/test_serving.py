@@ -289,3 +289,20 @@ def test_an_expert_parallel_replica_serves_on_all_its_ranks():
     fast, slow = res["gb200-nvl72"].summary(), res["dgx-b200"].summary()
     assert fast["output_tokens_per_s"] > 1.2 * slow["output_tokens_per_s"]
     assert fast["tpot_p50_s"] < slow["tpot_p50_s"]
+
+
+def test_request_lengths_drawn_as_vllms_random_dataset():
+    """--range-ratio r draws each prompt and output length uniformly from L (1 - r) to L (1 + r)
+    (vLLM's benchmark_serving --random-range-ratio); 0 keeps them fixed."""
+    reqs = poisson_requests(2000, 5.0, 1000, 200, seed=4, range_ratio=0.5)
+    prompts = [r.prompt_tokens for r in reqs]
+    outputs = [r.output_tokens for r in reqs]
+    assert min(prompts) >= 500 and max(prompts) <= 1500 and min(outputs) >= 100 and max(outputs) <= 300
+    assert sum(prompts) / len(prompts) == pytest.approx(1000, rel=0.03)
+    assert len(set(prompts)) > 500
+    assert reqs == poisson_requests(2000, 5.0, 1000, 200, seed=4, range_ratio=0.5)
+    assert {r.prompt_tokens for r in poisson_requests(50, 5.0, 1000, 200)} == {1000}
+    with pytest.raises(WorkloadError, match="range ratio"):
+        poisson_requests(5, 1.0, 1000, 200, range_ratio=1.0)
+    res = simulate_serving(WL, HW, poisson_requests(100, 1.0, 1024, 64, range_ratio=0.5))
+    assert len(res.requests) == 100
