@@ -368,6 +368,9 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         rep.flying.add(g)
         rep.next_start_s = now + max((dur - host) / pp, host)
         push(end, "iteration", i, (g, decodes, chunks))
+        if len(rep.flying) < pp and not rep.wake_pending:    # another virtual engine may start then
+            rep.wake_pending = True
+            push(rep.next_start_s, "wake", i, None)
 
     def complete(i: int, now: float, g: int, decodes: list, chunks: list) -> None:
         rep = reps[i]
