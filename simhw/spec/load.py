@@ -120,12 +120,15 @@ def load_hw_varied(name: str, overrides: Sequence[tuple[str, Any]] = ()) -> Devi
             and "value" in old and not isinstance(value, Mapping) else value
     where = f"{path.name} with {told}: "
     if is_node:
-        ref = str(raw.get("device", ""))
-        local = path.parent / ref
-        device = load_hw_varied(str(local.resolve()) if ref.endswith((".yaml", ".yml")) and local.exists() else ref,
-                                device_over) if device_over else None
+        device = load_hw_varied(_device_ref(path, str(raw.get("device", ""))), device_over) if device_over else None
         return _node(raw, where, path, device=device)
     return _device(raw, where, path)
+
+
+def _device_ref(path: Path, ref: str) -> str:
+    """A node's ``device:``: a shipped name, or a YAML path relative to the node's file (as extends:)."""
+    local = path.parent / ref
+    return str(local.resolve()) if ref.endswith((".yaml", ".yml")) and local.exists() else ref
 
 
 @functools.lru_cache(maxsize=256)
@@ -360,8 +363,7 @@ def _node(raw: Mapping, where: str, path: Path, device: DeviceSpec | None = None
         raise SpecError(f"{where}a node needs 'device' (a shipped device name) and 'device_count'.")
     ref = str(raw["device"])     # a shipped name, or a YAML path (relative to this file, as extends:)
     if device is None:
-        device = load_hw(str((path.parent / ref).resolve()) if ref.endswith((".yaml", ".yml")) and
-                         (path.parent / ref).exists() else ref)
+        device = load_hw(_device_ref(path, ref))
     if not isinstance(device, DeviceSpec):
         raise SpecError(f"{where}device: '{raw['device']}' is a node, expected a device.")
     links = check_keys(raw.get("links", {}), ("intra", "host", "network"), f"{where}links", SpecError)
