@@ -327,8 +327,11 @@ def _muon_ops(wl: Workload, layer_ops: list[Op]) -> list[Op]:
         k, n, b = op.shape["k"], op.shape["n"], op.shape.get("batch", 1)
         small, big = min(k, n), max(k, n)
         base = op.name.split(".")[0]
+        # a routed expert's replicas are the dp / ep ranks that hold it (cost/memory.py)
+        routed = wl.model.is_moe_layer(op.layer) and base in ("mlp_up", "mlp_down")
+        holders = max(1, owners // wl.parallelism.ep) if routed else owners
         due, done = share.get(base, (0.0, 0))
-        due += op.count * _NS_STEPS * stage / owners
+        due += op.count * _NS_STEPS * stage / holders
         runs = math.floor(due + 1e-9) - done        # whole iterations, the layers taking turns
         share[base] = (due, done + runs)
         if runs <= 0:
