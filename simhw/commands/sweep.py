@@ -54,7 +54,9 @@ def run(args) -> int:
     step = {"train": "step time", "prefill": "prefill time", "decode": "decode iteration"}[mode]
     fitting = [r for r in rows if r.result is not None and r.result.memory.fits]
     by_cost = bool(fitting) and all(r.result.cost_usd > 0 for r in fitting)
-    best = min(fitting, key=lambda r: r.result.cost_usd if by_cost else r.result.step_time_s, default=None)
+    # per token processed (combinations may differ in batch): dollars, else device-seconds
+    best = min(fitting, key=lambda r: _per_token(r.result, r.result.cost_usd if by_cost else
+                                                 r.result.step_time_s * r.result.devices), default=None)
     lines, notes = [], []
     for r in rows:
         head = [r.hardware] + [v for _, v in r.values]
@@ -64,14 +66,20 @@ def run(args) -> int:
             continue
         e = r.result
         lines.append(head + [seconds(e.step_time_s), si(e.tokens_per_s, "tok/s"), pct(e.mfu), gib(e.memory.peak_bytes),
-                             "yes" if e.memory.fits else "NO", si(e.energy_j, "J"),
-                             f"${e.cost_usd:.4g}" + (" *" if r is best else "")])
-    text = table(lines, ["hardware"] + keys + [step, "throughput", "MFU", "memory/device", "fits", "energy",
-                                               "cloud cost"], width=400)
+                             "yes" if e.memory.fits else "NO", si(_per_token(e, e.energy_j) * 1e6, "J"),
+                             f"${_per_token(e, e.cost_usd) * 1e6:.4g}" + (" *" if r is best else "")])
+    text = table(lines, ["hardware"] + keys + [step, "throughput", "MFU", "memory/device", "fits",
+                                               "energy / M tok", "cloud $ / M tok"], width=400)
     if best is not None:
-        text += ("\n* the cheapest combination that fits (cloud cost per step)" if by_cost else
-                 "\n* the fastest combination that fits (a spec without a cloud price)")
+        text += ("\n* the cheapest per token of the combinations that fit (cloud dollars)" if by_cost else
+                 "\n* the fewest device-seconds per token of the combinations that fit (a spec without a cloud price)")
     if notes:
         text += "\n\nrejected:\n" + "\n".join(f"- {n}" for n in notes)
     write_output(text, args.output)
     return 0
+
+
+def _per_token(result, amount: float) -> float:
+    """``amount`` (per step) per token the step processes (throughput x step time)."""
+    tokens = result.tokens_per_s * result.step_time_s
+    return amount / tokens if tokens > 0 else float("inf")

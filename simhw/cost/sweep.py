@@ -33,9 +33,12 @@ class SweepRow:
         out: dict = {"hardware": self.hardware, "values": dict(self.values), "error": self.error or None}
         if self.result is not None:
             r = self.result
+            tokens = r.tokens_per_s * r.step_time_s          # processed per step
             out.update(spec=r.hardware, step_time_s=r.step_time_s, total_time_s=r.total_time_s,
                        tokens_per_s=r.tokens_per_s, mfu=r.mfu, peak_memory_bytes=r.memory.peak_bytes,
-                       fits=r.memory.fits, energy_j=r.energy_j, cost_usd=r.cost_usd)
+                       fits=r.memory.fits, energy_j=r.energy_j, cost_usd=r.cost_usd,
+                       energy_j_per_token=r.energy_j / tokens if tokens else None,
+                       cost_usd_per_million_tokens=r.cost_usd / tokens * 1e6 if tokens else None)
         return out
 
 

@@ -71,7 +71,7 @@ def test_the_cli_prints_a_table_json_and_csv(tmp_path, capsys):
     args = ["sweep", DECODE, "--hw", "h100", "--vary", "hw.memory.hbm.bandwidth=3.35TB/s,6TB/s"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "hw.memory.hbm.bandwidth" in out and "cheapest" in out
+    assert "hw.memory.hbm.bandwidth" in out and "cheapest per token" in out and "$ / M tok" in out
     assert main(args + ["--format", "json", "-o", str(tmp_path / "s.json")]) == 0
     data = json.loads((tmp_path / "s.json").read_text())
     assert data["schema"] == "simhw.sweep/1" and len(data["rows"]) == 2
@@ -82,3 +82,11 @@ def test_the_cli_prints_a_table_json_and_csv(tmp_path, capsys):
     assert main(["sweep", DECODE, "--hw", "h100", "--vary", "hw.memory.hbm.bandwidth=fast"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("simhw: error:") == 2
+
+
+def test_the_cheapest_mark_compares_cost_per_token_not_per_step(capsys):
+    """A bigger batch costs more per step and less per token: the mark goes to the cheapest per token."""
+    assert main(["sweep", DECODE, "--hw", "h100", "--set", "devices=8", "--set", "parallelism.tp=8",
+                 "--vary", "micro_batch=8,64", "--set", "global_batch=64"]) == 0
+    marked = [line for line in capsys.readouterr().out.splitlines() if line.endswith("*")]
+    assert len(marked) == 1 and " 64 " in marked[0]
