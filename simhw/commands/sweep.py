@@ -28,7 +28,7 @@ def run(args) -> int:
     import io
     import json
 
-    from ..cost.sweep import parse_vary, sweep
+    from ..cost.sweep import parse_vary, per_token, sweep
     from ..report.fmt import gib, pct, seconds, si, table
 
     vary = parse_vary(args.vary)
@@ -55,7 +55,7 @@ def run(args) -> int:
     fitting = [r for r in rows if r.result is not None and r.result.memory.fits]
     by_cost = bool(fitting) and all(r.result.cost_usd > 0 for r in fitting)
     # per token processed (combinations may differ in batch): dollars, else device-seconds
-    best = min(fitting, key=lambda r: _per_token(r.result, r.result.cost_usd if by_cost else
+    best = min(fitting, key=lambda r: per_token(r.result, r.result.cost_usd if by_cost else
                                                  r.result.step_time_s * r.result.devices), default=None)
     lines, notes = [], []
     for r in rows:
@@ -66,8 +66,8 @@ def run(args) -> int:
             continue
         e = r.result
         lines.append(head + [seconds(e.step_time_s), si(e.tokens_per_s, "tok/s"), pct(e.mfu), gib(e.memory.peak_bytes),
-                             "yes" if e.memory.fits else "NO", si(_per_token(e, e.energy_j) * 1e6, "J"),
-                             f"${_per_token(e, e.cost_usd) * 1e6:.4g}" + (" *" if r is best else "")])
+                             "yes" if e.memory.fits else "NO", si(per_token(e, e.energy_j) * 1e6, "J"),
+                             f"${per_token(e, e.cost_usd) * 1e6:.4g}" + (" *" if r is best else "")])
     text = table(lines, ["hardware"] + keys + [step, "throughput", "MFU", "memory/device", "fits",
                                                "energy / M tok", "cloud $ / M tok"], width=400)
     if best is not None:
@@ -78,8 +78,3 @@ def run(args) -> int:
     write_output(text, args.output)
     return 0
 
-
-def _per_token(result, amount: float) -> float:
-    """``amount`` (per step) per token the step processes (throughput x step time)."""
-    tokens = result.tokens_per_s * result.step_time_s
-    return amount / tokens if tokens > 0 else float("inf")

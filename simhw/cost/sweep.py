@@ -33,13 +33,18 @@ class SweepRow:
         out: dict = {"hardware": self.hardware, "values": dict(self.values), "error": self.error or None}
         if self.result is not None:
             r = self.result
-            tokens = r.tokens_per_s * r.step_time_s          # processed per step
             out.update(spec=r.hardware, step_time_s=r.step_time_s, total_time_s=r.total_time_s,
                        tokens_per_s=r.tokens_per_s, mfu=r.mfu, peak_memory_bytes=r.memory.peak_bytes,
                        fits=r.memory.fits, energy_j=r.energy_j, cost_usd=r.cost_usd,
-                       energy_j_per_token=r.energy_j / tokens if tokens else None,
-                       cost_usd_per_million_tokens=r.cost_usd / tokens * 1e6 if tokens else None)
+                       energy_j_per_token=per_token(r, r.energy_j),
+                       cost_usd_per_million_tokens=per_token(r, r.cost_usd) * 1e6)
         return out
+
+
+def per_token(result, amount: float) -> float:
+    """``amount`` (per step) per token the step processes (throughput x step time)."""
+    tokens = result.tokens_per_s * result.step_time_s
+    return amount / tokens if tokens > 0 else float("inf")
 
 
 def parse_vary(items: Sequence[str]) -> list[tuple[str, list[str]]]:
