@@ -62,6 +62,9 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     e = op.dtype.bytes
     decode = sq == 1
     fa2 = eff.attention_kernel is AttentionKernel.FA2
+    # a scoring kernel (the DSA indexer's logits: shape key scores_out, bytes per query-key score it
+    # writes) has no softmax and no partial outputs to combine, so it splits the keys over every SM
+    score_bytes = float(s.get("scores_out", 0.0))
     # FlashAttention-3's prefill kernel is persistent and warp-specialized (Shah et al. 2024 §3.1):
     # one CTA per SM loops over tiles, its producer warp loading the next tile while the consumers
     # finish this one, so the CTA set-up is paid once per SM, not per tile
@@ -93,7 +96,8 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         bkv = eff.attention_split_tile_kv if split_kernel else eff.attention_tile_kv
         kv_blocks = math.ceil(skv / bkv)
         base = int(b * kvh)
-        splits = split_heuristic(base, slots, kv_blocks, eff.attention_max_splits) if split_kernel else 1
+        splits = split_heuristic(base, slots, kv_blocks, slots if score_bytes else eff.attention_max_splits) \
+            if split_kernel else 1
         blocks_per_cta = math.ceil(kv_blocks / splits)
         lengths_blocks = [(blocks_per_cta, base * splits)]
     else:
@@ -134,7 +138,6 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     share = max(1.0, min(float(per_sm), active / units))   # CTAs sharing one SM
     port = min(sm_port / share, l2_bw / active)             # one CTA's L2 -> SM bandwidth
     t_mma = work * 4.0 * rows * bkv * d * share / (p_cta * per_sm)
-    score_bytes = float(s.get("scores_out", 0.0))
     if d != _REF_HEAD_DIM and hw.clock_hz > 0 and not score_bytes:   # (a scoring kernel has no softmax)
         # attention_compute_fraction is the kernel's rate at head_dim 128; of a block's time there,
         # the softmax's exponentials (one per score, on the SM's special-function units) do not
@@ -227,7 +230,7 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         # same strides (empty_like), so its transpose back is a view: no copies
         copies = 0.0 if s.get("kv_append", 0.0) else 2.0
         body += copies * (eff.launch_s + 2.0 * b * h * d * e / (bw * eff.elementwise_memory_fraction))
-    if splits > 1:   # combine kernel: read FP32 partial outputs and log-sum-exps, write O
+    if splits > 1 and not score_bytes:   # combine kernel: read FP32 partial outputs and log-sum-exps, write O
         part = b * h * sq * splits * (d + 1) * 4.0 + b * h * sq * d * e
         body += eff.launch_s + eff.attention_cta_overhead_s + part / (bw * eff.attention_memory_fraction)
     if score_bytes:   # ... which a top-k selection kernel then reads
