@@ -38,6 +38,9 @@ def register(sub) -> None:
     p.add_argument("--prefix-tokens", type=_nonneg_int, default=0, metavar="N",
                    help="leading prompt tokens every request shares (a system prompt), cached once per replica "
                         "and not prefilled again (automatic prefix caching)")
+    p.add_argument("--kv-swap", default=None, metavar="SIZE",
+                   help="host memory per device for preempted sequences' KV (e.g. 200GB): they are swapped out "
+                        "over the host link and back in instead of recomputed (vLLM's swap preemption)")
     p.add_argument("--reserve-kv", action="store_true",
                    help="each request reserves its whole KV cache (prompt + output) at admission; default: the "
                         "cache grows as tokens come and the newest sequence is preempted when it runs out (vLLM)")
@@ -72,7 +75,8 @@ def run(args) -> int:
     options = ServingOptions(
         max_num_seqs=args.max_seqs, max_batch_tokens=args.max_batch_tokens,
         prefill_replicas=args.prefill_replicas, kv_memory_fraction=args.memory_fraction,
-        chunked_prefill=args.chunked_prefill, kv_on_demand=not args.reserve_kv, prefix_tokens=args.prefix_tokens)
+        chunked_prefill=args.chunked_prefill, kv_on_demand=not args.reserve_kv, prefix_tokens=args.prefix_tokens,
+        kv_swap_bytes=_swap_bytes(args.kv_swap))
     if args.slo_ttft or args.slo_tpot:
         return _goodput(args, wl, hws, options, prompt, output)
     requests = read_request_trace(args.trace) if args.trace else \
@@ -107,7 +111,8 @@ def _rows(res) -> list[tuple[str, str]]:
                    ("average power (devices and hosts)", si(s["average_power_w"], "W")),
                    ("mean decode batch", f"{res.mean_decode_batch:.1f}"),
                    ("KV capacity per replica", f"{res.kv_capacity_tokens:,.0f} tokens"),
-                   ("preemptions (KV cache full)", str(res.preemptions)),
+                   ("preemptions (KV cache full)", str(res.preemptions)
+                    + (f", {res.swaps} swapped to host" if res.swaps else "")),
                    ("replicas busy", pct(res.busy_share))]
 
 
@@ -177,3 +182,11 @@ def _fraction(text: str) -> float:
 
 def _ratio(text: str) -> float:
     return _number(text, "a ratio from 0 to below 1", lambda v: 0 <= v < 1)
+
+
+def _swap_bytes(text: str | None) -> float:
+    """--kv-swap SIZE as bytes (one strict unit parser, as the specs')."""
+    if text is None:
+        return 0.0
+    from ..units import Dim, parse_quantity
+    return parse_quantity(text, Dim.BYTES, "--kv-swap")

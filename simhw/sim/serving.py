@@ -25,8 +25,11 @@ the decode replicas only decode.
 The KV cache grows as tokens come (``kv_on_demand``, vLLM's block manager): a request is admitted
 when its prompt fits, and when a decode step's tokens do not, the newest running sequence is
 preempted and later prefilled again with the tokens it had emitted (vLLM's recompute preemption).
-With ``kv_on_demand=False``, and on disaggregated replicas, each request reserves its whole cache at
-admission and nothing is preempted.
+With ``kv_swap_bytes`` of host memory per device, a preempted sequence's cache is swapped out over
+the host link instead, while it fits, and swapped back in when it is readmitted (vLLM's swap
+preemption); the iteration after each swap waits for the transfer. With ``kv_on_demand=False``, and
+on disaggregated replicas, each request reserves its whole cache at admission and nothing is
+preempted.
 
 Iteration times and energy come from ``cost.estimate`` (engine overheads included) on a grid of
 batch sizes and lengths, interpolated linearly in between; mixed iterations are composed from the
@@ -70,6 +73,9 @@ class ServingOptions:
     kv_on_demand: bool = True          # KV grows as tokens come and the newest sequence is preempted (and later
                                        # recomputed) when it runs out, as vLLM's block manager does; False: each
                                        # request reserves prompt + output at admission (disaggregated replicas do)
+    kv_swap_bytes: float = 0.0         # host memory per device for preempted sequences' KV: a preempted sequence
+                                       # is swapped out over the host link and back in, not recomputed, while it
+                                       # fits (vLLM's swap preemption; 0: recompute only)
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,7 @@ class ServingResult:
     mean_decode_batch: float
     busy_share: float                  # replicas' busy time over (replicas x makespan)
     preemptions: int = 0               # sequences evicted when the KV cache ran out (recomputed later)
+    swaps: int = 0                     # ... of which swapped out to host memory rather than recomputed
     energy_j: float = 0.0              # from the first arrival to the last token: the iterations' energy, the
                                        # devices' idle draw in between, and the hosts' draw throughout
 
@@ -132,7 +139,7 @@ class ServingResult:
                 "replicas": self.replicas, "prefill_replicas": self.prefill_replicas,
                 "devices_per_replica": self.devices_per_replica, "kv_capacity_tokens": self.kv_capacity_tokens,
                 "mean_decode_batch": self.mean_decode_batch, "busy_share": self.busy_share,
-                "preemptions": self.preemptions, **self.summary()}
+                "preemptions": self.preemptions, "swaps": self.swaps, **self.summary()}
 
 
 @dataclass
@@ -147,6 +154,7 @@ class _Seq:
     prefilled: bool = False
     prompt_len: int = 0            # tokens to prefill: the prompt, and after a preemption the tokens emitted so far
     group: int = 0                 # the replica's virtual engine it runs in (one per pipeline stage)
+    swapped_bytes: float = 0.0     # its KV held in host memory while it waits (0: not swapped out)
 
 
 @dataclass
@@ -161,6 +169,8 @@ class _Replica:
     next_start_s: float = 0.0      # when its first stage is free for the next iteration
     busy_until_s: float = 0.0      # when the last iteration started ends
     wake_pending: bool = False
+    host_kv_bytes: float = 0.0     # swapped-out KV in host memory, per device
+    swap_s: float = 0.0            # swap transfers the next iteration waits for
     busy_s: float = 0.0            # time with at least one iteration running
     energy_j: float = 0.0
 
@@ -184,7 +194,7 @@ def kv_model(wl: Workload) -> tuple[float, float]:
 def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
                      options: ServingOptions = ServingOptions()) -> ServingResult:
     """Serve ``requests`` with ``wl``'s model and parallelism on ``hw`` (see module docstring)."""
-    from ..cost.comm import pick_link
+    from ..cost.comm import host_link_bytes_per_s, pick_link
     from ..cost.memory import memory_breakdown
     from ..spec.model import NodeSpec
     from ..workload.graph import LinkScope
@@ -229,6 +239,8 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
     link = pick_link(hw, LinkScope.INTER, 2 * per_replica)
     pp = par.pp
     pool_bytes = kv_budget_bytes * ranks             # the replica's KV cache: each sequence on one of its ranks
+    swap_pool = options.kv_swap_bytes * ranks         # host memory for swapped-out KV, per device x ranks
+    host_bw = host_link_bytes_per_s(hw)               # each device moves its own shard
     batch_tokens = options.max_batch_tokens * ranks   # each rank's scheduler fills its own iteration
     group_seqs = math.ceil(options.max_num_seqs * ranks / pp)   # each virtual engine's share of the sequences
     static_w = device.busy_w * per_replica     # the replica's draw while it runs (IterationCosts charges it per iteration)
@@ -238,7 +250,7 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
     seqs = [_Seq(r, i, r.prompt_tokens + r.output_tokens - prefix, prompt_len=r.prompt_tokens,
                  cached=max(prefix, r.cached_tokens)) for i, r in enumerate(requests)]
     on_demand = options.kv_on_demand and not n_pre
-    preempted = 0
+    preempted = swapped = 0
     done: dict[int, float] = {}
     events: list = []
     counter = 0
@@ -255,7 +267,10 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
 
     def need(rep: _Replica, s: _Seq) -> float:
         """KV bytes a sequence takes at admission: its prompt and first token when the cache grows on
-        demand; else its prompt on a prefill-only replica, prompt + output elsewhere."""
+        demand (a swapped-out sequence: its cache as it left); else its prompt on a prefill-only
+        replica, prompt + output elsewhere."""
+        if s.swapped_bytes:
+            return s.swapped_bytes
         if on_demand:
             return token_bytes * (s.prompt_len - prefix + 1) + seq_bytes
         return token_bytes * (s.req.prompt_tokens - prefix if not rep.decode else s.kv_tokens) + seq_bytes
@@ -293,6 +308,10 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
             s.group = g
             admit(rep, s)
             rep.running.append(s)
+            if s.swapped_bytes:         # swapped back in over the host link before the next iteration
+                rep.swap_s += s.swapped_bytes / host_bw
+                rep.host_kv_bytes -= s.swapped_bytes
+                s.swapped_bytes = 0.0
             return s
         if rep.decode and not rep.prefill:       # a decode replica admits transferred sequences
             while rep.waiting and len(members()) < group_seqs and fits(rep, rep.waiting[0]):
@@ -314,6 +333,9 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
                     room -= chunks[-1][1]
         while rep.waiting and len(members()) < group_seqs and room > 0 and fits(rep, rep.waiting[0]):
             s = rep.waiting[0]
+            if s.swapped_bytes:                         # its cache comes back whole: it decodes next
+                join()
+                continue
             if not options.chunked_prefill and chunks and s.prompt_len - s.cached > room:
                 break
             join()
@@ -325,10 +347,18 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         return decodes, chunks
 
     def preempt(rep: _Replica, s: _Seq) -> None:
-        nonlocal preempted
+        nonlocal preempted, swapped
+        held = s.reserved_bytes
         release(rep, s)
         rep.running.remove(s)
-        s.cached, s.prefilled, s.prompt_len = prefix, False, s.req.prompt_tokens + int(s.produced)
+        if s.prefilled and held and rep.host_kv_bytes + held <= swap_pool:
+            # swap out over the host link: the next iteration waits for it; the sequence keeps its progress
+            s.swapped_bytes = held
+            rep.host_kv_bytes += held
+            rep.swap_s += held / host_bw
+            swapped += 1
+        else:
+            s.cached, s.prefilled, s.prompt_len = prefix, False, s.req.prompt_tokens + int(s.produced)
         rep.waiting.appendleft(s)
         preempted += 1
 
@@ -349,6 +379,9 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         g, decodes, chunks = picked
         ctx = sum(s.req.prompt_tokens + s.produced for s in decodes) / len(decodes) if decodes else 0.0
         dur, joules = costs.mixed(len(decodes), ctx, [(c, s.cached) for s, c in chunks])
+        if rep.swap_s:          # KV swapped out or in for this iteration (vLLM's swap before the model step)
+            dur, joules = dur + rep.swap_s, joules + static_w * rep.swap_s
+            rep.swap_s = 0.0
         if decodes:
             decode_batches.append(len(decodes))
         for s in decodes:
@@ -421,6 +454,7 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
         devices_per_replica=per_replica, requests=results,
         kv_capacity_tokens=pool_bytes / (token_bytes + seq_bytes / mean_len) if token_bytes + seq_bytes > 0 else math.inf,
         mean_decode_batch=float(np.mean(decode_batches)) if decode_batches else 0.0, preemptions=preempted,
+        swaps=swapped,
         busy_share=sum(r.busy_s for r in reps) / (replicas * span) if span > 0 else 0.0,
         # a replica's devices draw busy power while any iteration runs, idle power otherwise
         energy_j=sum(r.energy_j + static_w * r.busy_s + device.idle_w * per_replica * max(0.0, span - r.busy_s)
