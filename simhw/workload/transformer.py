@@ -12,6 +12,7 @@ loss execute FLOPs that the convention leaves out.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 
@@ -229,12 +230,34 @@ def _moe_ops(wl: Workload, i: int, n: int, phase: Phase) -> list[Op]:
 def hot_rank_copies(mean: float, ranks: int, skew: float = 1.0) -> float:
     """Expected token copies on the most loaded of ``ranks`` expert-parallel ranks that each expect
     ``mean``: ``skew`` x mean (routing that favours some experts), plus the random excess of the
-    largest of ``ranks`` binomial counts, sqrt(2 mean (1 - 1/ranks) ln ranks) (balls into bins:
-    Raab & Steger 1998, "Balls into Bins: A Simple and Tight Analysis", Thm 1, for m >= n log n;
-    the Gaussian maximum), capped at every copy on one rank. Small decode batches feel it most."""
+    largest of ``ranks`` counts of ranks x mean copies routed uniformly (balls into bins: Raab &
+    Steger 1998, "Balls into Bins: A Simple and Tight Analysis"), capped at every copy on one rank.
+    Small decode batches feel it most."""
     if ranks <= 1 or mean <= 0:
         return mean
-    return min(ranks * mean, skew * mean + math.sqrt(2.0 * mean * (1.0 - 1.0 / ranks) * math.log(ranks)))
+    return min(ranks * mean, (skew - 1.0) * mean + _max_binomial(mean, ranks))
+
+
+@functools.lru_cache(maxsize=1024)
+def _max_binomial(mean: float, ranks: int) -> float:
+    """E[max of ``ranks`` independent Binomial(ranks x mean, 1 / ranks) counts] = the sum over k
+    of 1 - F(k)^ranks, taken over mean +- 12 standard deviations (1 below it, 0 above). Past a
+    million copies per rank, the Gaussian bound mean + sqrt(2 mean (1 - 1/ranks) ln ranks) (Raab &
+    Steger Thm 1, m >= n log n), an excess of well under 1% there. Treating the ranks' counts as
+    independent (they share one total) reads up to 6% low against simulated routing at one or two
+    copies per rank over 8 ranks, within about 1% from 8 copies on (tests/unit/test_moe.py)."""
+    var = mean * (1.0 - 1.0 / ranks)
+    if mean > 1e6:
+        return mean + math.sqrt(2.0 * var * math.log(ranks))
+    n, p = max(1, round(mean * ranks)), 1.0 / ranks
+    sd = math.sqrt(var)
+    lo, hi = max(0, int(mean - 12 * sd)), min(n, int(mean + 12 * sd) + 2)
+    log_n, log_p, log_q = math.lgamma(n + 1), math.log(p), math.log1p(-p)
+    cdf, total = 0.0, float(lo)
+    for k in range(lo, hi + 1):
+        cdf += math.exp(log_n - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_p + (n - k) * log_q)
+        total += 1.0 - min(cdf, 1.0) ** ranks
+    return total
 
 
 def _all_to_all(wl: Workload, name: str, layer: int, phase: Phase, nbytes: float) -> list[Op]:
