@@ -234,9 +234,16 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         part = b * h * sq * splits * (d + 1) * 4.0 + b * h * sq * d * e
         body += eff.launch_s + eff.attention_cta_overhead_s + part / (bw * eff.attention_memory_fraction)
     if score_bytes:   # ... which a top-k selection kernel then reads
-        body += eff.launch_s + pairs * score_bytes / (bw * eff.elementwise_memory_fraction)
+        body += selection_pass_s(pairs * score_bytes, hw)
     body += eff.attention_overhead_s
     return body, compute, t_hbm
+
+
+def selection_pass_s(score_bytes: float, hw: DeviceSpec) -> float:
+    """The top-k pass after a scoring kernel: one launch and one read of its ``score_bytes`` of
+    scores from HBM at the elementwise stream rate."""
+    eff = hw.efficiency
+    return eff.launch_s + score_bytes / (hw.main_memory.bandwidth_bytes_per_s * eff.elementwise_memory_fraction)
 
 
 def _causal_share(sq: float, skv: float) -> float:
