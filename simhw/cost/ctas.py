@@ -51,15 +51,17 @@ def schedule(lengths: list[tuple[float, int]], slots: int) -> float:
 
 
 def stream_k(m, n, k, batch, tm, tn, e, slots, p_slot, sm_port, l2_bw, bw_read, bw_write, latency,
-             read_bytes, eff, eb=None) -> tuple[float, float, float] | None:
+             read_bytes, eff, eb=None, ea=None, ec=None) -> tuple[float, float, float] | None:
     """(time, compute, memory) of a stream-K kernel with tm x tn tiles (CUTLASS sm90 stream-K tile
     scheduler; Osama et al., "Stream-K", PPoPP 2023): every SM takes an equal share of all tiles'
     k-iterations, so no wave is partly idle; an SM whose share ends inside a tile writes its FP32
     partial tile, and the tile's owner reads the others' partials back through its own L2 port. Used when the grid has at least
     two k-iterations per SM. Inputs as in roofline.gemm_time_s: e bytes per element, p_slot FLOP/s
     per SM, sm_port / l2_bw / bw_read / bw_write in bytes/s, latency in s, read_bytes the operands'
-    HBM bytes, eb the k x n operand's bytes per element (default e)."""
+    HBM bytes, eb / ea the k x n / m x k operands' bytes per element and ec the output's (default e)."""
     eb = e if eb is None else eb
+    ea = e if ea is None else ea
+    ec = e if ec is None else ec
     kt = math.ceil(k / eff.gemm_tile_k)
     tiles = math.ceil(m / tm) * math.ceil(n / tn) * batch
     if tiles * kt < 2 * slots:
@@ -67,7 +69,7 @@ def stream_k(m, n, k, batch, tm, tn, e, slots, p_slot, sm_port, l2_bw, bw_read, 
     kc = math.ceil(tiles * kt / slots) * eff.gemm_tile_k        # k-extent of one SM's share
     um, un = min(tm, m), min(tn, n)
     t_mma = 2.0 * tm * tn * kc / p_slot
-    t_l2 = max((um * e + un * eb) * kc / sm_port, (um * e + un * eb / max(1, eff.gemm_cluster)) * kc * slots / l2_bw)
+    t_l2 = max((um * ea + un * eb) * kc / sm_port, (um * ea + un * eb / max(1, eff.gemm_cluster)) * kc * slots / l2_bw)
     t_rd = read_bytes / bw_read
     main = max(overlap((max(t_mma, t_l2), t_rd), eff.gemm_overlap),
                math.ceil(kc / (eff.gemm_tile_k * eff.gemm_pipeline_stages)) * latency)
@@ -76,8 +78,8 @@ def stream_k(m, n, k, batch, tm, tn, e, slots, p_slot, sm_port, l2_bw, bw_read, 
     # the tile's owner reads the other SMs' FP32 partials of its tile through its own L2 port
     parts = max(2, math.ceil(kt / share) + (1 if kt % share else 0))
     fixup = 0.0 if whole_tiles else (parts - 1) * um * un * 4 / sm_port + latency
-    t_wr = um * un * e * min(slots, tiles) / bw_write           # the last tiles' stores
-    wr_all = m * n * e * batch / bw_write
+    t_wr = um * un * ec * min(slots, tiles) / bw_write           # the last tiles' stores
+    wr_all = m * n * ec * batch / bw_write
     total = max(main, wr_all) + fixup + t_wr + eff.gemm_cta_overhead_s
     return total, max(t_mma, t_l2), t_rd + wr_all
 

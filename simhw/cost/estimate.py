@@ -41,6 +41,7 @@ from ..spec.model import DeviceSpec, NodeSpec
 from ..workload.graph import Collective, Graph, LinkScope, Op, OpKind, Phase
 from ..workload.spec import EngineOptions, Mode, PipeSchedule, Workload, stage_layers, stage_starts
 from ..workload.opbuild import COLLECTIVE_BY_CODE, SCOPE_BY_CODE
+from ..workload.precision import check_precision_support
 from ..workload.transformer import build_graph
 from .comm import collective_time_s, group_link, pick_link
 from .intensity import plain_intensity
@@ -134,6 +135,8 @@ class OpCoster:
         self.hw = hw
         self.device = hw.device if isinstance(hw, NodeSpec) else hw
         self.wl = wl
+        if wl is not None:
+            check_precision_support(wl.precision, self.device)
         self.power = power or (default_power(wl) if wl is not None else PowerState.STEADY)
         self.clock: float | None = None
         self.held_s: float | None = None     # how long a BURST step holds the board at its limit
@@ -375,7 +378,8 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     ranks = par.tp * par.cp        # the devices one micro-batch is split over (every pipeline stage in the graph)
     model_flops = fwd_flops * ranks * n_micro_global
     hardware_flops = hw_flops * ranks * n_micro_global
-    peak = device.peak(wl.dtype)
+    # MFU against the peak of the format the model's linears run in (FP8 / FP4 under a precision recipe)
+    peak = device.peak(wl.precision.dtype or wl.dtype)
     denom = step * wl.devices * peak
     static_w = device.busy_w * wl.devices + hosts_power_w(hw, wl.devices)
     energy = dyn_mb_j * ranks * n_micro_global + dyn_step_j * wl.devices + static_w * step
@@ -406,6 +410,10 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
                       f"one: per-iteration work and per-layer Python dispatch) takes {share:.0%} of each iteration, "
                       "so the GPU hardly matters here; name the engine you run, e.g. --set engine=vllm-v1 "
                       "(docs/workloads.md lists them).",)
+    if wl.mode is Mode.TRAIN and wl.dtype.bytes < 2:
+        advisories += (f"note: dtype {wl.dtype.value} trains every tensor in {wl.dtype.value} (weights, gradients, "
+                       "attention, norms); FP8 / FP4 training as run keeps bf16 and quantizes the linears: "
+                       "--set dtype=bf16 --set precision=fp8-current (or mxfp8, nvfp4; docs/workloads.md).",)
     return EstimateResult(
         hardware=getattr(hw, "name", "?"), workload=wl.name, mode=wl.mode.value, devices=wl.devices,
         step_time_s=step, total_time_s=total, tokens_per_s=tokens_per_s, model_flops=model_flops,

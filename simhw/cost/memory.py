@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from ..workload.precision import quantized_fraction
 from ..workload.spec import (Framework, Loss, Mode, Optimizer, OptimizerKernel, PipeSchedule, Recompute, Workload,
                              stage_layers)
 
@@ -130,6 +131,17 @@ def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> d
         "masks": (mix + ffn) * mask * sbh / rep,
         "scores": 0.0,
     }
+    frac = quantized_fraction(wl) if wl.mode is Mode.TRAIN else 0.0
+    if frac:    # a recipe's linears keep their inputs' column-wise quantized copies (workload/precision.py)
+        qa = wl.precision.element_bytes(weight=False)
+        q = frac * qa + (1 - frac) * e
+        for key in ("attn_norm", "mlp_mid"):
+            out[key] *= q / e
+        out["mlp_norm"] *= (e + q) / (2 * e)        # the norm's input stays; the FFN's input is quantized
+        if wl.memory.flash_attention:               # FlashAttention's backward keeps its output in the dtype too
+            out["attn_out"] *= (e + frac * qa) / e
+        else:
+            out["attn_out"] *= q / e
     if not wl.memory.flash_attention and recompute is Recompute.NONE:
         # softmax output (e), its dropout mask (1 B), dropout output (e): 5as²b at 16 bits
         out["scores"] = m.attention_layers / m.layers * m.heads * s * s * b * (e + (mask + e if m.dropout else 0.0)) / t
@@ -325,6 +337,23 @@ def expert_params_per_device(wl: Workload) -> float:
     return layers * m.expert_params() / par.ep / par.tp
 
 
+def _low_precision_weights_bytes(wl: Workload, params_bytes: float) -> float:
+    """What a precision recipe adds to (serving: changes in) the parameters' bytes: training under the
+    fused framework keeps the quantized layers' linear weights cast once per step, row- and
+    column-wise (Transformer Engine's weight cache across micro-batches); serving stores them
+    quantized instead of in the dtype (workload/precision.py). Norms and routers count as linears."""
+    frac = quantized_fraction(wl)
+    if not frac:
+        return 0.0
+    layers = _params_parts(wl)[0] * frac
+    qw = wl.precision.element_bytes(weight=True)
+    if wl.mode is not Mode.TRAIN:
+        return layers * (qw - wl.dtype.bytes)
+    if wl.framework is not Framework.FUSED:
+        return 0.0
+    return 2.0 * qw * layers / (wl.parallelism.replicas if wl.memory.zero_stage >= 3 else 1)
+
+
 def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     """Peak memory of the most loaded device. ``hw`` (device or node spec) gives the capacity."""
     par = wl.parallelism
@@ -342,6 +371,7 @@ def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     if w_bits < bits and not train:    # weight-only quantization: the layers' weights at w_bits (scales included)
         layers, other = _params_parts(wl)
         params = layers * w_bits / 8 + other * wl.dtype.bytes
+    params += _low_precision_weights_bytes(wl, params)
     capacity = 0.0
     if hw is not None:
         device = getattr(hw, "device", hw)

@@ -125,7 +125,8 @@ def l2_hits(shape, e: float, hw: DeviceSpec, b_bytes: float | None = None) -> tu
 
 
 def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: DeviceSpec,
-                a_in_l2: bool = False, b_in_l2: bool = False, b_bytes: float | None = None) -> tuple[float, float, float]:
+                a_in_l2: bool = False, b_in_l2: bool = False, b_bytes: float | None = None,
+                a_bytes: float | None = None, c_bytes: float | None = None) -> tuple[float, float, float]:
     """(time, compute-limited part, memory-limited part) of one GEMM, launch excluded.
 
     The library runs the fastest of its tile shapes and split-K factors (cuBLAS heuristics pick
@@ -146,13 +147,18 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     latency (pricing it at the L2's made aiconfigurator's small GEMMs too fast).
     ``b_bytes``: bytes per element of the k x n operand when it is stored narrower than ``dtype``
     (weight-only quantization: the kernel dequantizes the weight tiles it loads, as AWQ's and
-    Marlin's do, and computes in ``dtype``; the dequantization itself is not priced).
+    Marlin's do, and computes in ``dtype``; the dequantization itself is not priced). ``a_bytes``,
+    ``c_bytes``: bytes per element of the m x k operand (block scales included) and of the output,
+    when they differ from ``dtype``'s (FP8 / FP4 GEMMs with scaled operands and BF16 outputs:
+    workload/precision.py).
     """
     if m <= 0 or n <= 0 or k <= 0 or batch <= 0:
         return 0.0, 0.0, 0.0
     eff = hw.efficiency
     e = dtype.bytes
     eb = e if b_bytes is None else b_bytes
+    ea = e if a_bytes is None else a_bytes
+    ec = e if c_bytes is None else c_bytes
     units = max(hw.compute_units, 1)
     slots = units * eff.gemm_tiles_per_sm
     peak = hw.peak(dtype) * eff.compute_fraction
@@ -164,7 +170,7 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     l2_bw = (l2.bandwidth_bytes_per_s if l2 is not None else 2.5 * bw) * eff.l2_fraction * eff.gemm_l2_ratio
     sm_port = eff.sm_l2_bytes_per_cycle * hw.clock_hz if hw.clock_hz > 0 else l2_bw / slots
     latency = hw.main_memory.latency_s
-    read_bytes = (m * k * e * (not a_in_l2) + k * n * eb * (not b_in_l2)) * batch * eff.l2_reuse
+    read_bytes = (m * k * ea * (not a_in_l2) + k * n * eb * (not b_in_l2)) * batch * eff.l2_reuse
     cluster = max(1, eff.gemm_cluster)
     p_overlap = eff.gemm_overlap
     inv_p = 1.0 / p_overlap
@@ -185,7 +191,7 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
             # a CTA keeps `stages` k-tiles in flight: one memory latency per `stages` k-tiles
             t_lat = math.ceil(kc / (eff.gemm_tile_k * eff.gemm_pipeline_stages)) * latency
             rd_cta = read_bytes / ctas
-            wr_cta = um * un * (4 if split > 1 else e)
+            wr_cta = um * un * (4 if split > 1 else ec)
             full, rest = divmod(ctas, slots)
             total = comp = mem = last_wr = 0.0
             for active, count in ((slots, full), (rest, 1 if rest else 0)):
@@ -193,7 +199,7 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
                     continue
                 # the SM takes both operand tiles through its port; with a multicast cluster the L2
                 # reads the shared (n-side) tile once for the cluster's CTAs
-                t_l2 = max((um * e + un * eb) * kc / sm_port, (um * e + un * eb / cluster) * kc * active / l2_bw)
+                t_l2 = max((um * ea + un * eb) * kc / sm_port, (um * ea + un * eb / cluster) * kc * active / l2_bw)
                 t_rd = active * rd_cta / bw_read
                 # overlap((on-chip, HBM), gemm_overlap) inlined (cost/ctas.py); a limit under a twentieth
                 # of the other changes it by less than 20^-p / p and is dropped
@@ -214,14 +220,14 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
                 mem += count * (t_rd + t_wr)
             total += last_wr                    # nothing runs under the last wave's stores
             if split > 1:   # reduce the FP32 partials: read split x m x n x 4, write m x n
-                red = (split * m * n * 4 * batch) / bw_read + m * n * e * batch / bw_write
+                red = (split * m * n * 4 * batch) / bw_read + m * n * ec * batch / bw_write
                 total += red + latency + eff.gemm_cta_overhead_s + (eff.launch_s if eff.gemm_split_k_kernel else 0.0)
                 mem += red
             if best is None or total < best[0]:
                 best = (total, comp, mem)
         if eff.gemm_stream_k:
             cand = stream_k(m, n, k, batch, tm, tn, e, slots, p_slot, sm_port, l2_bw, bw_read, bw_write,
-                            latency, read_bytes, eff, eb)
+                            latency, read_bytes, eff, eb, ea, ec)
             if cand is not None and cand[0] < best[0]:
                 best = cand
     return (best[0] + eff.gemm_prologue_s, best[1], best[2])
@@ -249,9 +255,12 @@ def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
         return OpCost(t, Bound.COMMUNICATION, 0.0, 0.0, op.bytes * _link_energy(hw))
     if op.kind is OpKind.GEMM and op.shape:
         s = op.shape
-        wb = s.get("weight_bits", 0.0) / 8 or None    # weight-only quantized (workload/transformer.py)
+        # weight-only quantized (workload/transformer.py) or scaled low-precision operands (workload/precision.py)
+        wb = s.get("weight_bits", 0.0) / 8 or None
+        ab, cb = s.get("in_bits", 0.0) / 8 or None, s.get("out_bits", 0.0) / 8 or None
         body, compute, memory = gemm_time_s(s["m"], s["n"], s["k"], s.get("batch", 1), op.dtype, hw,
-                                            *l2_hits(s, op.dtype.bytes, hw, wb), b_bytes=wb)
+                                            *l2_hits(s, ab or op.dtype.bytes, hw, wb), b_bytes=wb, a_bytes=ab,
+                                            c_bytes=cb)
         return _finish(op, hw, body, compute, memory)
     if op.kind is OpKind.ATTENTION and op.shape and op.shape.get("flash", 1.0) and "seq_q" in op.shape:
         body, compute, memory = attention_time_s(op, hw)

@@ -17,18 +17,20 @@ from ..yamlio import check_keys, closest, read_yaml
 from .hf_config import hf_config_fields
 from .builtins import BUILTIN, builtin_model
 from .models import Activation, ModelConfig, Norm, Position, Recurrent
+from .precision import parse_precision
 from .spec import (DecodeOptions, EngineOptions, Framework, Loss, MemoryOptions, Mode, Optimizer, OptimizerKernel,
                    Parallelism, PipeSchedule, Recompute, Workload)
 
 SUPPORTED_VERSIONS = (1,)
 _TOP = ("name", "version", "model", "mode", "seq_len", "global_batch", "micro_batch", "dtype",
         "optimizer", "devices", "parallelism", "memory", "decode", "engine", "framework", "optimizer_kernel",
-        "description", "source")
+        "precision", "description", "source")
 _MODEL_KEYS = tuple(f.name for f in fields(ModelConfig)) + ("hf_config", "base")
 _PAR_KEYS = tuple(f.name for f in fields(Parallelism))
 _MEM_KEYS = tuple(f.name for f in fields(MemoryOptions))
 _DEC_KEYS = tuple(f.name for f in fields(DecodeOptions))
 _ENGINE_KEYS = ("step_overhead", "per_sequence", "host_per_layer", "per_worker")
+_SHORTHAND = {"model": "base", "engine": "preset", "precision": "recipe"}   # `key: NAME` stands for {field: NAME}
 
 
 def load_workload(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Workload:
@@ -57,8 +59,8 @@ def apply_overrides(raw: dict, overrides, where: str) -> dict:
         node = raw
         for p in parts[:-1]:
             child = node.get(p)
-            if isinstance(child, str) and p in ("model", "engine"):
-                child = {"base" if p == "model" else "preset": child}
+            if isinstance(child, str) and p in _SHORTHAND:
+                child = {_SHORTHAND[p]: child}
             node[p] = dict(child) if isinstance(child, Mapping) else {}
             node = node[p]
         node[parts[-1]] = value
@@ -132,6 +134,12 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
         raise WorkloadError(f"{w}memory.weight_bits: weight-only quantization ({memory.weight_bits:g} bits) applies to "
                             f"serving (prefill, decode); training updates its weights in the workload's dtype. Drop it "
                             f"or set mode: prefill or decode.")
+    precision = parse_precision(raw.get("precision"), w, model.layers)
+    if precision.dtype is not None and (memory.weight_bits or dtype.bytes < 2):
+        clash = "memory.weight_bits (weight-only)" if memory.weight_bits else f"dtype {dtype.value}"
+        raise WorkloadError(f"{w}precision: the {precision.recipe.value} recipe quantizes the linears' weights and "
+                            f"inputs of a 16- or 32-bit model, so it does not combine with {clash}; keep dtype bf16 "
+                            f"and drop weight_bits.")
     decode = _decode(raw.get("decode", {}), w, mode, seq_len, model, base_dir or Path("."))
     engine = _engine(raw.get("engine", {}), w)
     framework = _enum(Framework, raw.get("framework", "fused"), f"{w}framework")
@@ -145,7 +153,7 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
     return Workload(name=name, model=model, mode=mode, seq_len=seq_len, global_batch=gbatch,
                     micro_batch=micro, dtype=dtype, optimizer=optimizer, devices=devices,
                     parallelism=par, memory=memory, decode=decode, engine=engine, framework=framework,
-                    optimizer_kernel=kernel, source=where)
+                    optimizer_kernel=kernel, precision=precision, source=where)
 
 
 def _enum(cls: type[Enum], value: Any, where: str):

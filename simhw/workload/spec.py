@@ -52,6 +52,60 @@ class OptimizerKernel(Enum):
     FUSED = "fused"             # torch.optim.AdamW(fused=True): one kernel reads and writes each tensor once
 
 
+class Recipe(Enum):
+    """Low-precision training / serving recipes for the layers' linear GEMMs (workload/precision.py)."""
+
+    NONE = "none"                   # every GEMM in the workload's dtype
+    FP8_DELAYED = "fp8-delayed"     # FP8, one scale per tensor from the amax history (Micikevicius et al. 2022,
+                                    # arXiv 2209.05433 §4.3; Transformer Engine's DelayedScaling)
+    FP8_CURRENT = "fp8-current"     # FP8, one scale per tensor from its current amax (TE Float8CurrentScaling,
+                                    # torchao's tensorwise)
+    FP8_BLOCKWISE = "fp8-blockwise"  # FP8, a scale per 1 x 128 activation / gradient tile and 128 x 128 weight
+                                     # block (DeepSeek-V3, arXiv 2412.19437 §3.3.2)
+    MXFP8 = "mxfp8"                 # FP8 with an 8-bit power-of-two scale per 32 elements (OCP MX v1.0; Blackwell)
+    NVFP4 = "nvfp4"                 # FP4 E2M1 with an FP8 E4M3 scale per 16 elements and an FP32 one per tensor
+                                    # (NVIDIA, arXiv 2509.25149; Blackwell)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Which recipe the transformer layers' linear GEMMs (forward, dgrad, wgrad) run in. Attention,
+    norms, the embedding, the router and the output layer stay in the workload's dtype; the last
+    ``high_precision_layers`` layers keep their linears in it too (the NVFP4 recipe keeps a few
+    sensitive layers in BF16, arXiv 2509.25149)."""
+
+    recipe: Recipe = Recipe.NONE
+    high_precision_layers: int = 0
+
+    @property
+    def dtype(self) -> DType | None:
+        """The GEMM operands' format, None without a recipe."""
+        if self.recipe is Recipe.NONE:
+            return None
+        return DType.FP4 if self.recipe is Recipe.NVFP4 else DType.FP8
+
+    def scale_bytes(self, weight: bool) -> float:
+        """Scale-factor bytes per quantized element: 4 per 128 (1 x 128 FP32 tiles) or 4 per 128 x 128
+        for blockwise weights; 1 per 32 (E8M0) for MXFP8; 1 per 16 (E4M3) for NVFP4's activations and
+        gradients, 1 per 16 x 16 for its 2D-scaled weights; per-tensor scales are negligible."""
+        r = self.recipe
+        if r is Recipe.FP8_BLOCKWISE:
+            return 4.0 / (128 * 128) if weight else 4.0 / 128
+        if r is Recipe.MXFP8:
+            return 1.0 / 32
+        if r is Recipe.NVFP4:
+            return 1.0 / 256 if weight else 1.0 / 16
+        return 0.0
+
+    def element_bytes(self, weight: bool) -> float:
+        """Bytes per quantized element, its share of the scales included."""
+        return self.dtype.bytes + self.scale_bytes(weight) if self.dtype else 0.0
+
+    def quantized(self, layer: int, layers: int) -> bool:
+        """Whether ``layer``'s linears run in the recipe."""
+        return self.dtype is not None and 0 <= layer < layers - self.high_precision_layers
+
+
 class PipeSchedule(Enum):
     GPIPE = "gpipe"
     ONE_F_ONE_B = "1f1b"
@@ -183,6 +237,7 @@ class Workload:
     memory: MemoryOptions = MemoryOptions()
     decode: DecodeOptions = DecodeOptions()
     engine: EngineOptions = EngineOptions()
+    precision: Precision = Precision()
     framework: Framework = Framework.FUSED
     optimizer_kernel: OptimizerKernel | None = None    # eager / compiled only; None: foreach eager, fused compiled
     source: str = ""

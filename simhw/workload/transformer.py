@@ -20,7 +20,8 @@ from ..spec.model import DType
 from .graph import Collective, Graph, Op, OpKind, Phase, shape
 from .eager import compiled_ops, eager_ops
 from .mixers import attention_ops, mla_ops, recurrent_ops
-from .opbuild import COLL_CODE, elementwise, gemm
+from .opbuild import COLL_CODE, backward_ops, elementwise, gemm
+from .precision import low_precision_ops
 from .spec import Framework, Mode, Optimizer, Recompute, Workload, stage_layers, stage_starts
 
 _OPT_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optimizer step
@@ -55,7 +56,7 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
     ops.append(Op("embedding", OpKind.EMBEDDING, Phase.FWD, -1, 0.0, wl.dtype,
                   weight_bytes=n * m.hidden * e, input_bytes=n * 8, output_bytes=n * m.hidden * e,
                   shape=shape(elements=n * m.hidden)))
-    groups = _layer_groups(m, par.pp) if compact else [(i, 1) for i in range(m.layers)]
+    groups = _layer_groups(m, par.pp, wl.precision) if compact else [(i, 1) for i in range(m.layers)]
     ids = [i for i, _ in groups]
     layer_fwd = [_layer_ops(wl, i, n, batch, s_q, s_kv, Phase.FWD) for i in ids]
     if compact:
@@ -66,14 +67,14 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
     ops.extend(_head_ops(wl, head_tokens, Phase.FWD))
     ops.extend(_draft_ops(wl, batch, s_kv, k))
     if train:
-        ops.extend(b for op in reversed(_head_ops(wl, head_tokens, Phase.FWD)) for b in _backward(op))
+        ops.extend(b for op in reversed(_head_ops(wl, head_tokens, Phase.FWD)) for b in backward_ops(op))
         for i in reversed(range(len(ids))):
             if recompute is Recompute.FULL:
                 ops.extend(_as_recompute(op) for op in _recomputed(wl, layer_fwd[i]))
             elif recompute is Recompute.SELECTIVE and not wl.memory.flash_attention:
                 ops.extend(_as_recompute(op) for op in layer_fwd[i] if op.name.startswith("attn."))
-            ops.extend(b for op in reversed(layer_fwd[i]) for b in _backward(op))
-        ops.extend(_backward(ops[0]))
+            ops.extend(b for op in reversed(layer_fwd[i]) for b in backward_ops(op))
+        ops.extend(backward_ops(ops[0]))
         ops.extend(_optimizer_ops(wl))
         if wl.optimizer is Optimizer.MUON:
             ops.extend(_muon_ops(wl, [op for ops_i in layer_fwd for op in ops_i]))
@@ -81,6 +82,7 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
             ops = eager_ops(wl, ops, wl.microbatches)
         elif wl.framework is Framework.COMPILED:    # autocast casts around Inductor's fused kernels
             ops = compiled_ops(wl, ops, wl.microbatches)
+    ops = low_precision_ops(wl, ops)     # precision.recipe: FP8 / NVFP4 layer linears and their casts
     bits = 8 * wl.dtype.bytes
     w_bits = wl.memory.weight_bits_effective(bits)
     if w_bits < bits:   # weight-only quantization: the layers' linear weights stored narrower
@@ -123,15 +125,17 @@ def _draft_ops(wl: Workload, batch: int, s_kv: int, k: int) -> list[Op]:
     return ops
 
 
-def _layer_groups(m, pp: int) -> list[tuple[int, int]]:
+def _layer_groups(m, pp: int, precision=None) -> list[tuple[int, int]]:
     """(first layer, count) of each kind of layer (ModelConfig.layer_kind: dense or routed FFN,
-    windowed or global attention) within each pipeline stage, in order of first appearance."""
+    windowed or global attention; with a precision recipe, quantized or kept in the dtype) within
+    each pipeline stage, in order of first appearance."""
     out = []
     for first, count in zip(stage_starts(m.layers, pp), stage_layers(m.layers, pp)):
         kinds: dict = {}
         for i in range(first, first + count):
-            j, c = kinds.get(m.layer_kind(i), (i, 0))
-            kinds[m.layer_kind(i)] = (j, c + 1)
+            kind = (m.layer_kind(i), precision is not None and precision.quantized(i, m.layers))
+            j, c = kinds.get(kind, (i, 0))
+            kinds[kind] = (j, c + 1)
         out += sorted(kinds.values())
     return out
 
@@ -276,35 +280,6 @@ def _head_ops(wl: Workload, tokens: int, phase: Phase) -> list[Op]:
     if wl.mode is Mode.TRAIN:
         ops.append(elementwise("loss", OpKind.LOSS, -1, phase, DType.FP32, tokens * vocab, reads=1, writes=1, flops_per=5))
     return ops
-
-
-def _backward(op: Op) -> list[Op]:
-    """Backward of a forward op: a GEMM becomes its dgrad and wgrad GEMMs (2x FLOPs together);
-    flash attention executes 2.5x its forward; other ops move twice the bytes."""
-    name = op.name + ".bwd"
-    if op.kind is OpKind.GEMM:
-        s = op.shape
-        m_, n, k, b = s["m"], s["n"], s["k"], s.get("batch", 1)
-        e = op.dtype.bytes
-        # dgrad: dX[m,k] = dY[m,n] · W^T[n,k]; wgrad: dW[k,n] = X^T[k,m] · dY[m,n]
-        dgrad = Op(op.name + ".dgrad", op.kind, Phase.BWD, op.layer, op.flops, op.dtype,
-                   weight_bytes=op.weight_bytes, input_bytes=b * m_ * n * e, output_bytes=b * m_ * k * e,
-                   shape=shape(m=m_, n=k, k=n, batch=b), count=op.count)
-        wgrad = Op(op.name + ".wgrad", op.kind, Phase.BWD, op.layer, op.flops, op.dtype,
-                   input_bytes=b * (m_ * n + m_ * k) * e, output_bytes=op.weight_bytes or b * k * n * e,
-                   shape=shape(m=k, n=n, k=m_, batch=b), count=op.count)
-        return [dgrad, wgrad]
-    if op.kind is OpKind.ATTENTION:
-        flash = bool(op.shape.get("flash", 1.0))
-        return [Op(name, op.kind, Phase.BWD, op.layer, op.flops * (2.5 if flash else 2.0), op.dtype,
-                  model_flops=2 * op.mflops, input_bytes=op.input_bytes + 2 * op.output_bytes,
-                  output_bytes=op.input_bytes, shape=op.shape, count=op.count)]
-    if op.kind is OpKind.COLLECTIVE:
-        return [Op(name, op.kind, Phase.BWD, op.layer, 0.0, op.dtype, input_bytes=op.input_bytes,
-                   output_bytes=op.output_bytes, shape=op.shape, count=op.count)]
-    return [Op(name, op.kind, Phase.BWD, op.layer, 2 * op.flops, op.dtype, weight_bytes=op.weight_bytes,
-               input_bytes=op.input_bytes + op.output_bytes, output_bytes=op.input_bytes,
-               model_flops=2 * op.mflops, shape=op.shape, count=op.count)]
 
 
 def _recomputed(wl: Workload, layer: list[Op]) -> list[Op]:
