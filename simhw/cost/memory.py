@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from ..workload.precision import quantized_fraction
+from ..workload.precision import PER_TENSOR, quantized_fraction
 from ..workload.spec import (Framework, Loss, Mode, Optimizer, OptimizerKernel, PipeSchedule, Recompute, Workload,
                              stage_layers)
 
@@ -337,11 +337,12 @@ def expert_params_per_device(wl: Workload) -> float:
     return layers * m.expert_params() / par.ep / par.tp
 
 
-def _low_precision_weights_bytes(wl: Workload, params_bytes: float) -> float:
+def _low_precision_weights_bytes(wl: Workload, device=None) -> float:
     """What a precision recipe adds to (serving: changes in) the parameters' bytes: training under the
     fused framework keeps the quantized layers' linear weights cast once per step, row- and
-    column-wise (Transformer Engine's weight cache across micro-batches); serving stores them
-    quantized instead of in the dtype (workload/precision.py). Norms and routers count as linears."""
+    column-wise (Transformer Engine's weight cache across micro-batches; one copy for per-tensor
+    scales on a ``device`` whose FP8 GEMMs take any layout); serving stores them quantized instead
+    of in the dtype (workload/precision.py). Norms and routers count as linears."""
     frac = quantized_fraction(wl)
     if not frac:
         return 0.0
@@ -351,7 +352,8 @@ def _low_precision_weights_bytes(wl: Workload, params_bytes: float) -> float:
         return layers * (qw - wl.dtype.bytes)
     if wl.framework is not Framework.FUSED:
         return 0.0
-    return 2.0 * qw * layers / (wl.parallelism.replicas if wl.memory.zero_stage >= 3 else 1)
+    copies = 1.0 if wl.precision.recipe in PER_TENSOR and device is not None and device.efficiency.fp8_any_layout else 2.0
+    return copies * qw * layers / (wl.parallelism.replicas if wl.memory.zero_stage >= 3 else 1)
 
 
 def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
@@ -371,10 +373,10 @@ def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     if w_bits < bits and not train:    # weight-only quantization: the layers' weights at w_bits (scales included)
         layers, other = _params_parts(wl)
         params = layers * w_bits / 8 + other * wl.dtype.bytes
-    params += _low_precision_weights_bytes(wl, params)
+    device = getattr(hw, "device", hw)
+    params += _low_precision_weights_bytes(wl, device)
     capacity = 0.0
     if hw is not None:
-        device = getattr(hw, "device", hw)
         capacity = device.main_memory.capacity_bytes if device.memory else 0.0
     # eager PyTorch's foreach AdamW builds sqrt(exp_avg_sq) as a new fp32 list over this device's
     # parameters during the step (torch/optim/adamw.py _multi_tensor_adamw: torch._foreach_sqrt)

@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from ..spec.model import DeviceSpec, DType, Efficiency
-from ..workload.graph import Op, OpKind
+from ..workload.graph import Op, OpKind, shape as op_shape
 from .attention import attention_time_s
 from .ctas import stream_k
 from .embedding import embedding_backward_time_s, is_dense_backward
@@ -250,6 +250,9 @@ def scan_chain_s(op: Op, hw: DeviceSpec) -> float:
 def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
     """Cost of ``op`` on ``hw``. ``comm_time(op) -> seconds`` prices collectives (cost/comm.py)."""
     eff = hw.efficiency
+    if eff.fp8_any_layout and op.shape and op.shape.get("transpose_bytes"):   # no transposed FP8 copy needed
+        op = replace(op, output_bytes=op.output_bytes - op.shape["transpose_bytes"],
+                     shape=op_shape(**{k: v for k, v in op.shape.items() if k != "transpose_bytes"}))
     if op.kind in (OpKind.COLLECTIVE, OpKind.SEND_RECV):
         t = comm_time(op) if comm_time is not None else 0.0
         return OpCost(t, Bound.COMMUNICATION, 0.0, 0.0, op.bytes * _link_energy(hw))

@@ -154,6 +154,9 @@ class Efficiency:
                                             # persistent kernels: CUTLASS/cuBLAS sm90 ping-pong and later)
     gemm_stream_k: bool = False             # the library also has stream-K kernels: each SM takes an equal
                                             # share of all tiles' k-iterations, partial tiles fixed up through L2
+    fp8_any_layout: bool = False            # FP8 GEMMs with per-tensor scales take either operand layout (sm100:
+                                            # Transformer Engine's is_non_tn_fp8_gemm_supported), so an FP8 cast
+                                            # needs no transposed copy; sm89 / sm90 take TN only
     gemm_overlap: float = 5.0               # p of the p-norm joining a CTA's on-chip (tensor, L2) and HBM times (> 50: max)
     gemm_cta_overhead_s: float = 1e-6       # per wave of CTAs: prologue, epilogue and drain (beyond one memory latency)
     gemm_prologue_s: float = 0.0            # once per GEMM kernel beyond the launch: setup before the first wave

@@ -36,6 +36,7 @@ from .spec import Framework, Mode, Precision, Recipe, Workload, stage_layers
 
 _KEEP = ("moe_router", "mtp_proj")          # linears no recipe quantizes (routing logits; the drafter's input)
 _SEPARATE_AMAX = (Recipe.FP8_CURRENT, Recipe.NVFP4)   # a tensor-wide amax pass before each cast
+PER_TENSOR = (Recipe.FP8_DELAYED, Recipe.FP8_CURRENT)    # one scale per tensor
 _SUFFIXES = (".dgrad", ".wgrad", ".recompute")
 
 
@@ -79,12 +80,15 @@ def _quantizable(op: Op, wl: Workload) -> bool:
 
 
 def cast_op(name: str, op: Op, elements: float, src_bytes: float, copies: int, q_bytes: float,
-            amax_pass: bool) -> Op:
+            amax_pass: bool, per_tensor: bool = False) -> Op:
     """A quantization kernel: reads ``elements`` in the dtype (twice with a separate amax pass),
-    writes ``copies`` quantized copies of ``q_bytes`` per element."""
+    writes ``copies`` quantized copies of ``q_bytes`` per element. A per-tensor-scaled second copy is
+    only a transpose for TN-only FP8 GEMMs: shape key transpose_bytes, which cost/roofline.py drops
+    on a device whose FP8 GEMMs take any layout (efficiency.fp8_any_layout)."""
     reads = elements * src_bytes * (2 if amax_pass else 1)
+    keys = {"transpose_bytes": elements * q_bytes} if per_tensor and copies > 1 else {}
     return Op(name, OpKind.ELEMENTWISE, op.phase, op.layer, 4.0 * elements, op.dtype, input_bytes=reads,
-              output_bytes=copies * elements * q_bytes, model_flops=0.0, shape=shape(elements=elements),
+              output_bytes=copies * elements * q_bytes, model_flops=0.0, shape=shape(elements=elements, **keys),
               count=op.count)
 
 
@@ -109,6 +113,7 @@ def low_precision_ops(wl: Workload, ops: list[Op]) -> list[Op]:
     train = wl.mode is Mode.TRAIN
     per_step = train and wl.framework is Framework.FUSED
     amax = p.recipe in _SEPARATE_AMAX
+    tensor = p.recipe in PER_TENSOR
     qa, qw = p.element_bytes(False), p.element_bytes(True)
     bases = {op.name for op in ops if _quantizable(op, wl)}
     stage = max(stage_layers(wl.model.layers, wl.parallelism.pp)) / wl.model.layers
@@ -123,21 +128,21 @@ def low_precision_ops(wl: Workload, ops: list[Op]) -> list[Op]:
         m, n, k, b = s["m"], s["n"], s["k"], s.get("batch", 1)
         e = op.dtype.bytes
         if op.name.endswith(".dgrad"):          # dY (m x k here) cast row-wise for this GEMM and column-wise for wgrad
-            out.append(cast_op(f"quant_grad.{base}", op, b * m * k, e, 2, qa, amax))
+            out.append(cast_op(f"quant_grad.{base}", op, b * m * k, e, 2, qa, amax, tensor))
             out.append(quantize_gemm(op, p, False, True))
         elif op.name.endswith(".wgrad"):        # Xᵀ and dY: both cast already
             out.append(quantize_gemm(op, p, False, False))
         else:
-            out.append(cast_op(f"quant_in.{op.name}", op, b * m * k, e, 2 if train else 1, qa, amax))
+            out.append(cast_op(f"quant_in.{op.name}", op, b * m * k, e, 2 if train else 1, qa, amax, tensor))
             if train and op.phase is Phase.FWD:
                 if per_step:
                     step_weights += b * k * n * op.count * stage
                 else:
-                    out.append(cast_op(f"quant_w.{op.name}", op, b * k * n, e, 2, qw, amax))
+                    out.append(cast_op(f"quant_w.{op.name}", op, b * k * n, e, 2, qw, amax, tensor))
             out.append(quantize_gemm(op, p, False, True))
     if step_weights:
         ref = next(op for op in ops if op.name in bases)
-        out.append(replace(cast_op("quant_weights", ref, step_weights, ref.dtype.bytes, 2, qw, amax),
+        out.append(replace(cast_op("quant_weights", ref, step_weights, ref.dtype.bytes, 2, qw, amax, tensor),
                            phase=Phase.OPTIMIZER, layer=-1, count=1))
     return out
 
