@@ -131,8 +131,8 @@ def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> d
         "masks": (mix + ffn) * mask * sbh / rep,
         "scores": 0.0,
     }
-    frac = quantized_fraction(wl) if wl.mode is Mode.TRAIN else 0.0
-    if frac:    # a recipe's linears keep their inputs' column-wise quantized copies (workload/precision.py)
+    frac = quantized_fraction(wl) if wl.mode is Mode.TRAIN and wl.framework is Framework.FUSED else 0.0
+    if frac:    # Transformer Engine's linears keep their inputs' column-wise quantized copies (workload/precision.py)
         qa = wl.precision.element_bytes(weight=False)
         q = frac * qa + (1 - frac) * e
         for key in ("attn_norm", "mlp_mid"):

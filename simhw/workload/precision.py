@@ -18,8 +18,11 @@ DeepSeek-V3, arXiv 2412.19437 §3.3; NVIDIA, arXiv 2509.25149):
   transform of the wgrad operands runs inside the cast too (16 x 16, not priced).
 - Weights are cast the same way. Under the fused framework (Megatron-LM with Transformer Engine) the quantized
   weights are cached across a step's micro-batches, so they are cast once per step after the update
-  (and held, row- and column-wise: cost/memory.py); under eager or compiled PyTorch (torchao) every
-  forward casts them.
+  (and held, row- and column-wise: cost/memory.py), and each linear saves its input's column-wise
+  copy for wgrad. Under eager or compiled PyTorch (torchao's Float8Linear,
+  torchao/float8/float8_linear.py matmul_with_hp_or_float8_args) each linear saves its input and
+  weight in the dtype: the forward casts them row-wise only, and the backward casts the weight
+  again for dgrad and the input again for wgrad.
 - Serving (prefill, decode) stores the weights quantized and casts each GEMM input row-wise only.
 """
 from __future__ import annotations
@@ -129,16 +132,20 @@ def low_precision_ops(wl: Workload, ops: list[Op]) -> list[Op]:
         e = op.dtype.bytes
         if op.name.endswith(".dgrad"):          # dY (m x k here) cast row-wise for this GEMM and column-wise for wgrad
             out.append(cast_op(f"quant_grad.{base}", op, b * m * k, e, 2, qa, amax, tensor))
+            if not per_step:                    # torchao: the weight (n x k here) is cast again
+                out.append(cast_op(f"quant_w_bwd.{base}", op, b * k * n, e, 1, qw, amax))
             out.append(quantize_gemm(op, p, False, True))
-        elif op.name.endswith(".wgrad"):        # Xᵀ and dY: both cast already
+        elif op.name.endswith(".wgrad"):        # dY cast already; Xᵀ (m x k here) saved quantized, or cast again
+            if not per_step:
+                out.append(cast_op(f"quant_in_bwd.{base}", op, b * m * k, e, 1, qa, amax))
             out.append(quantize_gemm(op, p, False, False))
         else:
-            out.append(cast_op(f"quant_in.{op.name}", op, b * m * k, e, 2 if train else 1, qa, amax, tensor))
+            out.append(cast_op(f"quant_in.{op.name}", op, b * m * k, e, 2 if per_step else 1, qa, amax, tensor))
             if train and op.phase is Phase.FWD:
                 if per_step:
                     step_weights += b * k * n * op.count * stage
                 else:
-                    out.append(cast_op(f"quant_w.{op.name}", op, b * k * n, e, 2, qw, amax, tensor))
+                    out.append(cast_op(f"quant_w.{op.name}", op, b * k * n, e, 1, qw, amax))
             out.append(quantize_gemm(op, p, False, True))
     if step_weights:
         ref = next(op for op in ops if op.name in bases)
