@@ -33,97 +33,23 @@ cap is a spec with a lower tdp.
 from __future__ import annotations
 
 import bisect
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from ..spec.model import DeviceSpec, NodeSpec
 from ..workload.graph import Collective, Graph, LinkScope, Op, OpKind, Phase
-from ..workload.spec import EngineOptions, Mode, PipeSchedule, Workload, stage_layers, stage_starts
+from ..workload.spec import Mode, PipeSchedule, Workload, stage_layers, stage_starts
 from ..workload.opbuild import COLLECTIVE_BY_CODE, SCOPE_BY_CODE
 from ..workload.precision import check_precision_support
 from ..workload.transformer import build_graph
 from .comm import collective_time_s, group_link, pick_link
 from .intensity import plain_intensity
 from .kinetics import eflops as kinetics_eflops
-from .memory import MemoryBreakdown, memory_breakdown
+from .memory import memory_breakdown
 from .pipeline import exposed_dp_s, pipeline_time_s, stage_p2p_s
 from .power import PowerState, power_limited, step_clock
+from .results import EstimateResult, OpResult, estimate_advisories  # noqa: F401 (EstimateResult re-exported)
 from .roofline import Bound, OpCost, op_cost
-
-SCHEMA = "simhw.estimate/1"
-ENGINE_BOUND_SHARE = 0.5    # a serving iteration at least this much the default engine's gets a note
-
-
-@dataclass(frozen=True)
-class OpResult:
-    name: str
-    kind: str
-    phase: str
-    layer: int
-    flops: float
-    bytes: float
-    intensity: float
-    bound: str
-    time_s: float
-    energy_j: float
-
-
-@dataclass(frozen=True)
-class EstimateResult:
-    hardware: str
-    workload: str
-    mode: str
-    devices: int
-    step_time_s: float
-    total_time_s: float
-    tokens_per_s: float
-    model_flops: float
-    hardware_flops: float
-    mfu: float
-    hfu: float
-    energy_j: float
-    avg_power_w: float
-    cost_usd: float
-    eflops: float
-    time_breakdown_s: Mapping[str, float]
-    memory: MemoryBreakdown
-    ops: tuple[OpResult, ...] = field(default=())
-    clock_scale: float = 1.0          # average DVFS clock while the ops run (1: no power limit)
-    power: str = PowerState.STEADY.value   # the die's state under the power limit (cost/power.py)
-    advisories: tuple[str, ...] = ()  # what the user should know about this estimate (the CLI's stderr)
-
-    def notes(self) -> list[str]:
-        """Lines for stderr (the CLI prefixes ``simhw: ``)."""
-        return list(self.advisories)
-
-    def to_dict(self, ops: bool = False) -> dict:
-        out = {k: getattr(self, k) for k in ("hardware", "workload", "mode", "devices", "step_time_s",
-                                              "total_time_s", "tokens_per_s", "model_flops",
-                                              "hardware_flops", "mfu", "hfu", "energy_j", "avg_power_w",
-                                              "cost_usd", "eflops", "clock_scale", "power")}
-        out["time_breakdown_s"] = dict(self.time_breakdown_s)
-        out["memory"] = self.memory.to_dict()
-        if ops:
-            out["ops"] = [asdict(o) for o in self.ops]
-        return out
-
-    def to_frame(self):
-        """One-row pandas DataFrame (memory parts flattened as ``memory.<part>``)."""
-        import pandas as pd
-
-        row = self.to_dict()
-        for key, value in row.pop("memory").items():
-            row[f"memory.{key}"] = value
-        for key, value in row.pop("time_breakdown_s").items():
-            row[f"time.{key}_s"] = value
-        return pd.DataFrame([row])
-
-    def ops_frame(self):
-        import pandas as pd
-
-        return pd.DataFrame([asdict(o) for o in self.ops])
-
 
 class OpCoster:
     """Costs ops on a device, memoised on the op's signature (layers repeat the same shapes), each
@@ -403,17 +329,8 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         "power_limit": op_limit * scale,
     }
     mem = memory_breakdown(wl, hw)
-    advisories = ()
-    share = breakdown["engine_overhead"] / step if step > 0 else 0.0
-    if wl.mode is not Mode.TRAIN and wl.engine == EngineOptions() and share >= ENGINE_BOUND_SHARE:
-        advisories = (f"note: on {getattr(hw, 'name', '?')} the spec's default serving engine (Splitwise's eager "
-                      f"one: per-iteration work and per-layer Python dispatch) takes {share:.0%} of each iteration, "
-                      "so the GPU hardly matters here; name the engine you run, e.g. --set engine=vllm-v1 "
-                      "(docs/workloads.md lists them).",)
-    if wl.mode is Mode.TRAIN and wl.dtype.bytes < 2:
-        advisories += (f"note: dtype {wl.dtype.value} trains every tensor in {wl.dtype.value} (weights, gradients, "
-                       "attention, norms); FP8 / FP4 training as run keeps bf16 and quantizes the linears: "
-                       "--set dtype=bf16 --set precision=fp8-current (or mxfp8, nvfp4; docs/workloads.md).",)
+    advisories = estimate_advisories(wl, getattr(hw, "name", "?"),
+                                     breakdown["engine_overhead"] / step if step > 0 else 0.0)
     return EstimateResult(
         hardware=getattr(hw, "name", "?"), workload=wl.name, mode=wl.mode.value, devices=wl.devices,
         step_time_s=step, total_time_s=total, tokens_per_s=tokens_per_s, model_flops=model_flops,

@@ -5,9 +5,8 @@ import csv
 import io
 import json
 
+from ..cost.results import SCHEMA
 from .fmt import gib, pct, seconds, si, table
-
-SCHEMA = "simhw.estimate/1"
 
 
 def estimate_json(results, ops: bool = False) -> str:

@@ -77,9 +77,9 @@ def _base(name: str) -> str:
 
 
 def _quantizable(op: Op, wl: Workload) -> bool:
+    name = op.name.split(".", 1)[1] if op.name.startswith("draft") else op.name    # a drafter's ops: draftN.<op>
     return (op.kind is OpKind.GEMM and op.phase in (Phase.FWD, Phase.RECOMPUTE) and op.weight_bytes > 0
-            and wl.precision.quantized(op.layer, wl.model.layers)
-            and not op.name.split(".")[0].split("draft")[-1].startswith(_KEEP))
+            and wl.precision.quantized(op.layer, wl.model.layers) and not name.startswith(_KEEP))
 
 
 def cast_op(name: str, op: Op, elements: float, src_bytes: float, copies: int, q_bytes: float,
