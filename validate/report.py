@@ -321,6 +321,12 @@ def _e2e(data: Path, gpu: str = "a100") -> tuple[str, str | None]:
                                              llm_foundry_rows(path, {"a100_80gb": cool_a100_node()}))
         sections.append(section)
         summaries.append(summary)
+        from simhw.validation.published_training import published_training_rows, published_training_table
+
+        section, summary = published_training_table(published_training_rows(
+            ROOT / "validate" / "data" / "published-training" / "throughput.csv"))
+        sections.append(section)
+        summaries.append(summary)
         from simhw.validation.training import own_training_rows, own_training_table
 
         runs = {}

@@ -1,0 +1,91 @@
+"""End to end: published training throughput with low-precision linears (FP8, MXFP8, NVFP4) and
+bf16 baselines, against :func:`simhw.estimate` (validate/data/published-training/: Megatron-Bridge's
+performance summaries and torchao's float8 README, each row with its source). simhw costs the
+row's model, batch, parallelism and recipe on the named node spec and compares its step time with
+global_batch x seq_len / (tokens/s/GPU x GPUs). No constant is fitted on these rows.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ..errors import DataError
+from .e2e import E2ERow, _closing
+
+_FAMILY = {"megatron": "Megatron-Bridge", "torchao": "torchao / torchtitan"}
+
+
+def published_workload(row: dict) -> dict:
+    """The workload dict of one throughput row."""
+    tp, pp, vp = (int(row[k]) for k in ("tp", "pp", "vp"))
+    par = {"tp": tp, "pp": pp, "cp": int(row["cp"]), "sp": tp > 1}
+    if vp > 1:
+        par.update(interleave=vp, schedule="interleaved")
+    return {"name": f"{row['model']}-{row['precision']}", "model": row["model"], "mode": "train", "dtype": "bf16",
+            "optimizer": "adamw", "framework": row["framework"], "precision": row["precision"],
+            "seq_len": int(row["seq_len"]), "micro_batch": int(row["micro_batch"]),
+            "global_batch": int(row["global_batch"]), "devices": int(row["gpus"]), "parallelism": par,
+            "memory": {"recompute": row["recompute"], "zero_stage": int(row["zero_stage"])}}
+
+
+def published_training_rows(path: str | Path) -> list[tuple[dict, E2ERow]]:
+    """(the CSV row, its E2ERow: measured and predicted seconds per optimizer step; ``prompt`` holds
+    the sequence length, ``output`` the GPU count) per line of ``path``."""
+    import simhw
+    from ..workload.from_yaml import workload_from_dict
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: not found; it ships in validate/data/published-training/.")
+    out = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            wl = workload_from_dict(published_workload(row), str(path))
+            measured = wl.global_batch * wl.seq_len / (float(row["tokens_per_s_per_gpu"]) * wl.devices)
+            predicted = simhw.estimate(wl, simhw.load_hw(row["system"])).step_time_s
+            out.append((row, E2ERow(f"{row['model']} {row['precision']}", wl.parallelism.tp, wl.global_batch,
+                                    wl.seq_len, wl.devices, "train", measured, predicted)))
+    return out
+
+
+def published_training_table(rows: list[tuple[dict, E2ERow]]) -> tuple[str, str]:
+    """(REPORT.md section, the accuracy table's summary rows: one per system)."""
+    lines = ["## End to end: low-precision training throughput (Megatron-Bridge, torchao)", "",
+             "simhw.estimate in training mode with the row's `precision` recipe (FP8 current scaling, MXFP8, NVFP4; "
+             "`none` = bf16) on the named node spec, against the published tokens/s/GPU "
+             "(validate/data/published-training/ names each table). Nothing is fitted on these rows; the B200 and "
+             "GB200 specs are unmeasured by simhw.", "",
+             "| source | model | system | GPUs | precision | TP / PP / VP | measured tokens/s/GPU | "
+             "simhw tokens/s/GPU | error (step time) |",
+             "| --- | --- | --- | ---: | --- | --- | ---: | ---: | ---: |"]
+    for row, r in rows:
+        measured, predicted = (r.batch * r.prompt / (t * r.output) for t in (r.measured_s, r.predicted_s))
+        lines.append(f"| {row['source']} | {row['model']} | {row['system']} | {r.output} | {row['precision']} | "
+                     f"{row['tp']} / {row['pp']} / {row['vp']} | {measured:,.0f} | {predicted:,.0f} | "
+                     f"{100 * r.error:+.1f}% |")
+    summaries = []
+    for family, system in dict.fromkeys((_FAMILY[row["source"].split("-")[0]], row["system"]) for row, _ in rows):
+        sub = [r for row, r in rows if row["system"] == system and _FAMILY[row["source"].split("-")[0]] == family]
+        tail, summary = _closing(sub, f"{family} ({system})", "end-to-end training step, FP8 / FP4 linears")
+        lines += [line.replace("All ", f"{family} on {system}: all ", 1) for line in tail]
+        summaries.append(summary)
+    ratios = _speedups(rows)
+    if ratios:
+        lines += ["", "Speed-ups between rows of one configuration (measured / simhw): " + "; ".join(ratios) + "."]
+    return "\n".join(lines), "\n".join(summaries)
+
+
+def _speedups(rows: list[tuple[dict, E2ERow]]) -> list[str]:
+    """Throughput ratios of rows that differ only in their recipe, measured and simhw's."""
+    keyed: dict[tuple, dict[str, E2ERow]] = {}
+    for row, r in rows:
+        key = tuple(row[k] for k in ("source", "model", "system", "gpus", "micro_batch", "tp", "pp", "vp", "zero_stage"))
+        keyed.setdefault(key, {})[row["precision"]] = r
+    out = []
+    for key, by in keyed.items():
+        names = list(by)
+        for a, b in zip(names, names[1:]):
+            m = by[a].measured_s / by[b].measured_s
+            p = by[a].predicted_s / by[b].predicted_s
+            out.append(f"{key[1]} on {key[2]}, {b} over {a}: {m:.2f}x / {p:.2f}x")
+    return out

@@ -1,0 +1,36 @@
+"""The published low-precision training rows (validate/data/published-training/) costed through
+simhw.estimate: every row prices, Megatron-Bridge's within the errors the report states, and the
+report section names each row and the recipe speed-ups."""
+from pathlib import Path
+
+import pytest
+
+from simhw.errors import DataError
+from simhw.validation.published_training import published_training_rows, published_training_table
+
+CSV = Path(__file__).resolve().parents[2] / "validate" / "data" / "published-training" / "throughput.csv"
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return published_training_rows(CSV)
+
+
+def test_every_row_prices_and_megatron_bridge_rows_are_within_25_percent(rows):
+    assert len(rows) == 13
+    for row, r in rows:
+        assert r.measured_s > 0 and r.predicted_s > 0
+        if row["source"].startswith("megatron"):
+            assert abs(r.error) < 0.25, row
+
+
+def test_the_report_section_lists_rows_and_speedups(rows):
+    section, summary = published_training_table(rows)
+    assert section.count("\n| megatron-bridge") == 11 and section.count("\n| torchao") == 2
+    assert "nvfp4 over mxfp8: 1.23x" in section
+    assert summary.count("\n") == 3        # Megatron-Bridge on three systems, torchao on one
+
+
+def test_a_missing_file_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        published_training_rows(tmp_path / "none.csv")
