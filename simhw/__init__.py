@@ -19,6 +19,7 @@ _LAZY = {
     "build_graph": ("simhw.workload.transformer", "build_graph"),
     "estimate": ("simhw.cost.estimate", "estimate"),
     "sweep": ("simhw.cost.sweep", "sweep"),
+    "plan": ("simhw.cost.plan", "plan"),
     "memory_breakdown": ("simhw.cost.memory", "memory_breakdown"),
     "simulate": ("simhw.sim.run", "simulate_step"),
     "optimize": ("simhw.schedule.activation", "schedule_activations"),

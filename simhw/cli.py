@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Sub-command modules, in the order `simhw --help` lists them.
-COMMANDS = ("estimate", "compare", "sweep", "hw", "models", "trace", "simulate", "serve", "schedule", "validate", "calibrate",
+COMMANDS = ("estimate", "compare", "sweep", "plan", "hw", "models", "trace", "simulate", "serve", "schedule", "validate", "calibrate",
             "engine", "footprint", "report")
 
 

@@ -1,0 +1,166 @@
+"""Parallelism search: the fastest (or cheapest) way to run one workload on one machine.
+
+Calculon's ``llm-optimal-execution`` and Vidur-Search answer the same question by brute force;
+so does this, with the usual estimate (cost/estimate.py) for every candidate and the memory model
+(cost/memory.py) to drop what does not fit before it is costed.
+
+Candidates keep the workload's model, batch, sequence length, device count and dtype, and vary
+- tensor parallelism (powers of two up to the node's devices, 8 for a bare device spec), with
+  sequence parallelism when tp > 1 (Megatron-LM's recommended setting, Korthikanti et al. 2022);
+- pipeline stages (powers of two up to the layers) with the 1F1B schedule, and the interleaved one
+  with two model chunks per device where the layers and micro-batches allow it;
+- context parallelism (2, 4, 8) for sequences of 16k tokens or more; expert parallelism (powers of
+  two dividing the data-parallel ranks and the experts) for a mixture of experts;
+- in training, the micro-batch (1, 2, 4, 8) and, for each layout, the lightest memory setting that
+  fits: ZeRO-1 without recompute, else ZeRO-3 and full recompute each way (both costed), else both.
+
+Each candidate is loaded through the workload YAML reader, so a combination it rejects (tp not
+dividing the heads, a batch that does not split) is counted as invalid, never costed.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Sequence
+
+from ..errors import SimhwError
+
+_MICRO = (1, 2, 4, 8)
+_LONG_SEQ = 16384             # context parallelism is offered from this sequence length on
+
+
+class Objective(Enum):
+    TIME = "time"             # device-seconds per token (for a fixed device count: the step time)
+    COST = "cost"             # cloud dollars per token
+    ENERGY = "energy"         # joules per token
+
+
+@dataclass(frozen=True)
+class Candidate:
+    settings: tuple[tuple[str, Any], ...]    # (workload field as --set names it, value)
+    result: Any                              # cost.estimate.EstimateResult
+
+    def score(self, objective: Objective) -> float:
+        r = self.result
+        tokens = r.tokens_per_s * r.step_time_s
+        amount = {Objective.TIME: r.step_time_s * r.devices, Objective.COST: r.cost_usd,
+                  Objective.ENERGY: r.energy_j}[objective]
+        return amount / tokens if tokens > 0 else float("inf")
+
+    def to_dict(self) -> dict:
+        r = self.result
+        return {"settings": dict(self.settings), "step_time_s": r.step_time_s, "tokens_per_s": r.tokens_per_s,
+                "mfu": r.mfu, "peak_memory_bytes": r.memory.peak_bytes, "energy_j": r.energy_j,
+                "cost_usd": r.cost_usd}
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    workload: str
+    hardware: str
+    objective: Objective
+    ranked: tuple[Candidate, ...]            # every costed candidate that fits, best first
+    layouts: int                             # parallel layouts considered
+    invalid: int                             # combinations the workload reader rejected
+    too_big: int                             # layouts with no memory setting that fits
+
+    def to_dict(self, top: int | None = None) -> dict:
+        return {"schema": "simhw.plan/1", "workload": self.workload, "hardware": self.hardware,
+                "objective": self.objective.value, "layouts": self.layouts, "invalid": self.invalid,
+                "out_of_memory": self.too_big, "costed": len(self.ranked),
+                "ranked": [c.to_dict() for c in self.ranked[:top]]}
+
+
+def _powers(limit: int) -> list[int]:
+    out, v = [], 1
+    while v <= limit:
+        out.append(v)
+        v *= 2
+    return out
+
+
+def layouts(wl, node_devices: int) -> list[dict[str, Any]]:
+    """The parallel layouts (tp, pp, cp, ep, schedule) worth trying for ``wl`` (module docstring);
+    serving pipelines run 1F1B-like, one stage after another, so only training interleaves."""
+    from ..workload.spec import Mode
+
+    m, n = wl.model, wl.devices
+    train = wl.mode is Mode.TRAIN
+    out = []
+    cps = [1] + ([c for c in (2, 4, 8) if wl.seq_len % c == 0] if wl.seq_len >= _LONG_SEQ and not m.recurrent_layers else [])
+    for tp, pp, cp in itertools.product(_powers(min(node_devices, n)), _powers(min(n, m.layers)), cps):
+        if n % (tp * pp * cp):
+            continue
+        dp = n // (tp * pp * cp)
+        eps = [e for e in _powers(dp) if m.moe and dp % e == 0 and m.experts % e == 0] or [1]
+        for ep in eps:
+            base = {"parallelism.tp": tp, "parallelism.pp": pp, "parallelism.cp": cp, "parallelism.ep": ep,
+                    "parallelism.sp": tp > 1, "parallelism.dp": dp}
+            out.append({**base, "parallelism.schedule": "1f1b", "parallelism.interleave": 1})
+            if train and pp > 1 and m.layers % (2 * pp) == 0:
+                out.append({**base, "parallelism.schedule": "interleaved", "parallelism.interleave": 2})
+    return out
+
+
+def plan(workload_path: str, hw_name: str, overrides: Sequence[str] = (), objective: Objective | str = Objective.TIME,
+         micro_batches: Sequence[int] = _MICRO) -> PlanResult:
+    """Search the layouts of ``workload_path`` (with ``overrides``, as --set) on ``hw_name``."""
+    from ..spec.load import load_hw
+    from ..spec.model import NodeSpec
+    from ..workload.from_yaml import load_workload
+    from ..workload.spec import Mode
+
+    objective = Objective(objective)
+    if str(workload_path).endswith((".json", ".json.gz")):
+        raise SimhwError(f"{workload_path}: plan varies a workload YAML's parallelism; a profiler trace has none.")
+    wl = load_workload(workload_path, overrides)
+    hw = load_hw(hw_name)
+    node_devices = hw.device_count if isinstance(hw, NodeSpec) else 8
+    train = wl.mode is Mode.TRAIN
+    memory_options = ([(1, "none")], [(3, "none"), (1, "full")], [(3, "full")]) if train else ([(None, None)],)
+    micros = [b for b in micro_batches if b <= wl.global_batch] if train else [wl.micro_batch]
+
+    def load(sets: dict):
+        return load_workload(workload_path, list(overrides) + [f"{k}={_yaml(v)}" for k, v in sets.items()])
+
+    ranked, invalid, too_big, count = [], 0, 0, 0
+    for layout in layouts(wl, node_devices):
+        for micro in micros:
+            count += 1
+            status, costed = _cost_layout(dict(layout, micro_batch=micro), memory_options, load, hw)
+            invalid += status == "invalid"
+            too_big += status == "oom"
+            ranked += costed
+    if not ranked:
+        raise SimhwError(f"plan: none of the {count} layouts of {wl.name} on {hw_name} fits in device memory "
+                         f"({invalid} rejected as invalid); add devices (--set devices=N) or choose a larger "
+                         f"machine.")
+    ranked.sort(key=lambda c: c.score(objective))
+    return PlanResult(wl.name, hw_name, objective, tuple(ranked), count, invalid, too_big)
+
+
+def _cost_layout(sets: dict, memory_options, load, hw) -> tuple[str, list[Candidate]]:
+    """("ok" | "invalid" | "oom", the costed candidates) of one layout: the first tier of memory
+    settings with any that fits is costed, each setting of it that fits."""
+    from ..cost.estimate import estimate
+    from ..cost.memory import memory_breakdown
+
+    for tier in memory_options:
+        costed = []
+        for zero, recompute in tier:
+            chosen = dict(sets) if zero is None else dict(sets, **{"memory.zero_stage": zero,
+                                                                  "memory.recompute": recompute})
+            try:
+                wl = load(chosen)
+            except SimhwError:
+                return "invalid", []
+            if memory_breakdown(wl, hw).fits:
+                costed.append(Candidate(tuple(chosen.items()), estimate(wl, hw)))
+        if costed:
+            return "ok", costed
+    return "oom", []
+
+
+def _yaml(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)

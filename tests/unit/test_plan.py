@@ -1,0 +1,90 @@
+"""`simhw plan`: the parallel-layout search ranks costed candidates that fit, each one an ordinary
+estimate of the workload with its settings, and says clearly when nothing fits."""
+import json
+
+import pytest
+
+from simhw.cli import main
+from simhw.cost.estimate import estimate
+from simhw.cost.memory import memory_breakdown
+from simhw.cost.plan import Objective, plan
+from simhw.errors import SimhwError
+from simhw.spec.load import load_hw
+from simhw.workload.from_yaml import load_workload
+
+TRAIN = "workloads/llama2-7b-train.yaml"
+DECODE = "workloads/llama2-70b-decode.yaml"
+
+
+@pytest.fixture(scope="module")
+def train_plan():
+    return plan(TRAIN, "dgx-h100")
+
+
+def _sets(candidate):
+    return [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in candidate.settings]
+
+
+def test_candidates_fit_are_ranked_and_reproduce_as_estimates(train_plan):
+    hw = load_hw("dgx-h100")
+    ranked = train_plan.ranked
+    assert len(ranked) > 20 and ranked[0].result.memory.fits
+    scores = [c.score(Objective.TIME) for c in ranked]
+    assert scores == sorted(scores)
+    for c in ranked[:3] + ranked[-2:]:
+        wl = load_workload(TRAIN, _sets(c))
+        assert memory_breakdown(wl, hw).fits
+        assert estimate(wl, hw).step_time_s == pytest.approx(c.result.step_time_s)
+
+
+def test_the_best_layout_is_no_slower_than_the_workloads_own(train_plan):
+    own = estimate(load_workload(TRAIN), load_hw("dgx-h100"))
+    assert train_plan.ranked[0].result.step_time_s <= own.step_time_s * (1 + 1e-9)
+
+
+def test_the_search_space_follows_the_workload():
+    """Interleaving is offered in training only, context parallelism for long sequences, expert
+    parallelism for a mixture of experts; a layout whose memory settings never fit is counted."""
+    serve = plan(DECODE, "dgx-h100", ["devices=8"])
+    assert {dict(c.settings)["parallelism.schedule"] for c in serve.ranked} == {"1f1b"}
+    assert all("memory.zero_stage" not in dict(c.settings) for c in serve.ranked)
+    train = plan(TRAIN, "dgx-h100", ["global_batch=16"])
+    assert {dict(c.settings)["parallelism.cp"] for c in train.ranked} == {1}
+    assert {dict(c.settings)["parallelism.ep"] for c in train.ranked} == {1}
+    long = plan(TRAIN, "dgx-h100", ["model=llama3-8b", "seq_len=32768", "global_batch=16"])
+    assert max(dict(c.settings)["parallelism.cp"] for c in long.ranked) > 1
+    moe = plan(TRAIN, "dgx-h100", ["model=qwen3-30b-a3b", "global_batch=16"])
+    assert max(dict(c.settings)["parallelism.ep"] for c in moe.ranked) > 1
+    assert moe.too_big > 0
+
+
+def test_cost_and_energy_objectives_rank_by_their_own_measure(train_plan):
+    by_cost = plan(TRAIN, "dgx-h100", objective="cost").ranked
+    costs = [c.result.cost_usd / (c.result.tokens_per_s * c.result.step_time_s) for c in by_cost]
+    assert costs == sorted(costs)
+    by_energy = plan(TRAIN, "dgx-h100", objective="energy").ranked
+    energies = [c.score(Objective.ENERGY) for c in by_energy]
+    assert energies == sorted(energies)
+
+
+def test_nothing_that_fits_is_a_clear_error(capsys):
+    with pytest.raises(SimhwError, match="fits in device memory"):
+        plan(TRAIN, "dgx-a100", ["model=llama2-70b"])
+    assert main(["plan", TRAIN, "--hw", "dgx-a100", "--set", "model=llama2-70b"]) == 2
+    err = capsys.readouterr().err
+    assert "add devices" in err and "Traceback" not in err
+
+
+def test_cli_table_json_csv_and_bad_input(tmp_path, capsys):
+    assert main(["plan", TRAIN, "--hw", "dgx-h100", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n1 ") + out.count("\n2 ") + out.count("\n3 ") == 3 and "layouts of" in out
+    path = tmp_path / "p.json"
+    assert main(["plan", TRAIN, "--hw", "dgx-h100", "--top", "2", "--format", "json", "-o", str(path)]) == 0
+    data = json.loads(path.read_text())
+    assert data["schema"] == "simhw.plan/1" and len(data["ranked"]) == 2 and data["costed"] > 2
+    assert main(["plan", TRAIN, "--hw", "dgx-h100", "--top", "2", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("tp,pp,")
+    assert main(["plan", TRAIN, "--hw", "dgx-h100", "--top", "0"]) == 2
+    assert "--top 0" in capsys.readouterr().err
+    assert main(["plan", "tests/fixtures/nope.json", "--hw", "h100"]) == 2
