@@ -12,7 +12,8 @@ def register(sub) -> None:
                                    "them by time, cost or energy per token. The workload's model, batch, sequence "
                                    "length and devices stay as given (--set devices=N to change them).")
     p.add_argument("workload", help="workload YAML")
-    p.add_argument("--hw", required=True, metavar="NAME", help="hardware: a shipped name or a spec YAML path")
+    p.add_argument("--hw", action="append", required=True, metavar="NAME",
+                   help="hardware: a shipped name or a spec YAML path; repeat to rank layouts across machines")
     p.add_argument("--objective", choices=("time", "cost", "energy"), default="time",
                    help="rank by device-seconds, cloud dollars or joules per token (default: time)")
     p.add_argument("--top", type=int, default=10, metavar="N", help="rows to show (default 10)")
@@ -35,39 +36,55 @@ def run(args) -> int:
 
     if args.top < 1:
         raise SimhwError(f"--top {args.top}: give at least 1 row.")
-    result = plan(args.workload, args.hw, args.overrides, args.objective)
-    shown = result.ranked[:args.top]
+    results, failures = [], []
+    for name in dict.fromkeys(args.hw):
+        try:
+            results.append(plan(args.workload, name, args.overrides, args.objective))
+        except SimhwError as exc:      # one machine too small: say so under the others' ranking
+            if len(args.hw) == 1:
+                raise
+            failures.append(str(exc))
+    if not results:
+        raise SimhwError(failures[0])
+    objective = results[0].objective
+    merged = sorted(((c, r.hardware) for r in results for c in r.ranked), key=lambda ch: ch[0].score(objective))
+    shown = merged[:args.top]
     if args.format == "json":
-        write_output(json.dumps(result.to_dict(args.top), indent=2), args.output)
+        out = [r.to_dict(args.top) for r in results]
+        write_output(json.dumps(out[0] if len(out) == 1 else {"schema": "simhw.plan/1", "machines": out}, indent=2),
+                     args.output)
         return 0
-    keys = [k for k in _SHORT if any(k in dict(c.settings) for c in shown)
-            and not (k in ("parallelism.cp", "parallelism.ep") and all(dict(c.settings).get(k) == 1 for c in shown))]
+    keys = [k for k in _SHORT if any(k in dict(c.settings) for c, _ in shown)
+            and not (k in ("parallelism.cp", "parallelism.ep") and all(dict(c.settings).get(k) == 1 for c, _ in shown))]
+    several = len(results) > 1
     if args.format == "csv":
         import csv
         import io
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow([_SHORT[k] for k in keys] + ["step_time_s", "tokens_per_s", "mfu", "peak_memory_bytes",
+        writer.writerow(["hardware"] * several + [_SHORT[k] for k in keys] + ["step_time_s", "tokens_per_s", "mfu", "peak_memory_bytes",
                                                      "energy_j", "cost_usd"])
-        for c in shown:
+        for c, name in shown:
             s, r = dict(c.settings), c.result
-            writer.writerow([s.get(k, "") for k in keys] + [r.step_time_s, r.tokens_per_s, r.mfu,
+            writer.writerow([name] * several + [s.get(k, "") for k in keys] + [r.step_time_s, r.tokens_per_s, r.mfu,
                                                             r.memory.peak_bytes, r.energy_j, r.cost_usd])
         write_output(buf.getvalue(), args.output)
         return 0
     rows = []
-    for rank, c in enumerate(shown, 1):
+    for rank, (c, name) in enumerate(shown, 1):
         s, r = dict(c.settings), c.result
         per_m = 1e6 / max(r.tokens_per_s * r.step_time_s, 1e-30)
         interleave = s.get("parallelism.interleave", 1)
-        rows.append([rank] + [f"{s[k]}" + (f" x{interleave}" if k == "parallelism.schedule" and interleave > 1 else "")
+        rows.append([rank] + [name] * several + [f"{s[k]}" + (f" x{interleave}" if k == "parallelism.schedule" and interleave > 1 else "")
                               if k in s else "" for k in keys]
                     + [seconds(r.step_time_s), si(r.tokens_per_s, "tok/s"), pct(r.mfu), gib(r.memory.peak_bytes),
                        si(r.energy_j * per_m, "J"), f"${r.cost_usd * per_m:.4g}"])
-    text = table(rows, ["#"] + [_SHORT[k] for k in keys] + ["step time", "throughput", "MFU", "memory/device",
+    text = table(rows, ["#"] + ["hardware"] * several + [_SHORT[k] for k in keys] + ["step time", "throughput", "MFU", "memory/device",
                                                               "energy / M tok", "cloud $ / M tok"], width=400)
-    text += (f"\n{result.layouts} layouts of {result.workload} on {result.hardware}: {len(result.ranked)} costed "
-             f"settings fit, {result.too_big} layouts do not fit in memory, {result.invalid} are invalid for the "
-             f"model or batch; ranked by {result.objective.value} per token.")
+    for result in results:
+        text += (f"\n{result.layouts} layouts of {result.workload} on {result.hardware}: {len(result.ranked)} costed "
+                 f"settings fit, {result.too_big} layouts do not fit in memory, {result.invalid} are invalid for "
+                 f"the model or batch.")
+    text += "".join(f"\n{f}" for f in failures) + f"\nRanked by {results[0].objective.value} per token."
     write_output(text, args.output)
     return 0

@@ -88,3 +88,12 @@ def test_cli_table_json_csv_and_bad_input(tmp_path, capsys):
     assert main(["plan", TRAIN, "--hw", "dgx-h100", "--top", "0"]) == 2
     assert "--top 0" in capsys.readouterr().err
     assert main(["plan", "tests/fixtures/nope.json", "--hw", "h100"]) == 2
+
+
+def test_several_machines_are_ranked_together_and_one_too_small_is_named(capsys):
+    assert main(["plan", TRAIN, "--hw", "dgx-a100", "--hw", "dgx-h100", "--hw", "a10", "--objective", "cost",
+                 "--top", "4", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("hardware,tp,") and len(lines) == 5
+    assert main(["plan", TRAIN, "--hw", "dgx-h100", "--hw", "a10", "--top", "2", "--set", "model=llama2-13b"]) == 0
+    assert "on a10 fits in device memory" in capsys.readouterr().out
