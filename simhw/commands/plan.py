@@ -17,6 +17,12 @@ def register(sub) -> None:
     p.add_argument("--objective", choices=("time", "cost", "energy"), default="time",
                    help="rank by device-seconds, cloud dollars or joules per token (default: time)")
     p.add_argument("--top", type=int, default=10, metavar="N", help="rows to show (default 10)")
+    p.add_argument("--max-step-time", metavar="TIME",
+                   help='keep layouts whose step is at most this, e.g. "50 ms" (a decode iteration: the time per '
+                        'output token)')
+    p.add_argument("--batches", metavar="B1,B2,...",
+                   help="serving: sequences per replica to try (default: the workload's micro_batch), e.g. "
+                        "1,8,32,128")
     add_set_option(p)
     add_format_option(p)
     p.set_defaults(run=run)
@@ -36,10 +42,16 @@ def run(args) -> int:
 
     if args.top < 1:
         raise SimhwError(f"--top {args.top}: give at least 1 row.")
+    limit = None
+    if args.max_step_time is not None:
+        from ..units import Dim, parse_quantity
+        limit = parse_quantity(args.max_step_time, Dim.SECONDS, "--max-step-time")     # (positive, or an error)
+    batches = _batches(args.batches)
     results, failures = [], []
     for name in dict.fromkeys(args.hw):
         try:
-            results.append(plan(args.workload, name, args.overrides, args.objective))
+            results.append(plan(args.workload, name, args.overrides, args.objective, serving_batches=batches,
+                                max_step_s=limit))
         except SimhwError as exc:      # one machine too small: say so under the others' ranking
             if len(args.hw) == 1:
                 raise
@@ -84,7 +96,22 @@ def run(args) -> int:
     for result in results:
         text += (f"\n{result.layouts} layouts of {result.workload} on {result.hardware}: {len(result.ranked)} costed "
                  f"settings fit, {result.too_big} layouts do not fit in memory, {result.invalid} are invalid for "
-                 f"the model or batch.")
+                 f"the model or batch" + (f", {result.too_slow} miss the step-time limit" if limit else "") + ".")
     text += "".join(f"\n{f}" for f in failures) + f"\nRanked by {results[0].objective.value} per token."
     write_output(text, args.output)
     return 0
+
+
+def _batches(text):
+    """``--batches 1,8,32`` -> (1, 8, 32); None -> ()."""
+    from ..errors import SimhwError
+
+    if text is None:
+        return ()
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or any(v < 1 for v in values):
+        raise SimhwError(f"--batches {text!r}: expected whole numbers of at least 1 separated by commas, e.g. 1,8,32.")
+    return values

@@ -64,11 +64,12 @@ class PlanResult:
     layouts: int                             # parallel layouts considered
     invalid: int                             # combinations the workload reader rejected
     too_big: int                             # layouts with no memory setting that fits
+    too_slow: int = 0                        # candidates that fit but miss the step-time limit
 
     def to_dict(self, top: int | None = None) -> dict:
         return {"schema": "simhw.plan/1", "workload": self.workload, "hardware": self.hardware,
                 "objective": self.objective.value, "layouts": self.layouts, "invalid": self.invalid,
-                "out_of_memory": self.too_big, "costed": len(self.ranked),
+                "out_of_memory": self.too_big, "over_time_limit": self.too_slow, "costed": len(self.ranked),
                 "ranked": [c.to_dict() for c in self.ranked[:top]]}
 
 
@@ -104,8 +105,15 @@ def layouts(wl, node_devices: int) -> list[dict[str, Any]]:
 
 
 def plan(workload_path: str, hw_name: str, overrides: Sequence[str] = (), objective: Objective | str = Objective.TIME,
-         micro_batches: Sequence[int] = _MICRO) -> PlanResult:
-    """Search the layouts of ``workload_path`` (with ``overrides``, as --set) on ``hw_name``."""
+         micro_batches: Sequence[int] = _MICRO, *, serving_batches: Sequence[int] = (),
+         max_step_s: float | None = None) -> PlanResult:
+    """Search the layouts of ``workload_path`` (with ``overrides``, as --set) on ``hw_name``.
+
+    Serving (prefill, decode) keeps the workload's sequences per replica unless ``serving_batches``
+    lists the ones to try; each replica of tp x pp devices then holds pp of them in flight (one per
+    stage, as vLLM's pipelines run), so the batch in flight is micro_batch x dp x pp.
+    ``max_step_s`` keeps only candidates whose step (a training step, a prefill, a decode
+    iteration: the time per output token) is no longer: the throughput a latency target allows."""
     from ..spec.load import load_hw
     from ..spec.model import NodeSpec
     from ..workload.from_yaml import load_workload
@@ -119,25 +127,32 @@ def plan(workload_path: str, hw_name: str, overrides: Sequence[str] = (), object
     node_devices = hw.device_count if isinstance(hw, NodeSpec) else 8
     train = wl.mode is Mode.TRAIN
     memory_options = ([(1, "none")], [(3, "none"), (1, "full")], [(3, "full")]) if train else ([(None, None)],)
-    micros = [b for b in micro_batches if b <= wl.global_batch] if train else [wl.micro_batch]
+    micros = [b for b in micro_batches if b <= wl.global_batch] if train else list(serving_batches or [wl.micro_batch])
 
     def load(sets: dict):
         return load_workload(workload_path, list(overrides) + [f"{k}={_yaml(v)}" for k, v in sets.items()])
 
-    ranked, invalid, too_big, count = [], 0, 0, 0
+    ranked, invalid, too_big, slow, count = [], 0, 0, 0, 0
     for layout in layouts(wl, node_devices):
         for micro in micros:
             count += 1
-            status, costed = _cost_layout(dict(layout, micro_batch=micro), memory_options, load, hw)
+            sets = dict(layout, micro_batch=micro)
+            if not train:
+                sets["global_batch"] = micro * layout["parallelism.dp"] * layout["parallelism.pp"]
+            status, costed = _cost_layout(sets, memory_options, load, hw)
             invalid += status == "invalid"
             too_big += status == "oom"
-            ranked += costed
+            slow += sum(max_step_s is not None and c.result.step_time_s > max_step_s for c in costed)
+            ranked += [c for c in costed if max_step_s is None or c.result.step_time_s <= max_step_s]
+    if not ranked and slow:
+        raise SimhwError(f"plan: none of the {slow} layouts of {wl.name} on {hw_name} that fit in memory takes at "
+                         f"most {max_step_s:g} s per step; relax the limit, add devices or choose a faster machine.")
     if not ranked:
         raise SimhwError(f"plan: none of the {count} layouts of {wl.name} on {hw_name} fits in device memory "
                          f"({invalid} rejected as invalid); add devices (--set devices=N) or choose a larger "
                          f"machine.")
     ranked.sort(key=lambda c: c.score(objective))
-    return PlanResult(wl.name, hw_name, objective, tuple(ranked), count, invalid, too_big)
+    return PlanResult(wl.name, hw_name, objective, tuple(ranked), count, invalid, too_big, slow)
 
 
 def _cost_layout(sets: dict, memory_options, load, hw) -> tuple[str, list[Candidate]]:

@@ -97,3 +97,27 @@ def test_several_machines_are_ranked_together_and_one_too_small_is_named(capsys)
     assert lines[0].startswith("hardware,tp,") and len(lines) == 5
     assert main(["plan", TRAIN, "--hw", "dgx-h100", "--hw", "a10", "--top", "2", "--set", "model=llama2-13b"]) == 0
     assert "on a10 fits in device memory" in capsys.readouterr().out
+
+
+def test_serving_batches_under_a_latency_target():
+    """Decode: the batch per replica is searched too, each replica holding pp of them in flight, and
+    a time-per-output-token target keeps only the layouts that meet it; the best is the highest
+    throughput per device among those."""
+    free = plan(DECODE, "dgx-h100", ["devices=8"], serving_batches=(8, 32, 128))
+    capped = plan(DECODE, "dgx-h100", ["devices=8"], serving_batches=(8, 32, 128), max_step_s=0.03)
+    assert capped.too_slow > 0 and all(c.result.step_time_s <= 0.03 for c in capped.ranked)
+    assert capped.ranked[0].result.tokens_per_s <= free.ranked[0].result.tokens_per_s
+    for c in capped.ranked:
+        s = dict(c.settings)
+        assert s["global_batch"] == s["micro_batch"] * s["parallelism.dp"] * s["parallelism.pp"]
+    with pytest.raises(SimhwError, match="takes at most"):
+        plan(DECODE, "dgx-h100", ["devices=8"], max_step_s=1e-6)
+
+
+@pytest.mark.parametrize("flag, value, needle", [("--batches", "1,x", "whole numbers"),
+                                                 ("--max-step-time", "5GB", "as seconds"),
+                                                 ("--max-step-time", "0 ms", "must be positive")])
+def test_bad_plan_options_are_one_line_errors(flag, value, needle, capsys):
+    assert main(["plan", DECODE, "--hw", "dgx-h100", flag, value]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
