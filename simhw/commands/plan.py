@@ -20,6 +20,11 @@ def register(sub) -> None:
     p.add_argument("--max-step-time", metavar="TIME",
                    help='keep layouts whose step is at most this, e.g. "50 ms" (a decode iteration: the time per '
                         'output token)')
+    p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="plan each value of a workload field too and rank them together, e.g. "
+                        "--vary precision=none,fp8-current,nvfp4 (repeat for a grid)")
+    p.add_argument("--each", action="store_true",
+                   help="show the best layout of each machine and --vary combination (instead of the overall best)")
     p.add_argument("--batches", metavar="B1,B2,...",
                    help="serving: sequences per replica to try (default: the workload's micro_batch), e.g. "
                         "1,8,32,128")
@@ -34,11 +39,7 @@ _SHORT = {"parallelism.tp": "tp", "parallelism.pp": "pp", "parallelism.cp": "cp"
 
 
 def run(args) -> int:
-    import json
-
-    from ..cost.plan import plan
     from ..errors import SimhwError
-    from ..report.fmt import gib, pct, seconds, si, table
 
     if args.top < 1:
         raise SimhwError(f"--top {args.top}: give at least 1 row.")
@@ -46,60 +47,93 @@ def run(args) -> int:
     if args.max_step_time is not None:
         from ..units import Dim, parse_quantity
         limit = parse_quantity(args.max_step_time, Dim.SECONDS, "--max-step-time")     # (positive, or an error)
-    batches = _batches(args.batches)
-    results, failures = [], []
-    for name in dict.fromkeys(args.hw):
-        try:
-            results.append(plan(args.workload, name, args.overrides, args.objective, serving_batches=batches,
-                                max_step_s=limit))
-        except SimhwError as exc:      # one machine too small: say so under the others' ranking
-            if len(args.hw) == 1:
-                raise
-            failures.append(str(exc))
-    if not results:
-        raise SimhwError(failures[0])
-    objective = results[0].objective
-    merged = sorted(((c, r.hardware) for r in results for c in r.ranked), key=lambda ch: ch[0].score(objective))
-    shown = merged[:args.top]
-    if args.format == "json":
-        out = [r.to_dict(args.top) for r in results]
-        write_output(json.dumps(out[0] if len(out) == 1 else {"schema": "simhw.plan/1", "machines": out}, indent=2),
-                     args.output)
-        return 0
+    runs, failures = _plans(args, _batches(args.batches), limit)
+    objective = runs[0][1].objective
+    pool = ((r.ranked[0], label) for label, r in runs) if args.each else \
+        ((c, label) for label, r in runs for c in r.ranked)
+    shown = sorted(pool, key=lambda cl: cl[0].score(objective))[:args.top]
+    label_keys = [k for k in ("hardware", *(k for k, _ in args.vary_parsed)) if len({dict(lb)[k] for lb, _ in runs}) > 1
+                  or k != "hardware"]
     keys = [k for k in _SHORT if any(k in dict(c.settings) for c, _ in shown)
             and not (k in ("parallelism.cp", "parallelism.ep") and all(dict(c.settings).get(k) == 1 for c, _ in shown))]
-    several = len(results) > 1
+    if args.format == "json":
+        import json
+        out = [dict(r.to_dict(args.top), **{k: v for k, v in label if k != "hardware"}) for label, r in runs]
+        write_output(json.dumps(out[0] if len(out) == 1 else {"schema": "simhw.plan/1", "plans": out}, indent=2),
+                     args.output)
+        return 0
     if args.format == "csv":
         import csv
         import io
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(["hardware"] * several + [_SHORT[k] for k in keys] + ["step_time_s", "tokens_per_s", "mfu", "peak_memory_bytes",
-                                                     "energy_j", "cost_usd"])
-        for c, name in shown:
+        writer.writerow(label_keys + [_SHORT[k] for k in keys]
+                        + ["step_time_s", "tokens_per_s", "mfu", "peak_memory_bytes", "energy_j", "cost_usd"])
+        for c, label in shown:
             s, r = dict(c.settings), c.result
-            writer.writerow([name] * several + [s.get(k, "") for k in keys] + [r.step_time_s, r.tokens_per_s, r.mfu,
-                                                            r.memory.peak_bytes, r.energy_j, r.cost_usd])
+            writer.writerow([dict(label)[k] for k in label_keys] + [s.get(k, "") for k in keys]
+                            + [r.step_time_s, r.tokens_per_s, r.mfu, r.memory.peak_bytes, r.energy_j, r.cost_usd])
         write_output(buf.getvalue(), args.output)
         return 0
+    write_output(_table(shown, runs, label_keys, keys, limit, failures), args.output)
+    return 0
+
+
+def _plans(args, batches, limit):
+    """[(label: ((hardware, name), (vary key, value), ...), PlanResult)] for every machine and --vary
+    combination, and the errors of those where nothing fits (when others fit)."""
+    import itertools
+
+    from ..cost.plan import plan
+    from ..cost.sweep import HW_PREFIX, parse_vary
+    from ..errors import SimhwError
+
+    vary = parse_vary(args.vary) if args.vary else []
+    if any(k.startswith(HW_PREFIX) for k, _ in vary):
+        raise SimhwError("plan --vary: workload fields only (precision, model, seq_len, ...); to vary a spec "
+                         "field, give a spec YAML per value with --hw, or use simhw sweep.")
+    args.vary_parsed = vary
+    runs, failures = [], []
+    combos = list(itertools.product(*(values for _, values in vary)))
+    for name in dict.fromkeys(args.hw):
+        for combo in combos:
+            given = tuple(zip((k for k, _ in vary), combo))
+            try:
+                result = plan(args.workload, name, list(args.overrides) + [f"{k}={v}" for k, v in given],
+                              args.objective, serving_batches=batches, max_step_s=limit)
+            except SimhwError as exc:      # one machine or combination too small: named under the ranking
+                if len(args.hw) * len(combos) == 1:
+                    raise
+                failures.append(f"on {name}{''.join(f', {k}={v}' for k, v in given)}: {exc}")
+                continue
+            runs.append(((("hardware", name), *given), result))
+    if not runs:
+        raise SimhwError(failures[0])
+    return runs, failures
+
+
+def _table(shown, runs, label_keys, keys, limit, failures) -> str:
+    from ..report.fmt import gib, pct, seconds, si, table
+
     rows = []
-    for rank, (c, name) in enumerate(shown, 1):
+    for rank, (c, label) in enumerate(shown, 1):
         s, r = dict(c.settings), c.result
         per_m = 1e6 / max(r.tokens_per_s * r.step_time_s, 1e-30)
         interleave = s.get("parallelism.interleave", 1)
-        rows.append([rank] + [name] * several + [f"{s[k]}" + (f" x{interleave}" if k == "parallelism.schedule" and interleave > 1 else "")
-                              if k in s else "" for k in keys]
+        cells = [f"{s[k]}" + (f" x{interleave}" if k == "parallelism.schedule" and interleave > 1 else "")
+                 if k in s else "" for k in keys]
+        rows.append([rank] + [dict(label)[k] for k in label_keys] + cells
                     + [seconds(r.step_time_s), si(r.tokens_per_s, "tok/s"), pct(r.mfu), gib(r.memory.peak_bytes),
                        si(r.energy_j * per_m, "J"), f"${r.cost_usd * per_m:.4g}"])
-    text = table(rows, ["#"] + ["hardware"] * several + [_SHORT[k] for k in keys] + ["step time", "throughput", "MFU", "memory/device",
-                                                              "energy / M tok", "cloud $ / M tok"], width=400)
-    for result in results:
-        text += (f"\n{result.layouts} layouts of {result.workload} on {result.hardware}: {len(result.ranked)} costed "
-                 f"settings fit, {result.too_big} layouts do not fit in memory, {result.invalid} are invalid for "
-                 f"the model or batch" + (f", {result.too_slow} miss the step-time limit" if limit else "") + ".")
-    text += "".join(f"\n{f}" for f in failures) + f"\nRanked by {results[0].objective.value} per token."
-    write_output(text, args.output)
-    return 0
+    text = table(rows, ["#"] + label_keys + [_SHORT[k] for k in keys]
+                 + ["step time", "throughput", "MFU", "memory/device", "energy / M tok", "cloud $ / M tok"], width=400)
+    for label, result in runs:
+        what = ", ".join(f"{k}={v}" for k, v in label if k != "hardware")
+        text += (f"\n{result.layouts} layouts of {result.workload}{' (' + what + ')' if what else ''} on "
+                 f"{result.hardware}: {len(result.ranked)} costed settings fit, {result.too_big} layouts do not fit "
+                 f"in memory, {result.invalid} are invalid for the model or batch"
+                 + (f", {result.too_slow} miss the step-time limit" if limit else "") + ".")
+    return text + "".join(f"\n{f}" for f in failures) + f"\nRanked by {runs[0][1].objective.value} per token."
 
 
 def _batches(text):

@@ -121,3 +121,18 @@ def test_bad_plan_options_are_one_line_errors(flag, value, needle, capsys):
     assert main(["plan", DECODE, "--hw", "dgx-h100", flag, value]) == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
+
+
+def test_vary_plans_each_value_and_each_shows_every_best(capsys):
+    args = ["plan", TRAIN, "--hw", "dgx-b200", "--hw", "dgx-h100", "--vary", "precision=none,nvfp4", "--each",
+            "--format", "csv"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("hardware,precision,tp,")
+    assert sorted(line.split(",")[:2] for line in lines[1:]) == [["dgx-b200", "none"], ["dgx-b200", "nvfp4"],
+                                                               ["dgx-h100", "none"]]
+    assert main(args[:-2]) == 0
+    out = capsys.readouterr().out
+    assert "on dgx-h100, precision=nvfp4:" in out and "tensor cores" in out
+    assert main(["plan", TRAIN, "--hw", "dgx-h100", "--vary", "hw.memory.hbm.bandwidth=3TB/s"]) == 2
+    assert "workload fields only" in capsys.readouterr().err
