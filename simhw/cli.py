@@ -11,8 +11,8 @@ import importlib
 import sys
 
 # Sub-command modules, in the order `simhw --help` lists them.
-COMMANDS = ("estimate", "compare", "sweep", "plan", "hw", "models", "trace", "simulate", "serve", "schedule", "validate", "calibrate",
-            "engine", "footprint", "report")
+COMMANDS = ("estimate", "compare", "sweep", "plan", "hw", "models", "trace", "simulate", "serve", "schedule",
+            "validate", "calibrate", "engine", "footprint", "report")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -5,7 +5,7 @@ from .common import add_format_option, add_set_option, write_output
 
 
 def register(sub) -> None:
-    p = sub.add_parser("plan", help="search parallel layouts (tp, pp, cp, ep, micro-batch, ZeRO, recompute) for the best",
+    p = sub.add_parser("plan", help="search parallel layouts (tp, pp, cp, ep, micro-batch, ZeRO, recompute)",
                        description="Cost every parallel layout of a workload on one machine that fits in device "
                                    "memory (tensor, pipeline, context and expert parallelism, the pipeline "
                                    "schedule, and in training the micro-batch, ZeRO stage and recompute) and rank "

@@ -352,7 +352,8 @@ def _low_precision_weights_bytes(wl: Workload, device=None) -> float:
         return layers * (qw - wl.dtype.bytes)
     if wl.framework is not Framework.FUSED:
         return 0.0
-    copies = 1.0 if wl.precision.recipe in PER_TENSOR and device is not None and device.efficiency.fp8_any_layout else 2.0
+    any_layout = device is not None and device.efficiency.fp8_any_layout
+    copies = 1.0 if wl.precision.recipe in PER_TENSOR and any_layout else 2.0
     return copies * qw * layers / (wl.parallelism.replicas if wl.memory.zero_stage >= 3 else 1)
 
 

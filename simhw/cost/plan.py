@@ -89,7 +89,8 @@ def layouts(wl, node_devices: int) -> list[dict[str, Any]]:
     m, n = wl.model, wl.devices
     train = wl.mode is Mode.TRAIN
     out = []
-    cps = [1] + ([c for c in (2, 4, 8) if wl.seq_len % c == 0] if wl.seq_len >= _LONG_SEQ and not m.recurrent_layers else [])
+    long = wl.seq_len >= _LONG_SEQ and not m.recurrent_layers
+    cps = [1] + ([c for c in (2, 4, 8) if wl.seq_len % c == 0] if long else [])
     for tp, pp, cp in itertools.product(_powers(min(node_devices, n)), _powers(min(n, m.layers)), cps):
         if n % (tp * pp * cp):
             continue
