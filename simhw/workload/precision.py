@@ -23,7 +23,10 @@ DeepSeek-V3, arXiv 2412.19437 §3.3; NVIDIA, arXiv 2509.25149):
   torchao/float8/float8_linear.py matmul_with_hp_or_float8_args) each linear saves its input and
   weight in the dtype: the forward casts them row-wise only, and the backward casts the weight
   again for dgrad and the input again for wgrad.
-- Serving (prefill, decode) stores the weights quantized and casts each GEMM input row-wise only.
+- Serving (prefill, decode) stores the weights quantized; each GEMM input is quantized by the kernel
+  that produces it (serving engines fuse the per-token quantization into the norm, the activation
+  and the attention epilogue: vLLM's fused RMSNorm / SiLU-and-mul quant kernels, TensorRT-LLM's
+  fused epilogues), so no cast kernel of its own is priced.
 """
 from __future__ import annotations
 
@@ -140,7 +143,8 @@ def low_precision_ops(wl: Workload, ops: list[Op]) -> list[Op]:
                 out.append(cast_op(f"quant_in_bwd.{base}", op, b * m * k, e, 1, qa, amax))
             out.append(quantize_gemm(op, p, False, False))
         else:
-            out.append(cast_op(f"quant_in.{op.name}", op, b * m * k, e, 2 if per_step else 1, qa, amax, tensor))
+            if train:
+                out.append(cast_op(f"quant_in.{op.name}", op, b * m * k, e, 2 if per_step else 1, qa, amax, tensor))
             if train and op.phase is Phase.FWD:
                 if per_step:
                     step_weights += b * k * n * op.count * stage

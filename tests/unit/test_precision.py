@@ -72,17 +72,18 @@ def test_moe_router_stays_in_the_dtype():
 def test_cast_bytes_follow_the_recipe():
     """FP8 current scaling: an amax pass and a cast that writes row- and column-wise copies (2 + 2
     read, 2 x 1 written per element); delayed scaling skips the amax pass; MXFP8 writes a scale per
-    32; NVFP4 half a byte plus a scale per 16; serving writes the row-wise copy only."""
-    def cast(recipe, mode="train"):
-        wl = _wl(recipe) if mode == "train" else _wl(recipe, mode="prefill", optimizer="none")
-        op = next(op for op in build_graph(wl, compact=True).ops if op.name.startswith("quant_in."))
+    32; NVFP4 half a byte plus a scale per 16; serving engines quantize inside the producing kernels."""
+    def cast(recipe):
+        op = next(op for op in build_graph(_wl(recipe), compact=True).ops if op.name.startswith("quant_in."))
         el = op.shape["elements"]
         return op.input_bytes / el, op.output_bytes / el
     assert cast("fp8-current") == pytest.approx((4.0, 2.0))
     assert cast("fp8-delayed") == pytest.approx((2.0, 2.0))
     assert cast("mxfp8") == pytest.approx((2.0, 2 * (1 + 1 / 32)))
     assert cast("nvfp4") == pytest.approx((4.0, 2 * (0.5 + 1 / 16)))
-    assert cast("fp8-blockwise", "prefill") == pytest.approx((2.0, 1 + 4 / 128))
+    serving = build_graph(_wl("fp8-blockwise", mode="prefill", optimizer="none"), compact=True).ops
+    assert not any(op.name.startswith("quant") for op in serving)      # fused into the producing kernels
+    assert any(op.dtype is DType.FP8 and op.name.startswith("qkv") for op in serving)
 
 
 def test_blackwell_fp8_casts_write_no_transposed_copy():
