@@ -23,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="plan each value of a workload field too and rank them together, e.g. "
                         "--vary precision=none,fp8-current,nvfp4 (repeat for a grid)")
+    p.add_argument("--tp-overlap", action="store_true",
+                   help="layouts with tp > 1 overlap their tensor-parallel collectives with the GEMMs "
+                        "(parallelism.tp_overlap: Megatron-LM --tp-comm-overlap, async TP)")
     p.add_argument("--each", action="store_true",
                    help="show the best layout of each machine and --vary combination (instead of the overall best)")
     p.add_argument("--batches", metavar="B1,B2,...",
@@ -100,7 +103,7 @@ def _plans(args, batches, limit):
             given = tuple(zip((k for k, _ in vary), combo))
             try:
                 result = plan(args.workload, name, list(args.overrides) + [f"{k}={v}" for k, v in given],
-                              args.objective, serving_batches=batches, max_step_s=limit)
+                              args.objective, serving_batches=batches, max_step_s=limit, tp_overlap=args.tp_overlap)
             except SimhwError as exc:      # one machine or combination too small: named under the ranking
                 if len(args.hw) * len(combos) == 1:
                     raise

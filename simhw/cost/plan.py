@@ -6,7 +6,8 @@ so does this, with the usual estimate (cost/estimate.py) for every candidate and
 
 Candidates keep the workload's model, batch, sequence length, device count and dtype, and vary
 - tensor parallelism (powers of two up to the node's devices, 8 for a bare device spec), with
-  sequence parallelism when tp > 1 (Megatron-LM's recommended setting, Korthikanti et al. 2022);
+  sequence parallelism when tp > 1 (Megatron-LM's recommended setting, Korthikanti et al. 2022),
+  its collectives overlapped with the GEMMs when asked (``tp_overlap``);
 - pipeline stages (powers of two up to the layers) with the 1F1B schedule, and the interleaved one
   with two model chunks per device where the layers and micro-batches allow it;
 - context parallelism (2, 4, 8) for sequences of 16k tokens or more; expert parallelism (powers of
@@ -81,7 +82,7 @@ def _powers(limit: int) -> list[int]:
     return out
 
 
-def layouts(wl, node_devices: int) -> list[dict[str, Any]]:
+def layouts(wl, node_devices: int, tp_overlap: bool = False) -> list[dict[str, Any]]:
     """The parallel layouts (tp, pp, cp, ep, schedule) worth trying for ``wl`` (module docstring);
     serving pipelines run 1F1B-like, one stage after another, so only training interleaves."""
     from ..workload.spec import Mode
@@ -98,7 +99,7 @@ def layouts(wl, node_devices: int) -> list[dict[str, Any]]:
         eps = [e for e in _powers(dp) if m.moe and dp % e == 0 and m.experts % e == 0] or [1]
         for ep in eps:
             base = {"parallelism.tp": tp, "parallelism.pp": pp, "parallelism.cp": cp, "parallelism.ep": ep,
-                    "parallelism.sp": tp > 1, "parallelism.dp": dp}
+                    "parallelism.sp": tp > 1, "parallelism.tp_overlap": tp > 1 and tp_overlap, "parallelism.dp": dp}
             out.append({**base, "parallelism.schedule": "1f1b", "parallelism.interleave": 1})
             if train and pp > 1 and m.layers % (2 * pp) == 0:
                 out.append({**base, "parallelism.schedule": "interleaved", "parallelism.interleave": 2})
@@ -107,14 +108,16 @@ def layouts(wl, node_devices: int) -> list[dict[str, Any]]:
 
 def plan(workload_path: str, hw_name: str, overrides: Sequence[str] = (), objective: Objective | str = Objective.TIME,
          micro_batches: Sequence[int] = _MICRO, *, serving_batches: Sequence[int] = (),
-         max_step_s: float | None = None) -> PlanResult:
+         max_step_s: float | None = None, tp_overlap: bool = False) -> PlanResult:
     """Search the layouts of ``workload_path`` (with ``overrides``, as --set) on ``hw_name``.
 
     Serving (prefill, decode) keeps the workload's sequences per replica unless ``serving_batches``
     lists the ones to try; each replica of tp x pp devices then holds pp of them in flight (one per
     stage, as vLLM's pipelines run), so the batch in flight is micro_batch x dp x pp.
     ``max_step_s`` keeps only candidates whose step (a training step, a prefill, a decode
-    iteration: the time per output token) is no longer: the throughput a latency target allows."""
+    iteration: the time per output token) is no longer: the throughput a latency target allows.
+    ``tp_overlap``: layouts with tp > 1 overlap their tensor-parallel collectives with the GEMMs
+    (``parallelism.tp_overlap``, as Megatron-LM's --tp-comm-overlap runs them)."""
     from ..spec.load import load_hw
     from ..spec.model import NodeSpec
     from ..workload.from_yaml import load_workload
@@ -134,7 +137,7 @@ def plan(workload_path: str, hw_name: str, overrides: Sequence[str] = (), object
         return load_workload(workload_path, list(overrides) + [f"{k}={_yaml(v)}" for k, v in sets.items()])
 
     ranked, invalid, too_big, slow, count = [], 0, 0, 0, 0
-    for layout in layouts(wl, node_devices):
+    for layout in layouts(wl, node_devices, tp_overlap):
         for micro in micros:
             count += 1
             sets = dict(layout, micro_batch=micro)

@@ -247,6 +247,17 @@ def scan_chain_s(op: Op, hw: DeviceSpec) -> float:
     return math.ceil(ctas / max(hw.compute_units, 1)) * steps * eff.scan_step_latency_s
 
 
+_DTYPE_OF_BYTES = {4.0: DType.FP32, 2.0: DType.BF16, 1.0: DType.FP8, 0.5: DType.FP4}
+
+
+def _hiding_gemm_s(s, hw: DeviceSpec) -> float:
+    """The time of the GEMM a collective runs under (its shape keys ``hide_*``)."""
+    bits = {k: s[f"hide_{k}"] / 8 for k in ("in_bits", "weight_bits", "out_bits") if f"hide_{k}" in s}
+    return gemm_time_s(s["hide_m"], s["hide_n"], s["hide_k"], s["hide_batch"], _DTYPE_OF_BYTES[s["hide_dtype_bytes"]],
+                       hw, a_bytes=bits.get("in_bits"), b_bytes=bits.get("weight_bits"),
+                       c_bytes=bits.get("out_bits"))[0]
+
+
 def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
     """Cost of ``op`` on ``hw``. ``comm_time(op) -> seconds`` prices collectives (cost/comm.py)."""
     eff = hw.efficiency
@@ -255,6 +266,8 @@ def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
                      shape=op_shape(**{k: v for k, v in op.shape.items() if k != "transpose_bytes"}))
     if op.kind in (OpKind.COLLECTIVE, OpKind.SEND_RECV):
         t = comm_time(op) if comm_time is not None else 0.0
+        if op.shape and "hide_m" in op.shape:     # overlapped with a GEMM (workload/overlap.py): what it leaves
+            t = max(0.0, t - _hiding_gemm_s(op.shape, hw))
         return OpCost(t, Bound.COMMUNICATION, 0.0, 0.0, op.bytes * _link_energy(hw))
     if op.kind is OpKind.GEMM and op.shape:
         s = op.shape

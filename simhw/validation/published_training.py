@@ -18,7 +18,7 @@ _FAMILY = {"megatron": "Megatron-Bridge", "torchao": "torchao / torchtitan"}
 def published_workload(row: dict) -> dict:
     """The workload dict of one throughput row."""
     tp, pp, vp = (int(row[k]) for k in ("tp", "pp", "vp"))
-    par = {"tp": tp, "pp": pp, "cp": int(row["cp"]), "sp": tp > 1}
+    par = {"tp": tp, "pp": pp, "cp": int(row["cp"]), "sp": tp > 1, "tp_overlap": row.get("tp_overlap") == "true"}
     if vp > 1:
         par.update(interleave=vp, schedule="interleaved")
     return {"name": f"{row['model']}-{row['precision']}", "model": row["model"], "mode": "train", "dtype": "bf16",

@@ -200,7 +200,16 @@ def _parallelism(data: Any, w: str) -> Parallelism:
     return Parallelism(tp=_pos_int(data, "tp", p, 1), pp=_pos_int(data, "pp", p, 1),
                        dp=_pos_int(data, "dp", p, 1), cp=_pos_int(data, "cp", p, 1), ep=_pos_int(data, "ep", p, 1),
                        sp=_bool(data, "sp", p, False), attention_dp=_bool(data, "attention_dp", p, False),
-                       interleave=interleave, schedule=schedule, ep_imbalance=_imbalance(data, p))
+                       interleave=interleave, schedule=schedule, ep_imbalance=_imbalance(data, p),
+                       tp_overlap=_tp_overlap(data, p))
+
+
+def _tp_overlap(data, p: str) -> bool:
+    on = _bool(data, "tp_overlap", p, False)
+    if on and not (_bool(data, "sp", p, False) and data.get("tp", 1) != 1):
+        raise WorkloadError(f"{p}tp_overlap: overlapping the tensor-parallel collectives with the GEMMs pairs each "
+                            f"all-gather and reduce-scatter of sequence parallelism with a GEMM; set sp: true and tp > 1.")
+    return on
 
 
 def _imbalance(data, p: str) -> float:

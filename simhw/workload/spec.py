@@ -152,6 +152,9 @@ class Parallelism:
     ep_imbalance: float = 1.0         # with ep: the hottest rank's expected share of routed tokens over the mean
                                       # from skewed routing (1: every expert equally likely; measure yours)
     sp: bool = False
+    tp_overlap: bool = False          # with sp: each tensor-parallel all-gather / reduce-scatter runs under the GEMM
+                                      # it feeds or drains (Megatron-LM --tp-comm-overlap, userbuffers; torchtitan's
+                                      # async TP), so only what the GEMM does not cover shows (workload/overlap.py)
     attention_dp: bool = False        # serving: attention data-parallel over the TP group, each rank its own
                                       # sequences with whole attention weights and KV cache; the FFN / experts
                                       # stay TP-split over the gathered tokens (SGLang's DP attention)

@@ -21,6 +21,7 @@ from .graph import Collective, Graph, Op, OpKind, Phase, shape
 from .eager import compiled_ops, eager_ops
 from .mixers import attention_ops, mla_ops, recurrent_ops
 from .opbuild import COLL_CODE, backward_ops, elementwise, gemm
+from .overlap import overlap_tp_comm
 from .precision import low_precision_ops
 from .spec import Framework, Mode, Optimizer, Recompute, Workload, stage_layers, stage_starts
 
@@ -83,6 +84,7 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
         elif wl.framework is Framework.COMPILED:    # autocast casts around Inductor's fused kernels
             ops = compiled_ops(wl, ops, wl.microbatches)
     ops = low_precision_ops(wl, ops)     # precision.recipe: FP8 / NVFP4 layer linears and their casts
+    ops = overlap_tp_comm(wl, ops)       # parallelism.tp_overlap: TP collectives under their GEMMs
     bits = 8 * wl.dtype.bytes
     w_bits = wl.memory.weight_bits_effective(bits)
     if w_bits < bits:   # weight-only quantization: the layers' linear weights stored narrower
