@@ -6,11 +6,10 @@ global_batch x seq_len / (tokens/s/GPU x GPUs). No constant is fitted on these r
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from ..errors import DataError
 from .e2e import E2ERow, _closing
+from .training import throughput_rows
 
 _FAMILY = {"megatron": "Megatron-Bridge", "torchao": "torchao / torchtitan"}
 
@@ -29,23 +28,11 @@ def published_workload(row: dict) -> dict:
 
 
 def published_training_rows(path: str | Path) -> list[tuple[dict, E2ERow]]:
-    """(the CSV row, its E2ERow: measured and predicted seconds per optimizer step; ``prompt`` holds
-    the sequence length, ``output`` the GPU count) per line of ``path``."""
+    """(the CSV row, its E2ERow) per line of ``path`` (training.throughput_rows), each on its node."""
     import simhw
-    from ..workload.from_yaml import workload_from_dict
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: not found; it ships in validate/data/published-training/.")
-    out = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            wl = workload_from_dict(published_workload(row), str(path))
-            measured = wl.global_batch * wl.seq_len / (float(row["tokens_per_s_per_gpu"]) * wl.devices)
-            predicted = simhw.estimate(wl, simhw.load_hw(row["system"])).step_time_s
-            out.append((row, E2ERow(f"{row['model']} {row['precision']}", wl.parallelism.tp, wl.global_batch,
-                                    wl.seq_len, wl.devices, "train", measured, predicted)))
-    return out
+    return throughput_rows(path, "validate/data/published-training/", published_workload,
+                           lambda row: simhw.load_hw(row["system"]), lambda row: f"{row['model']} {row['precision']}")
 
 
 def published_training_table(rows: list[tuple[dict, E2ERow]]) -> tuple[str, str]:

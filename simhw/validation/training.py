@@ -35,26 +35,36 @@ def mpt_workload(row: dict) -> dict:
                        "flash_attention": True, "zero_stage": 3}}
 
 
-def llm_foundry_rows(path: str | Path, nodes: dict | None = None) -> list[E2ERow]:
-    """One row per throughput line: measured and predicted seconds per optimizer step (phase
-    ``train``; ``prompt`` holds the sequence length, ``output`` the GPU count). ``nodes`` maps a
-    GPU column value to the node spec to cost it on (default: NODES, loaded by name)."""
+def throughput_rows(path: str | Path, folder: str, workload_of, hw_of, name_of) -> list[tuple[dict, E2ERow]]:
+    """(CSV row, E2ERow) per line of a published throughput table: the row's workload
+    (``workload_of(row)``, a workload dict) estimated on ``hw_of(row)``, its seconds per optimizer
+    step against the measured global_batch x seq_len / (tokens_per_s_per_gpu x GPUs). ``prompt``
+    holds the sequence length, ``output`` the GPU count; ``folder`` names where the file ships."""
     import simhw
     from ..workload.from_yaml import workload_from_dict
 
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: not found; it ships in validate/data/llm-foundry/.")
+        raise DataError(f"{path}: not found; it ships in {folder}.")
     out = []
     with path.open(newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
-            wl = workload_from_dict(mpt_workload(row), str(path))
+            wl = workload_from_dict(workload_of(row), str(path))
             measured = wl.global_batch * wl.seq_len / (float(row["tokens_per_s_per_gpu"]) * wl.devices)
-            hw = (nodes or {}).get(row["gpu"]) or simhw.load_hw(NODES[row["gpu"]])
-            predicted = simhw.estimate(wl, hw).step_time_s
-            out.append(E2ERow(f"{row['model']} {row['gpu']}", 1, wl.global_batch, wl.seq_len, wl.devices,
-                              "train", measured, predicted))
+            predicted = simhw.estimate(wl, hw_of(row)).step_time_s
+            out.append((row, E2ERow(name_of(row), wl.parallelism.tp, wl.global_batch, wl.seq_len, wl.devices,
+                                    "train", measured, predicted)))
     return out
+
+
+def llm_foundry_rows(path: str | Path, nodes: dict | None = None) -> list[E2ERow]:
+    """One row per throughput line (throughput_rows). ``nodes`` maps a GPU column value to the node
+    spec to cost it on (default: NODES, loaded by name)."""
+    import simhw
+
+    return [r for _, r in throughput_rows(path, "validate/data/llm-foundry/", mpt_workload,
+                                          lambda row: (nodes or {}).get(row["gpu"]) or simhw.load_hw(NODES[row["gpu"]]),
+                                          lambda row: f"{row['model']} {row['gpu']}")]
 
 
 def cool_a100_node():
