@@ -118,6 +118,16 @@ BUILTIN: dict[str, ModelConfig] = {m.name: m for m in (
                 recurrent=Recurrent.GATED_DELTANET, attention_every=4, recurrent_key_heads=16,
                 recurrent_key_dim=128, recurrent_value_heads=32, recurrent_value_dim=128, recurrent_conv=4,
                 source=_HF + "Qwen/Qwen3-Next-80B-A3B-Instruct (80 B parameters, 3 B activated: its model card)"),
+    # every layer routes to 4 experts; layers alternate a 128-token sliding window and full attention, the
+    # first windowed; biases on the attention and expert linears (layer_types, attention_bias in config.json)
+    ModelConfig(name="gpt-oss-120b", layers=36, hidden=2880, heads=64, kv_heads=8, head_dim=64, ffn=2880,
+                vocab=201088, activation=Activation.SWIGLU, norm=Norm.RMSNORM, position=Position.ROPE,
+                experts=128, experts_per_token=4, expert_ffn=2880, sliding_window=128, global_every=2, bias=True,
+                source=_HF + "openai/gpt-oss-120b (117 B parameters, 5.1 B activated: its model card)"),
+    ModelConfig(name="gpt-oss-20b", layers=24, hidden=2880, heads=64, kv_heads=8, head_dim=64, ffn=2880,
+                vocab=201088, activation=Activation.SWIGLU, norm=Norm.RMSNORM, position=Position.ROPE,
+                experts=32, experts_per_token=4, expert_ffn=2880, sliding_window=128, global_every=2, bias=True,
+                source=_HF + "openai/gpt-oss-20b (21 B parameters, 3.6 B activated: its model card)"),
     ModelConfig(name="opt-6.7b", layers=32, hidden=4096, heads=32, ffn=16384, vocab=50272,
                 activation=Activation.RELU, norm=Norm.LAYERNORM, position=Position.LEARNED,
                 tied_embeddings=True, bias=True, dropout=True, max_positions=2050,

@@ -11,6 +11,7 @@ from simhw.workload.builtins import BUILTIN
     ("phi3-mini", 3.82), ("phi3-medium", 14.0), ("mixtral-8x7b", 46.7), ("mixtral-8x22b", 141.0),
     ("qwen3-8b", 8.19), ("qwen3-30b-a3b", 30.5), ("qwen2-7b", 7.62), ("llama3.1-405b", 405.0),
     ("qwen3-235b-a22b", 235.0), ("deepseek-v3", 671.0), ("deepseek-v2-lite", 15.7),
+    ("gpt-oss-120b", 116.83), ("gpt-oss-20b", 20.91),     # OpenAI's gpt-oss model card, Table 1
 ])
 def test_parameter_counts(name, billions):
     assert BUILTIN[name].params() / 1e9 == pytest.approx(billions, rel=0.02)
@@ -31,3 +32,11 @@ def test_the_readme_counts_the_builtins():
     from pathlib import Path
     text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert int(re.search(r"\*\*Models\*\*: (\d+) built-in", text).group(1)) == len(BUILTIN)
+
+
+@pytest.mark.parametrize("name, billions", [("gpt-oss-120b", 5.13), ("gpt-oss-20b", 3.61)])
+def test_gpt_oss_active_parameters_without_the_embedding(name, billions):
+    """OpenAI's model card counts the active parameters without the input embedding (the
+    unembedding included)."""
+    m = BUILTIN[name]
+    assert (m.params(active=True) - m.vocab * m.hidden) / 1e9 == pytest.approx(billions, rel=0.02)
