@@ -182,14 +182,17 @@ class MemoryOptions:
     weight_bits: float = 0.0           # serving: weight-only quantization of the layers' linear weights (AWQ,
                                        # GPTQ: 4; FP8 or INT8 weights with 16-bit activations: 8), dequantized
                                        # in the GEMM kernel, which computes in the workload's dtype; 0 -> dtype
-    weight_group_size: int = 128       # weights sharing one 16-bit scale and zero point when weight_bits is set
+    weight_group_size: int = 128       # weights sharing one scale (and zero point) when weight_bits is set
+    weight_scale_bits: float = 32.0    # bits of each group's scale and zero point: 16 + 16 (AWQ, GPTQ); an
+                                       # MXFP4 group of 32 has one 8-bit power-of-two scale (gpt-oss's experts)
 
     def weight_bits_effective(self, dtype_bits: float) -> float:
-        """Bits per stored layer weight: weight_bits plus each group's 16-bit scale and zero point
-        (AWQ, Lin et al. 2024 §3; GPTQ, Frantar et al. 2023, with group size 128), or the dtype's."""
+        """Bits per stored layer weight: weight_bits plus each group's scale and zero point (AWQ, Lin
+        et al. 2024 §3; GPTQ, Frantar et al. 2023: 16-bit each, group 128; OCP MX v1.0: one 8-bit
+        scale per 32), or the dtype's."""
         if not self.weight_bits or self.weight_bits >= dtype_bits:
             return dtype_bits
-        return self.weight_bits + 32.0 / self.weight_group_size
+        return self.weight_bits + self.weight_scale_bits / self.weight_group_size
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ def test_effective_bits_add_a_16_bit_scale_and_zero_per_group():
     assert MemoryOptions(weight_bits=4, weight_group_size=64).weight_bits_effective(16) == pytest.approx(4.5)
     assert MemoryOptions(weight_bits=8).weight_bits_effective(8) == 8      # not narrower than the dtype
     assert MemoryOptions().weight_bits_effective(16) == 16
+    # MXFP4 (OCP MX v1.0): one 8-bit scale per 32 four-bit weights
+    assert MemoryOptions(weight_bits=4, weight_group_size=32, weight_scale_bits=8).weight_bits_effective(16) == 4.25
 
 
 def test_layer_weights_shrink_and_the_embedding_and_head_do_not():
