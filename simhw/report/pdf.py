@@ -49,7 +49,8 @@ def _subtitle(results, wl) -> str:
     bits = [f"model {wl.model.name}", wl.mode.value, f"{wl.devices} devices",
             f"TP {par.tp} · PP {par.pp} · DP {par.dp}" + (f" · CP {par.cp}" if par.cp > 1 else "")
             + (" · SP" if par.sp else ""), f"seq {wl.seq_len}", f"global batch {wl.global_batch}",
-            f"micro-batch {wl.micro_batch}", wl.dtype.value]
+            f"micro-batch {wl.micro_batch}", wl.dtype.value
+            + (f" (linears {wl.precision.recipe.value})" if wl.precision.dtype is not None else "")]
     if wl.mode.value == "train":
         bits.append(f"recompute {wl.memory.recompute.value}")
     return " · ".join(bits)
@@ -105,7 +106,8 @@ def report_figures(results, hws, wl=None, workload_label: str = ""):
     from ..spec.model import DType
 
     label = workload_label or results[0].workload
-    dtype = wl.dtype if wl is not None else DType.BF16
+    # the roofline's ceiling: the format the linears (most of the FLOPs) run in
+    dtype = (wl.precision.dtype or wl.dtype) if wl is not None else DType.BF16
     note = (f"simhw {__version__}. Step = {'one decode iteration' if results[0].mode == 'decode' else 'one step'}; "
             "memory is per device on the most loaded device; energy and power cover all devices; "
             "cost = step time × devices × the spec's cloud price.")
