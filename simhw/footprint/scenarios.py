@@ -189,7 +189,9 @@ def footprint(workload, hw: DeviceSpec | NodeSpec, *, total_flops: float | None 
     carbon.grid_g_per_kwh(fab_location)
     est = estimate_result or estimate(workload, hw)
     budget = _budget(workload, est, total_flops, tokens)
-    peak = energy.peak_flop_per_s(device, workload.dtype)
+    # MFU scenarios are fractions of the peak of the format the linears run in (estimate's MFU too)
+    fmt = workload.precision.dtype or workload.dtype
+    peak = energy.peak_flop_per_s(device, fmt)
     emb = carbon.embodied_per_device(device, fab_location)
     comp = material.composition(device)
 
@@ -210,7 +212,7 @@ def footprint(workload, hw: DeviceSpec | NodeSpec, *, total_flops: float | None 
     # 2. Falk et al. scenarios
     scenarios = []
     for m in mfus:
-        e = energy.scenario_energy(budget.total_flops, device, workload.dtype, m, pue)
+        e = energy.scenario_energy(budget.total_flops, device, fmt, m, pue)
         for t in lifespans_s:
             n = material.gpus_needed(budget.total_flops, peak, m, t)
             whole = material.whole_gpus(n)
@@ -223,7 +225,7 @@ def footprint(workload, hw: DeviceSpec | NodeSpec, *, total_flops: float | None 
                 capex_usd=econ.capex_usd(whole, device.price_usd), material=material.material_for(whole, comp)))
     return FootprintResult(
         hardware=device.name if not isinstance(hw, NodeSpec) else f"{hw.name} ({device.name})",
-        workload=workload.name, dtype=workload.dtype.value, peak_flop_per_s=peak, budget=budget,
+        workload=workload.name, dtype=fmt.value, peak_flop_per_s=peak, budget=budget,
         grid=grid_name, grid_g_per_kwh=g_per_kwh, pue=pue, fab_location=fab_location,
         embodied_per_device=emb, composition=comp, run=run, scenarios=tuple(scenarios),
         findings=findings(budget.total_flops, peak, mfus, lifespans_s),
