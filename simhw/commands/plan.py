@@ -37,8 +37,12 @@ def register(sub) -> None:
 
 
 _SHORT = {"parallelism.tp": "tp", "parallelism.pp": "pp", "parallelism.cp": "cp", "parallelism.ep": "ep",
-          "parallelism.dp": "dp", "parallelism.schedule": "schedule", "micro_batch": "micro",
-          "memory.zero_stage": "ZeRO", "memory.recompute": "recompute"}
+          "parallelism.dp": "dp", "parallelism.attention_dp": "DP attn", "parallelism.schedule": "schedule",
+          "micro_batch": "micro", "memory.zero_stage": "ZeRO", "memory.recompute": "recompute"}
+
+
+_HIDE_UNUSED = {"parallelism.cp": 1, "parallelism.ep": 1, "parallelism.attention_dp": False}   # columns shown
+                                                                                            # only when used
 
 
 def run(args) -> int:
@@ -58,7 +62,7 @@ def run(args) -> int:
     label_keys = [k for k in ("hardware", *(k for k, _ in args.vary_parsed)) if len({dict(lb)[k] for lb, _ in runs}) > 1
                   or k != "hardware"]
     keys = [k for k in _SHORT if any(k in dict(c.settings) for c, _ in shown)
-            and not (k in ("parallelism.cp", "parallelism.ep") and all(dict(c.settings).get(k) == 1 for c, _ in shown))]
+            and not (k in _HIDE_UNUSED and all(dict(c.settings).get(k) == _HIDE_UNUSED[k] for c, _ in shown))]
     if args.format == "json":
         import json
         out = [dict(r.to_dict(args.top), **{k: v for k, v in label if k != "hardware"}) for label, r in runs]

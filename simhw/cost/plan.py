@@ -12,6 +12,8 @@ Candidates keep the workload's model, batch, sequence length, device count and d
   with two model chunks per device where the layers and micro-batches allow it;
 - context parallelism (2, 4, 8) for sequences of 16k tokens or more; expert parallelism (powers of
   two dividing the data-parallel ranks and the experts) for a mixture of experts;
+- in serving, data-parallel attention over the tensor-parallel group (``attention_dp``) beside
+  plain tensor parallelism (sequence parallelism is a training setting);
 - in training, the micro-batch (1, 2, 4, 8) and, for each layout, the lightest memory setting that
   fits: ZeRO-1 without recompute, else ZeRO-3 and full recompute each way (both costed), else both.
 
@@ -98,11 +100,16 @@ def layouts(wl, node_devices: int, tp_overlap: bool = False) -> list[dict[str, A
         dp = n // (tp * pp * cp)
         eps = [e for e in _powers(dp) if m.moe and dp % e == 0 and m.experts % e == 0] or [1]
         for ep in eps:
+            sp = train and tp > 1
             base = {"parallelism.tp": tp, "parallelism.pp": pp, "parallelism.cp": cp, "parallelism.ep": ep,
-                    "parallelism.sp": tp > 1, "parallelism.tp_overlap": tp > 1 and tp_overlap, "parallelism.dp": dp}
+                    "parallelism.sp": sp, "parallelism.tp_overlap": sp and tp_overlap,
+                    "parallelism.attention_dp": False, "parallelism.dp": dp}
             out.append({**base, "parallelism.schedule": "1f1b", "parallelism.interleave": 1})
             if train and pp > 1 and m.layers % (2 * pp) == 0:
                 out.append({**base, "parallelism.schedule": "interleaved", "parallelism.interleave": 2})
+            if not train and tp > 1:        # SGLang's data-parallel attention over the TP group
+                out.append({**base, "parallelism.schedule": "1f1b", "parallelism.interleave": 1,
+                            "parallelism.attention_dp": True})
     return out
 
 

@@ -48,7 +48,11 @@ def test_the_search_space_follows_the_workload():
     serve = plan(DECODE, "dgx-h100", ["devices=8"])
     assert {dict(c.settings)["parallelism.schedule"] for c in serve.ranked} == {"1f1b"}
     assert all("memory.zero_stage" not in dict(c.settings) for c in serve.ranked)
+    # serving: data-parallel attention beside plain TP, and no sequence parallelism
+    assert {dict(c.settings)["parallelism.attention_dp"] for c in serve.ranked} == {True, False}
+    assert not any(dict(c.settings)["parallelism.sp"] for c in serve.ranked)
     train = plan(TRAIN, "dgx-h100", ["global_batch=16"])
+    assert not any(dict(c.settings)["parallelism.attention_dp"] for c in train.ranked)
     assert {dict(c.settings)["parallelism.cp"] for c in train.ranked} == {1}
     assert {dict(c.settings)["parallelism.ep"] for c in train.ranked} == {1}
     long = plan(TRAIN, "dgx-h100", ["model=llama3-8b", "seq_len=32768", "global_batch=16"])
