@@ -54,13 +54,13 @@ def run(args) -> int:
     if args.max_step_time is not None:
         from ..units import Dim, parse_quantity
         limit = parse_quantity(args.max_step_time, Dim.SECONDS, "--max-step-time")     # (positive, or an error)
-    runs, failures = _plans(args, _batches(args.batches), limit)
+    vary, runs, failures = _plans(args, _batches(args.batches), limit)
     objective = runs[0][1].objective
     pool = ((r.ranked[0], label) for label, r in runs) if args.each else \
         ((c, label) for label, r in runs for c in r.ranked)
     shown = sorted(pool, key=lambda cl: cl[0].score(objective))[:args.top]
-    label_keys = [k for k in ("hardware", *(k for k, _ in args.vary_parsed)) if len({dict(lb)[k] for lb, _ in runs}) > 1
-                  or k != "hardware"]
+    several = len({dict(lb)["hardware"] for lb, _ in runs}) > 1
+    label_keys = ["hardware"] * several + [k for k, _ in vary]
     keys = [k for k in _SHORT if any(k in dict(c.settings) for c, _ in shown)
             and not (k in _HIDE_UNUSED and all(dict(c.settings).get(k) == _HIDE_UNUSED[k] for c, _ in shown))]
     if args.format == "json":
@@ -87,8 +87,8 @@ def run(args) -> int:
 
 
 def _plans(args, batches, limit):
-    """[(label: ((hardware, name), (vary key, value), ...), PlanResult)] for every machine and --vary
-    combination, and the errors of those where nothing fits (when others fit)."""
+    """(the parsed --vary, [(label: ((hardware, name), (vary key, value), ...), PlanResult)] for every
+    machine and --vary combination, the errors of those where nothing fits when others fit)."""
     import itertools
 
     from ..cost.plan import plan
@@ -99,7 +99,6 @@ def _plans(args, batches, limit):
     if any(k.startswith(HW_PREFIX) for k, _ in vary):
         raise SimhwError("plan --vary: workload fields only (precision, model, seq_len, ...); to vary a spec "
                          "field, give a spec YAML per value with --hw, or use simhw sweep.")
-    args.vary_parsed = vary
     runs, failures = [], []
     combos = list(itertools.product(*(values for _, values in vary)))
     for name in dict.fromkeys(args.hw):
@@ -116,22 +115,22 @@ def _plans(args, batches, limit):
             runs.append(((("hardware", name), *given), result))
     if not runs:
         raise SimhwError(failures[0])
-    return runs, failures
+    return vary, runs, failures
 
 
 def _table(shown, runs, label_keys, keys, limit, failures) -> str:
+    from ..cost.sweep import per_token
     from ..report.fmt import gib, pct, seconds, si, table
 
     rows = []
     for rank, (c, label) in enumerate(shown, 1):
         s, r = dict(c.settings), c.result
-        per_m = 1e6 / max(r.tokens_per_s * r.step_time_s, 1e-30)
         interleave = s.get("parallelism.interleave", 1)
         cells = [f"{s[k]}" + (f" x{interleave}" if k == "parallelism.schedule" and interleave > 1 else "")
                  if k in s else "" for k in keys]
         rows.append([rank] + [dict(label)[k] for k in label_keys] + cells
                     + [seconds(r.step_time_s), si(r.tokens_per_s, "tok/s"), pct(r.mfu), gib(r.memory.peak_bytes),
-                       si(r.energy_j * per_m, "J"), f"${r.cost_usd * per_m:.4g}"])
+                       si(per_token(r, r.energy_j) * 1e6, "J"), f"${per_token(r, r.cost_usd) * 1e6:.4g}"])
     text = table(rows, ["#"] + label_keys + [_SHORT[k] for k in keys]
                  + ["step time", "throughput", "MFU", "memory/device", "energy / M tok", "cloud $ / M tok"], width=400)
     for label, result in runs:

@@ -5,8 +5,8 @@ so does this, with the usual estimate (cost/estimate.py) for every candidate and
 (cost/memory.py) to drop what does not fit before it is costed.
 
 Candidates keep the workload's model, batch, sequence length, device count and dtype, and vary
-- tensor parallelism (powers of two up to the node's devices, 8 for a bare device spec), with
-  sequence parallelism when tp > 1 (Megatron-LM's recommended setting, Korthikanti et al. 2022),
+- tensor parallelism (powers of two up to the node's devices, 8 for a bare device spec), in training
+  with sequence parallelism when tp > 1 (Megatron-LM's recommended setting, Korthikanti et al. 2022),
   its collectives overlapped with the GEMMs when asked (``tp_overlap``);
 - pipeline stages (powers of two up to the layers) with the 1F1B schedule, and the interleaved one
   with two model chunks per device where the layers and micro-batches allow it;
@@ -45,11 +45,12 @@ class Candidate:
     result: Any                              # cost.estimate.EstimateResult
 
     def score(self, objective: Objective) -> float:
+        """The objective's amount per token the step processes (cost/sweep.py per_token)."""
+        from .sweep import per_token
+
         r = self.result
-        tokens = r.tokens_per_s * r.step_time_s
-        amount = {Objective.TIME: r.step_time_s * r.devices, Objective.COST: r.cost_usd,
-                  Objective.ENERGY: r.energy_j}[objective]
-        return amount / tokens if tokens > 0 else float("inf")
+        return per_token(r, {Objective.TIME: r.step_time_s * r.devices, Objective.COST: r.cost_usd,
+                             Objective.ENERGY: r.energy_j}[objective])
 
     def to_dict(self) -> dict:
         r = self.result

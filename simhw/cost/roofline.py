@@ -247,13 +247,10 @@ def scan_chain_s(op: Op, hw: DeviceSpec) -> float:
     return math.ceil(ctas / max(hw.compute_units, 1)) * steps * eff.scan_step_latency_s
 
 
-_DTYPE_OF_BYTES = {4.0: DType.FP32, 2.0: DType.BF16, 1.0: DType.FP8, 0.5: DType.FP4}
-
-
 def _hiding_gemm_s(s, hw: DeviceSpec) -> float:
     """The time of the GEMM a collective runs under (its shape keys ``hide_*``)."""
     bits = {k: s[f"hide_{k}"] / 8 for k in ("in_bits", "weight_bits", "out_bits") if f"hide_{k}" in s}
-    return gemm_time_s(s["hide_m"], s["hide_n"], s["hide_k"], s["hide_batch"], _DTYPE_OF_BYTES[s["hide_dtype_bytes"]],
+    return gemm_time_s(s["hide_m"], s["hide_n"], s["hide_k"], s["hide_batch"], list(DType)[int(s["hide_dtype"])],
                        hw, a_bytes=bits.get("in_bits"), b_bytes=bits.get("weight_bits"),
                        c_bytes=bits.get("out_bits"))[0]
 

@@ -6,12 +6,13 @@ reduce-scatters after the last one (Korthikanti et al. 2022 §4.2.2). Megatron-L
 that run while the GEMM it feeds (all-gather + GEMM) or drains (GEMM + reduce-scatter) computes the
 others; PyTorch's async TP does the same (torchtitan). What remains exposed is the collective's time
 beyond its GEMM's: cost/roofline.py prices the pair from the shape keys this pass adds to the
-collective (``hide_*``: the partner GEMM's m, n, k, batch and operand formats).
+collective (``hide_*``: the partner GEMM's m, n, k, batch, dtype and operand formats).
 """
 from __future__ import annotations
 
 from dataclasses import replace
 
+from ..spec.model import DType
 from .graph import Op, OpKind, Phase, shape
 from .spec import Workload
 
@@ -23,7 +24,7 @@ def hide_keys(gemm: Op) -> dict[str, float]:
     """The shape keys that describe ``gemm`` to the collective it hides."""
     s = gemm.shape
     keys = {"hide_m": s["m"], "hide_n": s["n"], "hide_k": s["k"], "hide_batch": s.get("batch", 1),
-            "hide_dtype_bytes": gemm.dtype.bytes}
+            "hide_dtype": float(list(DType).index(gemm.dtype))}
     keys.update({f"hide_{k}": s[k] for k in ("in_bits", "weight_bits", "out_bits") if k in s})
     return keys
 
