@@ -138,11 +138,11 @@ def plan(workload_path: str, hw_name: str, overrides: Sequence[str] = (), object
     hw = load_hw(hw_name)
     node_devices = hw.device_count if isinstance(hw, NodeSpec) else 8
     train = wl.mode is Mode.TRAIN
-    memory_options = ([(1, "none")], [(3, "none"), (1, "full")], [(3, "full")]) if train else ([(None, None)],)
+    memory_options = _memory_tiers(wl) if train else ([(None, None)],)
     micros = [b for b in micro_batches if b <= wl.global_batch] if train else list(serving_batches or [wl.micro_batch])
 
     def load(sets: dict):
-        return load_workload(workload_path, list(overrides) + [f"{k}={_yaml(v)}" for k, v in sets.items()])
+        return load_workload(workload_path, list(overrides) + [f"{k}={_yaml(v)}" for k, v in _expand(sets).items()])
 
     ranked, invalid, too_big, slow, count = [], 0, 0, 0, 0
     for layout in layouts(wl, node_devices, tp_overlap):
@@ -187,6 +187,46 @@ def _cost_layout(sets: dict, memory_options, load, hw) -> tuple[str, list[Candid
         if costed:
             return "ok", costed
     return "oom", []
+
+
+def _memory_tiers(wl) -> tuple[list, ...]:
+    """(ZeRO stage, recompute) settings in tiers of growing saving: ZeRO-1 and no recompute; ZeRO-3,
+    or ZeRO-1 with the light selective modules (the norms, the experts' activation, MLA's up
+    projections: what Megatron-Bridge's MoE recipes recompute), or full recompute; ZeRO-3 with
+    either recompute."""
+    light = light_modules(wl)
+    mid = [(3, "none")] + ([(1, light)] if light else []) + [(1, "full")]
+    return [(1, "none")], mid, ([(3, light)] if light else []) + [(3, "full")]
+
+
+def light_modules(wl) -> str:
+    """The cheap recompute modules that apply to ``wl``'s model, ``+``-joined ("" if none)."""
+    from ..workload.recompute import check_modules
+    from ..workload.spec import RecomputeModule as M, Recompute, replace_memory
+
+    out = []
+    for mod in (M.LAYERNORM, M.MOE_ACT, M.MLA_UP_PROJ):
+        trial = replace_memory(wl, recompute=Recompute.SELECTIVE, recompute_modules=frozenset({mod}))
+        try:
+            check_modules(trial.memory, wl.model, wl.framework, wl.mode, "")
+        except SimhwError:
+            continue
+        out.append(mod.value)
+    return "+".join(out)
+
+
+def _expand(sets: dict) -> dict:
+    """A candidate's settings as workload overrides: a recompute given as modules is a selective
+    one with those modules (and none / full clear any modules the workload names)."""
+    value = sets.get("memory.recompute")
+    if value is None:
+        return sets
+    out = dict(sets)
+    if value in ("none", "full", "selective"):
+        out["memory.recompute_modules"] = "[]"
+    else:
+        out["memory.recompute"], out["memory.recompute_modules"] = "selective", value
+    return out
 
 
 def _yaml(value: Any) -> str:

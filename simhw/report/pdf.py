@@ -52,7 +52,7 @@ def _subtitle(results, wl) -> str:
             f"micro-batch {wl.micro_batch}", wl.dtype.value
             + (f" (linears {wl.precision.recipe.value})" if wl.precision.dtype is not None else "")]
     if wl.mode.value == "train":
-        bits.append(f"recompute {wl.memory.recompute.value}")
+        bits.append(f"recompute {wl.memory.recompute_label()}")
     return " · ".join(bits)
 
 

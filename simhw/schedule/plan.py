@@ -23,7 +23,8 @@ from typing import Mapping
 from ..errors import PlanError
 from ..yamlio import check_keys, read_yaml
 
-TENSOR_CLASSES = ("input", "attn_norm", "qkv", "attn_out", "mlp_norm", "mlp_act", "mlp_mid", "masks", "scores")
+TENSOR_CLASSES = ("input", "attn_norm", "qkv", "attn_out", "mlp_norm", "mlp_act", "mlp_mid", "masks", "scores",
+                  "moe_in")
 
 
 class Action(Enum):
@@ -93,7 +94,8 @@ def workload_plan(wl) -> Plan:
     as the workload's op graph does (workload_recompute): what simulate runs without a plan."""
     from dataclasses import replace
     name = {"none": "none", "selective": "selective", "full": "full-recompute"}[wl.memory.recompute.value]
-    return replace(builtin_plan(name), workload_recompute=True)
+    label = "selective " + wl.memory.recompute_label() if wl.memory.recompute_modules else name
+    return replace(builtin_plan(name), name=label, workload_recompute=True)
 
 
 BUILTIN_PLANS = ("none", "full-recompute", "selective", "cpu-offload", "ssdtrain", "memo")

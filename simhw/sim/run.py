@@ -53,7 +53,8 @@ PRODUCERS = {"attn_norm": ("attn_norm",),
                      "lin_in", "lin_conv"),
              "attn_out": ("attn", "attn_gate", "lin_scan", "lin_norm"),
              "mlp_norm": ("o_absorb", "attn_out", "lin_out", "tp_attn", "residual1", "mlp_norm"), "mlp_act": ("mlp_up",),
-             "mlp_mid": ("mlp_act",), "scores": ("attn",), "masks": (), "input": ()}
+             "mlp_mid": ("mlp_act",), "scores": ("attn",), "masks": (), "input": (),
+             "moe_in": ("moe_router", "moe_gate", "moe_dispatch", "moe_a2a")}
 RESOURCES = ("compute", "h2d", "d2h", "nvme_write", "nvme_read", "host", "network")
 
 

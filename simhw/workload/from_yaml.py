@@ -17,6 +17,7 @@ from ..yamlio import check_keys, closest, read_yaml
 from .hf_config import hf_config_fields
 from .builtins import BUILTIN, builtin_model
 from .model_checks import check_model
+from .recompute import check_modules, parse_modules
 from .models import Activation, ModelConfig, Norm, Position, Recurrent
 from .precision import parse_precision
 from .spec import (DecodeOptions, EngineOptions, Framework, Loss, MemoryOptions, Mode, Optimizer, OptimizerKernel,
@@ -150,6 +151,7 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
         if framework is Framework.FUSED:
             raise WorkloadError(f"{w}optimizer_kernel: applies to framework eager or compiled (torch.optim); "
                                 f"the fused framework's update is always one fused kernel.")
+    check_modules(memory, model, framework, mode, w)
     name = str(raw.get("name") or Path(where).stem)
     return Workload(name=name, model=model, mode=mode, seq_len=seq_len, global_batch=gbatch,
                     micro_batch=micro, dtype=dtype, optimizer=optimizer, devices=devices,
@@ -235,7 +237,11 @@ def _memory(data: Any, w: str) -> MemoryOptions:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
                 raise WorkloadError(f"{p}{key}: expected a number from {lo} to {hi}, got {v!r}.")
             out[key] = float(v)
-    return MemoryOptions(recompute=_enum(Recompute, data.get("recompute", "none"), f"{p}recompute"),
+    modules = parse_modules(data["recompute_modules"], f"{p}recompute_modules") if "recompute_modules" in data \
+        else frozenset()
+    default = "selective" if modules else "none"     # modules alone imply a selective recompute
+    return MemoryOptions(recompute=_enum(Recompute, data.get("recompute", default), f"{p}recompute"),
+                         recompute_modules=modules,
                          flash_attention=_bool(data, "flash_attention", p, True), zero_stage=zero,
                          kv_group_size=_pos_int(data, "kv_group_size", p, 128),
                          weight_group_size=_pos_int(data, "weight_group_size", p, 128),

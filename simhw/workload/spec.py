@@ -1,7 +1,7 @@
 """The frozen :class:`Workload`: what run to cost (model, mode, batch, parallelism, memory options)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from ..spec.model import DType
@@ -18,6 +18,21 @@ class Recompute(Enum):
     NONE = "none"
     SELECTIVE = "selective"     # Korthikanti §5: recompute QK^T, softmax, dropout, attention over V
     FULL = "full"               # keep only each layer's input
+
+
+class RecomputeModule(Enum):
+    """What ``recompute: selective`` re-runs in backward (Megatron-LM's ``--recompute-modules``,
+    megatron/core/transformer/transformer_config.py; Megatron Core MoE report, arXiv 2603.07685 §4).
+    Each drops the tensors its module would keep for backward and runs the module's forward again
+    before the layer's backward (workload/recompute.py)."""
+
+    CORE_ATTN = "core_attn"             # QK^T, softmax, attention over V (Korthikanti §5): the default
+    LAYERNORM = "layernorm"             # a norm whose output a separate linear reads
+    MLP = "mlp"                         # a dense FFN: up projection, activation, down projection
+    MOE = "moe"                         # a whole mixture-of-experts FFN: router, dispatch, experts, combine
+    MOE_ACT = "moe_act"                 # the routed experts' activation function
+    SHARED_EXPERTS = "shared_experts"   # the shared experts' FFN
+    MLA_UP_PROJ = "mla_up_proj"         # multi-head latent attention's up projections (q_up, kv_up)
 
 
 class Loss(Enum):
@@ -172,6 +187,7 @@ class Parallelism:
 @dataclass(frozen=True)
 class MemoryOptions:
     recompute: Recompute = Recompute.NONE
+    recompute_modules: frozenset = frozenset()     # RecomputeModule; recompute: selective with none -> core_attn
     flash_attention: bool = True
     zero_stage: int = 0
     kv_bits: float = 16.0
@@ -185,6 +201,19 @@ class MemoryOptions:
     weight_group_size: int = 128       # weights sharing one scale (and zero point) when weight_bits is set
     weight_scale_bits: float = 32.0    # bits of each group's scale and zero point: 16 + 16 (AWQ, GPTQ); an
                                        # MXFP4 group of 32 has one 8-bit power-of-two scale (gpt-oss's experts)
+
+    def recomputed(self, recompute: Recompute | None = None) -> frozenset:
+        """The modules a selective recompute re-runs (Megatron's default: the attention core);
+        empty for none and full. ``recompute`` overrides the workload's own setting."""
+        if (self.recompute if recompute is None else recompute) is not Recompute.SELECTIVE:
+            return frozenset()
+        return self.recompute_modules or frozenset({RecomputeModule.CORE_ATTN})
+
+    def recompute_label(self) -> str:
+        """``none``, ``full``, ``selective`` (the attention core) or the modules, ``+``-joined."""
+        if self.recompute is not Recompute.SELECTIVE or not self.recompute_modules:
+            return self.recompute.value
+        return "+".join(sorted(m.value for m in self.recompute_modules))
 
     def weight_bits_effective(self, dtype_bits: float) -> float:
         """Bits per stored layer weight: weight_bits plus each group's scale and zero point (AWQ, Lin
@@ -260,3 +289,8 @@ class Workload:
     def microbatches(self) -> int:
         """Micro-batches per pipeline per step: global batch / (micro batch x data-parallel size)."""
         return max(1, self.global_batch // (self.micro_batch * self.parallelism.dp))
+
+
+def replace_memory(wl: Workload, **changes) -> Workload:
+    """``wl`` with ``changes`` to its memory options."""
+    return replace(wl, memory=replace(wl.memory, **changes))

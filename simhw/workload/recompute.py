@@ -1,0 +1,133 @@
+"""Module-wise selective recompute: what ``memory.recompute: selective`` with ``recompute_modules``
+re-runs in backward, and which saved tensors it drops (cost/memory.py saved_tensor_bytes).
+
+Megatron-LM's ``--recompute-granularity selective --recompute-modules`` (transformer_config.py;
+the fine-grained recomputation of the Megatron Core MoE report, arXiv 2603.07685 §4) checkpoints
+pieces of a layer rather than all of it: each piece keeps its input and drops what it would have
+kept for backward, and its forward runs again just before the layer's backward. The pieces:
+
+- ``core_attn``: QK^T, softmax and attention over V (Korthikanti et al. 2022 §5; the default).
+  Without FlashAttention this drops the s x s scores; with it, the kernel keeps only its inputs,
+  output and log-sum-exp, so nothing of note is dropped and the kernel's forward runs again.
+- ``layernorm``: a norm whose output a separate linear reads. Transformer Engine fuses the norm
+  into the next linear (LayerNormLinear) in dense attention and dense FFNs, where the linear keeps
+  the norm's output anyway; Megatron's layer specs keep the norm separate before multi-head latent
+  attention's down projections and before a mixture of experts' router (TENorm), and so do eager
+  and compiled PyTorch everywhere. Dropping that output costs the norm again.
+- ``mlp`` / ``moe``: the whole dense FFN / mixture-of-experts block (router, dispatch, experts,
+  combine, shared experts, and the block's tensor-parallel collective): keeps the block's input.
+- ``moe_act``: the routed experts' activation function: drops its output (the down projection's
+  input) and runs it again from the kept up-projection output.
+- ``shared_experts``: the shared experts' FFN.
+- ``mla_up_proj``: multi-head latent attention's up projections: keeps the latents, drops the
+  per-head Q, K and V and runs q_up / kv_up again.
+
+A module that the model does not have is an error rather than a silent no-op.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import WorkloadError
+from .graph import Op
+from .models import ModelConfig
+from .spec import Framework, MemoryOptions, Mode, Recompute, RecomputeModule, Workload
+
+M = RecomputeModule
+
+
+def parse_modules(value: Any, where: str) -> frozenset:
+    """``recompute_modules`` from YAML: a list of module names, or one string of them joined by
+    ``+`` (as ``--vary`` takes it); an empty list names none."""
+    items = [v for v in value.split("+") if v.strip()] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise WorkloadError(f"{where}: expected a list of modules (or one string joined by +), got {value!r}; "
+                            f"choose from: {', '.join(m.value for m in M)}.")
+    out = set()
+    for item in items:
+        try:
+            out.add(M(str(item).strip().lower()))
+        except ValueError:
+            raise WorkloadError(f"{where}: {item!r} is not a recompute module; choose from: "
+                                f"{', '.join(m.value for m in M)}.") from None
+    return frozenset(out)
+
+
+def check_modules(memory: MemoryOptions, model: ModelConfig, framework: Framework, mode: Mode, w: str) -> None:
+    """A one-line WorkloadError for recompute_modules that cannot apply: with a recompute other
+    than selective, outside training, or naming a piece the model does not have."""
+    mods = memory.recompute_modules
+    if not mods:
+        return
+    p = f"{w}memory.recompute_modules"
+    if memory.recompute is not Recompute.SELECTIVE:
+        raise WorkloadError(f"{p}: modules are what a selective recompute re-runs, but memory.recompute is "
+                            f"{memory.recompute.value}; set recompute: selective or drop recompute_modules.")
+    if mode is not Mode.TRAIN:
+        raise WorkloadError(f"{p}: recompute applies to training (mode: train), not {mode.value}; drop it.")
+    dense_ffn = model.ffn_layers > model.moe_layers
+    missing = {M.MOE: not model.moe, M.MOE_ACT: not model.moe, M.SHARED_EXPERTS: not model.shared_expert_ffn,
+               M.MLA_UP_PROJ: not model.mla, M.MLP: not dense_ffn, M.CORE_ATTN: not model.attention_layers,
+               M.LAYERNORM: not _separate_norms(model, framework)}
+    for mod in sorted(mods, key=lambda m: m.value):
+        if missing[mod]:
+            raise WorkloadError(f"{p}: {mod.value} does not apply to {model.name}, which has no {_WHAT[mod]}; "
+                                f"drop it from the list.")
+
+
+_WHAT = {M.MOE: "mixture of experts", M.MOE_ACT: "mixture of experts", M.SHARED_EXPERTS: "shared experts",
+         M.MLA_UP_PROJ: "multi-head latent attention", M.MLP: "dense FFN layer", M.CORE_ATTN: "attention layer",
+         M.LAYERNORM: "norm outside a fused LayerNormLinear (framework fused: only before multi-head latent "
+                      "attention and a mixture of experts)"}
+
+
+def _separate_norms(model: ModelConfig, framework: Framework) -> bool:
+    return framework is not Framework.FUSED or model.mla or model.moe
+
+
+def norm_dropped(wl: Workload, layer: int, ffn: bool, mods: frozenset) -> bool:
+    """Whether ``layernorm`` among ``mods`` drops the output of ``layer``'s attention norm
+    (``ffn`` False) or FFN norm: the norm runs as its own kernel there (module docstring)."""
+    if M.LAYERNORM not in mods:
+        return False
+    if wl.framework is not Framework.FUSED:
+        return True
+    m = wl.model
+    return m.is_moe_layer(layer) if ffn else m.mla and m.has_mixer(layer) and m.is_attention(layer)
+
+
+def norm_dropped_fraction(wl: Workload, ffn: bool, mods: frozenset) -> float:
+    """The share of the model's layers whose attention (or FFN) norm output ``mods`` drop."""
+    if M.LAYERNORM not in mods:
+        return 0.0
+    m = wl.model
+    return sum(norm_dropped(wl, i, ffn, mods) for i in range(m.layers)) / m.layers
+
+
+def recompute_ops(wl: Workload, layer: int, ops: list[Op]) -> list[Op]:
+    """The forward ops of ``layer`` (``ops``, in order) that its selective recompute runs again."""
+    mods = wl.memory.recomputed()
+    base = [op.name.rsplit(".", 1)[0] for op in ops]
+    ffn = _ffn_block(base)
+    moe = wl.model.is_moe_layer(layer)
+    keep = []
+    for j, (op, b) in enumerate(zip(ops, base)):
+        core = M.CORE_ATTN in mods and b == "attn"
+        norm = (b == "attn_norm" and norm_dropped(wl, layer, False, mods)) or \
+               (b == "mlp_norm" and norm_dropped(wl, layer, True, mods))
+        block = j in ffn and ((M.MOE in mods and moe) or (M.MLP in mods and not moe))
+        act = M.MOE_ACT in mods and moe and b == "mlp_act"
+        shared = M.SHARED_EXPERTS in mods and moe and b.startswith("moe_shared")
+        mla = M.MLA_UP_PROJ in mods and b in ("q_up", "kv_up", "rope")
+        if core or norm or block or act or shared or mla:
+            keep.append(op)
+    return keep
+
+
+def _ffn_block(base: list[str]) -> set[int]:
+    """Indices of the FFN block's ops: after the FFN norm, up to the residual add."""
+    if "mlp_norm" not in base:
+        return set()
+    start = base.index("mlp_norm") + 1
+    end = base.index("residual2") if "residual2" in base else len(base)
+    return set(range(start, end))
