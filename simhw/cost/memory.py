@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 from ..workload.precision import PER_TENSOR, quantized_fraction
-from ..workload.recompute import norm_dropped_fraction
+from ..workload.recompute import block_fraction, norm_dropped_fraction
 from ..workload.spec import (Framework, Loss, Mode, Optimizer, OptimizerKernel, PipeSchedule, Recompute,
                              RecomputeModule, Workload,
                              stage_layers)
@@ -111,6 +111,12 @@ def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> d
     router's fp32 scores. Full recompute keeps ``input`` only;
     a selective one drops what its modules would keep (workload/recompute.py).
     """
+    if recompute is None and wl.memory.recompute is Recompute.FULL and wl.memory.recompute_layers:
+        # recompute_layers: the mean of the layers recomputed (input only) and those kept whole
+        f = block_fraction(wl)
+        whole = saved_tensor_bytes(wl, recompute=Recompute.NONE)
+        return {k: v * (1 - f) + (f * saved_tensor_bytes(wl, recompute=Recompute.FULL)[k] if k == "input" else 0.0)
+                for k, v in whole.items()}
     m, par = wl.model, wl.parallelism
     recompute = wl.memory.recompute if recompute is None else recompute
     s, b, h, t = wl.seq_len / par.cp, wl.micro_batch, m.hidden, par.tp

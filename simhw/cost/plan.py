@@ -217,11 +217,12 @@ def light_modules(wl) -> str:
 
 def _expand(sets: dict) -> dict:
     """A candidate's settings as workload overrides: a recompute given as modules is a selective
-    one with those modules (and none / full clear any modules the workload names)."""
+    one with those modules (and none / full clear any modules the workload names); every layer
+    recomputes under full (recompute_layers 0)."""
     value = sets.get("memory.recompute")
     if value is None:
         return sets
-    out = dict(sets)
+    out = dict(sets, **{"memory.recompute_layers": 0})
     if value in ("none", "full", "selective"):
         out["memory.recompute_modules"] = "[]"
     else:

@@ -101,7 +101,7 @@ def _stage_plan(wl: Workload, hw, plan, costs, lps: np.ndarray) -> tuple[np.ndar
     per_class = saved_tensor_bytes(wl, recompute=Recompute.NONE)
     if wl.memory.flash_attention:
         per_class["scores"] = 0.0
-    full = lambda: layer_costs(replace(wl, memory=replace(wl.memory, recompute=Recompute.FULL)), hw).recompute_s  # noqa: E731
+    full = lambda: layer_costs(replace(wl, memory=replace(wl.memory, recompute=Recompute.FULL, recompute_layers=0)), hw).recompute_s  # noqa: E731
     layers = wl.model.layers
     rec, kept = np.zeros(len(lps)), np.zeros(len(lps))
     first = np.concatenate(([0], np.cumsum(lps)[:-1])).astype(int)

@@ -235,7 +235,7 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
 
     @functools.cache
     def full_recompute_s() -> float:
-        return layer_costs(replace(wl, memory=replace(wl.memory, recompute=Recompute.FULL)), hw).recompute_s
+        return layer_costs(replace(wl, memory=replace(wl.memory, recompute=Recompute.FULL, recompute_layers=0)), hw).recompute_s
 
     dispatch = None
     if not train:

@@ -23,6 +23,11 @@ kept for backward, and its forward runs again just before the layer's backward. 
   per-head Q, K and V and runs q_up / kv_up again.
 
 A module that the model does not have is an error rather than a silent no-op.
+
+``recompute_layers: N`` with ``recompute: full`` recomputes only the first N layers of each model
+chunk (a pipeline stage, or each of its interleaved chunks) and keeps everything of the others:
+Megatron-LM's ``--recompute-method block --recompute-num-layers N``, which trades the two ends of
+the memory / time range continuously.
 """
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ from typing import Any
 from ..errors import WorkloadError
 from .graph import Op
 from .models import ModelConfig
-from .spec import Framework, MemoryOptions, Mode, Recompute, RecomputeModule, Workload
+from .spec import Framework, MemoryOptions, Mode, Recompute, RecomputeModule, Workload, stage_starts
 
 M = RecomputeModule
 
@@ -83,6 +88,46 @@ _WHAT = {M.MOE: "mixture of experts", M.MOE_ACT: "mixture of experts", M.SHARED_
 
 def _separate_norms(model: ModelConfig, framework: Framework) -> bool:
     return framework is not Framework.FUSED or model.mla or model.moe
+
+
+def chunk_size(wl: Workload) -> int:
+    """Layers in each model chunk: a pipeline stage's, over its interleaved chunks (the largest
+    stage's when pp does not divide the layers)."""
+    par = wl.parallelism
+    return -(-wl.model.layers // (par.pp * par.interleave))
+
+
+def block_recomputed(wl: Workload, layer: int) -> bool:
+    """Whether full recompute re-runs ``layer``: every layer, or with recompute_layers N the first N
+    of its chunk."""
+    n = wl.memory.recompute_layers
+    if not n:
+        return True
+    par = wl.parallelism
+    if par.interleave > 1:      # the interleaved schedule's chunks are equal (the layers must divide)
+        return layer % chunk_size(wl) < n
+    start = max(s for s in stage_starts(wl.model.layers, par.pp) if s <= layer)
+    return layer - start < n
+
+
+def block_fraction(wl: Workload) -> float:
+    """The share of layers a full recompute re-runs."""
+    n = wl.memory.recompute_layers
+    return 1.0 if not n else min(1.0, n / chunk_size(wl))
+
+
+def check_layers(memory: MemoryOptions, wl_layers_per_chunk: int, w: str) -> None:
+    """A one-line WorkloadError for recompute_layers without full recompute or beyond a chunk."""
+    n = memory.recompute_layers
+    if not n:
+        return
+    p = f"{w}memory.recompute_layers"
+    if memory.recompute is not Recompute.FULL:
+        raise WorkloadError(f"{p}: {n} layers of each chunk are fully recomputed, which needs recompute: full "
+                            f"(memory.recompute is {memory.recompute.value}); set it or drop recompute_layers.")
+    if n > wl_layers_per_chunk:
+        raise WorkloadError(f"{p}: {n} is more than the {wl_layers_per_chunk} layers of each model chunk (layers / "
+                            f"(pp x interleave)); use 1 to {wl_layers_per_chunk}, or drop it to recompute every layer.")
 
 
 def norm_dropped(wl: Workload, layer: int, ffn: bool, mods: frozenset) -> bool:

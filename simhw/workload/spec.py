@@ -188,6 +188,8 @@ class Parallelism:
 class MemoryOptions:
     recompute: Recompute = Recompute.NONE
     recompute_modules: frozenset = frozenset()     # RecomputeModule; recompute: selective with none -> core_attn
+    recompute_layers: int = 0          # recompute: full on only the first N layers of each model chunk (Megatron's
+                                       # --recompute-method block --recompute-num-layers N); 0 -> every layer
     flash_attention: bool = True
     zero_stage: int = 0
     kv_bits: float = 16.0

@@ -23,7 +23,7 @@ from .mixers import attention_ops, mla_ops, recurrent_ops
 from .opbuild import COLL_CODE, backward_ops, elementwise, gemm
 from .overlap import overlap_tp_comm
 from .precision import low_precision_ops
-from .recompute import recompute_ops
+from .recompute import block_recomputed, recompute_ops
 from .spec import Framework, Mode, Optimizer, Recompute, Workload, stage_layers, stage_starts
 
 _OPT_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optimizer step
@@ -58,7 +58,7 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
     ops.append(Op("embedding", OpKind.EMBEDDING, Phase.FWD, -1, 0.0, wl.dtype,
                   weight_bytes=n * m.hidden * e, input_bytes=n * 8, output_bytes=n * m.hidden * e,
                   shape=shape(elements=n * m.hidden)))
-    groups = _layer_groups(m, par.pp, wl.precision) if compact else [(i, 1) for i in range(m.layers)]
+    groups = _layer_groups(wl) if compact else [(i, 1) for i in range(m.layers)]
     ids = [i for i, _ in groups]
     layer_fwd = [_layer_ops(wl, i, n, batch, s_q, s_kv, Phase.FWD) for i in ids]
     if compact:
@@ -71,7 +71,7 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
     if train:
         ops.extend(b for op in reversed(_head_ops(wl, head_tokens, Phase.FWD)) for b in backward_ops(op))
         for i in reversed(range(len(ids))):
-            if recompute is Recompute.FULL:
+            if recompute is Recompute.FULL and block_recomputed(wl, ids[i]):
                 ops.extend(_as_recompute(op) for op in _recomputed(wl, layer_fwd[i]))
             elif recompute is Recompute.SELECTIVE:     # the modules it names (workload/recompute.py)
                 ops.extend(_as_recompute(op) for op in recompute_ops(wl, ids[i], layer_fwd[i]))
@@ -128,15 +128,15 @@ def _draft_ops(wl: Workload, batch: int, s_kv: int, k: int) -> list[Op]:
     return ops
 
 
-def _layer_groups(m, pp: int, precision=None) -> list[tuple[int, int]]:
+def _layer_groups(wl: Workload) -> list[tuple[int, int]]:
     """(first layer, count) of each kind of layer (ModelConfig.layer_kind: dense or routed FFN,
-    windowed or global attention; with a precision recipe, quantized or kept in the dtype) within
-    each pipeline stage, in order of first appearance."""
-    out = []
-    for first, count in zip(stage_starts(m.layers, pp), stage_layers(m.layers, pp)):
+    windowed or global attention; with a precision recipe, quantized or kept in the dtype; with
+    recompute_layers, recomputed or kept) within each pipeline stage, in order of first appearance."""
+    m, precision, out = wl.model, wl.precision, []
+    for first, count in zip(stage_starts(m.layers, wl.parallelism.pp), stage_layers(m.layers, wl.parallelism.pp)):
         kinds: dict = {}
         for i in range(first, first + count):
-            kind = (m.layer_kind(i), precision is not None and precision.quantized(i, m.layers))
+            kind = (m.layer_kind(i), precision.quantized(i, m.layers), block_recomputed(wl, i))
             j, c = kinds.get(kind, (i, 0))
             kinds[kind] = (j, c + 1)
         out += sorted(kinds.values())

@@ -19,8 +19,8 @@ from simhw.workload.transformer import build_graph
 S, B = 4096, 1
 
 
-def _wl(model="qwen3-30b-a3b", modules=None, **raw):
-    memory = {"zero_stage": 1, **({"recompute_modules": modules} if modules is not None else {})}
+def _wl(model="qwen3-30b-a3b", modules=None, memory=None, **raw):
+    memory = {"zero_stage": 1, **({"recompute_modules": modules} if modules is not None else {}), **(memory or {})}
     base = {"model": model, "mode": "train", "seq_len": S, "micro_batch": B, "global_batch": 64, "devices": 16,
             "dtype": "bf16", "optimizer": "adamw", "parallelism": {"ep": 8}, "memory": memory}
     base.update(raw)
@@ -157,3 +157,36 @@ def test_plan_offers_the_light_modules_when_they_fit_and_full_does_not_pay(capsy
     assert code == 0
     rows = capsys.readouterr().out.splitlines()
     assert any(",layernorm+moe_act," in r for r in rows[1:])
+
+
+def test_recompute_layers_moves_linearly_between_none_and_full():
+    hw = load_hw("dgx-h100")
+    full = {"recompute": "full"}
+    none, all_, part = (estimate(_wl(memory=m), hw) for m in ({}, full, {**full, "recompute_layers": 12}))
+    f = 12 / 48
+    act = lambda r: r.memory.activations_bytes   # noqa: E731
+    assert act(part) == pytest.approx((1 - f) * act(none) + f * act(all_), rel=1e-9)
+    extra = lambda r: r.hardware_flops - r.model_flops   # noqa: E731
+    assert extra(part) == pytest.approx(f * extra(all_), rel=1e-9)
+    assert none.step_time_s < part.step_time_s < all_.step_time_s
+    wl = _wl(memory={**full, "recompute_layers": 12})
+    assert simulate_step(wl, hw, keep_tasks=False).step_time_s == pytest.approx(part.step_time_s, rel=0.03)
+
+
+def test_recompute_layers_counts_from_each_stages_first_layer():
+    from simhw.workload.recompute import block_recomputed
+    wl = _wl(memory={"recompute": "full", "recompute_layers": 2}, parallelism={"ep": 4, "pp": 4})
+    assert [i for i in range(48) if block_recomputed(wl, i)] == [0, 1, 12, 13, 24, 25, 36, 37]
+    vp = _wl(memory={"recompute": "full", "recompute_layers": 1},
+             parallelism={"ep": 4, "pp": 2, "interleave": 2, "schedule": "interleaved"})
+    assert [i for i in range(48) if block_recomputed(vp, i)] == [0, 12, 24, 36]
+
+
+@pytest.mark.parametrize("memory,needle", [
+    ({"recompute_layers": 2}, "needs recompute: full"),
+    ({"recompute": "full", "recompute_layers": 49}, "more than the 48 layers of each model chunk"),
+    ({"recompute": "full", "recompute_layers": -1}, "recompute_layers"),
+])
+def test_bad_recompute_layers_are_one_line_errors(memory, needle):
+    with pytest.raises(WorkloadError, match=needle):
+        _wl(memory=memory)
