@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 from ..workload.precision import PER_TENSOR, quantized_fraction
-from ..workload.recompute import block_fraction, norm_dropped_fraction
+from ..workload.recompute import block_fraction, norm_dropped_fraction, op_saved_elements
 from ..workload.spec import (Framework, Loss, Mode, Optimizer, OptimizerKernel, PipeSchedule, Recompute,
                              RecomputeModule, Workload,
                              stage_layers)
@@ -125,6 +125,8 @@ def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> d
     rep = t if par.sp else 1                     # replicated tensors are sharded only with SP
     if recompute is Recompute.FULL:
         return {"input": e * sbh / rep}          # Table 2 last row: 2sbh (no SP split in the paper)
+    if recompute is Recompute.OP:                # torchtitan's per-op checkpointing (workload/recompute.py)
+        return {k: e * s * b * v for k, v in op_saved_elements(wl).items()}
     mods = wl.memory.recomputed(recompute)
     mask = 1.0 if m.dropout else 0.0
     gated = 2 if m.activation.gated else 1

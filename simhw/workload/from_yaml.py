@@ -17,7 +17,7 @@ from ..yamlio import check_keys, closest, read_yaml
 from .hf_config import hf_config_fields
 from .builtins import BUILTIN, builtin_model
 from .model_checks import check_model
-from .recompute import check_layers, check_modules, parse_modules
+from .recompute import check_layers, check_modules, check_op, parse_modules
 from .models import Activation, ModelConfig, Norm, Position, Recurrent
 from .precision import parse_precision
 from .spec import (DecodeOptions, EngineOptions, Framework, Loss, MemoryOptions, Mode, Optimizer, OptimizerKernel,
@@ -152,6 +152,7 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
             raise WorkloadError(f"{w}optimizer_kernel: applies to framework eager or compiled (torch.optim); "
                                 f"the fused framework's update is always one fused kernel.")
     check_modules(memory, model, framework, mode, w)
+    check_op(memory, model, framework, w)
     check_layers(memory, -(-model.layers // (par.pp * par.interleave)), w)
     name = str(raw.get("name") or Path(where).stem)
     return Workload(name=name, model=model, mode=mode, seq_len=seq_len, global_batch=gbatch,

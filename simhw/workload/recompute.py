@@ -24,6 +24,15 @@ kept for backward, and its forward runs again just before the layer's backward. 
 
 A module that the model does not have is an error rather than a silent no-op.
 
+``recompute: op`` is torchtitan's per-op selective activation checkpointing (its default ``mode:
+selective, selective_ac_option: op``; torchtitan/distributed/activation_checkpoint.py), a
+torch.utils.checkpoint policy over each block: the outputs of the attention kernel, of
+reduce-scatters and of every odd-numbered matmul in forward order are saved (wq, wv, w1, w2 of a
+Llama block: the block's matmul counter restarts in each block), all else is recomputed in
+backward from the block's input, up to the last tensor backward needs (early stop): the norms,
+RoPE, wk, wo, w3 (or, in a non-gated FFN, nothing past the activation) and the elementwise ops.
+It runs in eager or compiled PyTorch, on dense blocks with standard attention.
+
 ``recompute_layers: N`` with ``recompute: full`` recomputes only the first N layers of each model
 chunk (a pipeline stage, or each of its interleaved chunks) and keeps everything of the others:
 Megatron-LM's ``--recompute-method block --recompute-num-layers N``, which trades the two ends of
@@ -31,11 +40,13 @@ the memory / time range continuously.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..errors import WorkloadError
-from .graph import Op
+from .graph import Collective, Op, OpKind
 from .models import ModelConfig
+from .opbuild import COLL_CODE, gemm
 from .spec import Framework, MemoryOptions, Mode, Recompute, RecomputeModule, Workload, stage_starts
 
 M = RecomputeModule
@@ -88,6 +99,59 @@ _WHAT = {M.MOE: "mixture of experts", M.MOE_ACT: "mixture of experts", M.SHARED_
 
 def _separate_norms(model: ModelConfig, framework: Framework) -> bool:
     return framework is not Framework.FUSED or model.mla or model.moe
+
+
+def check_op(memory: MemoryOptions, model: ModelConfig, framework: Framework, w: str) -> None:
+    """A one-line WorkloadError where per-op checkpointing (torchtitan's policy) does not apply."""
+    if memory.recompute is not Recompute.OP:
+        return
+    if framework is Framework.FUSED:
+        raise WorkloadError(f"{w}memory.recompute: op is torchtitan's per-op checkpoint policy over eager or compiled "
+                            f"PyTorch (framework: eager or compiled); Megatron-style runs use selective with "
+                            f"recompute_modules, or full.")
+    if model.moe or model.mla or model.recurrent_layers or model.attention_gate or model.block_pattern:
+        raise WorkloadError(f"{w}memory.recompute: op (torchtitan's per-op policy) is modelled for dense blocks with "
+                            f"standard attention; {model.name} has experts, latent, gated or recurrent mixers. Use "
+                            f"selective with recompute_modules, or full.")
+
+
+def op_saved_elements(wl: Workload) -> dict[str, float]:
+    """What per-op checkpointing keeps of one block, per token on one TP rank, by saved-tensor class
+    (cost/memory.py): the input (``input``), wq's and wv's outputs (``qkv``), the attention output
+    and its fp32 log-sum-exp (``attn_out``, the last in elements of the dtype), w1's output
+    (``mlp_act``) and, in a gated FFN, w2's (``mlp_mid``)."""
+    m, par = wl.model, wl.parallelism
+    t, rep = par.tp, (par.tp if par.sp else 1)
+    heads, kv_heads = m.heads / t, max(1, m.kv_heads // t)
+    q_dim, kv_dim = heads * m.head_dim, kv_heads * m.head_dim
+    e = wl.memory.activation_bits / 8
+    return {"input": m.hidden / rep, "qkv": q_dim + kv_dim, "attn_out": q_dim + 4 * heads / e,
+            "mlp_act": m.ffn / t, "mlp_mid": m.hidden if m.activation.gated else 0.0}
+
+
+def op_recompute_ops(wl: Workload, layer: int, ops: list[Op]) -> list[Op]:
+    """The forward ops per-op checkpointing runs again for ``layer`` (module docstring): every op
+    before the FFN's down projection except the saved ones (attention, reduce-scatters, wq / wv /
+    w1), with wk and, in a gated FFN, w3 as GEMMs of their own."""
+    out = []
+    for op in ops:
+        b = op.name.rsplit(".", 1)[0]
+        if b == "mlp_down":
+            break
+        if b == "attn" or (op.kind is OpKind.COLLECTIVE and op.shape.get("collective") == COLL_CODE[
+                Collective.REDUCE_SCATTER]):
+            continue
+        if b == "qkv":      # wk: the second matmul
+            kv = op.shape["n"] * wl.model.kv_dim / (wl.model.q_dim + 2 * wl.model.kv_dim)
+            out.append(replace(gemm(f"qkv_k.{layer}", layer, op.phase, op.dtype, op.shape["m"], op.shape["k"], kv),
+                               count=op.count))
+        elif b == "mlp_up":
+            if wl.model.activation.gated:   # w3: the sixth
+                out.append(replace(gemm(f"mlp_up_w3.{layer}", layer, op.phase, op.dtype, op.shape["m"],
+                                        op.shape["k"], op.shape["n"] / 2), count=op.count))
+        else:
+            out.append(op)
+    return out
 
 
 def chunk_size(wl: Workload) -> int:

@@ -18,6 +18,8 @@ class Recompute(Enum):
     NONE = "none"
     SELECTIVE = "selective"     # Korthikanti §5: recompute QK^T, softmax, dropout, attention over V
     FULL = "full"               # keep only each layer's input
+    OP = "op"                   # torchtitan's per-op selective checkpointing: keep the outputs of every other
+                                # matmul and of the attention kernel, recompute the rest (workload/recompute.py)
 
 
 class RecomputeModule(Enum):

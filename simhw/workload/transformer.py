@@ -23,7 +23,7 @@ from .mixers import attention_ops, mla_ops, recurrent_ops
 from .opbuild import COLL_CODE, backward_ops, elementwise, gemm
 from .overlap import overlap_tp_comm
 from .precision import low_precision_ops
-from .recompute import block_recomputed, recompute_ops
+from .recompute import block_recomputed, op_recompute_ops, recompute_ops
 from .spec import Framework, Mode, Optimizer, Recompute, Workload, stage_layers, stage_starts
 
 _OPT_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optimizer step
@@ -75,6 +75,8 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
                 ops.extend(_as_recompute(op) for op in _recomputed(wl, layer_fwd[i]))
             elif recompute is Recompute.SELECTIVE:     # the modules it names (workload/recompute.py)
                 ops.extend(_as_recompute(op) for op in recompute_ops(wl, ids[i], layer_fwd[i]))
+            elif recompute is Recompute.OP:            # torchtitan's per-op policy (workload/recompute.py)
+                ops.extend(_as_recompute(op) for op in op_recompute_ops(wl, ids[i], layer_fwd[i]))
             ops.extend(b for op in reversed(layer_fwd[i]) for b in backward_ops(op))
         ops.extend(backward_ops(ops[0]))
         ops.extend(_optimizer_ops(wl))

@@ -190,3 +190,43 @@ def test_recompute_layers_counts_from_each_stages_first_layer():
 def test_bad_recompute_layers_are_one_line_errors(memory, needle):
     with pytest.raises(WorkloadError, match=needle):
         _wl(memory=memory)
+
+
+def _titan(recompute, **raw):
+    base = {"model": "llama3-8b", "mode": "train", "seq_len": 8192, "micro_batch": 1, "global_batch": 8,
+            "devices": 8, "dtype": "bf16", "optimizer": "adamw", "framework": "compiled",
+            "memory": {"recompute": recompute, "zero_stage": 3}}
+    base.update(raw)
+    return workload_from_dict(base)
+
+
+def test_per_op_checkpointing_keeps_the_policys_outputs():
+    """torchtitan's op policy: per token, the block input, wq's and wv's outputs, the attention output
+    (and its fp32 log-sum-exp per head), w1's and w2's outputs."""
+    m = _titan("op").model
+    got = saved_tensor_bytes(_titan("op"))
+    per_token = m.hidden + (m.q_dim + m.kv_dim) + m.q_dim + m.ffn + m.hidden
+    assert sum(got.values()) == pytest.approx(8192 * (2 * per_token + 4 * m.heads))
+
+
+def test_per_op_checkpointing_recomputes_every_second_matmul_and_the_rest():
+    wl = _titan("op")
+    rec = _recomputed(wl)
+    names = {op.name.split(".")[0] for op in rec if op.layer == 0}
+    assert {"attn_norm", "qkv_k", "rope", "attn_out", "residual1", "mlp_norm", "mlp_up_w3", "mlp_act"} <= names
+    assert not names & {"attn", "qkv", "mlp_up", "mlp_down", "residual2"}
+    m = wl.model
+    gemm = sum(op.flops for op in rec if op.layer == 0 and op.kind.name == "GEMM")
+    assert gemm == pytest.approx(2 * 8192 * m.hidden * (m.kv_dim + m.q_dim + m.ffn))   # wk, wo, w3
+    hw = load_hw("dgx-h100")
+    none, op, full = (estimate(_titan(r), hw).step_time_s for r in ("none", "op", "full"))
+    assert none < op < full
+
+
+@pytest.mark.parametrize("raw,needle", [
+    ({"framework": "fused"}, "torchtitan's per-op checkpoint policy"),
+    ({"model": "qwen3-30b-a3b"}, "dense blocks with standard attention"),
+])
+def test_per_op_checkpointing_where_it_does_not_apply_is_an_error(raw, needle):
+    with pytest.raises(WorkloadError, match=needle):
+        _titan("op", **raw)
