@@ -197,7 +197,7 @@ def test_megatron_bridge_llama3_8b_fp8_throughput():
 
 
 def test_megatron_bridge_llama3_70b_nvfp4_over_mxfp8_on_gb200():
-    """Published 4458 / 3613 = 1.23x; simhw 1.38x (both absolute rates 21-33% high on the GB200
+    """Published 4458 / 3613 = 1.23x; simhw 1.39x (both absolute rates 25-40% high on the GB200
     spec, whose FP4 GEMMs simhw prices at 71% of peak where cuBLAS reaches about 58%: DeepGEMM
     PR 348's B200 table)."""
     raw = dict(model="llama3-70b", devices=64, global_batch=256, memory={"zero_stage": 1},
