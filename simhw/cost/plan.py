@@ -191,16 +191,31 @@ def _cost_layout(sets: dict, memory_options, load, hw) -> tuple[str, list[Candid
 
 def _memory_tiers(wl) -> tuple[list, ...]:
     """(ZeRO stage, recompute) settings in tiers of growing saving: ZeRO-1 and no recompute; ZeRO-3,
-    or ZeRO-1 with the light selective modules (the norms, the experts' activation, MLA's up
-    projections: what Megatron-Bridge's MoE recipes recompute), or full recompute; ZeRO-3 with
-    either recompute."""
+    or ZeRO-1 with the light recompute (the norms, the experts' activation, MLA's up projections:
+    what Megatron-Bridge's MoE recipes recompute; torchtitan's per-op policy in eager or compiled
+    PyTorch), or full recompute; ZeRO-3 with either recompute."""
     light = light_modules(wl)
     mid = [(3, "none")] + ([(1, light)] if light else []) + [(1, "full")]
     return [(1, "none")], mid, ([(3, light)] if light else []) + [(3, "full")]
 
 
+def _op_applies(wl) -> bool:
+    """Whether torchtitan's per-op checkpointing (recompute: op) applies to ``wl``."""
+    from ..workload.recompute import check_op
+    from ..workload.spec import Recompute, replace_memory
+    try:
+        check_op(replace_memory(wl, recompute=Recompute.OP).memory, wl.model, wl.framework, "")
+    except SimhwError:
+        return False
+    return True
+
+
 def light_modules(wl) -> str:
-    """The cheap recompute modules that apply to ``wl``'s model, ``+``-joined ("" if none)."""
+    """The cheap recompute settings that apply to ``wl``: torchtitan's per-op policy (``op``) in
+    eager or compiled PyTorch where it applies, else the cheap selective modules, ``+``-joined
+    ("" if none)."""
+    if _op_applies(wl):
+        return "op"
     from ..workload.recompute import check_modules
     from ..workload.spec import RecomputeModule as M, Recompute, replace_memory
 
@@ -223,7 +238,7 @@ def _expand(sets: dict) -> dict:
     if value is None:
         return sets
     out = dict(sets, **{"memory.recompute_layers": 0})
-    if value in ("none", "full", "selective"):
+    if value in ("none", "full", "selective", "op"):
         out["memory.recompute_modules"] = "[]"
     else:
         out["memory.recompute"], out["memory.recompute_modules"] = "selective", value

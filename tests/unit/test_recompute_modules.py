@@ -112,6 +112,7 @@ def test_mla_modules_drop_the_per_head_qkv_and_the_norms():
     assert base["mlp_mid"] - shared["mlp_mid"] == pytest.approx(2 * S * B * moe * m.shared_expert_ffn)
     assert light_modules(_wl("deepseek-v2-lite")) == "layernorm+moe_act+mla_up_proj"
     assert light_modules(_wl()) == "layernorm+moe_act" and light_modules(_wl("llama3-8b", parallelism={})) == ""
+    assert light_modules(_wl("llama3-8b", parallelism={}, framework="compiled")) == "op"
 
 
 def test_recompute_reruns_exactly_the_modules_forward_ops():
