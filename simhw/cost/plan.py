@@ -194,7 +194,7 @@ def _memory_tiers(wl) -> tuple[list, ...]:
     or ZeRO-1 with the light recompute (the norms, the experts' activation, MLA's up projections:
     what Megatron-Bridge's MoE recipes recompute; torchtitan's per-op policy in eager or compiled
     PyTorch), or full recompute; ZeRO-3 with either recompute."""
-    light = light_modules(wl)
+    light = light_recompute(wl)
     mid = [(3, "none")] + ([(1, light)] if light else []) + [(1, "full")]
     return [(1, "none")], mid, ([(3, light)] if light else []) + [(3, "full")]
 
@@ -210,7 +210,7 @@ def _op_applies(wl) -> bool:
     return True
 
 
-def light_modules(wl) -> str:
+def light_recompute(wl) -> str:
     """The cheap recompute settings that apply to ``wl``: torchtitan's per-op policy (``op``) in
     eager or compiled PyTorch where it applies, else the cheap selective modules, ``+``-joined
     ("" if none)."""

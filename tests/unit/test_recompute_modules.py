@@ -7,7 +7,7 @@ import pytest
 from simhw.cli import main
 from simhw.cost.estimate import estimate
 from simhw.cost.memory import saved_tensor_bytes
-from simhw.cost.plan import light_modules
+from simhw.cost.plan import light_recompute
 from simhw.errors import WorkloadError
 from simhw.sim.run import simulate_step
 from simhw.spec.load import load_hw
@@ -110,9 +110,9 @@ def test_mla_modules_drop_the_per_head_qkv_and_the_norms():
     shared = saved_tensor_bytes(_wl("deepseek-v2-lite", ["shared_experts"]))
     moe = m.moe_layers / m.layers
     assert base["mlp_mid"] - shared["mlp_mid"] == pytest.approx(2 * S * B * moe * m.shared_expert_ffn)
-    assert light_modules(_wl("deepseek-v2-lite")) == "layernorm+moe_act+mla_up_proj"
-    assert light_modules(_wl()) == "layernorm+moe_act" and light_modules(_wl("llama3-8b", parallelism={})) == ""
-    assert light_modules(_wl("llama3-8b", parallelism={}, framework="compiled")) == "op"
+    assert light_recompute(_wl("deepseek-v2-lite")) == "layernorm+moe_act+mla_up_proj"
+    assert light_recompute(_wl()) == "layernorm+moe_act" and light_recompute(_wl("llama3-8b", parallelism={})) == ""
+    assert light_recompute(_wl("llama3-8b", parallelism={}, framework="compiled")) == "op"
 
 
 def test_recompute_reruns_exactly_the_modules_forward_ops():
@@ -152,7 +152,7 @@ def test_more_recompute_saves_more_and_costs_more_and_simulation_agrees():
     assert sim.step_time_s == pytest.approx(est[1].step_time_s, rel=0.03)
 
 
-def test_plan_offers_the_light_modules_when_they_fit_and_full_does_not_pay(capsys):
+def test_plan_offers_the_light_recompute_between_none_and_full(capsys):
     code = main(["plan", "workloads/qwen3-30b-a3b-train.yaml", "--hw", "dgx-h100", "--top", "200", "--format",
                  "csv"])
     assert code == 0
