@@ -15,7 +15,9 @@ Candidates keep the workload's model, batch, sequence length, device count and d
 - in serving, data-parallel attention over the tensor-parallel group (``attention_dp``) beside
   plain tensor parallelism (sequence parallelism is a training setting);
 - in training, the micro-batch (1, 2, 4, 8) and, for each layout, the lightest memory setting that
-  fits: ZeRO-1 without recompute, else ZeRO-3 and full recompute each way (both costed), else both.
+  fits: ZeRO-1 without recompute, else ZeRO-3, the light recompute or full recompute each way (all
+  costed), else both; where full recompute fits, also full recompute of just enough layers of each
+  model chunk (``recompute_layers``, shown as ``full N/C``).
 
 Each candidate is loaded through the workload YAML reader, so a combination it rejects (tp not
 dividing the heads, a batch that does not split) is counted as invalid, never costed.
@@ -23,6 +25,7 @@ dividing the heads, a batch that does not split) is counted as invalid, never co
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Sequence
@@ -184,9 +187,35 @@ def _cost_layout(sets: dict, memory_options, load, hw) -> tuple[str, list[Candid
                 return "invalid", []
             if memory_breakdown(wl, hw).fits:
                 costed.append(Candidate(tuple(chosen.items()), estimate(wl, hw)))
+                if recompute == "full":
+                    costed += _just_enough(sets, zero, wl, load, hw)
         if costed:
             return "ok", costed
     return "oom", []
+
+
+def _just_enough(sets: dict, zero: int, full, load, hw) -> list[Candidate]:
+    """The layout with full recompute of only as many layers of each model chunk as it needs to fit
+    (``recompute_layers``, Megatron's block method): the activations fall linearly with the layers
+    recomputed, so two memory estimates give the count, which is then checked (and raised by one
+    or two where the peak does not follow)."""
+    from ..cost.estimate import estimate
+    from ..cost.memory import memory_breakdown
+    from ..workload.recompute import chunk_size
+
+    top, bottom = memory_breakdown(load(dict(sets, **{"memory.zero_stage": zero, "memory.recompute": "none"})),
+                                   hw), memory_breakdown(full, hw)
+    chunk, cap = chunk_size(full), bottom.capacity_bytes
+    if top.peak_bytes <= bottom.peak_bytes or top.fits:
+        return []
+    first = max(1, math.ceil(chunk * (top.peak_bytes - cap) / (top.peak_bytes - bottom.peak_bytes)))
+    for n in range(first, min(first + 3, chunk)):
+        value = f"full {n}/{chunk}"
+        chosen = dict(sets, **{"memory.zero_stage": zero, "memory.recompute": value})
+        wl = load(chosen)
+        if memory_breakdown(wl, hw).fits:
+            return [Candidate(tuple(chosen.items()), estimate(wl, hw))]
+    return []
 
 
 def _memory_tiers(wl) -> tuple[list, ...]:
@@ -238,7 +267,10 @@ def _expand(sets: dict) -> dict:
     if value is None:
         return sets
     out = dict(sets, **{"memory.recompute_layers": 0})
-    if value in ("none", "full", "selective", "op"):
+    if value.startswith("full "):         # "full N/C": the first N layers of each C-layer chunk
+        out["memory.recompute"], out["memory.recompute_modules"] = "full", "[]"
+        out["memory.recompute_layers"] = int(value.split()[1].split("/")[0])
+    elif value in ("none", "full", "selective", "op"):
         out["memory.recompute_modules"] = "[]"
     else:
         out["memory.recompute"], out["memory.recompute_modules"] = "selective", value

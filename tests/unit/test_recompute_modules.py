@@ -231,3 +231,23 @@ def test_per_op_checkpointing_recomputes_every_second_matmul_and_the_rest():
 def test_per_op_checkpointing_where_it_does_not_apply_is_an_error(raw, needle):
     with pytest.raises(WorkloadError, match=needle):
         _titan("op", **raw)
+
+
+def test_plan_recomputes_just_enough_layers_where_full_recompute_fits():
+    from simhw.cost.memory import memory_breakdown
+    from simhw.cost.plan import _expand, plan
+    from simhw.workload.from_yaml import load_workload
+
+    sets = ["model=llama3-70b", "devices=16", "precision=none"]
+    result = plan("workloads/llama3-8b-fp8-train.yaml", "dgx-h100", sets)
+    partial = [c for c in result.ranked if str(dict(c.settings)["memory.recompute"]).startswith("full ")]
+    assert partial
+    hw = load_hw("dgx-h100")
+    for cand in partial[:3]:
+        over = _expand(dict(cand.settings))
+        n = over["memory.recompute_layers"]
+        wl = load_workload("workloads/llama3-8b-fp8-train.yaml", sets + [f"{k}={v}" for k, v in over.items()])
+        assert memory_breakdown(wl, hw).fits and estimate(wl, hw).step_time_s == cand.result.step_time_s
+        fewer = load_workload("workloads/llama3-8b-fp8-train.yaml",
+                              sets + [f"{k}={v}" for k, v in dict(over, **{"memory.recompute_layers": n - 1}).items()])
+        assert n == 1 or not memory_breakdown(fewer, hw).fits
