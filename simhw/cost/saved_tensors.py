@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..workload.precision import quantized_fraction
 from ..workload.recompute import block_fraction, norm_dropped_fraction, op_saved_elements
 from ..workload.spec import Framework, Mode, Recompute, RecomputeModule, Workload
+from ..workload.transformer import hot_rank_copies
 
 
 def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> dict[str, float]:
@@ -19,8 +20,8 @@ def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> d
     (dropout masks, 1 B/element), ``scores`` (softmax, its dropout mask and output; 0 with
     FlashAttention or selective recompute), and for a mixture of experts ``moe_in``: each token's k
     routed copies, which the experts' first GEMM keeps as its input (whole on every TP rank, as the
-    experts are split over them; the mean rank's, not expert parallelism's hottest), and the
-    router's fp32 scores. Full recompute keeps ``input`` only;
+    experts are split over them; on expert parallelism's most loaded rank), and the router's fp32
+    scores. Full recompute keeps ``input`` only;
     a selective one drops what its modules would keep (workload/recompute.py).
     """
     if recompute is None and wl.memory.recompute is Recompute.FULL and wl.memory.recompute_layers:
@@ -46,7 +47,11 @@ def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> d
     mix, ffn = m.mixer_layers / m.layers, m.ffn_layers / m.layers
     # FFN width per token of the mean layer by part: dense FFNs, the k routed experts, shared experts
     moe = m.moe_layers / m.layers
-    dense_w, routed_w, shared_w = ffn * m.ffn - moe * m.ffn, moe * m.expert_ffn * m.experts_per_token, \
+    # the routed copies on the most loaded expert-parallel rank, which runs out of memory first
+    # (workload/transformer.py hot_rank_copies: skewed routing and the random excess)
+    routed = s * b * m.experts_per_token
+    hot = hot_rank_copies(routed, par.ep, par.ep_imbalance) / routed if m.moe else 1.0
+    dense_w, routed_w, shared_w = ffn * m.ffn - moe * m.ffn, hot * moe * m.expert_ffn * m.experts_per_token, \
         moe * m.shared_expert_ffn
     no_mlp, no_moe = RecomputeModule.MLP in mods, RecomputeModule.MOE in mods
     no_shared = no_moe or RecomputeModule.SHARED_EXPERTS in mods
@@ -75,7 +80,7 @@ def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> d
         # the routed copies: the experts' first GEMM input; eager / compiled PyTorch weights the
         # experts' outputs by the router scores after the down projection (torchtitan's combine,
         # pytorch/torchtitan PR 4095), which keeps those too; Megatron weights the activation
-        "moe_in": 0.0 if no_moe else moe * s * b * (q * m.experts_per_token * h * (1 + (wl.framework is not
+        "moe_in": 0.0 if no_moe else moe * s * b * (hot * q * m.experts_per_token * h * (1 + (wl.framework is not
                                                     Framework.FUSED)) + 4 * m.experts),
     }
     if frac and wl.memory.flash_attention:      # FlashAttention's backward keeps its output in the dtype too

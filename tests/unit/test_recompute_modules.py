@@ -14,7 +14,7 @@ from simhw.spec.load import load_hw
 from simhw.workload.from_yaml import workload_from_dict
 from simhw.workload.graph import Phase
 from simhw.workload.spec import RecomputeModule
-from simhw.workload.transformer import build_graph
+from simhw.workload.transformer import build_graph, hot_rank_copies
 
 S, B = 4096, 1
 
@@ -77,19 +77,24 @@ def test_the_experts_keep_their_routed_copies():
     """Each token's k copies feed the experts' first GEMM, which keeps them (2 B each in bf16), with
     the router's fp32 scores; eager PyTorch keeps the weighted outputs after the down projection too."""
     m = _wl().model
+    hot = hot_rank_copies(S * B * m.experts_per_token, 8) / (S * B * m.experts_per_token)   # the fullest of 8 ranks
+    assert 1.0 < hot < 1.03
     got = saved_tensor_bytes(_wl())["moe_in"]
-    assert got == pytest.approx(S * B * (2 * m.experts_per_token * m.hidden + 4 * m.experts))
-    whole = saved_tensor_bytes(_wl())
-    assert got / (sum(whole.values()) - got) == pytest.approx(0.464, abs=0.001)     # docs/workloads.md: 46%
+    assert got == pytest.approx(S * B * (2 * hot * m.experts_per_token * m.hidden + 4 * m.experts))
+    whole = saved_tensor_bytes(_wl(parallelism={}))                  # docs/workloads.md: 46%, without EP
+    assert whole["moe_in"] / (sum(whole.values()) - whole["moe_in"]) == pytest.approx(0.464, abs=0.001)
     eager = saved_tensor_bytes(_wl(framework="eager"))["moe_in"]
-    assert eager == pytest.approx(S * B * (4 * m.experts_per_token * m.hidden + 4 * m.experts))
+    assert eager == pytest.approx(S * B * (4 * hot * m.experts_per_token * m.hidden + 4 * m.experts))
+    skewed = saved_tensor_bytes(_wl(parallelism={"ep": 8, "ep_imbalance": 1.5}))["moe_in"]
+    assert skewed == pytest.approx(S * B * (2 * (hot + 0.5) * m.experts_per_token * m.hidden + 4 * m.experts))
 
 
 def test_each_moe_module_drops_what_it_keeps():
     m = _wl().model
     base = saved_tensor_bytes(_wl())
     act = saved_tensor_bytes(_wl(modules=["moe_act"]))
-    routed = S * B * m.expert_ffn * m.experts_per_token
+    hot = hot_rank_copies(S * B * m.experts_per_token, 8) / (S * B * m.experts_per_token)
+    routed = S * B * m.expert_ffn * m.experts_per_token * hot
     assert base["mlp_mid"] - act["mlp_mid"] == pytest.approx(2 * routed)
     assert {k: v for k, v in act.items() if k != "mlp_mid"} == {k: v for k, v in base.items() if k != "mlp_mid"}
     norm = saved_tensor_bytes(_wl(modules=["layernorm"]))    # MoE layers' FFN norm is its own kernel
