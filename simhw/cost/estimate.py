@@ -32,13 +32,12 @@ cap is a spec with a lower tdp.
 """
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from ..spec.model import DeviceSpec, NodeSpec
 from ..workload.graph import Collective, Graph, LinkScope, Op, OpKind, Phase
-from ..workload.spec import Mode, PipeSchedule, Workload, stage_layers, stage_starts
+from ..workload.spec import Mode, PipeSchedule, Workload, device_layers
 from ..workload.opbuild import COLLECTIVE_BY_CODE, SCOPE_BY_CODE
 from ..workload.precision import check_precision_support
 from ..workload.transformer import build_graph
@@ -149,13 +148,13 @@ def _key(op: Op) -> tuple:
             op.phase is Phase.BWD)     # a backward attention kernel runs at its own rate (cost/roofline.py)
 
 
-def _stage_of(op: Op, starts: tuple[int, ...], v_shape: bool = False) -> int:
-    """The pipeline device that runs ``op``: layers in contiguous blocks from ``starts``
-    (workload/spec.py stage_layers), the embedding on the first, the output layer and loss on the
-    last, which a V shape's second chunk brings back to the first (Qi et al. 2024)."""
+def _stage_of(op: Op, device_of: tuple[int, ...], pp: int, v_shape: bool = False) -> int:
+    """The pipeline device that runs ``op``: ``device_of`` each layer's (workload/spec.py
+    device_layers), the embedding on the first, the output layer and loss on the last, which a V
+    shape's second chunk brings back to the first (Qi et al. 2024)."""
     if op.layer >= 0:
-        return bisect.bisect_right(starts, op.layer) - 1
-    return 0 if op.kind is OpKind.EMBEDDING or v_shape else len(starts) - 1
+        return device_of[op.layer]
+    return 0 if op.kind is OpKind.EMBEDDING or v_shape else pp - 1
 
 
 @dataclass(frozen=True)
@@ -205,8 +204,9 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     power = coster.power
     device = coster.device
     p = par.pp
-    per_stage = stage_layers(wl.model.layers, p)
-    starts = stage_starts(wl.model.layers, p)
+    held = device_layers(wl.model.layers, p, par.interleave)
+    per_stage = tuple(len(d) for d in held)
+    device_of = tuple(dev for layer, dev in sorted((i, d) for d, ids in enumerate(held) for i in ids))
     stage_busy = [0.0] * p
     stage_bound = [{b: 0.0 for b in Bound} for _ in range(p)]
     stage_power = [0.0] * p           # time the power limit adds to each stage's ops
@@ -236,7 +236,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
                 step_bound[cost.bound] += t
             dyn_step_j += cost.energy_j * op.count
         else:
-            st = _stage_of(op, starts, par.schedule in (PipeSchedule.V_HALF, PipeSchedule.V_MIN))
+            st = _stage_of(op, device_of, p, par.schedule in (PipeSchedule.V_HALF, PipeSchedule.V_MIN))
             stage_busy[st] += t
             stage_bound[st][cost.bound] += t - limit
             stage_power[st] += limit

@@ -77,7 +77,7 @@ def _params_parts(wl: Workload) -> tuple[float, float]:
     """(transformer-layer parameters, embedding and output-layer parameters) of the most loaded
     device (params_per_device); a drafter counts as layers."""
     m, par = wl.model, wl.parallelism
-    layers = max(stage_layers(m.layers, par.pp)) * layer_params_per_device(wl)
+    layers = max(stage_layers(m.layers, par.pp, par.interleave)) * layer_params_per_device(wl)
     if par.pp == 1 and m.dense_layers:   # one device holds the dense leading layers too (with pp > 1 the
         # most loaded stage is one of routed layers only)
         layers += m.dense_layers * (layer_params_per_device(wl, moe=False) - layer_params_per_device(wl))
@@ -128,7 +128,7 @@ def activations_bytes(wl: Workload) -> float:
     # stages (workload/spec.py stage_layers) a later, longer stage can hold more layers' worth
     stepped = par.schedule in (PipeSchedule.ONE_F_ONE_B, PipeSchedule.ZB_H1)
     total = per_layer * max(n * (max(1.0, flight - st) if stepped else flight)
-                            for st, n in enumerate(stage_layers(m.layers, par.pp)))
+                            for st, n in enumerate(stage_layers(m.layers, par.pp, par.interleave)))
     if m.dropout:
         total += s * b * h * in_flight_microbatches(wl) / t     # embedding dropout mask, sbhp/t
     if par.pp == 1:
@@ -253,7 +253,7 @@ def expert_params_per_device(wl: Workload) -> float:
     """Routed-expert parameters on one device of the first pipeline stage (0 for a dense model)."""
     m, par = wl.model, wl.parallelism
     # (with block_pattern, expert_params is the mean block's)
-    layers = max(stage_layers(m.layers, par.pp)) if par.pp > 1 or m.block_pattern else m.moe_layers
+    layers = max(stage_layers(m.layers, par.pp, par.interleave)) if par.pp > 1 or m.block_pattern else m.moe_layers
     return layers * m.expert_params() / par.ep / par.tp
 
 

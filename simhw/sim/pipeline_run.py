@@ -27,7 +27,7 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
 
     par, m = wl.parallelism, wl.model
     costs = layer_costs(wl, hw)
-    lps = np.array(stage_layers(m.layers, par.pp), dtype=float)     # layers on each device
+    lps = np.array(stage_layers(m.layers, par.pp, par.interleave), dtype=float)     # layers on each device
     chunks = par.interleave if par.schedule is PipeSchedule.INTERLEAVED else 2
     # a decode step passes its one batch through the stages in turn, whatever the training schedule
     kind = PipelineKind.ONE_F_ONE_B if wl.mode is Mode.DECODE else PipelineKind(par.schedule)

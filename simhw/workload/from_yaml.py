@@ -21,7 +21,7 @@ from .recompute import check_layers, check_modules, check_op, parse_modules
 from .models import Activation, ModelConfig, Norm, Position, Recurrent
 from .precision import parse_precision
 from .spec import (DecodeOptions, EngineOptions, Framework, Loss, MemoryOptions, Mode, Optimizer, OptimizerKernel,
-                   Parallelism, PipeSchedule, Recompute, Workload)
+                   Parallelism, PipeSchedule, Recompute, Workload, stage_layers)
 
 SUPPORTED_VERSIONS = (1,)
 _TOP = ("name", "version", "model", "mode", "seq_len", "global_batch", "micro_batch", "dtype",
@@ -88,10 +88,10 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
         raise WorkloadError(f"{w}parallelism.pp: pp = {par.pp} stages for the {model.layers} layers of "
                             f"{model.name}; give each stage at least one layer.")
     if model.layers % par.pp and par.schedule not in (PipeSchedule.ONE_F_ONE_B, PipeSchedule.GPIPE,
-                                                      PipeSchedule.ZB_H1):
+                                                      PipeSchedule.ZB_H1, PipeSchedule.INTERLEAVED):
         raise WorkloadError(f"{w}parallelism.pp: pp = {par.pp} does not divide the {model.layers} layers of "
                             f"{model.name}, which the {par.schedule.value} schedule's model chunks need; choose a "
-                            f"divisor (uneven stages work with 1f1b, gpipe and zb-h1).")
+                            f"divisor (uneven stages work with 1f1b, gpipe, zb-h1 and interleaved).")
     devices = _pos_int(raw, "devices", w, default=par.tp * par.pp * par.cp * par.dp)
     if "dp" not in (raw.get("parallelism") or {}):
         denom = par.tp * par.pp * par.cp
@@ -108,9 +108,9 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
     if par.ep > 1 and (not model.moe or par.dp % par.ep or model.experts % par.ep):
         raise WorkloadError(f"{w}parallelism.ep: ep = {par.ep} needs a mixture-of-experts model whose experts "
                             f"({model.experts}) and data-parallel ranks (dp = {par.dp}) it divides.")
-    if par.interleave > 1 and model.layers % (par.pp * par.interleave):
-        raise WorkloadError(f"{w}parallelism.interleave: pp x interleave = {par.pp * par.interleave} does not "
-                            f"divide the {model.layers} layers.")
+    if par.interleave > 1 and model.layers < par.pp * par.interleave:
+        raise WorkloadError(f"{w}parallelism.interleave: pp x interleave = {par.pp * par.interleave} model chunks "
+                            f"for the {model.layers} layers of {model.name}; give each chunk at least one layer.")
     if par.attention_dp and (mode is Mode.TRAIN or par.tp == 1 or micro % par.tp or par.sp):
         raise WorkloadError(f"{w}parallelism.attention_dp: data-parallel attention serves (prefill, decode) with "
                             f"tp > 1, each TP rank its own sequences, so micro_batch ({micro}) must be a multiple "
@@ -153,7 +153,7 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
                                 f"the fused framework's update is always one fused kernel.")
     check_modules(memory, model, framework, mode, w)
     check_op(memory, model, framework, w)
-    check_layers(memory, -(-model.layers // (par.pp * par.interleave)), w)
+    check_layers(memory, max(stage_layers(model.layers, par.pp * par.interleave)), w)
     name = str(raw.get("name") or Path(where).stem)
     return Workload(name=name, model=model, mode=mode, seq_len=seq_len, global_batch=gbatch,
                     micro_batch=micro, dtype=dtype, optimizer=optimizer, devices=devices,

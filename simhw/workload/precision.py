@@ -122,7 +122,7 @@ def low_precision_ops(wl: Workload, ops: list[Op]) -> list[Op]:
     tensor = p.recipe in PER_TENSOR
     qa, qw = p.element_bytes(False), p.element_bytes(True)
     bases = {op.name for op in ops if _quantizable(op, wl)}
-    stage = max(stage_layers(wl.model.layers, wl.parallelism.pp)) / wl.model.layers
+    stage = max(stage_layers(wl.model.layers, wl.parallelism.pp, wl.parallelism.interleave)) / wl.model.layers
     out: list[Op] = []
     step_weights = 0.0
     for op in ops:

@@ -47,7 +47,7 @@ from ..errors import WorkloadError
 from .graph import Collective, Op, OpKind
 from .models import ModelConfig
 from .opbuild import COLL_CODE, gemm
-from .spec import Framework, MemoryOptions, Mode, Recompute, RecomputeModule, Workload, stage_starts
+from .spec import Framework, MemoryOptions, Mode, Recompute, RecomputeModule, Workload, stage_layers, stage_starts
 
 M = RecomputeModule
 
@@ -155,10 +155,10 @@ def op_recompute_ops(wl: Workload, layer: int, ops: list[Op]) -> list[Op]:
 
 
 def chunk_size(wl: Workload) -> int:
-    """Layers in each model chunk: a pipeline stage's, over its interleaved chunks (the largest
-    stage's when pp does not divide the layers)."""
+    """Layers in each model chunk: a pipeline stage's, or one of its interleaved chunks (the
+    largest's where they are uneven: workload/spec.py device_layers)."""
     par = wl.parallelism
-    return -(-wl.model.layers // (par.pp * par.interleave))
+    return max(stage_layers(wl.model.layers, par.pp * par.interleave))
 
 
 def block_recomputed(wl: Workload, layer: int) -> bool:
@@ -168,9 +168,7 @@ def block_recomputed(wl: Workload, layer: int) -> bool:
     if not n:
         return True
     par = wl.parallelism
-    if par.interleave > 1:      # the interleaved schedule's chunks are equal (the layers must divide)
-        return layer % chunk_size(wl) < n
-    start = max(s for s in stage_starts(wl.model.layers, par.pp) if s <= layer)
+    start = max(s for s in stage_starts(wl.model.layers, par.pp * par.interleave) if s <= layer)
     return layer - start < n
 
 

@@ -132,12 +132,15 @@ class PipeSchedule(Enum):
     V_MIN = "v-min"
 
 
-def stage_layers(layers: int, pp: int) -> tuple[int, ...]:
+def stage_layers(layers: int, pp: int, interleave: int = 1) -> tuple[int, ...]:
     """Transformer layers on each of ``pp`` pipeline stages: equal when pp divides them; otherwise
     ceil(layers / pp) each, less one on the first and last stages, then the second and the
     second-to-last, ..., for the pp x ceil - layers left over: those stages also run the embedding
     and the output layer (Llama 3, arXiv 2407.21783 §3.3.2: 126 layers on 16 stages, one fewer on
-    the first and the last)."""
+    the first and the last). With ``interleave`` v > 1: the layers each device holds over its v
+    model chunks (device_layers)."""
+    if interleave > 1:
+        return tuple(len(d) for d in device_layers(layers, pp, interleave))
     per = -(-layers // pp)
     counts = [per] * pp
     ends = []
@@ -157,6 +160,19 @@ def stage_starts(layers: int, pp: int) -> tuple[int, ...]:
         out.append(first)
         first += c
     return tuple(out)
+
+
+def device_layers(layers: int, pp: int, interleave: int = 1) -> tuple[tuple[int, ...], ...]:
+    """The layers each of ``pp`` pipeline devices holds. Without interleaving, a contiguous stage
+    each (stage_layers); with ``interleave`` v > 1, the layers split into pp x v model chunks by the
+    same rule (where pp x v does not divide them, the first and last chunks, which also run the
+    embedding and the loss, are one layer lighter, as Megatron-LM's pipeline layouts for
+    DeepSeek-V3's 61 layers), chunk c on device c mod pp (Narayanan et al. 2021 §2.2)."""
+    n = pp * max(1, interleave)
+    out: list[list[int]] = [[] for _ in range(pp)]
+    for c, (first, count) in enumerate(zip(stage_starts(layers, n), stage_layers(layers, n))):
+        out[c % pp].extend(range(first, first + count))
+    return tuple(tuple(d) for d in out)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from .opbuild import COLL_CODE, backward_ops, elementwise, gemm
 from .overlap import overlap_tp_comm
 from .precision import low_precision_ops
 from .recompute import block_recomputed, op_recompute_ops, recompute_ops
-from .spec import Framework, Mode, Optimizer, Recompute, Workload, stage_layers, stage_starts
+from .spec import Framework, Mode, Optimizer, Recompute, Workload, device_layers, stage_layers
 
 _OPT_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optimizer step
     Optimizer.ADAM: 4 * 4 + 2 + 3 * 4 + 2,     # read fp32 p, m, v, grad; write p, m, v, bf16 copy
@@ -135,9 +135,9 @@ def _layer_groups(wl: Workload) -> list[tuple[int, int]]:
     windowed or global attention; with a precision recipe, quantized or kept in the dtype; with
     recompute_layers, recomputed or kept) within each pipeline stage, in order of first appearance."""
     m, precision, out = wl.model, wl.precision, []
-    for first, count in zip(stage_starts(m.layers, wl.parallelism.pp), stage_layers(m.layers, wl.parallelism.pp)):
+    for held in device_layers(m.layers, wl.parallelism.pp, wl.parallelism.interleave):
         kinds: dict = {}
-        for i in range(first, first + count):
+        for i in held:
             kind = (m.layer_kind(i), precision.quantized(i, m.layers), block_recomputed(wl, i))
             j, c = kinds.get(kind, (i, 0))
             kinds[kind] = (j, c + 1)
@@ -321,7 +321,7 @@ def _muon_ops(wl: Workload, layer_ops: list[Op]) -> list[Op]:
     after the pipeline drains."""
     owners = max(1, wl.parallelism.replicas)
     # with pipeline stages a device holds (and updates) its stage's layers only: the busiest stage's
-    stage = max(stage_layers(wl.model.layers, wl.parallelism.pp)) / wl.model.layers
+    stage = max(stage_layers(wl.model.layers, wl.parallelism.pp, wl.parallelism.interleave)) / wl.model.layers
     ops: list[Op] = []
     share: dict[str, tuple[float, int]] = {}    # per matrix: iterations due to this rank so far, emitted
     for op in layer_ops:

@@ -52,3 +52,40 @@ def test_llama3_405b_on_16k_gpus_runs_as_the_paper_split_it():
     assert est.memory.fits and 0.2 < est.mfu < 0.5
     even = replace(wl, model=replace(wl.model, layers=128))
     assert est.memory.activations_bytes < simhw.estimate(even, simhw.load_hw("dgx-h100")).memory.activations_bytes
+
+
+def test_uneven_interleaved_chunks_go_round_the_devices():
+    """DeepSeek-V3's 61 layers on pp 4 x 4 chunks (Megatron-Bridge's GB200 layout): 16 chunks of 3-4
+    layers, the first and last one lighter, chunk c on device c mod 4."""
+    from simhw.workload.spec import device_layers
+    held = device_layers(61, 4, 4)
+    assert sorted(i for d in held for i in d) == list(range(61))
+    chunks = stage_layers(61, 16)
+    starts = stage_starts(61, 16)
+    for c, (first, count) in enumerate(zip(starts, chunks)):
+        assert set(range(first, first + count)) <= set(held[c % 4])
+    assert stage_layers(61, 4, 4) == tuple(len(d) for d in held) and max(chunks) == 4 and chunks[0] == 3
+    assert device_layers(32, 4, 2) == tuple(tuple(range(4 * d, 4 * d + 4)) + tuple(range(16 + 4 * d, 20 + 4 * d))
+                                            for d in range(4))
+
+
+@pytest.mark.parametrize("layers, pp, v", [(10, 2, 2), (13, 4, 2), (61 // 4, 3, 2)])
+def test_estimate_and_simulation_agree_on_uneven_interleaved_chunks(layers, pp, v):
+    wl = workload_from_dict({"model": {"base": "llama2-7b", "layers": layers}, "mode": "train", "seq_len": 2048,
+                             "micro_batch": 1, "global_batch": 4 * pp, "devices": pp,
+                             "parallelism": {"pp": pp, "interleave": v}})
+    full, compact = build_graph(wl), build_graph(wl, compact=True)
+    assert sum(o.flops * o.count for o in compact.ops) == pytest.approx(sum(o.flops * o.count for o in full.ops),
+                                                                          rel=1e-12)
+    hw = simhw.load_hw("a100")
+    est, sim = simhw.estimate(wl, hw), simulate_step(wl, hw)
+    assert sim.step_time_s == pytest.approx(est.step_time_s, rel=0.03)
+    plain = simhw.estimate(_wl(layers, pp), hw)
+    assert est.step_time_s < plain.step_time_s          # the smaller bubble
+
+
+def test_interleaving_needs_a_layer_per_chunk():
+    with pytest.raises(simhw.errors.WorkloadError, match="give each chunk at least one layer"):
+        workload_from_dict({"model": {"base": "llama2-7b", "layers": 6}, "mode": "train", "seq_len": 2048,
+                            "micro_batch": 1, "global_batch": 8, "devices": 2,
+                            "parallelism": {"pp": 2, "interleave": 4}})
