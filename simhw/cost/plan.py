@@ -109,7 +109,7 @@ def layouts(wl, node_devices: int, tp_overlap: bool = False) -> list[dict[str, A
                     "parallelism.sp": sp, "parallelism.tp_overlap": sp and tp_overlap,
                     "parallelism.attention_dp": False, "parallelism.dp": dp}
             out.append({**base, "parallelism.schedule": "1f1b", "parallelism.interleave": 1})
-            if train and pp > 1 and m.layers % (2 * pp) == 0:
+            if train and pp > 1 and m.layers >= 2 * pp:
                 out.append({**base, "parallelism.schedule": "interleaved", "parallelism.interleave": 2})
             if not train and tp > 1:        # SGLang's data-parallel attention over the TP group
                 out.append({**base, "parallelism.schedule": "1f1b", "parallelism.interleave": 1,
