@@ -21,15 +21,14 @@ def saved_tensor_bytes(wl: Workload, *, recompute: Recompute | None = None) -> d
     FlashAttention or selective recompute), and for a mixture of experts ``moe_in``: each token's k
     routed copies, which the experts' first GEMM keeps as its input (whole on every TP rank, as the
     experts are split over them; on expert parallelism's most loaded rank), and the router's fp32
-    scores. Full recompute keeps ``input`` only;
-    a selective one drops what its modules would keep (workload/recompute.py).
-    """
+    scores. Full recompute keeps ``input`` only (on recompute_layers of each chunk: the mean), a
+    selective one drops what its modules would keep, per-op checkpointing keeps its policy's outputs
+    (workload/recompute.py)."""
     if recompute is None and wl.memory.recompute is Recompute.FULL and wl.memory.recompute_layers:
         # recompute_layers: the mean of the layers recomputed (input only) and those kept whole
         f = block_fraction(wl)
-        whole = saved_tensor_bytes(wl, recompute=Recompute.NONE)
-        return {k: v * (1 - f) + (f * saved_tensor_bytes(wl, recompute=Recompute.FULL)[k] if k == "input" else 0.0)
-                for k, v in whole.items()}
+        whole, kept = saved_tensor_bytes(wl, recompute=Recompute.NONE), saved_tensor_bytes(wl, recompute=Recompute.FULL)
+        return {k: v * (1 - f) + f * kept.get(k, 0.0) for k, v in whole.items()}
     m, par = wl.model, wl.parallelism
     recompute = wl.memory.recompute if recompute is None else recompute
     s, b, h, t = wl.seq_len / par.cp, wl.micro_batch, m.hidden, par.tp
