@@ -19,26 +19,30 @@ def test_llama3_405b_stages():
     assert stage_starts(10, 4) == (0, 2, 5, 8)
 
 
-def _wl(layers, pp, schedule="1f1b", **extra):
+def _wl(layers, pp, schedule="1f1b", interleave=1, **extra):
     return workload_from_dict({"model": {"base": "llama2-7b", "layers": layers}, "mode": "train", "seq_len": 2048,
                                "micro_batch": 1, "global_batch": 4 * pp, "devices": pp,
-                               "parallelism": {"pp": pp, "schedule": schedule}, **extra})
+                               "parallelism": {"pp": pp, "schedule": schedule, "interleave": interleave}, **extra})
 
 
-@pytest.mark.parametrize("layers, pp, schedule", [(10, 4, "1f1b"), (10, 4, "zb-h1"), (13, 4, "gpipe"),
-                                                  (7, 3, "1f1b")])
-def test_estimate_and_simulation_agree_on_uneven_stages(layers, pp, schedule):
-    wl = _wl(layers, pp, schedule)
+@pytest.mark.parametrize("layers, pp, schedule, v", [(10, 4, "1f1b", 1), (10, 4, "zb-h1", 1), (13, 4, "gpipe", 1),
+                                                     (7, 3, "1f1b", 1), (10, 2, "interleaved", 2),
+                                                     (13, 4, "interleaved", 2), (15, 3, "interleaved", 2)])
+def test_estimate_and_simulation_agree_on_uneven_stages(layers, pp, schedule, v):
+    wl = _wl(layers, pp, schedule, v)
     full, compact = build_graph(wl), build_graph(wl, compact=True)
     assert sum(o.flops * o.count for o in compact.ops) == pytest.approx(sum(o.flops * o.count for o in full.ops),
                                                                           rel=1e-12)
     hw = simhw.load_hw("a100")
     est, sim = simhw.estimate(wl, hw), simulate_step(wl, hw)
     # within 2%: Σ t_s + (m - 1) max t_s is exact for a heavier last stage, 1.2% long for 7 layers on
-    # 3 stages, whose middle stage is half again as long as the others
-    assert sim.step_time_s == pytest.approx(est.step_time_s, rel=0.02)
+    # 3 stages, whose middle stage is half again as long as the others; interleaved uneven chunks
+    # (13 layers in 8 chunks of 1-2) come within 2.2%
+    assert sim.step_time_s == pytest.approx(est.step_time_s, rel=0.025 if v > 1 else 0.02)
     if schedule == "1f1b":   # the second stage holds 3 layers x (p - 1) micro-batches, more than the first's 2 x p
         assert sim.peak_memory_bytes["device"] == pytest.approx(est.memory.peak_bytes, rel=0.01)
+    if v > 1:                # the smaller bubble
+        assert est.step_time_s < simhw.estimate(_wl(layers, pp), hw).step_time_s
 
 
 def test_llama3_405b_on_16k_gpus_runs_as_the_paper_split_it():
@@ -69,23 +73,6 @@ def test_uneven_interleaved_chunks_go_round_the_devices():
                                             for d in range(4))
 
 
-@pytest.mark.parametrize("layers, pp, v", [(10, 2, 2), (13, 4, 2), (61 // 4, 3, 2)])
-def test_estimate_and_simulation_agree_on_uneven_interleaved_chunks(layers, pp, v):
-    wl = workload_from_dict({"model": {"base": "llama2-7b", "layers": layers}, "mode": "train", "seq_len": 2048,
-                             "micro_batch": 1, "global_batch": 4 * pp, "devices": pp,
-                             "parallelism": {"pp": pp, "interleave": v}})
-    full, compact = build_graph(wl), build_graph(wl, compact=True)
-    assert sum(o.flops * o.count for o in compact.ops) == pytest.approx(sum(o.flops * o.count for o in full.ops),
-                                                                          rel=1e-12)
-    hw = simhw.load_hw("a100")
-    est, sim = simhw.estimate(wl, hw), simulate_step(wl, hw)
-    assert sim.step_time_s == pytest.approx(est.step_time_s, rel=0.03)
-    plain = simhw.estimate(_wl(layers, pp), hw)
-    assert est.step_time_s < plain.step_time_s          # the smaller bubble
-
-
 def test_interleaving_needs_a_layer_per_chunk():
     with pytest.raises(simhw.errors.WorkloadError, match="give each chunk at least one layer"):
-        workload_from_dict({"model": {"base": "llama2-7b", "layers": 6}, "mode": "train", "seq_len": 2048,
-                            "micro_batch": 1, "global_batch": 8, "devices": 2,
-                            "parallelism": {"pp": 2, "interleave": 4}})
+        _wl(6, 2, "interleaved", 4)
