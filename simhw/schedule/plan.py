@@ -90,12 +90,18 @@ def builtin_plan(name: str, alpha: float = 1.0) -> Plan:
 
 
 def workload_plan(wl) -> Plan:
-    """The plan of ``wl``'s own ``memory.recompute`` (none, selective, full-recompute), recomputing
-    as the workload's op graph does (workload_recompute): what simulate runs without a plan."""
+    """The plan of ``wl``'s own ``memory.recompute`` (none, selective and its modules, full and its
+    layers, op), keeping what that recompute leaves and recomputing as the workload's op graph does
+    (workload_recompute): what simulate runs without a plan."""
     from dataclasses import replace
-    name = {"none": "none", "selective": "selective", "full": "full-recompute"}[wl.memory.recompute.value]
-    label = "selective " + wl.memory.recompute_label() if wl.memory.recompute_modules else name
-    return replace(builtin_plan(name), name=label, workload_recompute=True)
+    mem = wl.memory
+    label = {"none": "none", "selective": "selective", "full": "full-recompute", "op": "op"}[mem.recompute.value]
+    if mem.recompute_modules:
+        label += " " + mem.recompute_label()
+    elif mem.recompute_layers:
+        label += f" of {mem.recompute_layers} layers per chunk"
+    # the workload keeps what its own recompute leaves (cost/saved_tensors.py), all on the device
+    return replace(builtin_plan("none"), name=label, workload_recompute=True)
 
 
 BUILTIN_PLANS = ("none", "full-recompute", "selective", "cpu-offload", "ssdtrain", "memo")

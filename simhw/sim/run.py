@@ -201,8 +201,10 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
     drives_per_device = (hw.drive_count / hw.device_count) if drive is not None else 0
     names: list[tuple[str, int]] = []
     train = wl.mode is Mode.TRAIN
-    # saved bytes per class as the workload would keep them without recompute (the plan decides)
-    per_class = saved_tensor_bytes(wl, recompute=Recompute.NONE if train else Recompute.FULL)
+    # saved bytes per class as the workload would keep them without recompute (the plan decides),
+    # or, under the workload's own plan, as its own recompute leaves them
+    per_class = saved_tensor_bytes(wl) if train and plan.workload_recompute else \
+        saved_tensor_bytes(wl, recompute=Recompute.NONE if train else Recompute.FULL)
     if wl.memory.flash_attention:
         per_class["scores"] = 0.0
 

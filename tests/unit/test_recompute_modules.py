@@ -257,3 +257,16 @@ def test_plan_recomputes_just_enough_layers_where_full_recompute_fits():
         fewer = load_workload("workloads/llama3-8b-fp8-train.yaml",
                               sets + [f"{k}={v}" for k, v in dict(over, **{"memory.recompute_layers": n - 1}).items()])
         assert n == 1 or not memory_breakdown(fewer, hw).fits
+
+
+@pytest.mark.parametrize("wl", [_wl(modules=["layernorm", "moe_act"]), _wl(memory={"recompute": "full",
+                                                                                     "recompute_layers": 12}),
+                                _titan("op")], ids=["modules", "layers", "op"])
+def test_simulation_keeps_and_recomputes_what_the_workload_does(wl):
+    """simulate without --plan replays the workload's own recompute: its time and its peak memory
+    follow the estimate's."""
+    hw = load_hw("dgx-h100")
+    est, sim = estimate(wl, hw), simulate_step(wl, hw, keep_tasks=False)
+    assert sim.step_time_s == pytest.approx(est.step_time_s, rel=0.03)
+    assert sim.peak_memory_bytes["device"] == pytest.approx(est.memory.peak_bytes, rel=0.03)
+    assert sim.plan.startswith(wl.memory.recompute.value.replace("full", "full-recompute"))
