@@ -205,7 +205,7 @@ def _just_enough(sets: dict, zero: int, full, load, hw) -> list[Candidate]:
 
     top, bottom = memory_breakdown(load(dict(sets, **{"memory.zero_stage": zero, "memory.recompute": "none"})),
                                    hw), memory_breakdown(full, hw)
-    chunk, cap = chunk_size(full), bottom.capacity_bytes
+    chunk, cap = chunk_size(full.model.layers, full.parallelism), bottom.capacity_bytes
     if top.peak_bytes <= bottom.peak_bytes or top.fits:
         return []
     first = max(1, math.ceil(chunk * (top.peak_bytes - cap) / (top.peak_bytes - bottom.peak_bytes)))

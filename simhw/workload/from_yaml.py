@@ -17,11 +17,11 @@ from ..yamlio import check_keys, closest, read_yaml
 from .hf_config import hf_config_fields
 from .builtins import BUILTIN, builtin_model
 from .model_checks import check_model
-from .recompute import check_layers, check_modules, check_op, parse_modules
+from .recompute import check_layers, check_modules, check_op, chunk_size, parse_modules
 from .models import Activation, ModelConfig, Norm, Position, Recurrent
 from .precision import parse_precision
 from .spec import (DecodeOptions, EngineOptions, Framework, Loss, MemoryOptions, Mode, Optimizer, OptimizerKernel,
-                   Parallelism, PipeSchedule, Recompute, Workload, stage_layers)
+                   Parallelism, PipeSchedule, Recompute, Workload)
 
 SUPPORTED_VERSIONS = (1,)
 _TOP = ("name", "version", "model", "mode", "seq_len", "global_batch", "micro_batch", "dtype",
@@ -153,7 +153,7 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
                                 f"the fused framework's update is always one fused kernel.")
     check_modules(memory, model, framework, mode, w)
     check_op(memory, model, framework, w)
-    check_layers(memory, max(stage_layers(model.layers, par.pp * par.interleave)), w)
+    check_layers(memory, chunk_size(model.layers, par), w)
     name = str(raw.get("name") or Path(where).stem)
     return Workload(name=name, model=model, mode=mode, seq_len=seq_len, global_batch=gbatch,
                     micro_batch=micro, dtype=dtype, optimizer=optimizer, devices=devices,

@@ -47,7 +47,8 @@ from ..errors import WorkloadError
 from .graph import Collective, Op, OpKind
 from .models import ModelConfig
 from .opbuild import COLL_CODE, gemm
-from .spec import Framework, MemoryOptions, Mode, Recompute, RecomputeModule, Workload, stage_layers, stage_starts
+from .spec import (Framework, MemoryOptions, Mode, Parallelism, Recompute, RecomputeModule, Workload, stage_layers,
+                   stage_starts)
 
 M = RecomputeModule
 
@@ -154,11 +155,10 @@ def op_recompute_ops(wl: Workload, layer: int, ops: list[Op]) -> list[Op]:
     return out
 
 
-def chunk_size(wl: Workload) -> int:
-    """Layers in each model chunk: a pipeline stage's, or one of its interleaved chunks (the
-    largest's where they are uneven: workload/spec.py device_layers)."""
-    par = wl.parallelism
-    return max(stage_layers(wl.model.layers, par.pp * par.interleave))
+def chunk_size(layers: int, par: Parallelism) -> int:
+    """Layers in each model chunk of ``layers`` under ``par``: a pipeline stage's, or one of its
+    interleaved chunks (the largest's where they are uneven: workload/spec.py device_layers)."""
+    return max(stage_layers(layers, par.pp * par.interleave))
 
 
 def block_recomputed(wl: Workload, layer: int) -> bool:
@@ -175,7 +175,7 @@ def block_recomputed(wl: Workload, layer: int) -> bool:
 def block_fraction(wl: Workload) -> float:
     """The share of layers a full recompute re-runs."""
     n = wl.memory.recompute_layers
-    return 1.0 if not n else min(1.0, n / chunk_size(wl))
+    return 1.0 if not n else min(1.0, n / chunk_size(wl.model.layers, wl.parallelism))
 
 
 def check_layers(memory: MemoryOptions, wl_layers_per_chunk: int, w: str) -> None:
