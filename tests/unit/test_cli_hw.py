@@ -30,7 +30,7 @@ def test_hw_show_h100(capsys):
     assert main(["hw", "show", "h100"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("h100-sxm5-80gb (gpu)")
-    for text in ("989.4 TFLOP/s", "3.35 TB/s", "80 GB", "700 W", "450 GB/s per direction", "50 MiB",
+    for text in ("989.4 TFLOP/s", "3.35 TB/s", "85.0175 GB", "700 W", "450 GB/s per direction", "50 MiB",
                  "0.897 pJ/FLOP", "1.76x (sustained die temperature)", "185 W", "814 mm^2", "2.5 USD/h", "5 year"):
         assert text in out, text
     bf16 = next(line for line in out.splitlines() if line.startswith("compute.peak.bf16"))
@@ -46,8 +46,9 @@ def test_hw_show_json_has_si_values_and_sources(capsys):
     values = {v["field"]: v for v in data["values"]}
     assert values["compute.peak.bf16"]["value"] == pytest.approx(312e12)
     assert values["compute.peak.bf16"]["text"] == "312 TFLOP/s"
-    assert values["memory.hbm.capacity"]["text"] == "80 GB"
-    assert values["memory.hbm.capacity"]["source"].startswith("A100 datasheet")
+    assert values["memory.hbm.capacity"]["text"] == "79.14 GiB"
+    assert values["memory.hbm.capacity"]["value"] == pytest.approx(79.14 * 2**30)
+    assert values["memory.hbm.capacity"]["source"].startswith("the memory the CUDA runtime reports")
     assert values["compute.units"]["source"] == data["source"]
 
 
@@ -60,7 +61,7 @@ def test_hw_show_units_of_other_kinds(capsys):
     assert "6.4 GB/s" in out and "1450000" in out
     assert main(["hw", "show", "dgx-h100"]) == 0
     out = capsys.readouterr().out
-    assert "h100-sxm5-80gb x 8" in out and "2 TB" in out and "640 GB" in out
+    assert "h100-sxm5-80gb x 8" in out and "2 TB" in out and "680.14 GB" in out
 
 
 @pytest.mark.parametrize("name", [row[0] for row in available_hw()])

@@ -110,7 +110,7 @@ def test_h100_dense_peak_and_datasheet_bandwidth():
     assert h100.peak_flop_per_s[DType.BF16] == pytest.approx(989.4e12)
     assert h100.peak_flop_per_s[DType.FP8] == pytest.approx(1979e12)
     assert h100.main_memory.bandwidth_bytes_per_s == pytest.approx(3.35e12)
-    assert h100.main_memory.capacity_bytes == pytest.approx(80e9)
+    assert h100.main_memory.capacity_bytes == 85017493504      # PyTorch total_memory on the H100 80GB HBM3 (env.json)
     assert h100.sparsity_factor == 2
     assert h100.efficiency.gemm_tile_n == 256
     assert load_hw("h100-sxm").name == h100.name
@@ -136,7 +136,7 @@ def test_a800_is_a100_with_half_the_nvlink():
 
 def test_a100_40gb_extends_a100():
     a40, a80 = load_hw("a100-40gb"), load_hw("a100")
-    assert a40.main_memory.capacity_bytes == pytest.approx(40e9)
+    assert a40.main_memory.capacity_bytes == pytest.approx(39.5 * 2**30)
     assert a40.main_memory.bandwidth_bytes_per_s == pytest.approx(1555e9)
     assert a40.peak_flop_per_s == a80.peak_flop_per_s
     assert a40.tdp_w == a80.tdp_w
@@ -366,7 +366,9 @@ def test_gb200_nvl72_is_one_nvlink_domain_of_72_blackwell_gpus():
     from simhw.workload.transformer import build_graph
     gpu, rack, b200 = load_hw("gb200"), load_hw("gb200-nvl72"), load_hw("b200")
     assert gpu.peak(DType.BF16) == pytest.approx(5e15 / 2) and gpu.peak(DType.FP4) == pytest.approx(20e15 / 2)
-    assert gpu.main_memory.capacity_bytes == pytest.approx(186e9) and gpu.tdp_w == 1200
+    # 186 GB on the page are GiB, as the B200's 180 GB are (its runtime reports 178.35 GiB of them)
+    assert gpu.main_memory.capacity_bytes == pytest.approx(186 * 178.35 / 180 * 2**30, rel=1e-3) and gpu.tdp_w == 1200
+    assert gpu.main_memory.capacity_bytes > b200.main_memory.capacity_bytes
     assert gpu.compute_units == b200.compute_units and gpu.efficiency.launch_s == b200.efficiency.launch_s
     assert rack.device_count == 72 and rack.intra_link.bandwidth_bytes_per_s * 2 * 72 == pytest.approx(129.6e12)
     sets = ["devices=64", "parallelism.tp=1", "parallelism.dp=64", "parallelism.ep=64", "global_batch=4096",
