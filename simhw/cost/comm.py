@@ -125,10 +125,20 @@ def group_link(hw: DeviceSpec | NodeSpec, ranks: int, ranks_per_node: int,
     return replace(net, bandwidth_bytes_per_s=max(bw, net.bandwidth_bytes_per_s))
 
 
+def _host_link(hw: DeviceSpec | NodeSpec):
+    return hw.host_link if isinstance(hw, NodeSpec) else hw.link(LinkKind.PCIE)
+
+
 def host_link_bytes_per_s(hw: DeviceSpec | NodeSpec) -> float:
     """Achievable device<->host copy rate, per direction per device: the node's host link (or the
     device's PCIe link) times the spec's pinned-copy efficiency ``host_copy_fraction``."""
-    link = hw.host_link if isinstance(hw, NodeSpec) else hw.link(LinkKind.PCIE)
+    link = _host_link(hw)
     device = hw.device if isinstance(hw, NodeSpec) else hw
     bw = link.bandwidth_bytes_per_s if link is not None else 16e9
     return bw * device.efficiency.host_copy_fraction
+
+
+def host_link_j_per_byte(hw: DeviceSpec | NodeSpec) -> float:
+    """Energy of one byte over the device<->host link (0 where the spec gives none)."""
+    link = _host_link(hw)
+    return link.energy_j_per_byte if link is not None else 0.0

@@ -41,10 +41,10 @@ from ..workload.spec import Mode, PipeSchedule, Workload, device_layers
 from ..workload.opbuild import COLLECTIVE_BY_CODE, SCOPE_BY_CODE
 from ..workload.precision import check_precision_support
 from ..workload.transformer import build_graph
-from .comm import collective_time_s, group_link, pick_link
+from .comm import collective_time_s, group_link, host_link_bytes_per_s, host_link_j_per_byte, pick_link
 from .intensity import plain_intensity
 from .kinetics import eflops as kinetics_eflops
-from .memory import memory_breakdown
+from .memory import memory_breakdown, offloaded_activation_bytes
 from .pipeline import exposed_dp_s, pipeline_time_s, stage_p2p_s
 from .power import PowerState, power_limited, step_clock
 from .results import EstimateResult, OpResult, estimate_advisories  # noqa: F401 (EstimateResult re-exported)
@@ -191,6 +191,21 @@ def hosts_power_w(hw: DeviceSpec | NodeSpec, devices: int) -> float:
     return hw.host_power_w * -(-devices // hw.device_count)
 
 
+def offload_exposed_s(wl: Workload, hw: DeviceSpec | NodeSpec, fwd_s: float, bwd_s: float) -> float:
+    """Seconds per micro-batch that activation offloading (memory.offload_layers) adds. Transformer
+    Engine's CPU offload context copies the first n layers' activations to the host on a stream of
+    its own, one after another, each due by a later layer spread evenly over the forward
+    (``layer_window_map``: n copies over L layers), and brings them back as evenly ahead of backward;
+    so each copy hides behind L / n layers' work (``fwd_s`` / ``bwd_s`` of the stage over its
+    layers) and shows by what it takes beyond. Copies at host_link_bytes_per_s."""
+    host = offloaded_activation_bytes(wl)
+    if not host:
+        return 0.0
+    n = wl.memory.offload_layers
+    copy = host / n / host_link_bytes_per_s(hw)     # L / n layers' work is fwd_s / n
+    return n * (max(0.0, copy - fwd_s / n) + max(0.0, copy - bwd_s / n))
+
+
 def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False,
              graph: Graph | None = None, power: PowerState | None = None) -> EstimateResult:
     """Cost ``workload`` on ``hw`` (a device spec or a node spec). See the module docstring;
@@ -270,7 +285,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         fill_t += (2 if wl.mode is Mode.TRAIN else 1) * p2p_s
         stage_bound[crit][Bound.COMMUNICATION] += (2 if wl.mode is Mode.TRAIN else 1) * p2p_s
     tokens_global = wl.global_batch * wl.seq_len
-    engine_s = exposed_dp = 0.0
+    engine_s = exposed_dp = offload_s = 0.0
     if wl.mode is Mode.DECODE:
         mb = 1
         # one iteration of every micro-batch: each passes the stages in turn, and with more
@@ -296,7 +311,8 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
                                   wl.mode is Mode.TRAIN and wl.memory.zero_stage >= 3)
         if wl.mode is Mode.PREFILL:
             engine_s = engine.iteration_s(wl)
-        step = pipe + dispatch_fill + exposed_dp + step_ops_s + engine_s
+        offload_s = offload_exposed_s(wl, hw, fwd_stage[0], bwd_last_stage[0]) * mb
+        step = pipe + dispatch_fill + exposed_dp + step_ops_s + engine_s + offload_s
         host_wait = dispatch_fill + (stage_busy[crit] - gpu_busy[crit]) * mb
         total = step
         tokens_per_s = tokens_global / step
@@ -309,6 +325,8 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     denom = step * wl.devices * peak
     static_w = device.busy_w * wl.devices + hosts_power_w(hw, wl.devices)
     energy = dyn_mb_j * ranks * n_micro_global + dyn_step_j * wl.devices + static_w * step
+    # offloaded activations cross the host link twice per micro-batch
+    energy += 2 * offloaded_activation_bytes(wl) * mb * wl.devices * host_link_j_per_byte(hw)
     busy = mb * stage_t
     bubble = max(0.0, pipe - busy) if wl.mode is not Mode.DECODE else max(0.0, pipe - stage_t * 1)
     # decode: every stage's work once, or the busiest stage's once per micro-batch (rounds)
@@ -326,6 +344,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         "data_parallel": exposed_dp,
         "optimizer": step_ops_s,
         "engine_overhead": engine_s + host_wait,
+        "offload": offload_s,
         "power_limit": op_limit * scale,
     }
     mem = memory_breakdown(wl, hw)

@@ -46,6 +46,7 @@ class MemoryBreakdown:
     capacity_bytes: float
     optimizer_transient_bytes: float = 0.0  # held only during the optimizer step, when activations are freed
                                             # (foreach AdamW's temporary list, workload/eager.py)
+    host_activations_bytes: float = 0.0     # offloaded to host memory (memory.offload_layers); not in the peak
 
     @property
     def peak_bytes(self) -> float:
@@ -134,7 +135,16 @@ def activations_bytes(wl: Workload) -> float:
     if par.pp == 1:
         e = wl.memory.activation_bits / 8
         total += 2 * e * s * b * h / t                         # final norm input + output-layer input
+        # offloaded layers leave the device once their copy is done; one layer's copy is in flight
+        # at a time (Transformer Engine's offload context: a layer's tensors go while the next runs)
+        total -= per_layer * max(0, wl.memory.offload_layers - 1)
     return total
+
+
+def offloaded_activation_bytes(wl: Workload) -> float:
+    """Activation bytes of one micro-batch kept in host memory (memory.offload_layers x a layer's)."""
+    n = wl.memory.offload_layers if wl.mode is Mode.TRAIN and wl.parallelism.pp == 1 else 0
+    return n * activation_bytes_per_layer(wl) if n else 0.0
 
 
 def _inference_activation_bytes(wl: Workload) -> float:
@@ -308,4 +318,5 @@ def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     return MemoryBreakdown(parameters_bytes=params, gradients_bytes=grads, optimizer_bytes=opt,
                            activations_bytes=activations_bytes(wl), kv_cache_bytes=kv_cache_bytes(wl),
                            logits_bytes=logits_bytes(wl) if par.pp == 1 or not train else 0.0,
-                           capacity_bytes=capacity, optimizer_transient_bytes=transient)
+                           capacity_bytes=capacity, optimizer_transient_bytes=transient,
+                           host_activations_bytes=offloaded_activation_bytes(wl))

@@ -46,14 +46,15 @@ def estimate_table(results, ops: bool = False) -> str:
         ["MFU / HFU"] + [f"{pct(r.mfu)} / {pct(r.hfu)}" for r in results],
     ]
     for key in ("compute", "memory", "communication", "latency", "pipeline_bubble", "data_parallel",
-                "optimizer", "engine_overhead", "power_limit"):
+                "optimizer", "engine_overhead", "offload", "power_limit"):
         if any(r.time_breakdown_s.get(key, 0) > 0 for r in results):
             rows.append([f"  time: {key.replace('_', ' ')}"] + [seconds(r.time_breakdown_s.get(key, 0.0)) for r in results])
     if any(r.clock_scale < 1.0 for r in results):
         rows.append(["  clock at the power limit"] + [f"{pct(r.clock_scale)} ({r.power})" for r in results])
     mem_rows = (("parameters", "parameters_bytes"), ("gradients", "gradients_bytes"),
                 ("optimizer state", "optimizer_bytes"), ("activations", "activations_bytes"),
-                ("KV cache", "kv_cache_bytes"), ("logits + loss", "logits_bytes"))
+                ("KV cache", "kv_cache_bytes"), ("logits + loss", "logits_bytes"),
+                ("activations in host memory", "host_activations_bytes"))
     for label, key in mem_rows:
         if any(getattr(r.memory, key) > 0 for r in results):
             rows.append([f"  memory: {label}"] + [gib(getattr(r.memory, key)) for r in results])

@@ -100,8 +100,13 @@ def workload_plan(wl) -> Plan:
         label += " " + mem.recompute_label()
     elif mem.recompute_layers:
         label += f" of {mem.recompute_layers} layers per chunk"
-    # the workload keeps what its own recompute leaves (cost/saved_tensors.py), all on the device
-    return replace(builtin_plan("none"), name=label, workload_recompute=True)
+    # the workload keeps what its own recompute leaves (cost/saved_tensors.py), on the device but for
+    # the first offload_layers layers, whose tensors go to host memory (Megatron's CPU offloading)
+    cpu = {t: TensorPolicy(Action.CPU) for t in TENSOR_CLASSES}
+    layers = {i: cpu for i in range(mem.offload_layers)}
+    if mem.offload_layers:
+        label += f", {mem.offload_layers} layers offloaded"
+    return replace(builtin_plan("none"), name=label, layers=layers, workload_recompute=True)
 
 
 BUILTIN_PLANS = ("none", "full-recompute", "selective", "cpu-offload", "ssdtrain", "memo")

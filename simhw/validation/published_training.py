@@ -24,7 +24,8 @@ def published_workload(row: dict) -> dict:
             "optimizer": "adamw", "framework": row["framework"], "precision": row["precision"],
             "seq_len": int(row["seq_len"]), "micro_batch": int(row["micro_batch"]),
             "global_batch": int(row["global_batch"]), "devices": int(row["gpus"]), "parallelism": par,
-            "memory": {"recompute": row["recompute"], "zero_stage": int(row["zero_stage"])}}
+            "memory": {"recompute": row["recompute"], "zero_stage": int(row["zero_stage"]),
+                       "offload_layers": int(row.get("offload_layers") or 0)}}
 
 
 def published_training_rows(path: str | Path) -> list[tuple[dict, E2ERow]]:

@@ -17,7 +17,7 @@ from ..yamlio import check_keys, closest, read_yaml
 from .hf_config import hf_config_fields
 from .builtins import BUILTIN, builtin_model
 from .model_checks import check_model
-from .recompute import check_layers, check_modules, check_op, chunk_size, parse_modules
+from .recompute import check_layers, check_modules, check_offload, check_op, chunk_size, parse_modules
 from .models import Activation, ModelConfig, Norm, Position, Recurrent
 from .precision import parse_precision
 from .spec import (DecodeOptions, EngineOptions, Framework, Loss, MemoryOptions, Mode, Optimizer, OptimizerKernel,
@@ -154,6 +154,7 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
     check_modules(memory, model, framework, mode, w)
     check_op(memory, model, framework, w)
     check_layers(memory, chunk_size(model.layers, par), w)
+    check_offload(memory, model.layers, mode, par, w)
     name = str(raw.get("name") or Path(where).stem)
     return Workload(name=name, model=model, mode=mode, seq_len=seq_len, global_batch=gbatch,
                     micro_batch=micro, dtype=dtype, optimizer=optimizer, devices=devices,
@@ -244,6 +245,7 @@ def _memory(data: Any, w: str) -> MemoryOptions:
     default = "selective" if modules else "none"     # modules alone imply a selective recompute
     return MemoryOptions(recompute=_enum(Recompute, data.get("recompute", default), f"{p}recompute"),
                          recompute_modules=modules, recompute_layers=_pos_int(data, "recompute_layers", p, 0, 0),
+                         offload_layers=_pos_int(data, "offload_layers", p, 0, 0),
                          flash_attention=_bool(data, "flash_attention", p, True), zero_stage=zero,
                          kv_group_size=_pos_int(data, "kv_group_size", p, 128),
                          weight_group_size=_pos_int(data, "weight_group_size", p, 128),

@@ -192,6 +192,25 @@ def check_layers(memory: MemoryOptions, wl_layers_per_chunk: int, w: str) -> Non
                             f"(pp x interleave)); use 1 to {wl_layers_per_chunk}, or drop it to recompute every layer.")
 
 
+def check_offload(memory: MemoryOptions, layers: int, mode: Mode, par, w: str) -> None:
+    """A one-line WorkloadError for offload_layers outside training, with a pipeline, or not below the
+    layer count (Megatron: CPU offloading does not support pipeline parallelism, and Transformer
+    Engine's offload context needs at least one layer kept on the device)."""
+    n = memory.offload_layers
+    if not n:
+        return
+    p = f"{w}memory.offload_layers"
+    if mode is not Mode.TRAIN:
+        raise WorkloadError(f"{p}: activations are offloaded between forward and backward, which only training "
+                            f"has (mode is {mode.value}); drop offload_layers.")
+    if par.pp > 1:
+        raise WorkloadError(f"{p}: Megatron's CPU activation offloading does not run with pipeline parallelism "
+                            f"(parallelism.pp is {par.pp}); use pp: 1 or drop offload_layers.")
+    if n >= layers:
+        raise WorkloadError(f"{p}: {n} is not below the model's {layers} layers; offload 1 to {layers - 1} "
+                            f"(the last layer's activations are used at once).")
+
+
 def norm_dropped(wl: Workload, layer: int, ffn: bool, mods: frozenset) -> bool:
     """Whether ``layernorm`` among ``mods`` drops the output of ``layer``'s attention norm
     (``ffn`` False) or FFN norm: the norm runs as its own kernel there (module docstring)."""

@@ -208,6 +208,9 @@ class MemoryOptions:
     recompute_modules: frozenset = frozenset()     # RecomputeModule; recompute: selective with none -> core_attn
     recompute_layers: int = 0          # recompute: full on only the first N layers of each model chunk (Megatron's
                                        # --recompute-method block --recompute-num-layers N); 0 -> every layer
+    offload_layers: int = 0            # training, no pipeline: the activations of the first N layers go to host
+                                       # memory in forward and come back for backward (Megatron's --cpu-offloading
+                                       # --cpu-offloading-num-layers N, Transformer Engine's CPU offload context)
     flash_attention: bool = True
     zero_stage: int = 0
     kv_bits: float = 16.0
