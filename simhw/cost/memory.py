@@ -10,6 +10,8 @@ Formulas:
 - Pipeline: the first 1F1B stage holds p micro-batches of L/p layers (Table 2 note, Eq. 5);
   interleaving multiplies by 1 + (p-1)/(pm) (§4.2.3); extra terms of §4.3.
 - Parameters / gradients / optimizer: mixed-precision Adam keeps 2 + 2 + 12 bytes per parameter
+  (eager / compiled PyTorch); Megatron (framework: fused) keeps a bf16 model's gradients in fp32,
+  2 + 4 + 12 (its README's distributed-optimizer table: 18, or 6 + 12/d distributed),
   and ZeRO stages 1-3 shard optimizer, gradients, parameters over data parallelism (Rajbhandari
   et al. 2020, §5).
 - KV cache: 2 · layers · kv_heads · head_dim elements per token at the effective bit width
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from ..spec.model import DType
 from ..workload.precision import PER_TENSOR, quantized_fraction
 from ..workload.spec import Framework, Loss, Mode, Optimizer, OptimizerKernel, PipeSchedule, Workload, \
     stage_layers
@@ -244,9 +247,17 @@ def static_bytes_per_param(wl: Workload, replicas: int | None = None) -> tuple[f
     zero, n = wl.memory.zero_stage, replicas or wl.parallelism.replicas
     e = wl.dtype.bytes
     train = wl.mode is Mode.TRAIN
+    grad, opt = e, OPT_STATE_BYTES[wl.optimizer]
+    if train and wl.framework is Framework.FUSED and opt:
+        # Megatron-LM accumulates and reduces bf16 models' gradients in fp32 (its main_grad buffer);
+        # fp16 models keep fp16 gradients and the optimizer an fp32 copy of them besides the master
+        # weights. Megatron-LM's distributed-optimizer table (README): bf16 param, fp32 grads 18 B
+        # (6 + 12/d distributed), fp16 param, fp16 grads 20 (4 + 16/d), fp32 16 (8 + 8/d)
+        grad = wl.grad_bytes
+        opt += {DType.FP16: 4.0, DType.FP32: -4.0}.get(wl.dtype, 0.0)      # fp32 weights are their own master
     return (e / (n if zero >= 3 else 1),
-            e / (n if zero >= 2 else 1) if train else 0.0,
-            OPT_STATE_BYTES[wl.optimizer] / (n if zero >= 1 else 1) if train else 0.0)
+            grad / (n if zero >= 2 else 1) if train else 0.0,
+            opt / (n if zero >= 1 else 1) if train else 0.0)
 
 
 def layer_params_per_device(wl: Workload, moe: bool = True) -> float:
@@ -271,8 +282,10 @@ def _low_precision_weights_bytes(wl: Workload, device=None) -> float:
     """What a precision recipe adds to (serving: changes in) the parameters' bytes: training under the
     fused framework keeps the quantized layers' linear weights cast once per step, row- and
     column-wise (Transformer Engine's weight cache across micro-batches; one copy for per-tensor
-    scales on a ``device`` whose FP8 GEMMs take any layout); serving stores them quantized instead
-    of in the dtype (workload/precision.py). Norms and routers count as linears."""
+    scales on a ``device`` whose FP8 GEMMs take any layout), instead of the dtype's copy where the
+    recipe stores them quantized (Precision.weights_stored_quantized: Megatron's fp8 param gather);
+    serving stores them quantized instead of in the dtype (workload/precision.py). Norms and routers
+    count as linears."""
     frac = quantized_fraction(wl)
     if not frac:
         return 0.0
@@ -284,7 +297,8 @@ def _low_precision_weights_bytes(wl: Workload, device=None) -> float:
         return 0.0
     any_layout = device is not None and device.efficiency.fp8_any_layout
     copies = 1.0 if wl.precision.recipe in PER_TENSOR and any_layout else 2.0
-    return copies * qw * layers / (wl.parallelism.replicas if wl.memory.zero_stage >= 3 else 1)
+    own = wl.dtype.bytes if wl.precision.weights_stored_quantized() else 0.0
+    return (copies * qw - own) * layers / (wl.parallelism.replicas if wl.memory.zero_stage >= 3 else 1)
 
 
 def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:

@@ -151,6 +151,10 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
         if framework is Framework.FUSED:
             raise WorkloadError(f"{w}optimizer_kernel: applies to framework eager or compiled (torch.optim); "
                                 f"the fused framework's update is always one fused kernel.")
+    if precision.quantized_weights and framework is not Framework.FUSED:
+        raise WorkloadError(f"{w}precision.quantized_weights: weights stored only in the recipe's format are Megatron's "
+                            f"(framework: fused); {framework.value} PyTorch keeps them in the dtype. Drop it or use "
+                            f"framework: fused.")
     check_modules(memory, model, framework, mode, w)
     check_op(memory, model, framework, w)
     check_layers(memory, chunk_size(model.layers, par), w)

@@ -52,7 +52,7 @@ def parse_precision(value: Any, where: str, model_layers: int) -> Precision:
         return Precision()
     if isinstance(value, str):
         value = {"recipe": value}
-    data = check_keys(value, ("recipe", "high_precision_layers"), f"{where}precision", WorkloadError)
+    data = check_keys(value, ("recipe", "high_precision_layers", "quantized_weights"), f"{where}precision", WorkloadError)
     text = str(data.get("recipe", "none")).strip().lower()
     try:
         recipe = Recipe(text)
@@ -63,7 +63,13 @@ def parse_precision(value: Any, where: str, model_layers: int) -> Precision:
     if isinstance(hp, bool) or not isinstance(hp, int) or not 0 <= hp <= model_layers:
         raise WorkloadError(f"{where}precision.high_precision_layers: expected a whole number of layers from 0 to "
                             f"{model_layers} (the model's), got {hp!r}.")
-    return Precision(recipe=recipe, high_precision_layers=hp)
+    qw = data.get("quantized_weights")
+    if qw is not None and not isinstance(qw, bool):
+        raise WorkloadError(f"{where}precision.quantized_weights: expected true or false, got {qw!r}.")
+    if qw and recipe is Recipe.NONE:
+        raise WorkloadError(f"{where}precision.quantized_weights: there is no recipe to store the weights in "
+                            f"(precision.recipe is none); name one or drop quantized_weights.")
+    return Precision(recipe=recipe, high_precision_layers=hp, quantized_weights=qw)
 
 
 def quantized_fraction(wl: Workload) -> float:

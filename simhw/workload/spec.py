@@ -93,6 +93,17 @@ class Precision:
 
     recipe: Recipe = Recipe.NONE
     high_precision_layers: int = 0
+    # training under the fused framework: the quantized layers' weights live only in the recipe's
+    # format, the optimizer's fp32 master copy the only high-precision one (Megatron's
+    # --fp8-param-gather, Transformer Engine's fp8_model_init). None: Megatron-Bridge's recipes' choice,
+    # on for per-tensor FP8 and MXFP8, off for blockwise FP8 and NVFP4
+    quantized_weights: bool | None = None
+
+    def weights_stored_quantized(self) -> bool:
+        """Whether the fused framework keeps the quantized layers' weights only in the recipe's format."""
+        if self.quantized_weights is not None:
+            return self.quantized_weights and self.dtype is not None
+        return self.recipe in (Recipe.FP8_DELAYED, Recipe.FP8_CURRENT, Recipe.MXFP8)
 
     @property
     def dtype(self) -> DType | None:
@@ -307,6 +318,13 @@ class Workload:
         if self.optimizer_kernel is not None:
             return self.optimizer_kernel
         return OptimizerKernel.FOREACH if self.framework is Framework.EAGER else OptimizerKernel.FUSED
+
+    @property
+    def grad_bytes(self) -> float:
+        """Bytes per gradient element the framework accumulates and reduces: Megatron-LM (fused)
+        keeps a bf16 model's gradients in fp32 (its main_grad buffer; --accumulate-allreduce-grads-in-fp32,
+        Megatron-Bridge's grad_reduce_in_fp32); PyTorch's the dtype's."""
+        return 4.0 if self.framework is Framework.FUSED and self.dtype is DType.BF16 else self.dtype.bytes
 
     @property
     def microbatches(self) -> int:

@@ -362,15 +362,16 @@ def _optimizer_ops(wl: Workload) -> list[Op]:
                                        ("dp_expert", p_expert, par.dp // par.ep * par.cp, {"stride": par.ep})):
         if ranks <= 1 or params <= 0:
             continue
-        grad_bytes = params * wl.dtype.bytes
+        grad_bytes = params * (wl.grad_bytes if wl.mode is Mode.TRAIN else wl.dtype.bytes)
+        weight_bytes = params * wl.dtype.bytes
         kind = Collective.REDUCE_SCATTER if wl.memory.zero_stage >= 1 else Collective.ALL_REDUCE
         ops.append(Op(f"{name}_grad_reduce", OpKind.COLLECTIVE, Phase.OPTIMIZER, -1, 0.0, wl.dtype,
                       input_bytes=grad_bytes, output_bytes=grad_bytes,
                       shape=shape(collective=COLL_CODE[kind], bytes=grad_bytes, ranks=ranks, scope=1, **group)))
         if wl.memory.zero_stage >= 1:
             ops.append(Op(f"{name}_param_gather", OpKind.COLLECTIVE, Phase.OPTIMIZER, -1, 0.0, wl.dtype,
-                          input_bytes=grad_bytes, output_bytes=grad_bytes,
-                          shape=shape(collective=COLL_CODE[Collective.ALL_GATHER], bytes=grad_bytes,
+                          input_bytes=weight_bytes, output_bytes=weight_bytes,
+                          shape=shape(collective=COLL_CODE[Collective.ALL_GATHER], bytes=weight_bytes,
                                       ranks=ranks, scope=1, **group)))
     shard = p_local / (par.replicas if wl.memory.zero_stage >= 1 else 1)
     per = _OPT_BYTES_PER_PARAM[wl.optimizer]

@@ -20,7 +20,7 @@ from simhw.cost.estimate import estimate
 from simhw.cost.memory import memory_breakdown, saved_tensor_bytes
 from simhw.cost.power import PowerState, power_limited
 from simhw.cost.roofline import op_cost
-from simhw.errors import MissingPeakError
+from simhw.errors import MissingPeakError, WorkloadError
 from simhw.spec.load import load_hw
 from simhw.spec.model import DType
 from simhw.workload.from_yaml import workload_from_dict
@@ -97,9 +97,16 @@ def test_blackwell_fp8_casts_write_no_transposed_copy():
     assert op_cost(cast, h100).time_s > 1.1 * op_cost(one_copy, h100).time_s
     assert "transpose_bytes" not in next(op for op in build_graph(_wl("mxfp8"), compact=True).ops
                                          if op.name.startswith("quant_in.")).shape
-    hopper, blackwell = (memory_breakdown(_wl("fp8-current"), load_hw(hw)).parameters_bytes for hw in ("h100", "b200"))
+    stored = {"recipe": "fp8-current", "quantized_weights": False}
+    hopper, blackwell = (memory_breakdown(_wl(stored), load_hw(hw)).parameters_bytes for hw in ("h100", "b200"))
     plain = memory_breakdown(_wl()).parameters_bytes
     assert blackwell - plain == pytest.approx((hopper - plain) / 2)
+    # weights kept only in FP8 (Megatron-Bridge's fp8 param gather, the default): data and its
+    # transpose take the bf16 copy's two bytes on Hopper, one on Blackwell
+    m = _wl().model
+    layers = plain - (m.embedding_params() + m.head_params()) * 2
+    hopper, blackwell = (memory_breakdown(_wl("fp8-current"), load_hw(hw)).parameters_bytes for hw in ("h100", "b200"))
+    assert hopper == pytest.approx(plain) and blackwell == pytest.approx(plain - layers / 2)
 
 
 def test_eager_frameworks_cast_weights_every_forward_and_inputs_again_in_backward():
@@ -133,9 +140,16 @@ def test_high_precision_layers_keep_their_linears_and_the_compact_graph_agrees()
 def test_training_memory_holds_the_quantized_weight_cache_and_smaller_saved_inputs():
     bf16, fp8 = _wl(), _wl("fp8-current")
     m_bf16, m_fp8 = memory_breakdown(bf16), memory_breakdown(fp8)
-    # Transformer Engine keeps the fp8 weights, row- and column-wise, across the micro-batches
+    # Transformer Engine keeps the fp8 weights, row- and column-wise, across the micro-batches: beside
+    # the bf16 weights, or (fp8 param gather, Megatron-Bridge's default) instead of them
     layers = m_bf16.parameters_bytes - (bf16.model.embedding_params() + bf16.model.head_params()) * 2
-    assert m_fp8.parameters_bytes - m_bf16.parameters_bytes == pytest.approx(2 * layers / 2, rel=0.01)
+    beside = memory_breakdown(_wl({"recipe": "fp8-current", "quantized_weights": False}))
+    assert beside.parameters_bytes - m_bf16.parameters_bytes == pytest.approx(2 * layers / 2, rel=0.01)
+    assert m_fp8.parameters_bytes == pytest.approx(m_bf16.parameters_bytes)
+    # MXFP8's two copies carry their E8M0 scales; blockwise FP8 keeps the bf16 weights (no param gather)
+    mx, block = (memory_breakdown(_wl(r)).parameters_bytes - m_bf16.parameters_bytes for r in ("mxfp8", "fp8-blockwise"))
+    assert mx == pytest.approx(2 * layers / 2 * (1 + 1 / 32) - layers, rel=0.01)
+    assert block == pytest.approx(2 * layers / 2 * (1 + 4 / 128**2), rel=0.01)
     # torchao keeps no quantized weights and saves its linears' inputs in bf16
     eager, plain = (memory_breakdown(_wl(r, framework="compiled")) for r in ("fp8-current", "none"))
     assert eager.parameters_bytes == pytest.approx(plain.parameters_bytes)
@@ -253,3 +267,26 @@ def test_megatron_bridge_deepseek_v3_mxfp8_over_bf16_on_gb200():
     mx = _tokens_per_gpu(_wl("mxfp8", parallelism={"pp": 8, "interleave": 4, "ep": 32}, **raw), "gb200-nvl72")
     assert mx / bf16 == pytest.approx(4018 / 3139, rel=0.05)
     assert bf16 == pytest.approx(3139, rel=0.30) and mx == pytest.approx(4018, rel=0.30)
+
+
+@pytest.mark.parametrize("dtype,plain,distributed", [("bf16", 18, 6 + 12 / 8), ("fp16", 20, 4 + 16 / 8),
+                                                      ("fp32", 16, 8 + 8 / 8)])
+def test_megatron_keeps_the_bytes_per_parameter_of_its_distributed_optimizer_table(dtype, plain, distributed):
+    """Megatron-LM's README (distributed optimizer): bf16 param, fp32 grads 18 B per parameter, 6 + 12/d
+    with the distributed optimizer; fp16 param, fp16 grads 20, 4 + 16/d; fp32 16, 8 + 8/d. Eager
+    PyTorch keeps the ZeRO paper's 2 + 2 + 12."""
+    from simhw.cost.memory import static_bytes_per_param
+    for zero, want in ((0, plain), (1, distributed)):
+        wl = _wl(dtype=dtype, memory={"zero_stage": zero})
+        assert sum(static_bytes_per_param(wl)) == pytest.approx(want)
+    assert sum(static_bytes_per_param(_wl(framework="eager"))) == pytest.approx(16)
+
+
+@pytest.mark.parametrize("precision,framework,words", [
+    ({"recipe": "none", "quantized_weights": True}, "fused", "no recipe"),
+    ({"recipe": "fp8-current", "quantized_weights": True}, "eager", "framework: fused"),
+    ({"recipe": "fp8-current", "quantized_weights": "yes"}, "fused", "true or false"),
+])
+def test_quantized_weights_where_they_cannot_be_is_an_error(precision, framework, words):
+    with pytest.raises(WorkloadError, match=words):
+        _wl(precision, framework=framework)
