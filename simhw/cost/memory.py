@@ -232,8 +232,10 @@ def logits_bytes(wl: Workload) -> float:
         tokens = wl.micro_batch * wl.seq_len / par.cp
         if wl.memory.loss is Loss.CCE:
             return tokens * 8.0
-        if wl.framework is Framework.COMPILED:   # Inductor keeps the bf16 logits, recomputes the rest in
-            return tokens * m.vocab / par.tp * wl.dtype.bytes   # backward (own compiled runs, H200)
+        # Inductor keeps the bf16 logits, recomputes the rest in backward (own compiled runs, H200);
+        # a fused loss keeps only them too, its gradient written over them
+        if wl.framework is Framework.COMPILED or wl.memory.loss is Loss.FUSED:
+            return tokens * m.vocab / par.tp * wl.dtype.bytes
         return tokens * m.vocab / par.tp * (2 + 4 + 4 + 4)
     tokens = wl.micro_batch * wl.decode.samples if wl.mode is Mode.DECODE else wl.micro_batch
     return tokens * m.vocab / par.tp * (wl.dtype.bytes + 4)

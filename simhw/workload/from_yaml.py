@@ -5,7 +5,7 @@ was wrong and what is allowed.
 """
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
@@ -97,7 +97,6 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
         denom = par.tp * par.pp * par.cp
         if devices % denom:
             raise WorkloadError(f"{w}devices: {devices} is not a multiple of tp x pp x cp = {denom}.")
-        from dataclasses import replace
         par = replace(par, dp=devices // denom)
     if par.tp * par.pp * par.cp * par.dp != devices:
         raise WorkloadError(f"{w}parallelism: tp x pp x cp x dp = {par.tp * par.pp * par.cp * par.dp} "
@@ -151,6 +150,7 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
         if framework is Framework.FUSED:
             raise WorkloadError(f"{w}optimizer_kernel: applies to framework eager or compiled (torch.optim); "
                                 f"the fused framework's update is always one fused kernel.")
+    memory = _default_loss(memory, raw.get("memory"), framework)
     if precision.quantized_weights and framework is not Framework.FUSED:
         raise WorkloadError(f"{w}precision.quantized_weights: weights stored only in the recipe's format are Megatron's "
                             f"(framework: fused); {framework.value} PyTorch keeps them in the dtype. Drop it or use "
@@ -254,6 +254,14 @@ def _memory(data: Any, w: str) -> MemoryOptions:
                          kv_group_size=_pos_int(data, "kv_group_size", p, 128),
                          weight_group_size=_pos_int(data, "weight_group_size", p, 128),
                          loss=_enum(Loss, data.get("loss", "standard"), f"{p}loss"), **out)
+
+
+def _default_loss(memory: MemoryOptions, raw_memory: Any, framework: Framework) -> MemoryOptions:
+    """The fused framework's loss is fused unless the workload names one (Megatron-Bridge's and NeMo's
+    model configs set cross_entropy_loss_fusion, its performance recipes Transformer Engine's kernel)."""
+    if framework is Framework.FUSED and "loss" not in (raw_memory or {}):
+        return replace(memory, loss=Loss.FUSED)
+    return memory
 
 
 def _decode(data: Any, w: str, mode: Mode, seq_len: int, model: ModelConfig, base_dir: Path) -> DecodeOptions:

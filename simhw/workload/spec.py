@@ -40,6 +40,8 @@ class RecomputeModule(Enum):
 class Loss(Enum):
     STANDARD = "standard"       # materialises logits, fp32 upcast, log-softmax and its gradient
     CCE = "cce"                 # Cut Cross-Entropy (Wijmans et al. 2024): no N x V buffers
+    FUSED = "fused"             # Transformer Engine's parallel cross-entropy (Megatron's cross_entropy_loss_fusion,
+                                # impl te): works on the bf16 logits in place, writing their gradient over them
 
 
 class Optimizer(Enum):

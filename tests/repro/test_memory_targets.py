@@ -35,8 +35,8 @@ def test_kv_bits_include_scales_and_outliers():
 def test_gemma2_standard_loss_buffers_grow_with_tokens_times_vocab():
     """§10: Gemma 2 2B, |V| = 256000, N = 8192 tokens: the loss needs about 24 GB and the
     classifier head about 28 GB with standard cross-entropy (fp32 upcast, log-softmax, gradient)."""
-    small = wl(model="gemma2-2b", seq_len=2048, micro_batch=4, global_batch=4, devices=1)
-    big = wl(model="gemma2-2b", seq_len=4096, micro_batch=4, global_batch=4, devices=1)
+    small = wl(model="gemma2-2b", seq_len=2048, micro_batch=4, global_batch=4, devices=1, memory={"loss": "standard"})
+    big = wl(model="gemma2-2b", seq_len=4096, micro_batch=4, global_batch=4, devices=1, memory={"loss": "standard"})
     n_v = 8192 * 256000
     assert logits_bytes(small) == pytest.approx(n_v * 14)
     assert logits_bytes(big) == pytest.approx(2 * logits_bytes(small))
@@ -44,6 +44,9 @@ def test_gemma2_standard_loss_buffers_grow_with_tokens_times_vocab():
     assert (logits_bytes(small) - 2 * n_v) / 2**30 == pytest.approx(23.4, abs=1.0)  # ~24 GB (loss)
     cce = wl(model="gemma2-2b", seq_len=2048, micro_batch=4, global_batch=4, devices=1, memory={"loss": "cce"})
     assert logits_bytes(cce) < 1e6                                          # "24 GB to 1 MB"
+    # Megatron's fused loss (the fused framework's default) keeps the bf16 logits only
+    fused = wl(model="gemma2-2b", seq_len=2048, micro_batch=4, global_batch=4, devices=1)
+    assert logits_bytes(fused) == pytest.approx(n_v * 2)
 
 
 def test_kinetics_intensity_of_b200_is_562_5():

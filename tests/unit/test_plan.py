@@ -22,7 +22,8 @@ def train_plan():
 
 
 def _sets(candidate):
-    return [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in candidate.settings]
+    from simhw.cost.plan import _expand     # "full N/C" and module lists as workload fields
+    return [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in _expand(dict(candidate.settings)).items()]
 
 
 def test_candidates_fit_are_ranked_and_reproduce_as_estimates(train_plan):
@@ -55,9 +56,9 @@ def test_the_search_space_follows_the_workload():
     assert not any(dict(c.settings)["parallelism.attention_dp"] for c in train.ranked)
     assert {dict(c.settings)["parallelism.cp"] for c in train.ranked} == {1}
     assert {dict(c.settings)["parallelism.ep"] for c in train.ranked} == {1}
-    long = plan(TRAIN, "dgx-h100", ["model=llama3-8b", "seq_len=32768", "global_batch=16"])
+    long = plan(TRAIN, "dgx-h100", ["model=llama3-8b", "seq_len=65536", "global_batch=16"])
     assert max(dict(c.settings)["parallelism.cp"] for c in long.ranked) > 1
-    assert long.too_big > 0         # 32k-token sequences: some layouts never fit an H100
+    assert long.too_big > 0         # 64k-token sequences: some layouts never fit an H100
     moe = plan(TRAIN, "dgx-h100", ["model=qwen3-30b-a3b", "global_batch=16"])
     assert max(dict(c.settings)["parallelism.ep"] for c in moe.ranked) > 1
 
