@@ -61,6 +61,10 @@ class Plan:
     # whole layer for Megatron's full recompute, torch.utils.checkpoint's early stop for eager),
     # not as the recomputed classes' producers; simulate's default plan
     workload_recompute: bool = False
+    # Transformer Engine's CPU offload context: the k-th of n offloaded layers' copy to the host must
+    # be done before the forward of layer (k + 1) L / n starts (its layer_window_map), so the
+    # compute waits for a copy that runs late instead of running ahead of it
+    copy_deadlines: bool = False
 
     def policy(self, layer: int, tensor: str, layers_total: int) -> TensorPolicy:
         if layer >= layers_total - self.keep_last_layers:
@@ -106,7 +110,8 @@ def workload_plan(wl) -> Plan:
     layers = {i: cpu for i in range(mem.offload_layers)}
     if mem.offload_layers:
         label += f", {mem.offload_layers} layers offloaded"
-    return replace(builtin_plan("none"), name=label, layers=layers, workload_recompute=True)
+    return replace(builtin_plan("none"), name=label, layers=layers, workload_recompute=True,
+                   copy_deadlines=bool(mem.offload_layers))
 
 
 BUILTIN_PLANS = ("none", "full-recompute", "selective", "cpu-offload", "ssdtrain", "memo")

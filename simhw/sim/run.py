@@ -242,6 +242,8 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
     dispatch = None
     if not train:
         dispatch = add("engine", engine.iteration_s(wl), CPU, [prev])
+    due = copy_deadlines(plan, L)
+    due_at = {layer: at for at, layers in due.items() for layer in layers}
     for mb in range(mbs):
         fwd_ids, d2h_ids, nw_ids, layer_bytes = [], [], [], []
         emb = add(f"embed.mb{mb}", costs.embed_s, C, [prev, dispatch])
@@ -257,7 +259,8 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
             recomp_s, recomp_bytes = dec.recompute_s, dec.recompute_bytes
             gather = add(f"AG{i}.mb{mb}", gather_l, NET, [fwd_ids[i - 2] if i >= 2 else prev],
                          alloc=(DEV, layer_param_bytes)) if zero3 else None
-            f = add(f"F{i}.mb{mb}", costs.fwd_s, C, [last, dispatch, gather], alloc=(DEV, kept + off_cpu + off_nvme),
+            waits = [d2h_ids[k] for k in due.get(i, ())]        # copies due before this layer runs
+            f = add(f"F{i}.mb{mb}", costs.fwd_s, C, [last, dispatch, gather, *waits], alloc=(DEV, kept + off_cpu + off_nvme),
                     free=(DEV, layer_param_bytes) if zero3 else None,
                     blocks_in=[(f"keep{i}.{mb}", kept), (f"off{i}.{mb}", off_cpu + off_nvme)])
             last = f
@@ -282,7 +285,8 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
         last = head
         for i in reversed(range(L)):
             kept, off_cpu, off_nvme, recomp_s, recomp_bytes = layer_bytes[i]
-            gate = bwd_ids.get(i + plan.prefetch_distance + 1) if i + plan.prefetch_distance + 1 < L else head
+            ahead = due_at.get(i, i + plan.prefetch_distance) + 1     # TE: reloaded as backward reaches its window
+            gate = bwd_ids.get(ahead) if ahead < L else head
             h2d = None
             if off_nvme > 0:
                 from ..devices.storage import IoDir, transfer_time_s
@@ -339,6 +343,20 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
         allocator=alloc_report,
         memory_timeline=MappingProxyType({p: (t, v) for p, t, v in zip(pools, sched.memory_time_s, sched.memory_bytes)}),
         tasks=tasks, clock_scale=costs.clock)
+
+
+def copy_deadlines(plan: Plan, layers: int) -> dict[int, tuple[int, ...]]:
+    """{layer: the offloaded layers whose copies must be done before its forward} under a plan with
+    copy_deadlines (Transformer Engine's layer_window_map: the k-th of n offloaded layers by layer
+    (k + 1) L / n); empty otherwise."""
+    if not plan.copy_deadlines:
+        return {}
+    off = sorted(plan.layers)
+    out: dict[int, tuple[int, ...]] = {}
+    for k, layer in enumerate(off):
+        at = min(layers - 1, max(layer + 1, (k + 1) * layers // len(off)))
+        out[at] = out.get(at, ()) + (layer,)
+    return out
 
 
 def layer_offload_times(wl: Workload, hw) -> tuple[float, float]:
