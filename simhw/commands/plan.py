@@ -38,7 +38,8 @@ def register(sub) -> None:
 
 _SHORT = {"parallelism.tp": "tp", "parallelism.pp": "pp", "parallelism.cp": "cp", "parallelism.ep": "ep",
           "parallelism.dp": "dp", "parallelism.attention_dp": "DP attn", "parallelism.schedule": "schedule",
-          "micro_batch": "micro", "memory.zero_stage": "ZeRO", "memory.recompute": "recompute"}
+          "micro_batch": "micro", "memory.zero_stage": "ZeRO", "memory.recompute": "recompute",
+          "memory.offload_layers": "offloaded"}
 
 
 _HIDE_UNUSED = {"parallelism.cp": 1, "parallelism.ep": 1, "parallelism.attention_dp": False}   # columns shown
@@ -127,7 +128,7 @@ def _table(shown, runs, label_keys, keys, limit, failures) -> str:
         s, r = dict(c.settings), c.result
         interleave = s.get("parallelism.interleave", 1)
         cells = [f"{s[k]}" + (f" x{interleave}" if k == "parallelism.schedule" and interleave > 1 else "")
-                 if k in s else "" for k in keys]
+                 if k in s else ("0" if k == "memory.offload_layers" else "") for k in keys]
         rows.append([rank] + [dict(label)[k] for k in label_keys] + cells
                     + [seconds(r.step_time_s), si(r.tokens_per_s, "tok/s"), pct(r.mfu), gib(r.memory.peak_bytes),
                        si(per_token(r, r.energy_j) * 1e6, "J"), f"${per_token(r, r.cost_usd) * 1e6:.4g}"])

@@ -17,7 +17,8 @@ Candidates keep the workload's model, batch, sequence length, device count and d
 - in training, the micro-batch (1, 2, 4, 8) and, for each layout, the lightest memory setting that
   fits: ZeRO-1 without recompute, else ZeRO-3, the light recompute or full recompute each way (all
   costed), else both; where full recompute fits, also full recompute of just enough layers of each
-  model chunk (``recompute_layers``, shown as ``full N/C``).
+  model chunk (``recompute_layers``, shown as ``full N/C``) and, without a pipeline, no recompute
+  with just enough layers' activations offloaded to host memory (``offload_layers``).
 
 Each candidate is loaded through the workload YAML reader, so a combination it rejects (tp not
 dividing the heads, a batch that does not split) is counted as invalid, never costed.
@@ -188,7 +189,7 @@ def _cost_layout(sets: dict, memory_options, load, hw) -> tuple[str, list[Candid
             if memory_breakdown(wl, hw).fits:
                 costed.append(Candidate(tuple(chosen.items()), estimate(wl, hw)))
                 if recompute == "full":
-                    costed += _just_enough(sets, zero, wl, load, hw)
+                    costed += _just_enough(sets, zero, wl, load, hw) + _just_enough_offload(sets, zero, load, hw)
         if costed:
             return "ok", costed
     return "oom", []
@@ -216,6 +217,30 @@ def _just_enough(sets: dict, zero: int, full, load, hw) -> list[Candidate]:
         if memory_breakdown(wl, hw).fits:
             return [Candidate(tuple(chosen.items()), estimate(wl, hw))]
     return []
+
+
+def _just_enough_offload(sets: dict, zero: int, load, hw) -> list[Candidate]:
+    """Without a pipeline, the layout that offloads as few layers' activations to host memory as it
+    needs to fit, recomputing nothing (``offload_layers``, Megatron's CPU offloading, which NVIDIA's
+    GB200 recipes pick over recompute where NVLink-C2C hides the copies): each offloaded layer but
+    the first frees one layer's activations, so the count follows from one memory estimate."""
+    from ..cost.estimate import estimate
+    from ..cost.memory import activation_bytes_per_layer, memory_breakdown
+
+    if sets.get("parallelism.pp", 1) != 1:
+        return []
+    base = dict(sets, **{"memory.zero_stage": zero, "memory.recompute": "none"})
+    wl = load(base)
+    mem = memory_breakdown(wl, hw)
+    layer = activation_bytes_per_layer(wl)
+    if mem.fits or layer <= 0:
+        return []
+    n = math.ceil((mem.peak_bytes - mem.capacity_bytes) / layer) + 1
+    if n >= wl.model.layers:
+        return []
+    chosen = dict(base, **{"memory.offload_layers": n})
+    wl = load(chosen)
+    return [Candidate(tuple(chosen.items()), estimate(wl, hw))] if memory_breakdown(wl, hw).fits else []
 
 
 def _memory_tiers(wl) -> tuple[list, ...]:
@@ -266,7 +291,7 @@ def _expand(sets: dict) -> dict:
     value = sets.get("memory.recompute")
     if value is None:
         return sets
-    out = dict(sets, **{"memory.recompute_layers": 0})
+    out = dict(sets, **{"memory.recompute_layers": 0, "memory.offload_layers": sets.get("memory.offload_layers", 0)})
     if value.startswith("full "):         # "full N/C": the first N layers of each C-layer chunk
         out["memory.recompute"], out["memory.recompute_modules"] = "full", "[]"
         out["memory.recompute_layers"] = int(value.split()[1].split("/")[0])

@@ -98,3 +98,27 @@ def test_the_workload_plan_names_the_offloaded_layers():
     assert "3 layers offloaded" in plan.name
     assert plan.policy(2, "mlp_act", 32).action is Action.CPU and plan.policy(3, "mlp_act", 32).action is Action.KEEP
     assert workload_plan(replace(_wl(3), memory=replace(_wl(3).memory, offload_layers=0))).layers == {}
+
+
+def test_plan_offloads_where_nvlink_c2c_hides_the_copies():
+    """Llama3-70B FP8 with FSDP on 64 GB200s: NVIDIA's recipe offloads 40 layers at micro-batch 2
+    rather than recompute; simhw's plan offloads just enough layers (never under a pipeline), and each
+    such candidate reproduces as an estimate that fits."""
+    from simhw.cost.plan import _expand, plan
+    from simhw.workload.from_yaml import load_workload
+    raw = ["model=llama3-70b", "seq_len=8192", "global_batch=256", "devices=64", "precision=fp8-current",
+           "memory.zero_stage=3", "memory.offload_layers=16"]       # the workload's own offload is replaced
+    result = plan("workloads/llama2-7b-train.yaml", "gb200-nvl72", raw)
+    best = dict(result.ranked[0].settings)
+    assert best.get("memory.offload_layers", 0) > 0 and best["memory.recompute"] == "none"
+    offloading = [c for c in result.ranked if dict(c.settings).get("memory.offload_layers", 0)]
+    assert all(dict(c.settings)["parallelism.pp"] == 1 for c in offloading)
+    assert any(dict(c.settings)["parallelism.pp"] > 1 for c in result.ranked)
+    c = offloading[0]
+    sets = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in _expand(dict(c.settings)).items()]
+    wl = load_workload("workloads/llama2-7b-train.yaml", raw + sets)
+    hw = simhw.load_hw("gb200-nvl72")
+    assert simhw.estimate(wl, hw).memory.fits
+    assert simhw.estimate(wl, hw).step_time_s == pytest.approx(c.result.step_time_s)
+    fewer = replace(wl, memory=replace(wl.memory, offload_layers=wl.memory.offload_layers - 1))
+    assert not simhw.estimate(fewer, hw).memory.fits        # just enough
