@@ -291,7 +291,8 @@ def _low_precision_weights_bytes(wl: Workload, device=None) -> float:
     frac = quantized_fraction(wl)
     if not frac:
         return 0.0
-    layers = _params_parts(wl)[0] * frac
+    # (ZeRO-3 shards these weights as it shards the dtype's: static_bytes_per_param)
+    layers = _params_parts(wl)[0] * frac / (wl.parallelism.replicas if wl.memory.zero_stage >= 3 else 1)
     qw = wl.precision.element_bytes(weight=True)
     if wl.mode is not Mode.TRAIN:
         return layers * (qw - wl.dtype.bytes)
@@ -300,7 +301,7 @@ def _low_precision_weights_bytes(wl: Workload, device=None) -> float:
     any_layout = device is not None and device.efficiency.fp8_any_layout
     copies = 1.0 if wl.precision.recipe in PER_TENSOR and any_layout else 2.0
     own = wl.dtype.bytes if wl.precision.weights_stored_quantized() else 0.0
-    return (copies * qw - own) * layers / (wl.parallelism.replicas if wl.memory.zero_stage >= 3 else 1)
+    return (copies * qw - own) * layers
 
 
 def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:

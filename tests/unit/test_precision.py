@@ -290,3 +290,15 @@ def test_megatron_keeps_the_bytes_per_parameter_of_its_distributed_optimizer_tab
 def test_quantized_weights_where_they_cannot_be_is_an_error(precision, framework, words):
     with pytest.raises(WorkloadError, match=words):
         _wl(precision, framework=framework)
+
+
+def test_sharded_serving_weights_are_quantized_shard_by_shard():
+    """ZeRO-3 sharding of a served model's FP8 weights: each device holds its shard of them, the
+    saving as sharded as the weights (it once went negative and stopped the simulation)."""
+    raw = dict(mode="prefill", optimizer="none", devices=8, micro_batch=2, global_batch=8, seq_len=512)
+    plain = memory_breakdown(_wl(**raw, memory={"zero_stage": 3}))
+    fp8 = memory_breakdown(_wl("fp8-current", **raw, memory={"zero_stage": 3}))
+    m = _wl(**raw).model
+    other = (m.embedding_params() + m.head_params()) * 2 / 8
+    assert 0 < fp8.parameters_bytes < plain.parameters_bytes
+    assert fp8.parameters_bytes - other == pytest.approx((plain.parameters_bytes - other) / 2, rel=1e-6)
