@@ -308,7 +308,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         pipe = pipeline_time_s(stage_t, mb, wl, fill_t, passes)
         # the collectives already carry one stage's parameters (memory.params_per_device)
         exposed_dp = exposed_dp_s(dp_comm_s, dp_gather_s, fwd_stage[crit], bwd_last_stage[crit], mb, per_stage[crit],
-                                  wl.mode is Mode.TRAIN and wl.memory.zero_stage >= 3)
+                                  wl.memory.zero_stage if wl.mode is Mode.TRAIN else 0)
         if wl.mode is Mode.PREFILL:
             engine_s = engine.iteration_s(wl)
         offload_s = offload_exposed_s(wl, hw, fwd_stage[0], bwd_last_stage[0]) * mb

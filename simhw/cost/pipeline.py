@@ -85,16 +85,19 @@ def pipeline_time_s(stage_time_s: float, microbatches: int, wl: Workload, fill_s
 
 
 def exposed_dp_s(comm_s: float, gather_s: float, fwd_s: float, bwd_s: float, microbatches: int,
-                 layers: int, zero3: bool) -> float:
+                 layers: int, zero_stage: int) -> float:
     """Seconds of data-parallel communication a training step exposes (see module doc).
 
     ``comm_s``: one stage's whole reduction (gradient reduce plus any parameter gather) once,
     ``gather_s`` its all-gather part; ``fwd_s`` / ``bwd_s``: one micro-batch's forward / backward
     on that stage, of ``layers`` layers. Without ZeRO-3 the reduction overlaps the last
-    micro-batch's backward; with it every micro-batch gathers twice and reduces once, hidden under
+    micro-batch's backward; ZeRO-2, which keeps only its shard of the gradients, reduce-scatters
+    every micro-batch's under that micro-batch's backward (DeepSpeed's bucketed reduction, Megatron
+    FSDP's optim_grads); with ZeRO-3 every micro-batch gathers twice and reduces once, hidden under
     its own compute except one layer's gathers and reduction."""
-    if zero3 and gather_s > 0:
-        reduce_s = comm_s - gather_s
+    reduce_s = comm_s - gather_s
+    if zero_stage >= 3 and gather_s > 0:
         return microbatches * (max(0.0, gather_s - fwd_s) + max(0.0, gather_s + reduce_s - bwd_s)
                                + (2.0 * gather_s + reduce_s) / max(1, layers))
-    return max(0.0, comm_s - bwd_s)
+    earlier = (microbatches - 1) * max(0.0, reduce_s - bwd_s) if zero_stage == 2 else 0.0
+    return earlier + max(0.0, comm_s - bwd_s)

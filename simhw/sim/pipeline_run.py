@@ -66,10 +66,10 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
     # the activations in flight at the stage's peak, or a foreach optimizer's fp32 list (cost/memory.py)
     peak_dev = static + max(float(np.max(np.asarray(res.peak_activation_microbatches) * per_mb)),
                             mem.optimizer_transient_bytes)
-    zero3 = wl.memory.zero_stage >= 3
     busiest = int(np.argmax(fwd + bwd_total))
     step = pipe_s + fixed_s + costs.optimizer_s + exposed_dp_s(
-        costs.dp_comm_s, costs.dp_gather_s, float(fwd[busiest]), float(bwd_total[busiest]), mb, int(lps[busiest]), zero3)
+        costs.dp_comm_s, costs.dp_gather_s, float(fwd[busiest]), float(bwd_total[busiest]), mb, int(lps[busiest]),
+        wl.memory.zero_stage)
     compute = float(fwd[busiest] + bwd_total[busiest]) * mb
     tasks = ()
     return SimResult(

@@ -227,6 +227,7 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
     # after the last micro-batch's backward of that layer
     zero3 = train and wl.memory.zero_stage >= 3 and costs.dp_gather_s > 0
     gather_l = costs.dp_gather_s / L if zero3 else 0.0
+    zero2_rs_l = (costs.dp_comm_s - costs.dp_gather_s) / L if train and wl.memory.zero_stage == 2 else 0.0
     reduce_l = (costs.dp_comm_s - costs.dp_gather_s) / L if zero3 else costs.dp_comm_s / L if train else 0.0
     layer_param_bytes = layer_params_per_device(wl) * wl.dtype.bytes if zero3 else 0.0
     dp_ids: list[int] = []
@@ -313,6 +314,8 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
             if reduce_l > 0 and (zero3 or mb == mbs - 1):
                 dp_ids.append(add(f"RS{i}.mb{mb}" if zero3 else f"DP{i}", reduce_l, NET, [bw], prio=1,
                                   free=(DEV, layer_param_bytes) if zero3 else None))
+            elif zero2_rs_l > 0:      # ZeRO-2: each micro-batch's gradients reduce-scattered under its backward
+                dp_ids.append(add(f"RS{i}.mb{mb}", zero2_rs_l, NET, [bw], prio=1))
         prev = add(f"embed_bwd.mb{mb}", costs.embed_s, C, [last])
     if train:   # a foreach optimizer holds its temporary fp32 list while it runs (cost/memory.py)
         transient = mem.optimizer_transient_bytes
