@@ -15,8 +15,8 @@ Candidates keep the workload's model, batch, sequence length, device count and d
 - in serving, data-parallel attention over the tensor-parallel group (``attention_dp``) beside
   plain tensor parallelism (sequence parallelism is a training setting);
 - in training, the micro-batch (1, 2, 4, 8) and, for each layout, the lightest memory setting that
-  fits: ZeRO-1 without recompute, else ZeRO-3, the light recompute or full recompute each way (all
-  costed), else both; where full recompute fits, also full recompute of just enough layers of each
+  fits: ZeRO-1 without recompute, else ZeRO-2 or ZeRO-3, the light recompute or full recompute each
+  way (all costed), else both; where full recompute fits, also full recompute of just enough layers of each
   model chunk (``recompute_layers``, shown as ``full N/C``) and, without a pipeline, no recompute
   with just enough layers' activations offloaded to host memory (``offload_layers``).
 
@@ -244,12 +244,12 @@ def _just_enough_offload(sets: dict, zero: int, load, hw) -> list[Candidate]:
 
 
 def _memory_tiers(wl) -> tuple[list, ...]:
-    """(ZeRO stage, recompute) settings in tiers of growing saving: ZeRO-1 and no recompute; ZeRO-3,
-    or ZeRO-1 with the light recompute (the norms, the experts' activation, MLA's up projections:
-    what Megatron-Bridge's MoE recipes recompute; torchtitan's per-op policy in eager or compiled
-    PyTorch), or full recompute; ZeRO-3 with either recompute."""
+    """(ZeRO stage, recompute) settings in tiers of growing saving: ZeRO-1 and no recompute; ZeRO-2
+    or ZeRO-3, or ZeRO-1 with the light recompute (the norms, the experts' activation, MLA's up
+    projections: what Megatron-Bridge's MoE recipes recompute; torchtitan's per-op policy in eager
+    or compiled PyTorch), or full recompute; ZeRO-3 with either recompute."""
     light = light_recompute(wl)
-    mid = [(3, "none")] + ([(1, light)] if light else []) + [(1, "full")]
+    mid = [(2, "none"), (3, "none")] + ([(1, light)] if light else []) + [(1, "full")]
     return [(1, "none")], mid, ([(3, light)] if light else []) + [(3, "full")]
 
 
