@@ -126,7 +126,8 @@ def group_link(hw: DeviceSpec | NodeSpec, ranks: int, ranks_per_node: int,
 
 
 def _host_link(hw: DeviceSpec | NodeSpec):
-    return hw.host_link if isinstance(hw, NodeSpec) else hw.link(LinkKind.PCIE)
+    """The node's host link, else the device's PCIe link, else its chip-to-chip one (a GB200's)."""
+    return hw.host_link if isinstance(hw, NodeSpec) else hw.link(LinkKind.PCIE) or hw.link(LinkKind.C2C)
 
 
 def host_link_bytes_per_s(hw: DeviceSpec | NodeSpec) -> float:

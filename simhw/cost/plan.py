@@ -16,9 +16,10 @@ Candidates keep the workload's model, batch, sequence length, device count and d
   plain tensor parallelism (sequence parallelism is a training setting);
 - in training, the micro-batch (1, 2, 4, 8) and, for each layout, the lightest memory setting that
   fits: ZeRO-1 without recompute, else ZeRO-2 or ZeRO-3, the light recompute or full recompute each
-  way (all costed), else both; where full recompute fits, also full recompute of just enough layers of each
-  model chunk (``recompute_layers``, shown as ``full N/C``) and, without a pipeline, no recompute
-  with just enough layers' activations offloaded to host memory (``offload_layers``).
+  way (all costed), else both; where full recompute fits, also full recompute of just enough
+  layers of each model chunk (``recompute_layers``, shown as ``full N/C``) and, without a
+  pipeline, no recompute with just enough layers' activations offloaded to host memory
+  (``offload_layers``).
 
 Each candidate is loaded through the workload YAML reader, so a combination it rejects (tp not
 dividing the heads, a batch that does not split) is counted as invalid, never costed.
