@@ -304,6 +304,19 @@ def _low_precision_weights_bytes(wl: Workload, device=None) -> float:
     return (copies * qw - own) * layers
 
 
+def gathered_weight_bytes(wl: Workload) -> float:
+    """Bytes of this device's (unsharded) weights a ZeRO all-gather moves: the dtype's, but for the
+    quantized layers' weights of a per-tensor FP8 recipe the fused framework stores only quantized,
+    which Megatron gathers in FP8 (its fp8 param gather; the transposes are made after)."""
+    p = params_per_device(wl, sharded_by_zero=False)
+    e = wl.dtype.bytes
+    if not (wl.mode is Mode.TRAIN and wl.framework is Framework.FUSED and wl.precision.recipe in PER_TENSOR
+            and wl.precision.weights_stored_quantized()):
+        return p * e
+    quantized = _params_parts(wl)[0] * quantized_fraction(wl)
+    return p * e - quantized * (e - wl.precision.element_bytes(weight=True))
+
+
 def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     """Peak memory of the most loaded device. ``hw`` (device or node spec) gives the capacity."""
     par = wl.parallelism

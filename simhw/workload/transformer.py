@@ -349,10 +349,11 @@ def _muon_ops(wl: Workload, layer_ops: list[Op]) -> list[Op]:
 
 def _optimizer_ops(wl: Workload) -> list[Op]:
     """Data-parallel gradient reduction and the optimizer update, for this rank's parameter shard."""
-    from ..cost.memory import expert_params_per_device, params_per_device
+    from ..cost.memory import expert_params_per_device, gathered_weight_bytes, params_per_device
 
     par = wl.parallelism
     p_local = params_per_device(wl, sharded_by_zero=False)
+    gathered = gathered_weight_bytes(wl) / p_local if p_local else wl.dtype.bytes    # per parameter
     # an expert's replicas are the dp / ep ranks that hold it: its gradients reduce over those only
     p_expert = expert_params_per_device(wl) if par.ep > 1 else 0.0
     ops: list[Op] = []
@@ -363,7 +364,7 @@ def _optimizer_ops(wl: Workload) -> list[Op]:
         if ranks <= 1 or params <= 0:
             continue
         grad_bytes = params * (wl.grad_bytes if wl.mode is Mode.TRAIN else wl.dtype.bytes)
-        weight_bytes = params * wl.dtype.bytes
+        weight_bytes = params * gathered
         kind = Collective.REDUCE_SCATTER if wl.memory.zero_stage >= 1 else Collective.ALL_REDUCE
         ops.append(Op(f"{name}_grad_reduce", OpKind.COLLECTIVE, Phase.OPTIMIZER, -1, 0.0, wl.dtype,
                       input_bytes=grad_bytes, output_bytes=grad_bytes,

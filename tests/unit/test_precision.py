@@ -302,3 +302,18 @@ def test_sharded_serving_weights_are_quantized_shard_by_shard():
     other = (m.embedding_params() + m.head_params()) * 2 / 8
     assert 0 < fp8.parameters_bytes < plain.parameters_bytes
     assert fp8.parameters_bytes - other == pytest.approx((plain.parameters_bytes - other) / 2, rel=1e-6)
+
+
+def test_megatron_gathers_weights_it_stores_in_fp8_in_fp8():
+    """ZeRO's parameter all-gather moves what the device stores: FP8 for the layers' weights under a
+    per-tensor recipe with fp8 param gather (Megatron-Bridge's default), the dtype's otherwise."""
+    from simhw.cost.memory import _params_parts, gathered_weight_bytes, params_per_device
+    raw = {"memory": {"zero_stage": 1}}
+    plain, fp8 = _wl(**raw), _wl("fp8-current", **raw)
+    p = params_per_device(plain, sharded_by_zero=False)
+    assert gathered_weight_bytes(plain) == pytest.approx(2 * p)
+    assert gathered_weight_bytes(fp8) == pytest.approx(2 * p - _params_parts(fp8)[0])
+    assert gathered_weight_bytes(_wl({"recipe": "fp8-current", "quantized_weights": False}, **raw)) == pytest.approx(2 * p)
+    assert gathered_weight_bytes(_wl("fp8-current", framework="compiled", **raw)) == pytest.approx(2 * p)
+    gathers = [op for op in build_graph(fp8, compact=True).ops if op.name.endswith("param_gather")]
+    assert gathers and gathers[0].shape["bytes"] < 0.7 * 2 * p
