@@ -42,6 +42,7 @@ _SHORT = {"parallelism.tp": "tp", "parallelism.pp": "pp", "parallelism.cp": "cp"
           "memory.offload_layers": "offloaded"}
 
 
+_ABSENT = {"memory.offload_layers": 0}       # what a candidate without the setting runs
 _HIDE_UNUSED = {"parallelism.cp": 1, "parallelism.ep": 1, "parallelism.attention_dp": False}   # columns shown
                                                                                             # only when used
 
@@ -79,7 +80,7 @@ def run(args) -> int:
                         + ["step_time_s", "tokens_per_s", "mfu", "peak_memory_bytes", "energy_j", "cost_usd"])
         for c, label in shown:
             s, r = dict(c.settings), c.result
-            writer.writerow([dict(label)[k] for k in label_keys] + [s.get(k, "") for k in keys]
+            writer.writerow([dict(label)[k] for k in label_keys] + [s.get(k, _ABSENT.get(k, "")) for k in keys]
                             + [r.step_time_s, r.tokens_per_s, r.mfu, r.memory.peak_bytes, r.energy_j, r.cost_usd])
         write_output(buf.getvalue(), args.output)
         return 0
@@ -128,7 +129,7 @@ def _table(shown, runs, label_keys, keys, limit, failures) -> str:
         s, r = dict(c.settings), c.result
         interleave = s.get("parallelism.interleave", 1)
         cells = [f"{s[k]}" + (f" x{interleave}" if k == "parallelism.schedule" and interleave > 1 else "")
-                 if k in s else ("0" if k == "memory.offload_layers" else "") for k in keys]
+                 if k in s else f"{_ABSENT.get(k, '')}" for k in keys]
         rows.append([rank] + [dict(label)[k] for k in label_keys] + cells
                     + [seconds(r.step_time_s), si(r.tokens_per_s, "tok/s"), pct(r.mfu), gib(r.memory.peak_bytes),
                        si(per_token(r, r.energy_j) * 1e6, "J"), f"${per_token(r, r.cost_usd) * 1e6:.4g}"])
