@@ -122,3 +122,6 @@ def test_plan_offloads_where_nvlink_c2c_hides_the_copies():
     assert simhw.estimate(wl, hw).step_time_s == pytest.approx(c.result.step_time_s)
     fewer = replace(wl, memory=replace(wl.memory, offload_layers=wl.memory.offload_layers - 1))
     assert not simhw.estimate(fewer, hw).memory.fits        # just enough
+    # eight DGX B200s copy over PCIe: there recompute ranks ahead of offloading
+    pcie = plan("workloads/llama2-7b-train.yaml", "dgx-b200", raw)
+    assert not dict(pcie.ranked[0].settings).get("memory.offload_layers", 0)
