@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import statistics
 
+from simhw.cost.roofline import fresh_l2_bytes
+
 LARGE_GEMM_FLOP = 2e11          # "large" GEMMs: >= 0.2 TFLOP (>= ~0.7 ms on an A100)
 
 
@@ -265,4 +267,21 @@ def _vidur_kernels(rows, device, aic_rows=()) -> str:
                 "marks those rows load_bytes=2 and simhw prices them so (simhw/cost/latency.py: two round trips "
                 "per element for a norm, one per input for the others); PyTorch's vectorised kernels stay "
                 "bandwidth-bound.")
+    out += _vidur_fresh_add(rows, device)
     return out
+
+
+def _vidur_fresh_add(rows, device) -> str:
+    """The residual add's apparent rate when the down projection's output (one of its two inputs)
+    fits in L2 and when it does not (rows of 10 us or more, so the launch weighs little)."""
+    adds = [m for m in rows if m.kind == "elementwise" and " add " in f" {m.label} " and m.measured_s >= 10e-6]
+    fits = [m.op.bytes / m.measured_s for m in adds if fresh_l2_bytes(m.op, device) > 0]
+    not_fit = [m.op.bytes / m.measured_s for m in adds if fresh_l2_bytes(m.op, device) == 0]
+    if not fits or not not_fit:
+        return ""
+    return (f" Its residual add moves its three tensors' bytes at {statistics.median(fits) / 1e12:.2f} TB/s "
+            f"(median of {len(fits)} rows of 10 us or more) when the down projection's output it reads fits in "
+            f"the L2's resident share, against {statistics.median(not_fit) / 1e12:.2f} TB/s ({len(not_fit)} rows) "
+            f"when it does not; HBM's peak is {device.main_memory.bandwidth_bytes_per_s / 1e12:.2f} TB/s. The "
+            "converter marks the input each of these kernels reads just after its producer wrote it "
+            "(fresh_reads) and simhw reads it from L2 when it fits (simhw/cost/roofline.py fresh_l2_bytes).")

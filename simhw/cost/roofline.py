@@ -124,6 +124,20 @@ def l2_hits(shape, e: float, hw: DeviceSpec, b_bytes: float | None = None) -> tu
                  for key, size in zip(("a_reuse", "b_reuse"), sizes))
 
 
+def fresh_l2_bytes(op: Op, hw: DeviceSpec) -> float:
+    """Bytes of ``op``'s inputs it reads from L2 because the kernel just before wrote them.
+
+    Shape key ``fresh_bytes``: input bytes the previous kernel wrote (e.g. a residual add reading
+    the down projection's output). L2 is write-back, so those lines are still there when they fit
+    in its resident share (``l2_resident_fraction`` of the capacity; a stack distance of zero,
+    as in l2_hits); otherwise they are read from main memory like the rest."""
+    fresh = op.shape.get("fresh_bytes", 0.0) if op.shape else 0.0
+    l2 = hw.memory_level("l2")
+    if fresh <= 0 or l2 is None or fresh > l2.capacity_bytes * hw.efficiency.l2_resident_fraction:
+        return 0.0
+    return min(fresh, op.input_bytes)
+
+
 def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: DeviceSpec,
                 a_in_l2: bool = False, b_in_l2: bool = False, b_bytes: float | None = None,
                 a_bytes: float | None = None, c_bytes: float | None = None) -> tuple[float, float, float]:
@@ -296,7 +310,8 @@ def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
     elif op.kind in (OpKind.ELEMENTWISE, OpKind.NORM, OpKind.SOFTMAX, OpKind.EMBEDDING, OpKind.LOSS,
                      OpKind.OPTIMIZER, OpKind.COPY):
         compute = op.flops / (hw.peak(DType.FP32) * eff.compute_fraction) if op.flops else 0.0
-        memory = memory_time_s(op.bytes, hw, eff.elementwise_memory_fraction)
+        fresh = fresh_l2_bytes(op, hw)
+        memory = memory_time_s(op.bytes - fresh, hw, eff.elementwise_memory_fraction)
         if op.shape and op.shape.get("load_bytes"):     # scalar loads: latency-bound (cost/latency.py)
             memory = max(memory, load_latency_time_s(op, hw, op.shape["load_bytes"]))
     else:

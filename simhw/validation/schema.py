@@ -40,6 +40,10 @@ op, row        norm / softmax: the PyTorch op (layernorm, rmsnorm, layernorm_bac
 load_bytes     elementwise / norm / softmax: bytes one thread loads at a time when the kernel
                keeps a single scalar load in flight per thread (e.g. 2 for vLLM's 2023 fp16
                RMSNorm); such kernels are latency-bound (cost/latency.py). Empty: vectorised
+fresh_reads    elementwise / norm / softmax: how many of the ``reads`` input tensors the kernel
+               just before wrote (e.g. a residual add reading the down projection's output); they
+               are read from L2 when they fit in its resident share (cost/roofline.py
+               fresh_l2_bytes). Empty: 0, every input from main memory
 timing         kernel (default: GPU kernel time), wall (host clock around one eager op:
                adds the spec's ``host_launch_gap``) or compiled (host clock around one call of a
                torch.compile'd function: adds ``host_compiled_call_gap``)
@@ -77,7 +81,7 @@ from ..workload.graph import Collective, Op, OpKind, Phase, shape
 
 COLUMNS = ("kind", "measured_s", "m", "n", "k", "dtype", "batch", "seq_q", "seq_kv", "heads", "kv_heads",
            "head_dim", "causal", "kv_cache_write", "kv_append", "paged", "op", "bytes", "ranks", "ranks_per_node", "elements", "reads", "writes",
-           "pinned", "load_bytes", "row", "a_reuse_bytes", "b_reuse_bytes", "timing", "power", "power_limited", "held_s", "source", "label")
+           "pinned", "load_bytes", "fresh_reads", "row", "a_reuse_bytes", "b_reuse_bytes", "timing", "power", "power_limited", "held_s", "source", "label")
 TIMINGS = ("kernel", "wall", "compiled")
 KINDS = ("gemm", "attention", "collective", "elementwise", "norm", "softmax", "copy", "scan")
 SCANS = ("gated_deltanet", "mamba2")
@@ -230,6 +234,11 @@ def build_op(kind: str, row: dict) -> Op:
         if load > 64:
             raise ValueError(f"'load_bytes' = {load:g} must be at most 64 (bytes one thread loads at a time)")
         keys = dict(elements=elements, load_bytes=load) if load else dict(elements=elements)
+        fresh = _number(row, "fresh_reads", 0.0, positive=False)
+        if fresh > reads:
+            raise ValueError(f"'fresh_reads' = {fresh:g} must be at most 'reads' ({reads:g})")
+        if fresh:
+            keys["fresh_bytes"] = fresh * elements * e
         if kind != "elementwise":
             keys.update(_row_keys(kind, fn, row, elements))
         return Op(kind, _OPKIND[kind], Phase.FWD, 0, per * elements, dt,

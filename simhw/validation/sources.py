@@ -176,13 +176,13 @@ def _vidur_ops(r) -> list[tuple[str, dict]]:
         ("attn_post_proj", dict(kind="gemm", m=m, k=h // tp, n=h)),
         ("mlp_up_proj", dict(kind="gemm", m=m, k=h, n=up)),
         ("mlp_down_proj", dict(kind="gemm", m=m, k=ffn // tp, n=h)),
-        ("input_layernorm", dict(kind="norm", elements=m * h, reads=1, writes=1, load_bytes=2)),
-        ("post_attention_layernorm", dict(kind="norm", elements=m * h, reads=1, writes=1, load_bytes=2)),
+        ("input_layernorm", dict(kind="norm", elements=m * h, reads=1, writes=1, load_bytes=2, fresh_reads=1)),
+        ("post_attention_layernorm", dict(kind="norm", elements=m * h, reads=1, writes=1, load_bytes=2, fresh_reads=1)),
         ("mlp_act", dict(kind="elementwise", elements=m * ffn // tp, reads=2 if gated else 1, writes=1,
-                         load_bytes=2)),
+                         load_bytes=2, fresh_reads=2 if gated else 1)),
         ("attn_rope", dict(kind="elementwise", elements=m * (nh + nkv) * hd // tp, reads=1, writes=1,
-                           load_bytes=2)),
-        ("add", dict(kind="elementwise", elements=m * h, reads=2, writes=1)),
+                           load_bytes=2, fresh_reads=1)),
+        ("add", dict(kind="elementwise", elements=m * h, reads=2, writes=1, fresh_reads=1)),
     ]
 
 
@@ -204,9 +204,13 @@ def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv:
     RoPE rows time sarathi-serve's CUDA kernels, forked from vLLM's 2023 ``rms_norm_kernel``,
     ``act_and_mul_kernel`` and ``rotary_embedding_kernel``: one 2-byte element per thread per loop
     iteration, so the rows carry ``load_bytes=2`` (latency-bound, cost/latency.py); its ``add`` is
-    PyTorch's vectorised kernel. vidur runs each (tokens, TP) point's block _VIDUR_STEPS times back
-    to back with random weights: its rows carry ``held_s``, that many times the block's measured
-    kernel time (the die warms over a long point; cost/power.py).
+    PyTorch's vectorised kernel. Each of these reads a tensor the kernel just before it wrote (the
+    add: the down projection's output; the norms: the embedding's and the first residual add's
+    outputs; SiLU-and-mul and RoPE: the up and QKV projections' outputs), so the rows carry
+    ``fresh_reads`` (read from L2 when it fits: cost/roofline.py fresh_l2_bytes). vidur runs each
+    (tokens, TP) point's block _VIDUR_STEPS times back to back with random weights: its rows carry
+    ``held_s``, that many times the block's measured kernel time (the die warms over a long
+    point; cost/power.py).
     """
     root = Path(root)
     rows: list[dict] = []

@@ -372,6 +372,39 @@ def test_load_bytes_rows_are_latency_bound_by_littles_law():
     assert load_latency_time_s(plain.op, hw, 0) == 0.0
 
 
+def test_fresh_reads_come_from_l2_when_they_fit():
+    """fresh_reads: inputs the kernel just before wrote are read from L2 when they fit in its
+    resident share (cost/roofline.py fresh_l2_bytes), so a residual add of tensors that fit moves
+    two tensors through HBM, not three; past the L2, or on a spec without one, nothing changes;
+    more fresh reads than reads is a bad row; the latency-bound path is unchanged."""
+    import dataclasses
+
+    import simhw
+    from simhw.cost.roofline import fresh_l2_bytes, memory_time_s
+    from simhw.validation.predict import predict_s
+    from simhw.validation.schema import parse_lines
+
+    small, large = 4 * 1024 * 1024, 64 * 1024 * 1024           # 8 MB and 128 MB of fp16
+    csv = ("kind,elements,reads,writes,dtype,fresh_reads,load_bytes,measured_s\n"
+           f"elementwise,{small},2,1,fp16,1,,1\nelementwise,{small},2,1,fp16,,,1\n"
+           f"elementwise,{large},2,1,fp16,1,,1\nelementwise,{large},2,1,fp16,,,1\n"
+           f"norm,{small},1,1,fp16,1,2,1\nnorm,{small},1,1,fp16,,2,1\n"
+           f"elementwise,{small},1,1,fp16,2,,1\n")
+    rows, bad = parse_lines(csv.splitlines(), "x")
+    assert [b.line for b in bad] == [8] and "'fresh_reads' = 2 must be at most 'reads' (1)" in bad[0].reason
+    hw = simhw.load_hw("a100")
+    fresh_small, cold_small, fresh_large, cold_large, fresh_norm, cold_norm = rows
+    assert fresh_l2_bytes(fresh_small.op, hw) == small * 2
+    frac = hw.efficiency.elementwise_memory_fraction
+    assert predict_s(cold_small, hw) - predict_s(fresh_small, hw) == pytest.approx(
+        memory_time_s(3 * small * 2, hw, frac) - memory_time_s(2 * small * 2, hw, frac), rel=1e-9)
+    assert fresh_l2_bytes(fresh_large.op, hw) == 0.0
+    assert predict_s(fresh_large, hw) == predict_s(cold_large, hw)
+    assert predict_s(fresh_norm, hw) == predict_s(cold_norm, hw)
+    no_l2 = dataclasses.replace(hw, memory=tuple(m for m in hw.memory if m.name != "l2"))
+    assert predict_s(fresh_small, no_l2) == predict_s(cold_small, no_l2)
+
+
 def test_an_elementwise_row_may_name_its_function():
     """op on an elementwise row picks its FLOPs per element (workload/functions.py): a bf16 GELU of
     268M elements is bound by H200's SMs, an add by its HBM; an unknown name is a bad row."""
