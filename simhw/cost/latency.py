@@ -16,7 +16,7 @@ dependent round trips per element when given (e.g. 2 for a gather whose address 
 
 An input still in L2 (cost/roofline.py fresh_l2_bytes) does not shorten these round trips here:
 vidur's A100 RMSNorm, SiLU-and-mul and RoPE rows read tensors the kernel before them wrote, and
-pricing those loads at the L2's latency (l2_latency_fraction) made them 33-57% fast at the median
+pricing those loads at the L2's latency (l2_latency_fraction) made them 30-62% fast at the median
 of their 5-50 us rows, while main memory's latency leaves them within -31% to +27%. What limits
 one scalar load in flight per thread is then more than the DRAM round trip (UNVERIFIED which part).
 """
