@@ -129,7 +129,9 @@ def _number(row: dict, key: str, default: float | None = None, positive: bool = 
         value = float(text)
     except ValueError:
         raise ValueError(f"'{key}' = {text!r} is not a number") from None
-    if not math.isfinite(value) or (positive and value <= 0) or value < 0:
+    if not math.isfinite(value):
+        raise ValueError(f"'{key}' = {text!r} must be a finite number")
+    if (positive and value <= 0) or value < 0:
         raise ValueError(f"'{key}' = {text!r} must be {'positive' if positive else 'non-negative'}")
     return value
 

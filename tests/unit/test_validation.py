@@ -389,9 +389,10 @@ def test_fresh_reads_come_from_l2_when_they_fit():
            f"elementwise,{small},2,1,fp16,1,,1\nelementwise,{small},2,1,fp16,,,1\n"
            f"elementwise,{large},2,1,fp16,1,,1\nelementwise,{large},2,1,fp16,,,1\n"
            f"norm,{small},1,1,fp16,1,2,1\nnorm,{small},1,1,fp16,,2,1\n"
-           f"elementwise,{small},1,1,fp16,2,,1\n")
+           f"elementwise,{small},1,1,fp16,2,,1\nelementwise,{small},1,1,fp16,nan,,1\n")
     rows, bad = parse_lines(csv.splitlines(), "x")
-    assert [b.line for b in bad] == [8] and "'fresh_reads' = 2 must be at most 'reads' (1)" in bad[0].reason
+    assert [b.line for b in bad] == [8, 9] and "'fresh_reads' = 2 must be at most 'reads' (1)" in bad[0].reason
+    assert "'fresh_reads' = 'nan' must be a finite number" in bad[1].reason
     hw = simhw.load_hw("a100")
     fresh_small, cold_small, fresh_large, cold_large, fresh_norm, cold_norm = rows
     assert fresh_l2_bytes(fresh_small.op, hw) == small * 2
