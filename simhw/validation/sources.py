@@ -172,10 +172,11 @@ def _vidur_ops(r) -> list[tuple[str, dict]]:
     gated = str(r.get("use_gated_mlp", "True")).lower() in ("true", "1")
     up = (2 if gated else 1) * ffn // tp
     return [
-        ("attn_pre_proj", dict(kind="gemm", m=m, k=h, n=(nh + 2 * nkv) * hd // tp)),
-        ("attn_post_proj", dict(kind="gemm", m=m, k=h // tp, n=h)),
-        ("mlp_up_proj", dict(kind="gemm", m=m, k=h, n=up)),
-        ("mlp_down_proj", dict(kind="gemm", m=m, k=ffn // tp, n=h)),
+        # each GEMM's input (A) was written by the kernel just before it: a_reuse_bytes = 0
+        ("attn_pre_proj", dict(kind="gemm", m=m, k=h, n=(nh + 2 * nkv) * hd // tp, a_reuse_bytes=0)),
+        ("attn_post_proj", dict(kind="gemm", m=m, k=h // tp, n=h, a_reuse_bytes=0)),
+        ("mlp_up_proj", dict(kind="gemm", m=m, k=h, n=up, a_reuse_bytes=0)),
+        ("mlp_down_proj", dict(kind="gemm", m=m, k=ffn // tp, n=h, a_reuse_bytes=0)),
         ("input_layernorm", dict(kind="norm", elements=m * h, reads=1, writes=1, load_bytes=2, fresh_reads=1)),
         ("post_attention_layernorm", dict(kind="norm", elements=m * h, reads=1, writes=1, load_bytes=2, fresh_reads=1)),
         ("mlp_act", dict(kind="elementwise", elements=m * ffn // tp, reads=2 if gated else 1, writes=1,
@@ -207,7 +208,9 @@ def convert_vidur(root: str | Path, *, legacy_attention: bool = True, send_recv:
     PyTorch's vectorised kernel. Each of these reads a tensor the kernel just before it wrote (the
     add: the down projection's output; the norms: the embedding's and the first residual add's
     outputs; SiLU-and-mul and RoPE: the up and QKV projections' outputs), so the rows carry
-    ``fresh_reads`` (read from L2 when it fits: cost/roofline.py fresh_l2_bytes). vidur runs each
+    ``fresh_reads`` (read from L2 when it fits: cost/roofline.py fresh_l2_bytes), and so does each
+    GEMM's input (the norms', the attention stand-in's (``randn_like``) and SiLU-and-mul's outputs:
+    ``a_reuse_bytes=0``; its error moves by under 0.1 point). vidur runs each
     (tokens, TP) point's block _VIDUR_STEPS times back to back with random weights: its rows carry
     ``held_s``, that many times the block's measured kernel time (the die warms over a long
     point; cost/power.py).
