@@ -37,7 +37,7 @@ from types import MappingProxyType
 
 from ..spec.model import DeviceSpec, NodeSpec
 from ..workload.graph import Collective, Graph, LinkScope, Op, OpKind, Phase
-from ..workload.spec import Mode, PipeSchedule, Workload, device_layers
+from ..workload.spec import Mode, Workload
 from ..workload.opbuild import COLLECTIVE_BY_CODE, SCOPE_BY_CODE
 from ..workload.precision import check_precision_support
 from ..workload.transformer import build_graph
@@ -148,13 +148,15 @@ def _key(op: Op) -> tuple:
             op.phase is Phase.BWD)     # a backward attention kernel runs at its own rate (cost/roofline.py)
 
 
-def _stage_of(op: Op, device_of: tuple[int, ...], pp: int, v_shape: bool = False) -> int:
-    """The pipeline device that runs ``op``: ``device_of`` each layer's (workload/spec.py
-    device_layers), the embedding on the first, the output layer and loss on the last, which a V
-    shape's second chunk brings back to the first (Qi et al. 2024)."""
+def _stage_of(op: Op, device_of: tuple[int, ...], pieces: tuple[int, int, int]) -> int:
+    """The pipeline device that runs ``op``: ``device_of`` each layer's (Workload.device_layers),
+    the embedding's, the output layer's and the multi-token prediction modules' by
+    Workload.piece_devices."""
     if op.layer >= 0:
         return device_of[op.layer]
-    return 0 if op.kind is OpKind.EMBEDDING or v_shape else pp - 1
+    if op.kind is OpKind.EMBEDDING:
+        return pieces[0]
+    return pieces[2] if op.name.startswith("mtp") else pieces[1]
 
 
 @dataclass(frozen=True)
@@ -219,9 +221,10 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
     power = coster.power
     device = coster.device
     p = par.pp
-    held = device_layers(wl.model.layers, p, par.interleave)
+    held = wl.device_layers()
     per_stage = tuple(len(d) for d in held)
     device_of = tuple(dev for layer, dev in sorted((i, d) for d, ids in enumerate(held) for i in ids))
+    pieces = wl.piece_devices()
     stage_busy = [0.0] * p
     stage_bound = [{b: 0.0 for b in Bound} for _ in range(p)]
     stage_power = [0.0] * p           # time the power limit adds to each stage's ops
@@ -251,7 +254,7 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
                 step_bound[cost.bound] += t
             dyn_step_j += cost.energy_j * op.count
         else:
-            st = _stage_of(op, device_of, p, par.schedule in (PipeSchedule.V_HALF, PipeSchedule.V_MIN))
+            st = _stage_of(op, device_of, pieces)
             stage_busy[st] += t
             stage_bound[st][cost.bound] += t - limit
             stage_power[st] += limit

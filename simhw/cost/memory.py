@@ -29,8 +29,7 @@ from dataclasses import asdict, dataclass, replace
 
 from ..spec.model import DType
 from ..workload.precision import PER_TENSOR, quantized_fraction
-from ..workload.spec import Framework, Loss, Mode, Optimizer, OptimizerKernel, PipeSchedule, Workload, \
-    stage_layers
+from ..workload.spec import Framework, Loss, Mode, Optimizer, OptimizerKernel, PipeSchedule, Workload
 from .saved_tensors import activation_bytes_per_layer, saved_tensor_bytes  # noqa: F401  (re-exported)
 
 OPT_STATE_BYTES = {Optimizer.ADAM: 12, Optimizer.ADAMW: 12, Optimizer.SGD: 8, Optimizer.MUON: 8, Optimizer.NONE: 0}
@@ -77,11 +76,35 @@ def params_per_device(wl: Workload, sharded_by_zero: bool = True) -> float:
     return total
 
 
+def mtp_activation_bytes(wl: Workload) -> float:
+    """Activations the multi-token prediction modules keep for backward, one micro-batch: each
+    module's layer (as the model's layers under the same recompute) and its 2h-wide projection
+    input and its head's inputs."""
+    d = wl.mtp_modules
+    if not d:
+        return 0.0
+    par = wl.parallelism
+    tokens = wl.micro_batch * wl.seq_len / par.cp
+    return d * (activation_bytes_per_layer(wl) + 4 * wl.memory.activation_bits / 8 * tokens * wl.model.hidden / par.tp)
+
+
+def _device_layers(wl: Workload) -> list[int]:
+    """Transformer layers each pipeline device holds, the multi-token prediction modules' layers
+    counted on theirs (Workload.piece_devices; workload/transformer.py _mtp_ops)."""
+    counts = list(wl.stage_layers())
+    counts[wl.piece_devices()[2]] += wl.mtp_modules
+    return counts
+
+
 def _params_parts(wl: Workload) -> tuple[float, float]:
     """(transformer-layer parameters, embedding and output-layer parameters) of the most loaded
-    device (params_per_device); a drafter counts as layers."""
+    device (params_per_device); a drafter and multi-token prediction modules (one layer and a
+    2h x h projection each, on their device) count as layers."""
     m, par = wl.model, wl.parallelism
-    layers = max(stage_layers(m.layers, par.pp, par.interleave)) * layer_params_per_device(wl)
+    counts = _device_layers(wl)
+    layers = max(counts) * layer_params_per_device(wl)
+    if wl.mtp_modules and counts[wl.piece_devices()[2]] == max(counts):
+        layers += wl.mtp_modules * 2 * m.hidden * m.hidden / par.tp
     if par.pp == 1 and m.dense_layers:   # one device holds the dense leading layers too (with pp > 1 the
         # most loaded stage is one of routed layers only)
         layers += m.dense_layers * (layer_params_per_device(wl, moe=False) - layer_params_per_device(wl))
@@ -132,12 +155,14 @@ def activations_bytes(wl: Workload) -> float:
     # stages (workload/spec.py stage_layers) a later, longer stage can hold more layers' worth
     stepped = par.schedule in (PipeSchedule.ONE_F_ONE_B, PipeSchedule.ZB_H1)
     total = per_layer * max(n * (max(1.0, flight - st) if stepped else flight)
-                            for st, n in enumerate(stage_layers(m.layers, par.pp, par.interleave)))
+                            for st, n in enumerate(_device_layers(wl)))
     if m.dropout:
         total += s * b * h * in_flight_microbatches(wl) / t     # embedding dropout mask, sbhp/t
     if par.pp == 1:
         e = wl.memory.activation_bits / 8
         total += 2 * e * s * b * h / t                         # final norm input + output-layer input
+        # (the multi-token prediction modules' layers are in _device_layers' count above)
+        total += mtp_activation_bytes(wl) - wl.mtp_modules * per_layer
         # offloaded layers leave the device once their copy is done; one layer's copy is in flight
         # at a time (Transformer Engine's offload context: a layer's tensors go while the next runs)
         total -= per_layer * max(0, wl.memory.offload_layers - 1)
@@ -228,8 +253,8 @@ def kv_cache_bytes(wl: Workload) -> float:
 def logits_bytes(wl: Workload) -> float:
     """Logit and loss buffers on the last stage (Wijmans et al. 2024, CCE: standard vs cut loss)."""
     m, par = wl.model, wl.parallelism
-    if wl.mode is Mode.TRAIN:
-        tokens = wl.micro_batch * wl.seq_len / par.cp
+    if wl.mode is Mode.TRAIN:       # the model's head and each multi-token prediction module's
+        tokens = wl.micro_batch * wl.seq_len / par.cp * (1 + wl.mtp_modules)
         if wl.memory.loss is Loss.CCE:
             return tokens * 8.0
         # Inductor keeps the bf16 logits, recomputes the rest in backward (own compiled runs, H200);
@@ -276,7 +301,8 @@ def expert_params_per_device(wl: Workload) -> float:
     """Routed-expert parameters on one device of the first pipeline stage (0 for a dense model)."""
     m, par = wl.model, wl.parallelism
     # (with block_pattern, expert_params is the mean block's)
-    layers = max(stage_layers(m.layers, par.pp, par.interleave)) if par.pp > 1 or m.block_pattern else m.moe_layers
+    mtp = wl.mtp_modules if m.is_moe_layer(m.layers - 1) else 0
+    layers = max(_device_layers(wl)) if par.pp > 1 or m.block_pattern else m.moe_layers + mtp
     return layers * m.expert_params() / par.ep / par.tp
 
 

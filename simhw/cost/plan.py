@@ -9,7 +9,8 @@ Candidates keep the workload's model, batch, sequence length, device count and d
   with sequence parallelism when tp > 1 (Megatron-LM's recommended setting, Korthikanti et al. 2022),
   its collectives overlapped with the GEMMs when asked (``tp_overlap``);
 - pipeline stages (powers of two up to the layers) with the 1F1B schedule, and the interleaved one
-  with two model chunks per device where the layers and micro-batches allow it;
+  with two model chunks per device where the layers and micro-batches allow it, split evenly (a
+  workload's ``parallelism.layout`` names one pp x interleave, so candidates drop it);
 - context parallelism (2, 4, 8) for sequences of 16k tokens or more; expert parallelism (powers of
   two dividing the data-parallel ranks and the experts) for a mixture of experts;
 - in serving, data-parallel attention over the tensor-parallel group (``attention_dp``) beside
@@ -109,7 +110,8 @@ def layouts(wl, node_devices: int, tp_overlap: bool = False) -> list[dict[str, A
             sp = train and tp > 1
             base = {"parallelism.tp": tp, "parallelism.pp": pp, "parallelism.cp": cp, "parallelism.ep": ep,
                     "parallelism.sp": sp, "parallelism.tp_overlap": sp and tp_overlap,
-                    "parallelism.attention_dp": False, "parallelism.dp": dp}
+                    "parallelism.attention_dp": False, "parallelism.dp": dp,
+                    "parallelism.layout": ""}       # the even split: a layout names one pp x interleave
             out.append({**base, "parallelism.schedule": "1f1b", "parallelism.interleave": 1})
             if train and pp > 1 and m.layers >= 2 * pp:
                 out.append({**base, "parallelism.schedule": "interleaved", "parallelism.interleave": 2})

@@ -16,7 +16,7 @@ from ..cost.estimate import engine_costs
 from ..cost.pipeline import exposed_dp_s, stage_p2p_s
 from ..cost.memory import activation_bytes_per_layer, memory_breakdown
 from ..spec.model import NodeSpec
-from ..workload.spec import Mode, PipeSchedule, Workload, stage_layers
+from ..workload.spec import Mode, PipeSchedule, Workload
 from .pipeline import PipelineKind, simulate_pipeline
 
 SPLIT = {PipeSchedule.ZB_H1, PipeSchedule.V_HALF, PipeSchedule.V_MIN}
@@ -25,24 +25,24 @@ SPLIT = {PipeSchedule.ZB_H1, PipeSchedule.V_HALF, PipeSchedule.V_MIN}
 def simulate_pipeline_step(wl: Workload, hw, plan):
     from .run import SimResult, Task, layer_costs
 
-    par, m = wl.parallelism, wl.model
+    par = wl.parallelism
     costs = layer_costs(wl, hw)
-    lps = np.array(stage_layers(m.layers, par.pp, par.interleave), dtype=float)     # layers on each device
+    lps = np.array(wl.stage_layers(), dtype=float)     # layers on each device
     chunks = par.interleave if par.schedule is PipeSchedule.INTERLEAVED else 2
     # a decode step passes its one batch through the stages in turn, whatever the training schedule
     kind = PipelineKind.ONE_F_ONE_B if wl.mode is Mode.DECODE else PipelineKind(par.schedule)
-    # every device runs lps layers; the embedding runs where the model starts (device 0), the
-    # output layer and loss where it ends: the last device, or device 0 again for a V shape
-    last = 0 if kind in (PipelineKind.V_HALF, PipelineKind.V_MIN) else par.pp - 1
+    # every device runs lps layers; the embedding, the output layer and loss and the multi-token
+    # prediction modules where the layout puts them (Workload.piece_devices: by default the first
+    # device, the last, or the first again for a V shape, and the loss's)
+    first, last, mtp_dev = wl.piece_devices()
     fwd = costs.fwd_s * lps
     # the plan's recompute (by default the workload's own) re-runs forward pieces just before each
     # layer's backward; per_mb: the activation bytes a stage keeps per micro-batch in flight
     recompute, per_mb = _stage_plan(wl, hw, plan, costs, lps)
     bwd_total = costs.bwd_s * lps + recompute
-    fwd[0] += costs.embed_s / 3
-    bwd_total[0] += 2 * costs.embed_s / 3
-    fwd[last] += costs.head_s / 3
-    bwd_total[last] += 2 * costs.head_s / 3
+    for dev, piece_s in ((first, costs.embed_s), (last, costs.head_s), (mtp_dev, costs.mtp_s)):
+        fwd[dev] += piece_s / 3
+        bwd_total[dev] += 2 * piece_s / 3
     split = par.schedule in SPLIT
     wgrad = costs.wgrad_s * lps if split else np.zeros(par.pp)
     device = hw.device if isinstance(hw, NodeSpec) else hw

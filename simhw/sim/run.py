@@ -36,7 +36,7 @@ import numpy as np
 
 from ..cost.comm import host_link_bytes_per_s
 from ..cost.estimate import OpCoster, engine_costs
-from ..cost.memory import layer_params_per_device, memory_breakdown, saved_tensor_bytes
+from ..cost.memory import layer_params_per_device, memory_breakdown, mtp_activation_bytes, saved_tensor_bytes
 from ..errors import InfeasibleError
 from ..spec.model import DeviceSpec, NodeSpec
 from ..schedule.plan import Plan, validate_plan, workload_plan
@@ -113,6 +113,7 @@ class LayerCosts:
     dp_gather_s: float = 0.0  # ... their all-gather part (ZeRO-1/2: after the update; ZeRO-3: every micro-batch, twice)
     clock: float = 1.0   # average DVFS clock of the ops under the power limit (cost/power.py: power_limited)
     recompute_s: float = 0.0  # the workload's own memory.recompute, per layer (pipelines; plans bring their own)
+    mtp_s: float = 0.0        # training's multi-token prediction modules, one micro-batch (head_s excludes them)
 
 
 def layer_costs(wl: Workload, hw) -> LayerCosts:
@@ -121,7 +122,7 @@ def layer_costs(wl: Workload, hw) -> LayerCosts:
     graph = build_graph(wl, compact=True)
     coster = OpCoster(hw, wl)
     coster.use_step_clock(graph.ops)
-    fwd = bwd = wgrad = head = embed = step = dp_comm = dp_gather = recompute = 0.0
+    fwd = bwd = wgrad = head = embed = step = dp_comm = dp_gather = recompute = mtp = 0.0
     total = limited = 0.0
     layers = wl.model.layers
     by_name: dict[str, float] = {}
@@ -149,11 +150,13 @@ def layer_costs(wl: Workload, hw) -> LayerCosts:
             step += t * op.count
         elif op.layer < 0 and op.kind is OpKind.EMBEDDING:
             embed += t
+        elif op.layer < 0 and op.name.startswith("mtp"):
+            mtp += t
         elif op.layer < 0:
             head += t
     classes = {c: sum(by_name.get(p, 0.0) for p in ops) for c, ops in PRODUCERS.items()}
     return LayerCosts(fwd, bwd, wgrad, MappingProxyType(classes), head, embed, step, dp_comm, dp_gather,
-                      (total - limited) / total if total > 0 else 1.0, recompute)
+                      (total - limited) / total if total > 0 else 1.0, recompute, mtp)
 
 
 def memory_pools(hw, wl: Workload, device_memory_bytes, host_memory_bytes):
@@ -232,6 +235,7 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
     layer_param_bytes = layer_params_per_device(wl) * wl.dtype.bytes if zero3 else 0.0
     dp_ids: list[int] = []
     logits = mem.logits_bytes
+    head_bytes = logits + mtp_activation_bytes(wl)     # training's multi-token prediction modules run with the head
     # serving: the engine's host thread schedules the iteration, then dispatches the layers one by
     # one while the GPU runs them (cost/estimate.py: step overhead + max(GPU, layers x host) + one link + per sequence)
     engine = engine_costs(wl, device)
@@ -281,7 +285,7 @@ def simulate_step(wl: Workload, hw: DeviceSpec | NodeSpec, plan: Plan | None = N
         if not train:
             prev = add(f"head.mb{mb}", costs.head_s, C, [last], alloc=(DEV, logits), free=(DEV, logits))
             continue
-        head = add(f"head.mb{mb}", costs.head_s, C, [last], alloc=(DEV, logits), free=(DEV, logits))
+        head = add(f"head.mb{mb}", costs.head_s + costs.mtp_s, C, [last], alloc=(DEV, head_bytes), free=(DEV, head_bytes))
         bwd_ids: dict[int, int] = {}
         last = head
         for i in reversed(range(L)):

@@ -83,18 +83,19 @@ BUILTIN: dict[str, ModelConfig] = {m.name: m for m in (
     ModelConfig(name="qwen3-30b-a3b", layers=48, hidden=2048, heads=32, kv_heads=4, head_dim=128, ffn=6144,
                 vocab=151936, activation=Activation.SWIGLU, norm=Norm.RMSNORM, position=Position.ROPE,
                 experts=128, experts_per_token=8, expert_ffn=768, source=_HF + "Qwen/Qwen3-30B-A3B"),
-    # multi-head latent attention and DeepSeekMoE with dense leading layers (the multi-token
-    # prediction module of V3's checkpoint is left out: 671 B main-model parameters, 37 B activated)
+    # multi-head latent attention and DeepSeekMoE with dense leading layers; the checkpoint's one
+    # multi-token prediction module (num_nextn_predict_layers 1, technical report §2.2) is trained
+    # with the model (mtp_layers) and is not in its 671 B main-model parameters (37 B activated)
     ModelConfig(name="deepseek-v3", layers=61, hidden=7168, heads=128, kv_heads=128, head_dim=192, ffn=18432,
                 vocab=129280, activation=Activation.SWIGLU, norm=Norm.RMSNORM, position=Position.ROPE,
                 experts=256, experts_per_token=8, expert_ffn=2048, shared_expert_ffn=2048, dense_layers=3,
-                kv_lora_rank=512, q_lora_rank=1536, rope_head_dim=64, v_head_dim=128,
+                kv_lora_rank=512, q_lora_rank=1536, rope_head_dim=64, v_head_dim=128, mtp_layers=1,
                 source=_HF + "deepseek-ai/DeepSeek-V3; DeepSeek-V3 technical report (arXiv 2412.19437) §2, §4.2"),
     ModelConfig(name="deepseek-v3.2", layers=61, hidden=7168, heads=128, kv_heads=128, head_dim=192, ffn=18432,
                 vocab=129280, activation=Activation.SWIGLU, norm=Norm.RMSNORM, position=Position.ROPE,
                 experts=256, experts_per_token=8, expert_ffn=2048, shared_expert_ffn=2048, dense_layers=3,
                 kv_lora_rank=512, q_lora_rank=1536, rope_head_dim=64, v_head_dim=128,
-                index_topk=2048, index_heads=64, index_head_dim=128,
+                index_topk=2048, index_heads=64, index_head_dim=128, mtp_layers=1,
                 source=_HF + "deepseek-ai/DeepSeek-V3.2-Exp (DeepseekV32Config: index_topk 2048, index_n_heads 64, "
                        "index_head_dim 128); DeepSeek-V3 plus the lightning indexer, DeepSeek-V3.2-Exp report §2"),
     ModelConfig(name="kimi-k2", layers=61, hidden=7168, heads=64, kv_heads=64, head_dim=192, ffn=18432,

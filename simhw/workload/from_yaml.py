@@ -19,6 +19,7 @@ from .builtins import BUILTIN, builtin_model
 from .model_checks import check_model
 from .recompute import check_layers, check_modules, check_offload, check_op, chunk_size, parse_modules
 from .models import Activation, ModelConfig, Norm, Position, Recurrent
+from .layout import Piece
 from .precision import parse_precision
 from .spec import (DecodeOptions, EngineOptions, Framework, Loss, MemoryOptions, Mode, Optimizer, OptimizerKernel,
                    Parallelism, PipeSchedule, Recompute, Workload)
@@ -160,10 +161,31 @@ def workload_from_dict(raw: Mapping, where: str = "<workload>", base_dir: Path |
     check_layers(memory, chunk_size(model.layers, par), w)
     check_offload(memory, model.layers, mode, par, w)
     name = str(raw.get("name") or Path(where).stem)
-    return Workload(name=name, model=model, mode=mode, seq_len=seq_len, global_batch=gbatch,
-                    micro_batch=micro, dtype=dtype, optimizer=optimizer, devices=devices,
-                    parallelism=par, memory=memory, decode=decode, engine=engine, framework=framework,
-                    optimizer_kernel=kernel, precision=precision, source=where)
+    wl = Workload(name=name, model=model, mode=mode, seq_len=seq_len, global_batch=gbatch,
+                  micro_batch=micro, dtype=dtype, optimizer=optimizer, devices=devices,
+                  parallelism=par, memory=memory, decode=decode, engine=engine, framework=framework,
+                  optimizer_kernel=kernel, precision=precision, source=where)
+    _check_layout(wl, w)
+    return wl
+
+
+def _check_layout(wl: Workload, w: str) -> None:
+    """A pipeline layout names every layer and MTP module once over pp x interleave chunks, each of
+    which holds a layer, an MTP module or the loss (workload/layout.py)."""
+    par = wl.parallelism
+    if not par.layout:
+        return
+    if par.schedule in (PipeSchedule.V_HALF, PipeSchedule.V_MIN):
+        raise WorkloadError(f"{w}parallelism.layout: a Megatron pipeline layout does not apply to the "
+                            f"{par.schedule.value} schedule, whose chunks fold back to the first device; drop it.")
+    try:
+        layout = wl.layout()
+    except ValueError as exc:
+        raise WorkloadError(f"{w}parallelism.layout: {exc}.") from None
+    empty = [c for c, chunk in enumerate(layout.chunks) if not set(chunk) - {Piece.EMBEDDING}]
+    if empty:
+        raise WorkloadError(f"{w}parallelism.layout: chunk {empty[0]} holds no layer, MTP module or loss; "
+                            f"give every chunk some work.")
 
 
 def _enum(cls: type[Enum], value: Any, where: str):
@@ -211,7 +233,15 @@ def _parallelism(data: Any, w: str) -> Parallelism:
                        dp=_pos_int(data, "dp", p, 1), cp=_pos_int(data, "cp", p, 1), ep=_pos_int(data, "ep", p, 1),
                        sp=_bool(data, "sp", p, False), attention_dp=_bool(data, "attention_dp", p, False),
                        interleave=interleave, schedule=schedule, ep_imbalance=_imbalance(data, p),
-                       tp_overlap=_tp_overlap(data, p))
+                       tp_overlap=_tp_overlap(data, p), layout=_layout_text(data, p))
+
+
+def _layout_text(data, p: str) -> str:
+    v = data.get("layout", "")
+    if not isinstance(v, str):
+        raise WorkloadError(f"{p}layout: expected a Megatron pipeline layout string such as 'Et*3|(tt|)*29m|L', "
+                            f"got {v!r}.")
+    return v.strip()
 
 
 def _tp_overlap(data, p: str) -> bool:
@@ -355,7 +385,7 @@ def _model(value: Any, w: str, base_dir: Path) -> ModelConfig:
     for key in ("experts", "experts_per_token", "expert_ffn", "shared_expert_ffn", "dense_layers",
                 "kv_lora_rank", "q_lora_rank", "rope_head_dim", "v_head_dim", "sliding_window", "global_every",
                 "attention_every", "recurrent_key_heads", "recurrent_key_dim", "recurrent_value_heads",
-                "recurrent_value_dim", "recurrent_chunk", "index_topk", "index_heads", "index_head_dim"):
+                "recurrent_value_dim", "recurrent_chunk", "index_topk", "index_heads", "index_head_dim", "mtp_layers"):
         if key in fields_in:
             fields_in[key] = _pos_int(fields_in, key, f"{w}model.", minimum=0)
     for key in ("recurrent_conv", "recurrent_state_bits"):

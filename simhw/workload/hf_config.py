@@ -24,7 +24,8 @@ _HF_MAP = {"num_hidden_layers": "layers", "n_layer": "layers", "hidden_size": "h
            "shared_expert_intermediate_size": "shared_expert_ffn", "first_k_dense_replace": "dense_layers",
            "kv_lora_rank": "kv_lora_rank", "q_lora_rank": "q_lora_rank", "qk_rope_head_dim": "rope_head_dim",
            "v_head_dim": "v_head_dim", "moe_shared_expert_intermediate_size": "shared_expert_ffn",
-           "index_topk": "index_topk", "index_n_heads": "index_heads", "index_head_dim": "index_head_dim"}
+           "index_topk": "index_topk", "index_n_heads": "index_heads", "index_head_dim": "index_head_dim",
+           "num_nextn_predict_layers": "mtp_layers"}
 
 
 # Hugging Face config keys of architecture features simhw does not model, when each applies, and

@@ -101,6 +101,9 @@ class ModelConfig:
     block_pattern: str = ""           # layers as blocks of one sublayer each, one character per layer
                                       # (Nemotron-H's hybrid_override_pattern): M recurrent mixer, * attention,
                                       # - dense FFN, E mixture of experts; "" -> every layer has a mixer and an FFN
+    mtp_layers: int = 0               # multi-token prediction modules trained with the model (DeepSeek-V3, arXiv
+                                      # 2412.19437 §2.2; HF num_nextn_predict_layers; Megatron --mtp-num-layers):
+                                      # each one more layer of the last layer's kind on the last pipeline stage
     source: str = ""
 
     def __post_init__(self):

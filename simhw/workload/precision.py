@@ -38,7 +38,7 @@ from ..spec.model import DType
 from ..yamlio import check_keys
 from .graph import Op, OpKind, Phase, shape
 from .opbuild import backward_ops, gemm
-from .spec import Framework, Mode, Precision, Recipe, Workload, stage_layers
+from .spec import Framework, Mode, Precision, Recipe, Workload
 
 _KEEP = ("moe_router", "mtp_proj")          # linears no recipe quantizes (routing logits; the drafter's input)
 _SEPARATE_AMAX = (Recipe.FP8_CURRENT, Recipe.NVFP4)   # a tensor-wide amax pass before each cast
@@ -128,7 +128,7 @@ def low_precision_ops(wl: Workload, ops: list[Op]) -> list[Op]:
     tensor = p.recipe in PER_TENSOR
     qa, qw = p.element_bytes(False), p.element_bytes(True)
     bases = {op.name for op in ops if _quantizable(op, wl)}
-    stage = max(stage_layers(wl.model.layers, wl.parallelism.pp, wl.parallelism.interleave)) / wl.model.layers
+    stage = max(wl.stage_layers()) / wl.model.layers
     out: list[Op] = []
     step_weights = 0.0
     for op in ops:

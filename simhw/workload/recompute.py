@@ -168,7 +168,7 @@ def block_recomputed(wl: Workload, layer: int) -> bool:
     if not n:
         return True
     par = wl.parallelism
-    start = max(s for s in stage_starts(wl.model.layers, par.pp * par.interleave) if s <= layer)
+    start = max(s for s in stage_starts(wl.model.layers, par.pp * par.interleave, wl.mtp_modules) if s <= layer)
     return layer - start < n
 
 

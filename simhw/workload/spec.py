@@ -5,6 +5,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from ..spec.model import DType
+from .layout import Layout, Piece, parse_layout
 from .models import ModelConfig
 
 
@@ -145,45 +146,55 @@ class PipeSchedule(Enum):
     V_MIN = "v-min"
 
 
-def stage_layers(layers: int, pp: int, interleave: int = 1) -> tuple[int, ...]:
+def stage_layers(layers: int, pp: int, interleave: int = 1, extra_last: int = 0) -> tuple[int, ...]:
     """Transformer layers on each of ``pp`` pipeline stages: equal when pp divides them; otherwise
     ceil(layers / pp) each, less one on the first and last stages, then the second and the
     second-to-last, ..., for the pp x ceil - layers left over: those stages also run the embedding
     and the output layer (Llama 3, arXiv 2407.21783 §3.3.2: 126 layers on 16 stages, one fewer on
     the first and the last). With ``interleave`` v > 1: the layers each device holds over its v
-    model chunks (device_layers)."""
+    model chunks (device_layers). ``extra_last``: slots of the split the last stage spends on
+    modules that are not layers (training's multi-token prediction modules, as Megatron-Bridge's
+    pipeline layouts give them one: "m" in DeepSeek-V3's "Et*3|(tt|)*29m|L"); its layers are that
+    many fewer, the stages before it giving up the rest when it has too few."""
     if interleave > 1:
-        return tuple(len(d) for d in device_layers(layers, pp, interleave))
-    per = -(-layers // pp)
+        return tuple(len(d) for d in device_layers(layers, pp, interleave, extra_last))
+    total = layers + extra_last
+    per = -(-total // pp)
     counts = [per] * pp
     ends = []
     for i in range(pp):
         for j in (i, pp - 1 - i):
             if j not in ends:
                 ends.append(j)
-    for j in ends[:per * pp - layers]:
+    for j in ends[:per * pp - total]:
         counts[j] -= 1
+    left = extra_last
+    for j in reversed(range(pp)):
+        take = min(left, counts[j])
+        counts[j] -= take
+        left -= take
     return tuple(counts)
 
 
-def stage_starts(layers: int, pp: int) -> tuple[int, ...]:
+def stage_starts(layers: int, pp: int, extra_last: int = 0) -> tuple[int, ...]:
     """The first layer of each pipeline stage (stage_layers)."""
     out, first = [], 0
-    for c in stage_layers(layers, pp):
+    for c in stage_layers(layers, pp, extra_last=extra_last):
         out.append(first)
         first += c
     return tuple(out)
 
 
-def device_layers(layers: int, pp: int, interleave: int = 1) -> tuple[tuple[int, ...], ...]:
+def device_layers(layers: int, pp: int, interleave: int = 1, extra_last: int = 0) -> tuple[tuple[int, ...], ...]:
     """The layers each of ``pp`` pipeline devices holds. Without interleaving, a contiguous stage
     each (stage_layers); with ``interleave`` v > 1, the layers split into pp x v model chunks by the
     same rule (where pp x v does not divide them, the first and last chunks, which also run the
     embedding and the loss, are one layer lighter, as Megatron-LM's pipeline layouts for
-    DeepSeek-V3's 61 layers), chunk c on device c mod pp (Narayanan et al. 2021 §2.2)."""
+    DeepSeek-V3's 61 layers), chunk c on device c mod pp (Narayanan et al. 2021 §2.2);
+    ``extra_last`` as in stage_layers, on the last chunk."""
     n = pp * max(1, interleave)
     out: list[list[int]] = [[] for _ in range(pp)]
-    for c, (first, count) in enumerate(zip(stage_starts(layers, n), stage_layers(layers, n))):
+    for c, (first, count) in enumerate(zip(stage_starts(layers, n, extra_last), stage_layers(layers, n, 1, extra_last))):
         out[c % pp].extend(range(first, first + count))
     return tuple(tuple(d) for d in out)
 
@@ -206,6 +217,8 @@ class Parallelism:
                                       # stay TP-split over the gathered tokens (SGLang's DP attention)
     interleave: int = 1
     schedule: PipeSchedule = PipeSchedule.ONE_F_ONE_B
+    layout: str = ""                  # Megatron's pipeline layout: the embedding, layers, MTP modules and loss of
+                                      # each model chunk (workload/layout.py); "" -> the even split of stage_layers
 
     @property
     def replicas(self) -> int:
@@ -327,6 +340,44 @@ class Workload:
         keeps a bf16 model's gradients in fp32 (its main_grad buffer; --accumulate-allreduce-grads-in-fp32,
         Megatron-Bridge's grad_reduce_in_fp32); PyTorch's the dtype's."""
         return 4.0 if self.framework is Framework.FUSED and self.dtype is DType.BF16 else self.dtype.bytes
+
+    @property
+    def mtp_modules(self) -> int:
+        """Multi-token prediction modules a step runs: the model's (ModelConfig.mtp_layers) when
+        training; serving runs them only as a drafter (decode.speculative_tokens)."""
+        return self.model.mtp_layers if self.mode is Mode.TRAIN else 0
+
+    def layout(self) -> Layout | None:
+        """The parallelism's pipeline layout (workload/layout.py), or None for the even split."""
+        par = self.parallelism
+        if not par.layout:
+            return None
+        return parse_layout(par.layout, par.pp * par.interleave, self.model.layers, self.mtp_modules)
+
+    def device_layers(self) -> tuple[tuple[int, ...], ...]:
+        """The layers each pipeline device holds: by the layout, or the even split (device_layers)
+        with a slot of the last chunk per multi-token prediction module."""
+        par = self.parallelism
+        layout = self.layout()
+        if layout is not None:
+            return layout.device_layers(par.pp)
+        return device_layers(self.model.layers, par.pp, par.interleave, self.mtp_modules)
+
+    def piece_devices(self) -> tuple[int, int, int]:
+        """The pipeline devices of the embedding, the output layer and loss, and the multi-token
+        prediction modules: by the layout, else the first, the last (the first again for a V-shaped
+        schedule, whose second chunk ends there: Qi et al. 2024) and the output layer's."""
+        par = self.parallelism
+        layout = self.layout()
+        if layout is not None:
+            mtp = layout.device_of(Piece.MTP, par.pp) if self.mtp_modules else layout.device_of(Piece.LOSS, par.pp)
+            return 0, layout.device_of(Piece.LOSS, par.pp), mtp
+        last = 0 if par.schedule in (PipeSchedule.V_HALF, PipeSchedule.V_MIN) else par.pp - 1
+        return 0, last, last
+
+    def stage_layers(self) -> tuple[int, ...]:
+        """How many layers each pipeline device holds (stage_layers, as device_layers)."""
+        return tuple(len(d) for d in self.device_layers())
 
     @property
     def microbatches(self) -> int:

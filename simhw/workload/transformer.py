@@ -24,7 +24,7 @@ from .opbuild import COLL_CODE, backward_ops, elementwise, gemm
 from .overlap import overlap_tp_comm
 from .precision import low_precision_ops
 from .recompute import block_recomputed, op_recompute_ops, recompute_ops
-from .spec import Framework, Mode, Optimizer, Recompute, Workload, device_layers, stage_layers
+from .spec import Framework, Mode, Optimizer, Recompute, Workload
 
 _OPT_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optimizer step
     Optimizer.ADAM: 4 * 4 + 2 + 3 * 4 + 2,     # read fp32 p, m, v, grad; write p, m, v, bf16 copy
@@ -68,7 +68,13 @@ def build_graph(wl: Workload, compact: bool = False) -> Graph:
     head_tokens = n if wl.mode is not Mode.PREFILL else batch
     ops.extend(_head_ops(wl, head_tokens, Phase.FWD))
     ops.extend(_draft_ops(wl, batch, s_kv, k))
+    mtp = _mtp_ops(wl, n, batch, s_q, s_kv) if train else []
+    ops.extend(op for module in mtp for op in module[0])
     if train:
+        for j, (module, layer) in reversed(list(enumerate(mtp))):
+            if recompute is not Recompute.NONE:
+                ops.extend(_as_recompute(op) for op in _mtp_named(j, _mtp_recomputed(wl, layer)))
+            ops.extend(b for op in reversed(module) for b in backward_ops(op))
         ops.extend(b for op in reversed(_head_ops(wl, head_tokens, Phase.FWD)) for b in backward_ops(op))
         for i in reversed(range(len(ids))):
             if recompute is Recompute.FULL and block_recomputed(wl, ids[i]):
@@ -130,12 +136,55 @@ def _draft_ops(wl: Workload, batch: int, s_kv: int, k: int) -> list[Op]:
     return ops
 
 
+def _mtp_ops(wl: Workload, n: int, batch: int, s_q: int, s_kv: int) -> list[tuple[list[Op], list[Op]]]:
+    """Training's multi-token prediction modules (ModelConfig.mtp_layers; DeepSeek-V3, arXiv
+    2412.19437 §2.2, Eq. 21-25): module k looks up the embeddings of the tokens k ahead in the shared
+    embedding, RMS-normalises them and the previous depth's hidden states, projects the
+    concatenation (2h -> h, M_k), runs one transformer layer of the last layer's kind and the
+    shared output head and loss. It runs after the model's own head (Megatron-Core's
+    MultiTokenPredictionBlock), where the loss runs or on a layout's ``m`` chunk
+    (Workload.piece_devices), so its ops belong to no layer (layer -1, named ``mtp{k}.``; the lookup
+    is an elementwise gather, not the first stage's embedding) and a precision recipe leaves its
+    GEMMs in the dtype (which Megatron quantizes there is UNVERIFIED). Returns, per module, (its ops,
+    its layer's forward ops as the last layer's, for the recompute policy)."""
+    m, dt, h = wl.model, wl.dtype, wl.model.hidden
+    last = m.layers - 1
+    out = []
+    for j in range(m.mtp_layers):
+        layer = _layer_ops(wl, last, n, batch, s_q, s_kv, Phase.FWD)
+        module = [elementwise(f"mtp{j}.embed", OpKind.ELEMENTWISE, -1, Phase.FWD, dt, n * h, reads=1, flops_per=0),
+                  elementwise(f"mtp{j}.norm_h", OpKind.NORM, -1, Phase.FWD, dt, n * h, flops_per=5),
+                  elementwise(f"mtp{j}.norm_e", OpKind.NORM, -1, Phase.FWD, dt, n * h, flops_per=5),
+                  gemm(f"mtp{j}.mtp_proj", -1, Phase.FWD, dt, n, 2 * h, h)]
+        module += _mtp_named(j, layer)
+        module += [replace(op, name=f"mtp{j}.{op.name}") for op in _head_ops(wl, n, Phase.FWD)]
+        out.append((module, layer))
+    return out
+
+
+def _mtp_named(j: int, ops: list[Op]) -> list[Op]:
+    """Ops built as the last layer's, moved to module ``j`` of the multi-token prediction block."""
+    return [replace(op, layer=-1, name=f"mtp{j}.{op.name}") for op in ops]
+
+
+def _mtp_recomputed(wl: Workload, layer: list[Op]) -> list[Op]:
+    """What the workload's recompute policy re-runs of an MTP module's layer: its whole forward under
+    full recompute of every layer (Megatron builds the module's layer with the model's config), the
+    selected modules or ops otherwise (workload/recompute.py)."""
+    recompute, last = wl.memory.recompute, wl.model.layers - 1
+    if recompute is Recompute.FULL:
+        return _recomputed(wl, layer) if block_recomputed(wl, last) else []
+    if recompute is Recompute.SELECTIVE:
+        return recompute_ops(wl, last, layer)
+    return op_recompute_ops(wl, last, layer)
+
+
 def _layer_groups(wl: Workload) -> list[tuple[int, int]]:
     """(first layer, count) of each kind of layer (ModelConfig.layer_kind: dense or routed FFN,
     windowed or global attention; with a precision recipe, quantized or kept in the dtype; with
     recompute_layers, recomputed or kept) within each pipeline stage, in order of first appearance."""
     m, precision, out = wl.model, wl.precision, []
-    for held in device_layers(m.layers, wl.parallelism.pp, wl.parallelism.interleave):
+    for held in wl.device_layers():
         kinds: dict = {}
         for i in held:
             kind = (m.layer_kind(i), precision.quantized(i, m.layers), block_recomputed(wl, i))
@@ -321,7 +370,7 @@ def _muon_ops(wl: Workload, layer_ops: list[Op]) -> list[Op]:
     after the pipeline drains."""
     owners = max(1, wl.parallelism.replicas)
     # with pipeline stages a device holds (and updates) its stage's layers only: the busiest stage's
-    stage = max(stage_layers(wl.model.layers, wl.parallelism.pp, wl.parallelism.interleave)) / wl.model.layers
+    stage = max(wl.stage_layers()) / wl.model.layers
     ops: list[Op] = []
     share: dict[str, tuple[float, int]] = {}    # per matrix: iterations due to this rank so far, emitted
     for op in layer_ops:

@@ -1,0 +1,150 @@
+"""Training's multi-token prediction modules (model.mtp_layers; DeepSeek-V3, arXiv 2412.19437 §2.2)
+and Megatron pipeline layouts (parallelism.layout: "Et*3|(tt|)*29m|L")."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import simhw
+from simhw.cli import main
+from simhw.cost.memory import activation_bytes_per_layer, layer_params_per_device, memory_breakdown
+from simhw.workload.from_yaml import workload_from_dict
+from simhw.workload.graph import OpKind
+from simhw.workload.layout import Piece, parse_layout
+from simhw.workload.spec import device_layers, stage_layers
+from simhw.workload.transformer import build_graph
+
+BASE = {"model": "llama2-7b", "mode": "train", "seq_len": 4096, "micro_batch": 1, "global_batch": 64,
+        "devices": 8, "dtype": "bf16", "optimizer": "adam", "memory": {"recompute": "selective", "zero_stage": 1}}
+
+
+def _wl(mtp=0, **changes):
+    raw = dict(BASE, **changes)
+    raw["model"] = {"base": raw["model"], "mtp_layers": mtp}
+    return workload_from_dict(raw)
+
+
+def test_an_mtp_module_is_a_projection_a_layer_and_the_shared_head_after_the_model():
+    plain, mtp = build_graph(_wl(0)), build_graph(_wl(1))
+    ops = [op for op in mtp.ops if op.name.startswith("mtp0.")]
+    assert ops and all(op.layer == -1 for op in ops)          # with the head, on the last stage
+    proj = next(op for op in ops if op.name == "mtp0.mtp_proj")
+    assert (proj.shape["m"], proj.shape["k"], proj.shape["n"]) == (4096, 2 * 4096, 4096)
+    layer_gemms = [op for op in plain.ops if op.kind is OpKind.GEMM and op.layer == 31 and op.phase.value == "fwd"]
+    mtp_gemms = [op for op in ops if op.kind is OpKind.GEMM and op.phase.value == "fwd"]
+    # one layer's GEMMs, the projection and the output layer again
+    assert len(mtp_gemms) == len(layer_gemms) + 2
+    assert {op.name for op in mtp.ops} - {op.name for op in plain.ops} == {op.name for op in ops}
+    # serving runs no MTP module (only a drafter with decode.speculative_tokens)
+    serve = workload_from_dict({"model": {"base": "llama2-7b", "mtp_layers": 1}, "mode": "prefill", "seq_len": 512})
+    assert not [op for op in build_graph(serve).ops if op.name.startswith("mtp")]
+
+
+def test_estimate_and_simulation_agree_on_an_mtp_module():
+    hw = simhw.load_hw("dgx-a100")
+    base, one = simhw.estimate(_wl(0), hw), simhw.estimate(_wl(1), hw)
+    sim = simhw.simulate(_wl(1), hw)
+    # a 33rd layer and a second output layer and loss: 3-8% more time
+    assert 1.03 < one.step_time_s / base.step_time_s < 1.08
+    assert sim.step_time_s == pytest.approx(one.step_time_s, rel=0.01)
+    assert sim.peak_memory_bytes["device"] == pytest.approx(one.memory.peak_bytes, rel=0.01)
+
+
+def test_an_mtp_module_holds_a_layer_its_projection_its_activations_and_its_logits():
+    wl0, wl1 = _wl(0), _wl(1)
+    m0, m1 = memory_breakdown(wl0), memory_breakdown(wl1)
+    h = 4096
+    extra_params = layer_params_per_device(wl1) + 2 * h * h
+    assert m1.parameters_bytes - m0.parameters_bytes == pytest.approx(2 * extra_params, rel=1e-9)
+    assert m1.logits_bytes == pytest.approx(2 * m0.logits_bytes, rel=1e-9)
+    assert m1.activations_bytes - m0.activations_bytes == pytest.approx(
+        activation_bytes_per_layer(wl1) + 4 * 2 * 4096 * h, rel=1e-9)
+
+
+def test_the_even_split_gives_the_mtp_module_a_slot_of_the_last_chunk():
+    assert stage_layers(61, 4, extra_last=1) == (15, 16, 16, 14)
+    assert sum(stage_layers(61, 8, 4, extra_last=1)) == 61
+    assert stage_layers(8, 4, extra_last=3) == (2, 3, 3, 0)        # a short last stage gives up the rest
+    assert device_layers(32, 4, 1, 0) == device_layers(32, 4)
+    wl = workload_from_dict({"model": "deepseek-v3", "mode": "train", "devices": 256, "seq_len": 4096,
+                             "global_batch": 4096, "parallelism": {"pp": 4, "ep": 64}})
+    assert wl.mtp_modules == 1 and wl.stage_layers() == (15, 16, 16, 14) and wl.piece_devices() == (0, 3, 3)
+
+
+def test_a_layout_places_layers_mtp_and_loss_chunk_by_chunk():
+    layout = parse_layout("Et*3|(tt|)*29m|L", 32, 61, 1)
+    assert [len(d) for d in layout.device_layers(8)] == [9, 8, 8, 8, 8, 8, 6, 6]
+    assert (layout.device_of(Piece.MTP, 8), layout.device_of(Piece.LOSS, 8)) == (6, 7)
+    wl = workload_from_dict({"model": "deepseek-v3", "mode": "train", "devices": 256, "seq_len": 4096,
+                             "global_batch": 4096,
+                             "parallelism": {"pp": 8, "interleave": 4, "ep": 32, "layout": "Et*3|(tt|)*29m|L"}})
+    assert wl.stage_layers() == (9, 8, 8, 8, 8, 8, 6, 6) and wl.piece_devices() == (0, 7, 6)
+
+
+def test_a_layout_that_spells_the_even_split_prices_as_it():
+    hw = simhw.load_hw("dgx-a100")
+    par = {"pp": 4, "dp": 2}
+    plain = _wl(0, parallelism=par)
+    spelled = _wl(0, parallelism=dict(par, layout="Et*8|t*8|t*8|t*8L"))
+    assert spelled.device_layers() == plain.device_layers()
+    assert simhw.estimate(spelled, hw).step_time_s == pytest.approx(simhw.estimate(plain, hw).step_time_s, rel=1e-12)
+    # a layer more on the last stage, which also runs the output layer and loss, lengthens the step
+    # by about a layer's share; the pipeline simulation agrees
+    heavy = _wl(0, parallelism=dict(par, layout="Et*7|t*8|t*8|t*9L"))
+    assert heavy.stage_layers() == (7, 8, 8, 9)
+    ratio = simhw.estimate(heavy, hw).step_time_s / simhw.estimate(plain, hw).step_time_s
+    assert 1.05 < ratio < 1.15
+    sim = simhw.simulate(heavy, hw)
+    assert sim.step_time_s == pytest.approx(simhw.estimate(heavy, hw).step_time_s, rel=0.05)
+
+
+def test_mtp_on_a_chunk_of_its_own_moves_its_time_there():
+    hw = simhw.load_hw("dgx-a100")
+    par = {"pp": 4, "dp": 2}
+    with_loss = _wl(1, parallelism=dict(par, layout="Et*8|t*8|t*8|t*8mL"))
+    apart = _wl(1, parallelism=dict(par, layout="Et*8|t*9|t*8m|t*7L"))
+    assert apart.piece_devices() == (0, 3, 2)
+    assert simhw.estimate(apart, hw).step_time_s < simhw.estimate(with_loss, hw).step_time_s
+
+
+@pytest.mark.parametrize("layout,words", [
+    ("Et*8|t*8|t*8|t*7L", "places 31 layers"),
+    ("Et*8|t*8|t*16L", "names 3 chunks but pp x interleave = 4"),
+    ("Et*8|t*8|t*8|t*8xL", "'x', which is not a piece"),
+    ("t*8|Et*8|t*8|t*8L", "must start with the embedding"),
+    ("Et*8|t*8|t*8|t*8mL", "places 1 multi-token prediction modules"),
+    ("Et*16|t*8||t*8L", "chunk 2 holds no layer"),
+    (3, "expected a Megatron pipeline layout string"),
+])
+def test_a_bad_layout_is_a_one_line_error(tmp_path, capsys, layout, words):
+    import yaml
+    raw = dict(BASE, parallelism={"pp": 4, "layout": layout})
+    path = tmp_path / "w.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["estimate", str(path), "--hw", "dgx-a100"]) == 2
+    err = capsys.readouterr().err
+    assert "parallelism.layout" in err and words in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_layout_on_a_v_schedule_and_a_negative_mtp_count_are_errors(tmp_path, capsys):
+    import yaml
+    for raw, words in ((dict(BASE, parallelism={"pp": 4, "schedule": "v-half", "layout": "Et*8|t*8|t*8|t*8L"}),
+                        "does not apply to the v-half schedule"),
+                       (dict(BASE, model={"base": "llama2-7b", "mtp_layers": -1}), "mtp_layers")):
+        path = tmp_path / "w.yaml"
+        path.write_text(yaml.safe_dump(raw))
+        assert main(["estimate", str(path), "--hw", "dgx-a100"]) == 2
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_hugging_face_num_nextn_predict_layers_is_mtp_layers(tmp_path):
+    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "num_hidden_layers": 4, "hidden_size": 512,
+           "num_attention_heads": 8, "intermediate_size": 1024, "vocab_size": 32000, "rms_norm_eps": 1e-5,
+           "rope_theta": 10000.0, "hidden_act": "silu", "num_nextn_predict_layers": 2}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    wl = workload_from_dict({"model": {"hf_config": "config.json"}, "mode": "train", "seq_len": 256},
+                            base_dir=tmp_path)
+    assert wl.model.mtp_layers == 2 and wl.mtp_modules == 2
