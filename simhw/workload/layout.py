@@ -76,7 +76,7 @@ def parse_layout(text: str, chunks: int, layers: int, mtp: int) -> Layout:
         raise ValueError(f"{text!r} places {layout.count(Piece.LAYER)} layers (t) but the model has {layers}")
     if layout.count(Piece.MTP) != mtp:
         raise ValueError(f"{text!r} places {layout.count(Piece.MTP)} multi-token prediction modules (m) but the "
-                         f"model trains {mtp} (model.mtp_layers)")
+                         f"workload runs {mtp} (model.mtp_layers, in training only)")
     if layout.chunks[0][:1] != (Piece.EMBEDDING,) or layout.count(Piece.EMBEDDING) != 1:
         raise ValueError(f"{text!r} must start with the embedding (E), once")
     if layout.chunks[-1][-1:] != (Piece.LOSS,) or layout.count(Piece.LOSS) != 1:

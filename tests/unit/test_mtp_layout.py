@@ -113,7 +113,7 @@ def test_mtp_on_a_chunk_of_its_own_moves_its_time_there():
     ("Et*8|t*8|t*16L", "names 3 chunks but pp x interleave = 4"),
     ("Et*8|t*8|t*8|t*8xL", "'x', which is not a piece"),
     ("t*8|Et*8|t*8|t*8L", "must start with the embedding"),
-    ("Et*8|t*8|t*8|t*8mL", "places 1 multi-token prediction modules"),
+    ("Et*8|t*8|t*8|t*8mL", "places 1 multi-token prediction modules (m) but the workload runs 0"),
     ("Et*16|t*8||t*8L", "chunk 2 holds no layer"),
     (3, "expected a Megatron pipeline layout string"),
 ])
