@@ -361,4 +361,5 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         cost_usd=step * wl.devices * device.cloud_usd_per_s,
         eflops=kinetics_eflops(hardware_flops, mem_bytes * ranks * n_micro_global, device, wl.dtype),
         time_breakdown_s=MappingProxyType(breakdown), memory=mem, ops=tuple(op_rows),
-        clock_scale=(ops_s - power_s) / ops_s if ops_s > 0 else 1.0, power=power.value, advisories=advisories)
+        clock_scale=(ops_s - power_s) / ops_s if ops_s > 0 else 1.0, power=power.value, advisories=advisories,
+        stage_busy_s=tuple(stage_busy))

@@ -50,6 +50,8 @@ class EstimateResult:
     clock_scale: float = 1.0          # average DVFS clock while the ops run (1: no power limit)
     power: str = PowerState.STEADY.value   # the die's state under the power limit (cost/power.py)
     advisories: tuple[str, ...] = ()  # what the user should know about this estimate (the CLI's stderr)
+    stage_busy_s: tuple[float, ...] = ()   # each pipeline device's work for one micro-batch (its layers, and
+                                           # the embedding, output layer and MTP modules where they run)
 
     def notes(self) -> list[str]:
         """Lines for stderr (the CLI prefixes ``simhw: ``)."""
@@ -60,6 +62,7 @@ class EstimateResult:
                                               "total_time_s", "tokens_per_s", "model_flops",
                                               "hardware_flops", "mfu", "hfu", "energy_j", "avg_power_w",
                                               "cost_usd", "eflops", "clock_scale", "power")}
+        out["stage_busy_s"] = list(self.stage_busy_s)
         out["time_breakdown_s"] = dict(self.time_breakdown_s)
         out["memory"] = self.memory.to_dict()
         if ops:

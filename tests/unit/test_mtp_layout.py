@@ -105,7 +105,24 @@ def test_mtp_on_a_chunk_of_its_own_moves_its_time_there():
     with_loss = _wl(1, parallelism=dict(par, layout="Et*8|t*8|t*8|t*8mL"))
     apart = _wl(1, parallelism=dict(par, layout="Et*8|t*9|t*8m|t*7L"))
     assert apart.piece_devices() == (0, 3, 2)
-    assert simhw.estimate(apart, hw).step_time_s < simhw.estimate(with_loss, hw).step_time_s
+    joint, split = simhw.estimate(with_loss, hw), simhw.estimate(apart, hw)
+    assert split.step_time_s < joint.step_time_s
+    # each device's work per micro-batch: the MTP module's on device 2 now, less of the last one's
+    assert max(range(4), key=joint.stage_busy_s.__getitem__) == 3
+    assert split.stage_busy_s[3] < joint.stage_busy_s[3] and split.stage_busy_s[2] > joint.stage_busy_s[2]
+    assert max(split.stage_busy_s) < max(joint.stage_busy_s)
+
+
+def test_estimate_shows_the_busiest_pipeline_stage(tmp_path, capsys):
+    import yaml
+    path = tmp_path / "w.yaml"
+    path.write_text(yaml.safe_dump(dict(BASE, parallelism={"pp": 4, "layout": "Et*7|t*8|t*8|t*9L"})))
+    assert main(["estimate", str(path), "--hw", "dgx-a100"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if "busiest pipeline stage" in l)
+    assert "stage 3:" in line and "least" in line
+    assert main(["estimate", str(path), "--hw", "dgx-a100", "--format", "json"]) == 0
+    busy = json.loads(capsys.readouterr().out)["results"][0]["stage_busy_s"]
+    assert len(busy) == 4 and busy[3] == max(busy) and busy[0] == min(busy)
 
 
 @pytest.mark.parametrize("layout,words", [
