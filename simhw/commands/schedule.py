@@ -68,18 +68,21 @@ def run(args) -> int:
                                                   "iteration_s": float(iteration)}},
                                    sort_keys=False)
     elif model == "pipeline":
-        from ..schedule.from_workload import pipeline_partition
+        from ..schedule.from_workload import partition_layout, pipeline_partition
         import yaml
         r = pipeline_partition(wl, hw, dev, args.time_limit)
         rows = [[f"device {d}", ", ".join(map(str, stages)), seconds(t), gib(mb)] for d, (stages, t, mb) in
                 enumerate(zip(r.device_stages, r.device_time_s, r.device_memory_bytes))]
         gap = "" if r.mip_gap in (None, 0) else f", MIP gap {r.mip_gap:.2%}"
+        layout = partition_layout(r, wl)
         text = (f"schedule {r.schedule.value}, {r.num_micro_batches} micro-batches, predicted step "
                 f"{seconds(r.step_time_s)} ({r.status.value}{gap})\n"
-                + table(rows, ["device", "virtual stages", "time / micro-batch", "memory"]))
+                + table(rows, ["device", "virtual stages", "time / micro-batch", "memory"])
+                + (f"\nas a Megatron pipeline layout (parallelism.layout): {layout}" if layout else ""))
         plan_text = yaml.safe_dump({"name": "pipeline", "version": 1, "kind": "pipeline-partition",
                                     "schedule": r.schedule.value, "micro_batches": int(r.num_micro_batches),
                                     "stage_layers": [list(map(int, s)) for s in r.stage_layers],
+                                    **({"layout": layout} if layout else {}),
                                     "predicted": {"step_time_s": float(r.step_time_s)}}, sort_keys=False)
     else:
         from ..schedule.activation import schedule_activations

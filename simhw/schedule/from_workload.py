@@ -191,3 +191,19 @@ def checkpoint_chain(wl: Workload, hw, budget_bytes: float | None = None, time_l
     data = ck.ChainData(output_bytes=(per_layer,) * wl.model.layers, forward_time_s=(costs.fwd_s,) * wl.model.layers,
                         memory_budget_bytes=budget_bytes)
     return ck.solve(data, time_limit_s=time_limit_s)
+
+
+def partition_layout(result, wl: Workload) -> str:
+    """The Megatron pipeline layout (workload/layout.py) of a pipeline partition's virtual stages,
+    for the 1F1B and interleaved schedules (a V shape's chunks fold back and have none): its chain
+    is the embedding (index 0), the layers and the output layer (the last), and the MTP modules run
+    with the loss."""
+    from .pipeline_partition import PipelineSchedule
+    from ..workload.layout import format_layout
+
+    if result.schedule not in (PipelineSchedule.ONE_F_ONE_B, PipelineSchedule.INTERLEAVED):
+        return ""
+    head = wl.model.layers + 1
+    chunks = [(0 in s, sum(1 for i in s if 0 < i < head), wl.mtp_modules if head in s else 0, head in s)
+              for s in result.stage_layers]
+    return format_layout(chunks)

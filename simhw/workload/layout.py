@@ -51,6 +51,28 @@ class Layout:
         return next(c % pp for c, chunk in enumerate(self.chunks) if piece in chunk)
 
 
+def format_layout(chunks: list[tuple[bool, int, int, bool]]) -> str:
+    """The layout string of chunks given as (embedding, layers, MTP modules, loss), runs of equal
+    chunks written ``(...|)*n`` (parse_layout reads it back)."""
+    texts = [("E" if e else "") + (f"t*{n}" if n > 1 else "t" * n) + "m" * mtp + ("L" if loss else "")
+             for e, n, mtp, loss in chunks]
+    out, i = [], 0
+    while i < len(texts):
+        j = i
+        while j + 1 < len(texts) and texts[j + 1] == texts[i]:
+            j += 1
+        run = j - i + 1
+        last = j == len(texts) - 1
+        if run > 2 and not last:
+            out.append(f"({texts[i]}|)*{run}")
+        elif run > 2:
+            out.append(f"({texts[i]}|)*{run - 1}{texts[i]}")
+        else:
+            out.append("|".join(texts[i:j + 1]) + ("" if last else "|"))
+        i = j + 1
+    return "".join(out)
+
+
 def _expand(text: str) -> str:
     while True:
         new = _GROUP.sub(lambda g: g.group(1) * int(g.group(2)), text)

@@ -165,3 +165,25 @@ def test_hugging_face_num_nextn_predict_layers_is_mtp_layers(tmp_path):
     wl = workload_from_dict({"model": {"hf_config": "config.json"}, "mode": "train", "seq_len": 256},
                             base_dir=tmp_path)
     assert wl.model.mtp_layers == 2 and wl.mtp_modules == 2
+
+
+def test_a_pipeline_partition_reads_as_a_layout():
+    """simhw schedule --model pipeline prints its 1F1B / interleaved partitions as a layout string
+    that parallelism.layout reads back to the same layers per device; a V shape has none."""
+    from types import SimpleNamespace
+
+    from simhw.schedule.from_workload import partition_layout
+    from simhw.schedule.pipeline_partition import PipelineSchedule
+    from simhw.workload.layout import format_layout
+
+    wl = _wl(1, parallelism={"pp": 2, "interleave": 2})
+    # chain: 0 embedding, 1..32 layers, 33 output layer; four virtual stages, chunk c on device c % 2
+    stages = (tuple(range(0, 9)), tuple(range(9, 17)), tuple(range(17, 25)), tuple(range(25, 34)))
+    text = partition_layout(SimpleNamespace(schedule=PipelineSchedule.INTERLEAVED, stage_layers=stages), wl)
+    assert text == "Et*8|t*8|t*8|t*8mL"
+    layout = parse_layout(text, 4, 32, 1)
+    assert [len(d) for d in layout.device_layers(2)] == [16, 16] and layout.device_of(Piece.MTP, 2) == 1
+    assert partition_layout(SimpleNamespace(schedule=PipelineSchedule.V_HALF, stage_layers=stages), wl) == ""
+    runs = [(True, 3, 0, False)] + [(False, 2, 0, False)] * 29 + [(False, 0, 1, False), (False, 0, 0, True)]
+    assert format_layout(runs) == "Et*3|(t*2|)*29m|L"
+    assert parse_layout(format_layout(runs), 32, 61, 1) == parse_layout("Et*3|(tt|)*29m|L", 32, 61, 1)
