@@ -98,7 +98,7 @@ def pipeline_partition(wl: Workload, hw, device_memory_bytes: float | None = Non
 
     par, m = wl.parallelism, wl.model
     device = hw.device if isinstance(hw, NodeSpec) else hw
-    one = replace(wl, micro_batch=1, parallelism=replace(par, pp=1))
+    one = replace(wl, micro_batch=1, parallelism=replace(par, pp=1, layout=""))
     coster = OpCoster(hw, one)
     graph = build_graph(one, compact=True)
     coster.use_step_clock(graph.ops)

@@ -11,6 +11,7 @@ workload/spec.py device_layers.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -82,6 +83,7 @@ def _expand(text: str) -> str:
         text = new
 
 
+@functools.lru_cache(maxsize=256)
 def parse_layout(text: str, chunks: int, layers: int, mtp: int) -> Layout:
     """The layout ``text`` for ``chunks`` (pp x interleave) model chunks of a model of ``layers``
     layers and ``mtp`` multi-token prediction modules; ValueError saying what is wrong."""

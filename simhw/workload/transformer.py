@@ -124,7 +124,7 @@ def _draft_ops(wl: Workload, batch: int, s_kv: int, k: int) -> list[Op]:
     last = m.layers - 1
     draft_model = wl.decode.draft_model
     if k and draft_model is not None:
-        dwl = replace(wl, model=draft_model, parallelism=replace(wl.parallelism, pp=1),
+        dwl = replace(wl, model=draft_model, parallelism=replace(wl.parallelism, pp=1, layout=""),
                       decode=replace(wl.decode, speculative_tokens=0, draft_model=None))
         step = [replace(op, layer=last) for op in build_graph(dwl, compact=True).ops]
         return [replace(op, name=f"draft{j}.{op.name}") for j in range(k) for op in step]
