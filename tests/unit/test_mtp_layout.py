@@ -187,3 +187,20 @@ def test_a_pipeline_partition_reads_as_a_layout():
     runs = [(True, 3, 0, False)] + [(False, 2, 0, False)] * 29 + [(False, 0, 1, False), (False, 0, 0, True)]
     assert format_layout(runs) == "Et*3|(t*2|)*29m|L"
     assert parse_layout(format_layout(runs), 32, 61, 1) == parse_layout("Et*3|(tt|)*29m|L", 32, 61, 1)
+
+
+def test_schedule_and_speculative_decoding_run_beside_a_layout(tmp_path, capsys):
+    """Workloads derived with another pp (the pipeline partition's one-stage costing, a draft model)
+    drop the layout rather than fail on it."""
+    import yaml
+    path = tmp_path / "w.yaml"
+    path.write_text(yaml.safe_dump(dict(BASE, model={"base": "llama2-7b", "mtp_layers": 1},
+                                        parallelism={"pp": 4, "layout": "Et*8|t*8|t*8|t*8mL"})))
+    assert main(["schedule", str(path), "--hw", "dgx-a100", "--model", "pipeline", "--time-limit", "5"]) == 0
+    assert "device 3" in capsys.readouterr().out
+    dec = {"model": "llama2-7b", "mode": "decode", "seq_len": 1024, "micro_batch": 8, "devices": 4,
+           "parallelism": {"pp": 4, "layout": "Et*8|t*8|t*8|t*8L"},
+           "decode": {"context_len": 1024, "new_tokens": 64, "speculative_tokens": 2, "acceptance": 0.7,
+                      "draft_model": {"base": "llama2-7b", "layers": 2}}}
+    path.write_text(yaml.safe_dump(dec))
+    assert main(["estimate", str(path), "--hw", "dgx-a100"]) == 0
