@@ -8,13 +8,14 @@ Formulas:
   2sb·ffn, norms 4sbh, scores 5as²b). For GPT configs it is exactly sbh(34 + 5as/h)
   (cost/saved_tensors.py, with the experts' routed copies and the recompute settings).
 - Pipeline: the first 1F1B stage holds p micro-batches of L/p layers (Table 2 note, Eq. 5);
-  interleaving multiplies by 1 + (p-1)/(pm) (§4.2.3); extra terms of §4.3.
+  interleaving multiplies by 1 + (p-1)/(pm) (§4.2.3); extra terms of §4.3. The device holding the
+  output layer (and the MTP modules) is costed on its own too, with its logits (cost/stages.py).
 - Parameters / gradients / optimizer: mixed-precision Adam keeps 2 + 2 + 12 bytes per parameter
   (eager / compiled PyTorch); Megatron (framework: fused) keeps a bf16 model's gradients in fp32,
   2 + 4 + 12 (its README's distributed-optimizer table: 18, or 6 + 12/d distributed),
   and ZeRO stages 1-3 shard optimizer, gradients, parameters over data parallelism (Rajbhandari
   et al. 2020, §5).
-- KV cache: 2 · layers · kv_heads · head_dim elements per token at the effective bit width
+- KV cache (cost/kv_cache.py): 2 · layers · kv_heads · head_dim elements per token at the effective bit width
   including quantisation scales and fp16 outliers (KVQuant, Hooper et al. 2024, §3); multi-head
   latent attention caches layers · (kv_lora_rank + rope_head_dim), whole on every TP rank
   (DeepSeek-V2, arXiv 2405.04434, §2.1.2 and Table 1); sliding-window layers keep each
@@ -25,12 +26,16 @@ Formulas:
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 from ..spec.model import DType
 from ..workload.precision import PER_TENSOR, quantized_fraction
 from ..workload.spec import Framework, Loss, Mode, Optimizer, OptimizerKernel, PipeSchedule, Workload
+from .kv_cache import (kv_bits_effective, kv_cache_bytes, kv_cache_bytes_per_token,  # noqa: F401  (re-exported)
+                       recurrent_state_bytes, recurrent_state_bytes_per_sequence)
 from .saved_tensors import activation_bytes_per_layer, saved_tensor_bytes  # noqa: F401  (re-exported)
+from .stages import (device_activations, device_layer_counts, device_params, in_flight_microbatches,  # noqa: F401
+                     layer_params_per_device, mtp_activation_bytes)
 
 OPT_STATE_BYTES = {Optimizer.ADAM: 12, Optimizer.ADAMW: 12, Optimizer.SGD: 8, Optimizer.MUON: 8, Optimizer.NONE: 0}
 
@@ -76,32 +81,14 @@ def params_per_device(wl: Workload, sharded_by_zero: bool = True) -> float:
     return total
 
 
-def mtp_activation_bytes(wl: Workload) -> float:
-    """Activations the multi-token prediction modules keep for backward, one micro-batch: each
-    module's layer (as the model's layers under the same recompute) and its 2h-wide projection
-    input and its head's inputs."""
-    d = wl.mtp_modules
-    if not d:
-        return 0.0
-    par = wl.parallelism
-    tokens = wl.micro_batch * wl.seq_len / par.cp
-    return d * (activation_bytes_per_layer(wl) + 4 * wl.memory.activation_bits / 8 * tokens * wl.model.hidden / par.tp)
-
-
-def _device_layers(wl: Workload) -> list[int]:
-    """Transformer layers each pipeline device holds, the multi-token prediction modules' layers
-    counted on theirs (Workload.piece_devices; workload/transformer.py _mtp_ops)."""
-    counts = list(wl.stage_layers())
-    counts[wl.piece_devices()[2]] += wl.mtp_modules
-    return counts
-
-
-def _params_parts(wl: Workload) -> tuple[float, float]:
+def _params_parts(wl: Workload, device: int | None = None) -> tuple[float, float]:
     """(transformer-layer parameters, embedding and output-layer parameters) of the most loaded
-    device (params_per_device); a drafter and multi-token prediction modules (one layer and a
-    2h x h projection each, on their device) count as layers."""
+    device (params_per_device), or of pipeline ``device``; a drafter and multi-token prediction
+    modules (one layer and a 2h x h projection each, on their device) count as layers."""
     m, par = wl.model, wl.parallelism
-    counts = _device_layers(wl)
+    if device is not None and par.pp > 1:
+        return device_params(wl, device)
+    counts = device_layer_counts(wl)
     layers = max(counts) * layer_params_per_device(wl)
     if wl.mtp_modules and counts[wl.piece_devices()[2]] == max(counts):
         layers += wl.mtp_modules * 2 * m.hidden * m.hidden / par.tp
@@ -124,29 +111,13 @@ def _params_parts(wl: Workload) -> tuple[float, float]:
     return layers, other
 
 
-def in_flight_microbatches(wl: Workload) -> float:
-    """Micro-batches whose activations the first pipeline stage holds at its peak."""
-    par = wl.parallelism
-    p, mb = par.pp, wl.microbatches
-    if p == 1:
-        return 1.0
-    sched = par.schedule
-    if sched is PipeSchedule.GPIPE:
-        return float(mb)
-    if sched is PipeSchedule.INTERLEAVED and par.interleave > 1:
-        return min(mb, p) * (1 + (p - 1) / (p * par.interleave))   # Korthikanti §4.2.3
-    if sched is PipeSchedule.V_HALF:
-        return float((p + 2) // 2)                                  # Qi et al. 2024 (seed §7b)
-    if sched is PipeSchedule.V_MIN:
-        return float((p + 4) // 3)
-    return float(min(mb, p))                                        # 1F1B, ZB-H1
-
-
-def activations_bytes(wl: Workload) -> float:
+def activations_bytes(wl: Workload, device: int | None = None) -> float:
     """Peak activation bytes on the most loaded pipeline stage (the first, with equal stages), with
-    Korthikanti §4.3's extra terms."""
+    Korthikanti §4.3's extra terms; with ``device``, on that pipeline device (training, pp > 1)."""
     if wl.mode is not Mode.TRAIN:
         return _inference_activation_bytes(wl)
+    if device is not None and wl.parallelism.pp > 1:
+        return device_activations(wl, device)
     m, par = wl.model, wl.parallelism
     s, b, h, t = wl.seq_len / par.cp, wl.micro_batch, m.hidden, par.tp
     per_layer = activation_bytes_per_layer(wl)
@@ -155,7 +126,7 @@ def activations_bytes(wl: Workload) -> float:
     # stages (workload/spec.py stage_layers) a later, longer stage can hold more layers' worth
     stepped = par.schedule in (PipeSchedule.ONE_F_ONE_B, PipeSchedule.ZB_H1)
     total = per_layer * max(n * (max(1.0, flight - st) if stepped else flight)
-                            for st, n in enumerate(_device_layers(wl)))
+                            for st, n in enumerate(device_layer_counts(wl)))
     if m.dropout:
         total += s * b * h * in_flight_microbatches(wl) / t     # embedding dropout mask, sbhp/t
     if par.pp == 1:
@@ -182,72 +153,6 @@ def _inference_activation_bytes(wl: Workload) -> float:
     e = wl.dtype.bytes
     gated = 2 if m.activation.gated else 1
     return tokens * e * (2 * m.hidden + (gated + 1) * m.token_ffn / par.tp)
-
-
-def kv_bits_effective(wl: Workload) -> float:
-    """Bits per cached element including group scales/zero points and fp16 outliers (KVQuant §3)."""
-    bits = wl.memory.kv_bits
-    if bits < 16:
-        bits += 32.0 / wl.memory.kv_group_size                     # fp16 scale + fp16 zero per group
-    frac = wl.memory.kv_outlier_fraction
-    return bits * (1 - frac) + frac * (16 + 32)                    # outliers: fp16 value + int32 index
-
-
-def kv_cache_bytes_per_token(wl: Workload) -> float:
-    """KV bytes per token for the whole model (all layers, all TP ranks), with a sparse-attention
-    model's FP8 indexer keys (ModelConfig.index_key_bytes), which the KV precision does not change."""
-    m = wl.model
-    return m.kv_elements_per_token() * kv_bits_effective(wl) / 8 + m.attention_layers * m.index_key_bytes
-
-
-def recurrent_state_bytes_per_sequence(wl: Workload) -> float:
-    """What one sequence keeps between steps in a model's recurrent layers (all layers, all TP
-    ranks): each value head's key_dim x value_dim state at recurrent_state_bits and each convolution
-    channel's last recurrent_conv - 1 inputs at the KV cache's width (vLLM's mamba cache; Qwen3-Next,
-    Mamba-2). It does not grow with the context."""
-    states, conv = wl.model.recurrent_state_elements()
-    return states * wl.model.recurrent_state_bits / 8 + conv * wl.dtype.bytes
-
-
-def recurrent_state_bytes(wl: Workload) -> float:
-    """The recurrent layers' states on one device: TP ranks split them by value heads (by sequences
-    under DP attention), pipeline stages by layers. A decode step rewrites all of it."""
-    m, par = wl.model, wl.parallelism
-    if not m.recurrent_layers or wl.mode is Mode.TRAIN:
-        return 0.0
-    sequences = wl.micro_batch * (wl.decode.samples if wl.mode is Mode.DECODE else 1)
-    return sequences * recurrent_state_bytes_per_sequence(wl) / (
-        (par.tp if par.attention_dp else min(par.tp, m.recurrent_value_heads)) * par.pp)
-
-
-def kv_cache_bytes(wl: Workload) -> float:
-    """KV cache on one device at the end of generation (prefill: the prompt's cache), with the
-    recurrent layers' per-sequence state (recurrent_state_bytes_per_sequence)."""
-    if wl.mode is Mode.TRAIN:
-        return 0.0
-    par, m = wl.parallelism, wl.model
-    if wl.mode is Mode.DECODE:
-        d = wl.decode
-        tokens = wl.micro_batch * (d.context_len + d.samples * d.new_tokens)
-        sequences = wl.micro_batch * d.samples
-    else:
-        tokens = wl.micro_batch * wl.seq_len
-        sequences = wl.micro_batch
-    # TP ranks split the cache by KV heads, or by sequences under data-parallel attention
-    shards = (par.tp if par.attention_dp else min(par.tp, m.kv_cache_heads)) * par.pp * par.cp
-    full = tokens * kv_cache_bytes_per_token(wl) / shards
-    if m.windowed_layers:   # a windowed layer keeps each sequence's last sliding_window tokens only
-        kept = min(tokens, sequences * m.sliding_window)
-        full -= m.windowed_layers / m.attention_layers * (tokens - kept) * kv_cache_bytes_per_token(wl) / shards
-    full += recurrent_state_bytes(wl)
-    if wl.mode is Mode.DECODE and wl.decode.speculative_tokens:
-        draft = wl.decode.draft_model
-        if draft is not None:                      # the draft model keeps its own cache of the sequences
-            full += kv_cache_bytes(replace(wl, model=draft, decode=replace(wl.decode, speculative_tokens=0,
-                                                                            draft_model=None)))
-        else:
-            full *= (m.layers + 1) / m.layers      # the drafter's layer caches its keys and values too
-    return full
 
 
 def logits_bytes(wl: Workload) -> float:
@@ -287,26 +192,23 @@ def static_bytes_per_param(wl: Workload, replicas: int | None = None) -> tuple[f
             opt / (n if zero >= 1 else 1) if train else 0.0)
 
 
-def layer_params_per_device(wl: Workload, moe: bool = True) -> float:
-    """Parameters of one layer on one device: tensor-parallel shard (MLA's down-projections whole
-    on every rank), experts / ep of the experts; ``moe=False``: a dense leading layer."""
+def expert_params_per_device(wl: Workload, device: int | None = None) -> float:
+    """Routed-expert parameters on one device of the first pipeline stage (0 for a dense model), or
+    of pipeline ``device``."""
     m, par = wl.model, wl.parallelism
-    # data-parallel attention holds the whole attention block on every TP rank
-    rep = m.mixer_params() if par.attention_dp else m.tp_replicated_params()
-    experts = m.expert_params() if moe else 0
-    return (m.layer_params(moe=moe) - rep - experts * (1 - 1 / par.ep)) / par.tp + rep
-
-
-def expert_params_per_device(wl: Workload) -> float:
-    """Routed-expert parameters on one device of the first pipeline stage (0 for a dense model)."""
-    m, par = wl.model, wl.parallelism
+    if device is not None and par.pp > 1 and m.moe and not m.block_pattern:
+        held = wl.device_layers()[device]
+        moe = sum(1 for i in held if m.is_moe_layer(i))
+        if device == wl.piece_devices()[2] and m.is_moe_layer(m.layers - 1):
+            moe += wl.mtp_modules
+        return moe * m.expert_params() / par.ep / par.tp
     # (with block_pattern, expert_params is the mean block's)
     mtp = wl.mtp_modules if m.is_moe_layer(m.layers - 1) else 0
-    layers = max(_device_layers(wl)) if par.pp > 1 or m.block_pattern else m.moe_layers + mtp
+    layers = max(device_layer_counts(wl)) if par.pp > 1 or m.block_pattern else m.moe_layers + mtp
     return layers * m.expert_params() / par.ep / par.tp
 
 
-def _low_precision_weights_bytes(wl: Workload, device=None) -> float:
+def _low_precision_weights_bytes(wl: Workload, device=None, stage: int | None = None) -> float:
     """What a precision recipe adds to (serving: changes in) the parameters' bytes: training under the
     fused framework keeps the quantized layers' linear weights cast once per step, row- and
     column-wise (Transformer Engine's weight cache across micro-batches; one copy for per-tensor
@@ -318,7 +220,7 @@ def _low_precision_weights_bytes(wl: Workload, device=None) -> float:
     if not frac:
         return 0.0
     # (ZeRO-3 shards these weights as it shards the dtype's: static_bytes_per_param)
-    layers = _params_parts(wl)[0] * frac / (wl.parallelism.replicas if wl.memory.zero_stage >= 3 else 1)
+    layers = _params_parts(wl, stage)[0] * frac / (wl.parallelism.replicas if wl.memory.zero_stage >= 3 else 1)
     qw = wl.precision.element_bytes(weight=True)
     if wl.mode is not Mode.TRAIN:
         return layers * (qw - wl.dtype.bytes)
@@ -344,24 +246,42 @@ def gathered_weight_bytes(wl: Workload) -> float:
 
 
 def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
-    """Peak memory of the most loaded device. ``hw`` (device or node spec) gives the capacity."""
+    """Peak memory of the most loaded device. ``hw`` (device or node spec) gives the capacity.
+
+    With a training pipeline, the device holding the output layer (and, where a layout puts them
+    apart, the one holding the MTP modules) is costed on its own too, its logits included: with few
+    micro-batches in flight there it can still be the fullest (a standard loss keeps 14 bytes per
+    vocabulary entry; Megatron-Bridge's layouts give DeepSeek-V3's MTP module and loss chunks of
+    their own)."""
+    best = _breakdown(wl, hw, None)
+    if wl.mode is Mode.TRAIN and wl.parallelism.pp > 1:
+        for stage in sorted(set(wl.piece_devices()[1:])):
+            other = _breakdown(wl, hw, stage)
+            if other.peak_bytes > best.peak_bytes:
+                best = other
+    return best
+
+
+def _breakdown(wl: Workload, hw, stage: int | None) -> MemoryBreakdown:
+    """memory_breakdown of the most loaded device by the first-stage rules (``stage`` None), or of
+    pipeline device ``stage`` with its logits if it holds the output layer."""
     par = wl.parallelism
     train = wl.mode is Mode.TRAIN
-    p_dev = params_per_device(wl, sharded_by_zero=False)
-    p_expert = expert_params_per_device(wl) if par.ep > 1 else 0.0     # sharded over its dp / ep replicas
+    p_dev = params_per_device(wl, sharded_by_zero=False) if stage is None else sum(_params_parts(wl, stage))
+    p_expert = expert_params_per_device(wl, stage) if par.ep > 1 else 0.0     # sharded over its dp / ep replicas
     params, grads, opt = ((p_dev - p_expert) * b + p_expert * x for b, x in
                           zip(static_bytes_per_param(wl), static_bytes_per_param(wl, par.dp // par.ep * par.cp)))
     if train and wl.optimizer is Optimizer.MUON:
         # Muon's momentum covers the layers' matrices; the embedding and output layer keep AdamW's
         # second moment too (4 B more each), sharded as the rest of the state
-        opt += _params_parts(wl)[1] * 4.0 / (par.replicas if wl.memory.zero_stage >= 1 else 1)
+        opt += _params_parts(wl, stage)[1] * 4.0 / (par.replicas if wl.memory.zero_stage >= 1 else 1)
     bits = 8 * wl.dtype.bytes
     w_bits = wl.memory.weight_bits_effective(bits)
     if w_bits < bits and not train:    # weight-only quantization: the layers' weights at w_bits (scales included)
         layers, other = _params_parts(wl)
         params = layers * w_bits / 8 + other * wl.dtype.bytes
     device = getattr(hw, "device", hw)
-    params += _low_precision_weights_bytes(wl, device)
+    params += _low_precision_weights_bytes(wl, device, stage)
     capacity = 0.0
     if hw is not None:
         capacity = device.main_memory.capacity_bytes if device.memory else 0.0
@@ -371,8 +291,9 @@ def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     if (train and wl.framework is not Framework.FUSED and wl.step_kernel is OptimizerKernel.FOREACH
             and wl.optimizer in (Optimizer.ADAM, Optimizer.ADAMW)):
         transient = 4.0 * p_dev / (par.replicas if wl.memory.zero_stage >= 1 else 1)
+    head = par.pp == 1 or not train or stage == wl.piece_devices()[1]
     return MemoryBreakdown(parameters_bytes=params, gradients_bytes=grads, optimizer_bytes=opt,
-                           activations_bytes=activations_bytes(wl), kv_cache_bytes=kv_cache_bytes(wl),
-                           logits_bytes=logits_bytes(wl) if par.pp == 1 or not train else 0.0,
+                           activations_bytes=activations_bytes(wl, stage), kv_cache_bytes=kv_cache_bytes(wl),
+                           logits_bytes=logits_bytes(wl) if head else 0.0,
                            capacity_bytes=capacity, optimizer_transient_bytes=transient,
                            host_activations_bytes=offloaded_activation_bytes(wl))

@@ -204,3 +204,18 @@ def test_schedule_and_speculative_decoding_run_beside_a_layout(tmp_path, capsys)
                       "draft_model": {"base": "llama2-7b", "layers": 2}}}
     path.write_text(yaml.safe_dump(dec))
     assert main(["estimate", str(path), "--hw", "dgx-a100"]) == 0
+
+
+def test_the_output_layers_device_is_costed_with_its_logits():
+    """With one micro-batch in flight the first pipeline stage holds no more than the last, which
+    also keeps the standard loss's 14 bytes per vocabulary entry: the peak is the last device's."""
+    hw = simhw.load_hw("dgx-h100")
+    raw = {"model": "llama3-8b", "mode": "train", "seq_len": 8192, "micro_batch": 1, "devices": 8,
+           "framework": "eager", "parallelism": {"pp": 2}, "memory": {"zero_stage": 1}}
+    one = workload_from_dict(dict(raw, global_batch=4))          # one micro-batch per pipeline
+    mem = memory_breakdown(one, hw)
+    assert mem.logits_bytes == pytest.approx(8192 * 128256 * 14)
+    assert mem.activations_bytes == pytest.approx(16 * activation_bytes_per_layer(one) + 2 * 2 * 8192 * 4096)
+    many = workload_from_dict(dict(raw, global_batch=64))        # 16: the first stage holds two
+    first = memory_breakdown(many, hw)
+    assert first.logits_bytes == 0 and first.activations_bytes == pytest.approx(2 * 16 * activation_bytes_per_layer(many))

@@ -1,0 +1,108 @@
+"""What each pipeline device holds: its layers (by the even split or a layout: Workload.device_layers),
+the parameters of its layers and pieces, the micro-batches in flight on it and their activations,
+and the multi-token prediction modules' share (cost/memory.py picks the fullest device)."""
+from __future__ import annotations
+
+from ..workload.spec import Mode, PipeSchedule, Workload
+from .saved_tensors import activation_bytes_per_layer
+
+
+def mtp_activation_bytes(wl: Workload) -> float:
+    """Activations the multi-token prediction modules keep for backward, one micro-batch: each
+    module's layer (as the model's layers under the same recompute) and its 2h-wide projection
+    input and its head's inputs."""
+    d = wl.mtp_modules
+    if not d:
+        return 0.0
+    par = wl.parallelism
+    tokens = wl.micro_batch * wl.seq_len / par.cp
+    return d * (activation_bytes_per_layer(wl) + 4 * wl.memory.activation_bits / 8 * tokens * wl.model.hidden / par.tp)
+
+
+def device_layer_counts(wl: Workload) -> list[int]:
+    """Transformer layers each pipeline device holds, the multi-token prediction modules' layers
+    counted on theirs (Workload.piece_devices; workload/transformer.py _mtp_ops)."""
+    counts = list(wl.stage_layers())
+    counts[wl.piece_devices()[2]] += wl.mtp_modules
+    return counts
+
+
+def device_params(wl: Workload, d: int) -> tuple[float, float]:
+    """(layer parameters, embedding and output-layer parameters) on pipeline device ``d``: its layers
+    (the dense leading ones at their size), the MTP modules and drafter where they run
+    (Workload.piece_devices), the embedding, the output layer (and a tied embedding's copy there)."""
+    m, par = wl.model, wl.parallelism
+    held = wl.device_layers()[d]
+    dense = sum(1 for i in held if i < m.dense_layers) if m.moe else 0
+    first, last, mtp_dev = wl.piece_devices()
+    layers = (len(held) - dense) * layer_params_per_device(wl) + dense * layer_params_per_device(wl, moe=False)
+    if d == mtp_dev:
+        layers += wl.mtp_modules * (layer_params_per_device(wl) + 2 * m.hidden * m.hidden / par.tp)
+    other = m.embedding_params() / par.tp if d == first else 0.0
+    if d == last:
+        other += m.head_params() / par.tp + (m.vocab * m.hidden / par.tp if m.tied_embeddings and d != first else 0)
+        if wl.mode is Mode.DECODE and wl.decode.speculative_tokens:
+            draft = wl.decode.draft_model
+            layers += draft.params() / par.tp if draft is not None else \
+                layer_params_per_device(wl) + 2 * m.hidden * m.hidden / par.tp
+    return layers, other
+
+
+def in_flight_microbatches(wl: Workload) -> float:
+    """Micro-batches whose activations the first pipeline stage holds at its peak."""
+    par = wl.parallelism
+    p, mb = par.pp, wl.microbatches
+    if p == 1:
+        return 1.0
+    sched = par.schedule
+    if sched is PipeSchedule.GPIPE:
+        return float(mb)
+    if sched is PipeSchedule.INTERLEAVED and par.interleave > 1:
+        return min(mb, p) * (1 + (p - 1) / (p * par.interleave))   # Korthikanti §4.2.3
+    if sched is PipeSchedule.V_HALF:
+        return float((p + 2) // 2)                                  # Qi et al. 2024 (seed §7b)
+    if sched is PipeSchedule.V_MIN:
+        return float((p + 4) // 3)
+    return float(min(mb, p))                                        # 1F1B, ZB-H1
+
+
+def device_flight(wl: Workload, d: int) -> float:
+    """Micro-batches whose activations pipeline device ``d`` holds at its peak: p - d under 1F1B
+    and ZB-H1, Megatron-LM's warm-up count (p - d - 1) x 2 + (v - 1) x p + 1 model chunks over v
+    for the interleaved schedule (d = 0: Korthikanti §4.2.3's), the first device's otherwise."""
+    par = wl.parallelism
+    p, mb = par.pp, wl.microbatches
+    if par.schedule in (PipeSchedule.ONE_F_ONE_B, PipeSchedule.ZB_H1):
+        return float(max(1, min(mb, p) - d))
+    if par.schedule is PipeSchedule.INTERLEAVED and par.interleave > 1:
+        return min(mb, p) * (1 + (p - 2 * d - 1) / (p * par.interleave))
+    return in_flight_microbatches(wl)
+
+
+def device_activations(wl: Workload, d: int) -> float:
+    """Activation bytes pipeline device ``d`` holds at its peak in training: its layers' for the
+    micro-batches in flight there, the output layer's inputs and the MTP modules' where they run."""
+    m, par = wl.model, wl.parallelism
+    s, b, h, t = wl.seq_len / par.cp, wl.micro_batch, m.hidden, par.tp
+    e = wl.memory.activation_bits / 8
+    per_layer = activation_bytes_per_layer(wl)
+    _, last, mtp_dev = wl.piece_devices()
+    flight = device_flight(wl, d)
+    total = per_layer * len(wl.device_layers()[d]) * flight
+    if m.dropout and d == 0:
+        total += s * b * h * flight / t
+    if d == last:
+        total += 2 * e * s * b * h / t
+    if d == mtp_dev:
+        total += mtp_activation_bytes(wl)
+    return total
+
+
+def layer_params_per_device(wl: Workload, moe: bool = True) -> float:
+    """Parameters of one layer on one device: tensor-parallel shard (MLA's down-projections whole
+    on every rank), experts / ep of the experts; ``moe=False``: a dense leading layer."""
+    m, par = wl.model, wl.parallelism
+    # data-parallel attention holds the whole attention block on every TP rank
+    rep = m.mixer_params() if par.attention_dp else m.tp_replicated_params()
+    experts = m.expert_params() if moe else 0
+    return (m.layer_params(moe=moe) - rep - experts * (1 - 1 / par.ep)) / par.tp + rep
