@@ -79,23 +79,25 @@ def device_flight(wl: Workload, d: int) -> float:
     return in_flight_microbatches(wl)
 
 
+def piece_activation_bytes(wl: Workload, d: int) -> float:
+    """Activation bytes of one micro-batch on pipeline device ``d`` beyond its layers': the output
+    layer's inputs (final norm and output projection) and the MTP modules' where they run."""
+    m, par = wl.model, wl.parallelism
+    _, last, mtp_dev = wl.piece_devices()
+    total = 2 * wl.memory.activation_bits / 8 * wl.seq_len / par.cp * wl.micro_batch * m.hidden / par.tp \
+        if d == last else 0.0
+    return total + (mtp_activation_bytes(wl) if d == mtp_dev else 0.0)
+
+
 def device_activations(wl: Workload, d: int) -> float:
     """Activation bytes pipeline device ``d`` holds at its peak in training: its layers' for the
     micro-batches in flight there, the output layer's inputs and the MTP modules' where they run."""
     m, par = wl.model, wl.parallelism
-    s, b, h, t = wl.seq_len / par.cp, wl.micro_batch, m.hidden, par.tp
-    e = wl.memory.activation_bits / 8
-    per_layer = activation_bytes_per_layer(wl)
-    _, last, mtp_dev = wl.piece_devices()
     flight = device_flight(wl, d)
-    total = per_layer * len(wl.device_layers()[d]) * flight
+    total = activation_bytes_per_layer(wl) * len(wl.device_layers()[d]) * flight
     if m.dropout and d == 0:
-        total += s * b * h * flight / t
-    if d == last:
-        total += 2 * e * s * b * h / t
-    if d == mtp_dev:
-        total += mtp_activation_bytes(wl)
-    return total
+        total += wl.seq_len / par.cp * wl.micro_batch * m.hidden * flight / par.tp
+    return total + piece_activation_bytes(wl, d)
 
 
 def layer_params_per_device(wl: Workload, moe: bool = True) -> float:

@@ -14,7 +14,8 @@ import numpy as np
 
 from ..cost.estimate import engine_costs
 from ..cost.pipeline import exposed_dp_s, stage_p2p_s
-from ..cost.memory import activation_bytes_per_layer, memory_breakdown
+from ..cost.memory import activation_bytes_per_layer, logits_bytes, memory_breakdown
+from ..cost.stages import piece_activation_bytes
 from ..spec.model import NodeSpec
 from ..workload.spec import Mode, PipeSchedule, Workload
 from .pipeline import PipelineKind, simulate_pipeline
@@ -63,8 +64,11 @@ def simulate_pipeline_step(wl: Workload, hw, plan):
         pipe_s = max(float(stage.sum()) + p2p, mb * (float(stage.max()) + p2p))
     mem = memory_breakdown(wl, hw)
     static = mem.parameters_bytes + mem.gradients_bytes + mem.optimizer_bytes
+    # one micro-batch's output-layer inputs, MTP activations and logits where they run (training)
+    pieces = np.array([piece_activation_bytes(wl, d) + (logits_bytes(wl) if d == last else 0.0)
+                       for d in range(par.pp)]) if wl.mode is Mode.TRAIN else np.zeros(par.pp)
     # the activations in flight at the stage's peak, or a foreach optimizer's fp32 list (cost/memory.py)
-    peak_dev = static + max(float(np.max(np.asarray(res.peak_activation_microbatches) * per_mb)),
+    peak_dev = static + max(float(np.max(np.asarray(res.peak_activation_microbatches) * per_mb + pieces)),
                             mem.optimizer_transient_bytes)
     busiest = int(np.argmax(fwd + bwd_total))
     step = pipe_s + fixed_s + costs.optimizer_s + exposed_dp_s(

@@ -216,6 +216,7 @@ def test_the_output_layers_device_is_costed_with_its_logits():
     mem = memory_breakdown(one, hw)
     assert mem.logits_bytes == pytest.approx(8192 * 128256 * 14)
     assert mem.activations_bytes == pytest.approx(16 * activation_bytes_per_layer(one) + 2 * 2 * 8192 * 4096)
+    assert simhw.simulate(one, hw).peak_memory_bytes["device"] == pytest.approx(mem.peak_bytes, rel=0.01)
     many = workload_from_dict(dict(raw, global_batch=64))        # 16: the first stage holds two
     first = memory_breakdown(many, hw)
     assert first.logits_bytes == 0 and first.activations_bytes == pytest.approx(2 * 16 * activation_bytes_per_layer(many))
