@@ -8,8 +8,8 @@ Formulas:
   2sb·ffn, norms 4sbh, scores 5as²b). For GPT configs it is exactly sbh(34 + 5as/h)
   (cost/saved_tensors.py, with the experts' routed copies and the recompute settings).
 - Pipeline: the first 1F1B stage holds p micro-batches of L/p layers (Table 2 note, Eq. 5);
-  interleaving multiplies by 1 + (p-1)/(pm) (§4.2.3); extra terms of §4.3. The device holding the
-  output layer (and the MTP modules) is costed on its own too, with its logits (cost/stages.py).
+  interleaving multiplies by 1 + (p-1)/(pm) (§4.2.3); extra terms of §4.3. In training each pipeline
+  device is costed on its own, the output layer's with its logits (cost/stages.py).
 - Parameters / gradients / optimizer: mixed-precision Adam keeps 2 + 2 + 12 bytes per parameter
   (eager / compiled PyTorch); Megatron (framework: fused) keeps a bf16 model's gradients in fp32,
   2 + 4 + 12 (its README's distributed-optimizer table: 18, or 6 + 12/d distributed),
@@ -248,23 +248,18 @@ def gathered_weight_bytes(wl: Workload) -> float:
 def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     """Peak memory of the most loaded device. ``hw`` (device or node spec) gives the capacity.
 
-    With a training pipeline, the device holding the output layer (and, where a layout puts them
-    apart, the one holding the MTP modules) is costed on its own too, its logits included: with few
-    micro-batches in flight there it can still be the fullest (a standard loss keeps 14 bytes per
-    vocabulary entry; Megatron-Bridge's layouts give DeepSeek-V3's MTP module and loss chunks of
-    their own)."""
-    best = _breakdown(wl, hw, None)
-    if wl.mode is Mode.TRAIN and wl.parallelism.pp > 1:
-        for stage in sorted(set(wl.piece_devices()[1:])):
-            other = _breakdown(wl, hw, stage)
-            if other.peak_bytes > best.peak_bytes:
-                best = other
-    return best
+    With a training pipeline, each device is costed on its own (cost/stages.py: its layers, the
+    embedding, output layer and MTP modules where they run, its micro-batches in flight, and the
+    logits on the output layer's device, which with few micro-batches in flight can be the fullest:
+    a standard loss keeps 14 bytes per vocabulary entry) and the fullest is reported."""
+    if wl.mode is not Mode.TRAIN or wl.parallelism.pp == 1:
+        return _breakdown(wl, hw, None)
+    return max((_breakdown(wl, hw, d) for d in range(wl.parallelism.pp)), key=lambda b: b.peak_bytes)
 
 
 def _breakdown(wl: Workload, hw, stage: int | None) -> MemoryBreakdown:
-    """memory_breakdown of the most loaded device by the first-stage rules (``stage`` None), or of
-    pipeline device ``stage`` with its logits if it holds the output layer."""
+    """memory_breakdown of the one device (``stage`` None: no training pipeline, or serving by the
+    first-stage rule), or of pipeline device ``stage``, with its logits if it holds the output layer."""
     par = wl.parallelism
     train = wl.mode is Mode.TRAIN
     p_dev = params_per_device(wl, sharded_by_zero=False) if stage is None else sum(_params_parts(wl, stage))

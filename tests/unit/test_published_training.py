@@ -40,20 +40,20 @@ def test_a_missing_file_is_a_data_error(tmp_path):
 
 
 def test_the_published_layouts_fit_in_device_memory():
-    """The runs fit, so simhw's memory model should say so: it does for all but Llama3.1-405B on
-    GB200 (16 x 4 x VP4), priced 2% over the GB200's capacity, which is derived, not measured."""
+    """The runs fit, so simhw's memory model should say so, costing each pipeline device on its
+    own: it does for all, the tightest Llama3.1-405B on GB200 (16 x 4 x VP4: the chunks at the
+    ends hold a layer fewer) at 98% of the GB200's capacity, which is derived, not measured."""
     import csv
 
     import simhw
     from simhw.validation.published_training import published_workload
     from simhw.workload.from_yaml import workload_from_dict
 
-    over = []
+    used = []
     with CSV.open(newline="") as fh:
         for row in csv.DictReader(fh):
             mem = simhw.estimate(workload_from_dict(published_workload(row), str(CSV)),
                                  simhw.load_hw(row["system"])).memory
-            if not mem.fits:
-                over.append((row["model"], row["system"], mem.peak_bytes / mem.capacity_bytes))
-    assert [(m, s) for m, s, _ in over] == [("llama3.1-405b", "gb200-nvl72")]
-    assert over[0][2] < 1.03
+            used.append((mem.peak_bytes / mem.capacity_bytes, row["model"], row["system"]))
+    tightest = max(used)
+    assert tightest[1:] == ("llama3.1-405b", "gb200-nvl72") and 0.95 < tightest[0] < 1.0
