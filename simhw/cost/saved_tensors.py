@@ -4,6 +4,8 @@ the recompute settings of workload/recompute.py). cost/memory.py sums it over la
 micro-batches in flight; the offload / recompute planner (schedule/) acts on its classes."""
 from __future__ import annotations
 
+import functools
+
 from ..workload.precision import quantized_fraction
 from ..workload.recompute import block_fraction, norm_dropped_fraction, op_saved_elements
 from ..workload.spec import Framework, Mode, Recompute, RecomputeModule, Workload
@@ -117,6 +119,8 @@ def _qkv_elements_per_token(m, t: int, up: bool = True) -> float:
     return up * m.heads * (2 * m.head_dim + m.v_head_dim) / t + latents
 
 
+@functools.lru_cache(maxsize=4096)
 def activation_bytes_per_layer(wl: Workload, *, recompute: Recompute | None = None) -> float:
-    """Korthikanti §4.1 / Table 2, for one layer and one micro-batch, on one TP rank (bytes)."""
+    """Korthikanti §4.1 / Table 2, for one layer and one micro-batch, on one TP rank (bytes); cached
+    per (frozen) workload, as every pipeline device's memory asks for it."""
     return sum(saved_tensor_bytes(wl, recompute=recompute).values())

@@ -1,6 +1,7 @@
 """The frozen :class:`Workload`: what run to cost (model, mode, batch, parallelism, memory options)."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from enum import Enum
 
@@ -146,6 +147,7 @@ class PipeSchedule(Enum):
     V_MIN = "v-min"
 
 
+@functools.lru_cache(maxsize=1024)
 def stage_layers(layers: int, pp: int, interleave: int = 1, extra_last: int = 0) -> tuple[int, ...]:
     """Transformer layers on each of ``pp`` pipeline stages: equal when pp divides them; otherwise
     ceil(layers / pp) each, less one on the first and last stages, then the second and the
@@ -185,6 +187,7 @@ def stage_starts(layers: int, pp: int, extra_last: int = 0) -> tuple[int, ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=1024)
 def device_layers(layers: int, pp: int, interleave: int = 1, extra_last: int = 0) -> tuple[tuple[int, ...], ...]:
     """The layers each of ``pp`` pipeline devices holds. Without interleaving, a contiguous stage
     each (stage_layers); with ``interleave`` v > 1, the layers split into pp x v model chunks by the
