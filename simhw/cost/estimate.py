@@ -40,7 +40,7 @@ from ..workload.graph import Collective, Graph, LinkScope, Op, OpKind, Phase
 from ..workload.spec import Mode, Workload
 from ..workload.opbuild import COLLECTIVE_BY_CODE, SCOPE_BY_CODE
 from ..workload.precision import check_precision_support
-from ..workload.transformer import build_graph
+from ..workload.transformer import build_graph, runs_with_mtp
 from .comm import collective_time_s, group_link, host_link_bytes_per_s, host_link_j_per_byte, pick_link
 from .intensity import plain_intensity
 from .kinetics import eflops as kinetics_eflops
@@ -156,7 +156,7 @@ def _stage_of(op: Op, device_of: tuple[int, ...], pieces: tuple[int, int, int]) 
         return device_of[op.layer]
     if op.kind is OpKind.EMBEDDING:
         return pieces[0]
-    return pieces[2] if op.name.startswith("mtp") else pieces[1]
+    return pieces[2] if runs_with_mtp(op) else pieces[1]
 
 
 @dataclass(frozen=True)

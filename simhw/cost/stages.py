@@ -84,9 +84,11 @@ def piece_activation_bytes(wl: Workload, d: int) -> float:
     layer's inputs (final norm and output projection) and the MTP modules' where they run."""
     m, par = wl.model, wl.parallelism
     _, last, mtp_dev = wl.piece_devices()
-    total = 2 * wl.memory.activation_bits / 8 * wl.seq_len / par.cp * wl.micro_batch * m.hidden / par.tp \
-        if d == last else 0.0
-    return total + (mtp_activation_bytes(wl) if d == mtp_dev else 0.0)
+    hidden = wl.memory.activation_bits / 8 * wl.seq_len / par.cp * wl.micro_batch * m.hidden / par.tp
+    # each output layer (the model's and the MTP modules', computed with the loss) keeps its two
+    # h-wide inputs; the MTP module's body its layer and its 2h-wide projection input
+    total = 2 * hidden * (1 + wl.mtp_modules) if d == last else 0.0
+    return total + (wl.mtp_modules * (activation_bytes_per_layer(wl) + 2 * hidden) if d == mtp_dev else 0.0)
 
 
 def device_activations(wl: Workload, d: int) -> float:

@@ -43,7 +43,7 @@ from ..schedule.plan import Plan, validate_plan, workload_plan
 from ..workload.graph import Collective, OpKind, Phase
 from ..workload.spec import Mode, Recompute, Workload
 from ..workload.opbuild import COLLECTIVE_BY_CODE
-from ..workload.transformer import build_graph
+from ..workload.transformer import build_graph, runs_with_mtp
 from .engine import Schedule, SimulationDeadlock, TaskGraphBuilder, simulate
 from .plan_layers import LayerDecision, layer_decision
 
@@ -150,7 +150,7 @@ def layer_costs(wl: Workload, hw) -> LayerCosts:
             step += t * op.count
         elif op.layer < 0 and op.kind is OpKind.EMBEDDING:
             embed += t
-        elif op.layer < 0 and op.name.startswith("mtp"):
+        elif runs_with_mtp(op):
             mtp += t
         elif op.layer < 0:
             head += t

@@ -142,11 +142,13 @@ def _mtp_ops(wl: Workload, n: int, batch: int, s_q: int, s_kv: int) -> list[tupl
     embedding, RMS-normalises them and the previous depth's hidden states, projects the
     concatenation (2h -> h, M_k), runs one transformer layer of the last layer's kind and the
     shared output head and loss. It runs after the model's own head (Megatron-Core's
-    MultiTokenPredictionBlock), where the loss runs or on a layout's ``m`` chunk
-    (Workload.piece_devices), so its ops belong to no layer (layer -1, named ``mtp{k}.``; the lookup
-    is an elementwise gather, not the first stage's embedding) and a precision recipe leaves its
-    GEMMs in the dtype (which Megatron quantizes there is UNVERIFIED). Returns, per module, (its ops,
-    its layer's forward ops as the last layer's, for the recompute policy)."""
+    MultiTokenPredictionBlock): its body where the loss runs or on a layout's ``m`` chunk, its output
+    layer and loss (``mtp{k}.head.``) on the loss's device, where Megatron-Core's process_mtp_loss
+    computes them (Workload.piece_devices; runs_with_mtp). Its ops belong to no layer (layer -1,
+    named ``mtp{k}.``; the lookup is an elementwise gather, not the first stage's embedding) and a
+    precision recipe leaves its GEMMs in the dtype (which Megatron quantizes there is UNVERIFIED).
+    Returns, per module, (its ops, its layer's forward ops as the last layer's, for the recompute
+    policy)."""
     m, dt, h = wl.model, wl.dtype, wl.model.hidden
     last = m.layers - 1
     out = []
@@ -157,9 +159,15 @@ def _mtp_ops(wl: Workload, n: int, batch: int, s_q: int, s_kv: int) -> list[tupl
                   elementwise(f"mtp{j}.norm_e", OpKind.NORM, -1, Phase.FWD, dt, n * h, flops_per=5),
                   gemm(f"mtp{j}.mtp_proj", -1, Phase.FWD, dt, n, 2 * h, h)]
         module += _mtp_named(j, layer)
-        module += [replace(op, name=f"mtp{j}.{op.name}") for op in _head_ops(wl, n, Phase.FWD)]
+        module += [replace(op, name=f"mtp{j}.head.{op.name}") for op in _head_ops(wl, n, Phase.FWD)]
         out.append((module, layer))
     return out
+
+
+def runs_with_mtp(op: Op) -> bool:
+    """Whether ``op`` is the body of a multi-token prediction module, which runs on its own
+    pipeline device (its output layer and loss run with the model's)."""
+    return op.layer < 0 and op.name.startswith("mtp") and ".head." not in op.name
 
 
 def _mtp_named(j: int, ops: list[Op]) -> list[Op]:
