@@ -105,7 +105,10 @@ def details(m) -> dict:
                                   f" KiB at 16 bits ({m.kv_elements_per_token()} elements"
                                   + (f" + {m.attention_layers * m.index_key_bytes:.0f} B of FP8 indexer keys)"
                                      if m.sparse else ")"),
-            **_recurrent_details(m), "source": m.source or "-"}
+            **_recurrent_details(m),
+            **({"multi-token prediction": f"{m.mtp_layers} module{'s' if m.mtp_layers > 1 else ''}, trained with "
+                                          f"the model (not in params)"} if m.mtp_layers else {}),
+            "source": m.source or "-"}
 
 
 def _recurrent_details(m) -> dict:

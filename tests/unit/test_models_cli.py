@@ -21,6 +21,12 @@ def test_show_gives_the_kv_cache_per_token(capsys):
     per_token = builtin_model("llama2-70b").kv_elements_per_token()
     assert per_token == 2 * 80 * 8 * 128 and str(per_token) in info["kv cache per token"]
     assert info["layers"] == 80 and info["source"].startswith("Hugging Face")
+    assert "multi-token prediction" not in info
+
+
+def test_show_names_deepseek_v3s_mtp_module(capsys):
+    assert main(["models", "show", "deepseek-v3", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["multi-token prediction"].startswith("1 module, trained")
 
 
 def test_show_reads_a_hugging_face_config(tmp_path, capsys):
