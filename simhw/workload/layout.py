@@ -47,6 +47,14 @@ class Layout:
             i += n
         return tuple(tuple(d) for d in out)
 
+    def chunk_starts(self) -> tuple[int, ...]:
+        """The first layer of each chunk, in pipeline order."""
+        out, i = [], 0
+        for chunk in self.chunks:
+            out.append(i)
+            i += chunk.count(Piece.LAYER)
+        return tuple(out)
+
     def device_of(self, piece: Piece, pp: int) -> int:
         """The device that runs ``piece`` (the first chunk holding it)."""
         return next(c % pp for c, chunk in enumerate(self.chunks) if piece in chunk)

@@ -47,8 +47,7 @@ from ..errors import WorkloadError
 from .graph import Collective, Op, OpKind
 from .models import ModelConfig
 from .opbuild import COLL_CODE, gemm
-from .spec import (Framework, MemoryOptions, Mode, Parallelism, Recompute, RecomputeModule, Workload, stage_layers,
-                   stage_starts)
+from .spec import Framework, MemoryOptions, Mode, Parallelism, Recompute, RecomputeModule, Workload, stage_layers
 
 M = RecomputeModule
 
@@ -167,8 +166,7 @@ def block_recomputed(wl: Workload, layer: int) -> bool:
     n = wl.memory.recompute_layers
     if not n:
         return True
-    par = wl.parallelism
-    start = max(s for s in stage_starts(wl.model.layers, par.pp * par.interleave, wl.mtp_modules) if s <= layer)
+    start = max(s for s in wl.chunk_starts() if s <= layer)
     return layer - start < n
 
 

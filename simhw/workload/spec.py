@@ -378,6 +378,15 @@ class Workload:
         last = 0 if par.schedule in (PipeSchedule.V_HALF, PipeSchedule.V_MIN) else par.pp - 1
         return 0, last, last
 
+    def chunk_starts(self) -> tuple[int, ...]:
+        """The first layer of each model chunk (pp x interleave of them): by the layout, or the even
+        split (stage_starts)."""
+        par = self.parallelism
+        layout = self.layout()
+        if layout is not None:
+            return layout.chunk_starts()
+        return stage_starts(self.model.layers, par.pp * par.interleave, self.mtp_modules)
+
     def stage_layers(self) -> tuple[int, ...]:
         """How many layers each pipeline device holds (stage_layers, as device_layers)."""
         return tuple(len(d) for d in self.device_layers())

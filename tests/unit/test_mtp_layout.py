@@ -220,3 +220,12 @@ def test_the_output_layers_device_is_costed_with_its_logits():
     many = workload_from_dict(dict(raw, global_batch=64))        # 16: the first stage holds two
     first = memory_breakdown(many, hw)
     assert first.logits_bytes == 0 and first.activations_bytes == pytest.approx(2 * 16 * activation_bytes_per_layer(many))
+
+
+def test_recompute_layers_counts_from_each_layout_chunk():
+    """memory.recompute_layers N recomputes the first N layers of each model chunk, the layout's."""
+    from simhw.workload.recompute import block_recomputed
+    wl = _wl(0, parallelism={"pp": 4, "layout": "Et*5|t*11|t*8|t*8L"},
+             memory={"recompute": "full", "recompute_layers": 2, "zero_stage": 1})
+    assert wl.chunk_starts() == (0, 5, 16, 24)
+    assert [i for i in range(32) if block_recomputed(wl, i)] == [0, 1, 5, 6, 16, 17, 24, 25]
