@@ -35,7 +35,7 @@ from .kv_cache import (kv_bits_effective, kv_cache_bytes, kv_cache_bytes_per_tok
                        recurrent_state_bytes, recurrent_state_bytes_per_sequence)
 from .saved_tensors import activation_bytes_per_layer, saved_tensor_bytes  # noqa: F401  (re-exported)
 from .stages import (device_activations, device_layer_counts, device_params, in_flight_microbatches,  # noqa: F401
-                     layer_params_per_device, mtp_activation_bytes)
+                     layer_params_per_device, mtp_activation_bytes, mtp_projection_params, piece_activation_bytes)
 
 OPT_STATE_BYTES = {Optimizer.ADAM: 12, Optimizer.ADAMW: 12, Optimizer.SGD: 8, Optimizer.MUON: 8, Optimizer.NONE: 0}
 
@@ -91,7 +91,7 @@ def _params_parts(wl: Workload, device: int | None = None) -> tuple[float, float
     counts = device_layer_counts(wl)
     layers = max(counts) * layer_params_per_device(wl)
     if wl.mtp_modules and counts[wl.piece_devices()[2]] == max(counts):
-        layers += wl.mtp_modules * 2 * m.hidden * m.hidden / par.tp
+        layers += wl.mtp_modules * mtp_projection_params(wl)
     if par.pp == 1 and m.dense_layers:   # one device holds the dense leading layers too (with pp > 1 the
         # most loaded stage is one of routed layers only)
         layers += m.dense_layers * (layer_params_per_device(wl, moe=False) - layer_params_per_device(wl))
@@ -107,7 +107,7 @@ def _params_parts(wl: Workload, device: int | None = None) -> tuple[float, float
         # one more layer and its 2h x h projection
         draft = wl.decode.draft_model
         layers += draft.params() / par.tp if draft is not None else \
-            layer_params_per_device(wl) + 2 * m.hidden * m.hidden / par.tp
+            layer_params_per_device(wl) + mtp_projection_params(wl)
     return layers, other
 
 
@@ -130,10 +130,9 @@ def activations_bytes(wl: Workload, device: int | None = None) -> float:
     if m.dropout:
         total += s * b * h * in_flight_microbatches(wl) / t     # embedding dropout mask, sbhp/t
     if par.pp == 1:
-        e = wl.memory.activation_bits / 8
-        total += 2 * e * s * b * h / t                         # final norm input + output-layer input
-        # (the multi-token prediction modules' layers are in _device_layers' count above)
-        total += mtp_activation_bytes(wl) - wl.mtp_modules * per_layer
+        # the output layers' inputs (final norm, output projection) and the MTP modules' activations
+        # (less their layers, counted in device_layer_counts above)
+        total += piece_activation_bytes(wl, 0) - wl.mtp_modules * per_layer
         # offloaded layers leave the device once their copy is done; one layer's copy is in flight
         # at a time (Transformer Engine's offload context: a layer's tensors go while the next runs)
         total -= per_layer * max(0, wl.memory.offload_layers - 1)

@@ -114,8 +114,7 @@ def l2_hits(shape, e: float, hw: DeviceSpec, b_bytes: float | None = None) -> tu
     hierarchies"). Shape keys ``a_reuse`` / ``b_reuse`` give those bytes (absent or negative: never
     re-read, e.g. a harness that rotates input sets); C is the L2 capacity times
     ``l2_resident_fraction`` (0: residency not modelled)."""
-    l2 = hw.memory_level("l2")
-    cap = l2.capacity_bytes * hw.efficiency.l2_resident_fraction if l2 is not None else 0.0
+    cap = hw.l2_resident_bytes
     if cap <= 0 or not shape:
         return False, False
     b = shape.get("batch", 1.0)
@@ -132,8 +131,7 @@ def fresh_l2_bytes(op: Op, hw: DeviceSpec) -> float:
     in its resident share (``l2_resident_fraction`` of the capacity; a stack distance of zero,
     as in l2_hits); otherwise they are read from main memory like the rest."""
     fresh = op.shape.get("fresh_bytes", 0.0) if op.shape else 0.0
-    l2 = hw.memory_level("l2")
-    if fresh <= 0 or l2 is None or fresh > l2.capacity_bytes * hw.efficiency.l2_resident_fraction:
+    if fresh <= 0 or fresh > hw.l2_resident_bytes:
         return 0.0
     return min(fresh, op.input_bytes)
 

@@ -257,8 +257,7 @@ def launch_time_s(k: Launch, hw: DeviceSpec, constants: Mapping[str, KernelConst
         return k.hbm_bytes / bw
     slots = max(1, hw.compute_units) * blocks_per_sm(hw, k.threads, k.registers)
     rows_in_flight = min(k.blocks, slots) * k.rows_per_block
-    l2 = hw.memory_level("l2")
-    cap = l2.capacity_bytes * eff.l2_resident_fraction if l2 is not None else 0.0
+    cap = hw.l2_resident_bytes
     latency = hw.main_memory.latency_s
     chain, extra = 0.0, 0.0
     for ps in k.passes:

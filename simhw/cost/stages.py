@@ -3,20 +3,27 @@ the parameters of its layers and pieces, the micro-batches in flight on it and t
 and the multi-token prediction modules' share (cost/memory.py picks the fullest device)."""
 from __future__ import annotations
 
-from ..workload.spec import Mode, PipeSchedule, Workload
+from ..workload.spec import PipeSchedule, Workload
 from .saved_tensors import activation_bytes_per_layer
+
+
+def _hidden_bytes(wl: Workload) -> float:
+    """One micro-batch's h-wide activation on one TP rank (s x b x h at the activation width)."""
+    par = wl.parallelism
+    return wl.memory.activation_bits / 8 * wl.seq_len / par.cp * wl.micro_batch * wl.model.hidden / par.tp
+
+
+def mtp_projection_params(wl: Workload) -> float:
+    """The 2h x h projection of one multi-token prediction module (or of the one-layer drafter of
+    speculative decoding), on one TP rank."""
+    return 2 * wl.model.hidden * wl.model.hidden / wl.parallelism.tp
 
 
 def mtp_activation_bytes(wl: Workload) -> float:
     """Activations the multi-token prediction modules keep for backward, one micro-batch: each
     module's layer (as the model's layers under the same recompute) and its 2h-wide projection
     input and its head's inputs."""
-    d = wl.mtp_modules
-    if not d:
-        return 0.0
-    par = wl.parallelism
-    tokens = wl.micro_batch * wl.seq_len / par.cp
-    return d * (activation_bytes_per_layer(wl) + 4 * wl.memory.activation_bits / 8 * tokens * wl.model.hidden / par.tp)
+    return wl.mtp_modules * (activation_bytes_per_layer(wl) + 4 * _hidden_bytes(wl))
 
 
 def device_layer_counts(wl: Workload) -> list[int]:
@@ -28,8 +35,8 @@ def device_layer_counts(wl: Workload) -> list[int]:
 
 
 def device_params(wl: Workload, d: int) -> tuple[float, float]:
-    """(layer parameters, embedding and output-layer parameters) on pipeline device ``d``: its layers
-    (the dense leading ones at their size), the MTP modules and drafter where they run
+    """(layer parameters, embedding and output-layer parameters) on pipeline device ``d`` of a training
+    pipeline: its layers (the dense leading ones at their size), the MTP modules where they run
     (Workload.piece_devices), the embedding, the output layer (and a tied embedding's copy there)."""
     m, par = wl.model, wl.parallelism
     held = wl.device_layers()[d]
@@ -37,14 +44,10 @@ def device_params(wl: Workload, d: int) -> tuple[float, float]:
     first, last, mtp_dev = wl.piece_devices()
     layers = (len(held) - dense) * layer_params_per_device(wl) + dense * layer_params_per_device(wl, moe=False)
     if d == mtp_dev:
-        layers += wl.mtp_modules * (layer_params_per_device(wl) + 2 * m.hidden * m.hidden / par.tp)
+        layers += wl.mtp_modules * (layer_params_per_device(wl) + mtp_projection_params(wl))
     other = m.embedding_params() / par.tp if d == first else 0.0
     if d == last:
         other += m.head_params() / par.tp + (m.vocab * m.hidden / par.tp if m.tied_embeddings and d != first else 0)
-        if wl.mode is Mode.DECODE and wl.decode.speculative_tokens:
-            draft = wl.decode.draft_model
-            layers += draft.params() / par.tp if draft is not None else \
-                layer_params_per_device(wl) + 2 * m.hidden * m.hidden / par.tp
     return layers, other
 
 
@@ -82,9 +85,8 @@ def device_flight(wl: Workload, d: int) -> float:
 def piece_activation_bytes(wl: Workload, d: int) -> float:
     """Activation bytes of one micro-batch on pipeline device ``d`` beyond its layers': the output
     layer's inputs (final norm and output projection) and the MTP modules' where they run."""
-    m, par = wl.model, wl.parallelism
     _, last, mtp_dev = wl.piece_devices()
-    hidden = wl.memory.activation_bits / 8 * wl.seq_len / par.cp * wl.micro_batch * m.hidden / par.tp
+    hidden = _hidden_bytes(wl)
     # each output layer (the model's and the MTP modules', computed with the loss) keeps its two
     # h-wide inputs; the MTP module's body its layer and its 2h-wide projection input
     total = 2 * hidden * (1 + wl.mtp_modules) if d == last else 0.0

@@ -113,7 +113,8 @@ class LayerCosts:
     dp_gather_s: float = 0.0  # ... their all-gather part (ZeRO-1/2: after the update; ZeRO-3: every micro-batch, twice)
     clock: float = 1.0   # average DVFS clock of the ops under the power limit (cost/power.py: power_limited)
     recompute_s: float = 0.0  # the workload's own memory.recompute, per layer (pipelines; plans bring their own)
-    mtp_s: float = 0.0        # training's multi-token prediction modules, one micro-batch (head_s excludes them)
+    mtp_s: float = 0.0        # training's MTP modules' bodies, one micro-batch (their output layers and losses
+                              # run with the loss: in head_s; workload/transformer.py runs_with_mtp)
 
 
 def layer_costs(wl: Workload, hw) -> LayerCosts:

@@ -252,6 +252,13 @@ class DeviceSpec:
                 return level
         return None
 
+    @property
+    def l2_resident_bytes(self) -> float:
+        """Bytes a re-read operand can stay in: the L2 capacity times ``l2_resident_fraction``
+        (0 without an L2 level; cost/roofline.py l2_hits, fresh_l2_bytes; cost/rowwise.py)."""
+        l2 = self.memory_level("l2")
+        return l2.capacity_bytes * self.efficiency.l2_resident_fraction if l2 is not None else 0.0
+
     def link(self, kind: LinkKind) -> LinkSpec | None:
         for link in self.links:
             if link.kind is kind:
