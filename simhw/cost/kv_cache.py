@@ -32,20 +32,33 @@ def recurrent_state_bytes_per_sequence(wl: Workload) -> float:
     return states * wl.model.recurrent_state_bits / 8 + conv * wl.dtype.bytes
 
 
-def recurrent_state_bytes(wl: Workload) -> float:
+def _tp_shards(wl: Workload) -> int:
+    """TP ranks a cache is split over: by KV heads, or by sequences under data-parallel attention."""
+    par, m = wl.parallelism, wl.model
+    return par.tp if par.attention_dp else min(par.tp, m.kv_cache_heads)
+
+
+def recurrent_state_bytes(wl: Workload, device: int | None = None) -> float:
     """The recurrent layers' states on one device: TP ranks split them by value heads (by sequences
-    under DP attention), pipeline stages by layers. A decode step rewrites all of it."""
+    under DP attention), pipeline stages by layers (``device``: that pipeline device's recurrent
+    layers; else an even share). A decode step rewrites all of it."""
     m, par = wl.model, wl.parallelism
     if not m.recurrent_layers or wl.mode is Mode.TRAIN:
         return 0.0
     sequences = wl.micro_batch * (wl.decode.samples if wl.mode is Mode.DECODE else 1)
-    return sequences * recurrent_state_bytes_per_sequence(wl) / (
-        (par.tp if par.attention_dp else min(par.tp, m.recurrent_value_heads)) * par.pp)
+    shards = par.tp if par.attention_dp else min(par.tp, m.recurrent_value_heads)
+    share = 1.0 / par.pp
+    if device is not None and par.pp > 1:
+        share = sum(1 for i in wl.device_layers()[device] if m.is_recurrent(i)) / m.recurrent_layers
+    return sequences * recurrent_state_bytes_per_sequence(wl) * share / shards
 
 
-def kv_cache_bytes(wl: Workload) -> float:
+def kv_cache_bytes(wl: Workload, device: int | None = None) -> float:
     """KV cache on one device at the end of generation (prefill: the prompt's cache), with the
-    recurrent layers' per-sequence state (recurrent_state_bytes_per_sequence)."""
+    recurrent layers' per-sequence state (recurrent_state_bytes_per_sequence). ``device``: that
+    pipeline device's, from the attention layers it holds (Workload.device_layers; the drafter's
+    cache on the output layer's device, where it runs: workload/transformer.py _draft_ops); else
+    an even share of the pipeline's."""
     if wl.mode is Mode.TRAIN:
         return 0.0
     par, m = wl.parallelism, wl.model
@@ -56,18 +69,24 @@ def kv_cache_bytes(wl: Workload) -> float:
     else:
         tokens = wl.micro_batch * wl.seq_len
         sequences = wl.micro_batch
-    # TP ranks split the cache by KV heads, or by sequences under data-parallel attention
-    shards = (par.tp if par.attention_dp else min(par.tp, m.kv_cache_heads)) * par.pp * par.cp
-    full = tokens * kv_cache_bytes_per_token(wl) / shards
-    if m.windowed_layers:   # a windowed layer keeps each sequence's last sliding_window tokens only
-        kept = min(tokens, sequences * m.sliding_window)
-        full -= m.windowed_layers / m.attention_layers * (tokens - kept) * kv_cache_bytes_per_token(wl) / shards
-    full += recurrent_state_bytes(wl)
+    shards = _tp_shards(wl) * par.cp
+    # a windowed layer keeps each sequence's last sliding_window tokens only
+    kept = min(tokens, sequences * m.sliding_window) if m.windowed_layers else tokens
+    per_layer = kv_cache_bytes_per_token(wl) / m.attention_layers / shards if m.attention_layers else 0.0
+    if device is not None and par.pp > 1:
+        held = wl.device_layers()[device]
+        windowed = sum(1 for i in held if m.is_windowed(i))
+        full_layers, share = sum(1 for i in held if m.is_attention(i)) - windowed, 1.0
+    else:
+        windowed, full_layers, share = m.windowed_layers, m.attention_layers - m.windowed_layers, 1.0 / par.pp
+    full = (tokens * full_layers + kept * windowed) * per_layer * share + recurrent_state_bytes(wl, device)
     if wl.mode is Mode.DECODE and wl.decode.speculative_tokens:
+        drafter = device is None or par.pp == 1 or device == wl.piece_devices()[1]
         draft = wl.decode.draft_model
-        if draft is not None:                      # the draft model keeps its own cache of the sequences
-            full += kv_cache_bytes(replace(wl, model=draft, decode=replace(wl.decode, speculative_tokens=0,
-                                                                            draft_model=None)))
-        else:
-            full *= (m.layers + 1) / m.layers      # the drafter's layer caches its keys and values too
+        if draft is not None and drafter:          # the draft model keeps its own cache of the sequences
+            dpar = par if device is None else replace(par, pp=1, layout="")
+            full += kv_cache_bytes(replace(wl, model=draft, parallelism=dpar,
+                                           decode=replace(wl.decode, speculative_tokens=0, draft_model=None)))
+        elif draft is None and drafter:            # the drafter's one layer caches its keys and values too
+            full += tokens * per_layer * (1.0 / par.pp if device is None else 1.0)
     return full

@@ -34,7 +34,8 @@ from ..workload.spec import Framework, Loss, Mode, Optimizer, OptimizerKernel, P
 from .kv_cache import (kv_bits_effective, kv_cache_bytes, kv_cache_bytes_per_token,  # noqa: F401  (re-exported)
                        recurrent_state_bytes, recurrent_state_bytes_per_sequence)
 from .saved_tensors import activation_bytes_per_layer, saved_tensor_bytes  # noqa: F401  (re-exported)
-from .stages import (device_activations, device_layer_counts, device_params, in_flight_microbatches,  # noqa: F401
+from .stages import (device_activations, device_layer_counts, device_params, drafter_params,  # noqa: F401
+                     fullest_device, in_flight_microbatches,
                      layer_params_per_device, mtp_activation_bytes, mtp_projection_params, piece_activation_bytes)
 
 OPT_STATE_BYTES = {Optimizer.ADAM: 12, Optimizer.ADAMW: 12, Optimizer.SGD: 8, Optimizer.MUON: 8, Optimizer.NONE: 0}
@@ -72,8 +73,9 @@ class MemoryBreakdown:
 
 
 def params_per_device(wl: Workload, sharded_by_zero: bool = True) -> float:
-    """Parameters held by the most loaded device (first pipeline stage: layers + embedding; with a
-    V-shaped schedule the first device also holds the output layer, Qi et al. 2024)."""
+    """Parameters held by the most loaded device: with a pipeline, the device whose layers and
+    pieces (embedding, output layer, MTP modules, a serving drafter) weigh most (cost/stages.py
+    fullest_device); its data-parallel collectives and optimizer step are the pipeline's longest."""
     layers, other = _params_parts(wl)
     total = layers + other
     if sharded_by_zero and wl.memory.zero_stage >= 3:
@@ -83,32 +85,10 @@ def params_per_device(wl: Workload, sharded_by_zero: bool = True) -> float:
 
 def _params_parts(wl: Workload, device: int | None = None) -> tuple[float, float]:
     """(transformer-layer parameters, embedding and output-layer parameters) of the most loaded
-    device (params_per_device), or of pipeline ``device``; a drafter and multi-token prediction
-    modules (one layer and a 2h x h projection each, on their device) count as layers."""
-    m, par = wl.model, wl.parallelism
-    if device is not None and par.pp > 1:
-        return device_params(wl, device)
-    counts = device_layer_counts(wl)
-    layers = max(counts) * layer_params_per_device(wl)
-    if wl.mtp_modules and counts[wl.piece_devices()[2]] == max(counts):
-        layers += wl.mtp_modules * mtp_projection_params(wl)
-    if par.pp == 1 and m.dense_layers:   # one device holds the dense leading layers too (with pp > 1 the
-        # most loaded stage is one of routed layers only)
-        layers += m.dense_layers * (layer_params_per_device(wl, moe=False) - layer_params_per_device(wl))
-    embed = m.embedding_params() / par.tp
-    head = m.head_params() / par.tp if par.pp == 1 or not m.tied_embeddings else 0.0
-    other = embed + (head if par.pp == 1 else 0.0)
-    if par.pp > 1:  # the last stage holds the head instead of the embedding; take the larger
-        last = m.head_params() / par.tp + (m.vocab * m.hidden / par.tp if m.tied_embeddings else 0)
-        both = par.schedule in (PipeSchedule.V_HALF, PipeSchedule.V_MIN)
-        other = embed + m.head_params() / par.tp if both else max(embed, last)
-    if wl.mode is Mode.DECODE and wl.decode.speculative_tokens:
-        # the drafter (workload/transformer.py _draft_ops): a draft model on the same TP ranks, or
-        # one more layer and its 2h x h projection
-        draft = wl.decode.draft_model
-        layers += draft.params() / par.tp if draft is not None else \
-            layer_params_per_device(wl) + mtp_projection_params(wl)
-    return layers, other
+    device (params_per_device), or of pipeline ``device`` (cost/stages.py device_params); a
+    drafter and multi-token prediction modules (one layer and a 2h x h projection each, on their
+    device) count as layers."""
+    return device_params(wl, fullest_device(wl) if device is None else device)
 
 
 def activations_bytes(wl: Workload, device: int | None = None) -> float:
@@ -192,10 +172,12 @@ def static_bytes_per_param(wl: Workload, replicas: int | None = None) -> tuple[f
 
 
 def expert_params_per_device(wl: Workload, device: int | None = None) -> float:
-    """Routed-expert parameters on one device of the first pipeline stage (0 for a dense model), or
-    of pipeline ``device``."""
+    """Routed-expert parameters on the most loaded device (params_per_device; 0 for a dense model),
+    or on pipeline ``device``."""
     m, par = wl.model, wl.parallelism
-    if device is not None and par.pp > 1 and m.moe and not m.block_pattern:
+    if par.pp > 1 and m.moe and not m.block_pattern:
+        if device is None:
+            device = fullest_device(wl)
         held = wl.device_layers()[device]
         moe = sum(1 for i in held if m.is_moe_layer(i))
         if device == wl.piece_devices()[2] and m.is_moe_layer(m.layers - 1):
@@ -251,14 +233,21 @@ def memory_breakdown(wl: Workload, hw=None) -> MemoryBreakdown:
     embedding, output layer and MTP modules where they run, its micro-batches in flight, and the
     logits on the output layer's device, which with few micro-batches in flight can be the fullest:
     a standard loss keeps 14 bytes per vocabulary entry) and the fullest is reported."""
-    if wl.mode is not Mode.TRAIN or wl.parallelism.pp == 1:
-        return _breakdown(wl, hw, None)
-    return max((_breakdown(wl, hw, d) for d in range(wl.parallelism.pp)), key=lambda b: b.peak_bytes)
+    return max(device_memory_breakdowns(wl, hw), key=lambda b: b.peak_bytes)
+
+
+def device_memory_breakdowns(wl: Workload, hw=None) -> tuple[MemoryBreakdown, ...]:
+    """memory_breakdown of each pipeline device (one entry without a pipeline): training and
+    serving pipelines alike hold their own layers and pieces (cost/stages.py); serving's KV cache
+    follows each device's attention layers (cost/kv_cache.py)."""
+    if wl.parallelism.pp == 1:
+        return (_breakdown(wl, hw, None),)
+    return tuple(_breakdown(wl, hw, d) for d in range(wl.parallelism.pp))
 
 
 def _breakdown(wl: Workload, hw, stage: int | None) -> MemoryBreakdown:
-    """memory_breakdown of the one device (``stage`` None: no training pipeline, or serving by the
-    first-stage rule), or of pipeline device ``stage``, with its logits if it holds the output layer."""
+    """memory_breakdown of the one device (``stage`` None: no pipeline), or of pipeline device
+    ``stage``, with its logits if it holds the output layer."""
     par = wl.parallelism
     train = wl.mode is Mode.TRAIN
     p_dev = params_per_device(wl, sharded_by_zero=False) if stage is None else sum(_params_parts(wl, stage))
@@ -272,7 +261,7 @@ def _breakdown(wl: Workload, hw, stage: int | None) -> MemoryBreakdown:
     bits = 8 * wl.dtype.bytes
     w_bits = wl.memory.weight_bits_effective(bits)
     if w_bits < bits and not train:    # weight-only quantization: the layers' weights at w_bits (scales included)
-        layers, other = _params_parts(wl)
+        layers, other = _params_parts(wl, stage)
         params = layers * w_bits / 8 + other * wl.dtype.bytes
     device = getattr(hw, "device", hw)
     params += _low_precision_weights_bytes(wl, device, stage)
@@ -285,9 +274,9 @@ def _breakdown(wl: Workload, hw, stage: int | None) -> MemoryBreakdown:
     if (train and wl.framework is not Framework.FUSED and wl.step_kernel is OptimizerKernel.FOREACH
             and wl.optimizer in (Optimizer.ADAM, Optimizer.ADAMW)):
         transient = 4.0 * p_dev / (par.replicas if wl.memory.zero_stage >= 1 else 1)
-    head = par.pp == 1 or not train or stage == wl.piece_devices()[1]
+    head = stage is None or stage == wl.piece_devices()[1]
     return MemoryBreakdown(parameters_bytes=params, gradients_bytes=grads, optimizer_bytes=opt,
-                           activations_bytes=activations_bytes(wl, stage), kv_cache_bytes=kv_cache_bytes(wl),
+                           activations_bytes=activations_bytes(wl, stage), kv_cache_bytes=kv_cache_bytes(wl, stage),
                            logits_bytes=logits_bytes(wl) if head else 0.0,
                            capacity_bytes=capacity, optimizer_transient_bytes=transient,
                            host_activations_bytes=offloaded_activation_bytes(wl))

@@ -3,7 +3,7 @@ the parameters of its layers and pieces, the micro-batches in flight on it and t
 and the multi-token prediction modules' share (cost/memory.py picks the fullest device)."""
 from __future__ import annotations
 
-from ..workload.spec import PipeSchedule, Workload
+from ..workload.spec import Mode, PipeSchedule, Workload
 from .saved_tensors import activation_bytes_per_layer
 
 
@@ -35,9 +35,10 @@ def device_layer_counts(wl: Workload) -> list[int]:
 
 
 def device_params(wl: Workload, d: int) -> tuple[float, float]:
-    """(layer parameters, embedding and output-layer parameters) on pipeline device ``d`` of a training
-    pipeline: its layers (the dense leading ones at their size), the MTP modules where they run
-    (Workload.piece_devices), the embedding, the output layer (and a tied embedding's copy there)."""
+    """(layer parameters, embedding and output-layer parameters) on pipeline device ``d``: its layers
+    (the dense leading ones at their size), the MTP modules where they run (Workload.piece_devices),
+    the embedding, the output layer (and a tied embedding's copy there), and a serving drafter
+    with the output layer (workload/transformer.py _draft_ops)."""
     m, par = wl.model, wl.parallelism
     held = wl.device_layers()[d]
     dense = sum(1 for i in held if i < m.dense_layers) if m.moe else 0
@@ -48,7 +49,24 @@ def device_params(wl: Workload, d: int) -> tuple[float, float]:
     other = m.embedding_params() / par.tp if d == first else 0.0
     if d == last:
         other += m.head_params() / par.tp + (m.vocab * m.hidden / par.tp if m.tied_embeddings and d != first else 0)
+        layers += drafter_params(wl)
     return layers, other
+
+
+def fullest_device(wl: Workload) -> int:
+    """The pipeline device that holds the most parameters (0 without a pipeline)."""
+    pp = wl.parallelism.pp
+    return 0 if pp == 1 else max(range(pp), key=lambda d: sum(device_params(wl, d)))
+
+
+def drafter_params(wl: Workload) -> float:
+    """Parameters of a decode workload's speculative drafter on one TP rank: its draft model, or one
+    more layer and its 2h x h projection (0 without speculative decoding)."""
+    if wl.mode is not Mode.DECODE or not wl.decode.speculative_tokens:
+        return 0.0
+    draft = wl.decode.draft_model
+    return draft.params() / wl.parallelism.tp if draft is not None else \
+        layer_params_per_device(wl) + mtp_projection_params(wl)
 
 
 def in_flight_microbatches(wl: Workload) -> float:

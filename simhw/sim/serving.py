@@ -47,7 +47,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,7 +55,7 @@ from ..errors import WorkloadError
 from ..workload.spec import Mode, Workload
 from .requests import Request
 from ..cost.estimate import hosts_power_w
-from .serving_costs import IterationCosts
+from .serving_costs import IterationCosts, kv_model, kv_pool
 from .serving_types import RequestResult, ServingOptions, ServingResult
 
 __all__ = ["RequestResult", "ServingOptions", "ServingResult", "kv_model", "simulate_serving"]
@@ -98,23 +98,10 @@ class _Replica:
         return len(self.waiting) + len(self.running)
 
 
-def kv_model(wl: Workload) -> tuple[float, float]:
-    """(bytes per cached token, bytes per sequence) on one device of a replica, from two points of
-    the memory model (the per-sequence part is a recurrent model's state)."""
-    from ..cost.memory import kv_cache_bytes
-
-    def kv(ctx: int) -> float:
-        return kv_cache_bytes(replace(wl, mode=Mode.DECODE, micro_batch=1, global_batch=1, seq_len=ctx,
-                                      decode=replace(wl.decode, context_len=ctx, new_tokens=1, samples=1)))
-    token_bytes = (kv(4096) - kv(2048)) / 2048
-    return token_bytes, max(0.0, kv(2048) - 2048 * token_bytes)
-
-
 def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
                      options: ServingOptions = ServingOptions()) -> ServingResult:
     """Serve ``requests`` with ``wl``'s model and parallelism on ``hw`` (see module docstring)."""
     from ..cost.comm import host_link_bytes_per_s, pick_link
-    from ..cost.memory import memory_breakdown
     from ..spec.model import NodeSpec
     from ..workload.graph import LinkScope
 
@@ -138,17 +125,12 @@ def simulate_serving(wl: Workload, hw, requests: tuple[Request, ...],
                             f"{wl.devices} devices make at tp x pp x ep = {per_replica}; use fewer, or more devices.")
     device = hw.device if isinstance(hw, NodeSpec) else hw
     costs = IterationCosts(wl, hw)
-    token_bytes, seq_bytes = kv_model(wl)
-    # what the weights and the largest iteration's activations leave of the usable memory
-    mem = memory_breakdown(replace(wl, mode=Mode.DECODE, micro_batch=options.max_num_seqs,
-                                   global_batch=options.max_num_seqs), hw)
     prefix = options.prefix_tokens
     if prefix and any(r.prompt_tokens <= prefix for r in requests):
         raise WorkloadError(f"serve: the shared prefix ({prefix} tokens) must be shorter than every prompt; the "
                             f"shortest has {min(r.prompt_tokens for r in requests)}.")
-    kv_budget_bytes = device.main_memory.capacity_bytes * options.kv_memory_fraction - mem.parameters_bytes \
-        - mem.activations_bytes - mem.logits_bytes - token_bytes * prefix      # the prefix's one cached copy
     longest = max(r.prompt_tokens + r.output_tokens for r in requests) - prefix
+    token_bytes, seq_bytes, kv_budget_bytes = kv_pool(wl, hw, options, longest)
     if kv_budget_bytes < token_bytes * longest + seq_bytes:
         raise WorkloadError(
             f"serve: on {hw.name} one replica (tp x pp x ep = {per_replica}) keeps {kv_budget_bytes / 2**30:.1f} GiB per device "

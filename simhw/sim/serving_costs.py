@@ -1,6 +1,7 @@
 """Iteration times and energy of a serving replica for sim/serving.py, from the cost model: whole
 prefill and decode iterations on a grid of batch sizes and lengths, and mixed iterations of chunked
-prefill (decode tokens and prompt chunks in one pass) composed from the same estimates' parts."""
+prefill (decode tokens and prompt chunks in one pass) composed from the same estimates' parts; the
+KV cache's bytes per token and sequence and the pool the fullest pipeline device leaves for it."""
 from __future__ import annotations
 
 import math
@@ -8,6 +9,7 @@ from dataclasses import replace
 
 from ..cost.estimate import OpCoster, estimate, hosts_power_w
 from ..workload.spec import DecodeOptions, EngineOptions, Mode, Workload
+from .serving_types import ServingOptions
 
 
 class IterationCosts:
@@ -133,3 +135,39 @@ def _bracket(x: float) -> tuple[tuple[int, int], float]:
     lo = 2 ** max(0, math.floor(math.log2(max(x, 1.0))))
     hi = lo * 2 if x > lo else lo
     return (lo, hi), (x - lo) / (hi - lo) if hi > lo else 0.0
+
+
+def kv_model(wl: Workload, device: int | None = None) -> tuple[float, float]:
+    """(bytes per cached token, bytes per sequence) on one device of a replica (``device``: that
+    pipeline device, by the layers it holds), from two points of the memory model (the per-sequence
+    part is a recurrent model's state)."""
+    from ..cost.memory import kv_cache_bytes
+
+    def kv(ctx: int) -> float:
+        return kv_cache_bytes(replace(wl, mode=Mode.DECODE, micro_batch=1, global_batch=1, seq_len=ctx,
+                                      decode=replace(wl.decode, context_len=ctx, new_tokens=1, samples=1)), device)
+    token_bytes = (kv(4096) - kv(2048)) / 2048
+    return token_bytes, max(0.0, kv(2048) - 2048 * token_bytes)
+
+
+def kv_pool(wl: Workload, hw, options: ServingOptions, longest: int) -> tuple[float, float, float]:
+    """(bytes per cached token, bytes per sequence, KV budget in bytes) of the device that limits a
+    replica's KV cache: what the weights and the largest iteration's activations leave of each
+    device's usable memory, less the shared prefix's one copy. Pipeline devices hold different
+    layers, and the engine admits what its fullest device can hold (vLLM sizes the cache by the
+    smallest block count of its workers); the device that holds the fewest requests of the longest
+    length sets it."""
+    from ..cost.memory import device_memory_breakdowns
+
+    device = getattr(hw, "device", hw)
+    usable = device.main_memory.capacity_bytes * options.kv_memory_fraction
+    mems = device_memory_breakdowns(replace(wl, mode=Mode.DECODE, micro_batch=options.max_num_seqs,
+                                            global_batch=options.max_num_seqs), hw)
+    pools = []
+    for d, mem in enumerate(mems):
+        token_bytes, seq_bytes = kv_model(wl, d if len(mems) > 1 else None)
+        budget = usable - mem.parameters_bytes - mem.activations_bytes - mem.logits_bytes \
+            - token_bytes * options.prefix_tokens
+        per_request = token_bytes * longest + seq_bytes
+        pools.append((budget / per_request if per_request > 0 else math.inf, (token_bytes, seq_bytes, budget)))
+    return min(pools, key=lambda p: p[0])[1]
