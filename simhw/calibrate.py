@@ -8,9 +8,10 @@ exercise (:data:`PARAMS`); the other constants stay as the base spec has them. T
 the error before and after on the held-back rows and renders a YAML that ``extends:`` the base
 spec and overrides only ``efficiency:``.
 On a node spec whose rows include collectives across nodes, the node's network link is fitted
-too (:data:`NETWORK_PARAMS`: its per-NIC bandwidth and per-hop latency): a cluster's fabric is a
-property of the cluster, not of the GPU, and often far from the datasheet (vidur's "DGX-A100" rows
-move about 8 GB/s point to point, validate/REPORT.md, where HDR InfiniBand gives 25 GB/s). The
+too (:data:`NETWORK_PARAMS`: its per-NIC bandwidth, per-hop latency and, when the rows put
+different numbers of ranks on each node, the node's NIC count): a cluster's fabric is a property of
+the cluster, not of the GPU, and often far from the datasheet (vidur's "DGX-A100" rows move about
+8 GB/s point to point, validate/REPORT.md, where HDR InfiniBand gives 25 GB/s). The
 result is then a node spec (calibrated_node_yaml) whose device is the calibrated device spec.
 """
 from __future__ import annotations
@@ -42,7 +43,7 @@ PARAMS = {
     "scan": ("scan_step_latency_s", "attention_memory_fraction"),
 }
 # The node's network link (comm.group_link aggregates it over the ranks each node contributes).
-NETWORK_PARAMS = ("network_bandwidth_bytes_per_s", "network_latency_s")
+NETWORK_PARAMS = ("network_bandwidth_bytes_per_s", "network_latency_s", "network_nics")
 # lower bounds of the fitted times (s); launch: no kernel takes less than about 0.7 us (the smallest
 # kernels of simhw's H100/H200 training-step traces, validate/data/*/train_step_trace.json.gz)
 _FLOORS = {"host_launch_gap_s": 1e-6, "host_compiled_call_gap_s": 1e-6, "attention_block_latency_s": 1e-7,
@@ -60,7 +61,8 @@ def with_efficiency(hw: DeviceSpec | NodeSpec, **changes) -> DeviceSpec | NodeSp
                 raise DataError(f"'{hw.name}' has no network link to fit.")
             hw = dataclasses.replace(hw, network=dataclasses.replace(
                 hw.network, bandwidth_bytes_per_s=net.get("network_bandwidth_bytes_per_s", hw.network.bandwidth_bytes_per_s),
-                latency_s=net.get("network_latency_s", hw.network.latency_s)))
+                latency_s=net.get("network_latency_s", hw.network.latency_s)),
+                network_nics=net.get("network_nics", hw.network_nics))
         return dataclasses.replace(hw, device=with_efficiency(hw.device, **changes)) if changes else hw
     if net:
         raise DataError(f"'{hw.name}' is a device spec: fitting its network needs a node spec (--hw <node>).")
@@ -68,6 +70,8 @@ def with_efficiency(hw: DeviceSpec | NodeSpec, **changes) -> DeviceSpec | NodeSp
 
 
 def _value(hw: DeviceSpec | NodeSpec, name: str) -> float:
+    if name == "network_nics":
+        return hw.nics
     if name in NETWORK_PARAMS:
         return float(getattr(hw.network, name[len("network_"):]))
     eff = device_of(hw).efficiency
@@ -173,7 +177,10 @@ def parameters_for(rows: Sequence[Measurement], hw: DeviceSpec | NodeSpec | None
         if all(spans_nodes(m) for m in rows if m.kind == "collective"):
             # no row inside a node pins the device's NCCL constants: fit the fabric alone
             names = [n for n in names if n not in PARAMS["collective"] + ("collective_p2p_fraction",)]
-        names += list(NETWORK_PARAMS)
+        names += [n for n in NETWORK_PARAMS if n != "network_nics"]
+        # the NIC count shows only when the rows put different numbers of ranks on each node
+        if len({m.ranks_per_node for m in rows if spans_nodes(m)}) > 1:
+            names.append("network_nics")
     return names
 
 
@@ -217,6 +224,9 @@ def calibrate(rows: Sequence[Measurement], hw: DeviceSpec | NodeSpec, *, params:
 
     lower = np.array([(_FLOORS.get(n, 1e-9) / s) if not n.endswith("fraction") else 0.05 / s for n, s in zip(names, x0)])
     upper = np.array([(1.0 / s) if n.endswith("fraction") else 50.0 for n, s in zip(names, x0)])
+    if "network_nics" in names:      # from one NIC per node to one per device
+        i = names.index("network_nics")
+        lower[i], upper[i] = 1.0 / x0[i], hw.device_count / x0[i]
     start = np.clip(np.ones(len(names)), lower, upper)
     fit = least_squares(residuals, start, bounds=(lower, np.maximum(upper, lower * 1.0001)),
                         loss="soft_l1", f_scale=0.1, diff_step=0.01, max_nfev=60 * (len(names) + 1))
@@ -267,6 +277,8 @@ def calibrated_node_yaml(result: CalibrationResult, base_ref: str, device_ref: s
             "bandwidth": {"value": f"{result.network.bandwidth_bytes_per_s / 1e9:.4g} GB/s",
                           "source": f"F: simhw calibrate on the across-node collectives of {measurements}"},
             "latency": f"{result.network.latency_s * 1e6:.4g} us"}}
+        if "network_nics" in result.params:
+            doc["links"]["network"]["nics"] = float(f"{result.params['network_nics'][1]:.3g}")
     return _header(result, base_ref, measurements, "device and network constants") + yaml.safe_dump(doc, sort_keys=False)
 
 

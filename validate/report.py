@@ -260,9 +260,11 @@ def _fabric_fit(rows, hw) -> str:
         return ""
     r = calibrate(across, hw, params=list(NETWORK_PARAMS), max_fit_rows=800)
     bw, lat = r.params["network_bandwidth_bytes_per_s"][1], r.params["network_latency_s"][1]
+    nics = r.params["network_nics"][1]
     b, a = r.before["collective"], r.after["collective"]
     return (f"- across nodes, the network fitted by `simhw calibrate` ({r.n_fit} training rows): "
-            f"{bw / 1e9:.1f} GB/s per NIC, {lat * 1e6:.0f} us per hop; held-back rows (n {a.n}) median "
+            f"{bw / 1e9:.1f} GB/s per NIC, {lat * 1e6:.0f} us per hop, {nics:.1f} NICs' worth per node (links.network.nics; "
+            f"a DGX has 8); held-back rows (n {a.n}) median "
             f"{_pct(b.median_ape)} -> {_pct(a.median_ape)}, p90 {_pct(b.p90_ape)} -> {_pct(a.p90_ape)}, "
             f"bias {_spct(a.bias)}")
 

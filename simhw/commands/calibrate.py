@@ -10,14 +10,15 @@ def register(subparsers) -> None:
         description="Fit the efficiency constants that the CSV's op kinds exercise (least squares on "
                     "log error, deterministic 70/30 split by row hash), report the held-back error before "
                     "and after, and write a spec that extends --hw and overrides only 'efficiency:'. With a node "
-                    "spec and collectives across nodes, the node's network bandwidth and latency are fitted "
+                    "spec and collectives across nodes, the node's network bandwidth and latency (and, when "
+                    "the rows vary the ranks per node, its NIC count) are fitted "
                     "too, and OUT is a node spec whose device is written beside it (OUT-device.yaml).")
     p.add_argument("file", metavar="MEASUREMENTS.csv")
     p.add_argument("--hw", required=True, metavar="NAME", help="base spec: shipped name, alias or YAML path")
     p.add_argument("-o", "--output", required=True, metavar="OUT.yaml", help="calibrated spec to write")
     p.add_argument("--name", default=None, help="name of the calibrated spec (default: <base>-calibrated)")
     p.add_argument("--param", dest="params", action="append", default=[], metavar="FIELD",
-                   help="efficiency field to fit, or network_bandwidth_bytes_per_s / network_latency_s "
+                   help="efficiency field to fit, or network_bandwidth_bytes_per_s / network_latency_s / network_nics "
                         "(repeatable; default: those the CSV's kinds use)")
     add_train_share_option(p)
     p.add_argument("--max-rows", type=int, default=1500, help="most training rows used by the fit (default 1500)")

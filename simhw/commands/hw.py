@@ -178,6 +178,9 @@ def _describe_node(spec, add) -> None:
     for name, link in (("intra", spec.intra_link), ("host", spec.host_link), ("network", spec.network)):
         if link is not None:
             _describe_link(f"links.{name}", link, add)
+    if spec.network is not None:
+        add("links.network.nics", spec.nics, "", shown=f"{_num(spec.nics)}" + ("" if spec.network_nics else
+                                                                             " (one per device)"))
     if spec.host_memory_bytes:
         add("host.memory", spec.host_memory_bytes, "B")
     if spec.host_memory_bandwidth_bytes_per_s:

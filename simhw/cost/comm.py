@@ -28,10 +28,13 @@ Steps and bus bytes (Thakur, Rabenseifner, Gropp, IJHPCA 2005; bytes = the full 
   busBW, and no gain at 2-4 GPUs, where the ring is as fast (NVIDIA/nccl-tests#212, NVIDIA/nccl#1455).
 ``base`` is collective_latency_s (kernel launch and setup); a network link adds its own latency
 to every step.
-Across nodes every rank drives its own NIC (the node spec's network bandwidth is per device, as in
-a DGX's one NIC per GPU): NCCL gives each NIC its own channels, so a group with g ranks on each
-node moves g x the NIC rate between nodes, capped by the intra-node link its rings also cross
-(:func:`group_link`; vidur's DGX-A100 all-reduce rows scale 1 : 2 : 3.8 with 1, 2, 4 GPUs per node).
+Across nodes every rank drives its own NIC (the node spec's network bandwidth is per NIC, one per
+device unless ``links.network.nics`` says otherwise, as in a DGX): NCCL gives each NIC its own
+channels, so a group with g ranks on each node moves g x the NIC rate between nodes, capped by the
+intra-node link its rings also cross (:func:`group_link`; vidur's DGX-A100 all-reduce rows scale
+1 : 2 : 3.8 with 1, 2, 4 GPUs per node). A node with fewer NICs than devices shares them: the
+devices that send across nodes at once (every device, when all data-parallel groups reduce
+together) each get nics / active of a NIC (AWS p4d: 4 EFA NICs for 8 A100s).
 """
 from __future__ import annotations
 
@@ -108,21 +111,31 @@ def pick_link(hw: DeviceSpec | NodeSpec, scope: LinkScope, group: int) -> LinkSp
 
 
 def group_link(hw: DeviceSpec | NodeSpec, ranks: int, ranks_per_node: int,
-               kind: Collective | None = None) -> LinkSpec:
+               kind: Collective | None = None, active_per_node: int | None = None) -> LinkSpec:
     """The link a collective of ``ranks`` ranks, ``ranks_per_node`` of them on each node, runs on:
     the intra-node link when the group fits in one node, else the network with ``ranks_per_node``
     NICs in parallel, capped by the intra-node link (module docstring). An all-to-all sends each
-    rank's share for other nodes through that rank's own NIC: one NIC, no aggregation."""
+    rank's share for other nodes through that rank's own NIC: one NIC, no aggregation.
+    ``active_per_node``: the devices of a node sending across nodes at the same time (default:
+    this group's), which share the node's NICs when it has fewer (NodeSpec.nic_share)."""
     per_node = max(1, min(ranks_per_node, ranks))
     if not isinstance(hw, NodeSpec) or hw.network is None or per_node >= ranks:
         return pick_link(hw, LinkScope.INTRA if per_node >= ranks else LinkScope.INTER, ranks)
     net = hw.network
+    share = hw.nic_share(active_per_node or per_node)
+    nic = net.bandwidth_bytes_per_s * share
     if kind is Collective.ALL_TO_ALL:
-        return net
-    bw = net.bandwidth_bytes_per_s * per_node
+        return net if share == 1.0 else replace(net, bandwidth_bytes_per_s=nic)
+    bw = nic * per_node
     if hw.intra_link is not None:
         bw = min(bw, hw.intra_link.bandwidth_bytes_per_s)
-    return replace(net, bandwidth_bytes_per_s=max(bw, net.bandwidth_bytes_per_s))
+    return replace(net, bandwidth_bytes_per_s=max(bw, nic))
+
+
+def network_link(hw: NodeSpec, active_per_node: int) -> LinkSpec:
+    """One device's share of the network when ``active_per_node`` devices of each node send across
+    nodes at once (a pipeline's stage-boundary sends: each sends through its NIC's share)."""
+    return replace(hw.network, bandwidth_bytes_per_s=hw.network.bandwidth_bytes_per_s * hw.nic_share(active_per_node))
 
 
 def _host_link(hw: DeviceSpec | NodeSpec):

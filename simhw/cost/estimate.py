@@ -109,7 +109,9 @@ class OpCoster:
             link = pick_link(self.hw, LinkScope.INTRA, ranks)
             return collective_time_s(kind, s["bytes"], ranks, link, self.device)
         per_node = max(1, node // inner)   # the group's members on one node (rank stride = tp x cp)
-        link = group_link(self.hw, ranks, per_node, kind)
+        # every device of a node runs its own group's collective at the same time (the data- or
+        # expert-parallel groups of a step reduce together), sharing the node's NICs
+        link = group_link(self.hw, ranks, per_node, kind, active_per_node=node)
         return collective_time_s(kind, s["bytes"], ranks, link, self.device, ranks_per_node=per_node)
 
     def __call__(self, op: Op) -> OpCost:

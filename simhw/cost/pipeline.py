@@ -8,7 +8,7 @@ from typing import Sequence
 from ..spec.model import DeviceSpec, NodeSpec
 from ..workload.graph import Collective, LinkScope
 from ..workload.spec import Mode, PipeSchedule, Workload
-from .comm import collective_time_s, pick_link
+from .comm import collective_time_s, network_link, pick_link
 
 
 def stage_p2p_s(wl: Workload, hw: DeviceSpec | NodeSpec, device: DeviceSpec) -> float:
@@ -21,7 +21,10 @@ def stage_p2p_s(wl: Workload, hw: DeviceSpec | NodeSpec, device: DeviceSpec) -> 
     p2p_bytes = wl.micro_batch * tokens * wl.model.hidden * wl.dtype.bytes
     span = par.tp * par.cp * par.dp
     scope = LinkScope.INTER if isinstance(hw, NodeSpec) and span >= hw.device_count else LinkScope.INTRA
-    t = collective_time_s(Collective.SEND_RECV, p2p_bytes / par.tp, 2, pick_link(hw, scope, span + 1), device)
+    link = pick_link(hw, scope, span + 1)
+    if scope is LinkScope.INTER and link is hw.network:    # every device of the node sends at once
+        link = network_link(hw, hw.device_count)
+    t = collective_time_s(Collective.SEND_RECV, p2p_bytes / par.tp, 2, link, device)
     if par.tp > 1 and not par.sp:
         t += collective_time_s(Collective.ALL_GATHER, p2p_bytes, par.tp, pick_link(hw, LinkScope.INTRA, par.tp), device)
     return t

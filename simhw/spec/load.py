@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
@@ -373,12 +374,20 @@ def _node(raw: Mapping, where: str, path: Path, device: DeviceSpec | None = None
     cpu = load_hw(str(host["cpu"])) if "cpu" in host else None
     drive = load_hw(str(drives["device"])) if "device" in drives else None
     cpu_count = _positive_int(host.get("cpu_count", 1), f"{where}host.cpu_count")
+    network, nics = links.get("network"), 0.0
+    if isinstance(network, Mapping) and "nics" in network:     # the node's NIC count (default: one per device)
+        nics = network["nics"]
+        if isinstance(nics, bool) or not isinstance(nics, (int, float)) or not 0 < nics < math.inf:
+            raise SpecError(f"{where}links.network.nics: expected the node's number of NICs (a number > 0), "
+                            f"got {nics!r}.")
+        network = {k: v for k, v in network.items() if k != "nics"}
     return NodeSpec(
         name=name, description=description, source=source, version=version, aliases=aliases,
         device=device, device_count=_positive_int(raw["device_count"], f"{where}device_count", 1),
         intra_link=_link(q, "intra", links["intra"], "links.intra", where) if "intra" in links else None,
         host_link=_link(q, "host", links["host"], "links.host", where) if "host" in links else None,
-        network=_link(q, "network", links["network"], "links.network", where) if "network" in links else None,
+        network=_link(q, "network", network, "links.network", where) if "network" in links else None,
+        network_nics=float(nics),
         host_memory_bytes=q(host, "memory", Dim.BYTES, "host", default=0.0),
         host_memory_bandwidth_bytes_per_s=q(host, "memory_bandwidth", Dim.BYTES_PER_S, "host", default=0.0),
         host_cpu=cpu, drives=(drive,) if drive else (),

@@ -321,7 +321,8 @@ class NodeSpec:
     aliases: tuple[str, ...] = ()
     intra_link: LinkSpec | None = None      # device-to-device (NVLink/NVSwitch), per direction per device
     host_link: LinkSpec | None = None       # device-to-host (PCIe), per direction per device
-    network: LinkSpec | None = None         # node-to-node, per direction per device (NIC per GPU)
+    network: LinkSpec | None = None         # node-to-node, per direction per NIC
+    network_nics: float = 0.0               # NICs of that bandwidth per node (0: one per device, as a DGX)
     host_memory_bytes: float = 0.0
     host_memory_bandwidth_bytes_per_s: float = 0.0
     host_cpu: DeviceSpec | None = None
@@ -331,3 +332,14 @@ class NodeSpec:
     price_usd: float = 0.0
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     path: str = ""
+
+    @property
+    def nics(self) -> float:
+        """NICs per node, each with the network link's bandwidth (one per device unless the spec
+        says otherwise; fractional when fitted by simhw calibrate: the node's capacity in NICs)."""
+        return self.network_nics or float(self.device_count)
+
+    def nic_share(self, active: float) -> float:
+        """The share of one NIC each of ``active`` devices of a node gets when they all send across
+        nodes at once (1 while there are NICs enough)."""
+        return min(1.0, self.nics / max(active, 1.0))
