@@ -80,6 +80,9 @@ def stream_k(m, n, k, batch, tm, tn, e, slots, p_slot, sm_port, l2_bw, bw_read, 
     fixup = 0.0 if whole_tiles else (parts - 1) * um * un * 4 / sm_port + latency
     t_wr = um * un * ec * min(slots, tiles) / bw_write           # the last tiles' stores
     wr_all = m * n * ec * batch / bw_write
+    if eff.gemm_pingpong_max_tile_elems and tm * tn > eff.gemm_pingpong_max_tile_elems:
+        # a cooperative kernel stores each tile after its main loop (roofline.gemm_time_s)
+        return main + wr_all + fixup + eff.gemm_cta_overhead_s, max(t_mma, t_l2), t_rd + wr_all
     total = max(main, wr_all) + fixup + t_wr + eff.gemm_cta_overhead_s
     return total, max(t_mma, t_l2), t_rd + wr_all
 

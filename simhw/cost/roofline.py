@@ -151,7 +151,9 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     output tile (HBM write bandwidth, FP32 partials when split) and pays gemm_cta_overhead
     (pipeline fill and drain). Warp-specialized persistent kernels (gemm_epilogue_overlap: sm90
     and later) store one tile while their other consumer warp group runs the next main loop, so
-    only the last wave's stores add to the time.
+    only the last wave's stores add to the time; on sm90 only ping-pong kernels do, whose tiles
+    are at most gemm_pingpong_max_tile_elems (one warp group's accumulator): cuBLAS's larger
+    cooperative tiles (nvjet ``coopA`` / ``coopB``) store each tile after its main loop.
     Split-K partials are reduced by one more memory pass (a kernel of its own, one more launch, with
     gemm_split_k_kernel: cuBLASLt on Hopper). gemm_prologue is charged once per GEMM kernel. An
     operand already in L2 (``a_in_l2``,
@@ -188,6 +190,7 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     inv_p = 1.0 / p_overlap
     blend_from = 0.05 if p_overlap <= 50 else math.inf    # lo / hi below which the p-norm is the max
     epilogue_overlap, cta_overhead = eff.gemm_epilogue_overlap, eff.gemm_cta_overhead_s
+    pingpong_max = eff.gemm_pingpong_max_tile_elems
     best = None
     # mixed-precision kernels for narrow weights run 16-row MMA tiles at small batch (Marlin,
     # Frantar et al. 2024 §3: m16n8k16 instructions, batch 16 per tile row block)
@@ -196,6 +199,7 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     for tm, tn in library:
         tiles = math.ceil(m / tm) * math.ceil(n / tn) * batch
         um, un = min(tm, m), min(tn, n)                      # rows/cols of the tile that hold data
+        overlapped = epilogue_overlap and (not pingpong_max or tm * tn <= pingpong_max)
         for split in _splits(k, eff.gemm_tile_k, eff.gemm_max_split_k):
             ctas = tiles * split
             kc = math.ceil(k / split / eff.gemm_tile_k) * eff.gemm_tile_k
@@ -223,7 +227,7 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
                 if t_lat > main:
                     main = t_lat
                 t_wr = active * wr_cta / bw_write
-                if epilogue_overlap:            # a wave's stores run under the next wave's main loop
+                if overlapped:                  # a wave's stores run under the next wave's main loop
                     total += count * (max(main, t_wr) + cta_overhead)
                     last_wr = t_wr
                 else:

@@ -152,6 +152,10 @@ class Efficiency:
                                             # through TMA multicast (Hopper and later): L2 reads it once
     gemm_epilogue_overlap: bool = False     # output stores overlap the next tile's main loop (warp-specialized
                                             # persistent kernels: CUTLASS/cuBLAS sm90 ping-pong and later)
+    gemm_pingpong_max_tile_elems: int = 0   # with gemm_epilogue_overlap: the largest tile (outputs) a ping-pong
+                                            # kernel runs, one consumer warp group per tile; larger tiles are
+                                            # cooperative (both on one tile), storing it after its main loop
+                                            # (0: every tile overlaps)
     gemm_stream_k: bool = False             # the library also has stream-K kernels: each SM takes an equal
                                             # share of all tiles' k-iterations, partial tiles fixed up through L2
     fp8_any_layout: bool = False            # FP8 GEMMs with per-tensor scales take either operand layout (sm100:

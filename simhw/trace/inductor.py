@@ -20,7 +20,7 @@ GEMM their argument shapes chain into (template_gemm); other templates carry no 
 On simhw's two profiled compiled steps (H200; `simhw validate
 validate/data/h200-2026-11-26/train_e2e_{12x768,32x2560}-fusedadam-compiled_trace.json.gz --hw
 h200`; tests/repro/test_accuracy_own_runs.py; `python validate/fit_hopper.py` prints the sums)
-the Inductor kernels sum to 0.89 and 0.98 of their measured time and scatter by about 16%
+the Inductor kernels sum to 0.86 and 0.96 of their measured time and scatter by about 15%
 (median) one by one: casts run faster than simhw's
 elementwise efficiency, and the online log-softmax forward over 32000-wide rows (one program of 16
 warps per row) takes 2.9x its bytes' time, which neither its bytes nor its exponentials explain.

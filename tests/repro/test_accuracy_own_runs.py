@@ -60,7 +60,7 @@ def test_profiled_training_steps_recost_to_their_kernel_time(name):
     re-costed on the h100 spec sums to the measured kernel time within 6%, and their LayerNorms
     (aten's row kernels, not part of the row-kernel fit) stay within 8% median. The steps were
     captured after eight others, so the die sat between a cool burst and the steady state: the
-    measured time lies between the two pricings (-5.1% / -4.0% as a burst, +2.9% / +2.5% steady)."""
+    measured time lies between the two pricings (-3.5% / -3.8% as a burst, +4.3% / +2.4% steady)."""
     from simhw.cost.power import PowerState
     from simhw.validation import trace_result
 
@@ -78,9 +78,9 @@ def test_profiled_training_steps_recost_to_their_kernel_time(name):
 def test_profiled_compiled_steps_cost_inductors_kernels(size):
     """The two profiled torch.compile steps (H200): Inductor's Triton kernels are costed from their
     recorded arguments (simhw/trace/inductor.py), none is left unmapped, and the whole step re-costs
-    to its kernel time within 9% (priced as a burst, the default for traces: -8.2% / -5.5%; as
-    the steady state, +2.3% / +3.6%: the die, warmed by the run's earlier steps, sits between), the
-    Inductor kernels alone within 15% (the 134 M model's are 11% fast: its online log-softmax over
+    to its kernel time within 9% (priced as a burst, the default for traces: -6.3% / -5.3%; as
+    the steady state, +3.8% / +3.5%: the die, warmed by the run's earlier steps, sits between), the
+    Inductor kernels alone within 15% (the 134 M model's are 14% fast: its online log-softmax over
     32000-wide rows takes 2.9x its bytes' time, unexplained)."""
     from simhw.trace.cost import unmapped_report
     from simhw.validation import trace_result
@@ -95,7 +95,7 @@ def test_profiled_compiled_steps_cost_inductors_kernels(size):
     predicted = sum(r.predicted_s for r in result.rows)
     assert abs(predicted / measured - 1) <= 0.09, (predicted, measured)
     steady = sum(r.predicted_s for r in trace_result(path, hw, PowerState.STEADY).rows)
-    assert predicted < measured < steady < 1.05 * measured
+    assert predicted < measured < steady < 1.07 * measured
     tri = [r for r in result.rows if r.label.startswith("triton_")]
     assert len(tri) > 100
     ratio = sum(r.predicted_s for r in tri) / sum(r.measured_s for r in tri)

@@ -39,8 +39,8 @@ def test_attention_backward_fraction_is_the_median_of_the_profiled_steps():
 
 
 def test_inductor_sums_are_the_ones_its_docstring_quotes():
-    """simhw/trace/inductor.py: the Inductor kernels sum to 0.89 and 0.98 of their measured time and
-    scatter by about 16% (median) one by one."""
+    """simhw/trace/inductor.py: the Inductor kernels sum to 0.86 and 0.96 of their measured time and
+    scatter by about 15% (median) one by one."""
     sums = fit_hopper.inductor_sums()
-    assert sums["12x768"][1] == pytest.approx(0.89, abs=0.01) and sums["32x2560"][1] == pytest.approx(0.98, abs=0.01)
+    assert sums["12x768"][1] == pytest.approx(0.86, abs=0.01) and sums["32x2560"][1] == pytest.approx(0.96, abs=0.01)
     assert all(0.12 <= median <= 0.2 for _, _, median in sums.values())

@@ -44,7 +44,9 @@ def test_hopper_stores_a_wave_under_the_next_main_loop():
     multistage kernels) keeps its stores on the critical path."""
     h100 = simhw.load_hw("h100")
     assert h100.efficiency.gemm_epilogue_overlap and not simhw.load_hw("a100").efficiency.gemm_epilogue_overlap
-    h100 = dataclasses.replace(h100, efficiency=dataclasses.replace(h100.efficiency, gemm_stream_k=False))   # waves only
+    # waves only, every tile a ping-pong kernel's
+    h100 = dataclasses.replace(h100, efficiency=dataclasses.replace(h100.efficiency, gemm_stream_k=False,
+                                                                     gemm_pingpong_max_tile_elems=0))
     serial = dataclasses.replace(h100, efficiency=dataclasses.replace(h100.efficiency, gemm_epilogue_overlap=False))
     many = (8192, 8192, 8192)
     assert gemm_time_s(*many, 1, DType.BF16, h100)[0] < 0.98 * gemm_time_s(*many, 1, DType.BF16, serial)[0]
@@ -76,3 +78,24 @@ def test_epilogue_overlap_must_be_a_boolean(tmp_path):
     with pytest.raises(SpecError, match=r"efficiency\.gemm_epilogue_overlap: 'maybe' must be true or false") as err:
         simhw.load_hw(str(path))
     assert "bad.yaml" in str(err.value)
+
+
+def test_hopper_cooperative_tiles_store_after_their_main_loop():
+    """gemm_pingpong_max_tile_elems (8192 on the H100): tiles of more outputs run cooperative
+    kernels, which store each tile after its main loop. A short-k GEMM with a large output (a
+    training step's up projection, 4096 x 10240 x 2560: 84 MB of output) pays its stores; a long-k
+    GEMM of the same tiles far less; stream-K kernels follow the same rule."""
+    h100 = simhw.load_hw("h100")
+    assert h100.efficiency.gemm_pingpong_max_tile_elems == 8192
+    overlap = dataclasses.replace(h100, efficiency=dataclasses.replace(h100.efficiency, gemm_pingpong_max_tile_elems=0))
+
+    def slower(shape, spec=h100, base=overlap):
+        return gemm_time_s(*shape, 1, DType.BF16, spec)[0] / gemm_time_s(*shape, 1, DType.BF16, base)[0] - 1
+
+    short, long_k = (4096, 10240, 2560), (4096, 2560, 10240)
+    assert slower(short) > 0.08 and slower(long_k) < 0.03
+    waves = dataclasses.replace(h100, efficiency=dataclasses.replace(h100.efficiency, gemm_stream_k=False))
+    waves_overlap = dataclasses.replace(overlap, efficiency=dataclasses.replace(overlap.efficiency, gemm_stream_k=False))
+    assert slower(short, waves, waves_overlap) > 0.08
+    # B200 (sm100: the accumulators sit in tensor memory) keeps every tile's stores overlapped
+    assert simhw.load_hw("b200").efficiency.gemm_pingpong_max_tile_elems == 0

@@ -171,7 +171,7 @@ def test_a_step_runs_at_one_clock_set_by_its_average_draw():
     alone = power_limited(g_full, hw, PowerState.STEADY)
     s_alone = step_clock([(g_full, 1)], hw, PowerState.STEADY)
     assert power_limited(g_full, hw, PowerState.STEADY, s_alone).time_s == pytest.approx(alone.time_s, rel=1e-12)
-    s_mix = step_clock([(g_full, 1), (d_full, 3)], hw, PowerState.STEADY)
+    s_mix = step_clock([(g_full, 1), (d_full, 2)], hw, PowerState.STEADY)
     assert s_alone < s_mix < 1.0
     assert power_limited(g_full, hw, PowerState.STEADY, s_mix).time_s < alone.time_s
     assert step_clock([(d_full, 5)], hw, PowerState.STEADY) == 1.0

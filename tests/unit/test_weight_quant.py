@@ -72,7 +72,9 @@ def test_decode_gets_faster_prefill_does_not():
     one = [estimate(_wl(b, "micro_batch=1", "global_batch=1"), h100).step_time_s for b in (0, 8, 4)]
     assert one[0] > 1.3 * one[1] and one[1] > 1.15 * one[2]     # fp16 > 8-bit > 4-bit weights at batch 1
     pre = [estimate(_wl(b, "mode=prefill", "micro_batch=8", "global_batch=8"), h100).step_time_s for b in (0, 4)]
-    assert pre[1] == pytest.approx(pre[0], rel=0.02)
+    # (within 3%: the narrow-weight library's small tiles overlap their stores on sm90, the dtype's
+    # large cooperative ones do not: efficiency.gemm_pingpong_max_tile_elems)
+    assert pre[1] == pytest.approx(pre[0], rel=0.03)
     gemm = next(op for op in build_graph(_wl(4, "micro_batch=1", "global_batch=1"), compact=True).ops
                 if op.name == "mlp_down.0")
     base = next(op for op in build_graph(_wl(0, "micro_batch=1", "global_batch=1"), compact=True).ops
