@@ -44,7 +44,7 @@ from ..workload.transformer import build_graph, runs_with_mtp
 from .comm import collective_time_s, group_link, host_link_bytes_per_s, host_link_j_per_byte, pick_link
 from .intensity import plain_intensity
 from .kinetics import eflops as kinetics_eflops
-from .memory import memory_breakdown, offloaded_activation_bytes
+from .memory import device_memory_breakdowns, offloaded_activation_bytes
 from .pipeline import exposed_dp_s, pipeline_time_s, stage_p2p_s
 from .power import PowerState, power_limited, step_clock
 from .results import EstimateResult, OpResult, estimate_advisories  # noqa: F401 (EstimateResult re-exported)
@@ -352,7 +352,8 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         "offload": offload_s,
         "power_limit": op_limit * scale,
     }
-    mem = memory_breakdown(wl, hw)
+    devices_mem = device_memory_breakdowns(wl, hw)       # each pipeline device's own (cost/stages.py)
+    mem = max(devices_mem, key=lambda b: b.peak_bytes)
     advisories = estimate_advisories(wl, getattr(hw, "name", "?"),
                                      breakdown["engine_overhead"] / step if step > 0 else 0.0)
     return EstimateResult(
@@ -364,4 +365,5 @@ def estimate(workload: Workload, hw: DeviceSpec | NodeSpec, *, ops: bool = False
         eflops=kinetics_eflops(hardware_flops, mem_bytes * ranks * n_micro_global, device, wl.dtype),
         time_breakdown_s=MappingProxyType(breakdown), memory=mem, ops=tuple(op_rows),
         clock_scale=(ops_s - power_s) / ops_s if ops_s > 0 else 1.0, power=power.value, advisories=advisories,
-        stage_busy_s=tuple(stage_busy))
+        stage_busy_s=tuple(stage_busy),
+        stage_memory_bytes=tuple(b.peak_bytes for b in devices_mem) if len(devices_mem) > 1 else ())

@@ -52,6 +52,8 @@ class EstimateResult:
     advisories: tuple[str, ...] = ()  # what the user should know about this estimate (the CLI's stderr)
     stage_busy_s: tuple[float, ...] = ()   # each pipeline device's work for one micro-batch (its layers, and
                                            # the embedding, output layer and MTP modules where they run)
+    stage_memory_bytes: tuple[float, ...] = ()   # each pipeline device's peak memory (cost/memory.py
+                                                 # device_memory_breakdowns; ``memory`` is the fullest's)
 
     def notes(self) -> list[str]:
         """Lines for stderr (the CLI prefixes ``simhw: ``)."""
@@ -63,6 +65,7 @@ class EstimateResult:
                                               "hardware_flops", "mfu", "hfu", "energy_j", "avg_power_w",
                                               "cost_usd", "eflops", "clock_scale", "power")}
         out["stage_busy_s"] = list(self.stage_busy_s)
+        out["stage_memory_bytes"] = list(self.stage_memory_bytes)
         out["time_breakdown_s"] = dict(self.time_breakdown_s)
         out["memory"] = self.memory.to_dict()
         if ops:

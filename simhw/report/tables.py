@@ -23,6 +23,7 @@ def estimate_csv(results) -> str:
         for k, v in d.pop("time_breakdown_s").items():
             d[f"time.{k}_s"] = v
         d["stage_busy_s"] = "|".join(f"{v:.6g}" for v in d["stage_busy_s"])
+        d["stage_memory_bytes"] = "|".join(f"{v:.6g}" for v in d["stage_memory_bytes"])
         rows.append(d)
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()
@@ -36,6 +37,14 @@ def _busiest(busy) -> str:
         return "-"
     top = max(range(len(busy)), key=busy.__getitem__)
     return f"stage {top}: {seconds(busy[top])} (least {seconds(min(busy))})"
+
+
+def _fullest(peaks) -> str:
+    """'stage 7: 61.2 GiB (least 48.0 GiB)': the fullest and the emptiest pipeline device."""
+    if len(peaks) < 2:
+        return "-"
+    top = max(range(len(peaks)), key=peaks.__getitem__)
+    return f"stage {top}: {gib(peaks[top])} (least {gib(min(peaks))})"
 
 
 def estimate_table(results, ops: bool = False) -> str:
@@ -70,6 +79,8 @@ def estimate_table(results, ops: bool = False) -> str:
         if any(getattr(r.memory, key) > 0 for r in results):
             rows.append([f"  memory: {label}"] + [gib(getattr(r.memory, key)) for r in results])
     rows.append(["memory per device (peak)"] + [gib(r.memory.peak_bytes) for r in results])
+    if any(len(r.stage_memory_bytes) > 1 for r in results):   # which pipeline device is the fullest
+        rows.append(["  fullest pipeline device"] + [_fullest(r.stage_memory_bytes) for r in results])
     rows.append(["fits in device memory"] + [
         f"{'yes' if r.memory.fits else 'NO'} ({gib(r.memory.capacity_bytes)})" for r in results])
     rows += [

@@ -111,3 +111,34 @@ def test_serving_a_pipeline_simulates():
     wl = _wl("llama2-70b", 3)
     res = simulate_serving(wl, H100, poisson_requests(20, 2.0, 1024, 64), ServingOptions(max_num_seqs=16))
     assert len(res.requests) == 20
+
+
+def test_estimate_reports_each_pipeline_devices_memory(tmp_path, capsys):
+    """estimate's JSON and CSV give every pipeline device's peak (stage_memory_bytes), the table the
+    fullest and the emptiest; the memory block is the fullest device's."""
+    import json
+
+    import yaml
+
+    from simhw.cli import main
+
+    wl = _wl("llama2-70b", 3)
+    est = simhw.estimate(wl, H100)
+    assert len(est.stage_memory_bytes) == 3
+    assert max(est.stage_memory_bytes) == est.memory.peak_bytes
+    assert est.stage_memory_bytes == tuple(b.peak_bytes for b in device_memory_breakdowns(wl, H100))
+    assert simhw.estimate(_wl("llama2-7b", 1), H100).stage_memory_bytes == ()
+    path = tmp_path / "w.yaml"
+    path.write_text(yaml.safe_dump({"model": "llama2-70b", "mode": "decode", "seq_len": 8192, "micro_batch": 8,
+                                    "global_batch": 8, "dtype": "bf16", "devices": 3, "parallelism": {"pp": 3},
+                                    "decode": {"context_len": 8192, "new_tokens": 256}}))
+    assert main(["estimate", str(path), "--hw", "h100"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if "fullest pipeline device" in l)
+    assert "stage 2:" in line and "least" in line
+    assert main(["estimate", str(path), "--hw", "h100", "--format", "json"]) == 0
+    peaks = json.loads(capsys.readouterr().out)["results"][0]["stage_memory_bytes"]
+    assert len(peaks) == 3 and peaks[2] == max(peaks)
+    assert main(["estimate", str(path), "--hw", "h100", "--format", "csv"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    column = out[0].split(",").index("stage_memory_bytes")
+    assert len(out[1].split(",")[column].split("|")) == 3
