@@ -74,7 +74,14 @@ def _kinds_table(heads: tuple[str, ...], groups) -> str:
 
 # published kernel times (validate/data/published/README.md): file -> (spec, what the rows are)
 PUBLISHED = {"flashinfer-gdn-b200.csv": ("b200", "flashinfer's Gated DeltaNet prefill (PR 2742); the spec's "
-                                                 "scan_step_latency was fitted on these rows")}
+                                                 "scan_step_latency was fitted on these rows"),
+             **{f"xla-gemm-{gpu}-{dtype}.csv": (gpu, f"OpenXLA's {name} dot table, {dtype} (XLA's chosen kernel, "
+                                                     "b 1-4, m, n, k 256-4096); unfitted")
+                for gpu, name in (("h100", "H100"), ("b200", "B200"), ("mi300x", "MI300X")) for dtype in ("bf16", "tf32")},
+             **{f"xla-collective-{node}.csv": (node, f"OpenXLA's {name} collective table (NCCL through XLA, 2-8 GPUs, "
+                                                    "128 B-2 GiB); its 8-GPU all-gather, reduce-scatter and all-to-all "
+                                                    "rows of 1-2 GiB set collective_bus_fraction")
+                for node, name in (("dgx-h100", "H100"), ("dgx-b200", "B200"))}}
 
 
 def published_runs(data: Path = DATA) -> list[tuple[str, str, str, object]]:
@@ -93,3 +100,17 @@ def published_runs(data: Path = DATA) -> list[tuple[str, str, str, object]]:
 
 def published_table(runs) -> str:
     return _kinds_table(("file", "spec", "what"), [((name, spec, note), result) for name, note, spec, result in runs])
+
+
+def xla_bands_table(runs) -> str:
+    """Markdown: the OpenXLA tables' errors by measured-time band (file, band, n, median, p90, bias):
+    their short rows carry XLA's own fixed costs (module docstring of validate/xla_tables.py)."""
+    from simhw.validation.stats import duration_bands
+
+    lines = ["| file | measured | n | median error | p90 error | bias |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for name, _, _, result in runs:
+        if name.startswith("xla-"):
+            for (_, band), st in duration_bands(result.rows).items():
+                lines.append(f"| {name} | {band} | {st.n} | {100 * st.median_ape:.1f}% | {100 * st.p90_ape:.1f}% | "
+                             f"{100 * st.bias:+.1f}% |")
+    return "\n".join(lines) if len(lines) > 2 else ""

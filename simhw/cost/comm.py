@@ -22,6 +22,13 @@ Steps and bus bytes (Thakur, Rabenseifner, Gropp, IJHPCA 2005; bytes = the full 
 - all-to-all: one send per peer, n-1 steps, (n-1)/n x bytes; across nodes the (n - g)/n bound for
   other nodes (g ranks per node) leaves through each rank's own NIC;
 - send/recv: 1 step, bytes;
+- the rank's own chunk (bytes / n): NCCL's out-of-place collectives (nccl-tests', and the
+  frameworks') copy it from the input to the output buffer with the same channels that feed the
+  links, so inside a node it adds collective_local_copy x bytes / n at the ring's bandwidth: the
+  bus bandwidth grows with n as (n - 1) / (n - 1 + copy) (all-gather, reduce-scatter, all-to-all)
+  or 2(n - 1) / (2(n - 1) + copy) (all-reduce). aiconfigurator's A100 nccl-tests rows reach about
+  0.75-0.8 of their 8-GPU bus bandwidth at 2 GPUs for all-gather, reduce-scatter and all-to-all and
+  0.87 for all-reduce; OpenXLA's H100 and B200 tables show the same (validate/data/published);
 - NVLink SHARP all-reduce inside a node (NVSwitch gen 3 and later, collective_nvls_fraction > 0):
   the switch reduces and multicasts, the buffer crosses each GPU's links about once. NCCL's
   maintainers quote ~275 GB/s algorithm bandwidth (busBW ~480) on 8 H100s against ~370 GB/s ring
@@ -81,7 +88,10 @@ def collective_time_s(kind: Collective, nbytes: float, ranks: int, link: LinkSpe
     if ranks_per_node is None:
         ranks_per_node = 1 if link.kind is LinkKind.NETWORK else ranks
     nodes = max(1, math.ceil(ranks / max(ranks_per_node, 1)))
+    # out-of-place: each rank's own chunk is also copied locally by the same channels (not on a NIC)
+    own = eff.collective_local_copy / ranks if kind is not Collective.SEND_RECV and link.kind is not LinkKind.NETWORK else 0.0
     for steps, factor in _plan(kind, ranks, nodes):
+        factor += own
         for lat_factor, fraction in protocols:
             t = eff.collective_latency_s + steps * hop * lat_factor + factor * nbytes / (bw * fraction)
             best = min(best, t)

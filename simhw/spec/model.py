@@ -125,6 +125,8 @@ class Efficiency:
     collective_ll128_latency_factor: float = 2.0   # step latency of LL128 / LL (NCCL tuning.cc)
     collective_simple_latency_factor: float = 6.0  # step latency of Simple / LL (NCCL tuning.cc)
     collective_nvls_fraction: float = 0.0   # NVLink SHARP all-reduce: algorithm bandwidth / NVLink bandwidth
+    collective_local_copy: float = 0.0      # inside a node, the rank's own chunk copied by the NCCL channels, in
+                                            # ring steps of bytes / n at the bus bandwidth (cost/comm.py)
                                             # (0: the switch cannot reduce, e.g. NVSwitch gen 2 on A100)
     host_copy_fraction: float = 0.8         # achievable fraction of the host link for pinned cudaMemcpyAsync
     host_pageable_fraction: float = 0.33    # pageable (unpinned) host memory: the driver stages it through a pinned

@@ -19,8 +19,33 @@ def test_large_ring_all_reduce_runs_at_the_bus_bandwidth(node):
     nbytes = 4e9
     t = collective_time_s(Collective.ALL_REDUCE, nbytes, 8, link, node.device)
     bus = 2 * 7 / 8 * nbytes / t
-    # within a few per cent of link x bus fraction (the ramp and latency are negligible at 4 GB)
-    assert bus == pytest.approx(link.bandwidth_bytes_per_s * eff.collective_bus_fraction, rel=0.02)
+    # within a few per cent of link x bus fraction x the local copy's share (the ramp and latency
+    # are negligible at 4 GB): 14 ring steps of the buffer's eighth plus the copy of the rank's own
+    copy = 14 / (14 + eff.collective_local_copy)
+    assert bus == pytest.approx(link.bandwidth_bytes_per_s * eff.collective_bus_fraction * copy, rel=0.02)
+
+
+@pytest.mark.parametrize("kind, steps", [(Collective.ALL_GATHER, 1), (Collective.REDUCE_SCATTER, 1),
+                                         (Collective.ALL_TO_ALL, 1), (Collective.ALL_REDUCE, 2)])
+def test_the_local_copy_lowers_the_bus_bandwidth_of_few_ranks(node, kind, steps):
+    """The rank's own chunk, copied out of place, costs collective_local_copy ring steps of bytes / n:
+    the bus bandwidth at n ranks is (steps (n - 1)) / (steps (n - 1) + copy) of the link's share, so
+    2 GPUs reach less of it than 8 (aiconfigurator's A100 nccl-tests rows, OpenXLA's H100 / B200)."""
+    link = pick_link(node, LinkScope.INTRA, 8)
+    eff = node.device.efficiency
+    assert eff.collective_local_copy > 0
+    nbytes = 4e9
+
+    def bus(n):
+        return steps * (n - 1) / n * nbytes / collective_time_s(kind, nbytes, n, link, node.device)
+
+    for n in (2, 8):
+        share = steps * (n - 1) / (steps * (n - 1) + eff.collective_local_copy)
+        assert bus(n) == pytest.approx(link.bandwidth_bytes_per_s * eff.collective_bus_fraction * share, rel=0.02)
+    assert bus(2) < 0.9 * bus(8) if steps == 1 else bus(2) < bus(8)
+    # a send/recv has no own chunk to copy, and across nodes the copy is not on the NIC
+    assert collective_time_s(Collective.SEND_RECV, nbytes, 2, link, node.device) == pytest.approx(
+        eff.collective_latency_s + nbytes / (link.bandwidth_bytes_per_s * eff.collective_p2p_fraction), rel=0.01)
 
 
 def test_small_messages_are_latency_bound_and_grow_with_ranks(node):
@@ -109,7 +134,8 @@ def test_nvlink_sharp_all_reduce_on_hopper():
         return (2 if kind is Collective.ALL_REDUCE else 1) * (n - 1) / n * nbytes / t
 
     assert busbw(h100, 8) == pytest.approx(480e9, rel=0.05)
-    ring2 = 2 * 1 / 2 * nbytes / (link.bandwidth_bytes_per_s * h100.device.efficiency.collective_bus_fraction)
+    eff = h100.device.efficiency
+    ring2 = (2 + eff.collective_local_copy) / 2 * nbytes / (link.bandwidth_bytes_per_s * eff.collective_bus_fraction)
     assert busbw(h100, 2) == pytest.approx(1 * nbytes / ring2, rel=0.02)        # the ring wins at 2
     assert busbw(h100, 8, Collective.ALL_GATHER) < 0.8 * busbw(h100, 8)         # only all-reduce is reduced in the switch
     a100 = simhw.load_hw("dgx-a100")
