@@ -81,7 +81,10 @@ PUBLISHED = {"flashinfer-gdn-b200.csv": ("b200", "flashinfer's Gated DeltaNet pr
              **{f"xla-collective-{node}.csv": (node, f"OpenXLA's {name} collective table (NCCL through XLA, 2-8 GPUs, "
                                                     "128 B-2 GiB); its 8-GPU all-gather, reduce-scatter and all-to-all "
                                                     "rows of 1-2 GiB set collective_bus_fraction")
-                for node, name in (("dgx-h100", "H100"), ("dgx-b200", "B200"))}}
+                for node, name in (("dgx-h100", "H100"), ("dgx-b200", "B200"))},
+             "xla-collective-gb200-nvl72.csv": ("gb200-nvl72", "OpenXLA's GB200 NVL72 collective table (NCCL through "
+                                                "XLA, 4-72 GPUs, 288 B-32 GiB); the rack's bus fraction, NVLink SHARP "
+                                                "fraction and hop latency were measured on it (hwspecs/gb200.yaml)")}
 
 
 def published_runs(data: Path = DATA) -> list[tuple[str, str, str, object]]:

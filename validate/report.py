@@ -256,14 +256,17 @@ XLA_NOTE = (
     "diagnostic only; nothing is fitted). The large B200 bf16 GEMMs sit at simhw's power-limited (burst) "
     "rate, not its full-clock rate (the rows carry power=full, which the H100's match): either the B200's "
     "limiter acts within a 100-us kernel or its tensor pipes reach less than the 0.95 assumed (UNVERIFIED "
-    "either way). TF32 runs at 0.75-0.81 of its peak on the H100 and B200 at 4096-sized shapes, where "
-    "simhw assumes bf16's efficiency.\n"
+    "either way). The TF32 rows are erratic in shape, XLA's kernel choice (on the H100, 1024 x 256 x 4096 "
+    "runs at 162 TFLOP/s and 1024 x 512 x 4096 at 122); at the largest shapes they reach bf16's fraction "
+    "of peak (0.81).\n"
     "- Collectives: each time is XLA's whole executable, GPU events around it, so messages below about "
-    "1 MB measure XLA's launch and the ranks' skew (12-190 us for a few KB), not NCCL's latency. From "
+    "1 MB measure XLA's launch and the ranks' skew (12-200 us for a few KB), not NCCL's latency. From "
     "16 MB up the 2-8 GPU all-gathers, reduce-scatters and all-to-alls are within about 10% except at "
     "2 GPUs on some ops; all-reduces are slower than simhw's (the B200's at the ring's bus bandwidth, "
-    "with no NVLink SHARP gain); the collective-permutes (send_recv rows, 4-8 pairs at once) reach "
-    "0.6 of the link, against the 0.94 a lone A100 pair reaches.")
+    "with no NVLink SHARP gain there, where the GB200 rack's run at 1.3x its all-gathers' bus bandwidth); "
+    "the rack's all-to-alls of a few KB take 12 us at 8-18 GPUs and 55-115 us at 64-72, where simhw "
+    "prices n - 1 dependent steps; the collective-permutes (send_recv rows, 4-8 pairs at once) reach "
+    "0.6-0.75 of the link, against the 0.94 a lone A100 pair reaches.")
 
 
 def _verdict(median: float, p90: float, target_median: float, target_p90: float) -> str:

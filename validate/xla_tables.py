@@ -22,8 +22,8 @@ only).
 
 - ``xla/service/gpu/model/default_collective_perf_table.txtpb``: bytes per second of one HLO
   collective on F32 buffers of 128 B to 2 GiB, in 8-GPU nodes (``sm_90``: H100; ``sm_100_B200``)
-  and a GB200 NVL72 rack (``sm_100_GB200``: 64 and 72 GPUs), each op over groups of 2, 4 or 8
-  consecutive GPUs (several groups at once) and more on the rack. Measured by
+  and a GB200 NVL72 rack (``sm_100_GB200``: groups of 4 to 72 GPUs of the 72-GPU NVLink domain),
+  each op over groups of consecutive GPUs (several groups at once). Measured by
   ``xla/tools/collective_perf_table_gen``: the median of 20 runs of the compiled executable, timed
   with GPU events around it (so it holds the NCCL kernel and XLA's launch of it); throughput =
   buffer bytes / that time, the buffer being the full one (all-reduce's, all-gather's output,

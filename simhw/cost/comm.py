@@ -34,7 +34,10 @@ Steps and bus bytes (Thakur, Rabenseifner, Gropp, IJHPCA 2005; bytes = the full 
   maintainers quote ~275 GB/s algorithm bandwidth (busBW ~480) on 8 H100s against ~370 GB/s ring
   busBW, and no gain at 2-4 GPUs, where the ring is as fast (NVIDIA/nccl-tests#212, NVIDIA/nccl#1455).
 ``base`` is collective_latency_s (kernel launch and setup); a network link adds its own latency
-to every step.
+to every step. An all-to-all posts its n - 1 sends at once (NCCL groups them), so where a ring's
+dependent steps cross slower switches (collective_hop_latency; the GB200 rack's switch trays) its
+steps cost collective_peer_latency each inside the domain (0: the hop latency): OpenXLA's GB200
+table has all-to-alls of a few KB at 12 us over 8-18 GPUs where its all-gathers take 18-29 us.
 Across nodes every rank drives its own NIC (the node spec's network bandwidth is per NIC, one per
 device unless ``links.network.nics`` says otherwise, as in a DGX): NCCL gives each NIC its own
 channels, so a group with g ranks on each node moves g x the NIC rate between nodes, capped by the
@@ -79,6 +82,8 @@ def collective_time_s(kind: Collective, nbytes: float, ranks: int, link: LinkSpe
     p2p = kind is Collective.SEND_RECV and eff.collective_p2p_fraction > 0 and link.kind is not LinkKind.NETWORK
     bw = link.bandwidth_bytes_per_s * (eff.collective_p2p_fraction if p2p else eff.collective_bus_fraction)
     hop = eff.collective_hop_latency_s + (link.latency_s if link.kind is LinkKind.NETWORK else 0.0)
+    if kind is Collective.ALL_TO_ALL and eff.collective_peer_latency_s > 0 and link.kind is not LinkKind.NETWORK:
+        hop = eff.collective_peer_latency_s     # its sends are posted at once: a cost per peer, not a chain of hops
     # channels' pipeline not yet full; a send/recv is one hop with no pipeline to fill
     ramp = 1.0 if kind is Collective.SEND_RECV else nbytes / (nbytes + eff.collective_ramp_bytes)
     protocols = ((1.0, eff.collective_ll_fraction),          # LL uses few, small chunks: no ramp

@@ -125,6 +125,8 @@ class Efficiency:
     collective_ll128_latency_factor: float = 2.0   # step latency of LL128 / LL (NCCL tuning.cc)
     collective_simple_latency_factor: float = 6.0  # step latency of Simple / LL (NCCL tuning.cc)
     collective_nvls_fraction: float = 0.0   # NVLink SHARP all-reduce: algorithm bandwidth / NVLink bandwidth
+    collective_peer_latency_s: float = 0.0  # all-to-all inside the NVLink domain: per peer (its sends are posted at
+                                            # once); 0 = collective_hop_latency_s (cost/comm.py)
     collective_local_copy: float = 0.0      # inside a node, the rank's own chunk copied by the NCCL channels, in
                                             # ring steps of bytes / n at the bus bandwidth (cost/comm.py)
                                             # (0: the switch cannot reduce, e.g. NVSwitch gen 2 on A100)

@@ -129,7 +129,7 @@ def test_large_h100_gemms_match_xlas_at_full_clock():
     assert np.median(np.abs(e)) < 0.10
 
 
-@pytest.mark.parametrize("node", ["dgx-h100", "dgx-b200"])
+@pytest.mark.parametrize("node", ["dgx-h100", "dgx-b200", "gb200-nvl72"])
 def test_large_ring_collectives_match_xlas_tables(node):
     """All-gather, reduce-scatter and all-to-all of 16 MB and more over 4 and 8 GPUs (the 8-GPU rows
     of 1-2 GiB set the bus fraction; the others are checks): median within 10%."""
@@ -162,3 +162,47 @@ def test_two_gpu_all_gathers_move_less_bus_bandwidth_in_data_and_model():
     measured, modelled = bus(2, False) / bus(8, False), bus(2, True) / bus(8, True)
     assert measured < 0.85 and modelled < 0.85
     assert modelled == pytest.approx(measured, abs=0.08)
+
+
+def test_gb200_rack_all_reduces_run_nvlink_sharp_in_data_and_model():
+    """In the NVL72 rack NCCL's all-reduce outruns the ring (NVLink SHARP): the table's 1 GiB+
+    all-reduces move about 1.3x the all-gathers' bus bandwidth at 16-72 GPUs, and simhw's too."""
+    rows, _ = read_measurements(PUBLISHED / "xla-collective-gb200-nvl72.csv")
+    hw = simhw.load_hw("gb200-nvl72")
+
+    def bus(op, predicted):
+        out = []
+        for m in rows:
+            s = m.op.shape
+            if m.label.startswith(op) and s["ranks"] >= 16 and s["bytes"] >= 2 ** 30:
+                n = s["ranks"]
+                steps = 2 if op == "all-reduce" else 1
+                out.append(steps * (n - 1) / n * s["bytes"] / (predict_s(m, hw) if predicted else m.measured_s))
+        return np.median(out)
+
+    measured = bus("all-reduce", False) / bus("all-gather", False)
+    modelled = bus("all-reduce", True) / bus("all-gather", True)
+    assert measured > 1.2 and modelled > 1.2
+    assert modelled == pytest.approx(measured, rel=0.1)
+
+
+def test_gb200_small_all_to_alls_pay_per_peer_not_per_hop():
+    """An all-to-all posts its sends at once: over the rack its few-KB rows grow by about 0.85 us a
+    peer, while the ring's all-gathers chain 1.45 us hops (hwspecs/gb200.yaml). Priced with the
+    hop latency the all-to-alls of 8-72 GPUs come out about 2x slow; with the peer latency within
+    45% (the 8-18 GPU rows sit flat at 12 us, which one slope does not follow)."""
+    import dataclasses
+
+    rows, _ = read_measurements(PUBLISHED / "xla-collective-gb200-nvl72.csv")
+    hw = simhw.load_hw("gb200-nvl72")
+    eff = hw.device.efficiency
+    assert 0 < eff.collective_peer_latency_s < eff.collective_hop_latency_s
+    chained = dataclasses.replace(hw, device=dataclasses.replace(
+        hw.device, efficiency=dataclasses.replace(eff, collective_peer_latency_s=0.0)))
+    small = [m for m in rows if m.op.shape["bytes"] <= 8192 and m.op.shape["ranks"] >= 8]
+
+    def error(spec, op):
+        return np.median([abs(predict_s(m, spec) / m.measured_s - 1) for m in small if m.label.startswith(op)])
+
+    assert error(hw, "all-to-all") < 0.45 < 0.9 < error(chained, "all-to-all")
+    assert error(hw, "all-gather") < 0.25           # the ring keeps its hops
