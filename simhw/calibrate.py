@@ -4,7 +4,9 @@ The measurement CSV (simhw/validation/schema.py) is split deterministically by a
 row's line, kind and label into a training part (``train_share``) and a held-back part. On the
 training rows, ``scipy.optimize.least_squares`` minimises the log error ``log(predicted /
 measured)`` (soft-L1 loss, robust to outliers) over the efficiency constants the file's op kinds
-exercise (:data:`PARAMS`); the other constants stay as the base spec has them. The result reports
+exercise (:data:`PARAMS`; collectives inside a node add collective_p2p_fraction for send/recv rows,
+collective_local_copy when their group sizes vary and collective_peer_latency_s when their
+all-to-alls' do); the other constants stay as the base spec has them. The result reports
 the error before and after on the held-back rows and renders a YAML that ``extends:`` the base
 spec and overrides only ``efficiency:``.
 On a node spec whose rows include collectives across nodes, the node's network link is fitted
@@ -48,7 +50,8 @@ NETWORK_PARAMS = ("network_bandwidth_bytes_per_s", "network_latency_s", "network
 # kernels of simhw's H100/H200 training-step traces, validate/data/*/train_step_trace.json.gz)
 _FLOORS = {"host_launch_gap_s": 1e-6, "host_compiled_call_gap_s": 1e-6, "attention_block_latency_s": 1e-7,
            "attention_overhead_s": 1e-7, "attention_cta_overhead_s": 1e-7, "gemm_cta_overhead_s": 1e-8,
-           "network_latency_s": 1e-8, "launch_s": 5e-7, "scan_step_latency_s": 1e-8}
+           "network_latency_s": 1e-8, "launch_s": 5e-7, "scan_step_latency_s": 1e-8,
+           "collective_peer_latency_s": 1e-8, "collective_local_copy": 1e-3}
 
 
 def with_efficiency(hw: DeviceSpec | NodeSpec, **changes) -> DeviceSpec | NodeSpec:
@@ -77,7 +80,13 @@ def _value(hw: DeviceSpec | NodeSpec, name: str) -> float:
     eff = device_of(hw).efficiency
     if name == "collective_p2p_fraction" and not eff.collective_p2p_fraction:
         return eff.collective_bus_fraction          # 0 means "as the bus fraction"
+    if name == "collective_peer_latency_s" and not eff.collective_peer_latency_s:
+        return eff.collective_hop_latency_s         # 0 means "as the hop latency"
     return float(getattr(eff, name))
+
+
+# where a constant is 0 (off), the fit starts from a typical value instead (the A100 fit, cost/comm.py)
+_STARTS = {"collective_local_copy": 0.3}
 
 
 def device_of(hw: DeviceSpec | NodeSpec) -> DeviceSpec:
@@ -173,6 +182,11 @@ def parameters_for(rows: Sequence[Measurement], hw: DeviceSpec | NodeSpec | None
         names.append("host_pageable_fraction")       # pageable copies: staged through a pinned buffer
     if any(m.kind == "collective" and m.op.name == "send_recv" and not spans_nodes(m) for m in rows):
         names.append("collective_p2p_fraction")      # a send/recv inside a node: one direct copy
+    inside = [m for m in rows if m.kind == "collective" and m.op.name != "send_recv" and not spans_nodes(m)]
+    if len({m.op.shape.get("ranks") for m in inside}) > 1:
+        names.append("collective_local_copy")        # the own chunk's copy shows as ranks vary
+    if len({m.op.shape.get("ranks") for m in inside if m.op.name == "all_to_all"}) > 1:
+        names.append("collective_peer_latency_s")    # an all-to-all's cost per peer
     if isinstance(hw, NodeSpec) and hw.network is not None and any(spans_nodes(m) for m in rows):
         if all(spans_nodes(m) for m in rows if m.kind == "collective"):
             # no row inside a node pins the device's NCCL constants: fit the fabric alone
@@ -213,7 +227,7 @@ def calibrate(rows: Sequence[Measurement], hw: DeviceSpec | NodeSpec, *, params:
         quota = max(1, max_fit_rows // len(per_kind))
         fit_rows = [m for ms in per_kind.values() for m in ms[:quota]]
     measured = np.array([m.measured_s for m in fit_rows])
-    x0 = np.array([max(_value(hw, n), _FLOORS.get(n, 1e-9)) for n in names])
+    x0 = np.array([max(_value(hw, n) or _STARTS.get(n, 0.0), _FLOORS.get(n, 1e-9)) for n in names])
 
     def unpack(x) -> dict:
         return {n: float(v * s) for n, v, s in zip(names, x, x0)}

@@ -36,7 +36,8 @@ def test_network_parameters_join_only_for_rows_across_nodes(node, tmp_path):
     across, _ = parse_lines(_rows(truth).splitlines(True))
     mixed, _ = parse_lines(_rows(truth, inside=True).splitlines(True))
     assert parameters_for(across, node) == list(NETWORK_PARAMS)          # the fabric alone
-    assert parameters_for(mixed, node) == list(PARAMS["collective"]) + list(NETWORK_PARAMS)
+    assert parameters_for(mixed, node) == (list(PARAMS["collective"]) + ["collective_local_copy"]
+                                           + list(NETWORK_PARAMS))       # 2, 4 and 8 ranks inside a node
     assert parameters_for(across, node.device) == list(PARAMS["collective"])   # a device has no network
 
 
@@ -86,7 +87,8 @@ def test_send_recv_rows_inside_a_node_fit_the_p2p_fraction(node):
                               f"{int(r.op.shape['ranks'])},{int(r.op.shape['ranks'])},bf16,r{i}\n"
                               for i, r in enumerate(rows))
     rows, _ = parse_lines(measured.splitlines(True))
-    assert parameters_for(rows, node) == list(PARAMS["collective"]) + ["collective_p2p_fraction"]
+    assert parameters_for(rows, node) == (list(PARAMS["collective"]) + ["collective_p2p_fraction",
+                                                                        "collective_local_copy"])  # 2 and 8 ranks
     start = with_efficiency(node, collective_p2p_fraction=0.0)
     result = calibrate(rows, start, max_fit_rows=200)
     assert result.params["collective_p2p_fraction"][0] == start.device.efficiency.collective_bus_fraction
@@ -111,3 +113,26 @@ def test_copy_rows_fit_the_pinned_and_pageable_fractions():
     assert not bad and "host_pageable_fraction" in parameters_for(rows)
     result = calibrate(rows, simhw.load_hw("h100"))
     assert result.params["host_pageable_fraction"][1] == pytest.approx(0.25, rel=0.02)
+
+
+def test_calibrate_fits_the_local_copy_and_peer_latency_when_ranks_vary(node):
+    """Rows inside a node at 2, 4 and 8 ranks pin the out-of-place copy of each rank's own chunk
+    (collective_local_copy, cost/comm.py); all-to-alls at several sizes of group pin their cost per
+    peer (collective_peer_latency_s, which starts from the hop latency when it is 0)."""
+    truth = with_efficiency(node, collective_local_copy=0.6, collective_peer_latency_s=2e-6)
+    head = "kind,measured_s,op,bytes,ranks,dtype,label\n"
+    shapes = [(op, n, b) for op in ("all_gather", "all_to_all") for n in (2, 4, 8) for b in SIZES]
+    text = head + "".join(f"collective,1,{op},{b},{n},bf16,x\n" for op, n, b in shapes)
+    rows, _ = parse_lines(text.splitlines(True))
+    text = head + "".join(f"collective,{predict_s(r, truth)},{op},{b},{n},bf16,r{i}\n"
+                          for i, (r, (op, n, b)) in enumerate(zip(rows, shapes)))
+    rows, _ = parse_lines(text.splitlines(True))
+    names = parameters_for(rows, node)
+    assert "collective_local_copy" in names and "collective_peer_latency_s" in names
+    one_size = [m for m in rows if m.op.shape["ranks"] == 8]
+    assert "collective_local_copy" not in parameters_for(one_size, node)
+    result = calibrate(rows, node, params=["collective_local_copy", "collective_peer_latency_s"], max_fit_rows=200)
+    assert result.params["collective_local_copy"][0] == node.device.efficiency.collective_local_copy
+    assert result.params["collective_local_copy"][1] == pytest.approx(0.6, rel=0.05)
+    assert result.params["collective_peer_latency_s"][1] == pytest.approx(2e-6, rel=0.1)
+    assert result.after["collective"].median_ape < 0.01
