@@ -144,22 +144,26 @@ def test_large_ring_collectives_match_xlas_tables(node):
     assert np.median(np.abs(e)) < 0.10
 
 
+def _bus(node: str, op: str, ranks, hw=None) -> float:
+    """Median bus bandwidth (nccl-tests' convention) of the table's ``op`` rows of 1 GiB and more
+    over ``ranks`` GPUs: measured, or as ``hw`` prices them."""
+    rows, _ = read_measurements(PUBLISHED / f"xla-collective-{node}.csv")
+    out = []
+    for m in rows:
+        s = m.op.shape
+        n = s["ranks"]
+        if m.label.startswith(op) and n in ranks and s["bytes"] >= 2 ** 30:
+            steps = 2 if op == "all-reduce" else 1
+            out.append(steps * (n - 1) / n * s["bytes"] / (predict_s(m, hw) if hw else m.measured_s))
+    return float(np.median(out))
+
+
 def test_two_gpu_all_gathers_move_less_bus_bandwidth_in_data_and_model():
     """The local copy of the rank's own chunk (cost/comm.py): 2-GPU all-gathers of 1-2 GiB reach
     less bus bandwidth than 8-GPU ones, in OpenXLA's H100 table and in simhw."""
-    rows, _ = read_measurements(PUBLISHED / "xla-collective-dgx-h100.csv")
     hw = simhw.load_hw("dgx-h100")
-
-    def bus(n, predicted):
-        out = []
-        for m in rows:
-            s = m.op.shape
-            if m.label.startswith("all-gather") and s["ranks"] == n and s["bytes"] >= 2 ** 30:
-                t = predict_s(m, hw) if predicted else m.measured_s
-                out.append((n - 1) / n * s["bytes"] / t)
-        return np.median(out)
-
-    measured, modelled = bus(2, False) / bus(8, False), bus(2, True) / bus(8, True)
+    measured = _bus("dgx-h100", "all-gather", (2,)) / _bus("dgx-h100", "all-gather", (8,))
+    modelled = _bus("dgx-h100", "all-gather", (2,), hw) / _bus("dgx-h100", "all-gather", (8,), hw)
     assert measured < 0.85 and modelled < 0.85
     assert modelled == pytest.approx(measured, abs=0.08)
 
@@ -167,21 +171,10 @@ def test_two_gpu_all_gathers_move_less_bus_bandwidth_in_data_and_model():
 def test_gb200_rack_all_reduces_run_nvlink_sharp_in_data_and_model():
     """In the NVL72 rack NCCL's all-reduce outruns the ring (NVLink SHARP): the table's 1 GiB+
     all-reduces move about 1.3x the all-gathers' bus bandwidth at 16-72 GPUs, and simhw's too."""
-    rows, _ = read_measurements(PUBLISHED / "xla-collective-gb200-nvl72.csv")
     hw = simhw.load_hw("gb200-nvl72")
-
-    def bus(op, predicted):
-        out = []
-        for m in rows:
-            s = m.op.shape
-            if m.label.startswith(op) and s["ranks"] >= 16 and s["bytes"] >= 2 ** 30:
-                n = s["ranks"]
-                steps = 2 if op == "all-reduce" else 1
-                out.append(steps * (n - 1) / n * s["bytes"] / (predict_s(m, hw) if predicted else m.measured_s))
-        return np.median(out)
-
-    measured = bus("all-reduce", False) / bus("all-gather", False)
-    modelled = bus("all-reduce", True) / bus("all-gather", True)
+    rack = (16, 18, 32, 36, 64, 72)
+    measured = _bus("gb200-nvl72", "all-reduce", rack) / _bus("gb200-nvl72", "all-gather", rack)
+    modelled = _bus("gb200-nvl72", "all-reduce", rack, hw) / _bus("gb200-nvl72", "all-gather", rack, hw)
     assert measured > 1.2 and modelled > 1.2
     assert modelled == pytest.approx(measured, rel=0.1)
 
