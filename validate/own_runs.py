@@ -117,3 +117,17 @@ def xla_bands_table(runs) -> str:
                 lines.append(f"| {name} | {band} | {st.n} | {100 * st.median_ape:.1f}% | {100 * st.p90_ape:.1f}% | "
                              f"{100 * st.bias:+.1f}% |")
     return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def fixed_offset_fit(result) -> tuple[float, float, float]:
+    """(offset s, median, p90 of |(predicted + offset) / measured - 1|) for the one time added to
+    every row's prediction that minimises the squared relative errors: how much of a file's error
+    is a fixed cost per kernel (a diagnostic for XLA's dot tables; nothing is fitted into a spec)."""
+    import numpy as np
+
+    measured = np.array([r.measured_s for r in result.rows])
+    predicted = np.array([r.predicted_s for r in result.rows])
+    w = 1.0 / measured ** 2
+    offset = float(np.sum((measured - predicted) * w) / np.sum(w))
+    e = np.abs((predicted + offset) / measured - 1)
+    return offset, float(np.median(e)), float(np.quantile(e, 0.9))

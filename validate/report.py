@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from simhw.validation.stats import DURATION_BANDS_S, RowResult, duration_bands
     from agreement import agreement, agreement_table
     from facts import a100_notes
-    from own_runs import own_runs, own_runs_table, published_runs, published_table, xla_bands_table
+    from own_runs import own_runs, own_runs_table, published_runs, published_table, xla_bands_table, fixed_offset_fit
     from simhw.workload.graph import Collective
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -206,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
                 + "\n\nThe fp16 runs, the training-step traces and the row-wise files' GELU and GEMM rows: validate/REPORT.md.") if runs else ""
     published = published_runs() if args.gpu == "a100" else []
     xla_bands = xla_bands_table(published) if published else ""
+    h100_dots = [result for name, _, _, result in published if name == "xla-gemm-h100-bf16.csv"]
+    if xla_bands and h100_dots:
+        offset, off_median, off_p90 = fixed_offset_fit(h100_dots[0])
+        xla_note = XLA_NOTE.format(offset_us=offset * 1e6, offset_median=off_median, offset_p90=off_p90)
     published_text = ("\n\nPublished kernel times of other GPUs, transcribed in validate/data/published/ "
                       "(its README names each source and what was fitted on it):\n\n"
                       + published_table(published)) if published else ""
@@ -232,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         *(["## Agreement between the sets", "", agree_text.strip(), ""] if agree_text else []),
         *(["## simhw's own CUDA runs", "", own_full, ""] if own_full else []),
         *(["## Published kernel times", "", published_text.strip(), ""] if published_text else []),
-        *(["### OpenXLA's tables by measured time", "", XLA_NOTE, "", xla_bands, ""] if xla_bands else []),
+        *(["### OpenXLA's tables by measured time", "", xla_note, "", xla_bands, ""] if xla_bands and h100_dots else []),
         "## Per data set", "", "\n\n".join(sections), "", e2e_section, "",
         notes,
         ""])
@@ -251,9 +255,10 @@ def main(argv: list[str] | None = None) -> int:
 XLA_NOTE = (
     "OpenXLA's measured tables (validate/xla_tables.py names the files, the commit and how XLA timed them) "
     "are the only per-shape B200 and MI300X measurements here. What their errors mean:\n\n"
-    "- GEMMs: XLA's kernels carry more fixed time than cuBLAS in a CUDA graph. On the H100, adding 1.6 us "
-    "to every prediction leaves 2.8% median, 10.1% p90 on its bf16 rows (a least-squares offset, as a "
-    "diagnostic only; nothing is fitted). The large B200 bf16 GEMMs sit at simhw's power-limited (burst) "
+    "- GEMMs: XLA's kernels carry more fixed time than cuBLAS in a CUDA graph. On the H100, adding "
+    "{offset_us:.1f} us to every prediction leaves {offset_median:.1%} median, {offset_p90:.1%} p90 on its "
+    "bf16 rows (a least-squares offset, validate/own_runs.py fixed_offset_fit, as a diagnostic only; "
+    "nothing is fitted). The large B200 bf16 GEMMs sit at simhw's power-limited (burst) "
     "rate, not its full-clock rate (the rows carry power=full, which the H100's match): either the B200's "
     "limiter acts within a 100-us kernel or its tensor pipes reach less than the 0.95 assumed (UNVERIFIED "
     "either way). The TF32 rows are erratic in shape, XLA's kernel choice (on the H100, 1024 x 256 x 4096 "
