@@ -84,7 +84,9 @@ PUBLISHED = {"flashinfer-gdn-b200.csv": ("b200", "flashinfer's Gated DeltaNet pr
                 for node, name in (("dgx-h100", "H100"), ("dgx-b200", "B200"))},
              "xla-collective-gb200-nvl72.csv": ("gb200-nvl72", "OpenXLA's GB200 NVL72 collective table (NCCL through "
                                                 "XLA, 4-72 GPUs, 288 B-32 GiB); the rack's bus fraction, NVLink SHARP "
-                                                "fraction and hop latency were measured on it (hwspecs/gb200.yaml)")}
+                                                "fraction and hop latency were measured on it (hwspecs/gb200.yaml)"),
+             "xla-collective-mi300x-8.csv": ("mi300x-8", "OpenXLA's MI300X collective table (RCCL through XLA, 2-8 "
+                                             "GPUs of the Infinity Fabric mesh, 128 B-1 GiB); unfitted")}
 
 
 def published_runs(data: Path = DATA) -> list[tuple[str, str, str, object]]:

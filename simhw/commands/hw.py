@@ -141,6 +141,9 @@ def _describe_link(base: str, link, add) -> None:
         add(f"{base}.latency", link.latency_s, "s")
     if link.energy_j_per_byte:
         add(f"{base}.energy", link.energy_j_per_byte, "J/B", shown=_energy_per_byte(link.energy_j_per_byte))
+    if link.peers:
+        add(f"{base}.topology", None, "", shown=f"{link.topology.value}, {link.peers} peers (a group of g devices "
+                                               f"gets (g - 1) / {link.peers} of the bandwidth)")
 
 
 def _describe_efficiency(spec, add, raw: dict) -> None:

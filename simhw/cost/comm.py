@@ -114,14 +114,14 @@ def pick_link(hw: DeviceSpec | NodeSpec, scope: LinkScope, group: int) -> LinkSp
         intra = hw.intra_link or hw.host_link
         if scope is LinkScope.INTRA or group <= hw.device_count:
             if intra is not None:
-                return intra
+                return intra.for_group(group)
         if hw.network is not None:
             return hw.network
         return intra
     for kind in (LinkKind.NVLINK, LinkKind.INFINITY_FABRIC, LinkKind.C2C, LinkKind.PCIE):
         link = hw.link(kind)
         if link is not None:
-            return link
+            return link.for_group(group)
     return LinkSpec("none", LinkKind.PCIE, 16e9)
 
 
@@ -143,7 +143,7 @@ def group_link(hw: DeviceSpec | NodeSpec, ranks: int, ranks_per_node: int,
         return net if share == 1.0 else replace(net, bandwidth_bytes_per_s=nic)
     bw = nic * per_node
     if hw.intra_link is not None:
-        bw = min(bw, hw.intra_link.bandwidth_bytes_per_s)
+        bw = min(bw, hw.intra_link.for_group(per_node).bandwidth_bytes_per_s)
     return replace(net, bandwidth_bytes_per_s=max(bw, nic))
 
 

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 from ..errors import SpecError
 from ..units import Dim, parse_quantity
 from ..yamlio import check_keys, closest, read_yaml
-from .model import (DeviceKind, DeviceSpec, DType, Efficiency, LinkKind, LinkSpec, MemoryLevel,
+from .model import (DeviceKind, DeviceSpec, DType, Efficiency, LinkKind, LinkSpec, LinkTopology, MemoryLevel,
                     NodeSpec)
 
 SUPPORTED_VERSIONS = (1,)
@@ -290,15 +290,25 @@ def _memory_level(q: _Q, name: str, data: Any, path: str) -> MemoryLevel:
 
 
 def _link(q: _Q, name: str, data: Any, path: str, where: str) -> LinkSpec:
-    check_keys(data, ("kind", "bandwidth", "latency", "energy"), f"{where}{path}", SpecError, required=("kind", "bandwidth"))
+    check_keys(data, ("kind", "bandwidth", "latency", "energy", "topology", "peers"), f"{where}{path}", SpecError,
+               required=("kind", "bandwidth"))
     try:
         kind = LinkKind(data["kind"])
     except ValueError:
         raise SpecError(f"{where}{path}.kind: {data['kind']!r} is not a link kind; allowed: "
                         f"{', '.join(k.value for k in LinkKind)}.") from None
+    try:
+        topology = LinkTopology(data.get("topology", "switch"))
+    except ValueError:
+        raise SpecError(f"{where}{path}.topology: {data['topology']!r} is not a topology; allowed: "
+                        f"{', '.join(t.value for t in LinkTopology)}.") from None
+    if topology is LinkTopology.MESH and "peers" not in data:
+        raise SpecError(f"{where}{path}.peers: a mesh link needs the number of devices each one links to directly.")
+    peers = _positive_int(data.get("peers", 0), f"{where}{path}.peers", 1 if "peers" in data else 0)
     return LinkSpec(name=name, kind=kind, bandwidth_bytes_per_s=q(data, "bandwidth", Dim.BYTES_PER_S, path),
                     latency_s=q(data, "latency", Dim.SECONDS, path, default=0.0),
-                    energy_j_per_byte=q(data, "energy", Dim.J_PER_BYTE, path, default=0.0))
+                    energy_j_per_byte=q(data, "energy", Dim.J_PER_BYTE, path, default=0.0),
+                    topology=topology, peers=peers)
 
 
 _EFF_FIELDS = {f: f for f in Efficiency.__dataclass_fields__ if f != "extra"}

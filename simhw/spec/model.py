@@ -69,6 +69,14 @@ class LinkKind(Enum):
     INFINITY_FABRIC = "infinity_fabric"
 
 
+class LinkTopology(Enum):
+    """How a link's devices reach each other: through a switch (any group gets the full per-device
+    bandwidth) or a full mesh of point-to-point links (a group gets only the links to its peers)."""
+
+    SWITCH = "switch"
+    MESH = "mesh"
+
+
 @dataclass(frozen=True)
 class MemoryLevel:
     """One level of a device's memory hierarchy (HBM, L2, DRAM, flash)."""
@@ -89,6 +97,19 @@ class LinkSpec:
     bandwidth_bytes_per_s: float
     latency_s: float = 0.0
     energy_j_per_byte: float = 0.0
+    topology: LinkTopology = LinkTopology.SWITCH
+    peers: int = 0                          # mesh: the devices each one has a direct link to
+
+    def for_group(self, ranks: int) -> "LinkSpec":
+        """The link as a group of ``ranks`` devices uses it: all of it through a switch; in a mesh,
+        the direct links to the group's other ranks, each 1 / peers of the bandwidth (AMD's 8-GPU
+        Infinity Fabric platform: 2 GPUs share one of the 7 links; RCCL's rings use every link
+        among the group's GPUs)."""
+        if self.topology is not LinkTopology.MESH or self.peers <= 0 or ranks - 1 >= self.peers:
+            return self
+        from dataclasses import replace
+
+        return replace(self, bandwidth_bytes_per_s=self.bandwidth_bytes_per_s * max(ranks - 1, 1) / self.peers)
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,12 @@ def collective_link(hw: DeviceSpec | NodeSpec, ranks: int, ranks_per_node: int,
                              f"'{hw.name}' is a device spec: pass a node spec (--hw <node>)")
         return group_link(hw, ranks, min(per_node, node_size), kind)
     if isinstance(hw, NodeSpec) and hw.intra_link is not None:
-        return hw.intra_link
+        return hw.intra_link.for_group(ranks)
     device = device_of(hw)
     for kind in (LinkKind.NVLINK, LinkKind.INFINITY_FABRIC, LinkKind.C2C, LinkKind.PCIE):
         link = device.link(kind)
         if link is not None:
-            return link
+            return link.for_group(ranks)
     raise ValueError(f"'{hw.name}' has no device-to-device link to price a collective")
 
 
