@@ -6,7 +6,7 @@ Specs are data: every value comes from ``hwspecs/*.yaml`` where it carries its u
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from types import MappingProxyType
 from typing import Mapping
@@ -107,8 +107,6 @@ class LinkSpec:
         among the group's GPUs)."""
         if self.topology is not LinkTopology.MESH or self.peers <= 0 or ranks - 1 >= self.peers:
             return self
-        from dataclasses import replace
-
         return replace(self, bandwidth_bytes_per_s=self.bandwidth_bytes_per_s * max(ranks - 1, 1) / self.peers)
 
 
@@ -146,11 +144,11 @@ class Efficiency:
     collective_ll128_latency_factor: float = 2.0   # step latency of LL128 / LL (NCCL tuning.cc)
     collective_simple_latency_factor: float = 6.0  # step latency of Simple / LL (NCCL tuning.cc)
     collective_nvls_fraction: float = 0.0   # NVLink SHARP all-reduce: algorithm bandwidth / NVLink bandwidth
+                                            # (0: the switch cannot reduce, e.g. NVSwitch gen 2 on A100)
     collective_peer_latency_s: float = 0.0  # all-to-all inside the NVLink domain: per peer (its sends are posted at
                                             # once); 0 = collective_hop_latency_s (cost/comm.py)
     collective_local_copy: float = 0.0      # inside a node, the rank's own chunk copied by the NCCL channels, in
                                             # ring steps of bytes / n at the bus bandwidth (cost/comm.py)
-                                            # (0: the switch cannot reduce, e.g. NVSwitch gen 2 on A100)
     host_copy_fraction: float = 0.8         # achievable fraction of the host link for pinned cudaMemcpyAsync
     host_pageable_fraction: float = 0.33    # pageable (unpinned) host memory: the driver stages it through a pinned
                                             # buffer, at this fraction of the pinned rate (0.23-0.42 measured)
