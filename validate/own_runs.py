@@ -85,6 +85,9 @@ PUBLISHED = {"flashinfer-gdn-b200.csv": ("b200", "flashinfer's Gated DeltaNet pr
              "xla-collective-gb200-nvl72.csv": ("gb200-nvl72", "OpenXLA's GB200 NVL72 collective table (NCCL through "
                                                 "XLA, 4-72 GPUs, 288 B-32 GiB); the rack's bus fraction, NVLink SHARP "
                                                 "fraction and hop latency were measured on it (hwspecs/gb200.yaml)"),
+             "xla-collective-gb300-nvl72.csv": ("gb300-nvl72", "OpenXLA's GB300 NVL72 collective table (NCCL "
+                                                "through XLA, 4-72 GPUs, 288 B-32 GiB); unfitted: the spec carries "
+                                                "the GB200 rack's measured constants"),
              "xla-collective-mi300x-8.csv": ("mi300x-8", "OpenXLA's MI300X collective table (RCCL through XLA, 2-8 "
                                              "GPUs of the Infinity Fabric mesh, 128 B-1 GiB); unfitted")}
 

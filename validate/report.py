@@ -271,7 +271,8 @@ XLA_NOTE = (
     "with no NVLink SHARP gain there, where the GB200 rack's run at 1.3x its all-gathers' bus bandwidth); "
     "the rack's all-to-alls of a few KB take 12 us at 8-18 GPUs and 55-115 us at 64-72, where simhw "
     "prices n - 1 dependent steps; the collective-permutes (send_recv rows, 4-8 pairs at once) reach "
-    "0.6-0.75 of the link, against the 0.94 a lone A100 pair reaches. The MI300X platform's Infinity "
+    "0.6-0.75 of the link, against the 0.94 a lone A100 pair reaches. The GB300 rack's table, priced "
+    "with the constants measured on the GB200 rack's, comes out as close as that one (table above). The MI300X platform's Infinity "
     "Fabric is a mesh, not a switch: its collectives of 256 MiB and more over 2, 4 and 8 GPUs move "
     "1 : 2.7 : 5.7 times the 2-GPU bus bandwidth, where g - 1 of the 7 links give 1 : 3 : 6.8 (nothing fitted; below "
     "about 8 MB XLA on ROCm takes 170-250 us per executable).")

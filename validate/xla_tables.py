@@ -24,7 +24,7 @@ only).
   collective on F32 buffers of 128 B to 2 GiB, in 8-GPU nodes (``sm_90``: H100; ``sm_100_B200``)
   a GB200 NVL72 rack (``sm_100_GB200``: groups of 4 to 72 GPUs of the 72-GPU NVLink domain) and an
   8x MI300X platform (``gfx942``, RCCL), each op over groups of consecutive GPUs (several groups at
-  once). The GB300 rack's section (``sm_103``) has no spec here and is skipped. Measured by
+  once), and a GB300 NVL72 rack (``sm_103``, as the GB200's). Measured by
   ``xla/tools/collective_perf_table_gen``: the median of 20 runs of the compiled executable, timed
   with GPU events around it (so it holds the NCCL kernel and XLA's launch of it); throughput =
   buffer bytes / that time, the buffer being the full one (all-reduce's, all-gather's output,
@@ -34,7 +34,7 @@ only).
 Usage: ``python validate/xla_tables.py --matmul PATH/default_matmul_perf_table.txtpb --collective
 PATH/default_collective_perf_table.txtpb`` (copies of the files at the commit named in
 validate/data/published/README.md) writes ``xla-gemm-{h100,b200,mi300x}-{bf16,tf32}.csv`` and
-``xla-collective-{dgx-h100,dgx-b200,gb200-nvl72,mi300x-8}.csv``.
+``xla-collective-{dgx-h100,dgx-b200,gb200-nvl72,gb300-nvl72,mi300x-8}.csv``.
 """
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ _TOKEN = re.compile(r'key:\s*"(?P<gpu>sm_\w+|gfx\w+)"'
                     r'(?P<flops>(?:\s*flops\s*\{\s*key:\s*"[^"]+"\s*value:\s*\d+\s*\})+)')
 _FLOPS = re.compile(r'key:\s*"([^"]+)"\s*value:\s*(\d+)')
 COLUMNS = ("kind", "m", "n", "k", "batch", "dtype", "measured_s", "timing", "power", "source", "label")
-NODE_OF_KEY = {"sm_90": "dgx-h100", "sm_100_B200": "dgx-b200", "sm_100_GB200": "gb200-nvl72", "gfx942": "mi300x-8"}
+NODE_OF_KEY = {"sm_90": "dgx-h100", "sm_100_B200": "dgx-b200", "sm_100_GB200": "gb200-nvl72", "sm_103": "gb300-nvl72",
+               "gfx942": "mi300x-8"}
 OP_OF_OPCODE = {"all-reduce": "all_reduce", "all-gather": "all_gather", "reduce-scatter": "reduce_scatter",
                 "all-to-all": "all_to_all", "collective-permute": "send_recv"}
 ELEMENT_BYTES = {"F32": 4, "BF16": 2, "F16": 2, "S8": 1, "U8": 1, "F64": 8}

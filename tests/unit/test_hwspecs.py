@@ -378,3 +378,19 @@ def test_gb200_nvl72_is_one_nvlink_domain_of_72_blackwell_gpus():
     a2a = next(op for op in build_graph(wl, compact=True).ops if op.name.startswith("moe_a2a"))
     t = {hw: OpCoster(load_hw(hw), wl).comm_time(a2a) for hw in ("gb200-nvl72", "dgx-b200")}
     assert t["gb200-nvl72"] < t["dgx-b200"] / 4
+
+
+def test_gb300_extends_the_gb200_with_blackwell_ultra_figures():
+    """GB300 (Blackwell Ultra): 288 GB HBM3e, 1.5x the dense FP4 rate, twice the exponential rate,
+    almost no FP64 / INT8, 1,400 W; everything else, the rack's NCCL constants included, as the GB200."""
+    from simhw.spec.model import DType
+
+    gb300, gb200 = load_hw("gb300"), load_hw("gb200")
+    assert gb300.peak(DType.FP4) == pytest.approx(1.5 * gb200.peak(DType.FP4))
+    assert gb300.peak(DType.BF16) == gb200.peak(DType.BF16)
+    assert gb300.peak(DType.FP64) < 0.05 * gb200.peak(DType.FP64)
+    assert gb300.main_memory.capacity_bytes == pytest.approx(288 / 186 * gb200.main_memory.capacity_bytes, rel=1e-3)
+    assert gb300.tdp_w == 1400 and gb300.efficiency.attention_exp_per_clock == 2 * gb200.efficiency.attention_exp_per_clock
+    assert gb300.efficiency.collective_nvls_fraction == gb200.efficiency.collective_nvls_fraction
+    rack = load_hw("gb300-nvl72")
+    assert rack.device_count == 72 and rack.network.bandwidth_bytes_per_s == pytest.approx(100e9)

@@ -73,7 +73,7 @@ entries {
   }
 }
 entries {
-  key: "sm_103"
+  key: "sm_75"
   value { entries { instruction { opcode: "all-reduce" shape { element_type: F32 dimensions: 8 }
     iota_collective_device_list { num_replica_groups: 1 num_devices_per_group: 8 } }
     network_throughput_bytes_per_sec: 1 } }
@@ -96,7 +96,7 @@ def test_matmul_rows_keep_bf16_and_tf32_of_the_gpus_simhw_has():
 
 def test_collective_rows_take_nccl_tests_bytes():
     rows = xla_tables.collective_rows(COLLECTIVE)
-    assert set(rows) == {"dgx-h100"}                           # no GB300 spec
+    assert set(rows) == {"dgx-h100"}                           # no sm_75 node spec
     rs, p2p = rows["dgx-h100"]
     # the reduce-scatter's shape is its output: the buffer is ranks x that (nccl-tests' convention)
     assert (rs["op"], rs["ranks"], rs["bytes"]) == ("reduce_scatter", 4, 1024 * 4 * 4)
@@ -129,7 +129,7 @@ def test_large_h100_gemms_match_xlas_at_full_clock():
     assert np.median(np.abs(e)) < 0.10
 
 
-@pytest.mark.parametrize("node", ["dgx-h100", "dgx-b200", "gb200-nvl72"])
+@pytest.mark.parametrize("node", ["dgx-h100", "dgx-b200", "gb200-nvl72", "gb300-nvl72"])
 def test_large_ring_collectives_match_xlas_tables(node):
     """All-gather, reduce-scatter and all-to-all of 16 MB and more over 4 and 8 GPUs (the 8-GPU rows
     of 1-2 GiB set the bus fraction; the others are checks): median within 10%."""
