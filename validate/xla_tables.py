@@ -59,7 +59,10 @@ OP_OF_OPCODE = {"all-reduce": "all_reduce", "all-gather": "all_gather", "reduce-
 ELEMENT_BYTES = {"F32": 4, "BF16": 2, "F16": 2, "S8": 1, "U8": 1, "F64": 8}
 COLLECTIVE_COLUMNS = ("kind", "op", "bytes", "ranks", "ranks_per_node", "measured_s", "source", "label")
 _SECTION = re.compile(r'^\s*key:\s*"([^"]+)"', re.MULTILINE)
-_ENTRY = re.compile(r'instruction\s*\{(?P<body>.*?)network_throughput_bytes_per_sec:\s*(?P<tput>\d+)', re.DOTALL)
+# an entry's instruction up to its throughput; an entry without one (the file has one) is skipped, not
+# joined to the next entry's
+_ENTRY = re.compile(r'instruction\s*\{(?P<body>(?:(?!instruction\s*\{).)*?)network_throughput_bytes_per_sec:\s*(?P<tput>\d+)',
+                    re.DOTALL)
 
 
 def matmul_rows(text: str) -> dict[str, list[dict]]:
