@@ -136,3 +136,33 @@ def fixed_offset_fit(result) -> tuple[float, float, float]:
     offset = float(np.sum((measured - predicted) * w) / np.sum(w))
     e = np.abs((predicted + offset) / measured - 1)
     return offset, float(np.median(e)), float(np.quantile(e, 0.9))
+
+
+def bus_bandwidth(node: str, op: str, ranks, hw=None, min_bytes: float = 2 ** 30) -> float:
+    """Median bus bandwidth, B/s (nccl-tests' convention: all-reduce moves 2 (n - 1) / n of the
+    buffer, the others (n - 1) / n), of an OpenXLA collective file's ``op`` rows (label prefix, e.g.
+    "all-gather") of at least ``min_bytes`` over ``ranks`` GPUs: measured, or as ``hw`` prices them."""
+    import numpy as np
+
+    from simhw.validation import read_measurements
+    from simhw.validation.predict import predict_s
+
+    rows, _ = read_measurements(DATA / "published" / f"xla-collective-{node}.csv")
+    out = []
+    for m in rows:
+        s = m.op.shape
+        n = s["ranks"]
+        if m.label.startswith(op) and n in ranks and s["bytes"] >= min_bytes:
+            steps = 2 if op == "all-reduce" else 1
+            out.append(steps * (n - 1) / n * s["bytes"] / (predict_s(m, hw) if hw is not None else m.measured_s))
+    return float(np.median(out))
+
+
+def mesh_ratios(hw) -> tuple[list[float], list[float]]:
+    """(measured, priced) bus bandwidth of the MI300X platform's all-gathers of 256 MiB and more over
+    2, 4 and 8 GPUs, each over the 2-GPU one (validate/report.py's note on the mesh topology)."""
+    out = []
+    for spec in (None, hw):
+        bw = [bus_bandwidth("mi300x-8", "all-gather", (g,), spec, 2 ** 28) for g in (2, 4, 8)]
+        out.append([b / bw[0] for b in bw])
+    return out[0], out[1]

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from simhw.validation.stats import DURATION_BANDS_S, RowResult, duration_bands
     from agreement import agreement, agreement_table
     from facts import a100_notes
-    from own_runs import own_runs, own_runs_table, published_runs, published_table, xla_bands_table, fixed_offset_fit
+    from own_runs import own_runs, own_runs_table, published_runs, published_table, xla_bands_table, fixed_offset_fit, mesh_ratios
     from simhw.workload.graph import Collective
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -209,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     h100_dots = [result for name, _, _, result in published if name == "xla-gemm-h100-bf16.csv"]
     if xla_bands and h100_dots:
         offset, off_median, off_p90 = fixed_offset_fit(h100_dots[0])
-        xla_note = XLA_NOTE.format(offset_us=offset * 1e6, offset_median=off_median, offset_p90=off_p90)
+        measured, priced = mesh_ratios(load_hw("mi300x-8"))
+        xla_note = XLA_NOTE.format(offset_us=offset * 1e6, offset_median=off_median, offset_p90=off_p90,
+                                   mesh_measured=" : ".join(f"{r:.1f}" for r in measured[1:]),
+                                   mesh_priced=" : ".join(f"{r:.1f}" for r in priced[1:]))
     published_text = ("\n\nPublished kernel times of other GPUs, transcribed in validate/data/published/ "
                       "(its README names each source and what was fitted on it):\n\n"
                       + published_table(published)) if published else ""
@@ -274,7 +277,8 @@ XLA_NOTE = (
     "0.6-0.75 of the link, against the 0.94 a lone A100 pair reaches. The GB300 rack's table, priced "
     "with the constants measured on the GB200 rack's, comes out as close as that one (table above). The MI300X platform's Infinity "
     "Fabric is a mesh, not a switch: its collectives of 256 MiB and more over 2, 4 and 8 GPUs move "
-    "1 : 2.7 : 5.7 times the 2-GPU bus bandwidth, where g - 1 of the 7 links give 1 : 3 : 6.8 (nothing fitted; below "
+    "1 : {mesh_measured} times the 2-GPU bus bandwidth (all-gathers), where g - 1 of the 7 links give 1 : "
+    "{mesh_priced} (nothing fitted; below "
     "about 8 MB XLA on ROCm takes 170-250 us per executable).")
 
 

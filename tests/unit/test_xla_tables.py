@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "validate"))
 
 import xla_tables  # noqa: E402
+from own_runs import bus_bandwidth as _bus  # noqa: E402
 
 PUBLISHED = ROOT / "validate" / "data" / "published"
 
@@ -149,20 +150,6 @@ def test_large_ring_collectives_match_xlas_tables(node):
     e = _errors(f"xla-collective-{node}.csv", node, keep)
     assert len(e) > 40
     assert np.median(np.abs(e)) < 0.10
-
-
-def _bus(node: str, op: str, ranks, hw=None) -> float:
-    """Median bus bandwidth (nccl-tests' convention) of the table's ``op`` rows of 1 GiB and more
-    over ``ranks`` GPUs: measured, or as ``hw`` prices them."""
-    rows, _ = read_measurements(PUBLISHED / f"xla-collective-{node}.csv")
-    out = []
-    for m in rows:
-        s = m.op.shape
-        n = s["ranks"]
-        if m.label.startswith(op) and n in ranks and s["bytes"] >= 2 ** 30:
-            steps = 2 if op == "all-reduce" else 1
-            out.append(steps * (n - 1) / n * s["bytes"] / (predict_s(m, hw) if hw else m.measured_s))
-    return float(np.median(out))
 
 
 def test_two_gpu_all_gathers_move_less_bus_bandwidth_in_data_and_model():
