@@ -138,18 +138,22 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     share = max(1.0, min(float(per_sm), active / units))   # CTAs sharing one SM
     port = min(sm_port / share, l2_bw / active)             # one CTA's L2 -> SM bandwidth
     t_mma = work * 4.0 * rows * bkv * d * share / (p_cta * per_sm)
-    if d != _REF_HEAD_DIM and hw.clock_hz > 0 and not score_bytes:   # (a scoring kernel has no softmax)
-        # attention_compute_fraction is the kernel's rate at head_dim 128; of a block's time there,
-        # the softmax's exponentials (one per score, on the SM's special-function units) do not
-        # scale with head_dim while the two MMAs do (Shah et al. 2024 §3: H100 has 989 TFLOP/s of
-        # MMA but 3.9 TFLOP/s of exponentials)
+    exp_ref = eff.attention_exp_reference_per_clock or eff.attention_exp_per_clock
+    if ((d != _REF_HEAD_DIM or exp_ref != eff.attention_exp_per_clock) and hw.clock_hz > 0
+            and not score_bytes):   # (a scoring kernel has no softmax)
+        # attention_compute_fraction is the kernel's rate at head_dim 128 on a chip running exp_ref
+        # exponentials per clock and SM; of a block's time there, the softmax's exponentials (one
+        # per score, on the SM's special-function units) do not scale with head_dim while the two
+        # MMAs do (Shah et al. 2024 §3: H100 has 989 TFLOP/s of MMA but 3.9 TFLOP/s of
+        # exponentials), and they scale with the special-function units' rate where this chip's
+        # differs from exp_ref (Blackwell Ultra doubles it: hwspecs/gb300.yaml)
         t_ref = t_mma * _REF_HEAD_DIM / d
         # the MMA share of t_ref runs no faster than a GEMM's (compute_fraction of peak): where the
         # special-function units are slow beside the tensor cores (B200: 16 exponentials per clock
         # per SM for twice Hopper's MMA rate) the rest of t_ref is not all exponentials
         exp_cap = max(0.0, 1.0 - eff.attention_compute_fraction / max(eff.compute_fraction, 1e-9))
-        t_exp = min(work * rows * bkv * share / (eff.attention_exp_per_clock * hw.clock_hz), exp_cap * t_ref)
-        t_mma = (t_ref - t_exp) * d / _REF_HEAD_DIM + t_exp
+        t_exp_ref = min(work * rows * bkv * share / (exp_ref * hw.clock_hz), exp_cap * t_ref)
+        t_mma = (t_ref - t_exp_ref) * d / _REF_HEAD_DIM + t_exp_ref * exp_ref / eff.attention_exp_per_clock
     if op.phase is Phase.BWD:   # the backward kernel (2.5x the forward's FLOPs) runs its tiles at a lower rate
         t_mma /= eff.attention_backward_fraction
     if fa2 and eff.sm_shared_bytes_per_cycle > 0 and hw.clock_hz > 0:

@@ -199,6 +199,10 @@ class Efficiency:
     attention_split_tile_q: int = 64        # query rows per CTA of the split-KV kernel (FA2 flash_fwd_splitkv kBlockM)
     attention_ctas_per_sm: int = 2          # co-resident CTAs per SM (shared memory allows two)
     attention_exp_per_clock: float = 16.0   # exponentials per clock per SM (special-function units)
+    attention_exp_reference_per_clock: float = 16.0  # the exponential rate of the chip attention_compute_fraction
+                                            # was measured on (NVIDIA's sm80-sm100 SMs: 16); where
+                                            # attention_exp_per_clock differs, cost/attention.py scales the
+                                            # softmax's share of the kernel time; 0: this chip's own rate
     sm_shared_bytes_per_cycle: float = 0.0  # shared-memory bytes one SM reads per clock; FlashAttention-2's
                                             # warps each read the K/V tiles from it (roofline); 0: not modelled
     attention_warps: int = 4                # warps of a FlashAttention-2 forward CTA (split over its query rows)

@@ -63,17 +63,23 @@ def published_training_table(rows: list[tuple[dict, E2ERow]]) -> tuple[str, str]
     return "\n".join(lines), "\n".join(summaries)
 
 
+_LAYOUT = ("source", "model", "gpus", "micro_batch", "tp", "pp", "vp", "zero_stage", "offload_layers")
+
+
 def _speedups(rows: list[tuple[dict, E2ERow]]) -> list[str]:
-    """Throughput ratios of rows that differ only in their recipe, measured and simhw's."""
-    keyed: dict[tuple, dict[str, E2ERow]] = {}
-    for row, r in rows:
-        key = tuple(row[k] for k in ("source", "model", "system", "gpus", "micro_batch", "tp", "pp", "vp", "zero_stage"))
-        keyed.setdefault(key, {})[row["precision"]] = r
+    """Throughput ratios of rows that differ only in their recipe, or only in their system (the
+    same recipe and layout on two machines), measured and simhw's."""
     out = []
-    for key, by in keyed.items():
-        names = list(by)
-        for a, b in zip(names, names[1:]):
-            m = by[a].measured_s / by[b].measured_s
-            p = by[a].predicted_s / by[b].predicted_s
-            out.append(f"{key[1]} on {key[2]}, {b} over {a}: {m:.2f}x / {p:.2f}x")
+    for vary, fixed in (("precision", "system"), ("system", "precision")):
+        keyed: dict[tuple, dict[str, E2ERow]] = {}
+        for row, r in rows:
+            key = tuple(str(row.get(k, "")) for k in _LAYOUT) + (row[fixed],)
+            keyed.setdefault(key, {})[row[vary]] = r
+        for key, by in keyed.items():
+            names = list(by)
+            for a, b in zip(names, names[1:]):
+                m = by[a].measured_s / by[b].measured_s
+                p = by[a].predicted_s / by[b].predicted_s
+                where = f"on {key[-1]}" if vary == "precision" else f"in {key[-1]}"
+                out.append(f"{key[1]} {where}, {b} over {a}: {m:.2f}x / {p:.2f}x")
     return out

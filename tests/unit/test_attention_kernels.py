@@ -176,9 +176,32 @@ def test_head_dim_scales_the_mma_but_not_the_exponentials():
     rate = {d: _long_prefill(d).flops / attention_time_s(_long_prefill(d), h100)[0] for d in (64, 128, 256)}
     assert rate[64] / rate[128] == pytest.approx(0.76, abs=0.04)
     assert rate[256] / rate[128] == pytest.approx(1.16, abs=0.05)
-    fewer = dataclasses.replace(h100, efficiency=dataclasses.replace(h100.efficiency, attention_exp_per_clock=8.0))
-    assert attention_time_s(_long_prefill(128), fewer) == attention_time_s(_long_prefill(128), h100)
-    assert attention_time_s(_long_prefill(64), fewer)[0] > attention_time_s(_long_prefill(64), h100)[0]
+    # a chip whose fraction was measured at its own (halved) exponential rate keeps head_dim 128's time
+    own = dataclasses.replace(h100, efficiency=dataclasses.replace(
+        h100.efficiency, attention_exp_per_clock=8.0, attention_exp_reference_per_clock=8.0))
+    assert attention_time_s(_long_prefill(128), own) == attention_time_s(_long_prefill(128), h100)
+    assert attention_time_s(_long_prefill(64), own)[0] > attention_time_s(_long_prefill(64), h100)[0]
+
+
+def test_the_exponential_rate_is_a_what_if_at_every_head_dim():
+    """attention_compute_fraction describes a chip with attention_exp_reference_per_clock (16 on
+    NVIDIA's sm80-sm100 SMs); another exponential rate scales the softmax's share of the kernel
+    time, at head_dim 128 too, and no further than that share (1 - attention / GEMM fraction).
+    Blackwell Ultra (gb300.yaml: 32 per clock, the GB200's fraction) runs the forward faster."""
+    h100 = simhw.load_hw("h100")
+    eff = h100.efficiency
+    base = attention_time_s(_long_prefill(128), h100)[0]
+    share = 1.0 - eff.attention_compute_fraction / eff.compute_fraction
+    for rate in (8.0, 32.0, 1e9):
+        what_if = dataclasses.replace(h100, efficiency=dataclasses.replace(eff, attention_exp_per_clock=rate))
+        t = attention_time_s(_long_prefill(128), what_if)[0]
+        assert (t > base) if rate < 16 else (t < base)
+        assert t >= base * (1.0 - share) * 0.999
+    gb200, gb300 = simhw.load_hw("gb200"), simhw.load_hw("gb300")
+    assert gb300.efficiency.attention_exp_per_clock == 2 * gb300.efficiency.attention_exp_reference_per_clock
+    t200, t300 = (attention_time_s(_long_prefill(128), hw)[0] for hw in (gb200, gb300))
+    gb_share = 1.0 - gb200.efficiency.attention_compute_fraction / gb200.efficiency.compute_fraction
+    assert t200 * (1.0 - gb_share / 2) * 0.999 <= t300 < t200
 
 
 def test_dense_cache_decode_runs_at_least_two_ctas_per_sm():
