@@ -16,7 +16,8 @@ and reports
 
 Shapes are keyed by kind, op name, and shape values; 16-bit float types count as one (bf16 and fp16
 run the same tensor-core rate on every GPU here), and flags that describe the harness rather than
-the shape (a paged-cache write, a latency-bound load width, a collective's fabric scope) are
+the shape (a paged-cache write, a latency-bound load width, a collective's fabric scope, the bytes
+a harness loop touches between re-reads of a GEMM operand) are
 ignored, so a kernel timed on two harnesses still matches; collectives also match on ranks per node.
 """
 from __future__ import annotations
@@ -26,7 +27,8 @@ import statistics
 from dataclasses import dataclass
 from itertools import combinations
 
-_HARNESS_KEYS = frozenset({"kv_write", "load_bytes", "scope"})
+# a_reuse / b_reuse: how much a harness loop touches between re-reads of an operand (L2 residency)
+_HARNESS_KEYS = frozenset({"kv_write", "load_bytes", "scope", "a_reuse", "b_reuse"})
 _SIXTEEN_BIT = frozenset({"bf16", "fp16"})
 
 

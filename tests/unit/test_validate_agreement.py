@@ -61,3 +61,16 @@ def test_too_few_shared_shapes_give_no_row():
     predicted = {s: {m.line: 1e-4 for m in rs} for s, rs in rows.items()}
     assert agreement.agreement(rows, predicted) == []                 # min_shapes 10 by default
     assert agreement.agreement_table([]) == ""
+
+
+def test_harness_loop_reuse_does_not_split_a_gemm_shape():
+    """aiconfigurator's rows carry the bytes its loop touches between re-reads of an operand
+    (a_reuse_bytes, b_reuse_bytes: L2 residency); vidur's do not. The GEMM is the same shape."""
+    head = "kind,m,n,k,dtype,a_reuse_bytes,b_reuse_bytes,timing,measured_s\n"
+    a = head + "".join(f"gemm,{m},1024,1024,bf16,3e7,9e7,,1e-4\n" for m in (64, 128, 256))
+    b = head + "".join(f"gemm,{m},1024,1024,fp16,,,,1.2e-4\n" for m in (64, 128, 256))
+    rows = {"a": _rows(a, "a.csv"), "b": _rows(b, "b.csv")}
+    predicted = {s: {m.line: 1e-4 for m in rs} for s, rs in rows.items()}
+    items = agreement.agreement(rows, predicted, min_shapes=1)
+    assert [(g.kind, g.shapes) for g in items] == [("gemm", 3)]
+    assert items[0].disagreement_median == pytest.approx(0.2)
