@@ -252,3 +252,20 @@ def test_llmcompass_compiled_gelu_and_layernorm():
     assert norm.n == 26 and norm.median_ape <= 0.10 and norm.p90_ape <= 0.30
     large = [r for r in res.rows if r.kind == "elementwise" and r.measured_s > 3e-4]
     assert large and all(abs(r.error) < 0.15 for r in large)
+
+
+def test_the_two_gemm_sets_share_their_llama_shapes():
+    """validate/agreement.py compares aiconfigurator's and vidur's GEMMs on the shapes both timed (360):
+    harness columns such as aiconfigurator's loop reuse (a_reuse_bytes) must not split a shape's key,
+    or the comparison silently drops out of REPORT.md."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "validate"))
+    import agreement
+
+    keys = {}
+    for source in ("aiconfigurator", "vidur"):
+        df = convert(source, VALIDATION / source)
+        rows, _ = frame_to_measurements(df[df.kind == "gemm"])
+        keys[source] = {agreement._shape_key(m) for m in rows}
+    assert len(keys["aiconfigurator"] & keys["vidur"]) >= 300
