@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from agreement import agreement, agreement_table
     from facts import a100_notes
     from own_runs import own_runs, own_runs_table, published_runs, published_table, xla_bands_table, fixed_offset_fit, mesh_ratios
+    from xla_notes import note_figures
     from simhw.workload.graph import Collective
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         measured, priced = mesh_ratios(load_hw("mi300x-8"))
         xla_note = XLA_NOTE.format(offset_us=offset * 1e6, offset_median=off_median, offset_p90=off_p90,
                                    mesh_measured=" : ".join(f"{r:.1f}" for r in measured[1:]),
-                                   mesh_priced=" : ".join(f"{r:.1f}" for r in priced[1:]))
+                                   mesh_priced=" : ".join(f"{r:.1f}" for r in priced[1:]), **note_figures())
     published_text = ("\n\nPublished kernel times of other GPUs, transcribed in validate/data/published/ "
                       "(its README names each source and what was fitted on it):\n\n"
                       + published_table(published)) if published else ""
@@ -261,20 +262,23 @@ XLA_NOTE = (
     "- GEMMs: XLA's kernels carry more fixed time than cuBLAS in a CUDA graph. On the H100, adding "
     "{offset_us:.1f} us to every prediction leaves {offset_median:.1%} median, {offset_p90:.1%} p90 on its "
     "bf16 rows (a least-squares offset, validate/own_runs.py fixed_offset_fit, as a diagnostic only; "
-    "nothing is fitted). The large B200 bf16 GEMMs sit at simhw's power-limited (burst) "
-    "rate, not its full-clock rate (the rows carry power=full, which the H100's match): either the B200's "
-    "limiter acts within a 100-us kernel or its tensor pipes reach less than the 0.95 assumed (UNVERIFIED "
-    "either way). The TF32 rows are erratic in shape, XLA's kernel choice (on the H100, 1024 x 256 x 4096 "
-    "runs at 162 TFLOP/s and 1024 x 512 x 4096 at 122); at the largest shapes they reach bf16's fraction "
-    "of peak (0.81).\n"
+    "nothing is fitted). The B200 bf16 dots measured at 50 us or more come out {b200_full:+.1%} at the "
+    "median as priced (power=full, which the H100's rows match) and {b200_burst:+.1%} priced as bursts at the "
+    "power limit: either the B200's limiter acts within a 100-us kernel or its tensor pipes reach less than "
+    "the {b200_compute_fraction:.2f} assumed (UNVERIFIED either way). The TF32 rows are erratic in shape, XLA's "
+    "kernel choice (on the H100, 1024 x 256 x 4096 runs at 162 TFLOP/s and 1024 x 512 x 4096 at 122); at the "
+    "largest shapes they reach bf16's fraction of peak (0.81).\n"
     "- Collectives: each time is XLA's whole executable, GPU events around it, so messages below about "
     "1 MB measure XLA's launch and the ranks' skew (12-200 us for a few KB), not NCCL's latency. From "
-    "16 MB up the 2-8 GPU all-gathers, reduce-scatters and all-to-alls are within about 10% except at "
-    "2 GPUs on some ops; all-reduces are slower than simhw's (the B200's at the ring's bus bandwidth, "
-    "with no NVLink SHARP gain there, where the GB200 rack's run at 1.3x its all-gathers' bus bandwidth); "
-    "the rack's all-to-alls of a few KB take 12 us at 8-18 GPUs and 55-115 us at 64-72, where simhw "
-    "prices n - 1 dependent steps; the collective-permutes (send_recv rows, 4-8 pairs at once) reach "
-    "0.6-0.75 of the link, against the 0.94 a lone A100 pair reaches. The GB300 rack's table, priced "
+    "16 MiB up the all-gathers, reduce-scatters and all-to-alls over 4-8 GPUs are off by {others_h100:.1%} "
+    "(H100) and {others_b200:.1%} (B200) at the median; at 2 GPUs they come out {others2_h100:+.1%} and "
+    "{others2_b200:+.1%}. The all-reduces come out {allreduce_h100:+.1%} and {allreduce_b200:+.1%}: at 8 GPUs "
+    "XLA's reach {ar_ag_h100:.2f}x (H100) and {ar_ag_b200:.2f}x (B200) their all-gathers' bus bandwidth, less "
+    "than the NVLink SHARP gain simhw prices (collective_nvls_fraction), where the GB200 rack's reach "
+    "{nvls_gain:.2f}x (4-72 GPUs, 1 GiB and more). The rack's all-to-alls of a few KB take 12 us at 8-18 GPUs "
+    "and 55-115 us at 64-72, where simhw prices n - 1 dependent steps; the collective-permutes (send_recv "
+    "rows, 4-8 pairs at once) of 1-2 GiB move {permute_lo:.2f}-{permute_hi:.2f} of one NVLink direction, "
+    "against the {p2p_fraction:.2f} a lone A100 pair reaches. The GB300 rack's table, priced "
     "with the constants measured on the GB200 rack's, comes out as close as that one (table above). The MI300X platform's Infinity "
     "Fabric is a mesh, not a switch: its collectives of 256 MiB and more over 2, 4 and 8 GPUs move "
     "1 : {mesh_measured} times the 2-GPU bus bandwidth (all-gathers), where g - 1 of the 7 links give 1 : "

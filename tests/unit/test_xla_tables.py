@@ -213,3 +213,29 @@ def test_mi300x_mesh_collectives_match_without_a_fit():
     switch = dataclasses.replace(hw, intra_link=dataclasses.replace(hw.intra_link, topology=LinkTopology.SWITCH))
     pairs = [m for m in big if m.op.shape["ranks"] == 2]
     assert np.median([m.measured_s / predict_s(m, switch) for m in pairs]) > 4
+
+
+def test_the_reports_xla_note_computes_its_figures():
+    """validate/xla_notes.py: the figures validate/report.py's OpenXLA note states, computed from the
+    committed files and specs (no figure typed by hand that a model change would leave stale)."""
+    import report
+    import xla_notes
+
+    figs = xla_notes.note_figures()
+    # the permutes' share of one NVLink direction at 1-2 GiB, worked out here from the files
+    shares = []
+    for node in ("dgx-h100", "dgx-b200"):
+        link = next(lk for lk in simhw.load_hw(node).device.links if lk.kind.value == "nvlink")
+        rows, _ = read_measurements(PUBLISHED / f"xla-collective-{node}.csv")
+        shares += [m.op.shape["bytes"] / m.measured_s / link.bandwidth_bytes_per_s for m in rows
+                   if m.label.startswith("collective-permute") and m.op.shape["bytes"] >= 2 ** 30]
+    assert (figs["permute_lo"], figs["permute_hi"]) == (min(shares), max(shares))
+    assert 0.5 < figs["permute_lo"] < figs["permute_hi"] < figs["p2p_fraction"]
+    # a burst at the power limit runs slower than full clock, so its error is the less negative one
+    assert figs["b200_full"] < figs["b200_burst"]
+    assert figs["b200_compute_fraction"] == simhw.load_hw("b200").efficiency.compute_fraction
+    # XLA's B200 all-reduces reach their all-gathers' bus bandwidth; the GB200 rack's NVLink SHARP more
+    assert figs["ar_ag_b200"] < 1.1 < figs["nvls_gain"]
+    text = report.XLA_NOTE.format(offset_us=1.0, offset_median=0.1, offset_p90=0.2, mesh_measured="2 : 4",
+                                  mesh_priced="2 : 4", **figs)
+    assert "{" not in text and f"{figs['permute_lo']:.2f}-{figs['permute_hi']:.2f}" in text

@@ -1,0 +1,95 @@
+"""The figures of validate/REPORT.md's note on OpenXLA's measured tables, computed from the
+committed files (validate/data/published/xla-*.csv, validate/xla_tables.py names their source) and
+the specs, so the note states no figure by hand that a change to the model or a spec would leave
+stale.
+
+    note_figures() -> dict   # keyword arguments of validate/report.py's XLA_NOTE
+
+Errors are fractions, predicted / measured - 1 (+ = simhw slower), as everywhere in the report.
+"""
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from pathlib import Path
+
+PUBLISHED = Path(__file__).resolve().parent / "data" / "published"
+LARGE_DOT_S = 50e-6           # "large" dots: measured at 50 us or more (the bands table's upper bands)
+LARGE_MESSAGE_B = 2 ** 24     # collectives from 16 MiB: past the launch and skew that dominate small ones
+PERMUTE_MESSAGE_B = 2 ** 30   # collective-permutes of 1-2 GiB: the link's sustained rate
+
+
+def _rows(name: str):
+    from simhw.validation import read_measurements
+
+    rows, _ = read_measurements(PUBLISHED / name)
+    return rows
+
+
+def dot_bias(name: str, spec: str, min_s: float = LARGE_DOT_S) -> tuple[float, float]:
+    """(median signed error as the rows are priced (power=full), the same priced as a burst at the
+    power limit) of a dot file's rows measured at ``min_s`` or more on ``spec``."""
+    from simhw.cost.power import PowerState
+    from simhw.spec.load import load_hw
+    from simhw.validation.predict import predict_s
+
+    hw = load_hw(spec)
+    rows = [m for m in _rows(name) if m.measured_s >= min_s]
+    out = []
+    for power in (None, PowerState.BURST):
+        priced = [dataclasses.replace(m, power=power) if power else m for m in rows]
+        out.append(statistics.median(predict_s(m, hw) / m.measured_s - 1 for m in priced))
+    return out[0], out[1]
+
+
+def collective_errors(node: str, min_bytes: float = LARGE_MESSAGE_B) -> dict[str, tuple[float, float]]:
+    """{group: (median |error|, median signed error)} of an OpenXLA collective file's rows of at
+    least ``min_bytes`` on the ``node`` spec. Groups: "others" (all-gathers, reduce-scatters and
+    all-to-alls over 4-8 GPUs), "others at 2" (the same at 2 GPUs) and "all-reduce" (2-8 GPUs)."""
+    from simhw.spec.load import load_hw
+    from simhw.validation.predict import predict_s
+
+    hw = load_hw(node)
+    groups: dict[str, list[float]] = {}
+    for m in _rows(f"xla-collective-{node}.csv"):
+        op = m.label.split()[0]
+        if m.op.shape["bytes"] < min_bytes or op == "collective-permute":
+            continue
+        key = "all-reduce" if op == "all-reduce" else ("others at 2" if m.op.shape["ranks"] == 2 else "others")
+        groups.setdefault(key, []).append(predict_s(m, hw) / m.measured_s - 1)
+    return {k: (statistics.median(abs(e) for e in v), statistics.median(v)) for k, v in groups.items()}
+
+
+def permute_link_fraction(node: str, min_bytes: float = PERMUTE_MESSAGE_B) -> tuple[float, float]:
+    """(lowest, highest) share of one NVLink direction that an OpenXLA collective-permute (4-8 pairs
+    at once) of at least ``min_bytes`` moves: its bytes / measured time / the spec's NVLink rate."""
+    from simhw.spec.load import load_hw
+
+    link = next(lk for lk in load_hw(node).device.links if lk.kind.value == "nvlink")
+    shares = [m.op.shape["bytes"] / m.measured_s / link.bandwidth_bytes_per_s for m in _rows(f"xla-collective-{node}.csv")
+              if m.label.startswith("collective-permute") and m.op.shape["bytes"] >= min_bytes]
+    return min(shares), max(shares)
+
+
+def note_figures() -> dict:
+    """Keyword arguments of validate/report.py's XLA_NOTE (besides the H100 offset fit and the mesh
+    ratios, which validate/own_runs.py computes)."""
+    from simhw.spec.load import load_hw
+    from own_runs import bus_bandwidth
+
+    b200_full, b200_burst = dot_bias("xla-gemm-b200-bf16.csv", "b200")
+    h100, b200 = collective_errors("dgx-h100"), collective_errors("dgx-b200")
+    lo = min(permute_link_fraction(n)[0] for n in ("dgx-h100", "dgx-b200"))
+    hi = max(permute_link_fraction(n)[1] for n in ("dgx-h100", "dgx-b200"))
+    racks = tuple(range(4, 73))
+    ar_ag = {n: bus_bandwidth(n, "all-reduce", (8,)) / bus_bandwidth(n, "all-gather", (8,)) for n in ("dgx-h100", "dgx-b200")}
+    return dict(
+        b200_full=b200_full, b200_burst=b200_burst,
+        b200_compute_fraction=load_hw("b200").efficiency.compute_fraction,
+        others_h100=h100["others"][0], others_b200=b200["others"][0],
+        others2_h100=h100["others at 2"][1], others2_b200=b200["others at 2"][1],
+        allreduce_h100=h100["all-reduce"][1], allreduce_b200=b200["all-reduce"][1],
+        ar_ag_h100=ar_ag["dgx-h100"], ar_ag_b200=ar_ag["dgx-b200"],
+        nvls_gain=bus_bandwidth("gb200-nvl72", "all-reduce", racks) / bus_bandwidth("gb200-nvl72", "all-gather", racks),
+        permute_lo=lo, permute_hi=hi,
+        p2p_fraction=load_hw("a100").efficiency.collective_p2p_fraction)
