@@ -83,7 +83,10 @@ def note_figures() -> dict:
     hi = max(permute_link_fraction(n)[1] for n in ("dgx-h100", "dgx-b200"))
     racks = tuple(range(4, 73))
     ar_ag = {n: bus_bandwidth(n, "all-reduce", (8,)) / bus_bandwidth(n, "all-gather", (8,)) for n in ("dgx-h100", "dgx-b200")}
+    two = [bus_bandwidth(n, op, (2,)) / bus_bandwidth(n, op, (8,)) for n in ("dgx-h100", "dgx-b200")
+           for op in ("all-gather", "reduce-scatter", "all-to-all")]
     return dict(
+        two_lo=min(two), two_hi=max(two),
         b200_full=b200_full, b200_burst=b200_burst,
         b200_compute_fraction=load_hw("b200").efficiency.compute_fraction,
         others_h100=h100["others"][0], others_b200=b200["others"][0],
