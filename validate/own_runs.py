@@ -89,7 +89,9 @@ PUBLISHED = {"flashinfer-gdn-b200.csv": ("b200", "flashinfer's Gated DeltaNet pr
                                                 "through XLA, 4-72 GPUs, 288 B-32 GiB); unfitted: the spec carries "
                                                 "the GB200 rack's measured constants"),
              "xla-collective-mi300x-8.csv": ("mi300x-8", "OpenXLA's MI300X collective table (RCCL through XLA, 2-8 "
-                                             "GPUs of the Infinity Fabric mesh, 128 B-1 GiB); unfitted")}
+                                             "GPUs of the Infinity Fabric mesh, 128 B-1 GiB); unfitted"),
+             "vidur-h100-sample.csv": ("h100", "vidur's H100 per-op profile (Llama-2-7B and 70B, TP 1-8, 1-4096 tokens; "
+                                       "90 of its points, spread over both files); unfitted")}
 
 
 def published_runs(data: Path = DATA) -> list[tuple[str, str, str, object]]:

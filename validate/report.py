@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from agreement import agreement, agreement_table
     from facts import a100_notes
     from own_runs import own_runs, own_runs_table, published_runs, published_table, xla_bands_table, fixed_offset_fit, mesh_ratios
-    from xla_notes import note_figures
+    from published_notes import note_figures, vidur_h100_note
     from simhw.workload.graph import Collective
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -240,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         *(["## Agreement between the sets", "", agree_text.strip(), ""] if agree_text else []),
         *(["## simhw's own CUDA runs", "", own_full, ""] if own_full else []),
         *(["## Published kernel times", "", published_text.strip(), ""] if published_text else []),
+        *([vidur_h100_note(), ""] if any(name == "vidur-h100-sample.csv" for name, *_ in published) else []),
         *(["### OpenXLA's tables by measured time", "", xla_note, "", xla_bands, ""] if xla_bands and h100_dots else []),
         "## Per data set", "", "\n\n".join(sections), "", e2e_section, "",
         notes,

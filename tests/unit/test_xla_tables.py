@@ -216,12 +216,12 @@ def test_mi300x_mesh_collectives_match_without_a_fit():
 
 
 def test_the_reports_xla_note_computes_its_figures():
-    """validate/xla_notes.py: the figures validate/report.py's OpenXLA note states, computed from the
+    """validate/published_notes.py: the figures validate/report.py's OpenXLA note states, computed from the
     committed files and specs (no figure typed by hand that a model change would leave stale)."""
     import report
-    import xla_notes
+    import published_notes
 
-    figs = xla_notes.note_figures()
+    figs = published_notes.note_figures()
     # the permutes' share of one NVLink direction at 1-2 GiB, worked out here from the files
     shares = []
     for node in ("dgx-h100", "dgx-b200"):

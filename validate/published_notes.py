@@ -1,9 +1,9 @@
-"""The figures of validate/REPORT.md's note on OpenXLA's measured tables, computed from the
-committed files (validate/data/published/xla-*.csv, validate/xla_tables.py names their source) and
-the specs, so the note states no figure by hand that a change to the model or a spec would leave
-stale.
+"""The figures of validate/REPORT.md's notes on the published tables, computed from the committed
+files (validate/data/published/, its README names each source) and the specs, so the notes state
+no figure by hand that a change to the model or a spec would leave stale.
 
-    note_figures() -> dict   # keyword arguments of validate/report.py's XLA_NOTE
+    note_figures() -> dict     # keyword arguments of validate/report.py's XLA_NOTE (OpenXLA's tables)
+    vidur_h100_note() -> str   # what vidur's H100 sample shows (vidur-h100-sample.csv)
 
 Errors are fractions, predicted / measured - 1 (+ = simhw slower), as everywhere in the report.
 """
@@ -96,3 +96,53 @@ def note_figures() -> dict:
         nvls_gain=bus_bandwidth("gb200-nvl72", "all-reduce", racks) / bus_bandwidth("gb200-nvl72", "all-gather", racks),
         permute_lo=lo, permute_hi=hi,
         p2p_fraction=load_hw("a100").efficiency.collective_p2p_fraction)
+
+
+def _errors(rows, hw, select) -> list[float]:
+    from simhw.validation.predict import predict_s
+
+    return [predict_s(m, hw) / m.measured_s - 1 for m in rows if select(m)]
+
+
+def _op(m) -> str:
+    return m.label.split()[2]          # "Llama-2-7b-hf tp1 attn_rope tokens=4096" (simhw.validation.sources)
+
+
+def vidur_h100_note(name: str = "vidur-h100-sample.csv") -> str:
+    """A paragraph on vidur's H100 sample: its GEMMs priced with and without the stream-K scheduler
+    (the h100 spec's gemm_stream_k, which modern cuBLAS runs), and the op kinds whose error is the
+    same on vidur's A100 rows (the row-wise kernels' latency model, cost/latency.py)."""
+    from simhw.calibrate import with_efficiency
+    from simhw.spec.load import load_hw
+
+    rows = _rows(name)
+    hw = load_hw("h100")
+    flat = with_efficiency(hw, gemm_stream_k=False)
+
+    def stats(errs):
+        from simhw.validation.stats import percentile
+
+        a = [abs(e) for e in errs]
+        return percentile(a, 50), percentile(a, 90), statistics.median(errs)
+
+    def share(m_, n_, k_):   # a GEMM's measured fraction of the fp16 peak
+        m = next(r for r in rows if r.kind == "gemm" and (r.op.shape["m"], r.op.shape["n"], r.op.shape["k"]) == (m_, n_, k_))
+        return m.op.flops / m.measured_s / hw.peak(m.op.dtype)
+
+    eff = hw.efficiency
+    waves = lambda m_, n_: -(-m_ // eff.gemm_tile_m) * -(-n_ // eff.gemm_tile_n) / hw.compute_units   # noqa: E731
+    tile = f"{eff.gemm_tile_m} x {eff.gemm_tile_n}"
+
+    gemm = lambda m: m.kind == "gemm"   # noqa: E731
+    on, off = stats(_errors(rows, hw, gemm)), stats(_errors(rows, flat, gemm))
+    rope = statistics.median(_errors(rows, hw, lambda m: _op(m) == "attn_rope"))
+    return (
+        f"vidur's H100 sample (vidur-h100-sample.csv, 2024 software, nothing fitted): its GEMMs come out {on[0]:.1%} "
+        f"median, {on[1]:.1%} p90, bias {on[2]:+.1%} with the h100 spec's stream-K scheduler (gemm_stream_k, which "
+        f"the cuBLAS of simhw's own 2026 H100 runs uses), and {off[0]:.1%} / {off[1]:.1%}, bias {off[2]:+.1%} without "
+        "it: that year's cuBLAS shows the wave quantisation stream-K removes (640 x 8192 x 4096, "
+        f"{waves(640, 8192):.1f} waves of {tile} tiles, runs at {share(640, 8192, 4096):.2f} of peak, "
+        f"1024 x 8192 x 4096, {waves(1024, 8192):.1f} waves, at "
+        f"{share(1024, 8192, 4096):.2f}). The spec keeps stream-K, which its own runs measured; a user pricing older "
+        f"software sets it false. vidur's RoPE kernel (sarathi-serve's) comes out {rope:+.1%} at the median: the "
+        "latency-bound model (cost/latency.py) is too fast for it.")
