@@ -135,7 +135,8 @@ def vidur_h100_note(name: str = "vidur-h100-sample.csv") -> str:
 
     gemm = lambda m: m.kind == "gemm"   # noqa: E731
     on, off = stats(_errors(rows, hw, gemm)), stats(_errors(rows, flat, gemm))
-    rope = statistics.median(_errors(rows, hw, lambda m: _op(m) == "attn_rope"))
+    rope, norm, act = (statistics.median(_errors(rows, hw, lambda m, o=o: _op(m) == o))
+                       for o in ("attn_rope", "input_layernorm", "mlp_act"))
     return (
         f"vidur's H100 sample (vidur-h100-sample.csv, 2024 software, nothing fitted): its GEMMs come out {on[0]:.1%} "
         f"median, {on[1]:.1%} p90, bias {on[2]:+.1%} with the h100 spec's stream-K scheduler (gemm_stream_k, which "
@@ -144,5 +145,6 @@ def vidur_h100_note(name: str = "vidur-h100-sample.csv") -> str:
         f"{waves(640, 8192):.1f} waves of {tile} tiles, runs at {share(640, 8192, 4096):.2f} of peak, "
         f"1024 x 8192 x 4096, {waves(1024, 8192):.1f} waves, at "
         f"{share(1024, 8192, 4096):.2f}). The spec keeps stream-K, which its own runs measured; a user pricing older "
-        f"software sets it false. vidur's RoPE kernel (sarathi-serve's) comes out {rope:+.1%} at the median: the "
-        "latency-bound model (cost/latency.py) is too fast for it.")
+        f"software sets it false. sarathi-serve's row kernels, one scalar load in flight per thread, come out "
+        f"{rope:+.1%} (RoPE), {norm:+.1%} (RMSNorm) and {act:+.1%} (SiLU-and-mul) at the median: how many loads a "
+        "thread keeps in flight differs per kernel, which cost/latency.py does not model.")

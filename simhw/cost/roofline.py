@@ -17,7 +17,8 @@
 - PyTorch's softmax and norm kernels with a known row width (shape ``row``, ``row_op``): the
   kernel the width dispatches to, its occupancy and its blocks' load chains (cost/rowwise.py);
 - elementwise, other norms and others: ``max(FLOPs / peak, bytes / achievable bandwidth)``, the
-  bandwidth derated for small transfers (bandwidth_ramp_bytes) or latency-bound (cost/latency.py);
+  bandwidth derated for small transfers (bandwidth_ramp_bytes), plus the queued round trips of
+  kernels that keep one scalar load in flight per thread (cost/latency.py);
 - collectives: NCCL's algorithms and protocols in comm.py.
 Every constant lives in the spec's ``efficiency:`` block (spec/model.py: Efficiency). More peak
 or more bandwidth never makes an op slower (each path is a minimum over configurations of
@@ -314,8 +315,8 @@ def op_cost(op: Op, hw: DeviceSpec, comm_time=None) -> OpCost:
         compute = op.flops / (hw.peak(DType.FP32) * eff.compute_fraction) if op.flops else 0.0
         fresh = fresh_l2_bytes(op, hw)
         memory = memory_time_s(op.bytes - fresh, hw, eff.elementwise_memory_fraction)
-        if op.shape and op.shape.get("load_bytes"):     # scalar loads: latency-bound (cost/latency.py)
-            memory = max(memory, load_latency_time_s(op, hw, op.shape["load_bytes"]))
+        if op.shape and op.shape.get("load_bytes"):     # scalar loads: their round trips queue (cost/latency.py)
+            memory += load_latency_time_s(op, hw, op.shape["load_bytes"])
     else:
         compute = op.flops / (hw.peak(op.dtype) * eff.compute_fraction) if op.flops else 0.0
         memory = memory_time_s(op.bytes, hw, eff.memory_fraction)
