@@ -25,11 +25,11 @@ pytestmark = pytest.mark.skipif(not VALIDATION.is_dir(), reason="../shared/valid
 
 # (source, kind): (max median APE, max p90 APE, max |bias|)
 BANDS = {
-    ("aiconfigurator", "gemm"): (0.06, 0.19, 0.03),      # strided rows today: 5.5% / 18.2%
+    ("aiconfigurator", "gemm"): (0.06, 0.19, 0.03),      # strided rows today: 5.0% / 17.9%
     ("vidur", "gemm"): (0.06, 0.15, 0.03),
     ("aiconfigurator", "attention"): (0.08, 0.20, 0.05),
     ("aiconfigurator", "collective"): (0.10, 0.25, 0.05),
-    ("vidur", "norm"): (0.14, 0.38, 0.12),          # sarathi's scalar-load RMSNorm (cost/latency.py)
+    ("vidur", "norm"): (0.12, 0.30, 0.08),          # sarathi's scalar-load RMSNorm (cost/latency.py): 9.5% / 25.1% today
     # sarathi's 2024 paged kernels; its prefill appends the chunk's K/V per CTA (rows kv_append=true)
     ("vidur", "attention"): (0.08, 0.20, 0.05),
 }
