@@ -110,20 +110,18 @@ def _op(m) -> str:
 
 def vidur_h100_note(name: str = "vidur-h100-sample.csv") -> str:
     """A paragraph on vidur's H100 sample: its GEMMs priced with and without the stream-K scheduler
-    (the h100 spec's gemm_stream_k, which modern cuBLAS runs), and the op kinds whose error is the
-    same on vidur's A100 rows (the row-wise kernels' latency model, cost/latency.py)."""
+    (the h100 spec's gemm_stream_k, which modern cuBLAS runs), and the median error of its
+    latency-bound row kernels (cost/latency.py)."""
     from simhw.calibrate import with_efficiency
     from simhw.spec.load import load_hw
+    from simhw.validation import evaluate
 
     rows = _rows(name)
     hw = load_hw("h100")
-    flat = with_efficiency(hw, gemm_stream_k=False)
 
-    def stats(errs):
-        from simhw.validation.stats import percentile
-
-        a = [abs(e) for e in errs]
-        return percentile(a, 50), percentile(a, 90), statistics.median(errs)
+    def stats(spec):
+        st = evaluate([m for m in rows if m.kind == "gemm"], spec, name).kinds["gemm"]
+        return st.median_ape, st.p90_ape, st.bias
 
     def share(m_, n_, k_):   # a GEMM's measured fraction of the fp16 peak
         m = next(r for r in rows if r.kind == "gemm" and (r.op.shape["m"], r.op.shape["n"], r.op.shape["k"]) == (m_, n_, k_))
@@ -133,8 +131,7 @@ def vidur_h100_note(name: str = "vidur-h100-sample.csv") -> str:
     waves = lambda m_, n_: -(-m_ // eff.gemm_tile_m) * -(-n_ // eff.gemm_tile_n) / hw.compute_units   # noqa: E731
     tile = f"{eff.gemm_tile_m} x {eff.gemm_tile_n}"
 
-    gemm = lambda m: m.kind == "gemm"   # noqa: E731
-    on, off = stats(_errors(rows, hw, gemm)), stats(_errors(rows, flat, gemm))
+    on, off = stats(hw), stats(with_efficiency(hw, gemm_stream_k=False))
     rope, norm, act = (statistics.median(_errors(rows, hw, lambda m, o=o: _op(m) == o))
                        for o in ("attn_rope", "input_layernorm", "mlp_act"))
     return (
