@@ -91,7 +91,9 @@ PUBLISHED = {"flashinfer-gdn-b200.csv": ("b200", "flashinfer's Gated DeltaNet pr
              "xla-collective-mi300x-8.csv": ("mi300x-8", "OpenXLA's MI300X collective table (RCCL through XLA, 2-8 "
                                              "GPUs of the Infinity Fabric mesh, 128 B-1 GiB); unfitted"),
              "vidur-h100-sample.csv": ("h100", "vidur's H100 per-op profile (Llama-2-7B and 70B, TP 1-8, 1-4096 tokens; "
-                                       "90 of its points, spread over both files); unfitted")}
+                                       "90 of its points, spread over both files); unfitted"),
+             "vidur-h100-nccl-sample.csv": ("dgx-h100", "vidur's DGX H100 NCCL profile (all-reduce over 2-8 GPUs, "
+                                            "send/recv inside and across nodes, 2 KiB-64 MiB); unfitted")}
 
 
 def published_runs(data: Path = DATA) -> list[tuple[str, str, str, object]]:

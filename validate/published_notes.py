@@ -4,6 +4,7 @@ no figure by hand that a change to the model or a spec would leave stale.
 
     note_figures() -> dict     # keyword arguments of validate/report.py's XLA_NOTE (OpenXLA's tables)
     vidur_h100_note() -> str   # what vidur's H100 sample shows (vidur-h100-sample.csv)
+    vidur_h100_nccl_note() -> str   # what vidur's H100 NCCL sample shows (vidur-h100-nccl-sample.csv)
 
 Errors are fractions, predicted / measured - 1 (+ = simhw slower), as everywhere in the report.
 """
@@ -145,3 +146,39 @@ def vidur_h100_note(name: str = "vidur-h100-sample.csv") -> str:
         f"software sets it false. sarathi-serve's row kernels, one scalar load in flight per thread, come out "
         f"{rope:+.1%} (RoPE), {norm:+.1%} (RMSNorm) and {act:+.1%} (SiLU-and-mul) at the median: how many loads a "
         "thread keeps in flight differs per kernel, which cost/latency.py does not model.")
+
+
+def vidur_h100_nccl_note(name: str = "vidur-h100-nccl-sample.csv") -> str:
+    """A paragraph on vidur's H100 NCCL sample: its errors on the dgx-h100 spec with and without the
+    NVLink SHARP all-reduce (collective_nvls_fraction), and the measured bus bandwidth of its largest
+    all-reduces (64 MiB) against both pricings."""
+    from simhw.calibrate import with_efficiency
+    from simhw.spec.load import load_hw
+    from simhw.validation import evaluate
+    from simhw.validation.predict import predict_s
+
+    rows = _rows(name)
+    node = load_hw("dgx-h100")
+    ring = with_efficiency(node, collective_nvls_fraction=0.0)
+    on, off = (evaluate(rows, spec, name).kinds["collective"] for spec in (node, ring))
+    top = max(m.op.shape["bytes"] for m in rows)
+    nvlink = next(lk for lk in node.device.links if lk.kind.value == "nvlink")
+    ring_limit = nvlink.bandwidth_bytes_per_s * node.device.efficiency.collective_bus_fraction / 1e9
+
+    def bus(g, spec=None):   # median bus bandwidth, GB/s, of the g-GPU all-reduces of the largest size
+        sel = [m for m in rows if m.label.split()[1] == "all_reduce" and m.op.shape["ranks"] == g
+               and m.op.shape["bytes"] == top]
+        return statistics.median(2 * (g - 1) / g * m.op.shape["bytes"] / (predict_s(m, spec) if spec else m.measured_s)
+                                 for m in sel) / 1e9
+
+    return (
+        f"vidur's H100 NCCL sample (vidur-h100-nccl-sample.csv: all-reduces over 2, 4 and 8 GPUs of a DGX H100 and "
+        f"send/recv inside and across nodes, torch.distributed, up to {top / 2 ** 20:.0f} MiB; nothing fitted) comes out "
+        f"{on.median_ape:.1%} median, {on.p90_ape:.1%} p90 on dgx-h100, and {off.median_ape:.1%} / {off.p90_ape:.1%} "
+        "without the NVLink SHARP all-reduce (collective_nvls_fraction 0): at "
+        f"{top / 2 ** 20:.0f} MiB its 8-GPU all-reduces move {bus(8):.0f} GB/s of bus bandwidth and its 4-GPU ones "
+        f"{bus(4):.0f}, where the ring alone is priced at {bus(8, ring):.0f} and {bus(4, ring):.0f} and NVLink SHARP at "
+        f"{bus(8, node):.0f} and {bus(4, node):.0f}. The ring's own limit at the spec's bus fraction is {ring_limit:.0f} "
+        "GB/s, so these mid-size rows cannot tell a ring that fills its pipeline sooner than collective_ramp says from a "
+        "partial switch reduction; XLA's H100 all-reduces of 1 GiB and more (the note above) reach less than NVLink "
+        "SHARP's rate.")

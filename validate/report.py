@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from agreement import agreement, agreement_table
     from facts import a100_notes
     from own_runs import own_runs, own_runs_table, published_runs, published_table, xla_bands_table, fixed_offset_fit, mesh_ratios
-    from published_notes import note_figures, vidur_h100_note
+    from published_notes import note_figures, vidur_h100_nccl_note, vidur_h100_note
     from simhw.workload.graph import Collective
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         *(["## simhw's own CUDA runs", "", own_full, ""] if own_full else []),
         *(["## Published kernel times", "", published_text.strip(), ""] if published_text else []),
         *([vidur_h100_note(), ""] if any(name == "vidur-h100-sample.csv" for name, *_ in published) else []),
+        *([vidur_h100_nccl_note(), ""] if any(name == "vidur-h100-nccl-sample.csv" for name, *_ in published) else []),
         *(["### OpenXLA's tables by measured time", "", xla_note, "", xla_bands, ""] if xla_bands and h100_dots else []),
         "## Per data set", "", "\n\n".join(sections), "", e2e_section, "",
         notes,

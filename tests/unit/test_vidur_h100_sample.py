@@ -48,3 +48,20 @@ def test_the_report_note_computes_its_figures():
     rows, result = _result(simhw.load_hw("h100"))
     rope = statistics.median(r.error for r, m in zip(result.rows, rows) if "attn_rope" in m.label)
     assert f"{rope:+.1%}" in text and f"{result.kinds['gemm'].median_ape:.1%} median" in text
+
+
+def test_the_nccl_sample_prices_better_with_the_switch_reduction_than_without():
+    """vidur's DGX H100 NCCL rows (vidur-h100-nccl-sample.csv): the dgx-h100 spec's NVLink SHARP
+    all-reduce (collective_nvls_fraction) prices them closer than the ring alone, and the report's
+    note states the figures it computes."""
+    import published_notes
+
+    path = FILE.parent / "vidur-h100-nccl-sample.csv"
+    rows, bad = read_measurements(path)
+    assert not bad and len(rows) == 877
+    node = simhw.load_hw("dgx-h100")
+    on = evaluate(rows, node, str(path)).kinds["collective"]
+    off = evaluate(rows, with_efficiency(node, collective_nvls_fraction=0.0), str(path)).kinds["collective"]
+    assert on.median_ape < off.median_ape and on.p90_ape < off.p90_ape
+    assert on.median_ape < 0.12
+    assert f"{on.median_ape:.1%} median, {on.p90_ape:.1%} p90" in published_notes.vidur_h100_nccl_note()
