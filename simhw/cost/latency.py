@@ -25,8 +25,8 @@ parts' measured 351 ns (the earlier, unverified 600 ns had absorbed the queueing
 RMSNorm rows go from 10.8% / 34.3% (median / p90) to 10.2% / 25.6% and its SiLU-and-mul, RoPE and
 add rows from 15.1% / 36.6% to 15.8% / 34.9%. Unfitted, vidur's H100 sample
 (validate/data/published/vidur-h100-sample.csv, 351 ns measured) goes from 14.2% / 36.0% to
-12.9% / 33.0% overall, but not evenly: its RoPE rows from 36% fast to about 10% fast, its RMSNorm
-rows from 12% fast to 13% slow and its SiLU-and-mul rows of 1,024-4,096 tokens from 15% fast to
+12.9% / 33.0% overall, but not evenly (medians): its RoPE rows from 36% fast to 6% fast, its RMSNorm
+rows from 12% fast to 14% slow and its SiLU-and-mul rows of 1,024-4,096 tokens from 15% fast to
 43% slow (on the A100, 8% fast to 10% slow). How many loads one thread keeps in flight differs per
 kernel (SiLU-and-mul's gate and up loads are independent, RoPE also loads its cos / sin cache), and
 ``rounds`` counts one round trip per element read for all of them: not modelled per kernel.
