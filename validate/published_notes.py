@@ -11,6 +11,7 @@ Errors are fractions, predicted / measured - 1 (+ = simhw slower), as everywhere
 from __future__ import annotations
 
 import dataclasses
+import functools
 import statistics
 from pathlib import Path
 
@@ -20,11 +21,18 @@ LARGE_MESSAGE_B = 2 ** 24     # collectives from 16 MiB: past the launch and ske
 PERMUTE_MESSAGE_B = 2 ** 30   # collective-permutes of 1-2 GiB: the link's sustained rate
 
 
-def _rows(name: str):
+@functools.lru_cache(maxsize=None)
+def _rows(name: str) -> tuple:
+    """A committed file's measurement rows, read once per report run."""
     from simhw.validation import read_measurements
 
     rows, _ = read_measurements(PUBLISHED / name)
-    return rows
+    return tuple(rows)
+
+
+def _nvlink(spec):
+    """The NVLink of a node spec's device."""
+    return next(lk for lk in spec.device.links if lk.kind.value == "nvlink")
 
 
 def dot_bias(name: str, spec: str, min_s: float = LARGE_DOT_S) -> tuple[float, float]:
@@ -66,7 +74,7 @@ def permute_link_fraction(node: str, min_bytes: float = PERMUTE_MESSAGE_B) -> tu
     at once) of at least ``min_bytes`` moves: its bytes / measured time / the spec's NVLink rate."""
     from simhw.spec.load import load_hw
 
-    link = next(lk for lk in load_hw(node).device.links if lk.kind.value == "nvlink")
+    link = _nvlink(load_hw(node))
     shares = [m.op.shape["bytes"] / m.measured_s / link.bandwidth_bytes_per_s for m in _rows(f"xla-collective-{node}.csv")
               if m.label.startswith("collective-permute") and m.op.shape["bytes"] >= min_bytes]
     return min(shares), max(shares)
@@ -80,8 +88,8 @@ def note_figures() -> dict:
 
     b200_full, b200_burst = dot_bias("xla-gemm-b200-bf16.csv", "b200")
     h100, b200 = collective_errors("dgx-h100"), collective_errors("dgx-b200")
-    lo = min(permute_link_fraction(n)[0] for n in ("dgx-h100", "dgx-b200"))
-    hi = max(permute_link_fraction(n)[1] for n in ("dgx-h100", "dgx-b200"))
+    permutes = [permute_link_fraction(n) for n in ("dgx-h100", "dgx-b200")]
+    lo, hi = min(p[0] for p in permutes), max(p[1] for p in permutes)
     racks = tuple(range(4, 73))
     ar_ag = {n: bus_bandwidth(n, "all-reduce", (8,)) / bus_bandwidth(n, "all-gather", (8,)) for n in ("dgx-h100", "dgx-b200")}
     two = [bus_bandwidth(n, op, (2,)) / bus_bandwidth(n, op, (8,)) for n in ("dgx-h100", "dgx-b200")
@@ -162,8 +170,7 @@ def vidur_h100_nccl_note(name: str = "vidur-h100-nccl-sample.csv") -> str:
     ring = with_efficiency(node, collective_nvls_fraction=0.0)
     on, off = (evaluate(rows, spec, name).kinds["collective"] for spec in (node, ring))
     top = max(m.op.shape["bytes"] for m in rows)
-    nvlink = next(lk for lk in node.device.links if lk.kind.value == "nvlink")
-    ring_limit = nvlink.bandwidth_bytes_per_s * node.device.efficiency.collective_bus_fraction / 1e9
+    ring_limit = _nvlink(node).bandwidth_bytes_per_s * node.device.efficiency.collective_bus_fraction / 1e9
 
     def bus(g, spec=None):   # median bus bandwidth, GB/s, of the g-GPU all-reduces of the largest size
         sel = [m for m in rows if m.label.split()[1] == "all_reduce" and m.op.shape["ranks"] == g
