@@ -67,6 +67,11 @@ def test_smoke_run_on_the_cpu_writes_readable_rows_and_a_trace(root, tmp_path):
     assert ran[("softmax", "softmax")] == "aten::softmax" and ran[("norm", "layernorm")] == "aten::layer_norm"
     assert ran[("attention", "sdpa")].startswith("aten::scaled_dot_product_attention")
     assert all(r.held_s and r.held_s > r.measured_s for r in rows)      # the loop's launches, back to back
+    # floors.csv: each smallest GEMM and add timed per call (no profiled kernel durations on the host)
+    with (tmp_path / "floors.csv").open() as fh:
+        floors = list(csv.DictReader(fh))
+    assert {f["test"] for f in floors} == {"gemm", "add"} and all(float(f["graph_s"]) > 0 for f in floors)
+    assert all(f["profiler_s"] == "" for f in floors) and floors[0]["kernels"] == "aten::linear"
     # a CPU run is never taken for GPU measurements
     proc = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "x"), "--device", "cpu"],
                           capture_output=True, text=True)

@@ -12,8 +12,9 @@ skipped; never mix these rows with GPU measurements).
 
 Writes DIR/measurements.csv (simhw's measurement CSV, with a ``gpu`` column), DIR/env.json (GPU
 name, clocks, driver, torch/CUDA versions), DIR/microbench.csv (L2/HBM read bandwidth by working
-set, load latency; needs CuPy), DIR/power_samples.csv and power_phases.csv (board power at idle,
-in a long GEMM and an HBM stream) and DIR/train_step_trace.json. Then:
+set, load latency; needs CuPy), DIR/floors.csv (the smallest GEMMs' and adds' time per call in a
+CUDA graph against their kernels' profiled durations), DIR/power_samples.csv and power_phases.csv
+(board power at idle, in a long GEMM and an HBM stream) and DIR/train_step_trace.json. Then:
 
     simhw validate DIR/measurements.csv --hw <spec>
     simhw calibrate DIR/measurements.csv --hw <spec> -o my-gpu.yaml
@@ -26,7 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-PARTS = ("gemm", "attention", "elementwise", "copies", "rowwise", "reuse", "scan", "microbench", "power", "train")
+PARTS = ("gemm", "attention", "elementwise", "copies", "rowwise", "reuse", "scan", "floors", "microbench", "power",
+         "train")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     import common
     import copies
     import elementwise
+    import floors
     import gemm
     import microbench
     import gemm_reuse
@@ -111,6 +114,15 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:   # noqa: BLE001 - as microbench
             env["embedding"] = f"failed: {exc}"
             print(f"embedding failed: {exc}", flush=True)
+    if "floors" not in skip:
+        print("measuring the smallest kernels' floors ...", flush=True)
+        try:     # graph-replayed per call against the profiler's kernel durations (floors.py)
+            frows = floors.measure(args.dtype, gpu, device=dev, smoke=smoke)
+            common.write_rows(args.out / "floors.csv", frows, floors.COLUMNS)
+            env["floors"] = len(frows)
+        except Exception as exc:   # noqa: BLE001 - as microbench
+            env["floors"] = f"failed: {exc}"
+            print(f"floors failed: {exc}", flush=True)
     if "microbench" not in skip and dev == "cuda":
         print("memory microbenchmarks ...", flush=True)
         try:
