@@ -1,6 +1,10 @@
 """Memory-system microbenchmarks (CuPy raw kernels): read bandwidth over a working set of each size
 (L2-resident sets give the L2 bandwidth, large ones HBM's) and dependent-load latency (pointer
-chase over a random cycle of cache lines: L2-resident and HBM-sized).
+chase over a random cycle of cache lines: L2-resident and HBM-sized). A random cycle over 1 GiB
+also misses the address-translation caches on many hops; ``load_latency_paged`` walks the same
+1 GiB page by page (2 MiB pages in order, the lines of each page in random order), so each hop
+still misses the L2 but stays in the page of the hop before it: the round trip a streaming
+kernel's loads see (simhw/cost/latency.py), apart from the translation misses of a random walk.
 
 These give the spec's ``l2`` bandwidth and the memory latencies as measured facts of the chip, not
 fits to the operator rows. Writes ``microbench.csv`` (test, bytes, passes, time_s, value, unit).
@@ -12,7 +16,8 @@ import csv
 from pathlib import Path
 
 READ_SIZES = (1 << 22, 1 << 23, 1 << 24, 1 << 25, 3 << 24, 1 << 26, 1 << 27, 1 << 28, 1 << 30, 1 << 32)
-CHASE_SIZES = (1 << 20, 1 << 24, 1 << 30)
+CHASE_SIZES = (1 << 20, 1 << 24, 1 << 28, 1 << 30)
+PAGE_BYTES = 2 << 20         # the driver's large pages: a paged chase walks them in order
 THREADS, BLOCKS_PER_SM = 256, 8
 
 _SOURCE = r"""
@@ -90,20 +95,29 @@ def measure(out_dir: Path, quick: bool = False) -> list[dict]:
                          value=nbytes * passes / (ms / 1e3), unit="B/s"))
         del a
     rng = np.random.default_rng(0)
-    for nbytes in CHASE_SIZES:
+    l2_bytes = cp.cuda.Device().attributes["L2CacheSize"]
+    for test, nbytes in [("load_latency", n) for n in CHASE_SIZES] + [("load_latency_paged", CHASE_SIZES[-1])]:
         lines = nbytes // 128                               # one hop per 128-byte line
-        order = rng.permutation(lines).astype(np.uint64)
+        if test == "load_latency_paged":                    # pages in order, lines shuffled inside each
+            per_page = PAGE_BYTES // 128
+            order = (np.arange(lines) // per_page * per_page
+                     + rng.permuted(np.tile(np.arange(per_page), lines // per_page).reshape(-1, per_page), axis=1).ravel())
+            order = order.astype(np.uint64)
+        else:
+            order = rng.permutation(lines).astype(np.uint64)
         nxt = np.zeros(lines * 32, dtype=np.uint32)
         nxt[order * 32] = (np.roll(order, -1) * 32).astype(np.uint32)
         d = cp.asarray(nxt)
         res = cp.zeros(1, dtype=cp.uint32)
-        # every hop of the timed chase must be new to the L2 for an HBM-sized set: the chase walks
-        # the whole cycle (up to 2^21 hops); L2-sized sets are walked once first to warm the cache
-        steps = min(lines, 1 << 21) if nbytes > (1 << 28) else 20000
-        if nbytes <= (1 << 28):
+        # every hop of the timed chase must be new to the L2 for an HBM-sized set (four times the
+        # L2 or more): the chase walks the cycle (up to 2^21 hops); L2-sized sets are walked once
+        # first to warm the cache
+        hbm_sized = nbytes >= 4 * l2_bytes
+        steps = min(lines, 1 << 21) if hbm_sized else 20000
+        if not hbm_sized:
             chase((1,), (1,), (d, np.int32(lines), res))
         ms = _time_ms(cp, lambda: chase((1,), (1,), (d, np.int32(steps), res)), 1, windows=3)
-        rows.append(dict(test="load_latency", bytes=nbytes, passes=steps, time_s=ms / 1e3,
+        rows.append(dict(test=test, bytes=nbytes, passes=steps, time_s=ms / 1e3,
                          value=ms / 1e3 / steps, unit="s"))
         del d
     path = Path(out_dir) / "microbench.csv"
