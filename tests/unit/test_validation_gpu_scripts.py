@@ -136,3 +136,31 @@ def test_training_device_session_is_valid_bash_and_packs_every_part(root):
     assert 'tar czf "$out/train.tgz"' in text
     proc = subprocess.run(["bash", str(script)], capture_output=True, text=True)      # no OUT given
     assert proc.returncode != 0 and "usage" in proc.stderr
+
+
+def test_scalar_kernel_rows_sweep_the_first_wave_and_read_as_latency_bound_measurements(root, tmp_path):
+    """validate/gpu/scalar_kernels.py (CUDA only): its token sweep straddles the first wave of
+    1024-thread blocks (two per SM) and its rows parse as simhw measurements of latency-bound
+    kernels (load_bytes 2), which simhw prices by cost/latency.py."""
+    folder = root / "validate" / "gpu"
+    sys.path.insert(0, str(folder))
+    try:
+        common = importlib.import_module("common")
+        scalar = importlib.import_module("scalar_kernels")
+        assert scalar.token_counts(132) == (1, 16, 256, 264, 272, 1056, 4096)
+        assert scalar.measure(device="cpu") == []
+        rows = [scalar._row("norm", "scalar_rmsnorm", t, 8192, 1, 0.01, "test", 20) for t in (1, 264)]
+        rows.append(scalar._row("elementwise", "scalar_silu_and_mul", 272, 11008, 2, 0.03, "test", 20))
+        common.write_rows(tmp_path / "scalar_kernels.csv", rows, scalar.COLUMNS)
+    finally:
+        sys.path.remove(str(folder))
+        for name in ("common", "scalar_kernels"):
+            sys.modules.pop(name, None)
+    from simhw.spec.load import load_hw
+    from simhw.validation import evaluate, read_measurements
+
+    parsed, bad = read_measurements(tmp_path / "scalar_kernels.csv")
+    assert not bad and [r.kind for r in parsed] == ["norm", "norm", "elementwise"]
+    assert all(r.op.shape["load_bytes"] == 2 for r in parsed)
+    result = evaluate(parsed, load_hw("h100"), "scalar_kernels.csv", [])
+    assert result.rows[1].predicted_s > result.rows[0].predicted_s > 0

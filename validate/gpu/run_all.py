@@ -13,8 +13,10 @@ skipped; never mix these rows with GPU measurements).
 Writes DIR/measurements.csv (simhw's measurement CSV, with a ``gpu`` column), DIR/env.json (GPU
 name, clocks, driver, torch/CUDA versions), DIR/microbench.csv (L2/HBM read bandwidth by working
 set, load latency; needs CuPy), DIR/floors.csv (the smallest GEMMs' and adds' time per call in a
-CUDA graph against their kernels' profiled durations), DIR/power_samples.csv and power_phases.csv
-(board power at idle, in a long GEMM and an HBM stream) and DIR/train_step_trace.json. Then:
+CUDA graph against their kernels' profiled durations), DIR/scalar_kernels.csv (RMSNorm and
+SiLU-and-mul with one scalar load in flight per thread, over the first waves; needs CuPy),
+DIR/power_samples.csv and power_phases.csv (board power at idle, in a long GEMM and an HBM stream)
+and DIR/train_step_trace.json. Then:
 
     simhw validate DIR/measurements.csv --hw <spec>
     simhw calibrate DIR/measurements.csv --hw <spec> -o my-gpu.yaml
@@ -27,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-PARTS = ("gemm", "attention", "elementwise", "copies", "rowwise", "reuse", "scan", "floors", "microbench", "power",
-         "train")
+PARTS = ("gemm", "attention", "elementwise", "copies", "rowwise", "reuse", "scan", "floors", "microbench", "scalar",
+         "power", "train")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     import gemm_reuse
     import power
     import rowwise
+    import scalar_kernels
     import scan
     import train_step
 
@@ -130,6 +133,15 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:   # noqa: BLE001 - the operator rows matter more: record and go on
             env["microbench"] = f"failed: {exc}"
             print(f"microbench failed: {exc}", flush=True)
+    if "scalar" not in skip and dev == "cuda":
+        print("scalar-load row kernels ...", flush=True)
+        try:
+            srows = scalar_kernels.measure(gpu, quick=args.quick)
+            common.write_rows(args.out / "scalar_kernels.csv", srows, scalar_kernels.COLUMNS)
+            env["scalar_kernels"] = len(srows)
+        except Exception as exc:   # noqa: BLE001 - as microbench
+            env["scalar_kernels"] = f"failed: {exc}"
+            print(f"scalar_kernels failed: {exc}", flush=True)
     if "power" not in skip and dev == "cuda":
         print("board power under load ...", flush=True)
         try:
