@@ -28,14 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source", required=True, choices=SOURCES)
     p.add_argument("--gpu", help="keep the files below this GPU's folders (a100, h100, ...); required when "
                                  "SOURCE_DIR holds several GPUs' measurements")
-    p.add_argument("--custom-allreduce", action="store_true",
-                   help="aiconfigurator: add vLLM's custom (non-NCCL) all-reduce rows")
+    p.add_argument("--no-custom-allreduce", action="store_true",
+                   help="aiconfigurator: leave out vLLM's custom (non-NCCL) all-reduce rows")
     p.add_argument("--no-send-recv", action="store_true", help="vidur: leave out the send_recv rows")
     p.add_argument("--no-legacy-attention", action="store_true", help="vidur: leave out the 2024 attention table")
     args = p.parse_args(argv)
     options = {}
     if args.source == "aiconfigurator":
-        options["custom_allreduce"] = args.custom_allreduce
+        options["custom_allreduce"] = not args.no_custom_allreduce
     if args.source == "vidur":
         options["send_recv"] = not args.no_send_recv
         options["legacy_attention"] = not args.no_legacy_attention

@@ -143,6 +143,13 @@ def main(argv: list[str] | None = None) -> int:
                         lines.append(f"  - {name}: n {so.n}, median {_pct(so.median_ape)}, p90 {_pct(so.p90_ape)}, "
                                      f"bias {_spct(so.bias)}")
             lines.append(_fabric_fit([m for m in rows if m.kind == "collective"], hw))
+        custom = [r for r in colls if by_line[r.line].op.shape.get("custom")]
+        if custom and len(custom) < len(colls):    # the engine's own all-reduce beside NCCL's collectives
+            lines += ["", "Collectives by library:", ""]
+            for name, rs in (("NCCL", [r for r in colls if r not in custom]),
+                             ("vLLM's custom all-reduce (cost/comm.py custom_all_reduce_time_s; NCCL's from 8 MiB)", custom)):
+                st = group_stats(rs)
+                lines.append(f"- {name}: n {st.n}, median {_pct(st.median_ape)}, p90 {_pct(st.p90_ape)}, bias {_spct(st.bias)}")
         bands = duration_bands(result.rows)
         if bands:
             lines += ["", "By measured time:", "", "| kind | measured | n | median | p90 | bias |",

@@ -108,6 +108,35 @@ def collective_time_s(kind: Collective, nbytes: float, ranks: int, link: LinkSpe
     return best
 
 
+# vLLM csrc/custom_all_reduce.cuh (allreduce): two GPUs always run the one-shot kernel; with every
+# pair of GPUs on NVLink, up to 4 GPUs below 512 KiB and up to 8 below 256 KiB do too (P)
+_ONE_SHOT_BELOW = ((2, math.inf), (4, 512 * 1024), (8, 256 * 1024))
+
+
+def custom_all_reduce_time_s(nbytes: float, ranks: int, link: LinkSpec, device: DeviceSpec) -> float | None:
+    """Seconds for a serving engine's own NVLink all-reduce of ``nbytes`` over ``ranks`` GPUs of one
+    node (vLLM's custom_all_reduce, in CUDA graphs), or None where the engine hands it to NCCL: no
+    such kernel in the spec (custom_ar_barrier 0), not an NVLink group, more than 8 GPUs, or a
+    message of custom_ar_max_bytes or more.
+
+    Each GPU reads its peers' buffers over NVLink with its SMs' loads, no ring and no channels:
+    the one-shot kernel reads all n - 1 peers' whole buffers and reduces them, n - 1 x bytes in;
+    the two-shot kernel reduces its 1 / n share from the peers (a reduce-scatter) and then reads
+    the others' reduced shares (an all-gather), 2 (n - 1) / n x bytes in. The loads reach
+    custom_ar_fraction of the link's bandwidth, and each cross-GPU barrier (a flag written into
+    every peer's signal buffer, then awaited) exposes custom_ar_barrier: one for the one-shot
+    kernel (its closing barrier finds the peers done with the same reads), three for the two-shot
+    (start, between the two halves, end). Plus one launch. Fitted on aiconfigurator's A100 rows of
+    vLLM 0.14's graph-mode custom all-reduce (validate/REPORT.md)."""
+    eff = device.efficiency
+    if (eff.custom_ar_barrier_s <= 0 or eff.custom_ar_fraction <= 0 or link.kind is not LinkKind.NVLINK
+            or not 2 <= ranks <= 8 or nbytes >= eff.custom_ar_max_bytes):
+        return None
+    one_shot = any(ranks <= n and nbytes < below for n, below in _ONE_SHOT_BELOW)
+    barriers, moved = (1, (ranks - 1) * nbytes) if one_shot else (3, 2.0 * (ranks - 1) / ranks * nbytes)
+    return eff.launch_s + barriers * eff.custom_ar_barrier_s + moved / (link.bandwidth_bytes_per_s * eff.custom_ar_fraction)
+
+
 def pick_link(hw: DeviceSpec | NodeSpec, scope: LinkScope, group: int) -> LinkSpec:
     """The link a group of ``group`` ranks uses: NVLink inside a node, the network across nodes."""
     if isinstance(hw, NodeSpec):

@@ -149,6 +149,10 @@ class Efficiency:
                                             # once); 0 = collective_hop_latency_s (cost/comm.py)
     collective_local_copy: float = 0.0      # inside a node, the rank's own chunk copied by the NCCL channels, in
                                             # ring steps of bytes / n at the bus bandwidth (cost/comm.py)
+    custom_ar_barrier_s: float = 0.0        # serving engines' own NVLink all-reduce (vLLM custom_all_reduce): one
+                                            # exposed cross-GPU flag barrier; 0 = no such kernel, NCCL prices it
+    custom_ar_fraction: float = 0.0         # its peer-to-peer loads' share of the NVLink bandwidth (cost/comm.py)
+    custom_ar_max_bytes: float = 8 * 2**20  # messages from this size on go to NCCL (vLLM's max_size, 8 MiB)
     host_copy_fraction: float = 0.8         # achievable fraction of the host link for pinned cudaMemcpyAsync
     host_pageable_fraction: float = 0.33    # pageable (unpinned) host memory: the driver stages it through a pinned
                                             # buffer, at this fraction of the pinned rate (0.23-0.42 measured)

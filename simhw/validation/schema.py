@@ -10,7 +10,9 @@ dtype          fp16, bf16, fp32, fp8, ... (default bf16)
 batch, seq_q, seq_kv, heads, kv_heads, head_dim, causal
                attention (FlashAttention): decode has seq_q = 1; causal true/false
 op, bytes, ranks, ranks_per_node
-               collective: all_reduce | all_gather | reduce_scatter | all_to_all | send_recv;
+               collective: all_reduce | all_gather | reduce_scatter | all_to_all | send_recv, or
+               custom_all_reduce (a serving engine's own NVLink all-reduce, vLLM's
+               custom_all_reduce: cost/comm.py; NCCL's pricing where the engine hands it to NCCL);
                bytes of the full buffer (nccl-tests convention); ranks_per_node defaults to all
                ranks in one node
 elements, reads, writes, op
@@ -86,7 +88,8 @@ TIMINGS = ("kernel", "wall", "compiled")
 KINDS = ("gemm", "attention", "collective", "elementwise", "norm", "softmax", "copy", "scan")
 SCANS = ("gated_deltanet", "mamba2")
 COPY_OPS = ("h2d", "d2h")
-COLLECTIVES = tuple(c.value for c in Collective)
+CUSTOM_ALL_REDUCE = "custom_all_reduce"   # an all-reduce row priced as the engine's own kernel (shape key custom)
+COLLECTIVES = tuple(c.value for c in Collective) + (CUSTOM_ALL_REDUCE,)
 _OPKIND = {"elementwise": OpKind.ELEMENTWISE, "norm": OpKind.NORM, "softmax": OpKind.SOFTMAX}
 _FLOPS_PER_ELEMENT = {"elementwise": 1.0, "norm": 5.0, "softmax": 5.0}
 COLL_CODE = {c: i for i, c in enumerate(Collective)}   # same codes as workload/transformer.py
@@ -211,10 +214,12 @@ def build_op(kind: str, row: dict) -> Op:
         ranks = _number(row, "ranks")
         if ranks != int(ranks) or ranks < 2:
             raise ValueError(f"'ranks' = {ranks:g} must be a whole number >= 2")
-        coll = Collective(name)
+        custom = name == CUSTOM_ALL_REDUCE
+        coll = Collective.ALL_REDUCE if custom else Collective(name)
         okind = OpKind.SEND_RECV if coll is Collective.SEND_RECV else OpKind.COLLECTIVE
+        keys = dict(custom=1.0) if custom else {}
         return Op(name, okind, Phase.FWD, 0, 0.0, dt, input_bytes=nbytes, output_bytes=nbytes,
-                  shape=shape(collective=COLL_CODE[coll], bytes=nbytes, ranks=int(ranks), scope=0))
+                  shape=shape(collective=COLL_CODE[coll], bytes=nbytes, ranks=int(ranks), scope=0, **keys))
     if kind == "copy":
         name = _get(row, "op").lower()
         if name not in COPY_OPS:

@@ -79,7 +79,7 @@ _AIC_GEMM_LAYERS = 6    # collect_gemm.py: outside_loop_count layers per timed b
 _AIC_GEMM_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "fp8": "fp8"}
 
 
-def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = False, gpu: str | None = None):
+def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = True, gpu: str | None = None):
     """GEMM (bf16), context and generation attention (bf16, head_dim 128), NCCL collectives.
 
     Rows carry ``power=full`` (no power limit; cost/power.py): the collector times 3 warm-ups and 6 runs of a CUDA graph,
@@ -96,9 +96,9 @@ def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = False, 
     layer's weight and output, and each weight after the input, the five other weights and all six
     outputs.
 
-    ``custom_allreduce`` adds vLLM's custom (non-NCCL, one-/two-shot) all-reduce in CUDA-graph
-    mode as ``op=all_reduce`` rows with ``label`` starting ``custom_ar``; off by default since
-    simhw models NCCL's ring and tree algorithms.
+    ``custom_allreduce`` (default) adds vLLM's custom (non-NCCL, one-/two-shot) all-reduce in
+    CUDA-graph mode as ``op=custom_all_reduce`` rows with ``label`` starting ``custom_ar``
+    (cost/comm.py custom_all_reduce_time_s; from 8 MiB on vLLM hands them to NCCL).
     """
     root = Path(root)
     rows: list[dict] = []
@@ -152,9 +152,9 @@ def convert_aiconfigurator(root: str | Path, *, custom_allreduce: bool = False, 
                 if str(r.kernel_source) != "vLLM_custom_graph":
                     continue
                 nbytes = r.message_size * 2
-                rows.append(dict(kind="collective", measured_s=r.latency * 1e-3, op="all_reduce", bytes=nbytes,
-                                 ranks=r.num_gpus, ranks_per_node=r.num_gpus, dtype="bf16", source=src,
-                                 label=f"custom_ar {r.num_gpus}x {nbytes:.0f}B"))
+                rows.append(dict(kind="collective", measured_s=r.latency * 1e-3, op="custom_all_reduce",
+                                 bytes=nbytes, ranks=r.num_gpus, ranks_per_node=r.num_gpus, dtype="bf16",
+                                 source=src, label=f"custom_ar {r.num_gpus}x {nbytes:.0f}B"))
     _need(root, files + ctx + gen + nccl, "aiconfigurator tables (gemm_*.csv, *_attention_*.csv, nccl_perf.csv)")
     for r in rows:
         r["power"] = "full"

@@ -174,3 +174,36 @@ def test_send_recv_is_a_direct_copy_inside_a_node_and_nic_bound_across_nodes():
     assert nbytes / inside == pytest.approx(node.intra_link.bandwidth_bytes_per_s * eff.collective_p2p_fraction, rel=0.01)
     across = collective_time_s(Collective.SEND_RECV, nbytes, 2, node.network, dev)
     assert nbytes / across == pytest.approx(node.network.bandwidth_bytes_per_s * eff.collective_bus_fraction, rel=0.01)
+
+
+def test_custom_all_reduce_one_shot_two_shot_and_hand_off_to_nccl(node):
+    """vLLM's own NVLink all-reduce (comm.custom_all_reduce_time_s): one launch, one barrier and
+    n - 1 whole buffers read by the one-shot kernel; three barriers and 2 (n - 1) / n of the buffer
+    by the two-shot kernel (above 512 KiB on 4 GPUs, 256 KiB on 8, never on 2); None from
+    custom_ar_max_bytes on (vLLM hands the message to NCCL), on a network link, or where the spec
+    has no such kernel."""
+    from dataclasses import replace
+
+    from simhw.cost.comm import custom_all_reduce_time_s
+
+    dev = node.device
+    eff = dev.efficiency
+    link = pick_link(node, LinkScope.INTRA, 8)
+    bw = link.bandwidth_bytes_per_s * eff.custom_ar_fraction
+
+    def expected(barriers, moved):
+        return eff.launch_s + barriers * eff.custom_ar_barrier_s + moved / bw
+
+    assert custom_all_reduce_time_s(4096, 8, link, dev) == pytest.approx(expected(1, 7 * 4096))
+    assert custom_all_reduce_time_s(4 << 20, 2, link, dev) == pytest.approx(expected(1, 4 << 20))
+    assert custom_all_reduce_time_s(256 << 10, 4, link, dev) == pytest.approx(expected(1, 3 * (256 << 10)))
+    assert custom_all_reduce_time_s(256 << 10, 8, link, dev) == pytest.approx(expected(3, 1.75 * (256 << 10)))
+    assert custom_all_reduce_time_s(1 << 20, 4, link, dev) == pytest.approx(expected(3, 1.5 * (1 << 20)))
+    # small messages: far below NCCL's launch, setup and ring steps
+    assert custom_all_reduce_time_s(4096, 8, link, dev) < 0.5 * collective_time_s(Collective.ALL_REDUCE, 4096, 8,
+                                                                                     link, dev)
+    assert custom_all_reduce_time_s(8 << 20, 8, link, dev) is None
+    assert custom_all_reduce_time_s(4096, 16, link, dev) is None
+    assert custom_all_reduce_time_s(4096, 8, node.network, dev) is None
+    plain = replace(dev, efficiency=replace(eff, custom_ar_barrier_s=0.0))
+    assert custom_all_reduce_time_s(4096, 8, link, plain) is None

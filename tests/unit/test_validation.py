@@ -116,6 +116,19 @@ def test_multi_node_collective_needs_a_node_spec(tmp_path):
     assert res.rows and res.rows[0].predicted_s > 0
 
 
+def test_custom_all_reduce_rows_are_priced_as_the_engines_kernel_until_it_hands_off_to_nccl(tmp_path):
+    """op=custom_all_reduce: vLLM's own NVLink all-reduce (cost/comm.py custom_all_reduce_time_s);
+    from 8 MiB on vLLM gives the message to NCCL, and the row is priced as NCCL's all_reduce."""
+    text = ("kind,measured_s,op,bytes,ranks\n"
+            "collective,5e-6,custom_all_reduce,4096,8\ncollective,5e-6,all_reduce,4096,8\n"
+            "collective,1e-4,custom_all_reduce,8388608,8\ncollective,1e-4,all_reduce,8388608,8\n")
+    rows = validate(_write(tmp_path, text), "dgx-a100").rows
+    assert rows[0].predicted_s < 0.5 * rows[1].predicted_s
+    assert rows[2].predicted_s == pytest.approx(rows[3].predicted_s)
+    bad = validate(_write(tmp_path, "kind,measured_s,op,bytes,ranks\ncollective,1e-5,broadcast,4096,8\n"), "dgx-a100")
+    assert not bad.rows and "custom_all_reduce" in bad.bad[0].reason
+
+
 @pytest.mark.parametrize("text, fragment", [
     ("", "empty"),
     ("a,b\n1,2\n", "'kind' and 'measured_s'"),
