@@ -83,7 +83,6 @@ def cost_iterations(rows: list[Iteration], hw) -> list[Iteration]:
     from .cost.estimate import estimate
     from .errors import WorkloadError
     from .workload.from_yaml import workload_from_dict
-    from .workload.spec import EngineOptions
 
     out = []
     for r in rows:
@@ -97,7 +96,7 @@ def cost_iterations(rows: list[Iteration], hw) -> list[Iteration]:
             wl = workload_from_dict(common, f"line {r.line}")
         except WorkloadError as exc:
             raise DataError(f"row {exc}") from None
-        gpu = estimate(replace(wl, engine=EngineOptions(**dict.fromkeys(_ENGINE_FIELDS, 0.0))), hw)
+        gpu = estimate(replace(wl, engine=replace(wl.engine, **dict.fromkeys(_ENGINE_FIELDS, 0.0))), hw)
         default = estimate(wl, hw)
         out.append(replace(r, gpu_s=gpu.step_time_s, layers=wl.model.layers, default_s=default.step_time_s))
     return out

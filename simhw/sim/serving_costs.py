@@ -8,7 +8,7 @@ import math
 from dataclasses import replace
 
 from ..cost.estimate import OpCoster, estimate, hosts_power_w
-from ..workload.spec import DecodeOptions, EngineOptions, Mode, Workload
+from ..workload.spec import DecodeOptions, Mode, Workload
 from .serving_types import ServingOptions
 
 
@@ -56,7 +56,9 @@ class IterationCosts:
         if key not in self._grid:
             from ..workload.graph import OpKind
             from ..workload.transformer import build_graph
-            wl = replace(self._workload(mode, batch, length), engine=EngineOptions(0.0, 0.0, 0.0, 0.0))
+            wl = self._workload(mode, batch, length)
+            wl = replace(wl, engine=replace(wl.engine, step_overhead_s=0.0, per_sequence_s=0.0, host_per_layer_s=0.0,
+                                            per_worker_s=0.0))      # its all-reduce kernel stays
             r = estimate(wl, self.hw)
             graph = build_graph(wl, compact=True)
             coster = OpCoster(self.hw, wl)

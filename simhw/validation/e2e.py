@@ -207,8 +207,9 @@ def mlenergy_table(rows: list[E2ERow]) -> tuple[str, str]:
         "the rows do not give the prompt length) + half the mean output. Engine: vLLM 0.5.4 as the workload's "
         f"engine: block (step_overhead {VLLM_054_ENGINE['step_overhead']}, per_sequence "
         f"{VLLM_054_ENGINE['per_sequence']}, per_worker {VLLM_054_ENGINE['per_worker']} for each GPU beyond the "
-        f"first, no host floor: CUDA graphs), fitted on the rows of {', '.join(MLENERGY_FITTED)}; prefills that "
-        "vLLM interleaves are not modelled.",
+        f"first, no host floor: CUDA graphs; all_reduce {VLLM_054_ENGINE['all_reduce']}: the engine's own NVLink "
+        f"all-reduce, cost/comm.py), fitted on the rows of {', '.join(MLENERGY_FITTED)} (refitted with that "
+        "all-reduce: the same values as with NCCL's); prefills that vLLM interleaves are not modelled.",
         rows, "ml.energy v2 (vLLM 0.5.4)", "end-to-end time per output token", notes=split)
 
 
@@ -299,9 +300,10 @@ def argonne_table(rows: list[E2ERow], framework: str = "vLLM") -> tuple[str, str
         f"Whole-batch {framework} generate latency from argonne-lcf/LLM-Inference-Bench@4211f5d4 (A100 rows, "
         "input = output = L tokens, median of repeated keys) against simhw's prefill estimate plus L decode "
         f"iterations (KV from L to 2L) on a100-40gb, with the engine profile `{name}` as the workload's engine: "
-        f"block (step_overhead {e['step_overhead']}, per_sequence {e['per_sequence']}, host_per_layer "
-        f"{e['host_per_layer']}: CUDA graphs), fitted on these rows; the spec's default engine (Splitwise's, "
-        "eager) is far heavier.",
+        f"block (step_overhead {e['step_overhead']}, per_sequence {e['per_sequence']}, per_worker "
+        f"{e['per_worker']} for each GPU beyond the first, host_per_layer {e['host_per_layer']}: CUDA graphs; "
+        f"all_reduce {e['all_reduce']}: the engine's own NVLink all-reduce, cost/comm.py), fitted on these rows; "
+        "the spec's default engine (Splitwise's, eager) is far heavier.",
         rows, f"argonne ({framework})", "end-to-end generate (prefill + L decode steps)")
 
 

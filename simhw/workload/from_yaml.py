@@ -21,8 +21,8 @@ from .recompute import check_layers, check_modules, check_offload, check_op, chu
 from .models import Activation, ModelConfig, Norm, Position, Recurrent
 from .layout import Piece
 from .precision import parse_precision
-from .spec import (DecodeOptions, EngineOptions, Framework, Loss, MemoryOptions, Mode, Optimizer, OptimizerKernel,
-                   Parallelism, PipeSchedule, Recompute, Workload)
+from .spec import (AllReduceKernel, DecodeOptions, EngineOptions, Framework, Loss, MemoryOptions, Mode, Optimizer,
+                   OptimizerKernel, Parallelism, PipeSchedule, Recompute, Workload)
 
 SUPPORTED_VERSIONS = (1,)
 _TOP = ("name", "version", "model", "mode", "seq_len", "global_batch", "micro_batch", "dtype",
@@ -32,7 +32,7 @@ _MODEL_KEYS = tuple(f.name for f in fields(ModelConfig)) + ("hf_config", "base")
 _PAR_KEYS = tuple(f.name for f in fields(Parallelism))
 _MEM_KEYS = tuple(f.name for f in fields(MemoryOptions))
 _DEC_KEYS = tuple(f.name for f in fields(DecodeOptions))
-_ENGINE_KEYS = ("step_overhead", "per_sequence", "host_per_layer", "per_worker")
+_ENGINE_KEYS = ("step_overhead", "per_sequence", "host_per_layer", "per_worker", "all_reduce")
 _SHORTHAND = {"model": "base", "engine": "preset", "precision": "recipe"}   # `key: NAME` stands for {field: NAME}
 
 
@@ -321,7 +321,8 @@ def _decode(data: Any, w: str, mode: Mode, seq_len: int, model: ModelConfig, bas
 
 def _engine(data: Any, w: str) -> EngineOptions:
     """engine: NAME (a profile of engines.ENGINES) or {preset: NAME, step_overhead, per_sequence,
-    host_per_layer, per_worker: TIME}; each given value replaces the preset's, then the spec's."""
+    host_per_layer, per_worker: TIME, all_reduce: nccl | custom}; each given value replaces the
+    preset's, then the spec's."""
     from .engines import ENGINES
 
     if isinstance(data, str):
@@ -341,6 +342,8 @@ def _engine(data: Any, w: str) -> EngineOptions:
                 out[field] = parse_quantity(data[key], Dim.SECONDS, f"{w}engine.{key}", allow_zero=True)
             except SpecError as exc:
                 raise WorkloadError(str(exc)) from None
+    if "all_reduce" in data:
+        out["all_reduce"] = _enum(AllReduceKernel, data["all_reduce"], f"{w}engine.all_reduce")
     return EngineOptions(**out)
 
 

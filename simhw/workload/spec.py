@@ -296,6 +296,15 @@ class DecodeOptions:
         return float(k + 1) if k and a >= 1.0 else (1.0 - a ** (k + 1)) / (1.0 - a) if k else 1.0
 
 
+class AllReduceKernel(Enum):
+    """What a serving engine's tensor-parallel all-reduce runs inside one NVLink node: NCCL's ring
+    or tree, or the engine's own one-/two-shot kernel (vLLM's and TensorRT-LLM's custom
+    all-reduce, up to 8 MiB: cost/comm.py custom_all_reduce_time_s)."""
+
+    NCCL = "nccl"
+    CUSTOM = "custom"
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     """Serving-engine overheads that replace the spec's engine_step_overhead / engine_per_token /
@@ -307,6 +316,7 @@ class EngineOptions:
     per_sequence_s: float | None = None     # per sequence and iteration: bookkeeping, sampling
     host_per_layer_s: float | None = None   # host dispatch per layer, overlapped with the GPU (max of the two)
     per_worker_s: float | None = None       # per iteration and extra worker process (TP x PP - 1): input broadcast
+    all_reduce: AllReduceKernel = AllReduceKernel.NCCL   # the tensor-parallel all-reduce's kernel
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ import pytest
 
 import simhw
 from simhw.workload.from_yaml import workload_from_dict
+from simhw.errors import WorkloadError
+from simhw.workload.spec import AllReduceKernel
 
 A100 = simhw.load_hw("a100")
 BASE = {"model": "llama2-7b", "mode": "decode", "seq_len": 1024, "micro_batch": 8, "global_batch": 8,
@@ -78,7 +80,9 @@ def test_named_engines():
 
     v1 = workload_from_dict({**BASE, "engine": "vllm-v1"}).engine
     assert (v1.step_overhead_s, v1.per_sequence_s, v1.host_per_layer_s, v1.per_worker_s) == \
-        pytest.approx((0.5e-3, 80e-6, 0.0, 0.0))
+        pytest.approx((0.1e-3, 80e-6, 0.0, 0.4e-3))
+    assert v1.all_reduce is AllReduceKernel.CUSTOM
+    assert workload_from_dict({**BASE, "engine": "splitwise-eager"}).engine.all_reduce is AllReduceKernel.NCCL
     mixed = workload_from_dict({**BASE, "engine": {"preset": "vllm-0.5.4", "per_sequence": "0.1 ms"}}).engine
     assert mixed.per_sequence_s == pytest.approx(1e-4) and mixed.per_worker_s == pytest.approx(9e-3)
     none = simhw.estimate(workload_from_dict({**BASE, "engine": "none"}), A100)
@@ -91,6 +95,25 @@ def test_named_engines():
     assert (eff.engine_step_overhead_s, eff.engine_per_token_s, eff.engine_host_per_layer_s) == pytest.approx(
         tuple(workload_from_dict({**BASE, "engine": dict(e)}).engine.__getattribute__(f) for f in
               ("step_overhead_s", "per_sequence_s", "host_per_layer_s")))
+
+
+def test_engine_all_reduce_kernel_prices_tensor_parallel_decode():
+    """engine.all_reduce: custom prices the TP all-reduces as the engine's own NVLink kernel
+    (cost/comm.py custom_all_reduce_time_s), a few microseconds each where NCCL's take 12-20, so a
+    TP 8 decode step of 80 layers (160 all-reduces of a few KiB) is milliseconds shorter; training
+    keeps NCCL's; a bad value is a clear error."""
+    dec = {**BASE, "model": "llama2-70b", "devices": 8, "parallelism": {"tp": 8}, "micro_batch": 1,
+           "global_batch": 1}
+    node = simhw.load_hw("dgx-a100")
+
+    def comm(kernel):
+        r = simhw.estimate(workload_from_dict({**dec, "engine": {"preset": "none", "all_reduce": kernel}}), node)
+        return r.time_breakdown_s["communication"], r.step_time_s
+
+    (c_nccl, t_nccl), (c_custom, t_custom) = comm("nccl"), comm("custom")
+    assert c_custom < 0.5 * c_nccl and t_nccl - t_custom == pytest.approx(c_nccl - c_custom, rel=0.05)
+    with pytest.raises(WorkloadError, match="engine.all_reduce.*nccl, custom"):
+        workload_from_dict({**dec, "engine": {"all_reduce": "ring"}})
 
 
 def test_engine_by_name_from_the_command_line():
