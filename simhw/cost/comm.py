@@ -137,6 +137,14 @@ def custom_all_reduce_time_s(nbytes: float, ranks: int, link: LinkSpec, device: 
     return eff.launch_s + barriers * eff.custom_ar_barrier_s + moved / (link.bandwidth_bytes_per_s * eff.custom_ar_fraction)
 
 
+def engine_all_reduce_time_s(nbytes: float, ranks: int, link: LinkSpec, device: DeviceSpec,
+                             ranks_per_node: int | None = None) -> float:
+    """Seconds for an all-reduce of a serving engine that has its own kernel: custom_all_reduce_time_s
+    where the engine runs it, else NCCL's (collective_time_s), as the engine hands the message over."""
+    t = custom_all_reduce_time_s(nbytes, ranks, link, device)
+    return t if t is not None else collective_time_s(Collective.ALL_REDUCE, nbytes, ranks, link, device, ranks_per_node)
+
+
 def pick_link(hw: DeviceSpec | NodeSpec, scope: LinkScope, group: int) -> LinkSpec:
     """The link a group of ``group`` ranks uses: NVLink inside a node, the network across nodes."""
     if isinstance(hw, NodeSpec):

@@ -41,7 +41,7 @@ from ..workload.spec import AllReduceKernel, Mode, Workload
 from ..workload.opbuild import COLLECTIVE_BY_CODE, SCOPE_BY_CODE
 from ..workload.precision import check_precision_support
 from ..workload.transformer import build_graph, runs_with_mtp
-from .comm import (collective_time_s, custom_all_reduce_time_s, group_link, host_link_bytes_per_s, host_link_j_per_byte,
+from .comm import (collective_time_s, engine_all_reduce_time_s, group_link, host_link_bytes_per_s, host_link_j_per_byte,
                    pick_link)
 from .intensity import plain_intensity
 from .kinetics import eflops as kinetics_eflops
@@ -109,10 +109,8 @@ class OpCoster:
         if ranks * inner <= node:      # the whole group sits in one node
             link = pick_link(self.hw, LinkScope.INTRA, ranks)
             if (kind is Collective.ALL_REDUCE and self.wl is not None and self.wl.mode is not Mode.TRAIN
-                    and self.wl.engine.all_reduce is AllReduceKernel.CUSTOM):
-                t = custom_all_reduce_time_s(s["bytes"], ranks, link, self.device)
-                if t is not None:      # the serving engine's own kernel; NCCL's from its size limit on
-                    return t
+                    and self.wl.engine.all_reduce is AllReduceKernel.CUSTOM):     # the serving engine's own kernel
+                return engine_all_reduce_time_s(s["bytes"], ranks, link, self.device)
             return collective_time_s(kind, s["bytes"], ranks, link, self.device)
         per_node = max(1, node // inner)   # the group's members on one node (rank stride = tp x cp)
         # every device of a node runs its own group's collective at the same time (the data- or

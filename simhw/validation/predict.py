@@ -1,7 +1,8 @@
-"""simhw's prediction for one measurement row: roofline.op_cost, or comm.collective_time_s (comm.custom_all_reduce_time_s for an engine's own all-reduce)."""
+"""simhw's prediction for one measurement row: roofline.op_cost, or comm.collective_time_s
+(comm.engine_all_reduce_time_s for a serving engine's own all-reduce)."""
 from __future__ import annotations
 
-from ..cost.comm import collective_time_s, custom_all_reduce_time_s, group_link
+from ..cost.comm import collective_time_s, engine_all_reduce_time_s, group_link
 from ..cost.power import PowerState, power_limited
 from ..cost.roofline import op_cost
 from ..spec.model import DeviceSpec, LinkKind, LinkSpec, NodeSpec
@@ -66,10 +67,9 @@ def predict_s(row: Measurement, hw: DeviceSpec | NodeSpec, power: PowerState = P
         ranks = int(s["ranks"])
         kind = _BY_CODE[int(s["collective"])]
         link = collective_link(hw, ranks, row.ranks_per_node, kind)
-        t = custom_all_reduce_time_s(s["bytes"], ranks, link, device) if s.get("custom") else None
-        if t is None:     # NCCL's (and the engine's own all-reduce where it hands a message to NCCL)
-            t = collective_time_s(kind, s["bytes"], ranks, link, device,
-                                  ranks_per_node=row.ranks_per_node or ranks)
+        per_node = row.ranks_per_node or ranks
+        t = engine_all_reduce_time_s(s["bytes"], ranks, link, device, per_node) if s.get("custom") else \
+            collective_time_s(kind, s["bytes"], ranks, link, device, ranks_per_node=per_node)
     else:
         cost = op_cost(op, device)
         t = power_limited(cost, device, row.power or power, held_s=row.held_s).time_s

@@ -5,7 +5,7 @@ An iteration of a serving engine (cost/estimate.py) takes
 + min(host_per_layer, GPU time / layers) + per_sequence x sequences`` (a layer starts once
 dispatched and once the one before it ends: one link of the faster chain shows). ``all_reduce``
 names the tensor-parallel all-reduce's kernel inside an NVLink node: ``custom`` for engines with
-their own one-/two-shot kernel (vLLM since 0.4, TensorRT-LLM), priced by cost/comm.py
+their own one-/two-shot kernel (vLLM's, TensorRT-LLM's), priced by cost/comm.py
 custom_all_reduce_time_s up to 8 MiB, ``nccl`` otherwise. Each profile
 below was fitted once on the end-to-end rows named with it (validate/REPORT.md gives the
 errors); the overheads are host-side software costs, so a profile carries over to other GPUs
