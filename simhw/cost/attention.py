@@ -225,7 +225,7 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     body = overlap((sched, t_hbm), eff.attention_overlap if paged else math.inf)
     compute = sum(n * t_mma * c for n, c in lengths_blocks) / slots
     if s.get("kv_write", 0.0):   # serving engines first copy the new K/V into the paged cache
-        body += eff.launch_s + 2.0 * b * sq * kvh * kv_tok / (bw * eff.elementwise_memory_fraction)
+        body += eff.launch_s + kv_write_s(b * sq, kvh, d, kv_tok, hw)
     if decode and split_kernel and fa2 and b > 1 and kvh > 1:
         # the GQA swap views q as (batch x group, kv_heads, head_dim): with more than one sequence
         # and more than one KV head that view is strided, so q is copied in and O copied back
@@ -241,6 +241,29 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
         body += selection_pass_s(pairs * score_bytes, hw)
     body += eff.attention_overhead_s
     return body, compute, t_hbm
+
+
+_LANES_PER_SM_CYCLE = 128   # P: Ampere, Hopper and Blackwell SMs issue one 32-thread warp instruction per clock
+                            # in each of their four partitions (NVIDIA architecture whitepapers)
+
+
+def kv_write_s(tokens: float, kv_heads: float, head_dim: float, kv_token_bytes: float, hw: DeviceSpec) -> float:
+    """Seconds (launch excluded) of a serving engine's KV-cache write of ``tokens`` new tokens: the
+    slower of its bytes (each token's K and V read and written, ``kv_token_bytes`` per KV head, at
+    the elementwise stream rate) and its instructions. vLLM's reshape_and_cache_flash launches one
+    block per token of min(kv_heads x head_dim, 512) threads (csrc/cache_kernels.cu, P), and each
+    thread issues attention_kv_write_instructions (its slot lookup, 64-bit divisions into block and
+    offset, index arithmetic, its loads and stores) through the SMs' issue slots, so few KV heads
+    per GPU write at the rate of their threads, not of their bytes: aiconfigurator's A100 prefills
+    with 1-4 KV heads take about 50 us more per KV head at 16384 tokens, and little more beyond
+    four, where the blocks stop growing."""
+    eff = hw.efficiency
+    t_bytes = 2.0 * tokens * kv_heads * kv_token_bytes / (hw.main_memory.bandwidth_bytes_per_s * eff.elementwise_memory_fraction)
+    if eff.attention_kv_write_instructions <= 0 or hw.clock_hz <= 0:
+        return t_bytes
+    threads = tokens * min(kv_heads * head_dim, 512.0)
+    issue = max(hw.compute_units, 1) * _LANES_PER_SM_CYCLE * hw.clock_hz
+    return max(t_bytes, threads * eff.attention_kv_write_instructions / issue)
 
 
 def selection_pass_s(score_bytes: float, hw: DeviceSpec) -> float:

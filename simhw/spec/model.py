@@ -226,6 +226,9 @@ class Efficiency:
                                             # MMAs per tile under more register pressure; FLOPs are 2.5x the forward's):
                                             # measured 0.70 on H100 / H200 (hwspecs/h100.yaml), carried to other GPUs
     attention_overhead_s: float = 0.0       # per attention op beyond one launch (e.g. KV-cache write kernel of a serving engine)
+    attention_kv_write_instructions: float = 0.0  # a serving engine's KV-cache write kernel: instructions each of
+                                            # its threads issues (one block per token of min(kv_heads x head_dim,
+                                            # 512) threads; cost/attention.py); 0 = priced by its bytes only
     attention_kernel: AttentionKernel = AttentionKernel.FA2  # FlashAttention generation (see AttentionKernel)
     l2_resident_fraction: float = 0.0       # share of the L2's capacity an operand re-read by a loop can stay in
                                             # (cost/roofline.py l2_hits; 0: residency not modelled)

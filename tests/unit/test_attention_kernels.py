@@ -265,3 +265,29 @@ def test_vidur_attention_rows_are_paged(tmp_path):
         "8192,64,8,2,True,1,512,512,0.2,\n8192,64,8,2,False,8,2048,0,,0.05\n")
     df = convert_vidur(tmp_path, send_recv=False)
     assert list(df.kind) == ["attention", "attention"] and list(df.paged) == ["true", "true"]
+
+
+def test_kv_cache_write_with_few_kv_heads_runs_at_its_threads_rate():
+    """cost/attention.py kv_write_s: vLLM's cache write runs one block per token of
+    min(kv_heads x head_dim, 512) threads, each issuing attention_kv_write_instructions; with few KV
+    heads that, not the bytes, sets its time (up to four heads of 128 it grows with the heads at a
+    fixed token count, beyond four only the bytes grow); with no instruction count, bytes only."""
+    from simhw.cost.attention import kv_write_s
+
+    eff = A100.efficiency
+    issue = A100.compute_units * 128 * A100.clock_hz
+    tokens = 16384
+    for kvh in (1, 2, 4):
+        threads = tokens * kvh * 128
+        assert kv_write_s(tokens, kvh, 128, 512, A100) == pytest.approx(threads * eff.attention_kv_write_instructions / issue)
+    # eight heads: the block is still 512 threads, and its bytes take less than its instructions
+    assert kv_write_s(tokens, 8, 128, 512, A100) == pytest.approx(kv_write_s(tokens, 4, 128, 512, A100))
+    bytes_only = 2 * tokens * 64 * 512 / (A100.main_memory.bandwidth_bytes_per_s * eff.elementwise_memory_fraction)
+    assert kv_write_s(tokens, 64, 128, 512, A100) == pytest.approx(bytes_only)      # many heads: the bytes
+    plain = dataclasses.replace(A100, efficiency=dataclasses.replace(eff, attention_kv_write_instructions=0.0))
+    assert kv_write_s(tokens, 1, 128, 512, plain) == pytest.approx(bytes_only / 64)
+    # inside the attention op: the 4-KV-head prefill of many short sequences pays it
+    with_write = attention_time_s(_attn(128, 4, 4, 128, 128, causal=True, kv_write=True), A100)[0]
+    with_plain = attention_time_s(_attn(128, 4, 4, 128, 128, causal=True, kv_write=True), plain)[0]
+    assert with_write - with_plain == pytest.approx(kv_write_s(tokens, 4, 128, 512, A100)
+                                                    - kv_write_s(tokens, 4, 128, 512, plain))
