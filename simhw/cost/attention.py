@@ -243,17 +243,13 @@ def attention_time_s(op: Op, hw: DeviceSpec) -> tuple[float, float, float]:
     return body, compute, t_hbm
 
 
-_LANES_PER_SM_CYCLE = 128   # P: Ampere, Hopper and Blackwell SMs issue one 32-thread warp instruction per clock
-                            # in each of their four partitions (NVIDIA architecture whitepapers)
-
-
 def kv_write_s(tokens: float, kv_heads: float, head_dim: float, kv_token_bytes: float, hw: DeviceSpec) -> float:
     """Seconds (launch excluded) of a serving engine's KV-cache write of ``tokens`` new tokens: the
     slower of its bytes (each token's K and V read and written, ``kv_token_bytes`` per KV head, at
     the elementwise stream rate) and its instructions. vLLM's reshape_and_cache_flash launches one
     block per token of min(kv_heads x head_dim, 512) threads (csrc/cache_kernels.cu, P), and each
     thread issues attention_kv_write_instructions (its slot lookup, 64-bit divisions into block and
-    offset, index arithmetic, its loads and stores) through the SMs' issue slots, so few KV heads
+    offset, index arithmetic, its loads and stores) at issue_lanes_per_clock per SM, so few KV heads
     per GPU write at the rate of their threads, not of their bytes: aiconfigurator's A100 prefills
     with 1-4 KV heads take about 50 us more per KV head at 16384 tokens, and little more beyond
     four, where the blocks stop growing."""
@@ -262,7 +258,7 @@ def kv_write_s(tokens: float, kv_heads: float, head_dim: float, kv_token_bytes: 
     if eff.attention_kv_write_instructions <= 0 or hw.clock_hz <= 0:
         return t_bytes
     threads = tokens * min(kv_heads * head_dim, 512.0)
-    issue = max(hw.compute_units, 1) * _LANES_PER_SM_CYCLE * hw.clock_hz
+    issue = max(hw.compute_units, 1) * eff.issue_lanes_per_clock * hw.clock_hz
     return max(t_bytes, threads * eff.attention_kv_write_instructions / issue)
 
 

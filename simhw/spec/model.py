@@ -203,6 +203,8 @@ class Efficiency:
     attention_split_tile_q: int = 64        # query rows per CTA of the split-KV kernel (FA2 flash_fwd_splitkv kBlockM)
     attention_ctas_per_sm: int = 2          # co-resident CTAs per SM (shared memory allows two)
     attention_exp_per_clock: float = 16.0   # exponentials per clock per SM (special-function units)
+    issue_lanes_per_clock: float = 128.0    # threads' instructions one SM issues per clock: four partitions of one
+                                            # 32-thread warp instruction each (P: NVIDIA Ampere, Hopper, Blackwell)
     attention_exp_reference_per_clock: float = 16.0  # the exponential rate of the chip attention_compute_fraction
                                             # was measured on (NVIDIA's sm80-sm100 SMs: 16); where
                                             # attention_exp_per_clock differs, cost/attention.py scales the

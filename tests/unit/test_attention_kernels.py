@@ -275,7 +275,8 @@ def test_kv_cache_write_with_few_kv_heads_runs_at_its_threads_rate():
     from simhw.cost.attention import kv_write_s
 
     eff = A100.efficiency
-    issue = A100.compute_units * 128 * A100.clock_hz
+    issue = A100.compute_units * eff.issue_lanes_per_clock * A100.clock_hz
+    assert eff.issue_lanes_per_clock == 128
     tokens = 16384
     for kvh in (1, 2, 4):
         threads = tokens * kvh * 128
