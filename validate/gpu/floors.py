@@ -59,20 +59,20 @@ def measure(dtype: str = "bf16", gpu: str = "", device: str = "cuda", smoke: boo
 
     tdt = torch_dtype(dtype)
     timing = dict(warmup=1, reps=2, trials=2) if smoke else {}
+    calls = 2 if smoke else PROFILED_CALLS
+
+    def timed(fn, **keys) -> dict:      # one row: the call timed both ways, and what it ran
+        return dict(keys, dtype=dtype, graph_s=time_kernel(fn, device=device, **timing),
+                    profiler_s=profiled_s(fn, device, calls), kernels=kernel_names(fn, device), gpu=gpu)
+
     gemms = SMOKE_GEMMS if smoke else [(m, n, k) for m in GEMM_M for n in GEMM_N for k in GEMM_K]
     rows = []
     for m, n, k in gemms:
         x = torch.randn(m, k, device=device, dtype=tdt)
         w = torch.randn(n, k, device=device, dtype=tdt)
-        fn = lambda x=x, w=w: F.linear(x, w)    # noqa: E731 - one call, as the GEMM rows time it
-        rows.append(dict(test="gemm", m=m, n=n, k=k, dtype=dtype, graph_s=time_kernel(fn, device=device, **timing),
-                         profiler_s=profiled_s(fn, device, 2 if smoke else PROFILED_CALLS),
-                         kernels=kernel_names(fn, device), gpu=gpu))
+        rows.append(timed(lambda x=x, w=w: F.linear(x, w), test="gemm", m=m, n=n, k=k))
     for elements in SMOKE_ADDS if smoke else ADD_ELEMENTS:
         a = torch.randn(elements, device=device, dtype=tdt)
         b = torch.randn(elements, device=device, dtype=tdt)
-        fn = lambda a=a, b=b: torch.add(a, b)   # noqa: E731
-        rows.append(dict(test="add", elements=elements, dtype=dtype, graph_s=time_kernel(fn, device=device, **timing),
-                         profiler_s=profiled_s(fn, device, 2 if smoke else PROFILED_CALLS),
-                         kernels=kernel_names(fn, device), gpu=gpu))
+        rows.append(timed(lambda a=a, b=b: torch.add(a, b), test="add", elements=elements))
     return rows

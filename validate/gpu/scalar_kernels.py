@@ -24,7 +24,7 @@ RMS_WIDTHS = (4096, 8192)          # Llama-2-7B and -70B hidden sizes
 SILU_WIDTHS = (3584, 11008)        # Llama-2-70B's FFN width at TP 8, Llama-2-7B's at TP 1
 WAVE_OFFSETS = (-8, 0, 8)          # tokens around the first wave's end (2 x SMs blocks)
 MANY_TOKENS = (1, 16, 4096)
-# simhw's measurement CSV columns (common.COLUMNS) and the two these rows add
+# the columns of simhw's measurement CSV these rows fill (common.COLUMNS lacks load_bytes and fresh_reads)
 COLUMNS = ("kind", "measured_s", "elements", "reads", "writes", "dtype", "load_bytes", "fresh_reads", "timing",
            "power", "source", "label", "gpu")
 
@@ -98,15 +98,18 @@ def measure(gpu: str = "", quick: bool = False, device: str = "cuda") -> list[di
             x = cp.random.random(tokens * width, dtype=cp.float32).astype(cp.float16)
             y = cp.empty_like(x)
             block = min(width, 1024)
-            ms = _time_ms(cp, lambda: rms((tokens,), (block,), (y, x, w, np.int32(width), np.float32(1e-6))), 20)
+            args = (y, x, w, np.int32(width), np.float32(1e-6))
+            ms = _time_ms(cp, lambda t=tokens, b=block, a=args: rms((t,), (b,), a), 20)
             rows.append(_row("norm", "scalar_rmsnorm", tokens, width, 1, ms, gpu, getattr(rms, "num_regs", -1)))
-            del x, y
+            del x, y, args
     for width in SILU_WIDTHS[:1] if quick else SILU_WIDTHS:
         for tokens in token_counts(sms):
             x = cp.random.random(tokens * 2 * width, dtype=cp.float32).astype(cp.float16)
             y = cp.empty(tokens * width, dtype=cp.float16)
             block = min(width, 1024)
-            ms = _time_ms(cp, lambda: silu((tokens,), (block,), (y, x, np.int32(width))), 20)
-            rows.append(_row("elementwise", "scalar_silu_and_mul", tokens, width, 2, ms, gpu, getattr(silu, "num_regs", -1)))
-            del x, y
+            args = (y, x, np.int32(width))
+            ms = _time_ms(cp, lambda t=tokens, b=block, a=args: silu((t,), (b,), a), 20)
+            rows.append(_row("elementwise", "scalar_silu_and_mul", tokens, width, 2, ms, gpu,
+                             getattr(silu, "num_regs", -1)))
+            del x, y, args
     return rows
