@@ -1,5 +1,6 @@
 """How CTAs share an SM's pipelines and the GPU's SMs: the p-norm of concurrent limits, the block
-scheduler's makespans, the stream-K GEMM schedule and FlashAttention-2's split-KV heuristic (used by
+scheduler's makespans, the stream-K GEMM schedule, the small single-stage GEMM kernel and
+FlashAttention-2's split-KV heuristic (used by
 cost/roofline.py's GEMM and cost/attention.py's attention models)."""
 from __future__ import annotations
 
@@ -85,6 +86,30 @@ def stream_k(m, n, k, batch, tm, tn, e, slots, p_slot, sm_port, l2_bw, bw_read, 
         return main + wr_all + fixup + eff.gemm_cta_overhead_s, max(t_mma, t_l2), t_rd + wr_all
     total = max(main, wr_all) + fixup + t_wr + eff.gemm_cta_overhead_s
     return total, max(t_mma, t_l2), t_rd + wr_all
+
+
+def light_gemm(m, n, k, batch, eff, units, p_sm, bw_read, bw_write, read_bytes, ec) -> tuple[float, float, float] | None:
+    """(time, compute, memory) of the library's small single-stage kernel, or None where it has
+    none or would not run it (sm80 cuBLAS: CUTLASS WMMA kernels with gemm_light_tile square tiles,
+    k-tiles of gemm_light_tile_k and one stage, e.g. ``cutlass_80_wmma_tensorop_bf16_s161616gemm_
+    bf16_32x32_32x1_tn_align8``). With one stage nothing hides a k-tile's load: each costs
+    gemm_light_k_step (an L2 round trip, the barrier and the WMMA chain), one CTA per SM; the
+    smallest kernels' launch already holds one such step, so the first is not charged again. The
+    operands' and output's bytes bound it from below as in gemm_time_s. cuBLAS runs it for
+    m <= gemm_light_max_m, and otherwise only for problems of at least gemm_light_min_macs
+    multiply-adds (below that on A100 it picks a kernel about 1.2 us slower: the aiconfigurator
+    rows with m >= 32 switch at exactly 2^21 MACs for k = 32, 64 and 128). Inputs as in
+    roofline.gemm_time_s: p_sm FLOP/s per SM, bw_* bytes/s, read_bytes the operands' main-memory
+    bytes, ec the output's bytes per element."""
+    tile, step = eff.gemm_light_tile, eff.gemm_light_k_step_s
+    if not tile or step <= 0 or (m > eff.gemm_light_max_m and m * n * k * batch < eff.gemm_light_min_macs):
+        return None
+    ctas = math.ceil(m / tile) * math.ceil(n / tile) * batch
+    k_tiles = math.ceil(k / eff.gemm_light_tile_k)
+    per_tile = max(step, 2.0 * tile * tile * eff.gemm_light_tile_k / p_sm)
+    chain = math.ceil(ctas / units) * k_tiles * per_tile - step
+    mem = read_bytes / bw_read + m * n * ec * batch / bw_write
+    return max(chain, mem), math.ceil(ctas / units) * k_tiles * 2.0 * tile * tile * eff.gemm_light_tile_k / p_sm, mem
 
 
 def split_heuristic(base_ctas: int, slots: int, kv_blocks: int, max_splits: int) -> int:

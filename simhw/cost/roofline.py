@@ -37,7 +37,7 @@ from enum import Enum
 from ..spec.model import DeviceSpec, DType, Efficiency
 from ..workload.graph import Op, OpKind, shape as op_shape
 from .attention import attention_time_s
-from .ctas import stream_k
+from .ctas import light_gemm, stream_k
 from .embedding import embedding_backward_time_s, is_dense_backward
 from .latency import load_latency_time_s
 from .rowwise import row_op_of, rowwise_time_s
@@ -247,6 +247,10 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
                             latency, read_bytes, eff, eb, ea, ec)
             if cand is not None and cand[0] < best[0]:
                 best = cand
+    if eb >= e:
+        cand = light_gemm(m, n, k, batch, eff, units, peak / units, bw_read, bw_write, read_bytes, ec)
+        if cand is not None and cand[0] < best[0]:
+            best = cand
     return (best[0] + eff.gemm_prologue_s, best[1], best[2])
 
 

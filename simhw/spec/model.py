@@ -192,6 +192,11 @@ class Efficiency:
     gemm_cta_overhead_s: float = 1e-6       # per wave of CTAs: prologue, epilogue and drain (beyond one memory latency)
     gemm_prologue_s: float = 0.0            # once per GEMM kernel beyond the launch: setup before the first wave
                                             # streams (Hopper: TMA descriptors, barriers, cluster launch)
+    gemm_light_tile: int = 0                # the library's small single-stage kernel (cost/ctas.py light_gemm):
+    gemm_light_tile_k: int = 32             # square tile edge (0: none), k-tile, time per k-tile, and when
+    gemm_light_k_step_s: float = 0.0        # it runs: m <= gemm_light_max_m, or problems of at least
+    gemm_light_max_m: int = 16              # gemm_light_min_macs multiply-adds
+    gemm_light_min_macs: float = 0.0
     sm_l2_bytes_per_cycle: float = 64.0     # most L2 bytes one SM can take per clock (when few SMs are busy)
     # --- FlashAttention (cost/attention.py: attention_time_s). FlashAttention-2 forward tiles:
     # each CTA owns attention_tile_q query rows of one head and walks the keys in blocks of

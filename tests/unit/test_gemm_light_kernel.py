@@ -1,0 +1,79 @@
+"""The library's small one-stage GEMM kernel (cost/ctas.py light_gemm; A100 spec: cuBLAS sm80's
+CUTLASS WMMA kernels with 32 x 32 tiles and one 32-deep k-tile stage). With one stage every k-tile
+costs gemm_light_k_step; cuBLAS runs it for m <= gemm_light_max_m and otherwise only from
+gemm_light_min_macs multiply-adds on."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+import simhw
+from simhw.cost.ctas import light_gemm
+from simhw.cost.roofline import gemm_time_s
+from simhw.spec.model import DType
+
+
+def with_eff(hw, **kw):
+    return dataclasses.replace(hw, efficiency=dataclasses.replace(hw.efficiency, **kw))
+
+
+@pytest.fixture(scope="module")
+def a100():
+    return simhw.load_hw("a100")
+
+
+def gemm_s(hw, m, n, k):
+    return gemm_time_s(m, n, k, 1, DType.BF16, hw)[0]
+
+
+def test_the_a100_spec_has_the_kernel_and_hopper_does_not(a100):
+    eff = a100.efficiency
+    assert eff.gemm_light_tile == 32 and eff.gemm_light_tile_k == 32 and eff.gemm_light_k_step_s > 0
+    assert eff.gemm_light_max_m == 16 and eff.gemm_light_min_macs == 2 ** 21
+    assert simhw.load_hw("h100").efficiency.gemm_light_tile == 0
+
+
+def test_a_small_m_gemm_is_its_k_tiles_after_the_first(a100):
+    # m = 8, n = 512, k = 128: 16 CTAs (one wave), four k-tiles; the launch holds the first step
+    step = a100.efficiency.gemm_light_k_step_s
+    t = gemm_s(a100, 8, 512, 128)
+    assert t == pytest.approx(3 * step, rel=1e-9)
+    assert t < gemm_s(with_eff(a100, gemm_light_tile=0), 8, 512, 128) - 0.5e-6
+
+
+def test_each_k_tile_adds_one_step_while_the_chain_sets_the_time(a100):
+    step = a100.efficiency.gemm_light_k_step_s
+    times = [gemm_s(a100, 4, 256, k) for k in (64, 128, 256)]
+    assert times[1] - times[0] == pytest.approx(2 * step, rel=1e-9)
+    assert times[2] - times[1] == pytest.approx(4 * step, rel=1e-9)
+
+
+def test_below_the_mac_threshold_m_over_16_keeps_the_tiled_kernels(a100):
+    # m = 32, n = 1536, k = 32: 1.57 M MACs < 2^21; cuBLAS runs a kernel about 1.2 us slower
+    assert 32 * 1536 * 32 < 2 ** 21
+    assert light_gemm(32, 1536, 32, 1, a100.efficiency, 108, 1e12, 1e12, 1e12, 0.0, 2) is None
+    assert gemm_s(a100, 32, 1536, 32) == gemm_s(with_eff(a100, gemm_light_tile=0), 32, 1536, 32)
+    # from 2^21 MACs on (m = 32, n = 2048, k = 32) it runs, about 1.2 us faster, as measured
+    plain = gemm_s(with_eff(a100, gemm_light_tile=0), 32, 2048, 32)
+    assert gemm_s(a100, 32, 2048, 32) < plain - 1e-6
+
+
+def test_large_gemms_keep_the_tiled_pipelined_kernels(a100):
+    for shape in ((4096, 4096, 4096), (1, 16384, 16384), (16, 8192, 8192)):
+        assert gemm_s(a100, *shape) == gemm_s(with_eff(a100, gemm_light_tile=0), *shape)
+
+
+def test_bytes_bound_the_kernel_from_below(a100):
+    eff = a100.efficiency
+    m, n, k = 16, 4096, 2048
+    bw = a100.main_memory.bandwidth_bytes_per_s
+    read = (m * k + k * n) * 2 * eff.l2_reuse
+    mem = read / (bw * eff.memory_fraction) + m * n * 2 / (bw * eff.write_fraction)
+    ctas = math.ceil(m / 32) * math.ceil(n / 32)
+    t, _, got_mem = light_gemm(m, n, k, 1, eff, a100.compute_units, 1e15, bw * eff.memory_fraction,
+                               bw * eff.write_fraction, read, 2)
+    assert got_mem == pytest.approx(mem)
+    chain = math.ceil(ctas / a100.compute_units) * (k // 32) * eff.gemm_light_k_step_s - eff.gemm_light_k_step_s
+    assert t == pytest.approx(max(chain, mem))
