@@ -88,11 +88,13 @@ def stream_k(m, n, k, batch, tm, tn, e, slots, p_slot, sm_port, l2_bw, bw_read, 
     return total, max(t_mma, t_l2), t_rd + wr_all
 
 
-def light_gemm(m, n, k, batch, eff, units, p_sm, bw_read, bw_write, read_bytes, ec) -> tuple[float, float, float] | None:
+def light_gemm(m, n, k, batch, eff, units, p_sm, bw_read, bw_write, read_bytes,
+               ec) -> tuple[float, float, float] | None:
     """(time, compute, memory) of the library's small single-stage kernel, or None where it has
     none or would not run it (sm80 cuBLAS: CUTLASS WMMA kernels with gemm_light_tile square tiles,
-    k-tiles of gemm_light_tile_k and one stage, e.g. ``cutlass_80_wmma_tensorop_bf16_s161616gemm_
-    bf16_32x32_32x1_tn_align8``). With one stage nothing hides a k-tile's load: each costs
+    k-tiles of gemm_light_tile_k and one stage, e.g.
+    ``cutlass_80_wmma_tensorop_bf16_s161616gemm_bf16_32x32_32x1_tn_align8``: tile 32 x 32, k-tile
+    32, one stage). With one stage nothing hides a k-tile's load: each costs
     gemm_light_k_step (an L2 round trip, the barrier and the WMMA chain), one CTA per SM; the
     smallest kernels' launch already holds one such step, so the first is not charged again. The
     operands' and output's bytes bound it from below as in gemm_time_s. cuBLAS runs it for
@@ -106,10 +108,11 @@ def light_gemm(m, n, k, batch, eff, units, p_sm, bw_read, bw_write, read_bytes, 
         return None
     ctas = math.ceil(m / tile) * math.ceil(n / tile) * batch
     k_tiles = math.ceil(k / eff.gemm_light_tile_k)
-    per_tile = max(step, 2.0 * tile * tile * eff.gemm_light_tile_k / p_sm)
-    chain = math.ceil(ctas / units) * k_tiles * per_tile - step
+    steps = math.ceil(ctas / units) * k_tiles                  # k-tiles one SM walks, wave after wave
+    t_mma = 2.0 * tile * tile * eff.gemm_light_tile_k / p_sm
+    chain = steps * max(step, t_mma) - step
     mem = read_bytes / bw_read + m * n * ec * batch / bw_write
-    return max(chain, mem), math.ceil(ctas / units) * k_tiles * 2.0 * tile * tile * eff.gemm_light_tile_k / p_sm, mem
+    return max(chain, mem), steps * t_mma, mem
 
 
 def split_heuristic(base_ctas: int, slots: int, kv_blocks: int, max_splits: int) -> int:
