@@ -20,6 +20,10 @@ from __future__ import annotations
 GEMM_M = (1, 16, 64)
 GEMM_N = (32, 256, 4096)
 GEMM_K = (32, 128, 1024)
+# pairs just below and at 2^21 multiply-adds with m >= 32: on the A100 cuBLAS switches there from a
+# slower kernel to its one-stage 32 x 32 one (hwspecs/a100.yaml gemm_light_min_macs); the kernel
+# names say what runs below the switch, and whether another GPU's cuBLAS switches too
+MAC_SWITCH = ((32, 1536, 32), (32, 2048, 32), (48, 512, 64), (64, 512, 64), (128, 64, 128), (128, 128, 128))
 ADD_ELEMENTS = (1 << 10, 1 << 14, 1 << 18, 1 << 20)
 SMOKE_GEMMS, SMOKE_ADDS = ((1, 32, 32), (16, 256, 128)), (1 << 10,)
 PROFILED_CALLS = 20
@@ -65,7 +69,8 @@ def measure(dtype: str = "bf16", gpu: str = "", device: str = "cuda", smoke: boo
         return dict(keys, dtype=dtype, graph_s=time_kernel(fn, device=device, **timing),
                     profiler_s=profiled_s(fn, device, calls), kernels=kernel_names(fn, device), gpu=gpu)
 
-    gemms = SMOKE_GEMMS if smoke else [(m, n, k) for m in GEMM_M for n in GEMM_N for k in GEMM_K]
+    grid = [(m, n, k) for m in GEMM_M for n in GEMM_N for k in GEMM_K]
+    gemms = SMOKE_GEMMS if smoke else grid + list(MAC_SWITCH)
     rows = []
     for m, n, k in gemms:
         x = torch.randn(m, k, device=device, dtype=tdt)
