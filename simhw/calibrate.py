@@ -6,7 +6,8 @@ training rows, ``scipy.optimize.least_squares`` minimises the log error ``log(pr
 measured)`` (soft-L1 loss, robust to outliers) over the efficiency constants the file's op kinds
 exercise (:data:`PARAMS`; collectives inside a node add collective_p2p_fraction for send/recv rows,
 collective_local_copy when their group sizes vary and collective_peer_latency_s when their
-all-to-alls' do); the other constants stay as the base spec has them. The result reports
+all-to-alls' do; GEMM rows add gemm_light_k_step_s where the spec has the library's one-stage
+kernel); the other constants stay as the base spec has them. The result reports
 the error before and after on the held-back rows and renders a YAML that ``extends:`` the base
 spec and overrides only ``efficiency:``.
 On a node spec whose rows include collectives across nodes, the node's network link is fitted
@@ -50,6 +51,7 @@ NETWORK_PARAMS = ("network_bandwidth_bytes_per_s", "network_latency_s", "network
 # kernels of simhw's H100/H200 training-step traces, validate/data/*/train_step_trace.json.gz)
 _FLOORS = {"host_launch_gap_s": 1e-6, "host_compiled_call_gap_s": 1e-6, "attention_block_latency_s": 1e-7,
            "attention_overhead_s": 1e-7, "attention_cta_overhead_s": 1e-7, "gemm_cta_overhead_s": 1e-8,
+           "gemm_light_k_step_s": 1e-8,
            "network_latency_s": 1e-8, "launch_s": 5e-7, "scan_step_latency_s": 1e-8,
            "collective_peer_latency_s": 1e-8, "collective_local_copy": 1e-3}
 
@@ -178,6 +180,8 @@ def parameters_for(rows: Sequence[Measurement], hw: DeviceSpec | NodeSpec | None
         for name in PARAMS.get(kind, ()):
             if name not in names:
                 names.append(name)
+    if "gemm" in kinds and hw is not None and device_of(hw).efficiency.gemm_light_tile:
+        names.append("gemm_light_k_step_s")          # the library's one-stage kernel (cost/ctas.py light_gemm)
     if any(m.kind == "copy" and not m.op.shape.get("pinned", 1.0) for m in rows):
         names.append("host_pageable_fraction")       # pageable copies: staged through a pinned buffer
     if any(m.kind == "collective" and m.op.name == "send_recv" and not spans_nodes(m) for m in rows):

@@ -77,3 +77,24 @@ def test_bytes_bound_the_kernel_from_below(a100):
     assert got_mem == pytest.approx(mem)
     chain = math.ceil(ctas / a100.compute_units) * (k // 32) * eff.gemm_light_k_step_s - eff.gemm_light_k_step_s
     assert t == pytest.approx(max(chain, mem))
+
+
+def test_calibrate_fits_the_k_step_where_the_spec_has_the_kernel(a100):
+    from simhw.calibrate import calibrate, parameters_for, with_efficiency
+    from simhw.validation.predict import predict_s
+    from simhw.validation.schema import parse_lines
+
+    head = "kind,measured_s,m,n,k,dtype,label\n"
+    shapes = [(m, n, k) for m in (1, 4, 16) for n in (64, 512, 2048) for k in (64, 128, 256, 512)]
+    rows, bad = parse_lines((head + "".join(f"gemm,1,{m},{n},{k},bf16,g{i}\n"
+                                            for i, (m, n, k) in enumerate(shapes))).splitlines(True))
+    assert not bad
+    assert "gemm_light_k_step_s" in parameters_for(rows, a100)
+    assert "gemm_light_k_step_s" not in parameters_for(rows, simhw.load_hw("h100"))
+    truth = with_efficiency(a100, gemm_light_k_step_s=0.3e-6)
+    measured, _ = parse_lines((head + "".join(f"gemm,{predict_s(r, truth)},{m},{n},{k},bf16,g{i}\n"
+                                              for i, (r, (m, n, k)) in enumerate(zip(rows, shapes))))
+                              .splitlines(True))
+    result = calibrate(measured, a100, params=["gemm_light_k_step_s"])
+    assert result.params["gemm_light_k_step_s"][1] == pytest.approx(0.3e-6, rel=0.05)
+    assert result.after["gemm"].median_ape < 0.01 < result.before["gemm"].median_ape
