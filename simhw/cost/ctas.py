@@ -97,7 +97,8 @@ def light_gemm(m, n, k, batch, eff, units, p_sm, bw_read, bw_write, read_bytes,
     32, one stage). With one stage nothing hides a k-tile's load: each costs
     gemm_light_k_step (an L2 round trip, the barrier and the WMMA chain), one CTA per SM; the
     smallest kernels' launch already holds one such step, so the first is not charged again. The
-    operands' and output's bytes bound it from below as in gemm_time_s. cuBLAS runs it for
+    operands' and output's bytes bound it from below as in gemm_time_s. Its kernels are f16 / bf16
+    ones (roofline.gemm_time_s offers it to 16-bit GEMMs only). cuBLAS runs it for
     m <= gemm_light_max_m, and otherwise only for problems of at least gemm_light_min_macs
     multiply-adds (below that on A100 it picks a kernel about 1.2 us slower: the aiconfigurator
     rows with m >= 32 switch at exactly 2^21 MACs for k = 32, 64 and 128). Inputs as in

@@ -247,7 +247,7 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
                             latency, read_bytes, eff, eb, ea, ec)
             if cand is not None and cand[0] < best[0]:
                 best = cand
-    if eb >= e:
+    if e == 2 and eb >= e:          # the one-stage WMMA kernels are f16 / bf16 ones
         cand = light_gemm(m, n, k, batch, eff, units, peak / units, bw_read, bw_write, read_bytes, ec)
         if cand is not None and cand[0] < best[0]:
             best = cand

@@ -98,3 +98,10 @@ def test_calibrate_fits_the_k_step_where_the_spec_has_the_kernel(a100):
     result = calibrate(measured, a100, params=["gemm_light_k_step_s"])
     assert result.params["gemm_light_k_step_s"][1] == pytest.approx(0.3e-6, rel=0.05)
     assert result.after["gemm"].median_ape < 0.01 < result.before["gemm"].median_ape
+
+
+def test_only_16_bit_gemms_run_the_wmma_kernel(a100):
+    plain = with_eff(a100, gemm_light_tile=0)
+    for dtype in (DType.FP32,):
+        assert gemm_time_s(8, 512, 128, 1, dtype, a100) == gemm_time_s(8, 512, 128, 1, dtype, plain)
+    assert gemm_time_s(8, 512, 128, 1, DType.FP16, a100)[0] < gemm_time_s(8, 512, 128, 1, DType.FP16, plain)[0]
