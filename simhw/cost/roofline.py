@@ -156,7 +156,10 @@ def gemm_time_s(m: float, n: float, k: float, batch: float, dtype: DType, hw: De
     are at most gemm_pingpong_max_tile_elems (one warp group's accumulator): cuBLAS's larger
     cooperative tiles (nvjet ``coopA`` / ``coopB``) store each tile after its main loop.
     Split-K partials are reduced by one more memory pass (a kernel of its own, one more launch, with
-    gemm_split_k_kernel: cuBLASLt on Hopper). gemm_prologue is charged once per GEMM kernel. An
+    gemm_split_k_kernel: cuBLASLt on Hopper). Where the spec has the library's small one-stage
+    kernel (gemm_light_tile: cuBLAS sm80's 32 x 32 WMMA kernels, cost/ctas.py light_gemm), a 16-bit
+    GEMM takes it when it is faster and cuBLAS would run it (m <= gemm_light_max_m, or at least
+    gemm_light_min_macs multiply-adds). gemm_prologue is charged once per GEMM kernel. An
     operand already in L2 (``a_in_l2``,
     ``b_in_l2``: l2_hits) costs no main-memory reads; the k-tile pipeline keeps main memory's
     latency (pricing it at the L2's made aiconfigurator's small GEMMs too fast).

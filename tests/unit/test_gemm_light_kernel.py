@@ -105,3 +105,12 @@ def test_only_16_bit_gemms_run_the_wmma_kernel(a100):
     for dtype in (DType.FP32,):
         assert gemm_time_s(8, 512, 128, 1, dtype, a100) == gemm_time_s(8, 512, 128, 1, dtype, plain)
     assert gemm_time_s(8, 512, 128, 1, DType.FP16, a100)[0] < gemm_time_s(8, 512, 128, 1, DType.FP16, plain)[0]
+
+
+def test_a_derived_spec_turns_the_kernel_off_with_a_zero_step(a100, tmp_path):
+    path = tmp_path / "a100-no-wmma.yaml"
+    path.write_text("name: a100-no-wmma\nversion: 1\nkind: gpu\nextends: a100\n"
+                    "efficiency:\n  gemm_light_k_step: 0 us\n")
+    off = simhw.load_hw(str(path))
+    assert off.efficiency.gemm_light_k_step_s == 0 and off.efficiency.gemm_light_tile == 32
+    assert gemm_s(off, 8, 512, 128) == gemm_s(with_eff(a100, gemm_light_tile=0), 8, 512, 128)
