@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from simhw.validation.schema import COLL_CODE
     from simhw.validation.predict import device_of
     from simhw.validation.stats import DURATION_BANDS_S, RowResult, duration_bands
+    from ablation import without_light_kernel
     from agreement import agreement, agreement_table
     from facts import a100_notes
     from own_runs import own_runs, own_runs_table, published_runs, published_table, xla_bands_table, fixed_offset_fit, mesh_ratios
@@ -162,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             st = group_stats(longer)
             lines += ["", f"GEMMs of {short_s * 1e6:.0f} us or more: n {st.n}, median {_pct(st.median_ape)}, "
                       f"p90 {_pct(st.p90_ape)}, bias {_spct(st.bias)}"]
+        lines += without_light_kernel(rows, hw, source, short_s)
         lines += ["", "Worst rows:", ""]
         for kind in result.kinds:
             for r in result.worst(kind, 3):

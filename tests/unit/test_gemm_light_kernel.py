@@ -114,3 +114,27 @@ def test_a_derived_spec_turns_the_kernel_off_with_a_zero_step(a100, tmp_path):
     off = simhw.load_hw(str(path))
     assert off.efficiency.gemm_light_k_step_s == 0 and off.efficiency.gemm_light_tile == 32
     assert gemm_s(off, 8, 512, 128) == gemm_s(with_eff(a100, gemm_light_tile=0), 8, 512, 128)
+
+
+def test_the_report_prices_the_gemms_with_and_without_the_kernel(a100):
+    import sys
+    from pathlib import Path
+
+    from simhw.validation.predict import predict_s
+    from simhw.validation.schema import parse_lines
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "validate"))
+    from ablation import without_light_kernel   # validate/ablation.py
+
+    head = "kind,measured_s,m,n,k,dtype,label\n"
+    shapes = ((8, 512, 128), (4, 256, 64), (4096, 4096, 4096))
+    rows, _ = parse_lines((head + "".join(f"gemm,1,{m},{n},{k},bf16,g\n" for m, n, k in shapes)).splitlines(True))
+    # measured = the spec's own prices: 0% as priced; the small ones slower without the kernel
+    rows, bad = parse_lines((head + "".join(f"gemm,{predict_s(r, a100)},{m},{n},{k},bf16,g\n"
+                                            for r, (m, n, k) in zip(rows, shapes))).splitlines(True))
+    assert not bad
+    lines = without_light_kernel(rows, a100, "hand", 5e-6)
+    assert lines[3].startswith("- GEMMs as priced: median 0.0%, p90 0.0%")
+    assert "the 2 under 5 us" in lines[3] and "without the one-stage kernel" in lines[4]
+    assert "median 0.0%" not in lines[4].split("under")[1]
+    assert without_light_kernel(rows, simhw.load_hw("h100"), "hand", 5e-6) == []
