@@ -65,14 +65,10 @@ def test_the_a100_gemm_sets_meet_the_target_with_the_one_stage_kernel():
     """Every GEMM row of aiconfigurator and vidur (17,592) meets the 5% / 15% target, and
     aiconfigurator's alone do; without cuBLAS's one-stage 32 x 32 kernel (cost/ctas.py light_gemm)
     aiconfigurator's kernels under 5 us come out slow and its p90 misses."""
-    import dataclasses
-
-    from simhw.validation.predict import device_of
+    from simhw.calibrate import with_efficiency
 
     hw = simhw.load_hw("dgx-a100")
-    dev = device_of(hw)
-    plain = dataclasses.replace(hw, device=dataclasses.replace(
-        dev, efficiency=dataclasses.replace(dev.efficiency, gemm_light_tile=0)))
+    plain = with_efficiency(hw, gemm_light_tile=0)
     rows = {}
     for source in ("aiconfigurator", "vidur"):
         df = convert(source, VALIDATION / source)
@@ -92,9 +88,7 @@ def test_vllm_custom_all_reduce_meets_the_collective_target():
     """aiconfigurator's rows of vLLM 0.14's own NVLink all-reduce (custom_allreduce_perf, CUDA-graph
     mode, 2-8 GPUs, 256 B-1 GiB) priced by cost/comm.py custom_all_reduce_time_s (NCCL from 8 MiB
     on, as vLLM does) meet the collective target; priced as NCCL's they miss it by far."""
-    import dataclasses
-
-    from simhw.validation.predict import device_of
+    from simhw.calibrate import with_efficiency
 
     hw = simhw.load_hw("dgx-a100")
     df = convert("aiconfigurator", VALIDATION / "aiconfigurator")
@@ -103,9 +97,7 @@ def test_vllm_custom_all_reduce_meets_the_collective_target():
     st = evaluate(rows, hw, "aiconfigurator").kinds["collective"]
     print(f"custom all-reduce: n={st.n} median={st.median_ape:.3f} p90={st.p90_ape:.3f} bias={st.bias:+.3f}")
     assert st.median_ape <= 0.10 and st.p90_ape <= 0.25 and abs(st.bias) <= 0.05
-    dev = device_of(hw)
-    plain = dataclasses.replace(hw, device=dataclasses.replace(
-        dev, efficiency=dataclasses.replace(dev.efficiency, custom_ar_barrier_s=0.0)))
+    plain = with_efficiency(hw, custom_ar_barrier_s=0.0)
     assert evaluate(rows, plain, "aiconfigurator").kinds["collective"].median_ape > 0.5
 
 

@@ -4,19 +4,15 @@ costs gemm_light_k_step; cuBLAS runs it for m <= gemm_light_max_m and otherwise 
 gemm_light_min_macs multiply-adds on."""
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import pytest
 
 import simhw
+from simhw.calibrate import with_efficiency as with_eff
 from simhw.cost.ctas import light_gemm
 from simhw.cost.roofline import gemm_time_s
 from simhw.spec.model import DType
-
-
-def with_eff(hw, **kw):
-    return dataclasses.replace(hw, efficiency=dataclasses.replace(hw.efficiency, **kw))
 
 
 @pytest.fixture(scope="module")
